@@ -1,0 +1,42 @@
+package dev.llmc4j.cli;
+
+import dev.llmc4j.util.LlmcException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code ./llmc} command line: one subcommand per job. */
+@Command(
+        name = "llmc",
+        mixinStandardHelpOptions = true,
+        version = "llmc4j 0.1.0",
+        description = "llm.c in Java: train, test and sample GPT-2 (and Llama 3) models.",
+        subcommands = {
+            CommandLine.HelpCommand.class,
+        })
+public final class Llmc implements Runnable {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(System.out);
+    }
+
+    public static void main(String[] args) {
+        System.exit(execute(args));
+    }
+
+    /** Runs a command line and returns its exit code; user errors print one line, never a stack trace. */
+    public static int execute(String... args) {
+        var commandLine = new CommandLine(new Llmc());
+        commandLine.setExecutionExceptionHandler((exception, cmd, parseResult) -> {
+            if (exception instanceof LlmcException) {
+                cmd.getErr().println("error: " + exception.getMessage());
+                return 1;
+            }
+            throw exception;
+        });
+        return commandLine.execute(args);
+    }
+}
