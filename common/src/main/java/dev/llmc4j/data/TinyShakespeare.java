@@ -117,7 +117,9 @@ public final class TinyShakespeare {
     }
 
     private static LlmcException offline(URI source, Path target, Exception cause) {
-        String reason = cause.getMessage() != null ? cause.getMessage() : cause.getClass().getSimpleName();
+        String reason = cause instanceof java.net.ConnectException || cause instanceof java.net.UnknownHostException
+                ? "no connection"
+                : cause.getMessage() != null ? cause.getMessage() : cause.getClass().getSimpleName();
         return new LlmcException(("cannot download tinyshakespeare from %s (%s). Either pass a copy with --input FILE, "
                 + "or download it yourself to %s (for example: curl -L -o %s %s)")
                 .formatted(source, reason, target, target, source), cause);

@@ -63,6 +63,17 @@ class DatasetBuilderTest {
         val.read(0, start, 0, start.length);
         assertArrayEquals(new int[] {50256, 5962, 22307, 25, 198, 8421, 356, 5120, 597, 2252, 11, 3285}, start);
         assertEquals(50256, TokenizerFile.read(written.tokenizerFile()).eotToken());
+
+        // llm.c's train_gpt2.c (B=4, T=64) prints "train dataset num_batches: 1192" and "val ...: 128"
+        try (var train = new DataLoader(written.trainFile().toString(), 4, 64, 0, 1, true, GPT2Tokenizer.VOCAB_SIZE);
+                var valLoader = new DataLoader(written.valFile().toString(), 4, 64, 0, 1, false, GPT2Tokenizer.VOCAB_SIZE)) {
+            assertEquals(1192, train.numTokens() / (4 * 64));
+            assertEquals(128, valLoader.numTokens() / (4 * 64));
+            assertEquals(1192, train.shardNumSamples());
+            valLoader.nextBatch();
+            assertArrayEquals(start, java.util.Arrays.copyOf(valLoader.inputs(), 12));
+            for (int i = 0; i < 2 * 1192; i++) train.nextBatch(); // two full epochs, every token id checked
+        }
     }
 
     @Test
