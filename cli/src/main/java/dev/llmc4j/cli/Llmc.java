@@ -16,6 +16,8 @@ import picocli.CommandLine.Command;
             InitCommand.class,
             TestGpt2Command.class,
             TrainCommand.class,
+            SampleCommand.class,
+            QuickstartCommand.class,
         })
 public final class Llmc implements Runnable {
 
