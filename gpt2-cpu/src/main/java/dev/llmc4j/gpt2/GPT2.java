@@ -24,8 +24,7 @@ import java.nio.file.Path;
 /**
  * GPT-2 in one file: forward, backward and AdamW, after llm.c's train_gpt2.c.
  *
- * <p>Read it top to bottom: the memory helpers, then every layer with its forward and backward side by side, then
- * the model (parameters and activations each in one big off-heap buffer, indexed with longs: GPT-2 124M at B=4,
+ * <p>Read it top to bottom: GPT-2's own layers, each with its forward and backward side by side, then the model (parameters and activations each in one big off-heap buffer, indexed with longs: GPT-2 124M at B=4,
  * T=1024 needs more than 2^31 floats of activations), its forward and backward passes and the optimizer.
  *
  * <p>Shapes use llm.c's letters: B batch size, T sequence length, C channels, NH heads, hs = C/NH head size,
