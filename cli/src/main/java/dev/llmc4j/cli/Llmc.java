@@ -12,6 +12,8 @@ import picocli.CommandLine.Command;
         description = "llm.c in Java: train, test and sample GPT-2 (and Llama 3) models.",
         subcommands = {
             CommandLine.HelpCommand.class,
+            InitCommand.class,
+            TestGpt2Command.class,
         })
 public final class Llmc implements Runnable {
 

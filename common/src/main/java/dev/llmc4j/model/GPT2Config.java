@@ -88,6 +88,14 @@ public record GPT2Config(int maxSeqLen, int vocabSize, int paddedVocabSize, int 
         "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb", "lnfw", "lnfb"
     };
 
+    /** Offset, in floats, of parameter tensor {@code index} (0..15) inside the one parameter buffer. */
+    public long parameterOffset(int index) {
+        long[] sizes = parameterSizes();
+        long offset = 0;
+        for (int i = 0; i < index; i++) offset += sizes[i];
+        return offset;
+    }
+
     public long numParameters() {
         long total = 0;
         for (long size : parameterSizes()) total += size;

@@ -1,0 +1,56 @@
+package dev.llmc4j.gpt2;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Random;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/** The Vector API matmul must equal the baseline to fp32 rounding, on ragged shapes too. */
+class MatmulKernelsTest {
+
+    static MemorySegment random(Arena arena, long n, Random random) {
+        var segment = arena.allocate(n * Float.BYTES, 64);
+        for (long i = 0; i < n; i++) segment.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) random.nextGaussian());
+        return segment;
+    }
+
+    static double relativeError(MemorySegment a, MemorySegment b, long n) {
+        double diff = 0, norm = 0;
+        for (long i = 0; i < n; i++) {
+            double x = a.getAtIndex(ValueLayout.JAVA_FLOAT, i), y = b.getAtIndex(ValueLayout.JAVA_FLOAT, i);
+            diff += (x - y) * (x - y);
+            norm += y * y;
+        }
+        return Math.sqrt(diff / norm);
+    }
+
+    @ParameterizedTest(name = "BT={0} C={1} OC={2}")
+    @CsvSource({"1,1,1", "3,5,7", "4,8,4", "8,16,12", "13,33,17", "64,64,96", "37,130,75", "256,768,20"})
+    void vectorEqualsBaseline(int BT, int C, int OC) {
+        try (var arena = Arena.ofShared()) {
+            var random = new Random(BT * 1000 + C * 10 + OC);
+            var inp = random(arena, (long) BT * C, random);
+            var weight = random(arena, (long) OC * C, random);
+            var bias = random(arena, OC, random);
+            var dout = random(arena, (long) BT * OC, random);
+            MemorySegment[] outs = new MemorySegment[2], dinps = new MemorySegment[2], dweights = new MemorySegment[2], dbiases = new MemorySegment[2];
+            var kernels = new MatmulKernels[] {MatmulKernels.BASELINE, MatmulKernels.VECTOR};
+            for (int k = 0; k < 2; k++) {
+                outs[k] = arena.allocate((long) BT * OC * Float.BYTES, 64);
+                dinps[k] = random(arena, (long) BT * C, new Random(7)); // same nonzero start: backward accumulates
+                dweights[k] = random(arena, (long) OC * C, new Random(8));
+                dbiases[k] = random(arena, OC, new Random(9));
+                kernels[k].forward(outs[k], inp, weight, bias, BT, C, OC);
+                kernels[k].backward(dinps[k], dweights[k], dbiases[k], dout, inp, weight, BT, C, OC);
+            }
+            assertTrue(relativeError(outs[1], outs[0], (long) BT * OC) < 1e-6, "forward");
+            assertTrue(relativeError(dinps[1], dinps[0], (long) BT * C) < 1e-6, "dinp");
+            assertTrue(relativeError(dweights[1], dweights[0], (long) OC * C) < 1e-6, "dweight");
+            assertTrue(relativeError(dbiases[1], dbiases[0], OC) < 1e-6, "dbias");
+        }
+    }
+}
