@@ -1,13 +1,22 @@
 package dev.llmc4j.gpt2;
 
+import static dev.llmc4j.cpu.Floats.add;
+import static dev.llmc4j.cpu.Floats.get;
+import static dev.llmc4j.cpu.Floats.layer;
+import static dev.llmc4j.cpu.Floats.set;
+import static dev.llmc4j.cpu.Floats.sliceAll;
+
+import dev.llmc4j.cpu.AdamW;
+import dev.llmc4j.cpu.Attention;
+import dev.llmc4j.cpu.Matmul;
 import dev.llmc4j.cpu.Parallel;
+import dev.llmc4j.cpu.SoftmaxCrossEntropy;
 import dev.llmc4j.format.GPT2Checkpoint;
 import dev.llmc4j.model.GPT2Config;
 import dev.llmc4j.model.GPT2Init;
 import dev.llmc4j.util.LlmcException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
 
 /**
@@ -21,33 +30,11 @@ import java.nio.file.Path;
  * V vocabulary, Vp padded vocabulary, L layers, OC output channels. Every backward ACCUMULATES (+=) into the
  * gradients of both parameters and activations, as in llm.c.
  *
- * <p>The matmuls (about 90% of the work) go through {@link MatmulKernels}: a plain baseline and a Vector API
- * version, tested against each other.
+ * <p>The layers that Llama 3 shares live in {@code dev.llmc4j.cpu} (common): {@link Matmul} (a plain baseline and
+ * a Vector API version, about 90% of the work), {@link Attention}, {@link SoftmaxCrossEntropy} and {@link AdamW}.
+ * The layers only GPT-2 has are here: encoder, layernorm, GELU, residual.
  */
 public final class GPT2 implements AutoCloseable {
-
-    // ------------------------------------------------------------------------------------------------------------
-    // Memory: float tensors are slices of off-heap segments, indexed by long element offsets.
-
-    static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
-
-    static float get(MemorySegment tensor, long i) {
-        return tensor.getAtIndex(FLOAT, i);
-    }
-
-    static void set(MemorySegment tensor, long i, float value) {
-        tensor.setAtIndex(FLOAT, i, value);
-    }
-
-    /** tensor[i] += value */
-    static void add(MemorySegment tensor, long i, float value) {
-        tensor.setAtIndex(FLOAT, i, tensor.getAtIndex(FLOAT, i) + value);
-    }
-
-    /** The part of a layer-major tensor that belongs to layer {@code layer}: floats [layer*size, (layer+1)*size). */
-    static MemorySegment layer(MemorySegment tensor, int layer, long floatsPerLayer) {
-        return tensor.asSlice(layer * floatsPerLayer * Float.BYTES, floatsPerLayer * Float.BYTES);
-    }
 
     // ------------------------------------------------------------------------------------------------------------
     // Encoder: token embedding plus position embedding.
@@ -158,129 +145,6 @@ public final class GPT2 implements AutoCloseable {
     }
 
     // ------------------------------------------------------------------------------------------------------------
-    // Matmul: out = inp · weightᵀ + bias, PyTorch's Linear (weight stored (OC, C)). See MatmulKernels.
-
-    /** out (BT,OC) = inp (BT,C) · weight (OC,C)ᵀ + bias (OC) (bias may be null). */
-    static void matmulForward(MemorySegment out, MemorySegment inp, MemorySegment weight, MemorySegment bias,
-                              int BT, int C, int OC) {
-        MatmulKernels.active().forward(out, inp, weight, bias, BT, C, OC);
-    }
-
-    /** dinp (BT,C) += dout · weight; dweight (OC,C) += doutᵀ · inp; dbias (OC) += column sums of dout. */
-    static void matmulBackward(MemorySegment dinp, MemorySegment dweight, MemorySegment dbias, MemorySegment dout,
-                               MemorySegment inp, MemorySegment weight, int BT, int C, int OC) {
-        MatmulKernels.active().backward(dinp, dweight, dbias, dout, inp, weight, BT, C, OC);
-    }
-
-    // ------------------------------------------------------------------------------------------------------------
-    // Causal self-attention. inp (B,T,3C) holds Q, K, V side by side; head h uses channels h*hs..(h+1)*hs-1 of each.
-
-    /**
-     * For each (b, t, h): preatt[t2] = q_t · k_t2 / sqrt(hs) for t2 <= t, att = softmax(preatt) (zero above the
-     * diagonal), out (B,T,C) = sum over t2 of att[t2] * v_t2. preatt and att (B,NH,T,T) are kept for the backward.
-     */
-    static void attentionForward(MemorySegment out, MemorySegment preatt, MemorySegment att, MemorySegment inp,
-                                 int B, int T, int C, int NH) {
-        int hs = C / NH;
-        long C3 = 3L * C;
-        float scale = (float) (1.0 / Math.sqrt(hs));
-        Parallel.forRange((long) B * T * NH, (start, end) -> {
-            for (long index = start; index < end; index++) {
-                long b = index / ((long) T * NH);
-                int t = (int) (index / NH % T);
-                int h = (int) (index % NH);
-                long query = b * T * C3 + (long) t * C3 + (long) h * hs;
-                long row = ((b * NH + h) * T + t) * T; // offset of preatt[b,h,t,:] and att[b,h,t,:]
-
-                // pass 1: scores and their maximum
-                float max = -10000.0f;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    long key = b * T * C3 + (long) t2 * C3 + (long) h * hs + C;
-                    float dot = 0;
-                    for (int i = 0; i < hs; i++) dot += get(inp, query + i) * get(inp, key + i);
-                    dot *= scale;
-                    if (dot > max) max = dot;
-                    set(preatt, row + t2, dot);
-                }
-                // pass 2: exponentials (shifted by the max so they cannot overflow) and their sum
-                float sum = 0;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    float e = (float) Math.exp(get(preatt, row + t2) - max);
-                    sum += e;
-                    set(att, row + t2, e);
-                }
-                float inverseSum = sum == 0 ? 0 : 1 / sum;
-                // pass 3: normalise; the future positions are explicitly zero
-                for (int t2 = 0; t2 < T; t2++) {
-                    set(att, row + t2, t2 <= t ? get(att, row + t2) * inverseSum : 0);
-                }
-                // pass 4: weighted sum of the values
-                long output = b * T * C + (long) t * C + (long) h * hs;
-                for (int i = 0; i < hs; i++) set(out, output + i, 0);
-                for (int t2 = 0; t2 <= t; t2++) {
-                    long value = b * T * C3 + (long) t2 * C3 + (long) h * hs + 2L * C;
-                    float a = get(att, row + t2);
-                    for (int i = 0; i < hs; i++) add(out, output + i, a * get(inp, value + i));
-                }
-            }
-        });
-    }
-
-    /**
-     * Backward through the four passes in reverse: datt = dout · v, dv += att * dout; through the softmax
-     * dpreatt[t3] += att[t2] * ([t2==t3] - att[t3]) * datt[t2]; then dq += k * dpreatt * scale and
-     * dk += q * dpreatt * scale. Parallel over (b, h): each pair owns its rows of every buffer it writes.
-     */
-    static void attentionBackward(MemorySegment dinp, MemorySegment dpreatt, MemorySegment datt, MemorySegment dout,
-                                  MemorySegment inp, MemorySegment att, int B, int T, int C, int NH) {
-        int hs = C / NH;
-        long C3 = 3L * C;
-        float scale = (float) (1.0 / Math.sqrt(hs));
-        Parallel.forRange((long) B * NH, (start, end) -> {
-            for (long index = start; index < end; index++) {
-                long b = index / NH;
-                int h = (int) (index % NH);
-                for (int t = 0; t < T; t++) {
-                    long row = ((b * NH + h) * T + t) * T;
-                    long query = b * T * C3 + (long) t * C3 + (long) h * hs;
-                    long output = b * T * C + (long) t * C + (long) h * hs;
-
-                    // backward of pass 4: value accumulation
-                    for (int t2 = 0; t2 <= t; t2++) {
-                        long value = b * T * C3 + (long) t2 * C3 + (long) h * hs + 2L * C;
-                        float a = get(att, row + t2);
-                        float dAtt = 0;
-                        for (int i = 0; i < hs; i++) {
-                            float d = get(dout, output + i);
-                            dAtt += get(inp, value + i) * d;
-                            add(dinp, value + i, a * d);
-                        }
-                        add(datt, row + t2, dAtt);
-                    }
-                    // backward of passes 2 and 3: softmax
-                    for (int t2 = 0; t2 <= t; t2++) {
-                        float a2 = get(att, row + t2);
-                        float d2 = get(datt, row + t2);
-                        for (int t3 = 0; t3 <= t; t3++) {
-                            float indicator = t2 == t3 ? 1.0f : 0.0f;
-                            add(dpreatt, row + t3, a2 * (indicator - get(att, row + t3)) * d2);
-                        }
-                    }
-                    // backward of pass 1: query · key
-                    for (int t2 = 0; t2 <= t; t2++) {
-                        long key = b * T * C3 + (long) t2 * C3 + (long) h * hs + C;
-                        float d = get(dpreatt, row + t2) * scale;
-                        for (int i = 0; i < hs; i++) {
-                            add(dinp, query + i, get(inp, key + i) * d);
-                            add(dinp, key + i, get(inp, query + i) * d);
-                        }
-                    }
-                }
-            }
-        });
-    }
-
-    // ------------------------------------------------------------------------------------------------------------
     // GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
 
     static final float GELU_SCALE = (float) Math.sqrt(2.0 / Math.PI);
@@ -326,51 +190,6 @@ public final class GPT2 implements AutoCloseable {
                 float d = get(dout, i);
                 add(da, i, d);
                 add(db, i, d);
-            }
-        });
-    }
-
-    // ------------------------------------------------------------------------------------------------------------
-    // Softmax over the vocabulary and cross-entropy with the targets.
-
-    /** probs (B,T,Vp) = softmax over the first V logits of each row; the padding columns get probability 0. */
-    static void softmaxForward(MemorySegment probs, MemorySegment logits, int BT, int V, int Vp) {
-        Parallel.forRange(BT, (start, end) -> {
-            for (long bt = start; bt < end; bt++) {
-                long row = bt * Vp;
-                float max = -10000.0f;
-                for (int i = 0; i < V; i++) max = Math.max(max, get(logits, row + i));
-                float sum = 0;
-                for (int i = 0; i < V; i++) {
-                    float e = (float) Math.exp(get(logits, row + i) - max);
-                    set(probs, row + i, e);
-                    sum += e;
-                }
-                for (int i = 0; i < V; i++) set(probs, row + i, get(probs, row + i) / sum);
-                for (int i = V; i < Vp; i++) set(probs, row + i, 0);
-            }
-        });
-    }
-
-    /** losses (B,T) = -log probs[target]. */
-    static void crossentropyForward(MemorySegment losses, MemorySegment probs, int[] targets, int BT, int Vp) {
-        for (long bt = 0; bt < BT; bt++) {
-            set(losses, bt, (float) -Math.log(get(probs, bt * Vp + targets[(int) bt])));
-        }
-    }
-
-    /** Softmax and cross-entropy together have the simple gradient dlogits += (probs - onehot(target)) * dloss. */
-    static void crossentropySoftmaxBackward(MemorySegment dlogits, MemorySegment dlosses, MemorySegment probs,
-                                            int[] targets, int BT, int V, int Vp) {
-        Parallel.forRange(BT, (start, end) -> {
-            for (long bt = start; bt < end; bt++) {
-                long row = bt * Vp;
-                float dloss = get(dlosses, bt);
-                int target = targets[(int) bt];
-                for (int i = 0; i < V; i++) {
-                    float indicator = i == target ? 1.0f : 0.0f;
-                    add(dlogits, row + i, (get(probs, row + i) - indicator) * dloss);
-                }
             }
         });
     }
@@ -456,16 +275,6 @@ public final class GPT2 implements AutoCloseable {
             return new Activations(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11],
                     a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21], a[22]);
         }
-    }
-
-    private static MemorySegment[] sliceAll(MemorySegment memory, long[] sizes) {
-        var tensors = new MemorySegment[sizes.length];
-        long offset = 0;
-        for (int i = 0; i < sizes.length; i++) {
-            tensors[i] = memory.asSlice(offset * Float.BYTES, sizes[i] * Float.BYTES);
-            offset += sizes[i];
-        }
-        return tensors;
     }
 
     // ------------------------------------------------------------------------------------------------------------
@@ -606,27 +415,27 @@ public final class GPT2 implements AutoCloseable {
 
             layernormForward(ln1, layer(a.ln1Mean, l, bt), layer(a.ln1Rstd, l, bt), residual,
                     layer(p.ln1w, l, C), layer(p.ln1b, l, C), B, T, C);
-            matmulForward(qkv, ln1, layer(p.qkvw, l, 3L * C * C), layer(p.qkvb, l, 3L * C), BT, C, 3 * C);
-            attentionForward(atty, layer(a.preatt, l, attention), layer(a.att, l, attention), qkv, B, T, C, NH);
-            matmulForward(attproj, atty, layer(p.attprojw, l, (long) C * C), layer(p.attprojb, l, C), BT, C, C);
+            Matmul.kernels().forward(qkv, ln1, layer(p.qkvw, l, 3L * C * C), layer(p.qkvb, l, 3L * C), BT, C, 3 * C);
+            Attention.forward(atty, layer(a.preatt, l, attention), layer(a.att, l, attention), qkv, B, T, C, NH);
+            Matmul.kernels().forward(attproj, atty, layer(p.attprojw, l, (long) C * C), layer(p.attprojb, l, C), BT, C, C);
             residualForward(residual2, residual, attproj, btc);
             layernormForward(ln2, layer(a.ln2Mean, l, bt), layer(a.ln2Rstd, l, bt), residual2,
                     layer(p.ln2w, l, C), layer(p.ln2b, l, C), B, T, C);
-            matmulForward(fch, ln2, layer(p.fcw, l, 4L * C * C), layer(p.fcb, l, 4L * C), BT, C, 4 * C);
+            Matmul.kernels().forward(fch, ln2, layer(p.fcw, l, 4L * C * C), layer(p.fcb, l, 4L * C), BT, C, 4 * C);
             geluForward(fchGelu, fch, bt4c);
-            matmulForward(fcproj, fchGelu, layer(p.fcprojw, l, 4L * C * C), layer(p.fcprojb, l, C), BT, 4 * C, C);
+            Matmul.kernels().forward(fcproj, fchGelu, layer(p.fcprojw, l, 4L * C * C), layer(p.fcprojb, l, C), BT, 4 * C, C);
             residualForward(residual3, residual2, fcproj, btc);
         }
         MemorySegment last = layer(a.residual3, L - 1, btc);
         layernormForward(a.lnf, a.lnfMean, a.lnfRstd, last, p.lnfw, p.lnfb, B, T, C);
-        matmulForward(a.logits, a.lnf, p.wte, null, BT, C, Vp);
-        softmaxForward(a.probs, a.logits, BT, V, Vp);
+        Matmul.kernels().forward(a.logits, a.lnf, p.wte, null, BT, C, Vp);
+        SoftmaxCrossEntropy.softmaxForward(a.probs, a.logits, BT, V, Vp);
 
         if (targets == null) {
             meanLoss = -1;
             return meanLoss;
         }
-        crossentropyForward(a.losses, a.probs, targets, BT, Vp);
+        SoftmaxCrossEntropy.crossentropyForward(a.losses, a.probs, targets, BT, Vp);
         float sum = 0;
         for (int i = 0; i < BT; i++) sum += get(a.losses, i);
         meanLoss = sum / BT;
@@ -663,8 +472,8 @@ public final class GPT2 implements AutoCloseable {
         float dloss = 1.0f / (BT * (float) microSteps);
         for (int i = 0; i < BT; i++) set(d.losses, i, dloss);
 
-        crossentropySoftmaxBackward(d.logits, d.losses, a.probs, targets, BT, V, Vp);
-        matmulBackward(d.lnf, g.wte, null, d.logits, a.lnf, p.wte, BT, C, Vp);
+        SoftmaxCrossEntropy.crossentropySoftmaxBackward(d.logits, d.losses, a.probs, targets, BT, V, Vp);
+        Matmul.kernels().backward(d.lnf, g.wte, null, d.logits, a.lnf, p.wte, BT, C, Vp);
         MemorySegment last = layer(a.residual3, L - 1, btc);
         MemorySegment dlast = layer(d.residual3, L - 1, btc);
         layernormBackward(dlast, g.lnfw, g.lnfb, d.lnf, last, p.lnfw, a.lnfMean, a.lnfRstd, B, T, C);
@@ -675,21 +484,21 @@ public final class GPT2 implements AutoCloseable {
 
             // backward through the MLP half of the block
             residualBackward(layer(d.residual2, l, btc), layer(d.fcproj, l, btc), layer(d.residual3, l, btc), btc);
-            matmulBackward(layer(d.fchGelu, l, bt4c), layer(g.fcprojw, l, 4L * C * C), layer(g.fcprojb, l, C),
+            Matmul.kernels().backward(layer(d.fchGelu, l, bt4c), layer(g.fcprojw, l, 4L * C * C), layer(g.fcprojb, l, C),
                     layer(d.fcproj, l, btc), layer(a.fchGelu, l, bt4c), layer(p.fcprojw, l, 4L * C * C), BT, 4 * C, C);
             geluBackward(layer(d.fch, l, bt4c), layer(a.fch, l, bt4c), layer(d.fchGelu, l, bt4c), bt4c);
-            matmulBackward(layer(d.ln2, l, btc), layer(g.fcw, l, 4L * C * C), layer(g.fcb, l, 4L * C),
+            Matmul.kernels().backward(layer(d.ln2, l, btc), layer(g.fcw, l, 4L * C * C), layer(g.fcb, l, 4L * C),
                     layer(d.fch, l, bt4c), layer(a.ln2, l, btc), layer(p.fcw, l, 4L * C * C), BT, C, 4 * C);
             layernormBackward(layer(d.residual2, l, btc), layer(g.ln2w, l, C), layer(g.ln2b, l, C), layer(d.ln2, l, btc),
                     layer(a.residual2, l, btc), layer(p.ln2w, l, C), layer(a.ln2Mean, l, bt), layer(a.ln2Rstd, l, bt), B, T, C);
 
             // backward through the attention half
             residualBackward(dresidual, layer(d.attproj, l, btc), layer(d.residual2, l, btc), btc);
-            matmulBackward(layer(d.atty, l, btc), layer(g.attprojw, l, (long) C * C), layer(g.attprojb, l, C),
+            Matmul.kernels().backward(layer(d.atty, l, btc), layer(g.attprojw, l, (long) C * C), layer(g.attprojb, l, C),
                     layer(d.attproj, l, btc), layer(a.atty, l, btc), layer(p.attprojw, l, (long) C * C), BT, C, C);
-            attentionBackward(layer(d.qkv, l, bt3c), layer(d.preatt, l, attention), layer(d.att, l, attention),
+            Attention.backward(layer(d.qkv, l, bt3c), layer(d.preatt, l, attention), layer(d.att, l, attention),
                     layer(d.atty, l, btc), layer(a.qkv, l, bt3c), layer(a.att, l, attention), B, T, C, NH);
-            matmulBackward(layer(d.ln1, l, btc), layer(g.qkvw, l, 3L * C * C), layer(g.qkvb, l, 3L * C),
+            Matmul.kernels().backward(layer(d.ln1, l, btc), layer(g.qkvw, l, 3L * C * C), layer(g.qkvb, l, 3L * C),
                     layer(d.qkv, l, bt3c), layer(a.ln1, l, btc), layer(p.qkvw, l, 3L * C * C), BT, C, 3 * C);
             layernormBackward(dresidual, layer(g.ln1w, l, C), layer(g.ln1b, l, C), layer(d.ln1, l, btc),
                     residual, layer(p.ln1w, l, C), layer(a.ln1Mean, l, bt), layer(a.ln1Rstd, l, bt), B, T, C);
@@ -701,8 +510,7 @@ public final class GPT2 implements AutoCloseable {
     // AdamW.
 
     /**
-     * One AdamW step over every parameter (t = 1-based step): m = beta1 m + (1-beta1) g, v = beta2 v + (1-beta2) g^2,
-     * both bias-corrected, then p -= lr (m̂ / (sqrt(v̂) + eps) + decay p). The gradient is multiplied by
+     * One AdamW step (see {@link AdamW}) over every parameter, t = 1-based step. The gradient is multiplied by
      * {@code gradScale} first (gradient clipping folds in here). Weight decay applies to every tensor, or with
      * {@code decayMatricesOnly} only to the 2-D ones (wte, wpe and the four weight matrices), as llm.c's trainer does.
      */
@@ -712,30 +520,16 @@ public final class GPT2 implements AutoCloseable {
             adamM = allocate(config.numParameters() * Float.BYTES, "AdamW first moments");
             adamV = allocate(config.numParameters() * Float.BYTES, "AdamW second moments");
         }
-        float correction1 = (float) (1.0 - Math.pow(beta1, t));
-        float correction2 = (float) (1.0 - Math.pow(beta2, t));
         long[] sizes = config.parameterSizes();
         long offset = 0;
         for (int tensor = 0; tensor < sizes.length; tensor++) {
             boolean isMatrix = switch (tensor) {
-                case 0, 1, 4, 6, 10, 12 -> true;
+                case 0, 1, 4, 6, 10, 12 -> true; // wte, wpe, qkvw, attprojw, fcw, fcprojw
                 default -> false;
             };
             float decay = decayMatricesOnly && !isMatrix ? 0 : weightDecay;
-            long first = offset;
-            Parallel.forRange(sizes[tensor], (start, end) -> {
-                for (long i = first + start; i < first + end; i++) {
-                    float grad = get(gradientMemory, i) * gradScale;
-                    float m = beta1 * get(adamM, i) + (1 - beta1) * grad;
-                    float v = beta2 * get(adamV, i) + (1 - beta2) * grad * grad;
-                    float mHat = m / correction1;
-                    float vHat = v / correction2;
-                    float param = get(parameterMemory, i);
-                    set(adamM, i, m);
-                    set(adamV, i, v);
-                    set(parameterMemory, i, param - learningRate * (mHat / ((float) Math.sqrt(vHat) + eps) + decay * param));
-                }
-            });
+            var step = new AdamW.Step(learningRate, beta1, beta2, eps, decay, gradScale, t);
+            AdamW.update(parameterMemory, gradientMemory, adamM, adamV, offset, sizes[tensor], step);
             offset += sizes[tensor];
         }
     }

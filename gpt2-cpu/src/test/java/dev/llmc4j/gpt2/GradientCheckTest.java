@@ -2,6 +2,9 @@ package dev.llmc4j.gpt2;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.llmc4j.cpu.Attention;
+import dev.llmc4j.cpu.Matmul;
+import dev.llmc4j.cpu.SoftmaxCrossEntropy;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -188,12 +191,12 @@ class GradientCheckTest {
     void matmulBothKernels() {
         int rows = 5, C = 19, OC = 7; // ragged: not multiples of the vector width
         double[] x = random(rows * C), w = random(OC * C), bias = random(OC), r = random(rows * OC);
-        for (var kernels : new MatmulKernels[] {MatmulKernels.BASELINE, MatmulKernels.VECTOR}) {
+        for (var kernels : new Matmul[] {Matmul.BASELINE, Matmul.VECTOR}) {
             var dx = zeros(rows * C);
             var dw = zeros(OC * C);
             var db = zeros(OC);
             kernels.backward(dx, dw, db, floats(r), floats(x), floats(w), rows, C, OC);
-            String name = kernels == MatmulKernels.BASELINE ? "baseline" : "vector";
+            String name = kernels == Matmul.BASELINE ? "baseline" : "vector";
             assertClose("matmul " + name + " dinp", numericGradient(x, v -> matmul(v, w, bias, rows, C, OC), r), doubles(dx, rows * C));
             assertClose("matmul " + name + " dweight", numericGradient(w, v -> matmul(x, v, bias, rows, C, OC), r), doubles(dw, OC * C));
             assertClose("matmul " + name + " dbias", numericGradient(bias, v -> matmul(x, w, v, rows, C, OC), r), doubles(db, OC));
@@ -208,9 +211,9 @@ class GradientCheckTest {
         var out = zeros(B * T * C);
         var preatt = zeros(B * NH * T * T);
         var att = zeros(B * NH * T * T);
-        GPT2.attentionForward(out, preatt, att, inp, B, T, C, NH);
+        Attention.forward(out, preatt, att, inp, B, T, C, NH);
         var dinp = zeros(B * T * 3 * C);
-        GPT2.attentionBackward(dinp, zeros(B * NH * T * T), zeros(B * NH * T * T), floats(r), inp, att, B, T, C, NH);
+        Attention.backward(dinp, zeros(B * NH * T * T), zeros(B * NH * T * T), floats(r), inp, att, B, T, C, NH);
         assertClose("attention dinp", numericGradient(qkv, v -> attention(v, B, T, C, NH), r), doubles(dinp, B * T * 3 * C));
     }
 
@@ -246,9 +249,9 @@ class GradientCheckTest {
         double[] logits = random(rows * Vp), r = random(rows);
         var logitSegment = floats(logits);
         var probs = zeros(rows * Vp);
-        GPT2.softmaxForward(probs, logitSegment, rows, V, Vp);
+        SoftmaxCrossEntropy.softmaxForward(probs, logitSegment, rows, V, Vp);
         var dlogits = zeros(rows * Vp);
-        GPT2.crossentropySoftmaxBackward(dlogits, floats(r), probs, targets, rows, V, Vp);
+        SoftmaxCrossEntropy.crossentropySoftmaxBackward(dlogits, floats(r), probs, targets, rows, V, Vp);
         var numeric = numericGradient(logits, v -> crossEntropy(v, targets, rows, V, Vp), r);
         assertClose("softmax+crossentropy dlogits", numeric, doubles(dlogits, rows * Vp));
     }

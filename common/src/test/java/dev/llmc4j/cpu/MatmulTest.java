@@ -1,4 +1,4 @@
-package dev.llmc4j.gpt2;
+package dev.llmc4j.cpu;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -10,7 +10,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /** The Vector API matmul must equal the baseline to fp32 rounding, on ragged shapes too. */
-class MatmulKernelsTest {
+class MatmulTest {
 
     static MemorySegment random(Arena arena, long n, Random random) {
         var segment = arena.allocate(n * Float.BYTES, 64);
@@ -38,7 +38,7 @@ class MatmulKernelsTest {
             var bias = random(arena, OC, random);
             var dout = random(arena, (long) BT * OC, random);
             MemorySegment[] outs = new MemorySegment[2], dinps = new MemorySegment[2], dweights = new MemorySegment[2], dbiases = new MemorySegment[2];
-            var kernels = new MatmulKernels[] {MatmulKernels.BASELINE, MatmulKernels.VECTOR};
+            var kernels = new Matmul[] {Matmul.BASELINE, Matmul.VECTOR};
             for (int k = 0; k < 2; k++) {
                 outs[k] = arena.allocate((long) BT * OC * Float.BYTES, 64);
                 dinps[k] = random(arena, (long) BT * C, new Random(7)); // same nonzero start: backward accumulates

@@ -1,11 +1,10 @@
-package dev.llmc4j.gpt2;
+package dev.llmc4j.cpu;
 
-import static dev.llmc4j.gpt2.GPT2.FLOAT;
-import static dev.llmc4j.gpt2.GPT2.add;
-import static dev.llmc4j.gpt2.GPT2.get;
-import static dev.llmc4j.gpt2.GPT2.set;
+import static dev.llmc4j.cpu.Floats.FLOAT;
+import static dev.llmc4j.cpu.Floats.add;
+import static dev.llmc4j.cpu.Floats.get;
+import static dev.llmc4j.cpu.Floats.set;
 
-import dev.llmc4j.cpu.Parallel;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
@@ -19,7 +18,7 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Shapes: inp (BT, C), weight (OC, C) as PyTorch stores a Linear, bias (OC) or null, out (BT, OC).
  */
-public interface MatmulKernels {
+public interface Matmul {
 
     /** out = inp · weightᵀ + bias */
     void forward(MemorySegment out, MemorySegment inp, MemorySegment weight, MemorySegment bias, int BT, int C, int OC);
@@ -29,20 +28,20 @@ public interface MatmulKernels {
                   MemorySegment inp, MemorySegment weight, int BT, int C, int OC);
 
     /** The kernels the model uses: {@code -Dllmc.kernels=baseline} selects the plain loops. */
-    static MatmulKernels active() {
+    static Matmul kernels() {
         return Holder.ACTIVE;
     }
 
     final class Holder {
         private Holder() {}
 
-        static final MatmulKernels ACTIVE =
+        static final Matmul ACTIVE =
                 "baseline".equals(System.getProperty("llmc.kernels")) ? BASELINE : VECTOR;
     }
 
     // ------------------------------------------------------------------------------------------------------------
     /** One dot product per output, parallel over rows; the backward parallel over rows (dinp) and outputs (dweight). */
-    MatmulKernels BASELINE = new MatmulKernels() {
+    Matmul BASELINE = new Matmul() {
         @Override
         public void forward(MemorySegment out, MemorySegment inp, MemorySegment weight, MemorySegment bias,
                             int BT, int C, int OC) {
@@ -82,13 +81,13 @@ public interface MatmulKernels {
 
     // ------------------------------------------------------------------------------------------------------------
     /** The Vector API version; see {@link VectorMatmul}. */
-    MatmulKernels VECTOR = new VectorMatmul();
+    Matmul VECTOR = new VectorMatmul();
 
     /**
      * Register tiles: each inner step loads a few vectors and feeds several independent FMA accumulators, so the
      * FMA units stay busy instead of waiting on one dependency chain or on memory.
      */
-    final class VectorMatmul implements MatmulKernels {
+    final class VectorMatmul implements Matmul {
         private static final VectorSpecies<Float> S = "512".equals(System.getProperty("llmc.vectorBits"))
                 ? FloatVector.SPECIES_512 : FloatVector.SPECIES_256;
         private static final int W = S.length();
