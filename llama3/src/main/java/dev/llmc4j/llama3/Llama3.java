@@ -291,9 +291,9 @@ public final class Llama3 implements AutoCloseable {
     public final Llama3Config config;
     private final Arena arena = Arena.ofShared();
     private final MemorySegment parameterMemory;
-    private final MemorySegment gradientMemory;
+    private MemorySegment gradientMemory; // allocated on the first backward: inference never needs it
     final ParameterTensors params;
-    final ParameterTensors grads;
+    ParameterTensors grads;
     private final float[] ropeCos;
     private final float[] ropeSin;
     private MemorySegment adamM; // AdamW moments, allocated on the first update
@@ -316,9 +316,7 @@ public final class Llama3 implements AutoCloseable {
         this.config = config;
         long bytes = config.numParameters() * Float.BYTES;
         this.parameterMemory = allocate(bytes, "parameters");
-        this.gradientMemory = allocate(bytes, "parameter gradients");
         this.params = ParameterTensors.slice(config, parameterMemory);
-        this.grads = ParameterTensors.slice(config, gradientMemory);
         float[][] tables = ropeTables(config, config.maxSeqLen());
         this.ropeCos = tables[0];
         this.ropeSin = tables[1];
@@ -377,8 +375,12 @@ public final class Llama3 implements AutoCloseable {
         return parameterMemory;
     }
 
-    /** All parameter gradients, same layout as {@link #parameters()}. */
+    /** All parameter gradients, same layout as {@link #parameters()} (allocated, zero, on first use). */
     public MemorySegment gradients() {
+        if (gradientMemory == null) {
+            gradientMemory = allocate(config.numParameters() * Float.BYTES, "parameter gradients");
+            grads = ParameterTensors.slice(config, gradientMemory);
+        }
         return gradientMemory;
     }
 
@@ -478,7 +480,7 @@ public final class Llama3 implements AutoCloseable {
 
     /** Sets every parameter gradient to zero (call before the first micro-batch of a step). */
     public void zeroGrad() {
-        gradientMemory.fill((byte) 0);
+        gradients().fill((byte) 0);
     }
 
     /** Backward pass of the last forward (which must have had targets); gradients are ADDED to the current ones. */
@@ -494,6 +496,7 @@ public final class Llama3 implements AutoCloseable {
         int C = config.channels(), H = config.ffnHidden(), hd = config.headSize(), qkvRows = config.qkvRows();
         long btc = (long) BT * C, bt = BT, btqkv = (long) BT * qkvRows, bt2h = 2L * BT * H, bth = (long) BT * H;
         long attention = (long) B * NH * T * T;
+        gradients();
         var p = params;
         var g = grads;
         var a = acts;
@@ -549,6 +552,7 @@ public final class Llama3 implements AutoCloseable {
      */
     public void update(float learningRate, float beta1, float beta2, float eps, float weightDecay,
                        boolean decayMatricesOnly, float gradScale, int t) {
+        gradients();
         if (adamM == null) {
             adamM = allocate(config.numParameters() * Float.BYTES, "AdamW first moments");
             adamV = allocate(config.numParameters() * Float.BYTES, "AdamW second moments");
@@ -576,7 +580,7 @@ public final class Llama3 implements AutoCloseable {
 
     /** The global L2 norm of all parameter gradients. */
     public float gradientNorm() {
-        return AdamW.gradientNorm(gradientMemory, config.numParameters());
+        return AdamW.gradientNorm(gradients(), config.numParameters());
     }
 
     private static void checkTokens(String what, int[] tokens, int count, int vocabSize) {
