@@ -12,6 +12,7 @@ import picocli.CommandLine.Command;
         description = "llm.c in Java: train, test and sample GPT-2 (and Llama 3) models.",
         subcommands = {
             CommandLine.HelpCommand.class,
+            DataCommand.class,
             InitCommand.class,
             TestGpt2Command.class,
         })

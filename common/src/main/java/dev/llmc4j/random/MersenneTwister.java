@@ -143,4 +143,32 @@ public final class MersenneTwister {
             data[offset + i] = (float) (value * std + mean);
         }
     }
+
+    /**
+     * Everything the generator's future output depends on: the 624 state words, the twist counters and the cached
+     * second normal of the scalar path. Restoring it continues the stream exactly where {@link #saveState()} left it.
+     */
+    public record State(int[] words, int left, int next, boolean hasCachedNormal, double cachedNormal) {
+        public State {
+            if (words.length != N) throw new IllegalArgumentException("Mersenne Twister state needs " + N + " words, got " + words.length);
+            words = words.clone();
+        }
+
+        @Override
+        public int[] words() {
+            return words.clone();
+        }
+    }
+
+    public State saveState() {
+        return new State(state, left, next, hasCachedNormal, cachedNormal);
+    }
+
+    public void restoreState(State saved) {
+        System.arraycopy(saved.words, 0, state, 0, N);
+        left = saved.left;
+        next = saved.next;
+        hasCachedNormal = saved.hasCachedNormal;
+        cachedNormal = saved.cachedNormal;
+    }
 }

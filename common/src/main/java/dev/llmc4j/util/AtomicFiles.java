@@ -28,6 +28,7 @@ public final class AtomicFiles {
         try {
             Files.createDirectories(folder);
             temporary = Files.createTempFile(folder, "." + absolute.getFileName(), ".tmp");
+            makeReadableLikeANewFile(temporary);
             try (var channel = FileChannel.open(temporary, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
                 writer.write(channel);
                 channel.force(true);
@@ -48,6 +49,13 @@ public final class AtomicFiles {
                     // the original error is the one worth reporting
                 }
             }
+        }
+    }
+
+    // createTempFile makes the file private (rw-------); the result should look like any file we create: rw-r--r--
+    private static void makeReadableLikeANewFile(Path file) throws IOException {
+        if (file.getFileSystem().supportedFileAttributeViews().contains("posix")) {
+            Files.setPosixFilePermissions(file, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
         }
     }
 
