@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.llmc4j.cpu.Floats;
-import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 
@@ -17,55 +16,25 @@ import org.junit.jupiter.api.Test;
  */
 class Llama3ParityTest {
 
-    /** ||ours - ref|| / ||ref|| over count floats (ours and ref may be segments of different buffers). */
-    static double relativeError(MemorySegment ours, long oursOffset, MemorySegment ref, long refOffset, long count) {
-        double diff = 0, norm = 0;
-        for (long i = 0; i < count; i++) {
-            double r = ref.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, refOffset + i);
-            double o = Floats.get(ours, oursOffset + i);
-            diff += (o - r) * (o - r);
-            norm += r * r;
-        }
-        return norm == 0 ? Math.sqrt(diff) : Math.sqrt(diff / norm);
-    }
-
     @Test
     void matchesThePyTorchReference() {
         Path checkpoint = Fixtures.require("llama3_small.bin");
         Path stateFile = Fixtures.require("llama3_small_debug_state.bin");
         try (var model = Llama3.fromCheckpoint(checkpoint);
              var state = Llama3DebugState.read(stateFile, model.config)) {
-            var config = model.config;
-            int B = state.batchSize(), T = state.seqLen();
-            int[] x = state.inputs(), y = state.targets();
-
-            float loss = model.forward(x, y, B, T);
-            double logitError = relativeError(model.logits(), 0, state.logits(), 0, (long) B * T * config.vocabSize());
-            System.out.printf("llama3 parity: logits rel err %.3e, loss %.6f vs %.6f%n", logitError, loss, state.loss());
-            assertTrue(logitError <= 1e-5, "logits relative error " + logitError);
-            assertEquals(state.loss(), loss, 1e-5, "loss");
-
-            model.zeroGrad();
-            model.backward();
-            long[] offsets = config.parameterOffsets(), sizes = config.parameterSizes();
+            var result = Llama3ParityCheck.run(model, state, System.out);
+            assertTrue(result.logitError() <= 1e-5, "logits relative error " + result.logitError());
             for (int slot = 0; slot < 16; slot++) {
-                double error = relativeError(model.gradients(), offsets[slot], state.grads(), offsets[slot], sizes[slot]);
-                System.out.printf("  d%-9s rel err %.3e%n", Llama3Config.PARAMETER_NAMES[slot], error);
-                assertTrue(error <= 1e-5, "gradient " + Llama3Config.PARAMETER_NAMES[slot] + " relative error " + error);
+                assertTrue(result.gradientErrors()[slot] <= 1e-5,
+                        "gradient " + Llama3Config.PARAMETER_NAMES[slot] + " relative error " + result.gradientErrors()[slot]);
             }
-
             float[] expectedLosses = state.losses(), expectedNorms = state.gradNorms();
+            assertEquals(10, expectedLosses.length);
             for (int step = 0; step < expectedLosses.length; step++) {
-                float stepLoss = model.forward(x, y, B, T);
-                model.zeroGrad();
-                model.backward();
-                float norm = model.gradientNorm();
-                model.update(1e-4f, 0.9f, 0.999f, 1e-8f, 0.01f, step + 1);
-                System.out.printf("  step %d: loss %.6f (ref %.6f) grad norm %.6f (ref %.6f)%n",
-                        step, stepLoss, expectedLosses[step], norm, expectedNorms[step]);
-                assertEquals(expectedLosses[step], stepLoss, 1e-4, "loss at step " + step);
-                assertEquals(expectedNorms[step], norm, 1e-4 * expectedNorms[step], "grad norm at step " + step);
+                assertEquals(expectedLosses[step], result.losses()[step], 1e-4, "loss at step " + step);
+                assertEquals(expectedNorms[step], result.gradNorms()[step], 1e-4 * expectedNorms[step], "grad norm at step " + step);
             }
+            assertTrue(result.ok());
         }
     }
 
