@@ -15,6 +15,7 @@ import picocli.CommandLine.Command;
             DataCommand.class,
             InitCommand.class,
             TestGpt2Command.class,
+            TrainCommand.class,
             Llama3Command.class,
         })
 public final class Llmc implements Runnable {

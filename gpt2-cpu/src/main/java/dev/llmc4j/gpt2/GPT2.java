@@ -15,6 +15,8 @@ import dev.llmc4j.cpu.SoftmaxCrossEntropy;
 import dev.llmc4j.format.GPT2Checkpoint;
 import dev.llmc4j.model.GPT2Config;
 import dev.llmc4j.model.GPT2Init;
+import dev.llmc4j.train.TokenGenerator;
+import dev.llmc4j.train.TrainableModel;
 import dev.llmc4j.util.LlmcException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -36,7 +38,7 @@ import java.nio.file.Path;
  * and {@link AdamW}.
  * The layers only GPT-2 has are here: encoder (with position embedding), layernorm, GELU.
  */
-public final class GPT2 implements AutoCloseable {
+public final class GPT2 implements TrainableModel {
 
     // ------------------------------------------------------------------------------------------------------------
     // Encoder: token embedding plus position embedding.
@@ -271,6 +273,7 @@ public final class GPT2 implements AutoCloseable {
     final ParameterTensors grads;
     private MemorySegment adamM; // AdamW first and second moments, allocated on the first update
     private MemorySegment adamV;
+    private GPT2Inference inference;
 
     // activations, allocated on the first forward and grown when a larger batch arrives
     private long activationCapacity;
@@ -316,8 +319,41 @@ public final class GPT2 implements AutoCloseable {
         GPT2Checkpoint.write(file, config, parameterMemory, version);
     }
 
+    @Override
     public long numParameters() {
         return config.numParameters();
+    }
+
+    @Override
+    public int vocabSize() {
+        return config.vocabSize();
+    }
+
+    @Override
+    public int maxSeqLen() {
+        return config.maxSeqLen();
+    }
+
+    @Override
+    public int numLayers() {
+        return config.numLayers();
+    }
+
+    @Override
+    public int channels() {
+        return config.channels();
+    }
+
+    @Override
+    public void saveCheckpoint(Path file) {
+        save(file, 3);
+    }
+
+    /** Generation with a KV cache over the current parameters (one cache per model, made on first use). */
+    @Override
+    public TokenGenerator generator() {
+        if (inference == null) inference = new GPT2Inference(this);
+        return inference;
     }
 
     /** All parameters in llm.c's order, as one segment of numParameters floats. */
@@ -374,6 +410,7 @@ public final class GPT2 implements AutoCloseable {
      * The forward pass over tokens (B,T). With targets (B,T) it also computes the mean cross-entropy loss
      * (returned; -1 without targets). Logits and probabilities of the last position are in {@link #logits()}.
      */
+    @Override
     public float forward(int[] inputs, int[] targets, int B, int T) {
         int V = config.vocabSize(), Vp = config.paddedVocabSize(), L = config.numLayers();
         int NH = config.numHeads(), C = config.channels();
@@ -426,6 +463,7 @@ public final class GPT2 implements AutoCloseable {
     }
 
     /** Sets every parameter gradient to zero (call before the first micro-batch of a step). */
+    @Override
     public void zeroGrad() {
         gradientMemory.fill((byte) 0);
     }
@@ -439,6 +477,7 @@ public final class GPT2 implements AutoCloseable {
      * Backward pass for one of {@code microSteps} accumulated micro-batches: each contributes its mean loss
      * divided by microSteps, so the accumulated gradient is that of the mean over all of them.
      */
+    @Override
     public void backward(int microSteps) {
         if (meanLoss == -1) throw new IllegalStateException("must forward with targets before backward");
         int B = batchSize, T = seqLen, BT = B * T;
@@ -499,10 +538,7 @@ public final class GPT2 implements AutoCloseable {
      */
     public void update(float learningRate, float beta1, float beta2, float eps, float weightDecay,
                        boolean decayMatricesOnly, float gradScale, int t) {
-        if (adamM == null) {
-            adamM = allocate(config.numParameters() * Float.BYTES, "AdamW first moments");
-            adamV = allocate(config.numParameters() * Float.BYTES, "AdamW second moments");
-        }
+        allocateMoments();
         long[] sizes = config.parameterSizes();
         long offset = 0;
         for (int tensor = 0; tensor < sizes.length; tensor++) {
@@ -517,6 +553,31 @@ public final class GPT2 implements AutoCloseable {
         }
     }
 
+    /** llm.c's trainer rule: weight decay on the 2-D tensors only. */
+    @Override
+    public void update(float learningRate, float beta1, float beta2, float eps, float weightDecay, float gradScale, int t) {
+        update(learningRate, beta1, beta2, eps, weightDecay, true, gradScale, t);
+    }
+
+    private void allocateMoments() {
+        if (adamM == null) { // zero-filled, as the moments must start
+            adamM = allocate(config.numParameters() * Float.BYTES, "AdamW first moments");
+            adamV = allocate(config.numParameters() * Float.BYTES, "AdamW second moments");
+        }
+    }
+
+    @Override
+    public MemorySegment adamFirstMoments() {
+        allocateMoments();
+        return adamM;
+    }
+
+    @Override
+    public MemorySegment adamSecondMoments() {
+        allocateMoments();
+        return adamV;
+    }
+
     /** llm.c's test rule: AdamW with decay on every parameter and no clipping. */
     public void update(float learningRate, float beta1, float beta2, float eps, float weightDecay, int t) {
         update(learningRate, beta1, beta2, eps, weightDecay, false, 1.0f, t);
@@ -526,6 +587,7 @@ public final class GPT2 implements AutoCloseable {
      * The global L2 norm of all parameter gradients. Summed in double over fixed blocks, so the result does not
      * depend on the number of threads.
      */
+    @Override
     public float gradientNorm() {
         return AdamW.gradientNorm(gradientMemory, config.numParameters());
     }
@@ -541,6 +603,7 @@ public final class GPT2 implements AutoCloseable {
 
     @Override
     public void close() {
+        if (inference != null) inference.close();
         arena.close();
     }
 }

@@ -1,0 +1,154 @@
+package dev.llmc4j.cli;
+
+import dev.llmc4j.gpt2.GPT2;
+import dev.llmc4j.train.Trainer;
+import dev.llmc4j.train.TrainingConfig;
+import dev.llmc4j.util.LlmcException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code ./llmc train}: llm.c's trainer, with its short flags and readable long names. */
+@Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Train GPT-2 (llm.c's train_gpt2 loop): AdamW, gradient accumulation, clipping at norm 1.0,",
+            "LR schedules, validation, sampling, checkpoints and exact resume. Prepare data first: ./llmc data tinyshakespeare"})
+public final class TrainCommand implements Callable<Integer> {
+
+    @Mixin
+    ModelOptions model;
+
+    @Option(names = {"-i", "--train-data"}, paramLabel = "GLOB", description = "train shards (default: ${DEFAULT-VALUE})",
+            defaultValue = "data/tinyshakespeare/tiny_shakespeare_train.bin")
+    String trainPattern;
+
+    @Option(names = {"-j", "--val-data"}, paramLabel = "GLOB", description = "val shards (default: ${DEFAULT-VALUE})",
+            defaultValue = "data/tinyshakespeare/tiny_shakespeare_val.bin")
+    String valPattern;
+
+    @Option(names = {"-b", "--batch-size"}, paramLabel = "B", defaultValue = "4", description = "micro-batch size (default: ${DEFAULT-VALUE})")
+    int batchSize;
+
+    @Option(names = {"-t", "--seq-len"}, paramLabel = "T", defaultValue = "1024", description = "sequence length (default: ${DEFAULT-VALUE})")
+    int seqLen;
+
+    @Option(names = {"-d", "--total-batch"}, paramLabel = "TOKENS", defaultValue = "-1",
+            description = "tokens per optimizer step, a multiple of B*T: gradient accumulation (default: B*T)")
+    int totalBatchTokens;
+
+    @Option(names = {"-x", "--steps"}, paramLabel = "N", defaultValue = "-1", description = "optimizer steps (default: one epoch)")
+    int maxSteps;
+
+    @Option(names = {"-l", "--lr"}, paramLabel = "LR", defaultValue = "3e-4", description = "peak learning rate (default: ${DEFAULT-VALUE})")
+    float learningRate;
+
+    @Option(names = {"-u", "--warmup"}, paramLabel = "STEPS", defaultValue = "0", description = "warmup steps (default: ${DEFAULT-VALUE})")
+    int warmupSteps;
+
+    @Option(names = {"-q", "--final-lr-fraction"}, paramLabel = "F", defaultValue = "1.0",
+            description = "final learning rate as a fraction of the peak (default: ${DEFAULT-VALUE})")
+    float finalFraction;
+
+    @Option(names = {"-k", "--schedule"}, paramLabel = "NAME", defaultValue = "cosine",
+            description = "cosine, linear, constant or wsd (default: ${DEFAULT-VALUE})")
+    String schedule;
+
+    @Option(names = {"-c", "--weight-decay"}, paramLabel = "WD", defaultValue = "0.0",
+            description = "AdamW weight decay, on 2-D tensors only (default: ${DEFAULT-VALUE})")
+    float weightDecay;
+
+    @Option(names = {"-v", "--val-every"}, paramLabel = "N", defaultValue = "20", description = "val loss every N steps (default: ${DEFAULT-VALUE})")
+    int valEvery;
+
+    @Option(names = {"-m", "--val-batches"}, paramLabel = "N", defaultValue = "20", description = "val batches, -1 for all (default: ${DEFAULT-VALUE})")
+    int valBatches;
+
+    @Option(names = {"-s", "--sample-every"}, paramLabel = "N", defaultValue = "20", description = "sample every N steps (default: ${DEFAULT-VALUE})")
+    int sampleEvery;
+
+    @Option(names = {"-g", "--gen-tokens"}, paramLabel = "N", defaultValue = "64", description = "tokens per sample (default: ${DEFAULT-VALUE})")
+    int genTokens;
+
+    @Option(names = {"-a", "--overfit-single-batch"}, paramLabel = "0|1", defaultValue = "0",
+            description = "1: train on one val batch over and over (a debugging aid)")
+    int overfit;
+
+    @Option(names = {"-o", "--output"}, paramLabel = "DIR", description = "output folder: main.log, loss.png, checkpoints")
+    Path outputDir;
+
+    @Option(names = {"-n", "--checkpoint-every"}, paramLabel = "N", defaultValue = "0",
+            description = "checkpoint every N steps and at the end (0: never)")
+    int checkpointEvery;
+
+    @Option(names = {"-nk", "--checkpoints-keep"}, paramLabel = "N", defaultValue = "0", description = "keep the N most recent checkpoints (0: all)")
+    int checkpointsKeep;
+
+    @Option(names = {"-nm", "--major-checkpoint-every"}, paramLabel = "N", defaultValue = "0",
+            description = "never delete checkpoints at multiples of N")
+    int majorCheckpointEvery;
+
+    @Option(names = {"-y", "--resume"}, paramLabel = "0|1", defaultValue = "0", description = "1: resume from the latest checkpoint in -o")
+    int resume;
+
+    @Option(names = {"-sl", "--skip-loss-z"}, paramLabel = "Z", defaultValue = "0",
+            description = "skip the update when the loss z-score exceeds Z (0: off)")
+    float skipLossZ;
+
+    @Option(names = {"-sg", "--skip-norm-z"}, paramLabel = "Z", defaultValue = "0",
+            description = "skip the update when the gradient norm z-score exceeds Z (0: off)")
+    float skipNormZ;
+
+    @Option(names = "--tokenizer", paramLabel = "FILE",
+            description = "gpt2_tokenizer.bin for printing samples (default: next to the train data)")
+    Path tokenizer;
+
+    @Override
+    public Integer call() {
+        var config = trainingConfig();
+        try (var gpt2 = buildModel(config)) {
+            System.out.printf("[GPT-2] %s, %,d parameters%n", gpt2.config, gpt2.numParameters());
+            var trainer = new Trainer(gpt2, config, System.out);
+            var result = trainer.run();
+            if (outputDir != null) {
+                Path picture = outputDir.resolve("loss.png");
+                LossChart.write(picture, result.trainLosses(), result.valLosses(), "GPT-2 " + model.describe());
+                System.out.println("loss curves: " + picture + ", log: " + outputDir.resolve("main.log"));
+            }
+        }
+        return 0;
+    }
+
+    TrainingConfig trainingConfig() {
+        Path tokenizerFile = tokenizer != null ? tokenizer : defaultTokenizer(trainPattern);
+        checkDataExists(trainPattern, "train");
+        checkDataExists(valPattern, "val");
+        return new TrainingConfig(trainPattern, valPattern, batchSize, seqLen, totalBatchTokens, maxSteps, learningRate,
+                warmupSteps, finalFraction, schedule, weightDecay, 1.0f, valEvery, valBatches, sampleEvery, genTokens,
+                overfit != 0, outputDir, checkpointEvery, checkpointsKeep, majorCheckpointEvery, resume != 0,
+                skipLossZ, skipNormZ, tokenizerFile, 1, 0);
+    }
+
+    GPT2 buildModel(TrainingConfig config) {
+        if (config.resume()) {
+            if (outputDir == null) throw new LlmcException("resume (-y 1) needs -o, the folder with the checkpoints");
+            Path latest = Trainer.resumeModelFile(outputDir);
+            if (latest == null) throw new LlmcException("resume (-y 1): no completed checkpoint (DONE_########) in " + outputDir);
+            return GPT2.fromCheckpoint(latest);
+        }
+        return model.isCheckpoint() ? GPT2.fromCheckpoint(Path.of(model.model)) : GPT2.randomInit(model.config());
+    }
+
+    static Path defaultTokenizer(String pattern) {
+        Path parent = Path.of(pattern).toAbsolutePath().getParent();
+        return parent == null ? Path.of("gpt2_tokenizer.bin") : parent.resolve("gpt2_tokenizer.bin");
+    }
+
+    // a friendlier message than the loader's when the default tinyshakespeare files were never prepared
+    private static void checkDataExists(String pattern, String what) {
+        if (pattern.contains("*") || pattern.contains("?")) return;
+        if (!Files.exists(Path.of(pattern)))
+            throw new LlmcException("no %s data at %s: prepare it with ./llmc data tinyshakespeare (or give -i/-j)".formatted(what, pattern));
+    }
+}

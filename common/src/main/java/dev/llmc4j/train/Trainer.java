@@ -1,0 +1,276 @@
+package dev.llmc4j.train;
+
+import dev.llmc4j.data.DataLoader;
+import dev.llmc4j.format.TokenizerFile;
+import dev.llmc4j.random.XorShift;
+import dev.llmc4j.sample.Sampler;
+import dev.llmc4j.util.AtomicFiles;
+import dev.llmc4j.util.LlmcException;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * llm.c's training loop (train_gpt2.cu's main), for any {@link TrainableModel}:
+ * <pre>
+ * for step = start .. numSteps (inclusive):
+ *     val loss          every valEvery steps and at the last step
+ *     sample            every sampleEvery steps (not at 0) and at the last step
+ *     checkpoint        every checkpointEvery steps (not at 0, nor at the step just resumed) and at the last step
+ *     stop              at the last step
+ *     one optimizer step: zero the gradients, then for each of gradAccum micro-batches forward and backward;
+ *                       clip the global gradient norm to 1; AdamW with the scheduled learning rate
+ * </pre>
+ */
+public final class Trainer {
+
+    /** One point of the loss curves. */
+    public record LossPoint(int step, float loss) {}
+
+    /** What a run produced: the loss curves and the average step time. */
+    public record Result(List<LossPoint> trainLosses, List<LossPoint> valLosses, double averageStepMillis, int lastStep) {}
+
+    private final TrainableModel model;
+    private final TrainingConfig config;
+    private final PrintStream out;
+    private final DataLoader trainLoader;
+    private final DataLoader valLoader;
+    private final int gradAccumSteps;
+    private final int numSteps;
+    private final int valBatches;
+    private final LearningRateSchedule schedule;
+    private final Optional<TokenizerFile> tokenizer;
+    private final Path logFile;
+
+    public Trainer(TrainableModel model, TrainingConfig config, PrintStream out) {
+        this.model = model;
+        this.config = config;
+        this.out = out;
+        int B = config.batchSize(), T = config.seqLen(), P = config.numProcesses();
+        if (T > model.maxSeqLen())
+            throw new LlmcException("sequence length -t " + T + " exceeds the model's context length " + model.maxSeqLen());
+        long tokensPerMicroStep = (long) B * T * P;
+        long totalBatch = config.totalBatchTokens() <= 0 ? tokensPerMicroStep : config.totalBatchTokens();
+        if (totalBatch % tokensPerMicroStep != 0)
+            throw new LlmcException("total batch size -d " + totalBatch + " must be a multiple of B*T*processes = " + tokensPerMicroStep);
+        this.gradAccumSteps = (int) (totalBatch / tokensPerMicroStep);
+
+        // -a: overfit one batch of the val data, no shuffling
+        String trainPattern = config.overfitSingleBatch() ? config.valPattern() : config.trainPattern();
+        this.trainLoader = new DataLoader(trainPattern, B, T, config.rank(), P, !config.overfitSingleBatch(), model.vocabSize());
+        this.valLoader = new DataLoader(config.valPattern(), B, T, config.rank(), P, false, model.vocabSize());
+        this.numSteps = config.maxSteps() > 0 ? config.maxSteps() : (int) Math.max(1, trainLoader.numTokens() / totalBatch);
+        long valAvailable = valLoader.numTokens() / tokensPerMicroStep;
+        this.valBatches = (int) (config.valMaxSteps() < 0 ? valAvailable : Math.min(valAvailable, config.valMaxSteps()));
+        this.schedule = LearningRateSchedule.of(config.schedule(), config.learningRate(), config.warmupSteps(),
+                numSteps, config.finalLearningRateFraction());
+        this.tokenizer = config.tokenizerFile() == null ? Optional.empty() : TokenizerFile.readIfPresent(config.tokenizerFile());
+        this.logFile = config.outputDir() == null ? null : config.outputDir().resolve("main.log");
+
+        out.printf("| train data        | %-50s |%n", trainPattern);
+        out.printf("| val data          | %-50s |%n", config.valPattern());
+        out.printf("| micro batch B     | %-50d |%n", B);
+        out.printf("| sequence length T | %-50d |%n", T);
+        out.printf("| total batch size  | %-50s |%n", totalBatch + " tokens (" + gradAccumSteps + " micro-steps)");
+        out.printf("| steps             | %-50d |%n", numSteps);
+        out.printf("| learning rate     | %-50s |%n", "%.2e, %s, warmup %d, final fraction %.2f".formatted(
+                config.learningRate(), schedule.name(), config.warmupSteps(), config.finalLearningRateFraction()));
+        out.printf("| weight decay      | %-50s |%n", config.weightDecay());
+        out.printf("| parameters        | %-50s |%n", "%,d".formatted(model.numParameters()));
+        out.printf("train dataset num_batches: %d%n", trainLoader.numTokens() / tokensPerMicroStep);
+        out.printf("val dataset num_batches: %d%n", valAvailable);
+        if (tokenizer.isEmpty() && config.tokenizerFile() != null)
+            out.println("warning: no tokenizer at " + config.tokenizerFile() + "; samples are printed as token ids");
+    }
+
+    public int numSteps() {
+        return numSteps;
+    }
+
+    public int gradAccumSteps() {
+        return gradAccumSteps;
+    }
+
+    public Result run() {
+        var trainLosses = new ArrayList<LossPoint>();
+        var valLosses = new ArrayList<LossPoint>();
+        int startStep = config.resume() ? resume() : 0;
+        if (logFile != null && !config.resume()) writeLog(null); // a fresh run starts a fresh log
+        var lossOutliers = new OutlierDetector();
+        var normOutliers = new OutlierDetector();
+        var progress = new ProgressLine(out, numSteps);
+        double totalMillis = 0;
+        int timedSteps = 0;
+        float tokensPerSecond = -1;
+        long tokensPerStep = (long) gradAccumSteps * config.batchSize() * config.seqLen() * config.numProcesses();
+
+        for (int step = startStep; step <= numSteps; step++) {
+            boolean last = step == numSteps;
+
+            if (step % Math.max(1, config.valEvery()) == 0 || last) {
+                float valLoss = validationLoss();
+                progress.clear();
+                out.printf("val loss %f%n", valLoss);
+                valLosses.add(new LossPoint(step, valLoss));
+                log("s:%d tel:%.4f".formatted(step, valLoss));
+            }
+            if (config.genTokens() > 0 && config.sampleEvery() > 0 && ((step > 0 && step % config.sampleEvery() == 0) || last)) {
+                progress.clear();
+                sample();
+            }
+            if (config.outputDir() != null && config.checkpointEvery() > 0
+                    && ((step > 0 && step % config.checkpointEvery() == 0) || last) && !(config.resume() && step == startStep)) {
+                saveCheckpoint(step);
+            }
+            if (last) break;
+
+            long start = System.nanoTime();
+            model.zeroGrad();
+            float lossSum = 0;
+            for (int micro = 0; micro < gradAccumSteps; micro++) {
+                if (config.overfitSingleBatch()) trainLoader.reset();
+                trainLoader.nextBatch();
+                lossSum += model.forward(trainLoader.inputs(), trainLoader.targets(), config.batchSize(), config.seqLen());
+                model.backward(gradAccumSteps);
+            }
+            float loss = lossSum / gradAccumSteps;
+            float norm = model.gradientNorm();
+            float gradScale = norm > config.gradClip() ? config.gradClip() / norm : 1.0f;
+            float lr = schedule.learningRate(step);
+            double zLoss = lossOutliers.update(loss);
+            double zNorm = normOutliers.update(norm);
+            boolean skip = OutlierDetector.shouldSkip(zLoss, config.skipLossZ()) || OutlierDetector.shouldSkip(zNorm, config.skipNormZ());
+            if (!skip) {
+                model.update(lr, TrainingConfig.BETA1, TrainingConfig.BETA2, TrainingConfig.EPS, config.weightDecay(), gradScale, step + 1);
+            }
+            double millis = (System.nanoTime() - start) / 1e6;
+            if (step > startStep) { // the first step warms up the JIT: leave it out of the averages, as llm.c does
+                totalMillis += millis;
+                timedSteps++;
+                float current = (float) (tokensPerStep / (millis / 1000));
+                tokensPerSecond = tokensPerSecond < 0 ? current : 0.95f * tokensPerSecond + 0.05f * current;
+            }
+            progress.clear();
+            out.printf("step %4d/%d | loss %7.6f (%+.2fz)| norm %6.4f (%+.2fz)| lr %.2e | %.2f ms | %.0f tok/s%s%n",
+                    step + 1, numSteps, loss, nanToZero(zLoss), norm, nanToZero(zNorm), lr, millis,
+                    Math.max(0, tokensPerSecond), skip ? " | update skipped (outlier)" : "");
+            trainLosses.add(new LossPoint(step + 1, loss));
+            log("s:%d trl:%.4f lr:%.6f norm:%.2f".formatted(step + 1, loss, lr, norm));
+            progress.show(step + 1, totalMillis / Math.max(1, timedSteps));
+        }
+        progress.clear();
+        double average = timedSteps == 0 ? 0 : totalMillis / timedSteps;
+        out.printf("total average iteration time: %f ms%n", average);
+        return new Result(trainLosses, valLosses, average, numSteps);
+    }
+
+    private static double nanToZero(double z) {
+        return Double.isNaN(z) ? 0 : z;
+    }
+
+    /** Mean loss over the first valBatches batches of the (unshuffled) val data. */
+    private float validationLoss() {
+        valLoader.reset();
+        float sum = 0;
+        for (int i = 0; i < valBatches; i++) {
+            valLoader.nextBatch();
+            sum += model.forward(valLoader.inputs(), valLoader.targets(), config.batchSize(), config.seqLen());
+        }
+        return valBatches == 0 ? Float.NaN : sum / valBatches;
+    }
+
+    /** llm.c's sampling: from the end-of-text token, seed 1337 each time, temperature 1, streaming the text. */
+    private void sample() {
+        if (config.rank() != 0) return;
+        int eot = tokenizer.map(TokenizerFile::eotToken).orElse(50256);
+        int count = Math.min(config.genTokens(), model.maxSeqLen() - 1);
+        out.print("generating:\n---\n");
+        model.generator().generate(new int[] {eot}, count, new Sampler(new XorShift(1337), 1.0f, 0), token -> {
+            if (tokenizer.isPresent()) {
+                out.write(tokenizer.get().printable(token), 0, tokenizer.get().printable(token).length);
+            } else {
+                out.print(token + " ");
+            }
+            out.flush();
+        });
+        out.print("\n---\n");
+    }
+
+    // ---- checkpoints: model_%08d.bin, state_%08d_%05d.bin per rank, DONE_%08d, exactly as llm.c names them ----
+
+    private void saveCheckpoint(int step) {
+        Path dir = config.outputDir();
+        if (config.rank() == 0) model.saveCheckpoint(dir.resolve("model_%08d.bin".formatted(step)));
+        var header = new TrainingStateFile.Header(config.numProcesses(), config.rank(), !config.overfitSingleBatch(),
+                step, 0, 0, trainLoader.shardPosition(), trainLoader.samplePosition());
+        TrainingStateFile.write(dir.resolve("state_%08d_%05d.bin".formatted(step, config.rank())), header,
+                model.adamFirstMoments(), model.adamSecondMoments(), model.numParameters(), trainLoader.state());
+        if (config.rank() == 0) {
+            AtomicFiles.write(dir.resolve("DONE_%08d".formatted(step)), new byte[0]);
+            out.printf("checkpoint written: %s%n", dir.resolve("model_%08d.bin".formatted(step)));
+            deleteOldCheckpoint(step);
+        }
+    }
+
+    private void deleteOldCheckpoint(int step) {
+        if (config.checkpointsToKeep() <= 0) return;
+        int old = step - config.checkpointsToKeep() * config.checkpointEvery();
+        if (old <= 0 || (config.majorCheckpointEvery() > 0 && old % config.majorCheckpointEvery() == 0)) return;
+        Path dir = config.outputDir();
+        try {
+            Files.deleteIfExists(dir.resolve("DONE_%08d".formatted(old))); // first: a half-deleted checkpoint is never "done"
+            Files.deleteIfExists(dir.resolve("model_%08d.bin".formatted(old)));
+            for (int rank = 0; rank < config.numProcesses(); rank++)
+                Files.deleteIfExists(dir.resolve("state_%08d_%05d.bin".formatted(old, rank)));
+        } catch (IOException e) {
+            out.println("warning: could not delete checkpoint of step " + old + ": " + e.getMessage());
+        }
+    }
+
+    /** Loads the latest completed checkpoint of the output dir; returns its step. */
+    private int resume() {
+        Path dir = config.outputDir();
+        if (dir == null) throw new LlmcException("resume (-y 1) needs the output dir (-o) that holds the checkpoints");
+        int step = TrainingStateFile.latestCompletedStep(dir);
+        if (step < 0) throw new LlmcException("resume (-y 1): no completed checkpoint (DONE_########) in " + dir);
+        Path stateFile = dir.resolve("state_%08d_%05d.bin".formatted(step, config.rank()));
+        var contents = TrainingStateFile.read(stateFile, model.numParameters(), config.numProcesses(), config.rank(),
+                model.adamFirstMoments(), model.adamSecondMoments());
+        if (contents.loader() != null) {
+            trainLoader.restore(contents.loader());
+        } else {
+            trainLoader.resume(contents.header().shardPosition(), contents.header().samplePosition());
+        }
+        out.printf("resumed from %s at step %d%n", dir.resolve("model_%08d.bin".formatted(step)), step);
+        return step;
+    }
+
+    /** The model file a resumed run must load its parameters from (the caller builds the model from it). */
+    public static Path resumeModelFile(Path outputDir) {
+        int step = TrainingStateFile.latestCompletedStep(outputDir);
+        return step < 0 ? null : outputDir.resolve("model_%08d.bin".formatted(step));
+    }
+
+    private void log(String line) {
+        if (logFile != null && config.rank() == 0) writeLog(line);
+    }
+
+    private void writeLog(String line) {
+        try {
+            Files.createDirectories(logFile.getParent());
+            if (line == null) {
+                Files.write(logFile, new byte[0]);
+            } else {
+                Files.writeString(logFile, line + "\n", StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+            }
+        } catch (IOException e) {
+            throw new LlmcException("cannot write the log " + logFile + ": " + e.getMessage(), e);
+        }
+    }
+}

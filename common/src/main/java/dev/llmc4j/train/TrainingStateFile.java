@@ -1,0 +1,163 @@
+package dev.llmc4j.train;
+
+import dev.llmc4j.data.DataLoader;
+import dev.llmc4j.format.FileFormatException;
+import dev.llmc4j.random.MersenneTwister;
+import dev.llmc4j.util.AtomicFiles;
+import dev.llmc4j.util.LlmcException;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+
+/**
+ * llm.c's training-state file ({@code state_%08d_%05d.bin}, one per process), read and written byte for byte:
+ * a header of 256 int32 (magic 20240527, version 1, process count, rank, master-weights flag, shuffle flag,
+ * step, rng states, loader position), then AdamW's m and v, then — when the loader shuffles — its shard and
+ * sample permutations and the raw 2520-byte mt19937 state.
+ */
+public final class TrainingStateFile {
+    private TrainingStateFile() {}
+
+    public static final int MAGIC = 20240527;
+    public static final int VERSION = 1;
+    private static final int MT_STRUCT_BYTES = 2520; // uint64 seed, int32 left, uint32 next, uint32[624], uint32[2]
+
+    /** What a state file holds besides the moments (which are copied straight into the model). */
+    public record Header(int numProcesses, int rank, boolean shuffle, int step, long rngState, long rngStateLastUpdate,
+                         int shardPosition, long samplePosition) {}
+
+    public static void write(Path file, Header header, MemorySegment m, MemorySegment v, long numParameters,
+                             DataLoader.State loader) {
+        AtomicFiles.write(file, channel -> {
+            var head = ByteBuffer.allocate(1024).order(ByteOrder.LITTLE_ENDIAN);
+            head.putInt(0, MAGIC).putInt(4, VERSION).putInt(8, header.numProcesses()).putInt(12, header.rank());
+            head.putInt(16, 0).putInt(20, header.shuffle() ? 1 : 0).putInt(40, header.step());
+            head.putLong(80, header.rngState()).putLong(88, header.rngStateLastUpdate());
+            head.putLong(120, header.shardPosition()).putLong(128, header.samplePosition());
+            writeFully(channel, head);
+            writeFloats(channel, m, numParameters);
+            writeFloats(channel, v, numParameters);
+            if (header.shuffle()) {
+                int[] shards = loader.shardOrder(), samples = loader.sampleOrder();
+                var tail = ByteBuffer.allocate(8 + 4 * shards.length + 8 + 4 * samples.length + MT_STRUCT_BYTES)
+                        .order(ByteOrder.LITTLE_ENDIAN);
+                tail.putLong(shards.length);
+                for (int s : shards) tail.putInt(s);
+                tail.putLong(samples.length);
+                for (int s : samples) tail.putInt(s);
+                var rng = loader.rng();
+                tail.putLong(42L + header.rank()); // llm.c leaves seed_ unset; we record the seed
+                tail.putInt(rng.left()).putInt(rng.next());
+                for (int word : rng.words()) tail.putInt(word);
+                tail.putInt(0).putInt(0x9908b0df);
+                writeFully(channel, tail.flip());
+            }
+        });
+    }
+
+    /** The result of {@link #read}: the header and, when shuffling, the loader state to restore. */
+    public record Contents(Header header, DataLoader.State loader) {}
+
+    /** Reads a state file, copying m and v into the given segments, and validates it against the run. */
+    public static Contents read(Path file, long numParameters, int numProcesses, int rank, MemorySegment m, MemorySegment v) {
+        try (var channel = FileChannel.open(file, StandardOpenOption.READ); var arena = Arena.ofConfined()) {
+            long size = channel.size();
+            if (size < 1024) throw new FileFormatException(file, "header", "1024 bytes", size + " bytes");
+            var head = ByteBuffer.allocate(1024).order(ByteOrder.LITTLE_ENDIAN);
+            readFully(channel, head, 0);
+            expect(file, "magic (header[0])", MAGIC, head.getInt(0));
+            expect(file, "version (header[1])", VERSION, head.getInt(4));
+            expect(file, "number of processes (header[2])", numProcesses, head.getInt(8));
+            expect(file, "rank (header[3])", rank, head.getInt(12));
+            boolean masterWeights = head.getInt(16) != 0;
+            boolean shuffle = head.getInt(20) != 0;
+            var header = new Header(numProcesses, rank, shuffle, head.getInt(40), head.getLong(80), head.getLong(88),
+                    (int) head.getLong(120), head.getLong(128));
+            long momentBytes = numParameters * Float.BYTES;
+            long needed = 1024 + 2 * momentBytes + (masterWeights ? momentBytes : 0);
+            if (size < needed) throw new FileFormatException(file, "file size", "at least " + needed + " bytes for " + numParameters + " parameters", size + " bytes");
+            var mapped = channel.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
+            MemorySegment.copy(mapped, 1024, m, 0, momentBytes);
+            MemorySegment.copy(mapped, 1024 + momentBytes, v, 0, momentBytes);
+            DataLoader.State loader = null;
+            if (shuffle) {
+                long at = needed;
+                var le = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+                var li = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+                int numShards = (int) readLong(file, mapped, at, le, "number of shards");
+                int[] shards = new int[numShards];
+                for (int i = 0; i < numShards; i++) shards[i] = mapped.get(li, at + 8 + 4L * i);
+                at += 8 + 4L * numShards;
+                int numSamples = (int) readLong(file, mapped, at, le, "shard_num_samples");
+                int[] samples = new int[numSamples];
+                for (int i = 0; i < numSamples; i++) samples[i] = mapped.get(li, at + 8 + 4L * i);
+                at += 8 + 4L * numSamples;
+                if (size != at + MT_STRUCT_BYTES) throw new FileFormatException(file, "file size", at + MT_STRUCT_BYTES, size);
+                int left = mapped.get(li, at + 8);
+                int next = mapped.get(li, at + 12);
+                int[] words = new int[624];
+                for (int i = 0; i < 624; i++) words[i] = mapped.get(li, at + 16 + 4L * i);
+                var rng = new MersenneTwister.State(words, left, next, false, 0);
+                loader = new DataLoader.State(header.shardPosition(), header.samplePosition(), shards, samples, rng);
+            } else if (size != needed) {
+                throw new FileFormatException(file, "file size", needed, size);
+            }
+            return new Contents(header, loader);
+        } catch (IOException e) {
+            throw new LlmcException("cannot read training state " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static long readLong(Path file, MemorySegment mapped, long at, ValueLayout.OfLong layout, String field) {
+        if (at + 8 > mapped.byteSize()) throw new FileFormatException(file, field, "8 more bytes at offset " + at, "end of file");
+        long value = mapped.get(layout, at);
+        if (value < 0 || value > Integer.MAX_VALUE) throw new FileFormatException(file, field, "a count in [0, 2^31)", value);
+        return value;
+    }
+
+    private static void expect(Path file, String field, int expected, int found) {
+        if (expected != found) throw new FileFormatException(file, field, expected, found);
+    }
+
+    private static void writeFloats(FileChannel channel, MemorySegment values, long count) throws IOException {
+        long chunk = 1 << 20;
+        for (long at = 0; at < count; at += chunk) {
+            long n = Math.min(chunk, count - at);
+            var buffer = ByteBuffer.allocate((int) (n * Float.BYTES)).order(ByteOrder.LITTLE_ENDIAN);
+            MemorySegment.copy(values, ValueLayout.JAVA_FLOAT, at * Float.BYTES, MemorySegment.ofBuffer(buffer),
+                    ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0, n);
+            writeFully(channel, buffer);
+        }
+    }
+
+    private static void writeFully(FileChannel channel, ByteBuffer buffer) throws IOException {
+        while (buffer.hasRemaining()) channel.write(buffer);
+    }
+
+    private static void readFully(FileChannel channel, ByteBuffer buffer, long position) throws IOException {
+        while (buffer.hasRemaining()) {
+            if (channel.read(buffer, position + buffer.position()) < 0) break;
+        }
+        buffer.flip();
+    }
+
+    /** llm.c's find_max_step: the largest step with a DONE_ marker in the output folder, or -1 when there is none. */
+    public static int latestCompletedStep(Path outputDir) {
+        if (!Files.isDirectory(outputDir)) return -1;
+        try (var files = Files.list(outputDir)) {
+            return files.map(p -> p.getFileName().toString())
+                    .filter(name -> name.matches("DONE_\\d{8}"))
+                    .mapToInt(name -> Integer.parseInt(name.substring(5)))
+                    .max().orElse(-1);
+        } catch (IOException e) {
+            throw new LlmcException("cannot list " + outputDir + ": " + e.getMessage(), e);
+        }
+    }
+}
