@@ -18,6 +18,7 @@ import picocli.CommandLine.Command;
             TrainCommand.class,
             SampleCommand.class,
             QuickstartCommand.class,
+            Llama3Command.class,
         })
 public final class Llmc implements Runnable {
 

@@ -42,4 +42,27 @@ public final class AdamW {
             }
         });
     }
+
+    /**
+     * The global L2 norm of the first n floats of grads (what gradient clipping compares with its threshold).
+     * Summed in double over fixed blocks, so the result does not depend on the number of threads.
+     */
+    public static float gradientNorm(MemorySegment grads, long n) {
+        long block = 1 << 16;
+        int blocks = (int) ((n + block - 1) / block);
+        double[] partial = new double[blocks];
+        Parallel.forRange(blocks, (start, end) -> {
+            for (long k = start; k < end; k++) {
+                double sum = 0;
+                for (long i = k * block; i < Math.min(n, (k + 1) * block); i++) {
+                    float g = get(grads, i);
+                    sum += (double) g * g;
+                }
+                partial[(int) k] = sum;
+            }
+        });
+        double total = 0;
+        for (double s : partial) total += s;
+        return (float) Math.sqrt(total);
+    }
 }
