@@ -1,5 +1,6 @@
 package dev.llmc4j.llama3;
 
+import dev.llmc4j.format.BFloat16;
 import dev.llmc4j.format.FileFormatException;
 import dev.llmc4j.util.LlmcException;
 import java.io.IOException;

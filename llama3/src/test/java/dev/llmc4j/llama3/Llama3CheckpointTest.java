@@ -1,5 +1,6 @@
 package dev.llmc4j.llama3;
 
+import dev.llmc4j.testing.Fixtures;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -19,6 +20,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 class Llama3CheckpointTest {
+    static final String MAKE_FIXTURES = "reference/make_llama3_fixtures.sh target/fixtures";
+
     static final Llama3Config TINY = new Llama3Config(16, 40, 2, 4, 2, 16, 1.0f, 8, 1e-5f, 10000f, false, 3, 2);
 
     @TempDir Path tmp;
@@ -153,8 +156,8 @@ class Llama3CheckpointTest {
     /** The reference's fp32 and bf16 files: we read both, and writing them back gives the same bytes. */
     @Test
     void matchesTheReferenceFiles() throws IOException {
-        Path fp32 = Fixtures.require("llama3_small.bin");
-        Path bf16 = Fixtures.require("llama3_small_bf16.bin");
+        Path fp32 = Fixtures.require("llama3_small.bin", MAKE_FIXTURES);
+        Path bf16 = Fixtures.require("llama3_small_bf16.bin", MAKE_FIXTURES);
         try (var a = Llama3Checkpoint.read(fp32); var b = Llama3Checkpoint.read(bf16)) {
             assertEquals(Llama3ConfigTest.SMALL, a.config());
             assertEquals(a.config(), b.config());

@@ -1,5 +1,6 @@
 package dev.llmc4j.llama3;
 
+import dev.llmc4j.testing.Fixtures;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -15,6 +16,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 class Llama3DebugStateTest {
+    static final String MAKE_FIXTURES = "reference/make_llama3_fixtures.sh target/fixtures";
+
     static final Llama3Config TINY = Llama3CheckpointTest.TINY;
 
     @TempDir Path tmp;
@@ -76,7 +79,7 @@ class Llama3DebugStateTest {
 
     @Test
     void readsTheReferenceState() {
-        Path file = Fixtures.require("llama3_small_debug_state.bin");
+        Path file = Fixtures.require("llama3_small_debug_state.bin", MAKE_FIXTURES);
         try (var state = Llama3DebugState.read(file, Llama3ConfigTest.SMALL)) {
             assertEquals(4, state.batchSize());
             assertEquals(64, state.seqLen());

@@ -1,5 +1,6 @@
 package dev.llmc4j.llama3;
 
+import dev.llmc4j.testing.Fixtures;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -15,11 +16,13 @@ import org.junit.jupiter.api.Test;
  * relative. Skipped, with the command to run, when the fixtures (which need PyTorch) are missing.
  */
 class Llama3ParityTest {
+    static final String MAKE_FIXTURES = "reference/make_llama3_fixtures.sh target/fixtures";
+
 
     @Test
     void matchesThePyTorchReference() {
-        Path checkpoint = Fixtures.require("llama3_small.bin");
-        Path stateFile = Fixtures.require("llama3_small_debug_state.bin");
+        Path checkpoint = Fixtures.require("llama3_small.bin", MAKE_FIXTURES);
+        Path stateFile = Fixtures.require("llama3_small_debug_state.bin", MAKE_FIXTURES);
         try (var model = Llama3.fromCheckpoint(checkpoint);
              var state = Llama3DebugState.read(stateFile, model.config)) {
             var result = Llama3ParityCheck.run(model, state, System.out);
@@ -41,7 +44,7 @@ class Llama3ParityTest {
     /** Our seeded init draws exactly what the reference drew (torch-identical Mersenne Twister, same order). */
     @Test
     void randomInitEqualsTheReferenceInit() {
-        Path checkpoint = Fixtures.require("llama3_small.bin");
+        Path checkpoint = Fixtures.require("llama3_small.bin", MAKE_FIXTURES);
         try (var reference = Llama3Checkpoint.read(checkpoint);
              var model = Llama3.randomInit(reference.config(), 42)) {
             float[] expected = reference.parametersToArray();
@@ -53,9 +56,9 @@ class Llama3ParityTest {
     /** The bf16 file of the same weights gives nearly the same loss. */
     @Test
     void bf16CheckpointRunsCloseToFp32() {
-        Path fp32 = Fixtures.require("llama3_small.bin");
-        Path bf16 = Fixtures.require("llama3_small_bf16.bin");
-        Path stateFile = Fixtures.require("llama3_small_debug_state.bin");
+        Path fp32 = Fixtures.require("llama3_small.bin", MAKE_FIXTURES);
+        Path bf16 = Fixtures.require("llama3_small_bf16.bin", MAKE_FIXTURES);
+        Path stateFile = Fixtures.require("llama3_small_debug_state.bin", MAKE_FIXTURES);
         try (var a = Llama3.fromCheckpoint(fp32); var b = Llama3.fromCheckpoint(bf16);
              var state = Llama3DebugState.read(stateFile, a.config)) {
             float lossA = a.forward(state.inputs(), state.targets(), state.batchSize(), state.seqLen());

@@ -1,5 +1,6 @@
 package dev.llmc4j.llama3;
 
+import dev.llmc4j.testing.Fixtures;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -17,13 +18,15 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 class SafeTensorsImportTest {
+    static final String MAKE_FIXTURES = "reference/make_llama3_fixtures.sh target/fixtures";
+
     @TempDir Path tmp;
 
     /** The reference exported its weights under HF names with HF's q/k row order; importing restores them exactly. */
     @Test
     void importOfTheReferenceExportGivesTheCheckpoint() {
-        Path safetensors = Fixtures.require("llama3_small.safetensors");
-        Path checkpoint = Fixtures.require("llama3_small.bin");
+        Path safetensors = Fixtures.require("llama3_small.safetensors", MAKE_FIXTURES);
+        Path checkpoint = Fixtures.require("llama3_small.bin", MAKE_FIXTURES);
         try (var reference = Llama3Checkpoint.read(checkpoint);
              var model = SafeTensorsImport.load(safetensors, reference.config())) {
             assertArrayEquals(reference.parametersToArray(), model.parameters().toArray(Floats.FLOAT));
