@@ -30,6 +30,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * (LD_LIBRARY_PATH, ld cache) for libcublasLt.so.13/.12/.11/.so, then $CUDA_HOME/lib64, /usr/local/cuda/lib64,
  * /usr/lib/x86_64-linux-gnu.
  */
+@SuppressWarnings("restricted")   // FFM: binding native code is the point of this class
 public final class CublasLt implements AutoCloseable {
     // cublasComputeType_t, cudaDataType_t, cublasOperation_t (cublas_api.h, library_types.h)
     static final int COMPUTE_32F = 68;

@@ -5,7 +5,6 @@ import dev.llmc4j.util.LlmcException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
-import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
@@ -31,6 +30,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * Several entry points exist in versioned forms (cuMemAlloc_v2, ...): the header's #defines pick those, so we
  * look them up by their versioned names, falling back to older names where drivers differ.
  */
+@SuppressWarnings("restricted")   // FFM: binding native code is the point of this class
 public final class CudaDriver {
 
     // CUdevice_attribute values used here (cuda.h)
@@ -410,10 +410,5 @@ public final class CudaDriver {
                     sharedMemBytes, stream, params, MemorySegment.NULL);
         } catch (Throwable t) { throw rethrow(t); }
         if (r != 0) check(r, "cuLaunchKernel(" + name + ", grid " + grid + ", block " + block + ", smem " + sharedMemBytes + ")");
-    }
-
-    /** Layout of a C pointer array, for tests and callers that build argument arrays. */
-    static MemoryLayout pointerArray(int count) {
-        return MemoryLayout.sequenceLayout(count, ADDRESS);
     }
 }

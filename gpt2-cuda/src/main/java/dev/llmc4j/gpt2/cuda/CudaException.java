@@ -9,6 +9,8 @@ import dev.llmc4j.util.LlmcException;
  * @see CudaDriver#check
  */
 public final class CudaException extends LlmcException {
+    private static final long serialVersionUID = 1L;
+
     private final String call;
     private final String errorName;
     private final int code;

