@@ -174,6 +174,52 @@ public final class GPT2Cuda implements AutoCloseable {
         }
     }
 
+    /**
+     * Loads fp32 parameters from memory, e.g. a memory-mapped version-3 checkpoint sliced past its 1024-byte header
+     * (little-endian floats, llm.c order). Native memory goes to the GPU without a Java array in between.
+     */
+    public void loadParameters(MemorySegment fp32) {
+        bind();
+        long n = layout.numParameters();
+        if (fp32.byteSize() != n * 4)
+            throw new LlmcException("parameters: expected " + n * 4 + " bytes of fp32 for " + config + ", found " + fp32.byteSize());
+        if (!fp32.isNative()) {
+            loadParameters(fp32.toArray(JAVA_FLOAT));
+            return;
+        }
+        long staging = precision == Precision.FP32 ? params : master != 0 ? master : cuda.memAlloc(n * 4L);
+        try {
+            cuda.memcpyHtoD(staging, fp32, n * 4L);
+            if (precision != Precision.FP32)
+                kernels.launch("convert_f32_to_" + precision.suffix(), Launch.gridStride(n, Launch.ELEMENTWISE_BLOCK),
+                        Launch.Dim3.of(Launch.ELEMENTWISE_BLOCK), 0, params, staging, n);
+        } finally {
+            if (staging != master && staging != params) cuda.memFree(staging);
+        }
+    }
+
+    /**
+     * Loads bf16 parameters (a version-5 checkpoint after its header: raw little-endian bf16, llm.c order) into a
+     * BF16 model; the fp32 master weights, if kept, are the exact widening.
+     */
+    public void loadParametersBf16(MemorySegment bf16) {
+        bind();
+        long n = layout.numParameters();
+        if (precision != Precision.BF16)
+            throw new LlmcException("a bf16 checkpoint needs a bf16 model, this one is " + precision);
+        if (bf16.byteSize() != n * 2)
+            throw new LlmcException("parameters: expected " + n * 2 + " bytes of bf16 for " + config + ", found " + bf16.byteSize());
+        if (bf16.isNative()) cuda.memcpyHtoD(params, bf16, n * 2);
+        else try (Arena arena = Arena.ofConfined()) {
+            MemorySegment copy = arena.allocate(n * 2, 64);
+            copy.copyFrom(bf16);
+            cuda.memcpyHtoD(params, copy, n * 2);
+        }
+        if (master != 0)
+            kernels.launch("convert_bf16_to_f32", Launch.gridStride(n, Launch.ELEMENTWISE_BLOCK),
+                    Launch.Dim3.of(Launch.ELEMENTWISE_BLOCK), 0, master, params, n);
+    }
+
     /** The floatX parameters the model computes with, widened to fp32, in llm.c's order. */
     public void copyParametersToHost(float[] out) {
         downloadFloatX(params, out);

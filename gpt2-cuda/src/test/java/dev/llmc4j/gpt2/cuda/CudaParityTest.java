@@ -182,6 +182,25 @@ class CudaParityTest {
     }
 
     @Test
+    void parametersLoadFromNativeMemoryAndFromBf16() {
+        float[] back = new float[params.length];
+        try (var arena = java.lang.foreign.Arena.ofConfined();
+             var gpu = new GPT2Cuda(SMALL, new GPT2Cuda.Options(Precision.BF16, GPT2Cuda.Attention.FLASH, 1, true, true))) {
+            gpu.loadParameters(arena.allocateFrom(java.lang.foreign.ValueLayout.JAVA_FLOAT, params));
+            gpu.copyParametersToHost(back);
+            assertArrayEquals(Device.round(params, Precision.BF16), back);
+            // raw bf16 = the upper 16 bits of the rounded floats
+            var bf16 = arena.allocate(params.length * 2L);
+            for (int i = 0; i < params.length; i++)
+                bf16.setAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT, i, (short) (Float.floatToRawIntBits(Device.round(params[i], Precision.BF16)) >>> 16));
+            gpu.loadParametersBf16(bf16);
+            java.util.Arrays.fill(back, 0);
+            gpu.copyParametersToHost(back);
+            assertArrayEquals(Device.round(params, Precision.BF16), back);
+        }
+    }
+
+    @Test
     void badInputsGiveClearErrors() {
         try (var gpu = model(Precision.BF16, GPT2Cuda.Attention.FLASH, 1)) {
             int[] bad = inputs.clone();
