@@ -13,6 +13,7 @@ import picocli.CommandLine.Command;
         subcommands = {
             CommandLine.HelpCommand.class,
             DataCommand.class,
+            ImportCommand.class,
             InitCommand.class,
             TestGpt2Command.class,
             TrainCommand.class,
