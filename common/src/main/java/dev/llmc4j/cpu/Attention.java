@@ -19,6 +19,7 @@ public final class Attention {
      */
     public static void forward(MemorySegment out, MemorySegment preatt, MemorySegment att, MemorySegment inp,
                                  int B, int T, int C, int NH) {
+        if (Kernels.fast()) { FastKernels.attentionForward(out, preatt, att, inp, B, T, C, NH); return; }
         int hs = C / NH;
         long C3 = 3L * C;
         float scale = (float) (1.0 / Math.sqrt(hs));
@@ -71,6 +72,7 @@ public final class Attention {
      */
     public static void backward(MemorySegment dinp, MemorySegment dpreatt, MemorySegment datt, MemorySegment dout,
                                   MemorySegment inp, MemorySegment att, int B, int T, int C, int NH) {
+        if (Kernels.fast()) { FastKernels.attentionBackward(dinp, dpreatt, datt, dout, inp, att, B, T, C, NH); return; }
         int hs = C / NH;
         long C3 = 3L * C;
         float scale = (float) (1.0 / Math.sqrt(hs));
