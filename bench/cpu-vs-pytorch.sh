@@ -5,7 +5,7 @@
 #
 # Prints, for the full training step (forward, backward, AdamW) and for the forward pass alone: the median ms of
 # ours and of PyTorch's (Debian's torch with OpenBLAS, /usr/bin/python3), the ratio, GFLOP/s and % of the
-# machine's measured fp32 FMA peak (StepBench --peak). Both use OMP_NUM_THREADS=2 threads. Builds the
+# fp32 FMA peak PEAK_GFLOPS (default 233, the issue's 2-core figure). Both use OMP_NUM_THREADS=2 threads. Builds the
 # benchmarks jar first. The PyTorch side is reference/gpt2_reference.py's model with torch.optim.AdamW.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")/.." && pwd)

@@ -309,17 +309,6 @@ public final class GPT2 implements AutoCloseable {
     private int[] inputs;
     private int[] targets;
     private float meanLoss = -1;
-    private int recompute; // activation checkpointing level, see setRecompute
-
-    /**
-     * Activation checkpointing, like llm.c's -r: 0 stores every activation; 1 recomputes GELU's output in the
-     * backward instead of storing it (saves L*B*T*4C floats); 2 also recomputes both layernorms' outputs
-     * (saves another 2*L*B*T*C). Set it before the first forward.
-     */
-    public void setRecompute(int level) {
-        if (level < 0 || level > 2) throw new LlmcException("recompute: expected 0, 1 or 2, found " + level);
-        this.recompute = level;
-    }
 
     /** A model with all parameters zero; see {@link #randomInit} and {@link #fromCheckpoint}. */
     public GPT2(GPT2Config config) {
