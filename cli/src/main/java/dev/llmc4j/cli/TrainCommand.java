@@ -1,6 +1,8 @@
 package dev.llmc4j.cli;
 
 import dev.llmc4j.gpt2.GPT2;
+import dev.llmc4j.gpt2.cuda.GPT2CudaModel;
+import dev.llmc4j.train.TrainableModel;
 import dev.llmc4j.train.Trainer;
 import dev.llmc4j.train.TrainingConfig;
 import dev.llmc4j.util.LlmcException;
@@ -14,11 +16,23 @@ import picocli.CommandLine.Option;
 /** {@code ./llmc train}: llm.c's trainer, with its short flags and readable long names. */
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Train GPT-2 (llm.c's train_gpt2 loop): AdamW, gradient accumulation, clipping at norm 1.0,",
-            "LR schedules, validation, sampling, checkpoints and exact resume. Prepare data first: ./llmc data tinyshakespeare"})
+            "LR schedules, validation, sampling, checkpoints and exact resume. Prepare data first: ./llmc data tinyshakespeare",
+            "On a GPU: --device cuda [--precision bf16|fp32|fp16] [-r 0|1|2] [--attention flash|plain]."})
 public final class TrainCommand implements Callable<Integer> {
 
     @Mixin
     ModelOptions model;
+
+    @Mixin
+    DeviceOptions device;
+
+    @Option(names = {"-w", "--master-weights"}, paramLabel = "0|1", defaultValue = "1",
+            description = "cuda: keep fp32 master weights for AdamW with 16-bit storage (default: ${DEFAULT-VALUE})")
+    int masterWeights;
+
+    @Option(names = {"-f", "--tf32"}, paramLabel = "0|1", defaultValue = "1",
+            description = "cuda: fp32 matmuls on TF32 tensor cores (default: ${DEFAULT-VALUE})")
+    int tf32;
 
     @Option(names = {"-i", "--train-data"}, paramLabel = "GLOB", description = "train shards (default: ${DEFAULT-VALUE})",
             defaultValue = "data/tinyshakespeare/tiny_shakespeare_train.bin")
@@ -39,7 +53,7 @@ public final class TrainCommand implements Callable<Integer> {
     public Integer call() {
         var config = trainingConfig();
         try (var gpt2 = buildModel(config)) {
-            System.out.printf("[GPT-2] %s, %,d parameters%n", gpt2.config, gpt2.numParameters());
+            System.out.printf("[GPT-2] %s, %,d parameters, on %s%n", configOf(gpt2), gpt2.numParameters(), device.describe());
             var trainer = new Trainer(gpt2, config, System.out);
             var result = trainer.run();
             LossChart.writeIfOutput(config.outputDir(), result, "GPT-2 " + model.describe());
@@ -54,11 +68,41 @@ public final class TrainCommand implements Callable<Integer> {
         return training.toConfig(trainPattern, valPattern, tokenizerFile);
     }
 
-    GPT2 buildModel(TrainingConfig config) {
+    /**
+     * The model to train: from the latest checkpoint when resuming, else from -e (a checkpoint, v3 or v5, or a
+     * descriptor for random init), on the CPU or the GPU. The CUDA driver is loaded here and only for --device cuda.
+     */
+    TrainableModel buildModel(TrainingConfig config) {
+        Path checkpoint = null;
         if (config.resume()) {
-            return GPT2.fromCheckpoint(resumeModelFile(config.outputDir()));
+            checkpoint = resumeModelFile(config.outputDir());
+        } else if (model.isCheckpoint()) {
+            checkpoint = Path.of(model.model);
         }
-        return model.isCheckpoint() ? GPT2.fromCheckpoint(Path.of(model.model)) : GPT2.randomInit(model.config());
+        return switch (device.device()) {
+            case CPU -> {
+                device.checkCpu(); // -r is parsed for both devices; only the CUDA model uses it for now
+                yield checkpoint != null ? GPT2.fromCheckpoint(checkpoint) : GPT2.randomInit(model.config());
+            }
+            case CUDA -> {
+                var options = cudaOptions();
+                yield checkpoint != null ? GPT2CudaModel.fromCheckpoint(checkpoint, options) : GPT2CudaModel.randomInit(model.config(), options);
+            }
+        };
+    }
+
+    dev.llmc4j.gpt2.cuda.GPT2Cuda.Options cudaOptions() {
+        if (masterWeights != 0 && masterWeights != 1) throw new LlmcException("-w must be 0 or 1, found " + masterWeights);
+        if (tf32 != 0 && tf32 != 1) throw new LlmcException("-f must be 0 or 1, found " + tf32);
+        return device.cudaOptions(masterWeights == 1, tf32 == 1);
+    }
+
+    private static Object configOf(TrainableModel trainable) {
+        return switch (trainable) {
+            case GPT2 cpu -> cpu.config;
+            case GPT2CudaModel gpu -> gpu.config() + " " + gpu.gpu().deviceName();
+            default -> trainable.getClass().getSimpleName();
+        };
     }
 
     /** The model file of the latest completed checkpoint in the output folder, for -y 1. */

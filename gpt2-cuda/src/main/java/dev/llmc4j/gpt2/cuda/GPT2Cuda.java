@@ -83,6 +83,7 @@ public final class GPT2Cuda implements AutoCloseable {
     private final long params, grads, master, adamM, adamV;
     private ActivationLayout acts;
     private long actsPtr;
+    private long actsCapacity;                  // bytes at actsPtr: a smaller (B,T) reuses them (sampling with B=1)
     private int batchSize, seqLen;
     private int[] lastTargets;
     private EncoderBuckets lastBuckets;
@@ -129,6 +130,7 @@ public final class GPT2Cuda implements AutoCloseable {
     public Options options() { return options; }
     public String deviceName() { return deviceName; }
     public long numParameters() { return layout.numParameters(); }
+    public Precision precision() { return precision; }
     /** The fp16 loss scaler, or null for bf16/fp32. */
     public DynamicLossScaler lossScaler() { return lossScaler; }
 
@@ -225,6 +227,29 @@ public final class GPT2Cuda implements AutoCloseable {
         downloadFloatX(params, out);
     }
 
+    /**
+     * The parameters widened to fp32 into native memory (numParameters floats, llm.c's order): the host side of a
+     * checkpoint, without a Java array in between.
+     */
+    public void copyParametersToHost(MemorySegment out) {
+        bind();
+        long n = layout.numParameters();
+        if (!out.isNative() || out.byteSize() < n * 4)
+            throw new IllegalArgumentException("need " + n * 4 + " bytes of native memory, got " + out.byteSize());
+        if (precision == Precision.FP32) {
+            cuda.memcpyDtoH(out, params, n * 4);
+            return;
+        }
+        long tmp = cuda.memAlloc(n * 4L);
+        try {
+            kernels.launch("convert_" + precision.suffix() + "_to_f32", Launch.gridStride(n, Launch.ELEMENTWISE_BLOCK),
+                    Launch.Dim3.of(Launch.ELEMENTWISE_BLOCK), 0, tmp, params, n);
+            cuda.memcpyDtoH(out, tmp, n * 4);
+        } finally {
+            cuda.memFree(tmp);
+        }
+    }
+
     /** The accumulated gradients, widened to fp32 (divided by the loss scale for fp16). */
     public void copyGradientsToHost(float[] out) {
         downloadFloatX(grads, out);
@@ -240,6 +265,46 @@ public final class GPT2Cuda implements AutoCloseable {
         long count = (long) batchSize * seqLen * config.paddedVocabSize();
         if (out.length < count) throw new IllegalArgumentException("need " + count + " floats, got " + out.length);
         downloadFloatX(act("logits"), out, count);
+    }
+
+    /**
+     * One row of the logits of the last forward pass: position {@code row} in [0, B*T), its Vp values widened to
+     * fp32 (what sampling needs, without copying all B*T rows).
+     */
+    public void copyLogitsRowToHost(int row, float[] out) {
+        requireActivations();
+        int Vp = config.paddedVocabSize();
+        if (row < 0 || row >= batchSize * seqLen) throw new IllegalArgumentException("row " + row + " outside [0, " + batchSize * seqLen + ")");
+        if (out.length < Vp) throw new IllegalArgumentException("need " + Vp + " floats, got " + out.length);
+        downloadFloatX(act("logits") + (long) row * Vp * x, out, Vp);
+    }
+
+    // -------------------------------------------------------------------------------------------------------------
+    // optimizer state in and out (checkpoints and resume)
+
+    /** Copies AdamW's moments (fp32, numParameters each, llm.c's order) into host memory. */
+    public void copyAdamMomentsToHost(MemorySegment firstMoments, MemorySegment secondMoments) {
+        bind();
+        long bytes = layout.numParameters() * 4L;
+        checkMomentSegment("first moments", firstMoments, bytes);
+        checkMomentSegment("second moments", secondMoments, bytes);
+        cuda.memcpyDtoH(firstMoments, adamM, bytes);
+        cuda.memcpyDtoH(secondMoments, adamV, bytes);
+    }
+
+    /** Replaces AdamW's moments with host values (resume); the inverse of {@link #copyAdamMomentsToHost}. */
+    public void loadAdamMoments(MemorySegment firstMoments, MemorySegment secondMoments) {
+        bind();
+        long bytes = layout.numParameters() * 4L;
+        checkMomentSegment("first moments", firstMoments, bytes);
+        checkMomentSegment("second moments", secondMoments, bytes);
+        cuda.memcpyHtoD(adamM, firstMoments, bytes);
+        cuda.memcpyHtoD(adamV, secondMoments, bytes);
+    }
+
+    private static void checkMomentSegment(String what, MemorySegment segment, long bytes) {
+        if (!segment.isNative()) throw new IllegalArgumentException(what + ": need native memory for the copy");
+        if (segment.byteSize() < bytes) throw new IllegalArgumentException(what + ": need " + bytes + " bytes, got " + segment.byteSize());
     }
 
     private void downloadFloatX(long src, float[] out) {
@@ -388,9 +453,13 @@ public final class GPT2Cuda implements AutoCloseable {
 
     private void ensureActivations(int B, int T) {
         if (acts != null && B == batchSize && T == seqLen) return;
-        if (actsPtr != 0) cuda.memFree(actsPtr);
         acts = new ActivationLayout(config, B, T, precision, options.attention() == Attention.FLASH, options.recompute());
-        actsPtr = cuda.memAlloc(acts.totalBytes());
+        if (acts.totalBytes() > actsCapacity) {   // grow; a smaller shape (a B=1 sample between steps) reuses the memory
+            if (actsPtr != 0) cuda.memFree(actsPtr);
+            actsPtr = 0;
+            actsPtr = cuda.memAlloc(acts.totalBytes());
+            actsCapacity = acts.totalBytes();
+        }
         cuda.memsetD8(actsPtr, (byte) 0, acts.totalBytes());
         batchSize = B;
         seqLen = T;
@@ -604,6 +673,15 @@ public final class GPT2Cuda implements AutoCloseable {
      * @return whether the parameters were updated
      */
     public boolean update(float learningRate, float beta1, float beta2, float eps, float weightDecay, float gradScale, int t) {
+        return update(learningRate, beta1, beta2, eps, weightDecay, true, gradScale, t);
+    }
+
+    /**
+     * AdamW as {@link #update(float, float, float, float, float, float, int)}, with weight decay on the 2-D tensors
+     * only ({@code decayMatricesOnly}, the trainer's rule) or on every tensor (llm.c's CPU test rule).
+     */
+    public boolean update(float learningRate, float beta1, float beta2, float eps, float weightDecay,
+                          boolean decayMatricesOnly, float gradScale, int t) {
         bind();
         if (t < 1) throw new IllegalArgumentException("AdamW step t is 1-based, found " + t);
         float scale = gradScale;
@@ -620,7 +698,7 @@ public final class GPT2Cuda implements AutoCloseable {
             kernels.launch(k("adamw_update"), Launch.gridStride(n, Launch.ELEMENTWISE_BLOCK), Launch.Dim3.of(Launch.ELEMENTWISE_BLOCK), 0,
                     params + off * x, master == 0 ? 0L : master + off * 4, grads + off * x, adamM + off * 4, adamV + off * 4, n,
                     learningRate, beta1, beta2, beta1Correction, beta2Correction, eps,
-                    ParameterLayout.decays(tensor) ? weightDecay : 0.0f, scale, seed);
+                    !decayMatricesOnly || ParameterLayout.decays(tensor) ? weightDecay : 0.0f, scale, seed);
         }
         return true;
     }
