@@ -17,7 +17,7 @@ import picocli.CommandLine.Option;
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Train GPT-2 (llm.c's train_gpt2 loop): AdamW, gradient accumulation, clipping at norm 1.0,",
             "LR schedules, validation, sampling, checkpoints and exact resume. Prepare data first: ./llmc data tinyshakespeare",
-            "On a GPU: --device cuda [--precision bf16|fp32|fp16] [-r 0|1|2] [--attention flash|plain]."})
+            "Recompute in backward (both devices): -r 0|1|2. On a GPU: --device cuda [--precision bf16|fp32|fp16] [--attention flash|plain]."})
 public final class TrainCommand implements Callable<Integer> {
 
     @Mixin
@@ -81,8 +81,9 @@ public final class TrainCommand implements Callable<Integer> {
         }
         return switch (device.device()) {
             case CPU -> {
-                device.checkCpu(); // -r is parsed for both devices; only the CUDA model uses it for now
-                yield checkpoint != null ? GPT2.fromCheckpoint(checkpoint) : GPT2.randomInit(model.config());
+                int recompute = device.cpuRecompute(); // -r: which activations the backward recomputes
+                var gpt2 = checkpoint != null ? GPT2.fromCheckpoint(checkpoint) : GPT2.randomInit(model.config());
+                yield gpt2.recompute(recompute);
             }
             case CUDA -> {
                 var options = cudaOptions();

@@ -78,6 +78,22 @@ final class GPT2Fast {
         });
     }
 
+    /** The last loop of {@link #layernormForward} alone, from the kept mean and rstd: the same bits. */
+    static void layernormRecompute(MemorySegment out, MemorySegment inp, MemorySegment mean, MemorySegment rstd,
+                                   MemorySegment weight, MemorySegment bias, int B, int T, int C) {
+        Parallel.forRange((long) B * T, (start, end) -> {
+            for (long bt = start; bt < end; bt++) {
+                long row = bt * C;
+                float m = mean.getAtIndex(JAVA_FLOAT, bt), s = rstd.getAtIndex(JAVA_FLOAT, bt);
+                for (int i = 0; i < C; i += W) {
+                    var mask = inRow(i, C);
+                    var normalized = FloatVector.fromMemorySegment(S, inp, (row + i) * 4L, ORDER, mask).sub(m).mul(s);
+                    normalized.fma(FloatVector.fromMemorySegment(S, weight, (i) * 4L, ORDER, mask), FloatVector.fromMemorySegment(S, bias, (i) * 4L, ORDER, mask)).intoMemorySegment(out, (row + i) * 4L, ORDER, mask);
+                }
+            }
+        });
+    }
+
     static void layernormBackward(MemorySegment dinp, MemorySegment dweight, MemorySegment dbias, MemorySegment dout,
                                   MemorySegment inp, MemorySegment weight, MemorySegment mean, MemorySegment rstd,
                                   int B, int T, int C) {
