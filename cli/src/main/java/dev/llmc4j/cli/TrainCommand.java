@@ -1,9 +1,12 @@
 package dev.llmc4j.cli;
 
+import dev.llmc4j.distributed.Communicator;
 import dev.llmc4j.gpt2.GPT2;
 import dev.llmc4j.train.Trainer;
 import dev.llmc4j.train.TrainingConfig;
 import dev.llmc4j.util.LlmcException;
+import java.io.OutputStream;
+import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -14,11 +17,15 @@ import picocli.CommandLine.Option;
 /** {@code ./llmc train}: llm.c's trainer, with its short flags and readable long names. */
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Train GPT-2 (llm.c's train_gpt2 loop): AdamW, gradient accumulation, clipping at norm 1.0,",
-            "LR schedules, validation, sampling, checkpoints and exact resume. Prepare data first: ./llmc data tinyshakespeare"})
+            "LR schedules, validation, sampling, checkpoints and exact resume. Prepare data first: ./llmc data tinyshakespeare",
+            "Several processes: mpirun -np 2 ./llmc train ... (each reads its slice of every batch; -z 1 shards AdamW's state)"})
 public final class TrainCommand implements Callable<Integer> {
 
     @Mixin
     ModelOptions model;
+
+    @Mixin
+    DistributedOptions distributed;
 
     @Option(names = {"-i", "--train-data"}, paramLabel = "GLOB", description = "train shards (default: ${DEFAULT-VALUE})",
             defaultValue = "data/tinyshakespeare/tiny_shakespeare_train.bin")
@@ -106,28 +113,46 @@ public final class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        var config = trainingConfig();
-        try (var gpt2 = buildModel(config)) {
-            System.out.printf("[GPT-2] %s, %,d parameters%n", gpt2.config, gpt2.numParameters());
-            var trainer = new Trainer(gpt2, config, System.out);
-            var result = trainer.run();
-            if (outputDir != null) {
-                Path picture = outputDir.resolve("loss.png");
-                LossChart.write(picture, result.trainLosses(), result.valLosses(), "GPT-2 " + model.describe());
-                System.out.println("loss curves: " + picture + ", log: " + outputDir.resolve("main.log"));
+        Communicator comm = distributed.openCpu(); // MPI under mpirun, else a single process
+        try {
+            var config = trainingConfig(comm.size(), comm.rank());
+            // rank 0 speaks for the run; the others print only their errors
+            PrintStream out = comm.rank() == 0 ? System.out : new PrintStream(OutputStream.nullOutputStream());
+            try (var gpt2 = buildModel(config)) {
+                out.printf("[GPT-2] %s, %,d parameters%n", gpt2.config, gpt2.numParameters());
+                var trainer = new Trainer(gpt2, config, out, comm, distributed.zeroStage);
+                var result = trainer.run();
+                if (outputDir != null && comm.rank() == 0) {
+                    Path picture = outputDir.resolve("loss.png");
+                    LossChart.write(picture, result.trainLosses(), result.valLosses(), "GPT-2 " + model.describe());
+                    out.println("loss curves: " + picture + ", log: " + outputDir.resolve("main.log"));
+                }
             }
+        } catch (RuntimeException | Error e) {
+            if (comm.size() > 1) { // the other ranks would wait forever in their next collective: stop them all
+                if (!(e instanceof LlmcException)) e.printStackTrace();
+                System.err.println("error on rank %d of %d: %s%nrank %d: stopping every rank (MPI_Abort)".formatted(
+                        comm.rank(), comm.size(), e.getMessage(), comm.rank()));
+                comm.abort(1);
+            }
+            throw e;
         }
+        comm.close();
         return 0;
     }
 
     TrainingConfig trainingConfig() {
+        return trainingConfig(1, 0);
+    }
+
+    TrainingConfig trainingConfig(int numProcesses, int rank) {
         Path tokenizerFile = tokenizer != null ? tokenizer : defaultTokenizer(trainPattern);
         checkDataExists(trainPattern, "train");
         checkDataExists(valPattern, "val");
         return new TrainingConfig(trainPattern, valPattern, batchSize, seqLen, totalBatchTokens, maxSteps, learningRate,
                 warmupSteps, finalFraction, schedule, weightDecay, 1.0f, valEvery, valBatches, sampleEvery, genTokens,
                 overfit != 0, outputDir, checkpointEvery, checkpointsKeep, majorCheckpointEvery, resume != 0,
-                skipLossZ, skipNormZ, tokenizerFile, 1, 0);
+                skipLossZ, skipNormZ, tokenizerFile, numProcesses, rank);
     }
 
     GPT2 buildModel(TrainingConfig config) {

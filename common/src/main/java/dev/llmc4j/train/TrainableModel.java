@@ -32,16 +32,45 @@ public interface TrainableModel extends AutoCloseable {
     float gradientNorm();
 
     /**
-     * AdamW over all parameters with weight decay on the 2-D tensors only (llm.c's trainer rule); t is 1-based;
-     * the gradients are multiplied by gradScale first.
+     * AdamW over all parameters (under ZeRO-1: over the optimizer shard) with weight decay on the 2-D tensors only
+     * (llm.c's trainer rule); t is 1-based; the gradients are multiplied by gradScale first.
      */
     void update(float learningRate, float beta1, float beta2, float eps, float weightDecay, float gradScale, int t);
 
-    /** AdamW's first moments (numParameters floats, parameter order), allocated if needed. */
+    /** AdamW's first moments (numParameters floats, or the ZeRO-1 shard's, parameter order), allocated if needed. */
     MemorySegment adamFirstMoments();
 
     /** AdamW's second moments. */
     MemorySegment adamSecondMoments();
+
+    // ---- data parallelism (see DataParallel): host memory for the CPU collectives, and ZeRO-1's optimizer shard ----
+
+    /** The parameters, numParameters floats in host memory, for MPI; models that keep them on a GPU do not offer this. */
+    default MemorySegment parameters() {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " keeps no parameters in host memory for MPI");
+    }
+
+    /** The parameter gradients, numParameters floats in host memory, averaged across processes after the backward. */
+    default MemorySegment gradients() {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " keeps no gradients in host memory for MPI");
+    }
+
+    /**
+     * ZeRO-1: from now on keep AdamW's moments for parameters [offset, offset + count) only and let {@link #update}
+     * change only those; {@link #adamFirstMoments()} then holds count floats. Call before the first update.
+     */
+    default void shardOptimizerState(long offset, long count) {
+        if (offset != 0 || count != numParameters())
+            throw new UnsupportedOperationException(getClass().getSimpleName() + " does not support ZeRO-1 (-z 1)");
+    }
+
+    /** Sum of the squared gradients [offset, offset + count): a shard's share of the global norm under ZeRO-1. */
+    default double gradientSquareSum(long offset, long count) {
+        if (offset != 0 || count != numParameters())
+            throw new UnsupportedOperationException(getClass().getSimpleName() + " does not support ZeRO-1 (-z 1)");
+        double norm = gradientNorm();
+        return norm * norm;
+    }
 
     /** Writes the parameters as the model's llm.c checkpoint file. */
     void saveCheckpoint(Path file);

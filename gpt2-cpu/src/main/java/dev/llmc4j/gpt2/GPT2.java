@@ -290,6 +290,8 @@ public final class GPT2 implements TrainableModel {
     final ParameterTensors grads;
     private MemorySegment adamM; // AdamW first and second moments, allocated on the first update
     private MemorySegment adamV;
+    private long optimizerOffset;   // the moments cover parameters [optimizerOffset, optimizerOffset + optimizerCount):
+    private long optimizerCount;    // all of them, or this process's ZeRO-1 shard
     private GPT2Inference inference;
 
     // activations, allocated on the first forward and grown when a larger batch arrives
@@ -312,6 +314,7 @@ public final class GPT2 implements TrainableModel {
         this.gradientMemory = allocate(bytes, "parameter gradients");
         this.params = ParameterTensors.slice(config, parameterMemory);
         this.grads = ParameterTensors.slice(config, gradientMemory);
+        this.optimizerCount = config.numParameters();
     }
 
     /** llm.c's (and PyTorch's, seed 42) random init; see {@link GPT2Init}. */
@@ -374,11 +377,13 @@ public final class GPT2 implements TrainableModel {
     }
 
     /** All parameters in llm.c's order, as one segment of numParameters floats. */
+    @Override
     public MemorySegment parameters() {
         return parameterMemory;
     }
 
     /** All parameter gradients, same layout as {@link #parameters()}. */
+    @Override
     public MemorySegment gradients() {
         return gradientMemory;
     }
@@ -556,6 +561,11 @@ public final class GPT2 implements TrainableModel {
     public void update(float learningRate, float beta1, float beta2, float eps, float weightDecay,
                        boolean decayMatricesOnly, float gradScale, int t) {
         allocateMoments();
+        // the moments cover [optimizerOffset, optimizerOffset + optimizerCount) (all parameters unless ZeRO-1 shards
+        // them): view parameters and gradients from the shard's start, so that one index serves all four arrays
+        long shardStart = optimizerOffset, shardEnd = optimizerOffset + optimizerCount;
+        var shardParams = parameterMemory.asSlice(shardStart * Float.BYTES);
+        var shardGrads = gradientMemory.asSlice(shardStart * Float.BYTES);
         long[] sizes = config.parameterSizes();
         long offset = 0;
         for (int tensor = 0; tensor < sizes.length; tensor++) {
@@ -565,7 +575,8 @@ public final class GPT2 implements TrainableModel {
             };
             float decay = decayMatricesOnly && !isMatrix ? 0 : weightDecay;
             var step = new AdamW.Step(learningRate, beta1, beta2, eps, decay, gradScale, t);
-            AdamW.update(parameterMemory, gradientMemory, adamM, adamV, offset, sizes[tensor], step);
+            long start = Math.max(offset, shardStart), end = Math.min(offset + sizes[tensor], shardEnd);
+            if (start < end) AdamW.update(shardParams, shardGrads, adamM, adamV, start - shardStart, end - start, step);
             offset += sizes[tensor];
         }
     }
@@ -578,9 +589,19 @@ public final class GPT2 implements TrainableModel {
 
     private void allocateMoments() {
         if (adamM == null) { // zero-filled, as the moments must start
-            adamM = allocate(config.numParameters() * Float.BYTES, "AdamW first moments");
-            adamV = allocate(config.numParameters() * Float.BYTES, "AdamW second moments");
+            adamM = allocate(optimizerCount * Float.BYTES, "AdamW first moments");
+            adamV = allocate(optimizerCount * Float.BYTES, "AdamW second moments");
         }
+    }
+
+    /** ZeRO-1: this process keeps AdamW's moments, and updates the parameters, of [offset, offset + count) only. */
+    @Override
+    public void shardOptimizerState(long offset, long count) {
+        if (offset < 0 || count < 0 || offset + count > config.numParameters())
+            throw new IllegalArgumentException("shard [%d, %d) outside the %d parameters".formatted(offset, offset + count, config.numParameters()));
+        if (adamM != null) throw new IllegalStateException("shard the optimizer state before the first update");
+        optimizerOffset = offset;
+        optimizerCount = count;
     }
 
     @Override
@@ -606,14 +627,19 @@ public final class GPT2 implements TrainableModel {
      */
     @Override
     public float gradientNorm() {
-        long n = config.numParameters();
+        return (float) Math.sqrt(gradientSquareSum(0, config.numParameters()));
+    }
+
+    /** Sum of the squared gradients [offset, offset + count), in double over fixed blocks (thread-count independent). */
+    @Override
+    public double gradientSquareSum(long offset, long count) {
         long block = 1 << 16;
-        int blocks = (int) ((n + block - 1) / block);
+        int blocks = (int) ((count + block - 1) / block);
         double[] partial = new double[blocks];
         Parallel.forRange(blocks, (start, end) -> {
             for (long k = start; k < end; k++) {
                 double sum = 0;
-                for (long i = k * block; i < Math.min(n, (k + 1) * block); i++) {
+                for (long i = offset + k * block; i < offset + Math.min(count, (k + 1) * block); i++) {
                     float g = get(gradientMemory, i);
                     sum += (double) g * g;
                 }
@@ -622,7 +648,7 @@ public final class GPT2 implements TrainableModel {
         });
         double total = 0;
         for (double s : partial) total += s;
-        return (float) Math.sqrt(total);
+        return total;
     }
 
     private static void checkTokens(String what, int[] tokens, int count, int vocabSize) {
