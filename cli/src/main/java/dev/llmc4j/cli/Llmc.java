@@ -13,9 +13,13 @@ import picocli.CommandLine.Command;
         subcommands = {
             CommandLine.HelpCommand.class,
             DataCommand.class,
+            ImportCommand.class,
             InitCommand.class,
             TestGpt2Command.class,
             TrainCommand.class,
+            SampleCommand.class,
+            QuickstartCommand.class,
+            Llama3Command.class,
         })
 public final class Llmc implements Runnable {
 

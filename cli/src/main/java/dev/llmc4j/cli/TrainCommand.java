@@ -2,6 +2,8 @@ package dev.llmc4j.cli;
 
 import dev.llmc4j.distributed.Communicator;
 import dev.llmc4j.gpt2.GPT2;
+import dev.llmc4j.gpt2.cuda.GPT2CudaModel;
+import dev.llmc4j.train.TrainableModel;
 import dev.llmc4j.train.Trainer;
 import dev.llmc4j.train.TrainingConfig;
 import dev.llmc4j.util.LlmcException;
@@ -18,6 +20,7 @@ import picocli.CommandLine.Option;
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Train GPT-2 (llm.c's train_gpt2 loop): AdamW, gradient accumulation, clipping at norm 1.0,",
             "LR schedules, validation, sampling, checkpoints and exact resume. Prepare data first: ./llmc data tinyshakespeare",
+            "On a GPU: --device cuda [--precision bf16|fp32|fp16] [-r 0|1|2] [--attention flash|plain].",
             "Several processes: mpirun -np 2 ./llmc train ... (each reads its slice of every batch; -z 1 shards AdamW's state)"})
 public final class TrainCommand implements Callable<Integer> {
 
@@ -25,7 +28,18 @@ public final class TrainCommand implements Callable<Integer> {
     ModelOptions model;
 
     @Mixin
+    DeviceOptions device;
+
+    @Mixin
     DistributedOptions distributed;
+
+    @Option(names = {"-w", "--master-weights"}, paramLabel = "0|1", defaultValue = "1",
+            description = "cuda: keep fp32 master weights for AdamW with 16-bit storage (default: ${DEFAULT-VALUE})")
+    int masterWeights;
+
+    @Option(names = {"-f", "--tf32"}, paramLabel = "0|1", defaultValue = "1",
+            description = "cuda: fp32 matmuls on TF32 tensor cores (default: ${DEFAULT-VALUE})")
+    int tf32;
 
     @Option(names = {"-i", "--train-data"}, paramLabel = "GLOB", description = "train shards (default: ${DEFAULT-VALUE})",
             defaultValue = "data/tinyshakespeare/tiny_shakespeare_train.bin")
@@ -118,8 +132,11 @@ public final class TrainCommand implements Callable<Integer> {
             var config = trainingConfig(comm.size(), comm.rank());
             // rank 0 speaks for the run; the others print only their errors
             PrintStream out = comm.rank() == 0 ? System.out : new PrintStream(OutputStream.nullOutputStream());
+            if (comm.size() > 1 && device.device() != DeviceOptions.Device.CPU)
+                throw new LlmcException("several processes train on the CPU only for now: the NCCL binding is ready"
+                        + " (dev.llmc4j.distributed.Nccl, MultiGpuConfig) but the CUDA model does not reduce its gradients yet");
             try (var gpt2 = buildModel(config)) {
-                out.printf("[GPT-2] %s, %,d parameters%n", gpt2.config, gpt2.numParameters());
+                out.printf("[GPT-2] %s, %,d parameters, on %s%n", configOf(gpt2), gpt2.numParameters(), device.describe());
                 var trainer = new Trainer(gpt2, config, out, comm, distributed.zeroStage);
                 var result = trainer.run();
                 if (outputDir != null && comm.rank() == 0) {
@@ -155,14 +172,43 @@ public final class TrainCommand implements Callable<Integer> {
                 skipLossZ, skipNormZ, tokenizerFile, numProcesses, rank);
     }
 
-    GPT2 buildModel(TrainingConfig config) {
+    /**
+     * The model to train: from the latest checkpoint when resuming, else from -e (a checkpoint, v3 or v5, or a
+     * descriptor for random init), on the CPU or the GPU. The CUDA driver is loaded here and only for --device cuda.
+     */
+    TrainableModel buildModel(TrainingConfig config) {
+        Path checkpoint = null;
         if (config.resume()) {
             if (outputDir == null) throw new LlmcException("resume (-y 1) needs -o, the folder with the checkpoints");
-            Path latest = Trainer.resumeModelFile(outputDir);
-            if (latest == null) throw new LlmcException("resume (-y 1): no completed checkpoint (DONE_########) in " + outputDir);
-            return GPT2.fromCheckpoint(latest);
+            checkpoint = Trainer.resumeModelFile(outputDir);
+            if (checkpoint == null) throw new LlmcException("resume (-y 1): no completed checkpoint (DONE_########) in " + outputDir);
+        } else if (model.isCheckpoint()) {
+            checkpoint = Path.of(model.model);
         }
-        return model.isCheckpoint() ? GPT2.fromCheckpoint(Path.of(model.model)) : GPT2.randomInit(model.config());
+        return switch (device.device()) {
+            case CPU -> {
+                device.checkCpu(); // -r is parsed for both devices; only the CUDA model uses it for now
+                yield checkpoint != null ? GPT2.fromCheckpoint(checkpoint) : GPT2.randomInit(model.config());
+            }
+            case CUDA -> {
+                var options = cudaOptions();
+                yield checkpoint != null ? GPT2CudaModel.fromCheckpoint(checkpoint, options) : GPT2CudaModel.randomInit(model.config(), options);
+            }
+        };
+    }
+
+    dev.llmc4j.gpt2.cuda.GPT2Cuda.Options cudaOptions() {
+        if (masterWeights != 0 && masterWeights != 1) throw new LlmcException("-w must be 0 or 1, found " + masterWeights);
+        if (tf32 != 0 && tf32 != 1) throw new LlmcException("-f must be 0 or 1, found " + tf32);
+        return device.cudaOptions(masterWeights == 1, tf32 == 1);
+    }
+
+    private static Object configOf(TrainableModel trainable) {
+        return switch (trainable) {
+            case GPT2 cpu -> cpu.config;
+            case GPT2CudaModel gpu -> gpu.config() + " " + gpu.gpu().deviceName();
+            default -> trainable.getClass().getSimpleName();
+        };
     }
 
     static Path defaultTokenizer(String pattern) {

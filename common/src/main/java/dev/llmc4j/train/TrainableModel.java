@@ -37,10 +37,14 @@ public interface TrainableModel extends AutoCloseable {
      */
     void update(float learningRate, float beta1, float beta2, float eps, float weightDecay, float gradScale, int t);
 
-    /** AdamW's first moments (numParameters floats, or the ZeRO-1 shard's, parameter order), allocated if needed. */
+    /**
+     * AdamW's first moments (numParameters native-order floats, or under ZeRO-1 the shard's, parameter order) in host
+     * memory, current as of this call. A CPU model hands out its live state (allocated, zero, if needed); a device model copies its moments
+     * down into a host buffer it owns, so writing into the segment changes nothing until {@link #loadAdamMoments}.
+     */
     MemorySegment adamFirstMoments();
 
-    /** AdamW's second moments. */
+    /** AdamW's second moments, with the same contract as {@link #adamFirstMoments()}. */
     MemorySegment adamSecondMoments();
 
     // ---- data parallelism (see DataParallel): host memory for the CPU collectives, and ZeRO-1's optimizer shard ----
@@ -70,6 +74,31 @@ public interface TrainableModel extends AutoCloseable {
             throw new UnsupportedOperationException(getClass().getSimpleName() + " does not support ZeRO-1 (-z 1)");
         double norm = gradientNorm();
         return norm * norm;
+    }
+
+    /**
+     * Makes {@code first} and {@code second} (numParameters floats each, or the ZeRO-1 shard's) the model's AdamW
+     * moments: resume calls it after reading a state file into the segments {@link #adamFirstMoments()} and {@link #adamSecondMoments()}
+     * returned. The default copies into those segments (nothing to do when they are the same memory, as for the
+     * CPU model); a device model uploads.
+     */
+    default void loadAdamMoments(MemorySegment first, MemorySegment second) {
+        MemorySegment m = adamFirstMoments(), v = adamSecondMoments();
+        long bytes = m.byteSize();
+        if (!sameMemory(first, m)) MemorySegment.copy(first, 0, m, 0, bytes);
+        if (!sameMemory(second, v)) MemorySegment.copy(second, 0, v, 0, bytes);
+    }
+
+    private static boolean sameMemory(MemorySegment a, MemorySegment b) {
+        return a.isNative() && b.isNative() && a.address() == b.address();
+    }
+
+    /**
+     * Model FLOPs utilisation in [0, 1] of a step of {@code tokens} tokens at sequence length {@code seqLen} that
+     * took {@code seconds}, for devices with a known peak; -1 (no MFU column in the step line) otherwise.
+     */
+    default double flopsUtilization(int seqLen, long tokens, double seconds) {
+        return -1;
     }
 
     /** Writes the parameters as the model's llm.c checkpoint file. */

@@ -10,6 +10,7 @@ import dev.llmc4j.util.AtomicFiles;
 import dev.llmc4j.util.LlmcException;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -183,9 +184,12 @@ public final class Trainer {
                 tokensPerSecond = tokensPerSecond < 0 ? current : 0.95f * tokensPerSecond + 0.05f * current;
             }
             progress.clear();
-            out.printf("step %4d/%d | loss %7.6f (%+.2fz)| norm %6.4f (%+.2fz)| lr %.2e | %.2f ms | %.0f tok/s%s%n",
+            // the same columns on every device; a GPU model with a known peak adds MFU at the end
+            double mfu = model.flopsUtilization(config.seqLen(), tokensPerStep, millis / 1000);
+            out.printf("step %4d/%d | loss %7.6f (%+.2fz)| norm %6.4f (%+.2fz)| lr %.2e | %.2f ms | %.0f tok/s%s%s%n",
                     step + 1, numSteps, loss, nanToZero(zLoss), norm, nanToZero(zNorm), lr, millis,
-                    Math.max(0, tokensPerSecond), skip ? " | update skipped (outlier)" : "");
+                    Math.max(0, tokensPerSecond), mfu >= 0 ? " | %.1f%% bf16 MFU".formatted(100 * mfu) : "",
+                    skip ? " | update skipped (outlier)" : "");
             trainLosses.add(new LossPoint(step + 1, loss));
             log("s:%d trl:%.4f lr:%.6f norm:%.2f".formatted(step + 1, loss, lr, norm));
             progress.show(step + 1, totalMillis / Math.max(1, timedSteps));
@@ -267,8 +271,9 @@ public final class Trainer {
         int step = TrainingStateFile.latestCompletedStep(dir);
         if (step < 0) throw new LlmcException("resume (-y 1): no completed checkpoint (DONE_########) in " + dir);
         Path stateFile = dir.resolve("state_%08d_%05d.bin".formatted(step, config.rank()));
-        var contents = TrainingStateFile.read(stateFile, parallel.shardCount(), config.numProcesses(), config.rank(),
-                model.adamFirstMoments(), model.adamSecondMoments());
+        MemorySegment m = model.adamFirstMoments(), v = model.adamSecondMoments();
+        var contents = TrainingStateFile.read(stateFile, parallel.shardCount(), config.numProcesses(), config.rank(), m, v);
+        model.loadAdamMoments(m, v); // a no-op for the CPU model (m, v are its own); a GPU model uploads them
         if (contents.loader() != null) {
             trainLoader.restore(contents.loader());
         } else {

@@ -10,6 +10,7 @@ import dev.llmc4j.cpu.AdamW;
 import dev.llmc4j.cpu.Attention;
 import dev.llmc4j.cpu.Matmul;
 import dev.llmc4j.cpu.Parallel;
+import dev.llmc4j.cpu.Residual;
 import dev.llmc4j.cpu.SoftmaxCrossEntropy;
 import dev.llmc4j.format.GPT2Checkpoint;
 import dev.llmc4j.model.GPT2Config;
@@ -24,8 +25,7 @@ import java.nio.file.Path;
 /**
  * GPT-2 in one file: forward, backward and AdamW, after llm.c's train_gpt2.c.
  *
- * <p>Read it top to bottom: the memory helpers, then every layer with its forward and backward side by side, then
- * the model (parameters and activations each in one big off-heap buffer, indexed with longs: GPT-2 124M at B=4,
+ * <p>Read it top to bottom: GPT-2's own layers, each with its forward and backward side by side, then the model (parameters and activations each in one big off-heap buffer, indexed with longs: GPT-2 124M at B=4,
  * T=1024 needs more than 2^31 floats of activations), its forward and backward passes and the optimizer.
  *
  * <p>Shapes use llm.c's letters: B batch size, T sequence length, C channels, NH heads, hs = C/NH head size,
@@ -33,8 +33,9 @@ import java.nio.file.Path;
  * gradients of both parameters and activations, as in llm.c.
  *
  * <p>The layers that Llama 3 shares live in {@code dev.llmc4j.cpu} (common): {@link Matmul} (a plain baseline and
- * a Vector API version, about 90% of the work), {@link Attention}, {@link SoftmaxCrossEntropy} and {@link AdamW}.
- * The layers only GPT-2 has are here: encoder, layernorm, GELU, residual.
+ * a Vector API version, about 90% of the work), {@link Attention}, {@link Residual}, {@link SoftmaxCrossEntropy}
+ * and {@link AdamW}.
+ * The layers only GPT-2 has are here: encoder (with position embedding), layernorm, GELU.
  */
 public final class GPT2 implements TrainableModel {
 
@@ -173,25 +174,6 @@ public final class GPT2 implements TrainableModel {
                 float sech2 = 1.0f / (cosh * cosh);
                 float local = 0.5f * (1.0f + tanh) + x * 0.5f * sech2 * GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
                 add(dinp, i, local * get(dout, i));
-            }
-        });
-    }
-
-    // ------------------------------------------------------------------------------------------------------------
-    // Residual connection: out = a + b; the gradient flows to both unchanged.
-
-    static void residualForward(MemorySegment out, MemorySegment a, MemorySegment b, long N) {
-        Parallel.forRange(N, (start, end) -> {
-            for (long i = start; i < end; i++) set(out, i, get(a, i) + get(b, i));
-        });
-    }
-
-    static void residualBackward(MemorySegment da, MemorySegment db, MemorySegment dout, long N) {
-        Parallel.forRange(N, (start, end) -> {
-            for (long i = start; i < end; i++) {
-                float d = get(dout, i);
-                add(da, i, d);
-                add(db, i, d);
             }
         });
     }
@@ -460,13 +442,13 @@ public final class GPT2 implements TrainableModel {
             Matmul.kernels().forward(qkv, ln1, layer(p.qkvw, l, 3L * C * C), layer(p.qkvb, l, 3L * C), BT, C, 3 * C);
             Attention.forward(atty, layer(a.preatt, l, attention), layer(a.att, l, attention), qkv, B, T, C, NH);
             Matmul.kernels().forward(attproj, atty, layer(p.attprojw, l, (long) C * C), layer(p.attprojb, l, C), BT, C, C);
-            residualForward(residual2, residual, attproj, btc);
+            Residual.forward(residual2, residual, attproj, btc);
             layernormForward(ln2, layer(a.ln2Mean, l, bt), layer(a.ln2Rstd, l, bt), residual2,
                     layer(p.ln2w, l, C), layer(p.ln2b, l, C), B, T, C);
             Matmul.kernels().forward(fch, ln2, layer(p.fcw, l, 4L * C * C), layer(p.fcb, l, 4L * C), BT, C, 4 * C);
             geluForward(fchGelu, fch, bt4c);
             Matmul.kernels().forward(fcproj, fchGelu, layer(p.fcprojw, l, 4L * C * C), layer(p.fcprojb, l, C), BT, 4 * C, C);
-            residualForward(residual3, residual2, fcproj, btc);
+            Residual.forward(residual3, residual2, fcproj, btc);
         }
         MemorySegment last = layer(a.residual3, L - 1, btc);
         layernormForward(a.lnf, a.lnfMean, a.lnfRstd, last, p.lnfw, p.lnfb, B, T, C);
@@ -527,7 +509,7 @@ public final class GPT2 implements TrainableModel {
             MemorySegment dresidual = l == 0 ? d.encoded : layer(d.residual3, l - 1, btc);
 
             // backward through the MLP half of the block
-            residualBackward(layer(d.residual2, l, btc), layer(d.fcproj, l, btc), layer(d.residual3, l, btc), btc);
+            Residual.backward(layer(d.residual2, l, btc), layer(d.fcproj, l, btc), layer(d.residual3, l, btc), btc);
             Matmul.kernels().backward(layer(d.fchGelu, l, bt4c), layer(g.fcprojw, l, 4L * C * C), layer(g.fcprojb, l, C),
                     layer(d.fcproj, l, btc), layer(a.fchGelu, l, bt4c), layer(p.fcprojw, l, 4L * C * C), BT, 4 * C, C);
             geluBackward(layer(d.fch, l, bt4c), layer(a.fch, l, bt4c), layer(d.fchGelu, l, bt4c), bt4c);
@@ -537,7 +519,7 @@ public final class GPT2 implements TrainableModel {
                     layer(a.residual2, l, btc), layer(p.ln2w, l, C), layer(a.ln2Mean, l, bt), layer(a.ln2Rstd, l, bt), B, T, C);
 
             // backward through the attention half
-            residualBackward(dresidual, layer(d.attproj, l, btc), layer(d.residual2, l, btc), btc);
+            Residual.backward(dresidual, layer(d.attproj, l, btc), layer(d.residual2, l, btc), btc);
             Matmul.kernels().backward(layer(d.atty, l, btc), layer(g.attprojw, l, (long) C * C), layer(g.attprojb, l, C),
                     layer(d.attproj, l, btc), layer(a.atty, l, btc), layer(p.attprojw, l, (long) C * C), BT, C, C);
             Attention.backward(layer(d.qkv, l, bt3c), layer(d.preatt, l, attention), layer(d.att, l, attention),
@@ -627,28 +609,13 @@ public final class GPT2 implements TrainableModel {
      */
     @Override
     public float gradientNorm() {
-        return (float) Math.sqrt(gradientSquareSum(0, config.numParameters()));
+        return AdamW.gradientNorm(gradientMemory, config.numParameters());
     }
 
-    /** Sum of the squared gradients [offset, offset + count), in double over fixed blocks (thread-count independent). */
+    /** Sum of the squared gradients [offset, offset + count): this rank's share of the global norm under ZeRO-1. */
     @Override
     public double gradientSquareSum(long offset, long count) {
-        long block = 1 << 16;
-        int blocks = (int) ((count + block - 1) / block);
-        double[] partial = new double[blocks];
-        Parallel.forRange(blocks, (start, end) -> {
-            for (long k = start; k < end; k++) {
-                double sum = 0;
-                for (long i = offset + k * block; i < offset + Math.min(count, (k + 1) * block); i++) {
-                    float g = get(gradientMemory, i);
-                    sum += (double) g * g;
-                }
-                partial[(int) k] = sum;
-            }
-        });
-        double total = 0;
-        for (double s : partial) total += s;
-        return total;
+        return AdamW.gradientSquareSum(gradientMemory, offset, count);
     }
 
     private static void checkTokens(String what, int[] tokens, int count, int vocabSize) {

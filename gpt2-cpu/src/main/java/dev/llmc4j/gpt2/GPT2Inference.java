@@ -5,6 +5,7 @@ import static dev.llmc4j.cpu.Floats.layer;
 import static dev.llmc4j.cpu.Floats.set;
 
 import dev.llmc4j.cpu.Matmul;
+import dev.llmc4j.cpu.Residual;
 import dev.llmc4j.sample.Sampler;
 import dev.llmc4j.train.TokenGenerator;
 import dev.llmc4j.util.LlmcException;
@@ -88,12 +89,12 @@ public final class GPT2Inference implements TokenGenerator, AutoCloseable {
             }
             attendToCache(l, t);
             matmul.forward(attproj, atty, layer(p.attprojw(), l, (long) C * C), layer(p.attprojb(), l, C), 1, C, C);
-            GPT2.residualForward(residual2, residual, attproj, C);
+            Residual.forward(residual2, residual, attproj, C);
             GPT2.layernormForward(ln, mean, rstd, residual2, layer(p.ln2w(), l, C), layer(p.ln2b(), l, C), 1, 1, C);
             matmul.forward(fch, ln, layer(p.fcw(), l, 4L * C * C), layer(p.fcb(), l, 4L * C), 1, C, 4 * C);
             GPT2.geluForward(fchGelu, fch, 4L * C);
             matmul.forward(fcproj, fchGelu, layer(p.fcprojw(), l, 4L * C * C), layer(p.fcprojb(), l, C), 1, 4 * C, C);
-            GPT2.residualForward(residual, residual2, fcproj, C);
+            Residual.forward(residual, residual2, fcproj, C);
         }
         GPT2.layernormForward(ln, mean, rstd, residual, p.lnfw(), p.lnfb(), 1, 1, C);
         matmul.forward(logits, ln, p.wte(), null, 1, C, Vp);

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.llmc4j.cpu.Attention;
 import dev.llmc4j.cpu.Matmul;
+import dev.llmc4j.cpu.Residual;
 import dev.llmc4j.cpu.SoftmaxCrossEntropy;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -232,7 +233,7 @@ class GradientCheckTest {
         double[] a = random(n), b = random(n), r = random(n);
         var da = zeros(n);
         var db = zeros(n);
-        GPT2.residualBackward(da, db, floats(r), n);
+        Residual.backward(da, db, floats(r), n);
         Function<double[], double[]> byA = v -> {
             var out = new double[n];
             for (int i = 0; i < n; i++) out[i] = v[i] + b[i];

@@ -1,0 +1,728 @@
+package dev.llmc4j.gpt2.cuda;
+
+import dev.llmc4j.model.GPT2Config;
+import dev.llmc4j.random.XorShift;
+import dev.llmc4j.util.LlmcException;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+import static dev.llmc4j.gpt2.cuda.ParameterLayout.*;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+
+/**
+ * GPT-2 on an NVIDIA GPU, driven from Java: the structure of llm.c's train_gpt2.cu, with the kernels in
+ * src/main/cuda, the matmuls in cuBLASLt and everything else here.
+ *
+ * <pre>
+ *   try (var model = new GPT2Cuda(config, GPT2Cuda.Options.defaults())) {
+ *       model.loadParameters(fp32Params);                    // llm.c order, e.g. from gpt2_124M.bin
+ *       for (int step = 0; step &lt; steps; step++) {
+ *           model.zeroGrad();
+ *           for (int micro = 0; micro &lt; accum; micro++) {
+ *               float loss = model.forward(inputs, targets, B, T);
+ *               model.backward(accum);
+ *           }
+ *           float norm = model.gradNorm();
+ *           float gradScale = norm &gt; 1.0f ? 1.0f / norm : 1.0f;   // clip the global norm at 1.0
+ *           model.update(lr, 0.9f, 0.95f, 1e-8f, weightDecay, gradScale, step + 1);
+ *       }
+ *   }
+ * </pre>
+ *
+ * Storage: parameters, gradients and activations in {@link Precision} ("floatX"); AdamW m, v, master weights,
+ * LayerNorm statistics and losses in fp32. Parameter gradients ACCUMULATE (+=) across backward calls until
+ * {@link #zeroGrad()}; activation gradients are scratch, overwritten layer by layer. Everything runs on the
+ * default stream in a fixed order with deterministic kernels, so a run replays bit for bit.
+ */
+public final class GPT2Cuda implements AutoCloseable {
+
+    public enum Attention { FLASH, PLAIN }
+
+    /**
+     * @param precision     storage type (bf16 default; fp16 turns on dynamic loss scaling)
+     * @param attention     FLASH (ours, tensor cores, 16-bit only) or PLAIN (materialises the T x T matrix)
+     * @param recompute     0 keep every activation; 1 recompute GELU in backward; 2 also LayerNorm (llm.c's -r)
+     * @param masterWeights keep fp32 master weights for AdamW (llm.c's -w); ignored for fp32
+     * @param allowTf32     fp32 matmuls on TF32 tensor cores (llm.c's -f)
+     */
+    public record Options(Precision precision, Attention attention, int recompute, boolean masterWeights, boolean allowTf32) {
+        public Options {
+            if (recompute < 0 || recompute > 2) throw new LlmcException("recompute must be 0, 1 or 2, found " + recompute);
+            if (attention == Attention.FLASH && !precision.supportsFlashAttention())
+                throw new LlmcException("flash attention needs bf16 or fp16; use plain attention with fp32");
+        }
+
+        public static Options defaults() { return new Options(Precision.BF16, Attention.FLASH, 1, true, true); }
+
+        public Options withPrecision(Precision p) {
+            return new Options(p, p.supportsFlashAttention() ? attention : Attention.PLAIN, recompute, masterWeights, allowTf32);
+        }
+        public Options withAttention(Attention a) { return new Options(precision, a, recompute, masterWeights, allowTf32); }
+        public Options withRecompute(int r) { return new Options(precision, attention, r, masterWeights, allowTf32); }
+    }
+
+    private static final int BLOCK = 256;
+
+    private final GPT2Config config;
+    private final Options options;
+    private final ParameterLayout layout;
+    private final Precision precision;
+    private final int x;                        // bytes per floatX element
+    private final CudaDriver cuda;
+    private final int device;
+    private final MemorySegment context;
+    private final String deviceName;
+    private final Kernels kernels;
+    private final CublasLt blas;
+    private final XorShift rng = new XorShift(13371337);   // stochastic-rounding seeds, one draw per tensor per update
+    private final DynamicLossScaler lossScaler;             // fp16 only
+
+    // device memory, each one allocation (CUdeviceptr)
+    private final long params, grads, master, adamM, adamV;
+    private ActivationLayout acts;
+    private long actsPtr;
+    private long actsCapacity;                  // bytes at actsPtr: a smaller (B,T) reuses them (sampling with B=1)
+    private int batchSize, seqLen;
+    private int[] lastTargets;
+    private EncoderBuckets lastBuckets;
+    private boolean closed;
+
+    public GPT2Cuda(GPT2Config config, Options options) {
+        this(config, options, 0);
+    }
+
+    public GPT2Cuda(GPT2Config config, Options options, int deviceOrdinal) {
+        this.config = config;
+        this.options = options;
+        this.layout = ParameterLayout.of(config);
+        this.precision = options.precision();
+        this.x = precision.bytes();
+        if (options.attention() == Attention.FLASH) FlashAttention.checkHeadSize(config.headSize());
+        this.cuda = CudaDriver.get();
+        int count = cuda.deviceCount();
+        if (deviceOrdinal < 0 || deviceOrdinal >= count)
+            throw new LlmcException("CUDA device " + deviceOrdinal + " does not exist: " + count + " device(s) found");
+        this.device = cuda.device(deviceOrdinal);
+        this.context = cuda.retainPrimaryContext(device);
+        this.deviceName = cuda.deviceName(device);
+        int major = cuda.deviceAttribute(CudaDriver.ATTR_COMPUTE_CAPABILITY_MAJOR, device);
+        if (major < 8)
+            throw new LlmcException("GPU '" + deviceName + "' has compute capability " + major + ".x; the kernels need 8.0 (Ampere) or newer");
+        this.kernels = new Kernels(cuda);
+        this.blas = new CublasLt(cuda);
+        this.lossScaler = precision == Precision.FP16 ? new DynamicLossScaler() : null;
+
+        long n = layout.numParameters();
+        this.params = cuda.memAlloc(n * x);
+        this.grads = cuda.memAlloc(n * x);
+        this.master = ParameterLayout.keepsMasterWeights(precision, options.masterWeights()) ? cuda.memAlloc(n * 4L) : 0;
+        this.adamM = cuda.memAlloc(n * 4L);
+        this.adamV = cuda.memAlloc(n * 4L);
+        cuda.memsetD8(params, (byte) 0, n * x);
+        cuda.memsetD8(grads, (byte) 0, n * x);
+        cuda.memsetD8(adamM, (byte) 0, n * 4L);
+        cuda.memsetD8(adamV, (byte) 0, n * 4L);
+    }
+
+    public GPT2Config config() { return config; }
+    public Options options() { return options; }
+    public String deviceName() { return deviceName; }
+    public long numParameters() { return layout.numParameters(); }
+    public Precision precision() { return precision; }
+    /** The fp16 loss scaler, or null for bf16/fp32. */
+    public DynamicLossScaler lossScaler() { return lossScaler; }
+
+    // -------------------------------------------------------------------------------------------------------------
+    // pointers
+
+    private String k(String base) { return base + "_" + precision.suffix(); }
+
+    private long param(int tensor) { return params + layout.offset(tensor) * x; }
+    private long param(int tensor, int l) { return params + layout.layer(tensor, l) * x; }
+    private long grad(int tensor) { return grads + layout.offset(tensor) * x; }
+    private long grad(int tensor, int l) { return grads + layout.layer(tensor, l) * x; }
+
+    private long act(String name) { return actsPtr + acts.offset(name); }
+
+    /** Layer l of an activation stored per layer (L, perLayer...); layer 0 of a single-layer (recomputed) one. */
+    private long actLayer(String name, int l, long perLayerElements) {
+        ActivationLayout.Tensor t = acts.get(name);
+        boolean single = t.elements() == perLayerElements;
+        return actsPtr + t.offset() + (single ? 0 : (long) l * perLayerElements * t.elementBytes());
+    }
+
+    // -------------------------------------------------------------------------------------------------------------
+    // parameters in and out
+
+    /** Loads fp32 parameters in llm.c's order (as in a version-3 checkpoint after the header). */
+    public void loadParameters(float[] fp32Params) {
+        bind();
+        long n = layout.numParameters();
+        if (fp32Params.length != n)
+            throw new LlmcException("parameters: expected " + n + " floats for " + config + ", found " + fp32Params.length);
+        if (precision == Precision.FP32) {
+            upload(params, fp32Params);
+            return;
+        }
+        long staging = master != 0 ? master : cuda.memAlloc(n * 4L);
+        try {
+            upload(staging, fp32Params);
+            kernels.launch("convert_f32_to_" + precision.suffix(), Launch.gridStride(n, Launch.ELEMENTWISE_BLOCK),
+                    Launch.Dim3.of(Launch.ELEMENTWISE_BLOCK), 0, params, staging, n);
+        } finally {
+            if (staging != master) cuda.memFree(staging);
+        }
+    }
+
+    /**
+     * Loads fp32 parameters from memory, e.g. a memory-mapped version-3 checkpoint sliced past its 1024-byte header
+     * (little-endian floats, llm.c order). Native memory goes to the GPU without a Java array in between.
+     */
+    public void loadParameters(MemorySegment fp32) {
+        bind();
+        long n = layout.numParameters();
+        if (fp32.byteSize() != n * 4)
+            throw new LlmcException("parameters: expected " + n * 4 + " bytes of fp32 for " + config + ", found " + fp32.byteSize());
+        if (!fp32.isNative()) {
+            loadParameters(fp32.toArray(JAVA_FLOAT));
+            return;
+        }
+        long staging = precision == Precision.FP32 ? params : master != 0 ? master : cuda.memAlloc(n * 4L);
+        try {
+            cuda.memcpyHtoD(staging, fp32, n * 4L);
+            if (precision != Precision.FP32)
+                kernels.launch("convert_f32_to_" + precision.suffix(), Launch.gridStride(n, Launch.ELEMENTWISE_BLOCK),
+                        Launch.Dim3.of(Launch.ELEMENTWISE_BLOCK), 0, params, staging, n);
+        } finally {
+            if (staging != master && staging != params) cuda.memFree(staging);
+        }
+    }
+
+    /**
+     * Loads bf16 parameters (a version-5 checkpoint after its header: raw little-endian bf16, llm.c order) into a
+     * BF16 model; the fp32 master weights, if kept, are the exact widening.
+     */
+    public void loadParametersBf16(MemorySegment bf16) {
+        bind();
+        long n = layout.numParameters();
+        if (precision != Precision.BF16)
+            throw new LlmcException("a bf16 checkpoint needs a bf16 model, this one is " + precision);
+        if (bf16.byteSize() != n * 2)
+            throw new LlmcException("parameters: expected " + n * 2 + " bytes of bf16 for " + config + ", found " + bf16.byteSize());
+        if (bf16.isNative()) cuda.memcpyHtoD(params, bf16, n * 2);
+        else try (Arena arena = Arena.ofConfined()) {
+            MemorySegment copy = arena.allocate(n * 2, 64);
+            copy.copyFrom(bf16);
+            cuda.memcpyHtoD(params, copy, n * 2);
+        }
+        if (master != 0)
+            kernels.launch("convert_bf16_to_f32", Launch.gridStride(n, Launch.ELEMENTWISE_BLOCK),
+                    Launch.Dim3.of(Launch.ELEMENTWISE_BLOCK), 0, master, params, n);
+    }
+
+    /** The floatX parameters the model computes with, widened to fp32, in llm.c's order. */
+    public void copyParametersToHost(float[] out) {
+        downloadFloatX(params, out);
+    }
+
+    /**
+     * The parameters widened to fp32 into native memory (numParameters floats, llm.c's order): the host side of a
+     * checkpoint, without a Java array in between.
+     */
+    public void copyParametersToHost(MemorySegment out) {
+        bind();
+        long n = layout.numParameters();
+        if (!out.isNative() || out.byteSize() < n * 4)
+            throw new IllegalArgumentException("need " + n * 4 + " bytes of native memory, got " + out.byteSize());
+        if (precision == Precision.FP32) {
+            cuda.memcpyDtoH(out, params, n * 4);
+            return;
+        }
+        long tmp = cuda.memAlloc(n * 4L);
+        try {
+            kernels.launch("convert_" + precision.suffix() + "_to_f32", Launch.gridStride(n, Launch.ELEMENTWISE_BLOCK),
+                    Launch.Dim3.of(Launch.ELEMENTWISE_BLOCK), 0, tmp, params, n);
+            cuda.memcpyDtoH(out, tmp, n * 4);
+        } finally {
+            cuda.memFree(tmp);
+        }
+    }
+
+    /** The accumulated gradients, widened to fp32 (divided by the loss scale for fp16). */
+    public void copyGradientsToHost(float[] out) {
+        downloadFloatX(grads, out);
+        if (lossScaler != null) {
+            float inv = lossScaler.inverseScale();
+            for (int i = 0; i < out.length; i++) out[i] *= inv;
+        }
+    }
+
+    /** Logits (B*T, Vp) of the last forward pass, widened to fp32. Only valid before backward (which overwrites them). */
+    public void copyLogitsToHost(float[] out) {
+        requireActivations();
+        long count = (long) batchSize * seqLen * config.paddedVocabSize();
+        if (out.length < count) throw new IllegalArgumentException("need " + count + " floats, got " + out.length);
+        downloadFloatX(act("logits"), out, count);
+    }
+
+    /**
+     * One row of the logits of the last forward pass: position {@code row} in [0, B*T), its Vp values widened to
+     * fp32 (what sampling needs, without copying all B*T rows).
+     */
+    public void copyLogitsRowToHost(int row, float[] out) {
+        requireActivations();
+        int Vp = config.paddedVocabSize();
+        if (row < 0 || row >= batchSize * seqLen) throw new IllegalArgumentException("row " + row + " outside [0, " + batchSize * seqLen + ")");
+        if (out.length < Vp) throw new IllegalArgumentException("need " + Vp + " floats, got " + out.length);
+        downloadFloatX(act("logits") + (long) row * Vp * x, out, Vp);
+    }
+
+    // -------------------------------------------------------------------------------------------------------------
+    // optimizer state in and out (checkpoints and resume)
+
+    /** Copies AdamW's moments (fp32, numParameters each, llm.c's order) into host memory. */
+    public void copyAdamMomentsToHost(MemorySegment firstMoments, MemorySegment secondMoments) {
+        bind();
+        long bytes = layout.numParameters() * 4L;
+        checkMomentSegment("first moments", firstMoments, bytes);
+        checkMomentSegment("second moments", secondMoments, bytes);
+        cuda.memcpyDtoH(firstMoments, adamM, bytes);
+        cuda.memcpyDtoH(secondMoments, adamV, bytes);
+    }
+
+    /** Replaces AdamW's moments with host values (resume); the inverse of {@link #copyAdamMomentsToHost}. */
+    public void loadAdamMoments(MemorySegment firstMoments, MemorySegment secondMoments) {
+        bind();
+        long bytes = layout.numParameters() * 4L;
+        checkMomentSegment("first moments", firstMoments, bytes);
+        checkMomentSegment("second moments", secondMoments, bytes);
+        cuda.memcpyHtoD(adamM, firstMoments, bytes);
+        cuda.memcpyHtoD(adamV, secondMoments, bytes);
+    }
+
+    private static void checkMomentSegment(String what, MemorySegment segment, long bytes) {
+        if (!segment.isNative()) throw new IllegalArgumentException(what + ": need native memory for the copy");
+        if (segment.byteSize() < bytes) throw new IllegalArgumentException(what + ": need " + bytes + " bytes, got " + segment.byteSize());
+    }
+
+    private void downloadFloatX(long src, float[] out) {
+        long n = layout.numParameters();
+        if (out.length != n) throw new IllegalArgumentException("need " + n + " floats, got " + out.length);
+        downloadFloatX(src, out, n);
+    }
+
+    private void downloadFloatX(long src, float[] out, long count) {
+        bind();
+        if (precision == Precision.FP32) {
+            download(src, out, count);
+            return;
+        }
+        long tmp = cuda.memAlloc(count * 4L);
+        try {
+            kernels.launch("convert_" + precision.suffix() + "_to_f32", Launch.gridStride(count, Launch.ELEMENTWISE_BLOCK),
+                    Launch.Dim3.of(Launch.ELEMENTWISE_BLOCK), 0, tmp, src, count);
+            download(tmp, out, count);
+        } finally {
+            cuda.memFree(tmp);
+        }
+    }
+
+    private static final long STAGING_FLOATS = 16L << 20;   // host<->device copies go through 64 MiB of native memory
+
+    private void upload(long dst, float[] src) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment staging = arena.allocate(Math.min(src.length, STAGING_FLOATS) * 4L, 64);
+            for (long done = 0; done < src.length; ) {
+                int chunk = (int) Math.min(STAGING_FLOATS, src.length - done);
+                MemorySegment.copy(src, (int) done, staging, JAVA_FLOAT, 0, chunk);
+                cuda.memcpyHtoD(dst + done * 4, staging, chunk * 4L);
+                done += chunk;
+            }
+        }
+    }
+
+    private void download(long src, float[] dst, long count) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment staging = arena.allocate(Math.max(1, Math.min(count, STAGING_FLOATS)) * 4L, 64);
+            for (long done = 0; done < count; ) {
+                int chunk = (int) Math.min(STAGING_FLOATS, count - done);
+                cuda.memcpyDtoH(staging, src + done * 4, chunk * 4L);
+                MemorySegment.copy(staging, JAVA_FLOAT, 0, dst, (int) done, chunk);
+                done += chunk;
+            }
+        }
+    }
+
+    private void uploadInts(long dst, int[] src, int count) {
+        if (count == 0) return;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment staging = arena.allocate((long) count * 4, 64);
+            MemorySegment.copy(src, 0, staging, JAVA_INT, 0, count);
+            cuda.memcpyHtoD(dst, staging, (long) count * 4);
+        }
+    }
+
+    private float[] downloadFloats(long src, int count) {
+        float[] out = new float[count];
+        download(src, out, count);
+        return out;
+    }
+
+    // -------------------------------------------------------------------------------------------------------------
+    // forward
+
+    /**
+     * Forward pass over B sequences of T tokens. With targets, returns the mean cross-entropy loss (and keeps what
+     * backward needs); without, returns -1 and only the logits are meaningful.
+     *
+     * @param inputs  (B, T) token ids in [0, V), row-major
+     * @param targets (B, T) next-token ids in [0, V), or null
+     */
+    public float forward(int[] inputs, int[] targets, int B, int T) {
+        bind();
+        int V = config.vocabSize(), Vp = config.paddedVocabSize(), L = config.numLayers(), C = config.channels();
+        if (B <= 0 || T <= 0 || T > config.maxSeqLen())
+            throw new LlmcException("batch " + B + " x sequence " + T + ": T must be in 1.." + config.maxSeqLen());
+        int BT = B * T;
+        validateTokens("inputs", inputs, BT, V);
+        if (targets != null) validateTokens("targets", targets, BT, V);
+        ensureActivations(B, T);
+
+        uploadInts(act("inputs"), inputs, BT);
+        lastBuckets = EncoderBuckets.of(inputs, BT);
+        lastTargets = targets == null ? null : java.util.Arrays.copyOf(targets, BT);
+        if (targets != null) uploadInts(act("targets"), targets, BT);
+
+        long btc = (long) BT * C;
+        // encoded = wte[inputs] + wpe                                               (B,T,C)
+        kernels.launch(k("encoder_forward"), Launch.gridStride(btc, Launch.ELEMENTWISE_BLOCK), Launch.Dim3.of(Launch.ELEMENTWISE_BLOCK), 0,
+                act("encoded"), act("inputs"), param(WTE), param(WPE), B, T, C);
+
+        for (int l = 0; l < L; l++) {
+            long residual = l == 0 ? act("encoded") : actLayer("residual3", l - 1, btc);
+            long ln1 = actLayer("ln1", l, btc);
+            long ln1Mean = actLayer("ln1Mean", l, BT), ln1Rstd = actLayer("ln1Rstd", l, BT);
+            long qkv = actLayer("qkv", l, 3 * btc), atty = actLayer("atty", l, btc);
+            long residual2 = actLayer("residual2", l, btc), ln2 = actLayer("ln2", l, btc);
+            long ln2Mean = actLayer("ln2Mean", l, BT), ln2Rstd = actLayer("ln2Rstd", l, BT);
+            long fch = actLayer("fch", l, 4 * btc), fchGelu = actLayer("fchGelu", l, 4 * btc);
+            long residual3 = actLayer("residual3", l, btc);
+            long scratch = act("scratch");
+
+            // layer 0 normalises the embeddings; later layers got ln1 from the previous layer's fused kernel
+            if (l == 0) layernormForward(ln1, ln1Mean, ln1Rstd, residual, param(LN1W, l), param(LN1B, l), BT);
+            matmulForward(qkv, ln1, param(QKVW, l), param(QKVB, l), BT, C, 3 * C);      // (B,T,3C)
+            attentionForward(atty, qkv, l, B, T);                                        // (B,T,C)
+            matmulForward(scratch, atty, param(ATTPROJW, l), param(ATTPROJB, l), BT, C, C);
+            // residual2 = residual + attproj; ln2 = layernorm(residual2)
+            kernels.launch(k("fused_residual_layernorm_forward"), Launch.warpPerRow(BT, BLOCK), Launch.Dim3.of(BLOCK), 0,
+                    residual2, ln2, ln2Mean, ln2Rstd, residual, scratch, param(LN2W, l), param(LN2B, l), BT, C);
+            matmulForward(fch, ln2, param(FCW, l), param(FCB, l), BT, C, 4 * C);        // (B,T,4C)
+            kernels.launch(k("gelu_forward"), Launch.gridStride(4 * btc, Launch.ELEMENTWISE_BLOCK), Launch.Dim3.of(Launch.ELEMENTWISE_BLOCK), 0,
+                    fchGelu, fch, 4 * btc);
+            matmulForward(scratch, fchGelu, param(FCPROJW, l), param(FCPROJB, l), BT, 4 * C, C);
+            // residual3 = residual2 + fcproj; then the next LayerNorm: ln1 of layer l+1, or lnf after the last layer
+            boolean last = l == L - 1;
+            long nextLn = last ? act("lnf") : actLayer("ln1", l + 1, btc);
+            long nextMean = last ? act("lnfMean") : actLayer("ln1Mean", l + 1, BT);
+            long nextRstd = last ? act("lnfRstd") : actLayer("ln1Rstd", l + 1, BT);
+            long nextW = last ? param(LNFW) : param(LN1W, l + 1), nextB = last ? param(LNFB) : param(LN1B, l + 1);
+            kernels.launch(k("fused_residual_layernorm_forward"), Launch.warpPerRow(BT, BLOCK), Launch.Dim3.of(BLOCK), 0,
+                    residual3, nextLn, nextMean, nextRstd, residual2, scratch, nextW, nextB, BT, C);
+        }
+        // logits = lnf wte^T                                                          (B,T,Vp)
+        matmulForward(act("logits"), act("lnf"), param(WTE), 0, BT, C, Vp);
+        if (targets == null) return -1.0f;
+        kernels.launch(k("fused_classifier"), Launch.Dim3.of(BT), Launch.Dim3.of(1024), 0,
+                act("logits"), act("losses"), act("targets"), 0.0f, BT, V, Vp, 0);
+        float[] losses = downloadFloats(act("losses"), BT);
+        double sum = 0;
+        for (float loss : losses) sum += loss;
+        return (float) (sum / BT);
+    }
+
+    private static void validateTokens(String what, int[] tokens, int count, int vocab) {
+        if (tokens.length < count)
+            throw new LlmcException(what + ": expected B*T = " + count + " tokens, found " + tokens.length);
+        for (int i = 0; i < count; i++)
+            if (tokens[i] < 0 || tokens[i] >= vocab)
+                throw new LlmcException(what + "[" + i + "]: token id must be in [0, " + vocab + "), found " + tokens[i]);
+    }
+
+    private void ensureActivations(int B, int T) {
+        if (acts != null && B == batchSize && T == seqLen) return;
+        acts = new ActivationLayout(config, B, T, precision, options.attention() == Attention.FLASH, options.recompute());
+        if (acts.totalBytes() > actsCapacity) {   // grow; a smaller shape (a B=1 sample between steps) reuses the memory
+            if (actsPtr != 0) cuda.memFree(actsPtr);
+            actsPtr = 0;
+            actsPtr = cuda.memAlloc(acts.totalBytes());
+            actsCapacity = acts.totalBytes();
+        }
+        cuda.memsetD8(actsPtr, (byte) 0, acts.totalBytes());
+        batchSize = B;
+        seqLen = T;
+    }
+
+    private void requireActivations() {
+        if (acts == null) throw new IllegalStateException("call forward first");
+    }
+
+    private void layernormForward(long out, long mean, long rstd, long inp, long weight, long bias, int rows) {
+        kernels.launch(k("layernorm_forward"), Launch.warpPerRow(rows, BLOCK), Launch.Dim3.of(BLOCK), 0,
+                out, mean, rstd, inp, weight, bias, rows, config.channels());
+    }
+
+    /** out (rows, outCols) = inp (rows, inCols) weight^T + bias; weight (outCols, inCols); bias 0 for none. */
+    private void matmulForward(long out, long inp, long weight, long bias, int rows, int inCols, int outCols) {
+        blas.matmul(CublasLt.linearForward(rows, inCols, outCols), precision, options.allowTf32(), out, weight, inp, bias, false);
+    }
+
+    private void attentionForward(long atty, long qkv, int l, int B, int T) {
+        int C = config.channels(), NH = config.numHeads(), hs = config.headSize();
+        long rows = (long) B * NH * T;
+        if (options.attention() == Attention.FLASH) {
+            long lse = actLayer("lse", l, rows);
+            kernels.launch(FlashAttention.forwardKernel(precision, hs), Launch.flashAttention(B, T, NH),
+                    Launch.Dim3.of(FlashAttention.THREADS), FlashAttention.forwardSharedBytes(hs, x), atty, lse, qkv, B, T, C, NH);
+        } else {
+            long att = actLayer("att", l, rows * T);
+            kernels.launch(k("attention_forward_plain"), Launch.warpPerRow(rows, BLOCK), Launch.Dim3.of(BLOCK), 0,
+                    atty, att, qkv, B, T, C, NH);
+        }
+    }
+
+    // -------------------------------------------------------------------------------------------------------------
+    // backward
+
+    /** Backward of the last forward (which must have had targets), for a single micro-batch per step. */
+    public void backward() {
+        backward(1);
+    }
+
+    /**
+     * Backward of the last forward. Parameter gradients ADD to what is there (call {@link #zeroGrad()} once per
+     * optimizer step); the loss gradient is 1/(B*T*gradAccumSteps) so that the accumulated gradient is that of the
+     * mean loss over all micro-batches (times the loss scale for fp16).
+     */
+    public void backward(int gradAccumSteps) {
+        bind();
+        requireActivations();
+        if (lastTargets == null) throw new IllegalStateException("backward needs a forward pass with targets");
+        if (gradAccumSteps < 1) throw new IllegalArgumentException("gradAccumSteps must be >= 1: " + gradAccumSteps);
+        int B = batchSize, T = seqLen, BT = B * T, C = config.channels(), L = config.numLayers();
+        int V = config.vocabSize(), Vp = config.paddedVocabSize();
+        long btc = (long) BT * C;
+        float lossScale = lossScaler != null ? lossScaler.scale() : 1.0f;
+        float dloss = lossScale / ((float) BT * gradAccumSteps);
+
+        long dresidual = act("dresidual"), dbtc = act("dbtc"), dbt4c = act("dbt4c"), dqkv = act("dqkv");
+        cuda.memsetD8(dresidual, (byte) 0, btc * x);
+
+        // dlogits = (softmax - onehot) * dloss, in place of the logits
+        kernels.launch(k("fused_classifier"), Launch.Dim3.of(BT), Launch.Dim3.of(1024), 0,
+                act("logits"), act("losses"), act("targets"), dloss, BT, V, Vp, 1);
+        // lm head (tied to wte): dlnf = dlogits wte, dwte += dlogits^T lnf
+        matmulBackward(dbtc, grad(WTE), 0, act("logits"), act("lnf"), param(WTE), BT, C, Vp);
+        long lastResidual = actLayer("residual3", L - 1, btc);
+        layernormBackward(dresidual, grad(LNFW), grad(LNFB), dbtc, lastResidual, param(LNFW), act("lnfMean"), act("lnfRstd"), BT);
+
+        for (int l = L - 1; l >= 0; l--) {
+            // dresidual holds d(residual3[l]); the residual add passes it unchanged to both of its inputs
+            long residual = l == 0 ? act("encoded") : actLayer("residual3", l - 1, btc);
+            long ln1 = actLayer("ln1", l, btc);
+            long ln1Mean = actLayer("ln1Mean", l, BT), ln1Rstd = actLayer("ln1Rstd", l, BT);
+            long qkv = actLayer("qkv", l, 3 * btc), atty = actLayer("atty", l, btc);
+            long residual2 = actLayer("residual2", l, btc), ln2 = actLayer("ln2", l, btc);
+            long ln2Mean = actLayer("ln2Mean", l, BT), ln2Rstd = actLayer("ln2Rstd", l, BT);
+            long fch = actLayer("fch", l, 4 * btc), fchGelu = actLayer("fchGelu", l, 4 * btc);
+
+            // MLP: fcproj, gelu, fc
+            if (options.recompute() >= 1)
+                kernels.launch(k("gelu_forward"), Launch.gridStride(4 * btc, Launch.ELEMENTWISE_BLOCK), Launch.Dim3.of(Launch.ELEMENTWISE_BLOCK), 0,
+                        fchGelu, fch, 4 * btc);
+            matmulBackward(dbt4c, grad(FCPROJW, l), grad(FCPROJB, l), dresidual, fchGelu, param(FCPROJW, l), BT, 4 * C, C);
+            kernels.launch(k("gelu_backward_inplace"), Launch.gridStride(4 * btc, Launch.ELEMENTWISE_BLOCK), Launch.Dim3.of(Launch.ELEMENTWISE_BLOCK), 0,
+                    dbt4c, fch, 4 * btc);
+            if (options.recompute() >= 2) layernormForward(ln2, ln2Mean, ln2Rstd, residual2, param(LN2W, l), param(LN2B, l), BT);
+            matmulBackward(dbtc, grad(FCW, l), grad(FCB, l), dbt4c, ln2, param(FCW, l), BT, C, 4 * C);
+            // ln2: dresidual (now d residual2) += LayerNorm backward
+            layernormBackward(dresidual, grad(LN2W, l), grad(LN2B, l), dbtc, residual2, param(LN2W, l), ln2Mean, ln2Rstd, BT);
+
+            // attention: attproj, attention, qkv
+            matmulBackward(dbtc, grad(ATTPROJW, l), grad(ATTPROJB, l), dresidual, atty, param(ATTPROJW, l), BT, C, C);
+            attentionBackward(dqkv, dbtc, qkv, atty, l, B, T);
+            if (options.recompute() >= 2) layernormForward(ln1, ln1Mean, ln1Rstd, residual, param(LN1W, l), param(LN1B, l), BT);
+            matmulBackward(dbtc, grad(QKVW, l), grad(QKVB, l), dqkv, ln1, param(QKVW, l), BT, C, 3 * C);
+            // ln1: dresidual (now d residual of this layer) += LayerNorm backward
+            layernormBackward(dresidual, grad(LN1W, l), grad(LN1B, l), dbtc, residual, param(LN1W, l), ln1Mean, ln1Rstd, BT);
+        }
+
+        // encoder: dwte[token] += dresidual at each of its positions (bucketed, no atomics); dwpe[t] += sum over b
+        EncoderBuckets buckets = lastBuckets;
+        uploadInts(act("bucketTokens"), buckets.tokens(), buckets.numBuckets());
+        uploadInts(act("bucketStarts"), buckets.starts(), buckets.numBuckets() + 1);
+        uploadInts(act("bucketPositions"), buckets.positions(), BT);
+        kernels.launch(k("encoder_backward_wte"), Launch.Dim3.of(Launch.ceilDivInt(C, BLOCK), buckets.numBuckets()), Launch.Dim3.of(BLOCK), 0,
+                grad(WTE), dresidual, act("bucketTokens"), act("bucketStarts"), act("bucketPositions"), buckets.numBuckets(), C);
+        kernels.launch(k("encoder_backward_wpe"), Launch.gridStride((long) T * C, BLOCK), Launch.Dim3.of(BLOCK), 0,
+                grad(WPE), dresidual, B, T, C);
+    }
+
+    /**
+     * dinp = dout weight (overwrites), dweight += dout^T inp, dbias += column sums of dout (if bias != 0).
+     * dout (rows, outCols), inp (rows, inCols), weight (outCols, inCols).
+     */
+    private void matmulBackward(long dinp, long dweight, long dbias, long dout, long inp, long weight,
+                                int rows, int inCols, int outCols) {
+        blas.matmul(CublasLt.linearBackwardInput(rows, inCols, outCols), precision, options.allowTf32(), dinp, weight, dout, 0, false);
+        blas.matmul(CublasLt.linearBackwardWeight(rows, inCols, outCols), precision, options.allowTf32(), dweight, inp, dout, 0, true);
+        if (dbias != 0) {
+            int chunkRows = Launch.rowsPerChunk(rows), chunks = Launch.rowChunks(rows);
+            kernels.launch(k("bias_backward_partial"), Launch.Dim3.of(Launch.ceilDivInt(outCols, BLOCK), chunks), Launch.Dim3.of(BLOCK), 0,
+                    act("partials"), dout, rows, outCols, chunkRows);
+            kernels.launch(k("column_sum_finish"), Launch.Dim3.of(Launch.ceilDivInt(outCols, BLOCK)), Launch.Dim3.of(BLOCK), 0,
+                    dbias, act("partials"), chunks, outCols);
+        }
+    }
+
+    /** dinp += LayerNorm backward; dweight, dbias += their deterministic column sums. */
+    private void layernormBackward(long dinp, long dweight, long dbias, long dout, long inp, long weight,
+                                   long mean, long rstd, int rows) {
+        int C = config.channels();
+        kernels.launch(k("layernorm_backward_input"), Launch.warpPerRow(rows, BLOCK), Launch.Dim3.of(BLOCK), 0,
+                dinp, dout, inp, weight, mean, rstd, rows, C);
+        int chunkRows = Launch.rowsPerChunk(rows), chunks = Launch.rowChunks(rows);
+        long partials = act("partials");
+        kernels.launch(k("layernorm_backward_params_partial"), Launch.Dim3.of(Launch.ceilDivInt(C, BLOCK), chunks), Launch.Dim3.of(BLOCK), 0,
+                partials, dout, inp, mean, rstd, rows, C, chunkRows);
+        kernels.launch(k("column_sum_finish"), Launch.Dim3.of(Launch.ceilDivInt(C, BLOCK)), Launch.Dim3.of(BLOCK), 0,
+                dweight, partials, chunks, C);
+        kernels.launch(k("column_sum_finish"), Launch.Dim3.of(Launch.ceilDivInt(C, BLOCK)), Launch.Dim3.of(BLOCK), 0,
+                dbias, partials + (long) chunks * C * 4, chunks, C);
+    }
+
+    private void attentionBackward(long dqkv, long datty, long qkv, long atty, int l, int B, int T) {
+        int C = config.channels(), NH = config.numHeads(), hs = config.headSize();
+        long rows = (long) B * NH * T;
+        if (options.attention() == Attention.FLASH) {
+            long lse = actLayer("lse", l, rows), D = act("attD");
+            kernels.launch(FlashAttention.preprocessKernel(precision), Launch.warpPerRow(rows, BLOCK), Launch.Dim3.of(BLOCK), 0,
+                    D, datty, atty, B, T, C, NH);
+            kernels.launch(FlashAttention.backwardDkDvKernel(precision, hs), Launch.flashAttention(B, T, NH),
+                    Launch.Dim3.of(FlashAttention.THREADS), FlashAttention.backwardDkDvSharedBytes(hs, x), dqkv, datty, qkv, lse, D, B, T, C, NH);
+            kernels.launch(FlashAttention.backwardDqKernel(precision, hs), Launch.flashAttention(B, T, NH),
+                    Launch.Dim3.of(FlashAttention.THREADS), FlashAttention.backwardDqSharedBytes(hs, x), dqkv, datty, qkv, lse, D, B, T, C, NH);
+        } else {
+            long att = actLayer("att", l, rows * T), dpreatt = act("dpreatt");
+            kernels.launch(k("attention_backward_plain_rows"), Launch.warpPerRow(rows, BLOCK), Launch.Dim3.of(BLOCK), 0,
+                    dqkv, dpreatt, datty, qkv, att, B, T, C, NH);
+            kernels.launch(k("attention_backward_plain_cols"), Launch.warpPerRow(rows, BLOCK), Launch.Dim3.of(BLOCK), 0,
+                    dqkv, dpreatt, datty, qkv, att, B, T, C, NH);
+        }
+    }
+
+    /** Zeroes all parameter gradients (start of each optimizer step). */
+    public void zeroGrad() {
+        bind();
+        cuda.memsetD8(grads, (byte) 0, layout.numParameters() * x);
+    }
+
+    // -------------------------------------------------------------------------------------------------------------
+    // optimizer
+
+    /**
+     * Global L2 norm of all gradients (of the unscaled loss), deterministic. For fp16 an overflow shows as inf/NaN.
+     */
+    public float gradNorm() {
+        bind();
+        requireActivations();
+        long n = layout.numParameters();
+        long norm = act("norm");
+        kernels.launch(k("norm_squared_partial"), Launch.Dim3.of(Launch.NORM_BLOCKS), Launch.Dim3.of(Launch.NORM_BLOCK), 0,
+                norm, grads, n);
+        kernels.launch("sum_partials", Launch.Dim3.of(1), Launch.Dim3.of(1024), 0,
+                norm + Launch.NORM_BLOCKS * 4L, norm, Launch.NORM_BLOCKS);
+        float squared = downloadFloats(norm + Launch.NORM_BLOCKS * 4L, 1)[0];
+        float result = (float) Math.sqrt(squared);
+        return lossScaler != null ? result / lossScaler.scale() : result;
+    }
+
+    /** True if any gradient is inf or NaN (the fp16 overflow check). */
+    public boolean gradientsHaveInfOrNan() {
+        bind();
+        requireActivations();
+        long n = layout.numParameters(), flag = act("flag");
+        cuda.memsetD8(flag, (byte) 0, 4);
+        kernels.launch(k("check_finite"), Launch.gridStride(n, Launch.ELEMENTWISE_BLOCK), Launch.Dim3.of(Launch.ELEMENTWISE_BLOCK), 0,
+                flag, grads, n);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment host = arena.allocate(JAVA_INT);
+            cuda.memcpyDtoH(host, flag, 4);
+            return host.get(JAVA_INT, 0) != 0;
+        }
+    }
+
+    /**
+     * AdamW step t (1-based) on every parameter, gradients multiplied by {@code gradScale} (norm clipping).
+     * Weight decay applies to the 2-D tensors only (wte, wpe and the four matmul weights), as in llm.c.
+     * With fp16 the gradients are first checked for inf/NaN: on overflow the step is skipped, the loss scale
+     * halves, and this returns false.
+     *
+     * @return whether the parameters were updated
+     */
+    public boolean update(float learningRate, float beta1, float beta2, float eps, float weightDecay, float gradScale, int t) {
+        return update(learningRate, beta1, beta2, eps, weightDecay, true, gradScale, t);
+    }
+
+    /**
+     * AdamW as {@link #update(float, float, float, float, float, float, int)}, with weight decay on the 2-D tensors
+     * only ({@code decayMatricesOnly}, the trainer's rule) or on every tensor (llm.c's CPU test rule).
+     */
+    public boolean update(float learningRate, float beta1, float beta2, float eps, float weightDecay,
+                          boolean decayMatricesOnly, float gradScale, int t) {
+        bind();
+        if (t < 1) throw new IllegalArgumentException("AdamW step t is 1-based, found " + t);
+        float scale = gradScale;
+        if (lossScaler != null) {
+            float lossScale = lossScaler.scale();          // the scale these gradients were computed with
+            if (!lossScaler.update(gradientsHaveInfOrNan())) return false;
+            scale /= lossScale;
+        }
+        float beta1Correction = (float) (1.0 - Math.pow(beta1, t));
+        float beta2Correction = (float) (1.0 - Math.pow(beta2, t));
+        for (int tensor = 0; tensor < NUM_TENSORS; tensor++) {
+            long n = layout.size(tensor), off = layout.offset(tensor);
+            int seed = (int) rng.nextInt32();
+            kernels.launch(k("adamw_update"), Launch.gridStride(n, Launch.ELEMENTWISE_BLOCK), Launch.Dim3.of(Launch.ELEMENTWISE_BLOCK), 0,
+                    params + off * x, master == 0 ? 0L : master + off * 4, grads + off * x, adamM + off * 4, adamV + off * 4, n,
+                    learningRate, beta1, beta2, beta1Correction, beta2Correction, eps,
+                    !decayMatricesOnly || ParameterLayout.decays(tensor) ? weightDecay : 0.0f, scale, seed);
+        }
+        return true;
+    }
+
+    /** Waits for the GPU (kernel errors surface here). */
+    public void synchronize() {
+        bind();
+        cuda.synchronize();
+    }
+
+    private void bind() {
+        if (closed) throw new IllegalStateException("model is closed");
+        cuda.setCurrentContext(context);
+    }
+
+    @Override
+    public void close() {
+        if (closed) return;
+        bind();
+        closed = true;
+        if (actsPtr != 0) cuda.memFree(actsPtr);
+        for (long p : new long[] {params, grads, master, adamM, adamV}) if (p != 0) cuda.memFree(p);
+        blas.close();
+        kernels.close();
+        cuda.releasePrimaryContext(device);
+    }
+}

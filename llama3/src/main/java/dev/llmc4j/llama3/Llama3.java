@@ -1,0 +1,813 @@
+package dev.llmc4j.llama3;
+
+import static dev.llmc4j.cpu.Floats.add;
+import static dev.llmc4j.cpu.Floats.get;
+import static dev.llmc4j.cpu.Floats.layer;
+import static dev.llmc4j.cpu.Floats.set;
+
+import dev.llmc4j.cpu.AdamW;
+import dev.llmc4j.cpu.Attention;
+import dev.llmc4j.cpu.Floats;
+import dev.llmc4j.cpu.Matmul;
+import dev.llmc4j.cpu.Parallel;
+import dev.llmc4j.cpu.Residual;
+import dev.llmc4j.cpu.SoftmaxCrossEntropy;
+import dev.llmc4j.random.MersenneTwister;
+import dev.llmc4j.random.XorShift;
+import dev.llmc4j.util.LlmcException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.function.IntConsumer;
+
+/**
+ * Llama 3 in one file: forward, backward, AdamW and KV-cache inference, in the style of GPT2.java.
+ *
+ * <p>What differs from GPT-2, layer by layer: no position embedding (positions enter through RoPE, which rotates
+ * interleaved pairs of every query and key head by position-dependent angles); RMSNorm instead of LayerNorm (no
+ * mean, no bias); grouped-query attention (NKV key/value heads, each shared by NH/NKV query heads); a SwiGLU MLP
+ * (silu(gate) * up, then down) instead of GELU; no biases at all; an lm_head separate from the embedding.
+ * What both models share lives in {@code dev.llmc4j.cpu} (common): {@link Matmul}, {@link Attention} (with GQA),
+ * {@link Residual}, {@link SoftmaxCrossEntropy}, {@link AdamW} and the thread pool {@link Parallel}.
+ *
+ * <p>Shapes use llm.c's letters: B batch, T sequence length, C channels, NH query heads, NKV key/value heads,
+ * hd = C/NH head size, H the SwiGLU hidden size, V vocabulary, L layers. Rows of the fused qkv are
+ * [Q (NH*hd) | K (NKV*hd) | V (NKV*hd)]. Parameters and gradients use the 16-slot layout of llm.c's llama3 branch
+ * ({@link Llama3Config#PARAMETER_NAMES}; the seven bias slots stay zero). Every backward ACCUMULATES (+=).
+ */
+public final class Llama3 implements AutoCloseable {
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Token embedding (no position embedding: RoPE carries the positions).
+
+    /** out (B*T, C) = wte[token]. */
+    static void embeddingForward(MemorySegment out, int[] tokens, MemorySegment wte, long rows, int C) {
+        Parallel.forRange(rows, (start, end) -> {
+            for (long bt = start; bt < end; bt++) {
+                MemorySegment.copy(wte, (long) tokens[(int) bt] * C * Float.BYTES, out, bt * C * Float.BYTES, (long) C * Float.BYTES);
+            }
+        });
+    }
+
+    /** dwte[token] += dout. Serial: two positions can hold the same token. */
+    static void embeddingBackward(MemorySegment dwte, MemorySegment dout, int[] tokens, long rows, int C) {
+        for (long bt = 0; bt < rows; bt++) {
+            long token = tokens[(int) bt];
+            for (int i = 0; i < C; i++) add(dwte, token * C + i, get(dout, bt * C + i));
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // RMSNorm: scale each position's C channels to unit root-mean-square, then by a learned weight. No mean, no bias.
+
+    /** out (rows, C) = inp * rstd * weight with rstd = 1 / sqrt(mean(inp^2) + eps); caches rstd (rows). */
+    static void rmsnormForward(MemorySegment out, MemorySegment rstd, MemorySegment inp, MemorySegment weight,
+                               long rows, int C, float eps) {
+        Parallel.forRange(rows, (start, end) -> {
+            for (long bt = start; bt < end; bt++) {
+                long row = bt * C;
+                double sumOfSquares = 0; // in double: the one reduction here, and torch sums it pairwise
+                for (int i = 0; i < C; i++) {
+                    float x = get(inp, row + i);
+                    sumOfSquares += x * x;
+                }
+                float s = (float) (1.0 / Math.sqrt((float) (sumOfSquares / C) + eps));
+                for (int i = 0; i < C; i++) set(out, row + i, get(inp, row + i) * s * get(weight, i));
+                if (rstd != null) set(rstd, bt, s);
+            }
+        });
+    }
+
+    /**
+     * With n = inp * rstd and g = weight * dout: dweight += n * dout and dinp += rstd * (g - n * mean(g * n))
+     * (the mean removes the direction along inp, whose length the normalisation fixed).
+     */
+    static void rmsnormBackward(MemorySegment dinp, MemorySegment dweight, MemorySegment dout, MemorySegment inp,
+                                MemorySegment weight, MemorySegment rstd, long rows, int C) {
+        // dinp rows are independent; dweight sums over all rows, so each chunk keeps its own partial sums
+        int chunks = Parallel.threads();
+        float[][] partialDweight = new float[chunks][C];
+        Parallel.forRange(chunks, (firstChunk, endChunk) -> {
+            for (long chunk = firstChunk; chunk < endChunk; chunk++) {
+                float[] dw = partialDweight[(int) chunk];
+                for (long bt = rows * chunk / chunks; bt < rows * (chunk + 1) / chunks; bt++) {
+                    long row = bt * C;
+                    float s = get(rstd, bt);
+                    float gnMean = 0;
+                    for (int i = 0; i < C; i++) gnMean += get(weight, i) * get(dout, row + i) * get(inp, row + i) * s;
+                    gnMean /= C;
+                    for (int i = 0; i < C; i++) {
+                        float n = get(inp, row + i) * s;
+                        float d = get(dout, row + i);
+                        dw[i] += n * d;
+                        add(dinp, row + i, s * (get(weight, i) * d - n * gnMean));
+                    }
+                }
+            }
+        });
+        for (int chunk = 0; chunk < chunks; chunk++) { // fixed order: the same sums for the same thread count
+            for (int i = 0; i < C; i++) add(dweight, i, partialDweight[chunk][i]);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // RoPE: rotate each interleaved pair (2i, 2i+1) of every query and key head by the angle p * f_i, where p is the
+    // position. As complex numbers: (x[2i] + j x[2i+1]) * e^(j p f_i). Values are not rotated.
+
+    /** Frequencies f_i = theta^(-2i/hd), i < hd/2, with Llama 3.1's scaling of the long wavelengths. */
+    static double[] ropeFrequencies(Llama3Config config) {
+        int hd = config.headSize();
+        double[] freqs = new double[hd / 2];
+        for (int i = 0; i < hd / 2; i++) {
+            double f = 1.0 / Math.pow(config.ropeTheta(), 2.0 * i / hd);
+            if (config.useScaledRope()) {
+                // wavelengths shorter than 8192/4 stay, longer than 8192/1 are stretched 8x, in between blend smoothly
+                double scaleFactor = 8, lowFreqFactor = 1, highFreqFactor = 4, oldContext = 8192;
+                double wavelength = 2 * Math.PI / f;
+                if (wavelength > oldContext / lowFreqFactor) {
+                    f = f / scaleFactor;
+                } else if (wavelength >= oldContext / highFreqFactor) {
+                    double smooth = (oldContext / wavelength - lowFreqFactor) / (highFreqFactor - lowFreqFactor);
+                    f = (1 - smooth) * f / scaleFactor + smooth * f;
+                }
+            }
+            freqs[i] = f;
+        }
+        return freqs;
+    }
+
+    /** cos and sin of p * f_i for p < maxT, as (maxT, hd/2) tables; angles in double, rounded once to float. */
+    static float[][] ropeTables(Llama3Config config, int maxT) {
+        double[] freqs = ropeFrequencies(config);
+        int half = freqs.length;
+        float[] cos = new float[maxT * half], sin = new float[maxT * half];
+        for (int p = 0; p < maxT; p++) {
+            for (int i = 0; i < half; i++) {
+                double angle = p * freqs[i];
+                cos[p * half + i] = (float) Math.cos(angle);
+                sin[p * half + i] = (float) Math.sin(angle);
+            }
+        }
+        return new float[][] {cos, sin};
+    }
+
+    /**
+     * Rotates in place the NH query heads and NKV key heads at the start of each qkv row (rows, qkvRows); row r
+     * sits at position startPosition + r % T. With {@code inverse} it rotates by the negative angle: that is the
+     * backward (a rotation's transpose is its inverse), applied to the gradient.
+     */
+    static void rope(MemorySegment qkv, float[] cos, float[] sin, long rows, int T, int startPosition,
+                     int rotatedHeads, int hd, int qkvRows, boolean inverse) {
+        int half = hd / 2;
+        Parallel.forRange(rows, (start, end) -> {
+            for (long r = start; r < end; r++) {
+                int position = startPosition + (int) (r % T);
+                for (int h = 0; h < rotatedHeads; h++) {
+                    long head = r * qkvRows + (long) h * hd;
+                    for (int i = 0; i < half; i++) {
+                        float c = cos[position * half + i];
+                        float s = inverse ? -sin[position * half + i] : sin[position * half + i];
+                        float x0 = get(qkv, head + 2 * i), x1 = get(qkv, head + 2 * i + 1);
+                        set(qkv, head + 2 * i, x0 * c - x1 * s);
+                        set(qkv, head + 2 * i + 1, x0 * s + x1 * c);
+                    }
+                }
+            }
+        });
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // SwiGLU: fch rows are [up (H) | gate (H)] (fcw stacks c_fc then c_fc2); out = silu(gate) * up.
+
+    static float sigmoid(float x) {
+        return 1.0f / (1.0f + (float) Math.exp(-x));
+    }
+
+    /** out (rows, H) = silu(gate) * up, silu(g) = g * sigmoid(g). */
+    static void swigluForward(MemorySegment out, MemorySegment fch, long rows, int H) {
+        Parallel.forRange(rows, (start, end) -> {
+            for (long r = start; r < end; r++) {
+                long up = r * 2 * H, gate = up + H;
+                for (int i = 0; i < H; i++) {
+                    float g = get(fch, gate + i);
+                    set(out, r * H + i, g * sigmoid(g) * get(fch, up + i));
+                }
+            }
+        });
+    }
+
+    /** dup += dout * silu(gate); dgate += dout * up * silu'(gate), silu'(g) = sigmoid(g) (1 + g (1 - sigmoid(g))). */
+    static void swigluBackward(MemorySegment dfch, MemorySegment fch, MemorySegment dout, long rows, int H) {
+        Parallel.forRange(rows, (start, end) -> {
+            for (long r = start; r < end; r++) {
+                long up = r * 2 * H, gate = up + H;
+                for (int i = 0; i < H; i++) {
+                    float g = get(fch, gate + i), u = get(fch, up + i), d = get(dout, r * H + i);
+                    float sig = sigmoid(g);
+                    add(dfch, up + i, d * g * sig);
+                    add(dfch, gate + i, d * u * sig * (1 + g * (1 - sig)));
+                }
+            }
+        });
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // The model's memory: the 16 parameter slots in one buffer and the activations in another; gradients mirror both.
+
+    /** The 16 parameter slots of llm.c's llama3 branch; per-layer tensors are stacked layer-major. */
+    record ParameterTensors(
+            MemorySegment wte,      // (V, C) token embeddings
+            MemorySegment lmHead,   // (V, C) output projection (the slot GPT-2 uses for wpe)
+            MemorySegment ln1w,     // (L, C) RMSNorm before attention
+            MemorySegment ln1b,     // (L, C) unused, zero
+            MemorySegment qkvw,     // (L, (NH + 2 NKV) hd, C)
+            MemorySegment qkvb,     // unused, zero
+            MemorySegment attprojw, // (L, C, C)
+            MemorySegment attprojb, // unused, zero
+            MemorySegment ln2w,     // (L, C) RMSNorm before the MLP
+            MemorySegment ln2b,     // unused, zero
+            MemorySegment fcw,      // (L, 2H, C): c_fc ("up") then c_fc2 ("gate") for each layer
+            MemorySegment fcb,      // unused, zero
+            MemorySegment fcprojw,  // (L, C, H) "down"
+            MemorySegment fcprojb,  // unused, zero
+            MemorySegment lnfw,     // (C) final RMSNorm
+            MemorySegment lnfb) {   // unused, zero
+
+        static ParameterTensors slice(Llama3Config config, MemorySegment memory) {
+            var t = Floats.sliceAll(memory, config.parameterSizes());
+            return new ParameterTensors(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7],
+                    t[8], t[9], t[10], t[11], t[12], t[13], t[14], t[15]);
+        }
+    }
+
+    /** The activations of one forward pass at batch B and length T. */
+    record Activations(
+            MemorySegment encoded,   // (B, T, C) token embeddings, the residual stream entering layer 0
+            MemorySegment ln1,       // (L, B, T, C)
+            MemorySegment ln1Rstd,   // (L, B, T)
+            MemorySegment qkv,       // (L, B, T, (NH + 2 NKV) hd), q and k after RoPE
+            MemorySegment atty,      // (L, B, T, C)
+            MemorySegment preatt,    // (L, B, NH, T, T)
+            MemorySegment att,       // (L, B, NH, T, T)
+            MemorySegment attproj,   // (L, B, T, C)
+            MemorySegment residual2, // (L, B, T, C)
+            MemorySegment ln2,       // (L, B, T, C)
+            MemorySegment ln2Rstd,   // (L, B, T)
+            MemorySegment fch,       // (L, B, T, 2H) [up | gate]
+            MemorySegment fchSwiglu, // (L, B, T, H)
+            MemorySegment fcproj,    // (L, B, T, C)
+            MemorySegment residual3, // (L, B, T, C)
+            MemorySegment lnf,       // (B, T, C)
+            MemorySegment lnfRstd,   // (B, T)
+            MemorySegment logits,    // (B, T, V)
+            MemorySegment probs,     // (B, T, V)
+            MemorySegment losses) {  // (B, T)
+
+        static long[] sizes(Llama3Config config, int B, int T) {
+            long L = config.numLayers(), C = config.channels(), NH = config.numHeads(), V = config.vocabSize();
+            long H = config.ffnHidden(), qkv = config.qkvRows();
+            long BT = (long) B * T;
+            return new long[] {
+                BT * C, L * BT * C, L * BT, L * BT * qkv, L * BT * C, L * B * NH * T * T, L * B * NH * T * T,
+                L * BT * C, L * BT * C, L * BT * C, L * BT, L * BT * 2 * H, L * BT * H, L * BT * C, L * BT * C,
+                BT * C, BT, BT * V, BT * V, BT};
+        }
+
+        static long count(Llama3Config config, int B, int T) {
+            return Arrays.stream(sizes(config, B, T)).sum();
+        }
+
+        static Activations slice(Llama3Config config, int B, int T, MemorySegment memory) {
+            var a = Floats.sliceAll(memory, sizes(config, B, T));
+            return new Activations(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11],
+                    a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19]);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // The model.
+
+    public final Llama3Config config;
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment parameterMemory;
+    private MemorySegment gradientMemory; // allocated on the first backward: inference never needs it
+    final ParameterTensors params;
+    ParameterTensors grads;
+    private final float[] ropeCos;
+    private final float[] ropeSin;
+    private MemorySegment adamM; // AdamW moments, allocated on the first update
+    private MemorySegment adamV;
+
+    // training activations, allocated on the first forward and grown when a larger batch arrives
+    private long activationCapacity;
+    private MemorySegment activationMemory;
+    private MemorySegment activationGradientMemory;
+    Activations acts;
+    Activations gradActs;
+    private int batchSize;
+    private int seqLen;
+    private int[] inputs;
+    private int[] targets;
+    private float meanLoss = -1;
+
+    /** A model with all parameters zero; see {@link #randomInit} and {@link #fromCheckpoint}. */
+    public Llama3(Llama3Config config) {
+        this.config = config;
+        long bytes = config.numParameters() * Float.BYTES;
+        this.parameterMemory = allocate(bytes, "parameters");
+        this.params = ParameterTensors.slice(config, parameterMemory);
+        float[][] tables = ropeTables(config, config.maxSeqLen());
+        this.ropeCos = tables[0];
+        this.ropeSin = tables[1];
+    }
+
+    /**
+     * The reference's random init (reference/llama3_reference.py): one torch-identical generator seeded with
+     * {@code seed}, one normal draw per tensor slice in this order: wte (0.02), lm_head (0.02), then per layer
+     * qkvw (0.02), attprojw (0.02/sqrt(2L)), c_fc (0.02), c_fc2 (0.02), fcprojw (0.02/sqrt(2L)); norms are 1.
+     */
+    public static Llama3 randomInit(Llama3Config config, long seed) {
+        var model = new Llama3(config);
+        var rng = new MersenneTwister(seed);
+        var p = model.params;
+        int L = config.numLayers();
+        long C = config.channels(), V = config.vocabSize(), H = config.ffnHidden(), qkv = config.qkvRows();
+        float residualStd = (float) (0.02 / Math.sqrt(2.0 * L));
+        normal(rng, p.wte, 0, V * C, 0.02f);
+        normal(rng, p.lmHead, 0, V * C, 0.02f);
+        for (int l = 0; l < L; l++) {
+            normal(rng, p.qkvw, l * qkv * C, qkv * C, 0.02f);
+            normal(rng, p.attprojw, l * C * C, C * C, residualStd);
+            normal(rng, p.fcw, l * 2 * H * C, H * C, 0.02f);           // c_fc
+            normal(rng, p.fcw, l * 2 * H * C + H * C, H * C, 0.02f);   // c_fc2
+            normal(rng, p.fcprojw, l * C * H, C * H, residualStd);
+        }
+        for (var norm : new MemorySegment[] {p.ln1w, p.ln2w, p.lnfw}) {
+            for (long i = 0; i < norm.byteSize() / Float.BYTES; i++) set(norm, i, 1.0f);
+        }
+        return model;
+    }
+
+    private static void normal(MersenneTwister rng, MemorySegment tensor, long offset, long count, float std) {
+        if (count > Integer.MAX_VALUE - 8) throw new LlmcException("tensor slice too large for one draw: " + count);
+        float[] values = new float[(int) count];
+        rng.normal(values, 0f, std);
+        MemorySegment.copy(MemorySegment.ofArray(values), 0, tensor, offset * Float.BYTES, count * Float.BYTES);
+    }
+
+    /** Loads a llama3-branch (or master-branch) checkpoint, fp32 or bf16. */
+    public static Llama3 fromCheckpoint(Path file) {
+        try (var checkpoint = Llama3Checkpoint.read(file)) {
+            var model = new Llama3(checkpoint.config());
+            checkpoint.loadParameters(model.parameterMemory, 0);
+            return model;
+        }
+    }
+
+    /** Writes the parameters as a llama3-branch checkpoint, version 3 (fp32) or 5 (bf16). */
+    public void save(Path file, int version) {
+        Llama3Checkpoint.write(file, config, version, parameterMemory, 0);
+    }
+
+    /** All parameters in the 16-slot layout, numParameters floats. */
+    public MemorySegment parameters() {
+        return parameterMemory;
+    }
+
+    /** All parameter gradients, same layout as {@link #parameters()} (allocated, zero, on first use). */
+    public MemorySegment gradients() {
+        if (gradientMemory == null) {
+            gradientMemory = allocate(config.numParameters() * Float.BYTES, "parameter gradients");
+            grads = ParameterTensors.slice(config, gradientMemory);
+        }
+        return gradientMemory;
+    }
+
+    /** Logits (B, T, V) of the last forward. */
+    public MemorySegment logits() {
+        return acts.logits;
+    }
+
+    /** Mean loss of the last forward with targets, or -1 when it had none. */
+    public float meanLoss() {
+        return meanLoss;
+    }
+
+    private MemorySegment allocate(long bytes, String what) {
+        try {
+            return arena.allocate(bytes, 64);
+        } catch (OutOfMemoryError e) {
+            throw new LlmcException("cannot allocate %,d bytes for the %s of %s: out of memory"
+                    .formatted(bytes, what, config.describe()), e);
+        }
+    }
+
+    private void ensureActivations(int B, int T) {
+        if (T > config.maxSeqLen())
+            throw new LlmcException("sequence length " + T + " exceeds the model's context length " + config.maxSeqLen());
+        long needed = Activations.count(config, B, T);
+        if (needed > activationCapacity) {
+            activationMemory = allocate(needed * Float.BYTES, "activations");
+            activationGradientMemory = allocate(needed * Float.BYTES, "activation gradients");
+            activationCapacity = needed;
+        }
+        if (B != batchSize || T != seqLen) {
+            acts = Activations.slice(config, B, T, activationMemory);
+            gradActs = Activations.slice(config, B, T, activationGradientMemory);
+            batchSize = B;
+            seqLen = T;
+        }
+    }
+
+    /**
+     * The forward pass over tokens (B,T). With targets (B,T) it also computes the mean cross-entropy loss
+     * (returned; -1 without targets). Logits are in {@link #logits()}.
+     */
+    public float forward(int[] inputs, int[] targets, int B, int T) {
+        int V = config.vocabSize(), L = config.numLayers(), NH = config.numHeads(), NKV = config.numKvHeads();
+        int C = config.channels(), H = config.ffnHidden(), hd = config.headSize(), qkvRows = config.qkvRows();
+        float eps = config.normEps();
+        checkTokens("input", inputs, B * T, V);
+        if (targets != null) checkTokens("target", targets, B * T, V);
+        ensureActivations(B, T);
+        this.inputs = inputs.clone();
+        this.targets = targets == null ? null : targets.clone();
+
+        int BT = B * T;
+        long btc = (long) BT * C, bt = BT, btqkv = (long) BT * qkvRows, bt2h = 2L * BT * H, bth = (long) BT * H;
+        long attention = (long) B * NH * T * T;
+        var p = params;
+        var a = acts;
+        var matmul = Matmul.kernels();
+        embeddingForward(a.encoded, inputs, p.wte, BT, C);
+        for (int l = 0; l < L; l++) {
+            MemorySegment residual = l == 0 ? a.encoded : layer(a.residual3, l - 1, btc);
+
+            MemorySegment ln1 = layer(a.ln1, l, btc), qkv = layer(a.qkv, l, btqkv), atty = layer(a.atty, l, btc);
+            MemorySegment attproj = layer(a.attproj, l, btc), residual2 = layer(a.residual2, l, btc);
+            MemorySegment ln2 = layer(a.ln2, l, btc), fch = layer(a.fch, l, bt2h), fchSwiglu = layer(a.fchSwiglu, l, bth);
+            MemorySegment fcproj = layer(a.fcproj, l, btc), residual3 = layer(a.residual3, l, btc);
+
+            // attention half: x + attproj(attention(rope(q), rope(k), v)) with q, k, v from rmsnorm(x)
+            rmsnormForward(ln1, layer(a.ln1Rstd, l, bt), residual, layer(p.ln1w, l, C), BT, C, eps);
+            matmul.forward(qkv, ln1, layer(p.qkvw, l, (long) qkvRows * C), null, BT, C, qkvRows);
+            rope(qkv, ropeCos, ropeSin, BT, T, 0, NH + NKV, hd, qkvRows, false);
+            Attention.forward(atty, layer(a.preatt, l, attention), layer(a.att, l, attention), qkv, B, T, NH, NKV, hd);
+            matmul.forward(attproj, atty, layer(p.attprojw, l, (long) C * C), null, BT, C, C);
+            Residual.forward(residual2, residual, attproj, btc);
+            // MLP half: x + down(silu(gate(h)) * up(h)) with h = rmsnorm(x)
+            rmsnormForward(ln2, layer(a.ln2Rstd, l, bt), residual2, layer(p.ln2w, l, C), BT, C, eps);
+            matmul.forward(fch, ln2, layer(p.fcw, l, 2L * H * C), null, BT, C, 2 * H);
+            swigluForward(fchSwiglu, fch, BT, H);
+            matmul.forward(fcproj, fchSwiglu, layer(p.fcprojw, l, (long) C * H), null, BT, H, C);
+            Residual.forward(residual3, residual2, fcproj, btc);
+        }
+        rmsnormForward(a.lnf, a.lnfRstd, layer(a.residual3, L - 1, btc), p.lnfw, BT, C, eps);
+        matmul.forward(a.logits, a.lnf, p.lmHead, null, BT, C, V);
+        SoftmaxCrossEntropy.softmaxForward(a.probs, a.logits, BT, V, V);
+
+        if (targets == null) {
+            meanLoss = -1;
+            return meanLoss;
+        }
+        SoftmaxCrossEntropy.crossentropyForward(a.losses, a.probs, targets, BT, V);
+        float sum = 0;
+        for (int i = 0; i < BT; i++) sum += get(a.losses, i);
+        meanLoss = sum / BT;
+        return meanLoss;
+    }
+
+    /** Sets every parameter gradient to zero (call before the first micro-batch of a step). */
+    public void zeroGrad() {
+        gradients().fill((byte) 0);
+    }
+
+    /** Backward pass of the last forward (which must have had targets); gradients are ADDED to the current ones. */
+    public void backward() {
+        backward(1);
+    }
+
+    /** Backward for one of {@code microSteps} accumulated micro-batches (each weighs 1/microSteps). */
+    public void backward(int microSteps) {
+        if (meanLoss == -1) throw new IllegalStateException("must forward with targets before backward");
+        int B = batchSize, T = seqLen, BT = B * T;
+        int V = config.vocabSize(), L = config.numLayers(), NH = config.numHeads(), NKV = config.numKvHeads();
+        int C = config.channels(), H = config.ffnHidden(), hd = config.headSize(), qkvRows = config.qkvRows();
+        long btc = (long) BT * C, bt = BT, btqkv = (long) BT * qkvRows, bt2h = 2L * BT * H, bth = (long) BT * H;
+        long attention = (long) B * NH * T * T;
+        gradients();
+        var p = params;
+        var g = grads;
+        var a = acts;
+        var d = gradActs;
+        var matmul = Matmul.kernels();
+        activationGradientMemory.asSlice(0, Activations.count(config, B, T) * Float.BYTES).fill((byte) 0);
+
+        float dloss = 1.0f / (BT * (float) microSteps);
+        for (int i = 0; i < BT; i++) set(d.losses, i, dloss);
+
+        SoftmaxCrossEntropy.crossentropySoftmaxBackward(d.logits, d.losses, a.probs, targets, BT, V, V);
+        matmul.backward(d.lnf, g.lmHead, null, d.logits, a.lnf, p.lmHead, BT, C, V);
+        rmsnormBackward(layer(d.residual3, L - 1, btc), g.lnfw, d.lnf, layer(a.residual3, L - 1, btc), p.lnfw,
+                a.lnfRstd, BT, C);
+
+        for (int l = L - 1; l >= 0; l--) {
+            MemorySegment residual = l == 0 ? a.encoded : layer(a.residual3, l - 1, btc);
+            MemorySegment dresidual = l == 0 ? d.encoded : layer(d.residual3, l - 1, btc);
+
+            // backward through the MLP half
+            Residual.backward(layer(d.residual2, l, btc), layer(d.fcproj, l, btc), layer(d.residual3, l, btc), btc);
+            matmul.backward(layer(d.fchSwiglu, l, bth), layer(g.fcprojw, l, (long) C * H), null,
+                    layer(d.fcproj, l, btc), layer(a.fchSwiglu, l, bth), layer(p.fcprojw, l, (long) C * H), BT, H, C);
+            swigluBackward(layer(d.fch, l, bt2h), layer(a.fch, l, bt2h), layer(d.fchSwiglu, l, bth), BT, H);
+            matmul.backward(layer(d.ln2, l, btc), layer(g.fcw, l, 2L * H * C), null,
+                    layer(d.fch, l, bt2h), layer(a.ln2, l, btc), layer(p.fcw, l, 2L * H * C), BT, C, 2 * H);
+            rmsnormBackward(layer(d.residual2, l, btc), layer(g.ln2w, l, C), layer(d.ln2, l, btc),
+                    layer(a.residual2, l, btc), layer(p.ln2w, l, C), layer(a.ln2Rstd, l, bt), BT, C);
+
+            // backward through the attention half
+            Residual.backward(dresidual, layer(d.attproj, l, btc), layer(d.residual2, l, btc), btc);
+            matmul.backward(layer(d.atty, l, btc), layer(g.attprojw, l, (long) C * C), null,
+                    layer(d.attproj, l, btc), layer(a.atty, l, btc), layer(p.attprojw, l, (long) C * C), BT, C, C);
+            MemorySegment dqkv = layer(d.qkv, l, btqkv);
+            Attention.backward(dqkv, layer(d.preatt, l, attention), layer(d.att, l, attention),
+                    layer(d.atty, l, btc), layer(a.qkv, l, btqkv), layer(a.att, l, attention), B, T, NH, NKV, hd);
+            rope(dqkv, ropeCos, ropeSin, BT, T, 0, NH + NKV, hd, qkvRows, true); // gradient w.r.t. q, k before RoPE
+            matmul.backward(layer(d.ln1, l, btc), layer(g.qkvw, l, (long) qkvRows * C), null,
+                    dqkv, layer(a.ln1, l, btc), layer(p.qkvw, l, (long) qkvRows * C), BT, C, qkvRows);
+            rmsnormBackward(dresidual, layer(g.ln1w, l, C), layer(d.ln1, l, btc), residual, layer(p.ln1w, l, C),
+                    layer(a.ln1Rstd, l, bt), BT, C);
+        }
+        embeddingBackward(g.wte, d.encoded, inputs, BT, C);
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // AdamW.
+
+    /**
+     * One AdamW step (t = 1-based step) over every real parameter (the zero bias slots are skipped), gradients
+     * multiplied by {@code gradScale} first (clipping folds in here); weight decay on every tensor, or with
+     * {@code decayMatricesOnly} only on the 2-D ones (embeddings and weight matrices, not the RMSNorm weights).
+     */
+    public void update(float learningRate, float beta1, float beta2, float eps, float weightDecay,
+                       boolean decayMatricesOnly, float gradScale, int t) {
+        gradients();
+        if (adamM == null) {
+            adamM = allocate(config.numParameters() * Float.BYTES, "AdamW first moments");
+            adamV = allocate(config.numParameters() * Float.BYTES, "AdamW second moments");
+        }
+        long[] sizes = config.parameterSizes();
+        long offset = 0;
+        for (int slot = 0; slot < sizes.length; slot++) {
+            boolean isMatrix = switch (slot) {
+                case 0, 1, 4, 6, 10, 12 -> true;
+                default -> false;
+            };
+            if (!Llama3Config.isBiasSlot(slot)) {
+                float decay = decayMatricesOnly && !isMatrix ? 0 : weightDecay;
+                var step = new AdamW.Step(learningRate, beta1, beta2, eps, decay, gradScale, t);
+                AdamW.update(parameterMemory, gradientMemory, adamM, adamV, offset, sizes[slot], step);
+            }
+            offset += sizes[slot];
+        }
+    }
+
+    /** The CPU test rule: AdamW with decay on every parameter and no clipping. */
+    public void update(float learningRate, float beta1, float beta2, float eps, float weightDecay, int t) {
+        update(learningRate, beta1, beta2, eps, weightDecay, false, 1.0f, t);
+    }
+
+    /** The global L2 norm of all parameter gradients. */
+    public float gradientNorm() {
+        return AdamW.gradientNorm(gradients(), config.numParameters());
+    }
+
+    private static void checkTokens(String what, int[] tokens, int count, int vocabSize) {
+        if (tokens.length < count)
+            throw new LlmcException(what + " tokens: expected " + count + " (B*T), found " + tokens.length);
+        for (int i = 0; i < count; i++) {
+            if (tokens[i] < 0 || tokens[i] >= vocabSize)
+                throw new LlmcException("%s token %d: expected an id in [0, %d), found %d".formatted(what, i, vocabSize, tokens[i]));
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Inference with a KV cache: keys (after RoPE) and values of every position seen so far are kept per layer, so
+    // each new token costs one row of work instead of recomputing the whole sequence. A prompt goes in as one
+    // batch of rows (fast matmuls); then one token at a time.
+
+    /** One conversation's cache and scratch buffers (batch 1), up to {@code contextLength} positions. */
+    public final class Session {
+        private final int contextLength;
+        private final MemorySegment keyCache;   // (L, contextLength, NKV*hd)
+        private final MemorySegment valueCache; // (L, contextLength, NKV*hd)
+        private int position;                   // positions filled so far
+        private int rowCapacity;
+        private MemorySegment x, xb, qkv, atty, attproj, fch, fchSwiglu, fcproj, scores, logits;
+
+        Session(int contextLength) {
+            if (contextLength < 1 || contextLength > config.maxSeqLen())
+                throw new LlmcException("context length must be in 1.." + config.maxSeqLen() + ", found " + contextLength);
+            this.contextLength = contextLength;
+            long bytes = (long) config.numLayers() * contextLength * config.kvChannels() * Float.BYTES;
+            this.keyCache = allocate(bytes, "key cache");
+            this.valueCache = allocate(bytes, "value cache");
+            this.logits = allocate((long) config.vocabSize() * Float.BYTES, "logits");
+        }
+
+        public int position() {
+            return position;
+        }
+
+        private void ensureRows(int rows) {
+            if (rows <= rowCapacity) return;
+            long C = config.channels(), H = config.ffnHidden();
+            x = allocate(rows * C * Float.BYTES, "inference activations");
+            xb = allocate(rows * C * Float.BYTES, "inference activations");
+            qkv = allocate(rows * (long) config.qkvRows() * Float.BYTES, "inference activations");
+            atty = allocate(rows * C * Float.BYTES, "inference activations");
+            attproj = allocate(rows * C * Float.BYTES, "inference activations");
+            fch = allocate(rows * 2 * H * Float.BYTES, "inference activations");
+            fchSwiglu = allocate(rows * H * Float.BYTES, "inference activations");
+            fcproj = allocate(rows * C * Float.BYTES, "inference activations");
+            scores = allocate((long) Parallel.threads() * contextLength * Float.BYTES, "attention scores");
+            rowCapacity = rows;
+        }
+
+        /**
+         * Runs {@code tokens} at the next positions, appends their keys and values to the cache, and returns the
+         * logits (V) after the last one.
+         */
+        public float[] forward(int[] tokens) {
+            int n = tokens.length;
+            int V = config.vocabSize(), L = config.numLayers(), NH = config.numHeads(), NKV = config.numKvHeads();
+            int C = config.channels(), H = config.ffnHidden(), hd = config.headSize(), qkvRows = config.qkvRows();
+            int kvC = config.kvChannels();
+            float eps = config.normEps();
+            if (n == 0) throw new IllegalArgumentException("no tokens");
+            if (position + n > contextLength)
+                throw new LlmcException("context full: " + position + " + " + n + " tokens > " + contextLength);
+            checkTokens("input", tokens, n, V);
+            ensureRows(n);
+            var p = params;
+            var matmul = Matmul.kernels();
+            long nc = (long) n * C;
+            embeddingForward(x, tokens, p.wte, n, C);
+            for (int l = 0; l < L; l++) {
+                rmsnormForward(xb, null, x, layer(p.ln1w, l, C), n, C, eps);
+                matmul.forward(qkv, xb, layer(p.qkvw, l, (long) qkvRows * C), null, n, C, qkvRows);
+                rope(qkv, ropeCos, ropeSin, n, n, position, NH + NKV, hd, qkvRows, false);
+                // append this batch's keys and values to the cache
+                MemorySegment keys = layer(keyCache, l, (long) contextLength * kvC);
+                MemorySegment values = layer(valueCache, l, (long) contextLength * kvC);
+                for (int r = 0; r < n; r++) {
+                    long row = (long) r * qkvRows, cacheRow = (long) (position + r) * kvC;
+                    MemorySegment.copy(qkv, (row + (long) NH * hd) * Float.BYTES, keys, cacheRow * Float.BYTES, (long) kvC * Float.BYTES);
+                    MemorySegment.copy(qkv, (row + (long) (NH + NKV) * hd) * Float.BYTES, values, cacheRow * Float.BYTES, (long) kvC * Float.BYTES);
+                }
+                cachedAttention(atty, qkv, keys, values, n);
+                matmul.forward(attproj, atty, layer(p.attprojw, l, (long) C * C), null, n, C, C);
+                Residual.forward(x, x, attproj, nc);
+                rmsnormForward(xb, null, x, layer(p.ln2w, l, C), n, C, eps);
+                matmul.forward(fch, xb, layer(p.fcw, l, 2L * H * C), null, n, C, 2 * H);
+                swigluForward(fchSwiglu, fch, n, H);
+                matmul.forward(fcproj, fchSwiglu, layer(p.fcprojw, l, (long) C * H), null, n, H, C);
+                Residual.forward(x, x, fcproj, nc);
+            }
+            position += n;
+            // only the last row's logits are needed
+            MemorySegment last = Floats.slice(x, (long) (n - 1) * C, C);
+            rmsnormForward(xb, null, last, p.lnfw, 1, C, eps);
+            matmul.forward(logits, xb, p.lmHead, null, 1, C, V);
+            float[] out = new float[V];
+            MemorySegment.copy(logits, Floats.FLOAT, 0, out, 0, V);
+            return out;
+        }
+
+        /** For row r (position position + r) and head h: softmax(q · k_t / sqrt(hd), t <= position + r) · v. */
+        private void cachedAttention(MemorySegment out, MemorySegment qkv, MemorySegment keys, MemorySegment values, int n) {
+            int NH = config.numHeads(), hd = config.headSize(), kvC = config.kvChannels(), qkvRows = config.qkvRows();
+            int group = config.kvGroupSize();
+            float scale = (float) (1.0 / Math.sqrt(hd));
+            int chunks = Parallel.threads();
+            long work = (long) n * NH;
+            Parallel.forRange(chunks, (firstChunk, endChunk) -> {
+                for (long chunk = firstChunk; chunk < endChunk; chunk++) {
+                    MemorySegment score = Floats.slice(scores, chunk * contextLength, contextLength);
+                    for (long index = work * chunk / chunks; index < work * (chunk + 1) / chunks; index++) {
+                        int r = (int) (index / NH), h = (int) (index % NH);
+                        int last = position + r;
+                        long query = (long) r * qkvRows + (long) h * hd;
+                        long kvHead = (long) (h / group) * hd;
+                        float max = Float.NEGATIVE_INFINITY;
+                        for (int t = 0; t <= last; t++) {
+                            float dot = 0;
+                            for (int i = 0; i < hd; i++) dot += get(qkv, query + i) * get(keys, (long) t * kvC + kvHead + i);
+                            dot *= scale;
+                            max = Math.max(max, dot);
+                            set(score, t, dot);
+                        }
+                        float sum = 0;
+                        for (int t = 0; t <= last; t++) {
+                            float e = (float) Math.exp(get(score, t) - max);
+                            set(score, t, e);
+                            sum += e;
+                        }
+                        long output = (long) r * NH * hd + (long) h * hd;
+                        for (int i = 0; i < hd; i++) set(out, output + i, 0);
+                        for (int t = 0; t <= last; t++) {
+                            float weight = get(score, t) / sum;
+                            for (int i = 0; i < hd; i++) add(out, output + i, weight * get(values, (long) t * kvC + kvHead + i));
+                        }
+                    }
+                }
+            });
+        }
+    }
+
+    /** A new inference session (empty KV cache) for up to contextLength positions. */
+    public Session newSession(int contextLength) {
+        return new Session(contextLength);
+    }
+
+    /**
+     * Picks the next token: argmax at temperature 0; otherwise softmax(logits / temperature), keep the smallest
+     * set of most likely tokens whose probability reaches topP (nucleus sampling), and draw from it.
+     */
+    public static int sample(float[] logits, float temperature, float topP, XorShift rng) {
+        int V = logits.length;
+        if (temperature <= 0) {
+            int best = 0;
+            for (int i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
+            return best;
+        }
+        float max = Float.NEGATIVE_INFINITY;
+        for (float l : logits) max = Math.max(max, l);
+        double[] probs = new double[V];
+        double sum = 0;
+        for (int i = 0; i < V; i++) {
+            probs[i] = Math.exp((logits[i] - max) / temperature);
+            sum += probs[i];
+        }
+        for (int i = 0; i < V; i++) probs[i] /= sum;
+        float coin = rng.nextFloat();
+        if (topP <= 0 || topP >= 1) {
+            double cumulative = 0;
+            for (int i = 0; i < V; i++) {
+                cumulative += probs[i];
+                if (coin < cumulative) return i;
+            }
+            return V - 1;
+        }
+        Integer[] order = new Integer[V];
+        for (int i = 0; i < V; i++) order[i] = i;
+        Arrays.sort(order, (i, j) -> Double.compare(probs[j], probs[i]));
+        int kept = 0;
+        double mass = 0;
+        while (kept < V && mass < topP) mass += probs[order[kept++]];
+        double target = coin * mass, cumulative = 0;
+        for (int k = 0; k < kept; k++) {
+            cumulative += probs[order[k]];
+            if (target < cumulative) return order[k];
+        }
+        return order[kept - 1];
+    }
+
+    /** Figures of one generation: tokens produced, seconds for the prompt and for the new tokens. */
+    public record GenerationStats(int promptTokens, int generatedTokens, double promptSeconds, double generateSeconds) {
+        public double tokensPerSecond() {
+            return generateSeconds > 0 ? generatedTokens / generateSeconds : 0;
+        }
+    }
+
+    /**
+     * Generates up to maxNewTokens after the prompt (prompt as one batch, then one token at a time), calling
+     * {@code onToken} for each new token; stops early at a token in {@code stopTokens}.
+     */
+    public GenerationStats generate(int[] prompt, int maxNewTokens, float temperature, float topP, long seed,
+                                    int[] stopTokens, IntConsumer onToken) {
+        if (prompt.length == 0) throw new LlmcException("the prompt needs at least one token (e.g. <|begin_of_text|>)");
+        int context = Math.min(config.maxSeqLen(), prompt.length + maxNewTokens);
+        var session = newSession(context);
+        var rng = new XorShift(seed);
+        long start = System.nanoTime();
+        float[] logits = session.forward(prompt);
+        long promptDone = System.nanoTime();
+        int generated = 0;
+        while (generated < maxNewTokens) {
+            int token = sample(logits, temperature, topP, rng);
+            generated++;
+            onToken.accept(token);
+            if (Arrays.stream(stopTokens).anyMatch(s -> s == token) || session.position() >= context) break;
+            logits = session.forward(new int[] {token});
+        }
+        long end = System.nanoTime();
+        return new GenerationStats(prompt.length, generated, (promptDone - start) / 1e9, (end - promptDone) / 1e9);
+    }
+
+    @Override
+    public void close() {
+        arena.close();
+    }
+}

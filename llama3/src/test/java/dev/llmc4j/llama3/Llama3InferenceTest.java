@@ -1,0 +1,80 @@
+package dev.llmc4j.llama3;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.llmc4j.cpu.Floats;
+import dev.llmc4j.random.XorShift;
+import dev.llmc4j.util.LlmcException;
+import java.util.ArrayList;
+import org.junit.jupiter.api.Test;
+
+/** KV-cache inference must give the logits of recomputing the whole sequence. */
+class Llama3InferenceTest {
+    static final Llama3Config CONFIG = new Llama3Config(48, 97, 2, 4, 2, 32, 1.0f, 16, 1e-5f, 500000f, true, 3, 1);
+
+    @Test
+    void cachedGenerationEqualsFullRecomputation() {
+        try (var model = Llama3.randomInit(CONFIG, 7)) {
+            int[] prompt = {1, 5, 9, 33, 2, 70, 12};
+            var session = model.newSession(CONFIG.maxSeqLen());
+            float[] logits = session.forward(prompt); // the prompt in one batch
+            var sequence = new ArrayList<Integer>();
+            for (int t : prompt) sequence.add(t);
+            var rng = new XorShift(1234);
+            for (int step = 0; step < 20; step++) {
+                // full recomputation over the sequence so far, batch 1
+                int[] tokens = sequence.stream().mapToInt(Integer::intValue).toArray();
+                int T = tokens.length;
+                model.forward(tokens, null, 1, T);
+                long lastRow = (long) (T - 1) * CONFIG.vocabSize();
+                double maxDiff = 0;
+                for (int v = 0; v < CONFIG.vocabSize(); v++) {
+                    maxDiff = Math.max(maxDiff, Math.abs(Floats.get(model.logits(), lastRow + v) - logits[v]));
+                }
+                assertTrue(maxDiff < 1e-5, "step " + step + ": max |cached - full| = " + maxDiff);
+                int next = Llama3.sample(logits, 1.0f, 0.9f, rng);
+                sequence.add(next);
+                logits = session.forward(new int[] {next});
+            }
+            assertEquals(prompt.length + 20, session.position());
+        }
+    }
+
+    @Test
+    void promptInPiecesEqualsPromptAtOnce() {
+        try (var model = Llama3.randomInit(CONFIG, 8)) {
+            int[] prompt = {3, 1, 4, 1, 5, 9, 2, 6};
+            float[] atOnce = model.newSession(16).forward(prompt);
+            var session = model.newSession(16);
+            session.forward(new int[] {3, 1, 4});
+            float[] inPieces = session.forward(new int[] {1, 5, 9, 2, 6});
+            for (int v = 0; v < atOnce.length; v++) assertEquals(atOnce[v], inPieces[v], 1e-5);
+        }
+    }
+
+    @Test
+    void samplingRules() {
+        float[] logits = {0f, 3f, 1f, 2.9f};
+        var rng = new XorShift(1);
+        assertEquals(1, Llama3.sample(logits, 0f, 0.9f, rng)); // greedy
+        for (int i = 0; i < 200; i++) {
+            int token = Llama3.sample(logits, 1f, 0.5f, rng); // nucleus: only the top tokens reach 0.5 together
+            assertTrue(token == 1 || token == 3, "sampled " + token);
+        }
+    }
+
+    @Test
+    void generateStopsAndReportsSpeed() {
+        try (var model = Llama3.randomInit(CONFIG, 9)) {
+            var produced = new ArrayList<Integer>();
+            var stats = model.generate(new int[] {1, 2, 3}, 10, 0.8f, 0.95f, 42, new int[0], produced::add);
+            assertEquals(10, produced.size());
+            assertEquals(10, stats.generatedTokens());
+            assertTrue(stats.tokensPerSecond() > 0);
+            var e = assertThrows(LlmcException.class, () -> model.newSession(16).forward(new int[] {97}));
+            assertTrue(e.getMessage().contains("97"));
+        }
+    }
+}

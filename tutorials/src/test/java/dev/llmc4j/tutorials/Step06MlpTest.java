@@ -1,0 +1,102 @@
+package dev.llmc4j.tutorials;
+
+import static dev.llmc4j.tutorials.Tensors.doubles;
+import static dev.llmc4j.tutorials.Tensors.gaussian;
+import static dev.llmc4j.tutorials.Tensors.relativeError;
+import static dev.llmc4j.tutorials.Tensors.roundedToFloat;
+import static dev.llmc4j.tutorials.Tensors.segment;
+import static dev.llmc4j.tutorials.Tensors.zeros;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.llmc4j.cpu.Matmul;
+import dev.llmc4j.gpt2.GPT2Layers;
+import dev.llmc4j.tutorials.step06.Gelu;
+import dev.llmc4j.tutorials.step06.Mlp;
+import java.util.Random;
+import java.util.function.Function;
+import org.junit.jupiter.api.Test;
+
+/** Step 6: GELU against GPT2's, the MLP against GPT2's layers chained the same way, and gradient checks. */
+class Step06MlpTest {
+    static final int N = 4, C = 6;
+
+    final Random random = new Random(6);
+    final double[] x = roundedToFloat(gaussian(random, N * C, 1));
+    final Mlp.Weights weights = new Mlp.Weights(roundedToFloat(gaussian(random, 4 * C * C, 0.3)),
+            roundedToFloat(gaussian(random, 4 * C, 0.1)), roundedToFloat(gaussian(random, C * 4 * C, 0.3)),
+            roundedToFloat(gaussian(random, C, 0.1)));
+    final double[] dout = roundedToFloat(gaussian(random, N * C, 1));
+
+    @Test
+    void geluMatchesGPT2() {
+        double[] inputs = new double[81];
+        for (int i = 0; i < inputs.length; i++) inputs[i] = -5 + i / 8.0; // -5 .. 5
+        double[] ones = new double[inputs.length];
+        java.util.Arrays.fill(ones, 1);
+        var out = zeros(inputs.length);
+        var dx = zeros(inputs.length);
+        GPT2Layers.geluForward(out, segment(inputs), inputs.length);
+        GPT2Layers.geluBackward(dx, segment(inputs), segment(ones), inputs.length);
+        double[] lessonDx = new double[inputs.length];
+        Gelu.backward(lessonDx, inputs, ones);
+        double errorOut = relativeError(doubles(out, inputs.length), Gelu.forward(inputs));
+        double errorDx = relativeError(doubles(dx, inputs.length), lessonDx);
+        System.out.printf("GPT2 gelu (float) vs lesson (double): forward %.1e, derivative %.1e%n", errorOut, errorDx);
+        assertTrue(errorOut < 1e-6 && errorDx < 1e-6);
+        assertEquals(0, Gelu.forward(new double[] {0})[0]);
+        assertEquals(3, Gelu.forward(new double[] {3})[0], 0.01, "almost the identity for large x ...");
+        assertEquals(0, Gelu.forward(new double[] {-3})[0], 0.01, "... and almost zero for very negative x");
+    }
+
+    @Test
+    void mlpMatchesGPT2sLayersChained() {
+        var lesson = Mlp.forward(x, weights, N, C);
+        var matmul = Matmul.kernels();
+        var h = zeros(N * 4 * C);
+        var a = zeros(N * 4 * C);
+        var out = zeros(N * C);
+        matmul.forward(h, segment(x), segment(weights.fcw()), segment(weights.fcb()), N, C, 4 * C);
+        GPT2Layers.geluForward(a, h, N * 4 * C);
+        matmul.forward(out, a, segment(weights.projw()), segment(weights.projb()), N, 4 * C, C);
+        double error = relativeError(doubles(out, N * C), lesson.out());
+        System.out.printf("MLP: Matmul + GPT2 gelu (float) vs lesson (double): %.1e%n", error);
+        assertTrue(error < 1e-5);
+    }
+
+    @Test
+    void mlpGradientCheckInDouble() {
+        var acts = Mlp.forward(x, weights, N, C);
+        double[] dx = new double[N * C];
+        var grads = Mlp.Gradients.zerosLike(weights);
+        Mlp.backward(dx, grads, dout, x, weights, acts, N, C);
+
+        double worst = Math.max(relativeError(dx, numeric(x, v -> Mlp.forward(v, weights, N, C).out())),
+                relativeError(grads.fcw(), numeric(weights.fcw(), v -> Mlp.forward(x, weights, N, C).out())));
+        worst = Math.max(worst, relativeError(grads.projb(), numeric(weights.projb(), v -> Mlp.forward(x, weights, N, C).out())));
+        System.out.printf("MLP gradient check (double): worst relative error %.1e%n", worst);
+        assertTrue(worst < 1e-7);
+    }
+
+    /** Central differences, perturbing {@code values} in place (and restoring it); f reads it. */
+    double[] numeric(double[] values, Function<double[], double[]> f) {
+        double step = 1e-6;
+        var gradient = new double[values.length];
+        for (int i = 0; i < values.length; i++) {
+            double saved = values[i];
+            values[i] = saved + step;
+            double plus = dot(f.apply(values), dout);
+            values[i] = saved - step;
+            double minus = dot(f.apply(values), dout);
+            values[i] = saved;
+            gradient[i] = (plus - minus) / (2 * step);
+        }
+        return gradient;
+    }
+
+    static double dot(double[] a, double[] b) {
+        double sum = 0;
+        for (int i = 0; i < a.length; i++) sum += a[i] * b[i];
+        return sum;
+    }
+}
