@@ -38,10 +38,6 @@ public final class GPT2Layers {
         GPT2.geluBackward(dinp, inp, dout, N);
     }
 
-    public static void residualForward(MemorySegment out, MemorySegment a, MemorySegment b, long N) {
-        GPT2.residualForward(out, a, b, N);
-    }
-
     /** Number of floats GPT2 keeps for the activations of one forward at (B, T), all 23 tensors. */
     public static long activationCount(dev.llmc4j.model.GPT2Config config, int B, int T) {
         return GPT2.Activations.count(config, B, T);
