@@ -145,19 +145,25 @@ class DistributedTrainingTest {
     @Test
     void aRankWithAnErrorStopsTheOthers() throws Exception {
         writeShards();
-        List<String> good = List.of("-i", dir.resolve("big-train.bin").toString(), "-j", dir.resolve("big-val.bin").toString());
-        List<String> bad = List.of("-i", dir.resolve("missing-train.bin").toString(), "-j", dir.resolve("big-val.bin").toString());
-        var common = List.of("-e", "d6", "-b", "1", "-t", "8", "-x", "1000", "-g", "0");
+        Path model = dir.resolve("tiny.bin");
+        try (var gpt2 = GPT2.randomInit(TrainingRanksMain.TINY)) {
+            gpt2.saveCheckpoint(model);
+        }
+        Path blocker = Files.writeString(dir.resolve("blocker"), "a file where rank 1 expects its output folder");
+        var common = List.of("-e", model.toString(), "-i", dir.resolve("big-train.bin").toString(), "-j",
+                dir.resolve("big-val.bin").toString(), "-b", "1", "-t", "8", "-x", "100000", "-g", "0", "-n", "2");
         var rank0 = new ArrayList<>(Mpirun.java("dev.llmc4j.cli.Llmc", "train"));
         rank0.addAll(common);
-        rank0.addAll(good);
+        rank0.addAll(List.of("-o", dir.resolve("out").toString()));
         var rank1 = new ArrayList<>(Mpirun.java("dev.llmc4j.cli.Llmc", "train"));
         rank1.addAll(common);
-        rank1.addAll(bad);
-        // rank 0 trains on; rank 1 cannot find its data: it must say so and take rank 0 down with it
+        rank1.addAll(List.of("-o", blocker.toString()));
+        // both train (val loss, two steps of all-reduces); at the step-2 checkpoint rank 1 cannot write its state
+        // file: it must say so and take rank 0 down with it, which would otherwise wait at the checkpoint's barrier
         var run = Mpirun.run(dir, 180, Mpirun.np(1, rank0), Mpirun.np(1, rank1));
         assertNotEquals(0, run.exitCode(), run.output());
-        assertTrue(run.output().contains("error on rank 1 of 2: no train data at " + dir.resolve("missing-train.bin")), run.output());
+        assertTrue(run.output().contains("step    2/100000"), "rank 0 trained two steps first:\n" + run.output());
+        assertTrue(run.output().contains("error on rank 1 of 2: "), run.output());
         assertTrue(run.output().contains("MPI_ABORT was invoked on rank 1"), run.output());
     }
 
