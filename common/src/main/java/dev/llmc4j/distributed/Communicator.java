@@ -33,7 +33,7 @@ public interface Communicator extends AutoCloseable {
     /**
      * ZeRO-1's gradient reduction. {@code floats} holds {@code size * shardCount} floats on every rank; afterwards
      * this rank's shard, {@code floats[rank * shardCount, (rank + 1) * shardCount)}, holds the mean over ranks of that
-     * shard. The other shards are left as they were (stale: only the owner updates those parameters).
+     * shard. The rest of {@code floats} is left undefined: only the shard's owner uses (and updates) those parameters.
      */
     void reduceScatterMean(MemorySegment floats, long shardCount);
 

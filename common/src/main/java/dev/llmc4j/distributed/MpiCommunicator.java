@@ -48,12 +48,10 @@ public final class MpiCommunicator implements Communicator {
         return name != null && !name.isBlank() ? name : "libmpi.so.40";
     }
 
-    private final Arena arena = Arena.ofShared();
     private final MemorySegment commWorld, floatType, doubleType, byteType, opSum;
     private final MethodHandle allreduce, reduceScatterBlock, allgather, bcast, barrierHandle, abortHandle, finalize, errorString;
     private final int rank, size;
     private final String version;
-    private MemorySegment scratch = MemorySegment.NULL; // reduce-scatter's receive buffer, one shard
     private boolean closed;
 
     private MpiCommunicator(SymbolLookup lib) {
@@ -176,11 +174,10 @@ public final class MpiCommunicator implements Communicator {
     public void reduceScatterMean(MemorySegment floats, long shardCount) {
         checkCount(shardCount);
         long bytes = shardCount * Float.BYTES;
-        if (scratch.byteSize() < bytes) scratch = arena.allocate(bytes, 64);
-        var shard = scratch.asSlice(0, bytes);
-        // MPI's in-place reduce-scatter would leave our shard at the front of the buffer: receive it aside, copy it home
-        call("MPI_Reduce_scatter_block", () -> (int) reduceScatterBlock.invokeExact(floats, shard, (int) shardCount, floatType, opSum, commWorld));
-        MemorySegment.copy(shard, 0, floats, rank * bytes, bytes);
+        // in place, MPI leaves this rank's reduced shard at the front of the buffer, over rank 0's raw gradients
+        // (which nobody needs any more): move it home, no second buffer needed
+        call("MPI_Reduce_scatter_block", () -> (int) reduceScatterBlock.invokeExact(MPI_IN_PLACE, floats, (int) shardCount, floatType, opSum, commWorld));
+        if (rank > 0) MemorySegment.copy(floats, 0, floats, rank * bytes, bytes);
         scale(floats, rank * shardCount, shardCount, 1.0f / size);
     }
 

@@ -163,14 +163,17 @@ class DistributedTrainingTest {
         var run = Mpirun.run(dir, 180, Mpirun.np(1, rank0), Mpirun.np(1, rank1));
         assertNotEquals(0, run.exitCode(), run.output());
         assertTrue(run.output().contains("step    2/100000"), "rank 0 trained two steps first:\n" + run.output());
-        assertTrue(run.output().contains("error on rank 1 of 2: "), run.output());
-        assertTrue(run.output().contains("MPI_ABORT was invoked on rank 1"), run.output());
+        assertTrue(run.output().contains("error on rank 1 of 2: cannot write " + blocker.resolve("state_00000002_00001.bin")), run.output());
+        assertTrue(run.output().contains("rank 1: stopping every rank (MPI_Abort)"), run.output());
+        // (Open MPI's own "MPI_ABORT was invoked on rank 1" banner usually follows, but not always: its help
+        // message can get lost while the job is torn down, so the test does not insist on it)
     }
 
     @Test
     void aRankThatDiesStopsTheOthers() throws Exception {
-        var run = Mpirun.run(dir, 120, Mpirun.np(2, Mpirun.java(DyingRankMain.class.getName(), "1")));
+        Path marker = dir.resolve("died");
+        var run = Mpirun.run(dir, 120, Mpirun.np(2, Mpirun.java(DyingRankMain.class.getName(), "1", marker.toString())));
         assertNotEquals(0, run.exitCode(), run.output());
-        assertTrue(run.output().contains("rank 1: dying now"), run.output());
+        assertEquals("rank 1 died at iteration 3", Files.readString(marker), run.output());
     }
 }
