@@ -1,12 +1,15 @@
 package dev.llmc4j.cli;
 
-import dev.llmc4j.data.DataLoader;
 import dev.llmc4j.llama3.Llama3;
 import dev.llmc4j.llama3.Llama3Config;
 import dev.llmc4j.llama3.Llama3DebugState;
 import dev.llmc4j.llama3.Llama3ParityCheck;
 import dev.llmc4j.llama3.Llama3Tokenizer;
 import dev.llmc4j.llama3.SafeTensorsImport;
+import dev.llmc4j.random.XorShift;
+import dev.llmc4j.sample.Sampler;
+import dev.llmc4j.train.Trainer;
+import dev.llmc4j.train.TrainingConfig;
 import dev.llmc4j.util.LlmcException;
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
@@ -107,16 +110,21 @@ public final class Llama3Command implements Runnable {
     @Command(name = "sample", mixinStandardHelpOptions = true,
             description = "Generate text with a KV cache (prompt as one batch, then one token at a time).")
     static final class Sample implements Callable<Integer> {
-        @Option(names = "--model", required = true, paramLabel = "FILE") Path modelFile;
+        @Option(names = {"-e", "--model"}, required = true, paramLabel = "FILE") Path modelFile;
         @Option(names = "--tokenizer", paramLabel = "FILE", description = "tokenizer.model (tiktoken format); without it, ids are printed") Path tokenizerFile;
-        @Option(names = "--prompt", defaultValue = "", description = "text after <|begin_of_text|>") String prompt;
-        @Option(names = {"-n", "--tokens"}, defaultValue = "64") int tokens;
-        @Option(names = "--temperature", defaultValue = "0.8") float temperature;
-        @Option(names = "--top-p", defaultValue = "0.95") float topP;
+        @Option(names = {"-p", "--prompt"}, defaultValue = "", description = "text after <|begin_of_text|>") String prompt;
+        @Option(names = {"-n", "--tokens"}, defaultValue = "64", description = "tokens to generate (default: ${DEFAULT-VALUE})") int tokens;
+        @Option(names = "--temperature", defaultValue = "0.8", description = "softmax temperature, 0: greedy (default: ${DEFAULT-VALUE})") float temperature;
+        @Option(names = "--top-k", defaultValue = "0", description = "sample among the K most likely tokens (0: all)") int topK;
+        @Option(names = "--top-p", defaultValue = "0.95", description = "nucleus: the most likely tokens reaching P together (default: ${DEFAULT-VALUE}; 1: all)") float topP;
         @Option(names = "--seed", defaultValue = "1337") long seed;
 
         @Override
         public Integer call() {
+            if (tokens <= 0) throw new LlmcException("--tokens: expected a positive count, found " + tokens);
+            if (!(temperature >= 0)) throw new LlmcException("--temperature: expected a value >= 0, found " + temperature);
+            if (!(topP > 0 && topP <= 1)) throw new LlmcException("--top-p: expected a value in (0, 1], found " + topP);
+            if (topK < 0) throw new LlmcException("--top-k: expected 0 (all) or a positive count, found " + topK);
             try (var model = Llama3.fromCheckpoint(modelFile)) {
                 Llama3Tokenizer tokenizer = tokenizerFile == null ? null : Llama3Tokenizer.load(tokenizerFile);
                 int[] promptTokens;
@@ -130,21 +138,13 @@ public final class Llama3Command implements Runnable {
                     System.out.print(prompt);
                 } else {
                     if (!prompt.isEmpty()) throw new LlmcException("--prompt needs --tokenizer");
-                    promptTokens = new int[] {Math.min(128000, model.config.vocabSize() - 1)};
+                    promptTokens = new int[] {beginOfText(model.config.vocabSize())};
                     stops = new int[0];
                 }
-                var pending = new ByteArrayOutputStream(); // bytes of a character split across tokens wait here
-                var stats = model.generate(promptTokens, tokens, temperature, topP, seed, stops, token -> {
-                    if (tokenizer == null) {
-                        System.out.print(token + " ");
-                    } else if (!tokenizer.isSpecial(token)) {
-                        pending.writeBytes(tokenizer.decodeBytes(token));
-                        String text = pending.toString(StandardCharsets.UTF_8);
-                        if (!text.endsWith("\uFFFD")) {
-                            System.out.print(text);
-                            pending.reset();
-                        }
-                    }
+                var printer = new TokenPrinter(tokenizer);
+                var sampler = new Sampler(new XorShift(seed), temperature, topK, topP);
+                var stats = model.generate(promptTokens, tokens, sampler, stops, token -> {
+                    System.out.print(printer.text(token));
                     System.out.flush();
                 });
                 System.out.printf("%n[%d prompt tokens in %.2f s, %d new tokens at %.2f tokens/s]%n", stats.promptTokens(),
@@ -154,43 +154,63 @@ public final class Llama3Command implements Runnable {
         }
     }
 
-    @Command(name = "train", mixinStandardHelpOptions = true,
-            description = "Train on Llama 3 token shards (uint32, magic 20240801): AdamW, gradient clipping at 1.0.")
+    /** <|begin_of_text|> (128000), or the last id of a smaller vocabulary: where samples start without a tokenizer. */
+    static int beginOfText(int vocabSize) {
+        return Math.min(128000, vocabSize - 1);
+    }
+
+    /** Turns tokens into printable text: ids without a tokenizer; bytes of a character split across tokens wait. */
+    static final class TokenPrinter {
+        private final Llama3Tokenizer tokenizer;
+        private final ByteArrayOutputStream pending = new ByteArrayOutputStream();
+
+        TokenPrinter(Llama3Tokenizer tokenizer) {
+            this.tokenizer = tokenizer;
+        }
+
+        String text(int token) {
+            if (tokenizer == null) return token + " ";
+            if (tokenizer.isSpecial(token)) return "";
+            pending.writeBytes(tokenizer.decodeBytes(token));
+            String text = pending.toString(StandardCharsets.UTF_8);
+            if (text.endsWith("\uFFFD")) return ""; // an incomplete character: wait for its other bytes
+            pending.reset();
+            return text;
+        }
+    }
+
+    @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+            description = {"Train Llama 3 with the shared trainer of ./llmc train (llm.c's loop: AdamW, gradient accumulation,",
+                "clipping at norm 1.0, LR schedules, validation, sampling, checkpoints, exact resume) on Llama 3 token",
+                "shards (uint32, magic 20240801). Starts from -e FILE, or a random init of the shape options."})
     static final class Train implements Callable<Integer> {
-        @Option(names = "--model", paramLabel = "FILE", description = "start from this checkpoint (else random init of the shape options)") Path modelFile;
+        @Option(names = {"-e", "--model"}, paramLabel = "FILE", description = "start from this checkpoint (else random init of the shape options)") Path modelFile;
         @Mixin Shape shape;
-        @Option(names = {"-i", "--train"}, required = true, paramLabel = "PATTERN", description = "training shards (glob)") String trainPattern;
-        @Option(names = {"-b", "--batch"}, defaultValue = "4") int batchSize;
-        @Option(names = {"-t", "--seq"}, defaultValue = "64") int seqLen;
-        @Option(names = {"-x", "--steps"}, defaultValue = "20") int steps;
-        @Option(names = {"-l", "--lr"}, defaultValue = "1e-4") float learningRate;
-        @Option(names = {"-c", "--weight-decay"}, defaultValue = "0.0") float weightDecay;
-        @Option(names = {"-o", "--output"}, paramLabel = "FILE", description = "checkpoint to write at the end") Path output;
+        @Option(names = "--seed", defaultValue = "42", description = "random init seed (default: ${DEFAULT-VALUE})") long seed;
+        @Option(names = {"-i", "--train-data"}, required = true, paramLabel = "GLOB", description = "train shards (uint32 Llama 3 shards)") String trainPattern;
+        @Option(names = {"-j", "--val-data"}, required = true, paramLabel = "GLOB", description = "val shards") String valPattern;
+        @Mixin TrainingOptions training;
+        @Option(names = "--tokenizer", paramLabel = "FILE", description = "tokenizer.model (tiktoken format) for printing samples; without it, ids") Path tokenizerFile;
 
         @Override
         public Integer call() {
-            try (var model = modelFile != null ? Llama3.fromCheckpoint(modelFile) : Llama3.randomInit(shape.config(), 42);
-                 var loader = new DataLoader(trainPattern, batchSize, seqLen, 0, 1, false, model.config.vocabSize())) {
-                System.out.println(model.config.describe());
-                for (int step = 1; step <= steps; step++) {
-                    long start = System.nanoTime();
-                    loader.nextBatch();
-                    float loss = model.forward(loader.inputs(), loader.targets(), batchSize, seqLen);
-                    model.zeroGrad();
-                    model.backward();
-                    float norm = model.gradientNorm();
-                    float scale = norm > 1.0f ? 1.0f / norm : 1.0f; // clip the global norm at 1.0
-                    model.update(learningRate, 0.9f, 0.95f, 1e-8f, weightDecay, true, scale, step);
-                    double ms = (System.nanoTime() - start) / 1e6;
-                    System.out.printf("step %d/%d: loss %.6f norm %.4f (%.1f ms, %.0f tok/s)%n", step, steps, loss, norm,
-                            ms, batchSize * seqLen / (ms / 1000));
-                }
-                if (output != null) {
-                    model.save(output, 3);
-                    System.out.println("wrote " + output);
-                }
+            var config = training.toConfig(trainPattern, valPattern, null);
+            Llama3Tokenizer tokenizer = tokenizerFile == null ? null : Llama3Tokenizer.load(tokenizerFile);
+            try (var model = buildModel(config)) {
+                System.out.printf("[Llama 3] %s, %,d parameters%n", model.config.describe(), model.numParameters());
+                // llm.c's llama3 branch starts samples from the tokenizer's "EOT", which for Llama 3 is <|begin_of_text|>
+                var printer = new TokenPrinter(tokenizer);
+                int start = tokenizer != null ? tokenizer.beginOfText() : beginOfText(model.config.vocabSize());
+                var sampleText = new Trainer.SampleText(start, token -> printer.text(token).getBytes(StandardCharsets.UTF_8));
+                var result = new Trainer(model, config, System.out, sampleText).run();
+                LossChart.writeIfOutput(config.outputDir(), result, "Llama 3 " + model.config.describe());
             }
             return 0;
+        }
+
+        private Llama3 buildModel(TrainingConfig config) {
+            if (config.resume()) return Llama3.fromCheckpoint(TrainCommand.resumeModelFile(config.outputDir()));
+            return modelFile != null ? Llama3.fromCheckpoint(modelFile) : Llama3.randomInit(shape.config(), seed);
         }
     }
 }

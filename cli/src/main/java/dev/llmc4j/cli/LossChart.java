@@ -1,5 +1,6 @@
 package dev.llmc4j.cli;
 
+import dev.llmc4j.train.Trainer;
 import dev.llmc4j.train.Trainer.LossPoint;
 import dev.llmc4j.util.AtomicFiles;
 import java.awt.BasicStroke;
@@ -21,6 +22,14 @@ final class LossChart {
 
     private static final int WIDTH = 900, HEIGHT = 540, LEFT = 70, RIGHT = 30, TOP = 50, BOTTOM = 60;
     private static final Color TRAIN = new Color(0x1f77b4), VAL = new Color(0xd62728);
+
+    /** With an output folder: loss.png of the run there, and a line saying where it and the log are. */
+    static void writeIfOutput(Path outputDir, Trainer.Result result, String title) {
+        if (outputDir == null) return;
+        Path picture = outputDir.resolve("loss.png");
+        write(picture, result.trainLosses(), result.valLosses(), title);
+        System.out.println("loss curves: " + picture + ", log: " + outputDir.resolve("main.log"));
+    }
 
     static void write(Path file, List<LossPoint> train, List<LossPoint> val, String title) {
         System.setProperty("java.awt.headless", "true");

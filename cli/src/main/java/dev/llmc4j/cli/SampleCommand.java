@@ -15,7 +15,7 @@ import picocli.CommandLine.Option;
 /** {@code ./llmc sample}: continue a prompt with a trained GPT-2, streaming the text as it comes. */
 @Command(name = "sample", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Generate text with a GPT-2 checkpoint (KV cache; --no-kv-cache recomputes the whole sequence per",
-            "token as llm.c does). With --temperature 1 and no --top-k it samples exactly as llm.c (xorshift, seed 1337)."})
+            "token as llm.c does). With --temperature 1 and no --top-k or --top-p it samples exactly as llm.c (xorshift, seed 1337)."})
 public final class SampleCommand implements Callable<Integer> {
 
     @Option(names = {"-e", "--model"}, required = true, paramLabel = "FILE", description = "llm.c checkpoint (v3 or v5)")
@@ -34,6 +34,10 @@ public final class SampleCommand implements Callable<Integer> {
     @Option(names = "--top-k", paramLabel = "K", defaultValue = "0", description = "sample among the K most likely tokens (0: all)")
     int topK;
 
+    @Option(names = "--top-p", paramLabel = "P", defaultValue = "1.0",
+            description = "sample among the most likely tokens whose probabilities reach P together (1: all)")
+    float topP;
+
     @Option(names = "--seed", paramLabel = "S", defaultValue = "1337", description = "sampler seed (default: ${DEFAULT-VALUE}, llm.c's)")
     long seed;
 
@@ -44,6 +48,8 @@ public final class SampleCommand implements Callable<Integer> {
     public Integer call() {
         if (genTokens <= 0) throw new LlmcException("--gen-tokens: expected a positive count, found " + genTokens);
         if (temperature <= 0) throw new LlmcException("--temperature: expected a positive value, found " + temperature);
+        if (!(topP > 0 && topP <= 1)) throw new LlmcException("--top-p: expected a value in (0, 1], found " + topP);
+        if (topK < 0) throw new LlmcException("--top-k: expected 0 (all) or a positive count, found " + topK);
         var tokenizer = GPT2Tokenizer.get();
         int[] promptTokens = prompt.isEmpty() ? new int[] {GPT2Tokenizer.EOT} : tokenizer.encodeWithSpecialTokens(prompt);
         try (var model = GPT2.fromCheckpoint(modelFile)) {
@@ -51,7 +57,7 @@ public final class SampleCommand implements Callable<Integer> {
                 throw new LlmcException("%s: vocab size %d, but the GPT-2 tokenizer has %d tokens"
                         .formatted(modelFile, model.config.vocabSize(), GPT2Tokenizer.VOCAB_SIZE));
             TokenGenerator generator = noKvCache ? new GPT2Recompute(model) : model.generator();
-            var sampler = new Sampler(new XorShift(seed), temperature, topK);
+            var sampler = new Sampler(new XorShift(seed), temperature, topK, topP);
             var out = System.out;
             if (!prompt.isEmpty()) out.print(prompt);
             out.flush();

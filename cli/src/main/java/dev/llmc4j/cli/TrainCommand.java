@@ -49,77 +49,8 @@ public final class TrainCommand implements Callable<Integer> {
             defaultValue = "data/tinyshakespeare/tiny_shakespeare_val.bin")
     String valPattern;
 
-    @Option(names = {"-b", "--batch-size"}, paramLabel = "B", defaultValue = "4", description = "micro-batch size (default: ${DEFAULT-VALUE})")
-    int batchSize;
-
-    @Option(names = {"-t", "--seq-len"}, paramLabel = "T", defaultValue = "1024", description = "sequence length (default: ${DEFAULT-VALUE})")
-    int seqLen;
-
-    @Option(names = {"-d", "--total-batch"}, paramLabel = "TOKENS", defaultValue = "-1",
-            description = "tokens per optimizer step, a multiple of B*T: gradient accumulation (default: B*T)")
-    int totalBatchTokens;
-
-    @Option(names = {"-x", "--steps"}, paramLabel = "N", defaultValue = "-1", description = "optimizer steps (default: one epoch)")
-    int maxSteps;
-
-    @Option(names = {"-l", "--lr"}, paramLabel = "LR", defaultValue = "3e-4", description = "peak learning rate (default: ${DEFAULT-VALUE})")
-    float learningRate;
-
-    @Option(names = {"-u", "--warmup"}, paramLabel = "STEPS", defaultValue = "0", description = "warmup steps (default: ${DEFAULT-VALUE})")
-    int warmupSteps;
-
-    @Option(names = {"-q", "--final-lr-fraction"}, paramLabel = "F", defaultValue = "1.0",
-            description = "final learning rate as a fraction of the peak (default: ${DEFAULT-VALUE})")
-    float finalFraction;
-
-    @Option(names = {"-k", "--schedule"}, paramLabel = "NAME", defaultValue = "cosine",
-            description = "cosine, linear, constant or wsd (default: ${DEFAULT-VALUE})")
-    String schedule;
-
-    @Option(names = {"-c", "--weight-decay"}, paramLabel = "WD", defaultValue = "0.0",
-            description = "AdamW weight decay, on 2-D tensors only (default: ${DEFAULT-VALUE})")
-    float weightDecay;
-
-    @Option(names = {"-v", "--val-every"}, paramLabel = "N", defaultValue = "20", description = "val loss every N steps (default: ${DEFAULT-VALUE})")
-    int valEvery;
-
-    @Option(names = {"-m", "--val-batches"}, paramLabel = "N", defaultValue = "20", description = "val batches, -1 for all (default: ${DEFAULT-VALUE})")
-    int valBatches;
-
-    @Option(names = {"-s", "--sample-every"}, paramLabel = "N", defaultValue = "20", description = "sample every N steps (default: ${DEFAULT-VALUE})")
-    int sampleEvery;
-
-    @Option(names = {"-g", "--gen-tokens"}, paramLabel = "N", defaultValue = "64", description = "tokens per sample (default: ${DEFAULT-VALUE})")
-    int genTokens;
-
-    @Option(names = {"-a", "--overfit-single-batch"}, paramLabel = "0|1", defaultValue = "0",
-            description = "1: train on one val batch over and over (a debugging aid)")
-    int overfit;
-
-    @Option(names = {"-o", "--output"}, paramLabel = "DIR", description = "output folder: main.log, loss.png, checkpoints")
-    Path outputDir;
-
-    @Option(names = {"-n", "--checkpoint-every"}, paramLabel = "N", defaultValue = "0",
-            description = "checkpoint every N steps and at the end (0: never)")
-    int checkpointEvery;
-
-    @Option(names = {"-nk", "--checkpoints-keep"}, paramLabel = "N", defaultValue = "0", description = "keep the N most recent checkpoints (0: all)")
-    int checkpointsKeep;
-
-    @Option(names = {"-nm", "--major-checkpoint-every"}, paramLabel = "N", defaultValue = "0",
-            description = "never delete checkpoints at multiples of N")
-    int majorCheckpointEvery;
-
-    @Option(names = {"-y", "--resume"}, paramLabel = "0|1", defaultValue = "0", description = "1: resume from the latest checkpoint in -o")
-    int resume;
-
-    @Option(names = {"-sl", "--skip-loss-z"}, paramLabel = "Z", defaultValue = "0",
-            description = "skip the update when the loss z-score exceeds Z (0: off)")
-    float skipLossZ;
-
-    @Option(names = {"-sg", "--skip-norm-z"}, paramLabel = "Z", defaultValue = "0",
-            description = "skip the update when the gradient norm z-score exceeds Z (0: off)")
-    float skipNormZ;
+    @Mixin
+    TrainingOptions training;
 
     @Option(names = "--tokenizer", paramLabel = "FILE",
             description = "gpt2_tokenizer.bin for printing samples (default: next to the train data)")
@@ -139,11 +70,7 @@ public final class TrainCommand implements Callable<Integer> {
                 out.printf("[GPT-2] %s, %,d parameters, on %s%n", configOf(gpt2), gpt2.numParameters(), device.describe());
                 var trainer = new Trainer(gpt2, config, out, comm, distributed.zeroStage);
                 var result = trainer.run();
-                if (outputDir != null && comm.rank() == 0) {
-                    Path picture = outputDir.resolve("loss.png");
-                    LossChart.write(picture, result.trainLosses(), result.valLosses(), "GPT-2 " + model.describe());
-                    out.println("loss curves: " + picture + ", log: " + outputDir.resolve("main.log"));
-                }
+                if (comm.rank() == 0) LossChart.writeIfOutput(config.outputDir(), result, "GPT-2 " + model.describe());
             }
         } catch (RuntimeException | Error e) {
             if (comm.size() > 1) { // the other ranks would wait forever in their next collective: stop them all
@@ -166,10 +93,7 @@ public final class TrainCommand implements Callable<Integer> {
         Path tokenizerFile = tokenizer != null ? tokenizer : defaultTokenizer(trainPattern);
         checkDataExists(trainPattern, "train");
         checkDataExists(valPattern, "val");
-        return new TrainingConfig(trainPattern, valPattern, batchSize, seqLen, totalBatchTokens, maxSteps, learningRate,
-                warmupSteps, finalFraction, schedule, weightDecay, 1.0f, valEvery, valBatches, sampleEvery, genTokens,
-                overfit != 0, outputDir, checkpointEvery, checkpointsKeep, majorCheckpointEvery, resume != 0,
-                skipLossZ, skipNormZ, tokenizerFile, numProcesses, rank);
+        return training.toConfig(trainPattern, valPattern, tokenizerFile, numProcesses, rank);
     }
 
     /**
@@ -179,9 +103,7 @@ public final class TrainCommand implements Callable<Integer> {
     TrainableModel buildModel(TrainingConfig config) {
         Path checkpoint = null;
         if (config.resume()) {
-            if (outputDir == null) throw new LlmcException("resume (-y 1) needs -o, the folder with the checkpoints");
-            checkpoint = Trainer.resumeModelFile(outputDir);
-            if (checkpoint == null) throw new LlmcException("resume (-y 1): no completed checkpoint (DONE_########) in " + outputDir);
+            checkpoint = resumeModelFile(config.outputDir());
         } else if (model.isCheckpoint()) {
             checkpoint = Path.of(model.model);
         }
@@ -209,6 +131,14 @@ public final class TrainCommand implements Callable<Integer> {
             case GPT2CudaModel gpu -> gpu.config() + " " + gpu.gpu().deviceName();
             default -> trainable.getClass().getSimpleName();
         };
+    }
+
+    /** The model file of the latest completed checkpoint in the output folder, for -y 1. */
+    static Path resumeModelFile(Path outputDir) {
+        if (outputDir == null) throw new LlmcException("resume (-y 1) needs -o, the folder with the checkpoints");
+        Path latest = Trainer.resumeModelFile(outputDir);
+        if (latest == null) throw new LlmcException("resume (-y 1): no completed checkpoint (DONE_########) in " + outputDir);
+        return latest;
     }
 
     static Path defaultTokenizer(String pattern) {

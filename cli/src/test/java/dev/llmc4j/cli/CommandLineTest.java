@@ -92,11 +92,11 @@ class CommandLineTest {
                 "-k", "wsd", "-c", "0.1", "-v", "5", "-m", "2", "-s", "5", "-g", "32", "-a", "0", "-o", "out", "-n", "5",
                 "-nk", "2", "-nm", "10", "-y", "0", "-sl", "3", "-sg", "3");
         TrainCommand train = command.getCommand();
-        assertEquals(2, train.checkpointsKeep);
-        assertEquals(10, train.majorCheckpointEvery);
-        assertEquals(3f, train.skipLossZ);
-        assertEquals(4096, train.totalBatchTokens);
-        assertEquals("wsd", train.schedule);
+        assertEquals(2, train.training.checkpointsKeep);
+        assertEquals(10, train.training.majorCheckpointEvery);
+        assertEquals(3f, train.training.skipLossZ);
+        assertEquals(4096, train.training.totalBatchTokens);
+        assertEquals("wsd", train.training.schedule);
     }
 
     /** Every ./llmc command the README shows exists, with every option it uses. */

@@ -29,6 +29,7 @@ public final class Attention {
     /** As above with NKV key/value heads of size hs (grouped-query attention). */
     public static void forward(MemorySegment out, MemorySegment preatt, MemorySegment att, MemorySegment inp,
                                int B, int T, int NH, int NKV, int hs) {
+        if (Kernels.fast() && NKV == NH) { FastKernels.attentionForward(out, preatt, att, inp, B, T, NH * hs, NH); return; }
         long C = (long) NH * hs;                  // width of the query block and of out
         long C3 = (long) (NH + 2 * NKV) * hs;     // row stride of inp
         long keys = C, values = C + (long) NKV * hs;
@@ -91,6 +92,7 @@ public final class Attention {
     /** As above with NKV key/value heads of size hs (grouped-query attention). */
     public static void backward(MemorySegment dinp, MemorySegment dpreatt, MemorySegment datt, MemorySegment dout,
                                 MemorySegment inp, MemorySegment att, int B, int T, int NH, int NKV, int hs) {
+        if (Kernels.fast() && NKV == NH) { FastKernels.attentionBackward(dinp, dpreatt, datt, dout, inp, att, B, T, NH * hs, NH); return; }
         long C = (long) NH * hs;
         long C3 = (long) (NH + 2 * NKV) * hs;
         long keys = C, values = C + (long) NKV * hs;

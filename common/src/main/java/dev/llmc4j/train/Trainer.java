@@ -18,6 +18,7 @@ import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.function.IntFunction;
 
 /**
  * llm.c's training loop (train_gpt2.cu's main), for any {@link TrainableModel}:
@@ -42,6 +43,21 @@ public final class Trainer {
     /** What a run produced: the loss curves and the average step time. */
     public record Result(List<LossPoint> trainLosses, List<LossPoint> valLosses, double averageStepMillis, int lastStep) {}
 
+    /**
+     * How samples begin and print, which depends on the model's tokenizer: llm.c starts every sample from the
+     * tokenizer's EOT token (GPT-2's {@code <|endoftext|>}, Llama 3's {@code <|begin_of_text|>}) and prints each
+     * new token's bytes.
+     *
+     * @param tokenBytes a token's bytes to print, or null to print token ids
+     */
+    public record SampleText(int startToken, IntFunction<byte[]> tokenBytes) {
+
+        /** GPT-2: from an llm.c tokenizer file, or EOT 50256 and ids when there is none. */
+        public static SampleText of(Optional<TokenizerFile> tokenizer) {
+            return tokenizer.map(t -> new SampleText(t.eotToken(), t::printable)).orElse(new SampleText(50256, null));
+        }
+    }
+
     private final TrainableModel model;
     private final TrainingConfig config;
     private final PrintStream out;
@@ -51,17 +67,28 @@ public final class Trainer {
     private final int numSteps;
     private final int valBatches;
     private final LearningRateSchedule schedule;
-    private final Optional<TokenizerFile> tokenizer;
+    private final SampleText sampleText;
     private final Path logFile;
     private final Communicator comm;
     private final DataParallel parallel;
 
+    /** A trainer whose samples use the llm.c tokenizer file of {@code config.tokenizerFile()} (GPT-2). */
     public Trainer(TrainableModel model, TrainingConfig config, PrintStream out) {
-        this(model, config, out, SingleProcess.INSTANCE, 0);
+        this(model, config, out, null, SingleProcess.INSTANCE, 0);
     }
 
-    /** A process of a data-parallel run: comm connects the config.numProcesses() processes; zeroStage is -z. */
+    /** @param sampleText how samples start and print; null: from {@code config.tokenizerFile()} as for GPT-2 */
+    public Trainer(TrainableModel model, TrainingConfig config, PrintStream out, SampleText sampleText) {
+        this(model, config, out, sampleText, SingleProcess.INSTANCE, 0);
+    }
+
+    /** A process of a data-parallel GPT-2 run: comm connects the config.numProcesses() processes; zeroStage is -z. */
     public Trainer(TrainableModel model, TrainingConfig config, PrintStream out, Communicator comm, int zeroStage) {
+        this(model, config, out, null, comm, zeroStage);
+    }
+
+    /** The general case: any model's sample text, one process of a data-parallel run. */
+    public Trainer(TrainableModel model, TrainingConfig config, PrintStream out, SampleText sampleText, Communicator comm, int zeroStage) {
         this.model = model;
         this.config = config;
         this.out = out;
@@ -88,7 +115,13 @@ public final class Trainer {
         this.valBatches = (int) (config.valMaxSteps() < 0 ? valAvailable : Math.min(valAvailable, config.valMaxSteps()));
         this.schedule = LearningRateSchedule.of(config.schedule(), config.learningRate(), config.warmupSteps(),
                 numSteps, config.finalLearningRateFraction());
-        this.tokenizer = config.tokenizerFile() == null ? Optional.empty() : TokenizerFile.readIfPresent(config.tokenizerFile());
+        Optional<TokenizerFile> tokenizer = sampleText != null || config.tokenizerFile() == null ? Optional.empty()
+                : TokenizerFile.readIfPresent(config.tokenizerFile());
+        this.sampleText = sampleText != null ? sampleText : SampleText.of(tokenizer);
+        boolean samples = config.genTokens() > 0 && config.sampleEvery() > 0;
+        if (samples && (this.sampleText.startToken() < 0 || this.sampleText.startToken() >= model.vocabSize()))
+            throw new LlmcException("samples start from token %d, outside the model's vocabulary (0..%d)"
+                    .formatted(this.sampleText.startToken(), model.vocabSize() - 1));
         this.logFile = config.outputDir() == null ? null : config.outputDir().resolve("main.log");
 
         out.printf("| train data        | %-50s |%n", trainPattern);
@@ -110,7 +143,7 @@ public final class Trainer {
         out.printf("| memory per rank   | %-50s |%n", "%.1f MiB parameters, gradients, AdamW m and v".formatted(parallel.stateBytesPerRank() / 1048576.0));
         out.printf("train dataset num_batches: %d%n", trainLoader.numTokens() / tokensPerMicroStep);
         out.printf("val dataset num_batches: %d%n", valAvailable);
-        if (tokenizer.isEmpty() && config.tokenizerFile() != null)
+        if (sampleText == null && tokenizer.isEmpty() && config.tokenizerFile() != null)
             out.println("warning: no tokenizer at " + config.tokenizerFile() + "; samples are printed as token ids");
     }
 
@@ -215,15 +248,16 @@ public final class Trainer {
         return valBatches == 0 ? Float.NaN : parallel.mean(sum / valBatches); // each rank read its own slices
     }
 
-    /** llm.c's sampling: from the end-of-text token, seed 1337 each time, temperature 1, streaming the text. */
+    /** llm.c's sampling: from the EOT token, seed 1337 each time, temperature 1, streaming the text. */
     private void sample() {
         if (config.rank() != 0) return;
-        int eot = tokenizer.map(TokenizerFile::eotToken).orElse(50256);
         int count = Math.min(config.genTokens(), model.maxSeqLen() - 1);
         out.print("generating:\n---\n");
-        model.generator().generate(new int[] {eot}, count, new Sampler(new XorShift(1337), 1.0f, 0), token -> {
-            if (tokenizer.isPresent()) {
-                out.write(tokenizer.get().printable(token), 0, tokenizer.get().printable(token).length);
+        var start = new int[] {sampleText.startToken()};
+        model.generator().generate(start, count, new Sampler(new XorShift(1337), 1.0f, 0), token -> {
+            if (sampleText.tokenBytes() != null) {
+                byte[] bytes = sampleText.tokenBytes().apply(token);
+                out.write(bytes, 0, bytes.length);
             } else {
                 out.print(token + " ");
             }

@@ -10,15 +10,15 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /** The Vector API matmul must equal the baseline to fp32 rounding, on ragged shapes too. */
-class MatmulTest {
+public class MatmulTest {
 
-    static MemorySegment random(Arena arena, long n, Random random) {
+    public static MemorySegment random(Arena arena, long n, Random random) {
         var segment = arena.allocate(n * Float.BYTES, 64);
         for (long i = 0; i < n; i++) segment.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) random.nextGaussian());
         return segment;
     }
 
-    static double relativeError(MemorySegment a, MemorySegment b, long n) {
+    public static double relativeError(MemorySegment a, MemorySegment b, long n) {
         double diff = 0, norm = 0;
         for (long i = 0; i < n; i++) {
             double x = a.getAtIndex(ValueLayout.JAVA_FLOAT, i), y = b.getAtIndex(ValueLayout.JAVA_FLOAT, i);

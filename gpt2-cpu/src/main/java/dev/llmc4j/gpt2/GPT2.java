@@ -8,6 +8,7 @@ import static dev.llmc4j.cpu.Floats.sliceAll;
 
 import dev.llmc4j.cpu.AdamW;
 import dev.llmc4j.cpu.Attention;
+import dev.llmc4j.cpu.Kernels;
 import dev.llmc4j.cpu.Matmul;
 import dev.llmc4j.cpu.Parallel;
 import dev.llmc4j.cpu.Residual;
@@ -44,6 +45,7 @@ public final class GPT2 implements TrainableModel {
 
     /** out (B,T,C) = wte[token] + wpe[position]; wte (V,C), wpe (maxT,C). */
     static void encoderForward(MemorySegment out, int[] tokens, MemorySegment wte, MemorySegment wpe, int B, int T, int C) {
+        if (Kernels.fast()) { GPT2Fast.encoderForward(out, tokens, wte, wpe, B, T, C); return; }
         Parallel.forRange((long) B * T, (start, end) -> {
             for (long bt = start; bt < end; bt++) {
                 long token = tokens[(int) bt];
@@ -57,6 +59,7 @@ public final class GPT2 implements TrainableModel {
 
     /** dwte[token] += dout; dwpe[position] += dout. Serial: two positions can hold the same token. */
     static void encoderBackward(MemorySegment dwte, MemorySegment dwpe, MemorySegment dout, int[] tokens, int B, int T, int C) {
+        if (Kernels.fast()) { GPT2Fast.encoderBackward(dwte, dwpe, dout, tokens, B, T, C); return; }
         for (long bt = 0; bt < (long) B * T; bt++) {
             long token = tokens[(int) bt];
             long t = bt % T;
@@ -76,6 +79,7 @@ public final class GPT2 implements TrainableModel {
     /** out (B,T,C) = (inp - mean) * rstd * weight + bias; caches mean (B,T) and rstd (B,T) for the backward. */
     static void layernormForward(MemorySegment out, MemorySegment mean, MemorySegment rstd, MemorySegment inp,
                                  MemorySegment weight, MemorySegment bias, int B, int T, int C) {
+        if (Kernels.fast()) { GPT2Fast.layernormForward(out, mean, rstd, inp, weight, bias, B, T, C); return; }
         Parallel.forRange((long) B * T, (start, end) -> {
             for (long bt = start; bt < end; bt++) {
                 long row = bt * C;
@@ -106,6 +110,7 @@ public final class GPT2 implements TrainableModel {
     static void layernormBackward(MemorySegment dinp, MemorySegment dweight, MemorySegment dbias, MemorySegment dout,
                                   MemorySegment inp, MemorySegment weight, MemorySegment mean, MemorySegment rstd,
                                   int B, int T, int C) {
+        if (Kernels.fast()) { GPT2Fast.layernormBackward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, B, T, C); return; }
         // dinp rows are independent; dweight and dbias sum over all rows, so each thread keeps its own partial sums
         long rows = (long) B * T;
         int chunks = Parallel.threads();
@@ -153,6 +158,7 @@ public final class GPT2 implements TrainableModel {
     static final float GELU_SCALE = (float) Math.sqrt(2.0 / Math.PI);
 
     static void geluForward(MemorySegment out, MemorySegment inp, long N) {
+        if (Kernels.fast()) { GPT2Fast.geluForward(out, inp, N); return; }
         Parallel.forRange(N, (start, end) -> {
             for (long i = start; i < end; i++) {
                 float x = get(inp, i);
@@ -164,6 +170,7 @@ public final class GPT2 implements TrainableModel {
 
     /** dinp += gelu'(x) * dout, with gelu'(x) = 0.5 (1 + tanh u) + 0.5 x sech^2(u) sqrt(2/pi) (1 + 3 * 0.044715 x^2). */
     static void geluBackward(MemorySegment dinp, MemorySegment inp, MemorySegment dout, long N) {
+        if (Kernels.fast()) { GPT2Fast.geluBackward(dinp, inp, dout, N); return; }
         Parallel.forRange(N, (start, end) -> {
             for (long i = start; i < end; i++) {
                 float x = get(inp, i);

@@ -13,7 +13,9 @@ import dev.llmc4j.cpu.Parallel;
 import dev.llmc4j.cpu.Residual;
 import dev.llmc4j.cpu.SoftmaxCrossEntropy;
 import dev.llmc4j.random.MersenneTwister;
-import dev.llmc4j.random.XorShift;
+import dev.llmc4j.sample.Sampler;
+import dev.llmc4j.train.TokenGenerator;
+import dev.llmc4j.train.TrainableModel;
 import dev.llmc4j.util.LlmcException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -35,8 +37,11 @@ import java.util.function.IntConsumer;
  * hd = C/NH head size, H the SwiGLU hidden size, V vocabulary, L layers. Rows of the fused qkv are
  * [Q (NH*hd) | K (NKV*hd) | V (NKV*hd)]. Parameters and gradients use the 16-slot layout of llm.c's llama3 branch
  * ({@link Llama3Config#PARAMETER_NAMES}; the seven bias slots stay zero). Every backward ACCUMULATES (+=).
+ *
+ * <p>As a {@link TrainableModel} it trains with the same {@code dev.llmc4j.train.Trainer} as GPT-2 (schedules,
+ * validation, sampling with the KV cache, checkpoints and exact resume).
  */
-public final class Llama3 implements AutoCloseable {
+public final class Llama3 implements TrainableModel {
 
     // ------------------------------------------------------------------------------------------------------------
     // Token embedding (no position embedding: RoPE carries the positions).
@@ -370,6 +375,58 @@ public final class Llama3 implements AutoCloseable {
         Llama3Checkpoint.write(file, config, version, parameterMemory, 0);
     }
 
+    // ---- TrainableModel: what the shared Trainer asks of a model ----
+
+    /** All 16 slots, the zero bias slots included (the layout of the checkpoint and of the optimizer state). */
+    @Override
+    public long numParameters() {
+        return config.numParameters();
+    }
+
+    @Override
+    public int vocabSize() {
+        return config.vocabSize();
+    }
+
+    @Override
+    public int maxSeqLen() {
+        return config.maxSeqLen();
+    }
+
+    @Override
+    public int numLayers() {
+        return config.numLayers();
+    }
+
+    @Override
+    public int channels() {
+        return config.channels();
+    }
+
+    /** A llama3-branch checkpoint, version 3 (fp32). */
+    @Override
+    public void saveCheckpoint(Path file) {
+        save(file, 3);
+    }
+
+    /** Generation with a fresh KV cache per call, sized to prompt + count (at most maxSeqLen). */
+    @Override
+    public TokenGenerator generator() {
+        return (prompt, count, sampler, onToken) -> {
+            var produced = new int[count];
+            var stats = generate(prompt, count, sampler, new int[0], new IntConsumer() {
+                int n;
+
+                @Override
+                public void accept(int token) {
+                    produced[n++] = token;
+                    onToken.accept(token);
+                }
+            });
+            return Arrays.copyOf(produced, stats.generatedTokens());
+        };
+    }
+
     /** All parameters in the 16-slot layout, numParameters floats. */
     public MemorySegment parameters() {
         return parameterMemory;
@@ -395,6 +452,10 @@ public final class Llama3 implements AutoCloseable {
     }
 
     private MemorySegment allocate(long bytes, String what) {
+        return allocate(arena, bytes, what);
+    }
+
+    private MemorySegment allocate(Arena arena, long bytes, String what) {
         try {
             return arena.allocate(bytes, 64);
         } catch (OutOfMemoryError e) {
@@ -424,6 +485,7 @@ public final class Llama3 implements AutoCloseable {
      * The forward pass over tokens (B,T). With targets (B,T) it also computes the mean cross-entropy loss
      * (returned; -1 without targets). Logits are in {@link #logits()}.
      */
+    @Override
     public float forward(int[] inputs, int[] targets, int B, int T) {
         int V = config.vocabSize(), L = config.numLayers(), NH = config.numHeads(), NKV = config.numKvHeads();
         int C = config.channels(), H = config.ffnHidden(), hd = config.headSize(), qkvRows = config.qkvRows();
@@ -479,6 +541,7 @@ public final class Llama3 implements AutoCloseable {
     }
 
     /** Sets every parameter gradient to zero (call before the first micro-batch of a step). */
+    @Override
     public void zeroGrad() {
         gradients().fill((byte) 0);
     }
@@ -489,6 +552,7 @@ public final class Llama3 implements AutoCloseable {
     }
 
     /** Backward for one of {@code microSteps} accumulated micro-batches (each weighs 1/microSteps). */
+    @Override
     public void backward(int microSteps) {
         if (meanLoss == -1) throw new IllegalStateException("must forward with targets before backward");
         int B = batchSize, T = seqLen, BT = B * T;
@@ -553,10 +617,7 @@ public final class Llama3 implements AutoCloseable {
     public void update(float learningRate, float beta1, float beta2, float eps, float weightDecay,
                        boolean decayMatricesOnly, float gradScale, int t) {
         gradients();
-        if (adamM == null) {
-            adamM = allocate(config.numParameters() * Float.BYTES, "AdamW first moments");
-            adamV = allocate(config.numParameters() * Float.BYTES, "AdamW second moments");
-        }
+        allocateMoments();
         long[] sizes = config.parameterSizes();
         long offset = 0;
         for (int slot = 0; slot < sizes.length; slot++) {
@@ -573,12 +634,39 @@ public final class Llama3 implements AutoCloseable {
         }
     }
 
+    /** llm.c's trainer rule: weight decay on the 2-D tensors only. */
+    @Override
+    public void update(float learningRate, float beta1, float beta2, float eps, float weightDecay, float gradScale, int t) {
+        update(learningRate, beta1, beta2, eps, weightDecay, true, gradScale, t);
+    }
+
+    private void allocateMoments() {
+        if (adamM == null) { // zero-filled, as the moments must start
+            adamM = allocate(config.numParameters() * Float.BYTES, "AdamW first moments");
+            adamV = allocate(config.numParameters() * Float.BYTES, "AdamW second moments");
+        }
+    }
+
+    /** AdamW's first moments, numParameters floats in parameter order (the bias slots stay zero). */
+    @Override
+    public MemorySegment adamFirstMoments() {
+        allocateMoments();
+        return adamM;
+    }
+
+    @Override
+    public MemorySegment adamSecondMoments() {
+        allocateMoments();
+        return adamV;
+    }
+
     /** The CPU test rule: AdamW with decay on every parameter and no clipping. */
     public void update(float learningRate, float beta1, float beta2, float eps, float weightDecay, int t) {
         update(learningRate, beta1, beta2, eps, weightDecay, false, 1.0f, t);
     }
 
     /** The global L2 norm of all parameter gradients. */
+    @Override
     public float gradientNorm() {
         return AdamW.gradientNorm(gradients(), config.numParameters());
     }
@@ -597,8 +685,12 @@ public final class Llama3 implements AutoCloseable {
     // each new token costs one row of work instead of recomputing the whole sequence. A prompt goes in as one
     // batch of rows (fast matmuls); then one token at a time.
 
-    /** One conversation's cache and scratch buffers (batch 1), up to {@code contextLength} positions. */
-    public final class Session {
+    /**
+     * One conversation's cache and scratch buffers (batch 1), up to {@code contextLength} positions. The memory is
+     * the session's own: closing it frees the cache (a trainer samples many times over a model's life).
+     */
+    public final class Session implements AutoCloseable {
+        private final Arena sessionArena = Arena.ofShared(); // shared: the thread pool reads and writes it
         private final int contextLength;
         private final MemorySegment keyCache;   // (L, contextLength, NKV*hd)
         private final MemorySegment valueCache; // (L, contextLength, NKV*hd)
@@ -611,27 +703,32 @@ public final class Llama3 implements AutoCloseable {
                 throw new LlmcException("context length must be in 1.." + config.maxSeqLen() + ", found " + contextLength);
             this.contextLength = contextLength;
             long bytes = (long) config.numLayers() * contextLength * config.kvChannels() * Float.BYTES;
-            this.keyCache = allocate(bytes, "key cache");
-            this.valueCache = allocate(bytes, "value cache");
-            this.logits = allocate((long) config.vocabSize() * Float.BYTES, "logits");
+            this.keyCache = allocate(sessionArena, bytes, "key cache");
+            this.valueCache = allocate(sessionArena, bytes, "value cache");
+            this.logits = allocate(sessionArena, (long) config.vocabSize() * Float.BYTES, "logits");
         }
 
         public int position() {
             return position;
         }
 
+        @Override
+        public void close() {
+            sessionArena.close();
+        }
+
         private void ensureRows(int rows) {
             if (rows <= rowCapacity) return;
             long C = config.channels(), H = config.ffnHidden();
-            x = allocate(rows * C * Float.BYTES, "inference activations");
-            xb = allocate(rows * C * Float.BYTES, "inference activations");
-            qkv = allocate(rows * (long) config.qkvRows() * Float.BYTES, "inference activations");
-            atty = allocate(rows * C * Float.BYTES, "inference activations");
-            attproj = allocate(rows * C * Float.BYTES, "inference activations");
-            fch = allocate(rows * 2 * H * Float.BYTES, "inference activations");
-            fchSwiglu = allocate(rows * H * Float.BYTES, "inference activations");
-            fcproj = allocate(rows * C * Float.BYTES, "inference activations");
-            scores = allocate((long) Parallel.threads() * contextLength * Float.BYTES, "attention scores");
+            x = allocate(sessionArena, rows * C * Float.BYTES, "inference activations");
+            xb = allocate(sessionArena, rows * C * Float.BYTES, "inference activations");
+            qkv = allocate(sessionArena, rows * (long) config.qkvRows() * Float.BYTES, "inference activations");
+            atty = allocate(sessionArena, rows * C * Float.BYTES, "inference activations");
+            attproj = allocate(sessionArena, rows * C * Float.BYTES, "inference activations");
+            fch = allocate(sessionArena, rows * 2 * H * Float.BYTES, "inference activations");
+            fchSwiglu = allocate(sessionArena, rows * H * Float.BYTES, "inference activations");
+            fcproj = allocate(sessionArena, rows * C * Float.BYTES, "inference activations");
+            scores = allocate(sessionArena, (long) Parallel.threads() * contextLength * Float.BYTES, "attention scores");
             rowCapacity = rows;
         }
 
@@ -731,49 +828,6 @@ public final class Llama3 implements AutoCloseable {
         return new Session(contextLength);
     }
 
-    /**
-     * Picks the next token: argmax at temperature 0; otherwise softmax(logits / temperature), keep the smallest
-     * set of most likely tokens whose probability reaches topP (nucleus sampling), and draw from it.
-     */
-    public static int sample(float[] logits, float temperature, float topP, XorShift rng) {
-        int V = logits.length;
-        if (temperature <= 0) {
-            int best = 0;
-            for (int i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
-            return best;
-        }
-        float max = Float.NEGATIVE_INFINITY;
-        for (float l : logits) max = Math.max(max, l);
-        double[] probs = new double[V];
-        double sum = 0;
-        for (int i = 0; i < V; i++) {
-            probs[i] = Math.exp((logits[i] - max) / temperature);
-            sum += probs[i];
-        }
-        for (int i = 0; i < V; i++) probs[i] /= sum;
-        float coin = rng.nextFloat();
-        if (topP <= 0 || topP >= 1) {
-            double cumulative = 0;
-            for (int i = 0; i < V; i++) {
-                cumulative += probs[i];
-                if (coin < cumulative) return i;
-            }
-            return V - 1;
-        }
-        Integer[] order = new Integer[V];
-        for (int i = 0; i < V; i++) order[i] = i;
-        Arrays.sort(order, (i, j) -> Double.compare(probs[j], probs[i]));
-        int kept = 0;
-        double mass = 0;
-        while (kept < V && mass < topP) mass += probs[order[kept++]];
-        double target = coin * mass, cumulative = 0;
-        for (int k = 0; k < kept; k++) {
-            cumulative += probs[order[k]];
-            if (target < cumulative) return order[k];
-        }
-        return order[kept - 1];
-    }
-
     /** Figures of one generation: tokens produced, seconds for the prompt and for the new tokens. */
     public record GenerationStats(int promptTokens, int generatedTokens, double promptSeconds, double generateSeconds) {
         public double tokensPerSecond() {
@@ -782,28 +836,30 @@ public final class Llama3 implements AutoCloseable {
     }
 
     /**
-     * Generates up to maxNewTokens after the prompt (prompt as one batch, then one token at a time), calling
-     * {@code onToken} for each new token; stops early at a token in {@code stopTokens}.
+     * Generates up to maxNewTokens after the prompt (prompt as one batch, then one token at a time), drawing each
+     * token with {@code sampler} (temperature, top-k, top-p: {@link Sampler}) and calling {@code onToken} for it;
+     * stops early at a token in {@code stopTokens} or when the context is full.
      */
-    public GenerationStats generate(int[] prompt, int maxNewTokens, float temperature, float topP, long seed,
-                                    int[] stopTokens, IntConsumer onToken) {
+    public GenerationStats generate(int[] prompt, int maxNewTokens, Sampler sampler, int[] stopTokens, IntConsumer onToken) {
         if (prompt.length == 0) throw new LlmcException("the prompt needs at least one token (e.g. <|begin_of_text|>)");
+        if (prompt.length > config.maxSeqLen())
+            throw new LlmcException("prompt of %d tokens exceeds the model's context length %d".formatted(prompt.length, config.maxSeqLen()));
         int context = Math.min(config.maxSeqLen(), prompt.length + maxNewTokens);
-        var session = newSession(context);
-        var rng = new XorShift(seed);
-        long start = System.nanoTime();
-        float[] logits = session.forward(prompt);
-        long promptDone = System.nanoTime();
-        int generated = 0;
-        while (generated < maxNewTokens) {
-            int token = sample(logits, temperature, topP, rng);
-            generated++;
-            onToken.accept(token);
-            if (Arrays.stream(stopTokens).anyMatch(s -> s == token) || session.position() >= context) break;
-            logits = session.forward(new int[] {token});
+        try (var session = newSession(context)) {
+            long start = System.nanoTime();
+            float[] logits = session.forward(prompt);
+            long promptDone = System.nanoTime();
+            int generated = 0;
+            while (generated < maxNewTokens) {
+                int token = sampler.sample(logits, 0, logits.length);
+                generated++;
+                onToken.accept(token);
+                if (Arrays.stream(stopTokens).anyMatch(s -> s == token) || session.position() >= context) break;
+                logits = session.forward(new int[] {token});
+            }
+            long end = System.nanoTime();
+            return new GenerationStats(prompt.length, generated, (promptDone - start) / 1e9, (end - promptDone) / 1e9);
         }
-        long end = System.nanoTime();
-        return new GenerationStats(prompt.length, generated, (promptDone - start) / 1e9, (end - promptDone) / 1e9);
     }
 
     @Override

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.llmc4j.cpu.Floats;
 import dev.llmc4j.random.XorShift;
+import dev.llmc4j.sample.Sampler;
 import dev.llmc4j.util.LlmcException;
 import java.util.ArrayList;
 import org.junit.jupiter.api.Test;
@@ -19,10 +20,10 @@ class Llama3InferenceTest {
         try (var model = Llama3.randomInit(CONFIG, 7)) {
             int[] prompt = {1, 5, 9, 33, 2, 70, 12};
             var session = model.newSession(CONFIG.maxSeqLen());
+            var sampler = new Sampler(new XorShift(1234), 1.0f, 0, 0.9f);
             float[] logits = session.forward(prompt); // the prompt in one batch
             var sequence = new ArrayList<Integer>();
             for (int t : prompt) sequence.add(t);
-            var rng = new XorShift(1234);
             for (int step = 0; step < 20; step++) {
                 // full recomputation over the sequence so far, batch 1
                 int[] tokens = sequence.stream().mapToInt(Integer::intValue).toArray();
@@ -34,7 +35,7 @@ class Llama3InferenceTest {
                     maxDiff = Math.max(maxDiff, Math.abs(Floats.get(model.logits(), lastRow + v) - logits[v]));
                 }
                 assertTrue(maxDiff < 1e-5, "step " + step + ": max |cached - full| = " + maxDiff);
-                int next = Llama3.sample(logits, 1.0f, 0.9f, rng);
+                int next = sampler.sample(logits, 0, logits.length);
                 sequence.add(next);
                 logits = session.forward(new int[] {next});
             }
@@ -55,24 +56,20 @@ class Llama3InferenceTest {
     }
 
     @Test
-    void samplingRules() {
-        float[] logits = {0f, 3f, 1f, 2.9f};
-        var rng = new XorShift(1);
-        assertEquals(1, Llama3.sample(logits, 0f, 0.9f, rng)); // greedy
-        for (int i = 0; i < 200; i++) {
-            int token = Llama3.sample(logits, 1f, 0.5f, rng); // nucleus: only the top tokens reach 0.5 together
-            assertTrue(token == 1 || token == 3, "sampled " + token);
-        }
-    }
-
-    @Test
     void generateStopsAndReportsSpeed() {
         try (var model = Llama3.randomInit(CONFIG, 9)) {
             var produced = new ArrayList<Integer>();
-            var stats = model.generate(new int[] {1, 2, 3}, 10, 0.8f, 0.95f, 42, new int[0], produced::add);
+            var stats = model.generate(new int[] {1, 2, 3}, 10, new Sampler(new XorShift(42), 0.8f, 0, 0.95f), new int[0], produced::add);
             assertEquals(10, produced.size());
             assertEquals(10, stats.generatedTokens());
             assertTrue(stats.tokensPerSecond() > 0);
+            // the TokenGenerator the Trainer uses: same tokens for the same sampler seed
+            int[] viaGenerator = model.generator().generate(new int[] {1, 2, 3}, 10, new Sampler(new XorShift(42), 0.8f, 0, 0.95f), t -> {});
+            assertEquals(produced, java.util.Arrays.stream(viaGenerator).boxed().toList());
+            // a stop token ends the generation after it
+            var stopped = new ArrayList<Integer>();
+            model.generate(new int[] {1, 2, 3}, 10, new Sampler(new XorShift(42), 0.8f, 0, 0.95f), new int[] {produced.get(2)}, stopped::add);
+            assertEquals(produced.subList(0, produced.indexOf(produced.get(2)) + 1), stopped);
             var e = assertThrows(LlmcException.class, () -> model.newSession(16).forward(new int[] {97}));
             assertTrue(e.getMessage().contains("97"));
         }

@@ -1,0 +1,145 @@
+package dev.llmc4j.bench;
+
+import dev.llmc4j.cpu.Parallel;
+import dev.llmc4j.gpt2.GPT2;
+import dev.llmc4j.model.GPT2Config;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.util.Arrays;
+import java.util.Random;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Times GPT-2 training steps (forward, backward, AdamW) on random tokens from llm.c's random init.
+ *
+ * <pre>
+ *   StepBench MODEL B T [STEPS [WARMUP [RECOMPUTE]]]   e.g. d12 4 64 10 3 0: prints each step and the medians
+ *   StepBench --serve MODEL B T [RECOMPUTE]            one line per command on stdin: "step" or "forward" runs
+ *                                                      one and prints its ms, "quit" ends (bench/cpu_vs_pytorch.py)
+ *   StepBench --peak                                   the machine's fp32 FMA peak with our threads, GFLOP/s
+ * </pre>
+ */
+public final class StepBench {
+    private final GPT2 model;
+    private final int B, T;
+    private final int[] inputs, targets;
+    private int step;
+
+    StepBench(String descriptor, int B, int T, int recompute) {
+        var config = GPT2Config.fromDescriptor(descriptor);
+        this.model = GPT2.randomInit(config);
+        this.B = B;
+        this.T = T;
+        var random = new Random(1234);
+        this.inputs = random.ints(B * T, 0, config.vocabSize()).toArray();
+        this.targets = random.ints(B * T, 0, config.vocabSize()).toArray();
+    }
+
+    /** One training step; returns {forward, backward, update} in ms. */
+    double[] trainStep() {
+        long t0 = System.nanoTime();
+        model.forward(inputs, targets, B, T);
+        long t1 = System.nanoTime();
+        model.zeroGrad();
+        model.backward();
+        long t2 = System.nanoTime();
+        model.update(1e-4f, 0.9f, 0.999f, 1e-8f, 0.0f, ++step);
+        long t3 = System.nanoTime();
+        return new double[] {(t1 - t0) / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6};
+    }
+
+    double forwardOnly() {
+        long t0 = System.nanoTime();
+        model.forward(inputs, targets, B, T);
+        return (System.nanoTime() - t0) / 1e6;
+    }
+
+    static double median(double[] values) {
+        double[] sorted = values.clone();
+        Arrays.sort(sorted);
+        int n = sorted.length;
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    }
+
+    public static void main(String[] args) throws Exception {
+        if (args.length >= 1 && args[0].equals("--peak")) {
+            System.out.printf("peak %.1f GFLOP/s (%d threads, %d-bit FMA)%n", peakGflops(), Parallel.threads(),
+                    FloatVector.SPECIES_PREFERRED.vectorBitSize());
+            return;
+        }
+        if (args.length >= 1 && args[0].equals("--serve")) {
+            var bench = new StepBench(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]),
+                    args.length > 4 ? Integer.parseInt(args[4]) : 0);
+            System.out.println("ready");
+            var in = new BufferedReader(new InputStreamReader(System.in));
+            for (String line; (line = in.readLine()) != null && !line.equals("quit"); ) {
+                double ms = switch (line.trim()) {
+                    case "step" -> Arrays.stream(bench.trainStep()).sum();
+                    case "forward" -> bench.forwardOnly();
+                    default -> throw new IllegalArgumentException("unknown command " + line);
+                };
+                System.out.println(ms);
+            }
+            return;
+        }
+        if (args.length < 3) {
+            System.err.println("usage: StepBench MODEL B T [STEPS [WARMUP [RECOMPUTE]]] | --serve MODEL B T [RECOMPUTE] | --peak");
+            System.exit(2);
+        }
+        int B = Integer.parseInt(args[1]), T = Integer.parseInt(args[2]);
+        int steps = args.length > 3 ? Integer.parseInt(args[3]) : 10;
+        int warmup = args.length > 4 ? Integer.parseInt(args[4]) : 3;
+        int recompute = args.length > 5 ? Integer.parseInt(args[5]) : 0;
+        var bench = new StepBench(args[0], B, T, recompute);
+        System.out.printf("GPT-2 %s B=%d T=%d recompute=%d threads=%d kernels=%s; activations %,d floats (%.1f MiB)%n",
+                args[0], B, T, recompute, Parallel.threads(), System.getProperty("llmc.kernels", "fast"),
+                bench.activationFloats(), bench.activationFloats() * 4 / 1048576.0);
+        double[][] times = new double[3][steps];
+        for (int s = 0; s < warmup + steps; s++) {
+            double[] t = bench.trainStep();
+            System.out.printf("%s %2d: forward %8.1f ms  backward %8.1f ms  update %7.1f ms  total %8.1f ms%n",
+                    s < warmup ? "warmup" : "step  ", s, t[0], t[1], t[2], t[0] + t[1] + t[2]);
+            if (s >= warmup) for (int k = 0; k < 3; k++) times[k][s - warmup] = t[k];
+        }
+        double[] total = new double[steps];
+        for (int s = 0; s < steps; s++) total[s] = times[0][s] + times[1][s] + times[2][s];
+        System.out.printf("median of %d: forward %.1f ms  backward %.1f ms  update %.1f ms  step %.1f ms%n",
+                steps, median(times[0]), median(times[1]), median(times[2]), median(total));
+    }
+
+    long activationFloats() {
+        model.forward(inputs, targets, B, T);
+        return model.numActivations();
+    }
+
+    /** 8 independent FMA chains per thread on every thread of our pool, for about a second. */
+    static double peakGflops() {
+        VectorSpecies<Float> s = FloatVector.SPECIES_PREFERRED;
+        int iterations = 10_000, calls = 2_000;
+        float[] sink = new float[Parallel.threads()];
+        double best = 0;
+        for (int round = 0; round < 5; round++) { // the first rounds compile; the best of the rest
+            long start = System.nanoTime();
+            Parallel.forRange(Parallel.threads(), (first, end) -> {
+                for (long thread = first; thread < end; thread++)
+                    for (int call = 0; call < calls; call++) sink[(int) thread] += fmaChains(s, iterations);
+            });
+            double seconds = (System.nanoTime() - start) / 1e9;
+            if (round >= 2) best = Math.max(best, 8.0 * 2 * s.length() * iterations * calls * Parallel.threads() / seconds / 1e9);
+        }
+        return best;
+    }
+
+    /** 8 independent chains (FMA latency 4 x 2 units); more would not fit C1's register allocator, see VectorMatmul. */
+    private static float fmaChains(VectorSpecies<Float> s, int iterations) {
+        var x = FloatVector.broadcast(s, 0.999f);
+        var y = FloatVector.broadcast(s, 1e-6f);
+        var a0 = FloatVector.zero(s); var a1 = a0; var a2 = a0; var a3 = a0; var a4 = a0; var a5 = a0; var a6 = a0; var a7 = a0;
+        for (int i = 0; i < iterations; i++) {
+            a0 = a0.fma(x, y); a1 = a1.fma(x, y); a2 = a2.fma(x, y); a3 = a3.fma(x, y);
+            a4 = a4.fma(x, y); a5 = a5.fma(x, y); a6 = a6.fma(x, y); a7 = a7.fma(x, y);
+        }
+        return a0.add(a1).add(a2).add(a3).add(a4).add(a5).add(a6).add(a7).reduceLanes(jdk.incubator.vector.VectorOperators.ADD);
+    }
+}

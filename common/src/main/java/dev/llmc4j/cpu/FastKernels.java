@@ -1,0 +1,224 @@
+package dev.llmc4j.cpu;
+
+import static dev.llmc4j.cpu.Kernels.S;
+import static dev.llmc4j.cpu.Kernels.W;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+
+/**
+ * The fast versions of {@link SoftmaxCrossEntropy}, {@link AdamW}, {@link Attention} and {@link Residual}: the same arithmetic
+ * W floats at a time (exp from the Vector API's intrinsic; a masked vector at the ragged end of a row). The plain
+ * versions call these when {@link Kernels#fast()}; tests compare the two. Loads and stores are written out
+ * (fromMemorySegment / intoMemorySegment at byte offset 4 * index) so that C2 inlines them.
+ */
+final class FastKernels {
+    private FastKernels() {}
+
+    private static final ByteOrder ORDER = ByteOrder.nativeOrder();
+
+    /** Softmax over the first V logits of each row; padding columns get 0. */
+    static void softmaxForward(MemorySegment probs, MemorySegment logits, int BT, int V, int Vp) {
+        Parallel.forRange(BT, (start, end) -> {
+            for (long bt = start; bt < end; bt++) {
+                long row = 4 * bt * Vp;
+                var max = FloatVector.broadcast(S, -10000.0f);
+                for (int i = 0; i < V; i += W) {
+                    var mask = S.indexInRange(i, V);
+                    max = max.max(FloatVector.fromMemorySegment(S, logits, row + 4L * i, ORDER, mask).blend(-10000.0f, mask.not()));
+                }
+                float m = max.reduceLanes(VectorOperators.MAX);
+                var sum = FloatVector.zero(S);
+                for (int i = 0; i < V; i += W) {
+                    var mask = S.indexInRange(i, V);
+                    var e = FloatVector.fromMemorySegment(S, logits, row + 4L * i, ORDER, mask).sub(m).lanewise(VectorOperators.EXP);
+                    e.intoMemorySegment(probs, row + 4L * i, ORDER, mask);
+                    sum = sum.add(e, mask);
+                }
+                float inverse = 1 / sum.reduceLanes(VectorOperators.ADD);
+                for (int i = 0; i < V; i += W) {
+                    var mask = S.indexInRange(i, V);
+                    FloatVector.fromMemorySegment(S, probs, row + 4L * i, ORDER, mask).mul(inverse).intoMemorySegment(probs, row + 4L * i, ORDER, mask);
+                }
+                for (int i = V; i < Vp; i++) probs.setAtIndex(JAVA_FLOAT, bt * Vp + i, 0);
+            }
+        });
+    }
+
+    /** dlogits += (probs - onehot(target)) * dloss, row by row. */
+    static void crossentropySoftmaxBackward(MemorySegment dlogits, MemorySegment dlosses, MemorySegment probs,
+                                            int[] targets, int BT, int V, int Vp) {
+        Parallel.forRange(BT, (start, end) -> {
+            for (long bt = start; bt < end; bt++) {
+                long row = 4 * bt * Vp;
+                float dloss = dlosses.getAtIndex(JAVA_FLOAT, bt);
+                for (int i = 0; i < V; i += W) {
+                    var mask = S.indexInRange(i, V);
+                    var p = FloatVector.fromMemorySegment(S, probs, row + 4L * i, ORDER, mask);
+                    var d = FloatVector.fromMemorySegment(S, dlogits, row + 4L * i, ORDER, mask);
+                    p.mul(dloss).add(d).intoMemorySegment(dlogits, row + 4L * i, ORDER, mask);
+                }
+                long target = bt * Vp + targets[(int) bt];
+                dlogits.setAtIndex(JAVA_FLOAT, target, dlogits.getAtIndex(JAVA_FLOAT, target) - dloss);
+            }
+        });
+    }
+
+    /** AdamW over floats [offset, offset + count); see {@link AdamW}. */
+    static void adamw(MemorySegment params, MemorySegment grads, MemorySegment m, MemorySegment v,
+                      long offset, long count, AdamW.Step step) {
+        float beta1 = step.beta1(), beta2 = step.beta2(), lr = step.learningRate(), eps = step.eps();
+        float decay = step.weightDecay(), scale = step.gradScale();
+        float correction1 = (float) (1.0 - Math.pow(beta1, step.t()));
+        float correction2 = (float) (1.0 - Math.pow(beta2, step.t()));
+        Parallel.forRange(count, W, (start, end) -> {
+            for (long i = offset + start; i < offset + end; i += W) {
+                var mask = S.indexInRange(0, (int) Math.min(W, offset + end - i));
+                long at = 4 * i;
+                var grad = FloatVector.fromMemorySegment(S, grads, at, ORDER, mask).mul(scale);
+                var mean = FloatVector.fromMemorySegment(S, m, at, ORDER, mask).mul(beta1).add(grad.mul(1 - beta1));
+                var meanSquare = FloatVector.fromMemorySegment(S, v, at, ORDER, mask).mul(beta2).add(grad.mul(grad).mul(1 - beta2));
+                var param = FloatVector.fromMemorySegment(S, params, at, ORDER, mask);
+                var mHat = mean.div(correction1);
+                var vHat = meanSquare.div(correction2);
+                mean.intoMemorySegment(m, at, ORDER, mask);
+                meanSquare.intoMemorySegment(v, at, ORDER, mask);
+                var update = mHat.div(vHat.sqrt().add(eps)).add(param.mul(decay));
+                param.sub(update.mul(lr)).intoMemorySegment(params, at, ORDER, mask);
+            }
+        });
+    }
+
+    /** dot product of floats [x, x + n) and [y, y + n) of m (n small: a head). */
+    private static float dot(MemorySegment m, long x, long y, int n) {
+        var acc = FloatVector.zero(S);
+        for (int i = 0; i < n; i += W) {
+            var mask = S.indexInRange(i, n);
+            acc = FloatVector.fromMemorySegment(S, m, 4 * (x + i), ORDER, mask).fma(FloatVector.fromMemorySegment(S, m, 4 * (y + i), ORDER, mask), acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    /** floats [y, y + n) of dst += a * floats [x, x + n) of src. */
+    private static void axpy(MemorySegment dst, long y, float a, MemorySegment src, long x, int n) {
+        for (int i = 0; i < n; i += W) {
+            var mask = S.indexInRange(i, n);
+            var d = FloatVector.fromMemorySegment(S, dst, 4 * (y + i), ORDER, mask);
+            FloatVector.fromMemorySegment(S, src, 4 * (x + i), ORDER, mask).mul(a).add(d).intoMemorySegment(dst, 4 * (y + i), ORDER, mask);
+        }
+    }
+
+    /** Attention forward, parallel over (b, h); see {@link Attention#forward}. */
+    static void attentionForward(MemorySegment out, MemorySegment preatt, MemorySegment att, MemorySegment inp,
+                                 int B, int T, int C, int NH) {
+        int hs = C / NH;
+        long C3 = 3L * C;
+        float scale = (float) (1.0 / Math.sqrt(hs));
+        Parallel.forRange((long) B * NH, (start, end) -> {
+            for (long index = start; index < end; index++) {
+                long b = index / NH, h = index % NH;
+                long base = b * T * C3 + h * hs; // q of (b, 0, h); k at +C, v at +2C
+                for (int t = 0; t < T; t++) {
+                    long query = base + t * C3;
+                    long row = ((b * NH + h) * T + t) * T;
+                    float max = -10000.0f;
+                    for (int t2 = 0; t2 <= t; t2++) {
+                        float score = dot(inp, query, base + t2 * C3 + C, hs) * scale;
+                        preatt.setAtIndex(JAVA_FLOAT, row + t2, score);
+                        max = Math.max(max, score);
+                    }
+                    int n = t + 1;
+                    var sum = FloatVector.zero(S);
+                    for (int t2 = 0; t2 < n; t2 += W) {
+                        var mask = S.indexInRange(t2, n);
+                        var e = FloatVector.fromMemorySegment(S, preatt, 4 * (row + t2), ORDER, mask).sub(max).lanewise(VectorOperators.EXP);
+                        e.intoMemorySegment(att, 4 * (row + t2), ORDER, mask);
+                        sum = sum.add(e, mask);
+                    }
+                    float total = sum.reduceLanes(VectorOperators.ADD), inverse = total == 0 ? 0 : 1 / total;
+                    for (int t2 = 0; t2 < n; t2 += W) {
+                        var mask = S.indexInRange(t2, n);
+                        FloatVector.fromMemorySegment(S, att, 4 * (row + t2), ORDER, mask).mul(inverse).intoMemorySegment(att, 4 * (row + t2), ORDER, mask);
+                    }
+                    for (int t2 = n; t2 < T; t2++) att.setAtIndex(JAVA_FLOAT, row + t2, 0);
+                    long output = (b * T + t) * C + h * hs;
+                    for (int i = 0; i < hs; i++) out.setAtIndex(JAVA_FLOAT, output + i, 0);
+                    for (int t2 = 0; t2 < n; t2++) axpy(out, output, att.getAtIndex(JAVA_FLOAT, row + t2), inp, base + t2 * C3 + 2L * C, hs);
+                }
+            }
+        });
+    }
+
+    /**
+     * Attention backward, parallel over (b, h). The softmax backward uses its closed form
+     * dpreatt[t2] = att[t2] (datt[t2] - Σ_t3 att[t3] datt[t3]): O(T) per row instead of the plain loop's O(T²).
+     */
+    static void attentionBackward(MemorySegment dinp, MemorySegment dpreatt, MemorySegment datt, MemorySegment dout,
+                                  MemorySegment inp, MemorySegment att, int B, int T, int C, int NH) {
+        int hs = C / NH;
+        long C3 = 3L * C;
+        float scale = (float) (1.0 / Math.sqrt(hs));
+        Parallel.forRange((long) B * NH, (start, end) -> {
+            for (long index = start; index < end; index++) {
+                long b = index / NH, h = index % NH;
+                long base = b * T * C3 + h * hs;
+                for (int t = 0; t < T; t++) {
+                    long row = ((b * NH + h) * T + t) * T;
+                    long query = base + t * C3;
+                    long output = (b * T + t) * C + h * hs;
+                    float weighted = 0; // Σ att * datt over the row
+                    for (int t2 = 0; t2 <= t; t2++) {
+                        long value = base + t2 * C3 + 2L * C;
+                        float a = att.getAtIndex(JAVA_FLOAT, row + t2);
+                        float d = datt.getAtIndex(JAVA_FLOAT, row + t2) + dotAcross(dout, output, inp, value, hs);
+                        datt.setAtIndex(JAVA_FLOAT, row + t2, d);
+                        weighted += a * d;
+                        axpy(dinp, value, a, dout, output, hs); // dv += att * dout
+                    }
+                    for (int t2 = 0; t2 <= t; t2++) {
+                        float a = att.getAtIndex(JAVA_FLOAT, row + t2);
+                        float dp = dpreatt.getAtIndex(JAVA_FLOAT, row + t2) + a * (datt.getAtIndex(JAVA_FLOAT, row + t2) - weighted);
+                        dpreatt.setAtIndex(JAVA_FLOAT, row + t2, dp);
+                        long key = base + t2 * C3 + C;
+                        axpy(dinp, query, dp * scale, inp, key, hs); // dq += k * dpreatt * scale
+                        axpy(dinp, key, dp * scale, inp, query, hs); // dk += q * dpreatt * scale
+                    }
+                }
+            }
+        });
+    }
+
+    /** dot product of floats [x, x + n) of m and [y, y + n) of other. */
+    private static float dotAcross(MemorySegment m, long x, MemorySegment other, long y, int n) {
+        var acc = FloatVector.zero(S);
+        for (int i = 0; i < n; i += W) {
+            var mask = S.indexInRange(i, n);
+            acc = FloatVector.fromMemorySegment(S, m, 4 * (x + i), ORDER, mask).fma(FloatVector.fromMemorySegment(S, other, 4 * (y + i), ORDER, mask), acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    /** Residual forward, a vector at a time (the masked last vector covers a ragged end). */
+    static void residualForward(MemorySegment out, MemorySegment a, MemorySegment b, long N) {
+        Parallel.forRange(N, W, (start, end) -> {
+            for (long i = start; i < end; i += W) {
+                var mask = S.indexInRange(0, (int) Math.min(W, end - i));
+                FloatVector.fromMemorySegment(S, a, (i) * 4L, ORDER, mask).add(FloatVector.fromMemorySegment(S, b, (i) * 4L, ORDER, mask)).intoMemorySegment(out, (i) * 4L, ORDER, mask);
+            }
+        });
+    }
+
+    static void residualBackward(MemorySegment da, MemorySegment db, MemorySegment dout, long N) {
+        Parallel.forRange(N, W, (start, end) -> {
+            for (long i = start; i < end; i += W) {
+                var mask = S.indexInRange(0, (int) Math.min(W, end - i));
+                var d = FloatVector.fromMemorySegment(S, dout, (i) * 4L, ORDER, mask);
+                FloatVector.fromMemorySegment(S, da, (i) * 4L, ORDER, mask).add(d).intoMemorySegment(da, (i) * 4L, ORDER, mask);
+                FloatVector.fromMemorySegment(S, db, (i) * 4L, ORDER, mask).add(d).intoMemorySegment(db, (i) * 4L, ORDER, mask);
+            }
+        });
+    }
+}

@@ -1,0 +1,155 @@
+package dev.llmc4j.gpt2;
+
+import static dev.llmc4j.cpu.Kernels.S;
+import static dev.llmc4j.cpu.Kernels.W;
+import static dev.llmc4j.cpu.Kernels.inRow;
+
+import dev.llmc4j.cpu.Parallel;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+
+/**
+ * The fast versions of GPT2.java's own layers (encoder, layernorm, GELU, residual): the same arithmetic as the
+ * plain loops there, W floats at a time with the Vector API (a masked vector for the ragged end of a row), and
+ * tanh from the Vector API's intrinsic. GPT2.java's plain version of each layer calls these when
+ * {@link dev.llmc4j.cpu.Kernels#fast()}; tests compare the two.
+ */
+final class GPT2Fast {
+    private GPT2Fast() {}
+
+    private static final VectorOperators.Associative ADD = VectorOperators.ADD;
+    // Vector loads and stores are written out (fromMemorySegment, intoMemorySegment with byte offsets = 4 * index):
+    // C2 only keeps vectors in registers when these calls inline, and tiny helper methods sometimes do not.
+    private static final ByteOrder ORDER = ByteOrder.nativeOrder();
+
+    static void encoderForward(MemorySegment out, int[] tokens, MemorySegment wte, MemorySegment wpe, int B, int T, int C) {
+        Parallel.forRange((long) B * T, (start, end) -> {
+            for (long bt = start; bt < end; bt++) {
+                long token = tokens[(int) bt], t = bt % T;
+                for (int i = 0; i < C; i += W) {
+                    var m = inRow(i, C);
+                    FloatVector.fromMemorySegment(S, wte, (token * C + i) * 4L, ORDER, m).add(FloatVector.fromMemorySegment(S, wpe, (t * C + i) * 4L, ORDER, m)).intoMemorySegment(out, (bt * C + i) * 4L, ORDER, m);
+                }
+            }
+        });
+    }
+
+    /** Parallel over channels: each thread owns columns of dwte and dwpe, so repeated tokens never collide. */
+    static void encoderBackward(MemorySegment dwte, MemorySegment dwpe, MemorySegment dout, int[] tokens, int B, int T, int C) {
+        Parallel.forRange(C, W, (first, last) -> {
+            for (long bt = 0; bt < (long) B * T; bt++) {
+                long token = tokens[(int) bt], t = bt % T;
+                for (int i = (int) first; i < last; i += W) {
+                    var m = inRow(i, (int) last);
+                    var d = FloatVector.fromMemorySegment(S, dout, (bt * C + i) * 4L, ORDER, m);
+                    FloatVector.fromMemorySegment(S, dwte, (token * C + i) * 4L, ORDER, m).add(d).intoMemorySegment(dwte, (token * C + i) * 4L, ORDER, m);
+                    FloatVector.fromMemorySegment(S, dwpe, (t * C + i) * 4L, ORDER, m).add(d).intoMemorySegment(dwpe, (t * C + i) * 4L, ORDER, m);
+                }
+            }
+        });
+    }
+
+    static void layernormForward(MemorySegment out, MemorySegment mean, MemorySegment rstd, MemorySegment inp,
+                                 MemorySegment weight, MemorySegment bias, int B, int T, int C) {
+        Parallel.forRange((long) B * T, (start, end) -> {
+            for (long bt = start; bt < end; bt++) {
+                long row = bt * C;
+                var sum = FloatVector.zero(S);
+                for (int i = 0; i < C; i += W) sum = sum.add(FloatVector.fromMemorySegment(S, inp, (row + i) * 4L, ORDER, inRow(i, C)));
+                float m = sum.reduceLanes(ADD) / C;
+                var variance = FloatVector.zero(S);
+                for (int i = 0; i < C; i += W) {
+                    var mask = inRow(i, C);
+                    var shifted = FloatVector.fromMemorySegment(S, inp, (row + i) * 4L, ORDER, mask).sub(m, mask); // masked: the lanes past the row stay 0
+                    variance = shifted.fma(shifted, variance);
+                }
+                float s = (float) (1.0 / Math.sqrt(variance.reduceLanes(ADD) / C + GPT2.LAYERNORM_EPS));
+                for (int i = 0; i < C; i += W) {
+                    var mask = inRow(i, C);
+                    var normalized = FloatVector.fromMemorySegment(S, inp, (row + i) * 4L, ORDER, mask).sub(m).mul(s);
+                    normalized.fma(FloatVector.fromMemorySegment(S, weight, (i) * 4L, ORDER, mask), FloatVector.fromMemorySegment(S, bias, (i) * 4L, ORDER, mask)).intoMemorySegment(out, (row + i) * 4L, ORDER, mask);
+                }
+                mean.setAtIndex(JAVA_FLOAT, bt, m);
+                rstd.setAtIndex(JAVA_FLOAT, bt, s);
+            }
+        });
+    }
+
+    static void layernormBackward(MemorySegment dinp, MemorySegment dweight, MemorySegment dbias, MemorySegment dout,
+                                  MemorySegment inp, MemorySegment weight, MemorySegment mean, MemorySegment rstd,
+                                  int B, int T, int C) {
+        long rows = (long) B * T;
+        int chunks = Parallel.threads();
+        int padded = (C + W - 1) / W * W;
+        float[][] partialDweight = new float[chunks][padded];
+        float[][] partialDbias = new float[chunks][padded];
+        Parallel.forRange(chunks, (firstChunk, endChunk) -> {
+            for (long chunk = firstChunk; chunk < endChunk; chunk++) {
+                float[] dw = partialDweight[(int) chunk], db = partialDbias[(int) chunk];
+                for (long bt = rows * chunk / chunks; bt < rows * (chunk + 1) / chunks; bt++) {
+                    long row = bt * C;
+                    float m = mean.getAtIndex(JAVA_FLOAT, bt);
+                    float s = rstd.getAtIndex(JAVA_FLOAT, bt);
+                    var gSum = FloatVector.zero(S);
+                    var gnSum = FloatVector.zero(S);
+                    for (int i = 0; i < C; i += W) {
+                        var mask = inRow(i, C);
+                        var n = FloatVector.fromMemorySegment(S, inp, (row + i) * 4L, ORDER, mask).sub(m).mul(s);
+                        var g = FloatVector.fromMemorySegment(S, weight, (i) * 4L, ORDER, mask).mul(FloatVector.fromMemorySegment(S, dout, (row + i) * 4L, ORDER, mask));
+                        gSum = gSum.add(g);
+                        gnSum = g.fma(n, gnSum);
+                    }
+                    float gMean = gSum.reduceLanes(ADD) / C, gnMean = gnSum.reduceLanes(ADD) / C;
+                    for (int i = 0; i < C; i += W) {
+                        var mask = inRow(i, C);
+                        var n = FloatVector.fromMemorySegment(S, inp, (row + i) * 4L, ORDER, mask).sub(m).mul(s);
+                        var d = FloatVector.fromMemorySegment(S, dout, (row + i) * 4L, ORDER, mask);
+                        FloatVector.fromArray(S, db, i).add(d).intoArray(db, i);
+                        n.fma(d, FloatVector.fromArray(S, dw, i)).intoArray(dw, i);
+                        var g = FloatVector.fromMemorySegment(S, weight, (i) * 4L, ORDER, mask).mul(d);
+                        var dx = g.sub(gMean).sub(n.mul(gnMean)).mul(s);
+                        FloatVector.fromMemorySegment(S, dinp, (row + i) * 4L, ORDER, mask).add(dx).intoMemorySegment(dinp, (row + i) * 4L, ORDER, mask);
+                    }
+                }
+            }
+        });
+        for (int chunk = 0; chunk < chunks; chunk++) { // fixed order: the same sums for the same thread count
+            for (int i = 0; i < C; i += W) {
+                var mask = inRow(i, C);
+                FloatVector.fromMemorySegment(S, dweight, (i) * 4L, ORDER, mask).add(FloatVector.fromArray(S, partialDweight[chunk], i)).intoMemorySegment(dweight, (i) * 4L, ORDER, mask);
+                FloatVector.fromMemorySegment(S, dbias, (i) * 4L, ORDER, mask).add(FloatVector.fromArray(S, partialDbias[chunk], i)).intoMemorySegment(dbias, (i) * 4L, ORDER, mask);
+            }
+        }
+    }
+
+    static void geluForward(MemorySegment out, MemorySegment inp, long N) {
+        Parallel.forRange(N, W, (start, end) -> {
+            for (long i = start; i < end; i += W) {
+                var mask = S.indexInRange(0, (int) Math.min(W, end - i)); // all lanes but in the last vector
+                var x = FloatVector.fromMemorySegment(S, inp, (i) * 4L, ORDER, mask);
+                var u = x.mul(x).mul(0.044715f * GPT2.GELU_SCALE).add(GPT2.GELU_SCALE).mul(x); // sqrt(2/pi) (x + 0.044715 x^3)
+                u.lanewise(VectorOperators.TANH).add(1f).mul(x).mul(0.5f).intoMemorySegment(out, (i) * 4L, ORDER, mask);
+            }
+        });
+    }
+
+    static void geluBackward(MemorySegment dinp, MemorySegment inp, MemorySegment dout, long N) {
+        Parallel.forRange(N, W, (start, end) -> {
+            for (long i = start; i < end; i += W) {
+                var mask = S.indexInRange(0, (int) Math.min(W, end - i));
+                var x = FloatVector.fromMemorySegment(S, inp, (i) * 4L, ORDER, mask);
+                var x2 = x.mul(x);
+                var u = x2.mul(0.044715f * GPT2.GELU_SCALE).add(GPT2.GELU_SCALE).mul(x);
+                var tanh = u.lanewise(VectorOperators.TANH);
+                var sech2 = tanh.mul(tanh).neg().add(1f); // 1 / cosh^2 = 1 - tanh^2
+                // 0.5 (1 + tanh) + 0.5 x sech^2 sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+                var slope = x2.mul(3f * 0.044715f).add(1f).mul(sech2).mul(x).mul(0.5f * GPT2.GELU_SCALE);
+                var local = tanh.add(1f).mul(0.5f).add(slope);
+                local.fma(FloatVector.fromMemorySegment(S, dout, (i) * 4L, ORDER, mask), FloatVector.fromMemorySegment(S, dinp, (i) * 4L, ORDER, mask)).intoMemorySegment(dinp, (i) * 4L, ORDER, mask);
+            }
+        });
+    }
+}
