@@ -1,11 +1,14 @@
 package dev.llmc4j.cli;
 
+import dev.llmc4j.distributed.Communicator;
 import dev.llmc4j.gpt2.GPT2;
 import dev.llmc4j.gpt2.cuda.GPT2CudaModel;
 import dev.llmc4j.train.TrainableModel;
 import dev.llmc4j.train.Trainer;
 import dev.llmc4j.train.TrainingConfig;
 import dev.llmc4j.util.LlmcException;
+import java.io.OutputStream;
+import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -17,7 +20,8 @@ import picocli.CommandLine.Option;
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Train GPT-2 (llm.c's train_gpt2 loop): AdamW, gradient accumulation, clipping at norm 1.0,",
             "LR schedules, validation, sampling, checkpoints and exact resume. Prepare data first: ./llmc data tinyshakespeare",
-            "Recompute in backward (both devices): -r 0|1|2. On a GPU: --device cuda [--precision bf16|fp32|fp16] [--attention flash|plain]."})
+            "Recompute in backward (both devices): -r 0|1|2. On a GPU: --device cuda [--precision bf16|fp32|fp16] [--attention flash|plain].",
+            "Several processes: mpirun -np 2 ./llmc train ... (each reads its slice of every batch; -z 1 shards AdamW's state)"})
 public final class TrainCommand implements Callable<Integer> {
 
     @Mixin
@@ -25,6 +29,9 @@ public final class TrainCommand implements Callable<Integer> {
 
     @Mixin
     DeviceOptions device;
+
+    @Mixin
+    DistributedOptions distributed;
 
     @Option(names = {"-w", "--master-weights"}, paramLabel = "0|1", defaultValue = "1",
             description = "cuda: keep fp32 master weights for AdamW with 16-bit storage (default: ${DEFAULT-VALUE})")
@@ -51,21 +58,42 @@ public final class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        var config = trainingConfig();
-        try (var gpt2 = buildModel(config)) {
-            System.out.printf("[GPT-2] %s, %,d parameters, on %s%n", configOf(gpt2), gpt2.numParameters(), device.describe());
-            var trainer = new Trainer(gpt2, config, System.out);
-            var result = trainer.run();
-            LossChart.writeIfOutput(config.outputDir(), result, "GPT-2 " + model.describe());
+        Communicator comm = distributed.openCpu(); // MPI under mpirun, else a single process
+        try {
+            var config = trainingConfig(comm.size(), comm.rank());
+            // rank 0 speaks for the run; the others print only their errors
+            PrintStream out = comm.rank() == 0 ? System.out : new PrintStream(OutputStream.nullOutputStream());
+            if (comm.size() > 1 && device.device() != DeviceOptions.Device.CPU)
+                throw new LlmcException("several processes train on the CPU only for now: the NCCL binding is ready"
+                        + " (dev.llmc4j.distributed.Nccl, MultiGpuConfig) but the CUDA model does not reduce its gradients yet");
+            try (var gpt2 = buildModel(config)) {
+                out.printf("[GPT-2] %s, %,d parameters, on %s%n", configOf(gpt2), gpt2.numParameters(), device.describe());
+                var trainer = new Trainer(gpt2, config, out, comm, distributed.zeroStage);
+                var result = trainer.run();
+                if (comm.rank() == 0) LossChart.writeIfOutput(config.outputDir(), result, "GPT-2 " + model.describe());
+            }
+        } catch (RuntimeException | Error e) {
+            if (comm.size() > 1) { // the other ranks would wait forever in their next collective: stop them all
+                if (!(e instanceof LlmcException)) e.printStackTrace();
+                System.err.println("error on rank %d of %d: %s%nrank %d: stopping every rank (MPI_Abort)".formatted(
+                        comm.rank(), comm.size(), e.getMessage(), comm.rank()));
+                comm.abort(1);
+            }
+            throw e;
         }
+        comm.close();
         return 0;
     }
 
     TrainingConfig trainingConfig() {
+        return trainingConfig(1, 0);
+    }
+
+    TrainingConfig trainingConfig(int numProcesses, int rank) {
         Path tokenizerFile = tokenizer != null ? tokenizer : defaultTokenizer(trainPattern);
         checkDataExists(trainPattern, "train");
         checkDataExists(valPattern, "val");
-        return training.toConfig(trainPattern, valPattern, tokenizerFile);
+        return training.toConfig(trainPattern, valPattern, tokenizerFile, numProcesses, rank);
     }
 
     /**

@@ -85,10 +85,15 @@ public final class TrainingOptions {
 
     /** The run these flags describe, on the given data; gradient clipping at 1.0 and one process, as llm.c's CPU run. */
     TrainingConfig toConfig(String trainPattern, String valPattern, Path tokenizerFile) {
+        return toConfig(trainPattern, valPattern, tokenizerFile, 1, 0);
+    }
+
+    /** The config of process {@code rank} of {@code numProcesses} (mpirun). */
+    TrainingConfig toConfig(String trainPattern, String valPattern, Path tokenizerFile, int numProcesses, int rank) {
         return new TrainingConfig(trainPattern, valPattern, batchSize, seqLen, totalBatchTokens, maxSteps, learningRate,
                 warmupSteps, finalFraction, schedule, weightDecay, 1.0f, valEvery, valBatches, sampleEvery, genTokens,
                 overfit != 0, outputDir, checkpointEvery, checkpointsKeep, majorCheckpointEvery, resume != 0,
-                skipLossZ, skipNormZ, tokenizerFile, 1, 0);
+                skipLossZ, skipNormZ, tokenizerFile, numProcesses, rank);
     }
 
     boolean resume() {

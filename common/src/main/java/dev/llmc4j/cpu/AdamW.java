@@ -49,13 +49,21 @@ public final class AdamW {
      * Summed in double over fixed blocks, so the result does not depend on the number of threads.
      */
     public static float gradientNorm(MemorySegment grads, long n) {
+        return (float) Math.sqrt(gradientSquareSum(grads, 0, n));
+    }
+
+    /**
+     * The sum of the squares of grads [offset, offset + count), in double over fixed blocks of 65536 (so the result
+     * does not depend on the thread count): a ZeRO-1 shard's share of the global norm.
+     */
+    public static double gradientSquareSum(MemorySegment grads, long offset, long count) {
         long block = 1 << 16;
-        int blocks = (int) ((n + block - 1) / block);
+        int blocks = (int) ((count + block - 1) / block);
         double[] partial = new double[blocks];
         Parallel.forRange(blocks, (start, end) -> {
             for (long k = start; k < end; k++) {
                 double sum = 0;
-                for (long i = k * block; i < Math.min(n, (k + 1) * block); i++) {
+                for (long i = offset + k * block; i < offset + Math.min(count, (k + 1) * block); i++) {
                     float g = get(grads, i);
                     sum += (double) g * g;
                 }
@@ -64,6 +72,6 @@ public final class AdamW {
         });
         double total = 0;
         for (double s : partial) total += s;
-        return (float) Math.sqrt(total);
+        return total;
     }
 }

@@ -32,14 +32,14 @@ public interface TrainableModel extends AutoCloseable {
     float gradientNorm();
 
     /**
-     * AdamW over all parameters with weight decay on the 2-D tensors only (llm.c's trainer rule); t is 1-based;
-     * the gradients are multiplied by gradScale first.
+     * AdamW over all parameters (under ZeRO-1: over the optimizer shard) with weight decay on the 2-D tensors only
+     * (llm.c's trainer rule); t is 1-based; the gradients are multiplied by gradScale first.
      */
     void update(float learningRate, float beta1, float beta2, float eps, float weightDecay, float gradScale, int t);
 
     /**
-     * AdamW's first moments (numParameters native-order floats, parameter order) in host memory, current as of this
-     * call. A CPU model hands out its live state (allocated, zero, if needed); a device model copies its moments
+     * AdamW's first moments (numParameters native-order floats, or under ZeRO-1 the shard's, parameter order) in host
+     * memory, current as of this call. A CPU model hands out its live state (allocated, zero, if needed); a device model copies its moments
      * down into a host buffer it owns, so writing into the segment changes nothing until {@link #loadAdamMoments}.
      */
     MemorySegment adamFirstMoments();
@@ -47,15 +47,44 @@ public interface TrainableModel extends AutoCloseable {
     /** AdamW's second moments, with the same contract as {@link #adamFirstMoments()}. */
     MemorySegment adamSecondMoments();
 
+    // ---- data parallelism (see DataParallel): host memory for the CPU collectives, and ZeRO-1's optimizer shard ----
+
+    /** The parameters, numParameters floats in host memory, for MPI; models that keep them on a GPU do not offer this. */
+    default MemorySegment parameters() {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " keeps no parameters in host memory for MPI");
+    }
+
+    /** The parameter gradients, numParameters floats in host memory, averaged across processes after the backward. */
+    default MemorySegment gradients() {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " keeps no gradients in host memory for MPI");
+    }
+
     /**
-     * Makes {@code first} and {@code second} (numParameters floats each) the model's AdamW moments: resume calls it
-     * after reading a state file into the segments {@link #adamFirstMoments()} and {@link #adamSecondMoments()}
+     * ZeRO-1: from now on keep AdamW's moments for parameters [offset, offset + count) only and let {@link #update}
+     * change only those; {@link #adamFirstMoments()} then holds count floats. Call before the first update.
+     */
+    default void shardOptimizerState(long offset, long count) {
+        if (offset != 0 || count != numParameters())
+            throw new UnsupportedOperationException(getClass().getSimpleName() + " does not support ZeRO-1 (-z 1)");
+    }
+
+    /** Sum of the squared gradients [offset, offset + count): a shard's share of the global norm under ZeRO-1. */
+    default double gradientSquareSum(long offset, long count) {
+        if (offset != 0 || count != numParameters())
+            throw new UnsupportedOperationException(getClass().getSimpleName() + " does not support ZeRO-1 (-z 1)");
+        double norm = gradientNorm();
+        return norm * norm;
+    }
+
+    /**
+     * Makes {@code first} and {@code second} (numParameters floats each, or the ZeRO-1 shard's) the model's AdamW
+     * moments: resume calls it after reading a state file into the segments {@link #adamFirstMoments()} and {@link #adamSecondMoments()}
      * returned. The default copies into those segments (nothing to do when they are the same memory, as for the
      * CPU model); a device model uploads.
      */
     default void loadAdamMoments(MemorySegment first, MemorySegment second) {
         MemorySegment m = adamFirstMoments(), v = adamSecondMoments();
-        long bytes = numParameters() * Float.BYTES;
+        long bytes = m.byteSize();
         if (!sameMemory(first, m)) MemorySegment.copy(first, 0, m, 0, bytes);
         if (!sameMemory(second, v)) MemorySegment.copy(second, 0, v, 0, bytes);
     }

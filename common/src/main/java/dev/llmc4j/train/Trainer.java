@@ -1,6 +1,8 @@
 package dev.llmc4j.train;
 
 import dev.llmc4j.data.DataLoader;
+import dev.llmc4j.distributed.Communicator;
+import dev.llmc4j.distributed.SingleProcess;
 import dev.llmc4j.format.TokenizerFile;
 import dev.llmc4j.random.XorShift;
 import dev.llmc4j.sample.Sampler;
@@ -27,8 +29,11 @@ import java.util.function.IntFunction;
  *     checkpoint        every checkpointEvery steps (not at 0, nor at the step just resumed) and at the last step
  *     stop              at the last step
  *     one optimizer step: zero the gradients, then for each of gradAccum micro-batches forward and backward;
- *                       clip the global gradient norm to 1; AdamW with the scheduled learning rate
+ *                       average the gradients over the processes; clip the global gradient norm to 1;
+ *                       AdamW with the scheduled learning rate
  * </pre>
+ * With several processes (mpirun) each reads its own slice of every batch and {@link DataParallel} averages the
+ * gradients and losses; rank 0 alone writes the log, the samples and the model file, every rank its state file.
  */
 public final class Trainer {
 
@@ -64,17 +69,34 @@ public final class Trainer {
     private final LearningRateSchedule schedule;
     private final SampleText sampleText;
     private final Path logFile;
+    private final Communicator comm;
+    private final DataParallel parallel;
 
     /** A trainer whose samples use the llm.c tokenizer file of {@code config.tokenizerFile()} (GPT-2). */
     public Trainer(TrainableModel model, TrainingConfig config, PrintStream out) {
-        this(model, config, out, null);
+        this(model, config, out, null, SingleProcess.INSTANCE, 0);
     }
 
     /** @param sampleText how samples start and print; null: from {@code config.tokenizerFile()} as for GPT-2 */
     public Trainer(TrainableModel model, TrainingConfig config, PrintStream out, SampleText sampleText) {
+        this(model, config, out, sampleText, SingleProcess.INSTANCE, 0);
+    }
+
+    /** A process of a data-parallel GPT-2 run: comm connects the config.numProcesses() processes; zeroStage is -z. */
+    public Trainer(TrainableModel model, TrainingConfig config, PrintStream out, Communicator comm, int zeroStage) {
+        this(model, config, out, null, comm, zeroStage);
+    }
+
+    /** The general case: any model's sample text, one process of a data-parallel run. */
+    public Trainer(TrainableModel model, TrainingConfig config, PrintStream out, SampleText sampleText, Communicator comm, int zeroStage) {
         this.model = model;
         this.config = config;
         this.out = out;
+        this.comm = comm;
+        if (comm.size() != config.numProcesses() || comm.rank() != config.rank())
+            throw new LlmcException("process %d of %d (-pr, -pn) disagrees with %s, where this is rank %d of %d".formatted(
+                    config.rank(), config.numProcesses(), comm.description(), comm.rank(), comm.size()));
+        this.parallel = new DataParallel(comm, model, zeroStage, out);
         int B = config.batchSize(), T = config.seqLen(), P = config.numProcesses();
         if (T > model.maxSeqLen())
             throw new LlmcException("sequence length -t " + T + " exceeds the model's context length " + model.maxSeqLen());
@@ -112,6 +134,13 @@ public final class Trainer {
                 config.learningRate(), schedule.name(), config.warmupSteps(), config.finalLearningRateFraction()));
         out.printf("| weight decay      | %-50s |%n", config.weightDecay());
         out.printf("| parameters        | %-50s |%n", "%,d".formatted(model.numParameters()));
+        if (P > 1) {
+            out.printf("| processes         | %-50s |%n", comm.description());
+            out.printf("| ZeRO stage        | %-50s |%n", parallel.zeroStage() + (parallel.zeroStage() == 1
+                    ? " (AdamW state sharded: %,d parameters per rank)".formatted(parallel.shardCount()) : " (AdamW state replicated)"));
+            out.printf("| sent per step     | %-50s |%n", "%.1f MiB per rank (ring all-reduce of the gradients)".formatted(parallel.bytesSentPerStep() / 1048576.0));
+        }
+        out.printf("| memory per rank   | %-50s |%n", "%.1f MiB parameters, gradients, AdamW m and v".formatted(parallel.stateBytesPerRank() / 1048576.0));
         out.printf("train dataset num_batches: %d%n", trainLoader.numTokens() / tokensPerMicroStep);
         out.printf("val dataset num_batches: %d%n", valAvailable);
         if (sampleText == null && tokenizer.isEmpty() && config.tokenizerFile() != null)
@@ -130,7 +159,7 @@ public final class Trainer {
         var trainLosses = new ArrayList<LossPoint>();
         var valLosses = new ArrayList<LossPoint>();
         int startStep = config.resume() ? resume() : 0;
-        if (logFile != null && !config.resume()) writeLog(null); // a fresh run starts a fresh log
+        if (logFile != null && !config.resume() && config.rank() == 0) writeLog(null); // a fresh run starts a fresh log
         var lossOutliers = new OutlierDetector();
         var normOutliers = new OutlierDetector();
         var progress = new ProgressLine(out, numSteps);
@@ -168,15 +197,17 @@ public final class Trainer {
                 lossSum += model.forward(trainLoader.inputs(), trainLoader.targets(), config.batchSize(), config.seqLen());
                 model.backward(gradAccumSteps);
             }
-            float loss = lossSum / gradAccumSteps;
-            float norm = model.gradientNorm();
+            // data parallel: the mean loss over all ranks, and the gradients averaged over them (all-reduce, or
+            // ZeRO-1's reduce-scatter of each rank's shard); the norm is then that of the whole batch, on every rank
+            float loss = parallel.mean(lossSum / gradAccumSteps);
+            float norm = parallel.reduceGradients();
             float gradScale = norm > config.gradClip() ? config.gradClip() / norm : 1.0f;
             float lr = schedule.learningRate(step);
             double zLoss = lossOutliers.update(loss);
             double zNorm = normOutliers.update(norm);
             boolean skip = OutlierDetector.shouldSkip(zLoss, config.skipLossZ()) || OutlierDetector.shouldSkip(zNorm, config.skipNormZ());
             if (!skip) {
-                model.update(lr, TrainingConfig.BETA1, TrainingConfig.BETA2, TrainingConfig.EPS, config.weightDecay(), gradScale, step + 1);
+                parallel.update(lr, config.weightDecay(), gradScale, step + 1); // ZeRO-1: own shard, then all-gather
             }
             double millis = (System.nanoTime() - start) / 1e6;
             if (step > startStep) { // the first step warms up the JIT: leave it out of the averages, as llm.c does
@@ -214,7 +245,7 @@ public final class Trainer {
             valLoader.nextBatch();
             sum += model.forward(valLoader.inputs(), valLoader.targets(), config.batchSize(), config.seqLen());
         }
-        return valBatches == 0 ? Float.NaN : sum / valBatches;
+        return valBatches == 0 ? Float.NaN : parallel.mean(sum / valBatches); // each rank read its own slices
     }
 
     /** llm.c's sampling: from the EOT token, seed 1337 each time, temperature 1, streaming the text. */
@@ -243,7 +274,8 @@ public final class Trainer {
         var header = new TrainingStateFile.Header(config.numProcesses(), config.rank(), !config.overfitSingleBatch(),
                 step, 0, 0, trainLoader.shardPosition(), trainLoader.samplePosition());
         TrainingStateFile.write(dir.resolve("state_%08d_%05d.bin".formatted(step, config.rank())), header,
-                model.adamFirstMoments(), model.adamSecondMoments(), model.numParameters(), trainLoader.state());
+                model.adamFirstMoments(), model.adamSecondMoments(), parallel.shardCount(), trainLoader.state());
+        comm.barrier(); // every rank's state file is written before rank 0 marks the checkpoint done
         if (config.rank() == 0) {
             AtomicFiles.write(dir.resolve("DONE_%08d".formatted(step)), new byte[0]);
             out.printf("checkpoint written: %s%n", dir.resolve("model_%08d.bin".formatted(step)));
@@ -274,7 +306,7 @@ public final class Trainer {
         if (step < 0) throw new LlmcException("resume (-y 1): no completed checkpoint (DONE_########) in " + dir);
         Path stateFile = dir.resolve("state_%08d_%05d.bin".formatted(step, config.rank()));
         MemorySegment m = model.adamFirstMoments(), v = model.adamSecondMoments();
-        var contents = TrainingStateFile.read(stateFile, model.numParameters(), config.numProcesses(), config.rank(), m, v);
+        var contents = TrainingStateFile.read(stateFile, parallel.shardCount(), config.numProcesses(), config.rank(), m, v);
         model.loadAdamMoments(m, v); // a no-op for the CPU model (m, v are its own); a GPU model uploads them
         if (contents.loader() != null) {
             trainLoader.restore(contents.loader());

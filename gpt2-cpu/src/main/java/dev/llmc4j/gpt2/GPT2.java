@@ -313,6 +313,8 @@ public final class GPT2 implements TrainableModel {
     final ParameterTensors grads;
     private MemorySegment adamM; // AdamW first and second moments, allocated on the first update
     private MemorySegment adamV;
+    private long optimizerOffset;   // the moments cover parameters [optimizerOffset, optimizerOffset + optimizerCount):
+    private long optimizerCount;    // all of them, or this process's ZeRO-1 shard
     private GPT2Inference inference;
 
     // activations, allocated on the first forward and grown when a larger batch arrives
@@ -336,6 +338,7 @@ public final class GPT2 implements TrainableModel {
         this.gradientMemory = allocate(bytes, "parameter gradients");
         this.params = ParameterTensors.slice(config, parameterMemory);
         this.grads = ParameterTensors.slice(config, gradientMemory);
+        this.optimizerCount = config.numParameters();
     }
 
     /** llm.c's (and PyTorch's, seed 42) random init; see {@link GPT2Init}. */
@@ -398,11 +401,13 @@ public final class GPT2 implements TrainableModel {
     }
 
     /** All parameters in llm.c's order, as one segment of numParameters floats. */
+    @Override
     public MemorySegment parameters() {
         return parameterMemory;
     }
 
     /** All parameter gradients, same layout as {@link #parameters()}. */
+    @Override
     public MemorySegment gradients() {
         return gradientMemory;
     }
@@ -620,6 +625,11 @@ public final class GPT2 implements TrainableModel {
     public void update(float learningRate, float beta1, float beta2, float eps, float weightDecay,
                        boolean decayMatricesOnly, float gradScale, int t) {
         allocateMoments();
+        // the moments cover [optimizerOffset, optimizerOffset + optimizerCount) (all parameters unless ZeRO-1 shards
+        // them): view parameters and gradients from the shard's start, so that one index serves all four arrays
+        long shardStart = optimizerOffset, shardEnd = optimizerOffset + optimizerCount;
+        var shardParams = parameterMemory.asSlice(shardStart * Float.BYTES);
+        var shardGrads = gradientMemory.asSlice(shardStart * Float.BYTES);
         long[] sizes = config.parameterSizes();
         long offset = 0;
         for (int tensor = 0; tensor < sizes.length; tensor++) {
@@ -629,7 +639,8 @@ public final class GPT2 implements TrainableModel {
             };
             float decay = decayMatricesOnly && !isMatrix ? 0 : weightDecay;
             var step = new AdamW.Step(learningRate, beta1, beta2, eps, decay, gradScale, t);
-            AdamW.update(parameterMemory, gradientMemory, adamM, adamV, offset, sizes[tensor], step);
+            long start = Math.max(offset, shardStart), end = Math.min(offset + sizes[tensor], shardEnd);
+            if (start < end) AdamW.update(shardParams, shardGrads, adamM, adamV, start - shardStart, end - start, step);
             offset += sizes[tensor];
         }
     }
@@ -642,9 +653,19 @@ public final class GPT2 implements TrainableModel {
 
     private void allocateMoments() {
         if (adamM == null) { // zero-filled, as the moments must start
-            adamM = allocate(config.numParameters() * Float.BYTES, "AdamW first moments");
-            adamV = allocate(config.numParameters() * Float.BYTES, "AdamW second moments");
+            adamM = allocate(optimizerCount * Float.BYTES, "AdamW first moments");
+            adamV = allocate(optimizerCount * Float.BYTES, "AdamW second moments");
         }
+    }
+
+    /** ZeRO-1: this process keeps AdamW's moments, and updates the parameters, of [offset, offset + count) only. */
+    @Override
+    public void shardOptimizerState(long offset, long count) {
+        if (offset < 0 || count < 0 || offset + count > config.numParameters())
+            throw new IllegalArgumentException("shard [%d, %d) outside the %d parameters".formatted(offset, offset + count, config.numParameters()));
+        if (adamM != null) throw new IllegalStateException("shard the optimizer state before the first update");
+        optimizerOffset = offset;
+        optimizerCount = count;
     }
 
     @Override
@@ -671,6 +692,12 @@ public final class GPT2 implements TrainableModel {
     @Override
     public float gradientNorm() {
         return AdamW.gradientNorm(gradientMemory, config.numParameters());
+    }
+
+    /** Sum of the squared gradients [offset, offset + count): this rank's share of the global norm under ZeRO-1. */
+    @Override
+    public double gradientSquareSum(long offset, long count) {
+        return AdamW.gradientSquareSum(gradientMemory, offset, count);
     }
 
     private static void checkTokens(String what, int[] tokens, int count, int vocabSize) {

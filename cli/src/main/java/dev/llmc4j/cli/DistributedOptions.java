@@ -1,0 +1,76 @@
+package dev.llmc4j.cli;
+
+import dev.llmc4j.distributed.Communicator;
+import dev.llmc4j.distributed.MpiCommunicator;
+import dev.llmc4j.distributed.MultiGpuConfig;
+import dev.llmc4j.distributed.NcclIdExchange;
+import dev.llmc4j.distributed.SingleProcess;
+import dev.llmc4j.util.LlmcException;
+import java.nio.file.Path;
+import picocli.CommandLine.Option;
+
+/**
+ * llm.c's multi-process flags. On CPUs the processes talk through MPI: start them with
+ * {@code mpirun -np 2 ./llmc train ...} and rank and count come from MPI. On GPUs NCCL does the work and -pi chooses
+ * how its id travels (mpi, or tcp / fs with -pn and -pr given to each process, for Slurm without PMIx).
+ */
+final class DistributedOptions {
+
+    @Option(names = {"-pn", "--num-processes"}, paramLabel = "N", defaultValue = "1",
+            description = "processes in the run (under mpirun: from MPI) (default: ${DEFAULT-VALUE})")
+    int numProcesses;
+
+    @Option(names = {"-pr", "--process-rank"}, paramLabel = "R", defaultValue = "0",
+            description = "this process's rank (under mpirun: from MPI) (default: ${DEFAULT-VALUE})")
+    int rank;
+
+    @Option(names = {"-pg", "--gpus-per-node"}, paramLabel = "N", defaultValue = "8",
+            description = "GPUs per machine, for -pi tcp/fs: GPU = rank %% N (default: ${DEFAULT-VALUE})")
+    int gpusPerNode;
+
+    @Option(names = {"-pi", "--process-init"}, paramLabel = "mpi|tcp|fs", defaultValue = "mpi",
+            description = "how GPU processes exchange the NCCL id: mpi, tcp (rank 0 serves it) or fs (a shared folder) (default: ${DEFAULT-VALUE})")
+    String init;
+
+    @Option(names = {"-ps", "--server-host"}, paramLabel = "HOST", description = "-pi tcp: the address of rank 0's machine")
+    String serverHost;
+
+    @Option(names = {"-pf", "--fs-path"}, paramLabel = "DIR", description = "-pi fs: a folder every machine shares")
+    Path fsPath;
+
+    @Option(names = {"-z", "--zero-stage"}, paramLabel = "0|1", defaultValue = "0",
+            description = "ZeRO stage: 1 shards AdamW's state across the processes (default: ${DEFAULT-VALUE})")
+    int zeroStage;
+
+    /**
+     * The CPU trainer's communicator: MPI when mpirun started us, else a single process. tcp/fs start-up is for
+     * NCCL (GPUs); on CPUs there is nothing they could connect.
+     */
+    Communicator openCpu() {
+        var method = NcclIdExchange.Method.parse(init);
+        if (MpiCommunicator.underMpirun()) {
+            if (method != NcclIdExchange.Method.MPI)
+                throw new LlmcException("-pi " + init + " initialises NCCL for GPU training; the CPU trainer under mpirun uses MPI (leave -pi out)");
+            var comm = MpiCommunicator.init();
+            if (numProcesses != 1 && numProcesses != comm.size()) {
+                var error = new LlmcException("-pn %d disagrees with mpirun's %d processes".formatted(numProcesses, comm.size()));
+                comm.close();
+                throw error;
+            }
+            return comm;
+        }
+        if (numProcesses > 1)
+            throw new LlmcException(("-pn %d without mpirun: CPU processes train together through MPI; start them with"
+                    + " mpirun -np %d ./llmc train ... (-pi tcp/fs with -pn/-pr start GPU runs, whose NCCL needs no MPI)")
+                    .formatted(numProcesses, numProcesses));
+        return SingleProcess.INSTANCE;
+    }
+
+    /** What a GPU trainer needs to set up NCCL (rank and count from MPI when mpirun started us). */
+    MultiGpuConfig multiGpu(Communicator mpi) {
+        var method = NcclIdExchange.Method.parse(init);
+        int size = mpi != null && mpi.size() > 1 ? mpi.size() : numProcesses;
+        int r = mpi != null && mpi.size() > 1 ? mpi.rank() : rank;
+        return new MultiGpuConfig(size, r, gpusPerNode, method, serverHost, fsPath);
+    }
+}
