@@ -116,7 +116,7 @@ class DistributedOptionsTest {
         assumeFalse(MpiCommunicator.underMpirun(), "this test itself runs under mpirun");
         assumeFalse(hasGpu(), "this machine has a GPU");
         Path data = Files.write(dir.resolve("tokens.bin"), new byte[0]);
-        String error = errorOf("train", "--device", "cuda", "-e", "d2", "-pn", "2", "-pr", "1", "-pi", "fs", "-pf", dir.toString(),
+        String error = errorOf("train", "--device", "cuda", "-e", "d6", "-pn", "2", "-pr", "1", "-pi", "fs", "-pf", dir.toString(),
                 "-i", data.toString(), "-j", data.toString());
         assertTrue(error.startsWith("error: no CUDA device: "), error);
         assertTrue(Files.list(dir).noneMatch(p -> p.getFileName().toString().startsWith("ncclUniqueId")), "no NCCL id exchange began");
