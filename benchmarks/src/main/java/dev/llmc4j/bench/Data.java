@@ -15,14 +15,14 @@ public final class Data {
     private Data() {}
 
     /** n floats, normal(0, 1), 64-byte aligned. */
-    static MemorySegment random(Arena arena, long n, long seed) {
+    public static MemorySegment random(Arena arena, long n, long seed) {
         var random = new SplittableRandom(seed);
         var segment = arena.allocate(n * Float.BYTES, 64);
         for (long i = 0; i < n; i++) segment.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) random.nextGaussian());
         return segment;
     }
 
-    static MemorySegment zeros(Arena arena, long n) {
+    public static MemorySegment zeros(Arena arena, long n) {
         return arena.allocate(n * Float.BYTES, 64);
     }
 

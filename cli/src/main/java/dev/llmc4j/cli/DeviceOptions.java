@@ -25,7 +25,7 @@ public final class DeviceOptions {
     String precision;
 
     @Option(names = {"-r", "--recompute"}, paramLabel = "0|1|2", defaultValue = "1",
-            description = "cuda: 0 keep all activations, 1 recompute GELU in backward, 2 also LayerNorm (default: ${DEFAULT-VALUE})")
+            description = "0 keep all activations, 1 recompute GELU in backward, 2 also LayerNorm (default: ${DEFAULT-VALUE})")
     int recompute;
 
     @Option(names = "--attention", paramLabel = "flash|plain",
@@ -64,6 +64,12 @@ public final class DeviceOptions {
         return new GPT2Cuda.Options(p, attention(p), recompute, masterWeights, allowTf32);
     }
 
+    /** The recompute level (-r) for the CPU model, checked: 0, 1 or 2. */
+    public int cpuRecompute() {
+        checkCpu();
+        return recompute;
+    }
+
     /** Rejects GPU-only settings that cannot apply on the CPU (the CPU model computes in fp32 only). */
     public void checkCpu() {
         if (precision != null && precision() != Precision.FP32)
@@ -71,9 +77,9 @@ public final class DeviceOptions {
         if (recompute < 0 || recompute > 2) throw new LlmcException("recompute (-r) must be 0, 1 or 2, found " + recompute);
     }
 
-    /** "cuda (bf16, flash attention, recompute 1)" or "cpu (fp32)". */
+    /** "cuda (bf16, flash attention, recompute 1)" or "cpu (fp32, recompute 1)". */
     public String describe() {
-        if (!isCuda()) return "cpu (fp32)";
+        if (!isCuda()) return "cpu (fp32, recompute %d)".formatted(recompute);
         Precision p = precision();
         return "cuda (%s, %s attention, recompute %d)".formatted(p.name().toLowerCase(Locale.ROOT),
                 attention(p).name().toLowerCase(Locale.ROOT), recompute);

@@ -24,7 +24,7 @@ import picocli.CommandLine.Option;
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Train GPT-2 (llm.c's train_gpt2 loop): AdamW, gradient accumulation, clipping at norm 1.0,",
             "LR schedules, validation, sampling, checkpoints and exact resume. Prepare data first: ./llmc data tinyshakespeare",
-            "On a GPU: --device cuda [--precision bf16|fp32|fp16] [-r 0|1|2] [--attention flash|plain].",
+            "Recompute in backward (both devices): -r 0|1|2. On a GPU: --device cuda [--precision bf16|fp32|fp16] [--attention flash|plain].",
             "Several processes: mpirun -np 2 ./llmc train ... (each reads its slice of every batch; -z 1 shards AdamW's state)",
             "Several GPUs: mpirun -np 8 ./llmc train --device cuda ..., or -pn N -pr R -pi tcp -ps HOST (NCCL, -z 0 only)"})
 public final class TrainCommand implements Callable<Integer> {
@@ -159,8 +159,9 @@ public final class TrainCommand implements Callable<Integer> {
         }
         return switch (device.device()) {
             case CPU -> {
-                device.checkCpu(); // -r is parsed for both devices; only the CUDA model uses it for now
-                yield checkpoint != null ? GPT2.fromCheckpoint(checkpoint) : GPT2.randomInit(model.config());
+                int recompute = device.cpuRecompute(); // -r: which activations the backward recomputes
+                var gpt2 = checkpoint != null ? GPT2.fromCheckpoint(checkpoint) : GPT2.randomInit(model.config());
+                yield gpt2.recompute(recompute);
             }
             case CUDA -> buildCudaModel(config, 0);
         };

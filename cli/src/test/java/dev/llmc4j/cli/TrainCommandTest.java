@@ -91,6 +91,23 @@ class TrainCommandTest {
         assertThrows(LlmcException.class, () -> parse("--device", "cuda", "-w", "2").cudaOptions());
         assertThrows(LlmcException.class, () -> parse("--precision", "bf16").device.checkCpu());
         parse("--precision", "fp32", "-r", "2").device.checkCpu(); // fp32 on the CPU is what it does; -r is accepted
+        assertThrows(LlmcException.class, () -> parse("-r", "3").device.cpuRecompute());
+    }
+
+    @Test
+    void recomputeReachesTheCpuModel() {
+        assertEquals(1, parse().device.cpuRecompute(), "llm.c's default, -r 1");
+        assertEquals(2, parse("-r", "2").device.cpuRecompute());
+        assertEquals(0, parse("--recompute", "0").device.cpuRecompute());
+        assertEquals("cpu (fp32, recompute 2)", parse("-r", "2").device.describe());
+    }
+
+    @Test
+    void cpuModelGetsTheRecomputeLevel() throws IOException {
+        var command = parse(concat(new String[] {"--layers", "1", "--heads", "2", "--channels", "16", "-r", "2"}, data()));
+        try (var model = command.buildModel(command.trainingConfig())) {
+            assertEquals(2, ((dev.llmc4j.gpt2.GPT2) model).recompute());
+        }
     }
 
     @Test

@@ -34,7 +34,7 @@ final class FastKernels {
                 var sum = FloatVector.zero(S);
                 for (int i = 0; i < V; i += W) {
                     var mask = S.indexInRange(i, V);
-                    var e = FloatVector.fromMemorySegment(S, logits, row + 4L * i, ORDER, mask).sub(m).lanewise(VectorOperators.EXP);
+                    var e = VectorMath.exp(FloatVector.fromMemorySegment(S, logits, row + 4L * i, ORDER, mask).sub(m));
                     e.intoMemorySegment(probs, row + 4L * i, ORDER, mask);
                     sum = sum.add(e, mask);
                 }
@@ -134,7 +134,7 @@ final class FastKernels {
                     var sum = FloatVector.zero(S);
                     for (int t2 = 0; t2 < n; t2 += W) {
                         var mask = S.indexInRange(t2, n);
-                        var e = FloatVector.fromMemorySegment(S, preatt, 4 * (row + t2), ORDER, mask).sub(max).lanewise(VectorOperators.EXP);
+                        var e = VectorMath.exp(FloatVector.fromMemorySegment(S, preatt, 4 * (row + t2), ORDER, mask).sub(max));
                         e.intoMemorySegment(att, 4 * (row + t2), ORDER, mask);
                         sum = sum.add(e, mask);
                     }

@@ -104,6 +104,25 @@ public final class GPT2 implements TrainableModel {
     }
 
     /**
+     * The forward's output again from its kept mean and rstd (recompute level 2): the same arithmetic as the last
+     * loop of {@link #layernormForward}, so the same bits, without the two passes that find mean and rstd.
+     */
+    static void layernormRecompute(MemorySegment out, MemorySegment inp, MemorySegment mean, MemorySegment rstd,
+                                   MemorySegment weight, MemorySegment bias, int B, int T, int C) {
+        if (Kernels.fast()) { GPT2Fast.layernormRecompute(out, inp, mean, rstd, weight, bias, B, T, C); return; }
+        Parallel.forRange((long) B * T, (start, end) -> {
+            for (long bt = start; bt < end; bt++) {
+                long row = bt * C;
+                float m = get(mean, bt), s = get(rstd, bt);
+                for (int i = 0; i < C; i++) {
+                    float normalized = (get(inp, row + i) - m) * s;
+                    set(out, row + i, normalized * get(weight, i) + get(bias, i));
+                }
+            }
+        });
+    }
+
+    /**
      * With n = (x - mean) * rstd and g = weight * dout: dbias += dout, dweight += n * dout, and
      * dinp += (g - mean(g) - n * mean(g * n)) * rstd (the two means remove the directions the normalisation fixed).
      */
@@ -220,10 +239,16 @@ public final class GPT2 implements TrainableModel {
         }
     }
 
-    /** The 23 activation tensors of one forward pass at batch B and length T (llm.c's order). */
+    /**
+     * The 23 activation tensors of one forward pass at batch B and length T (llm.c's order). With recompute
+     * (llm.c's {@code -r}) some per-layer tensors are not kept: level 1 drops fchGelu, level 2 also ln1 and ln2.
+     * A dropped tensor keeps a buffer of ONE layer, which every layer reuses (the forward writes it and the next
+     * matmul reads it at once; the backward recomputes it just before reading it): shapes marked [L] below are
+     * (1, ...) then. The activation gradients use the same layout, so they shrink by as much.
+     */
     record Activations(
             MemorySegment encoded,   // (B, T, C)
-            MemorySegment ln1,       // (L, B, T, C)
+            MemorySegment ln1,       // ([L], B, T, C)  one layer at recompute >= 2
             MemorySegment ln1Mean,   // (L, B, T)
             MemorySegment ln1Rstd,   // (L, B, T)
             MemorySegment qkv,       // (L, B, T, 3C)
@@ -232,11 +257,11 @@ public final class GPT2 implements TrainableModel {
             MemorySegment att,       // (L, B, NH, T, T)
             MemorySegment attproj,   // (L, B, T, C)
             MemorySegment residual2, // (L, B, T, C)
-            MemorySegment ln2,       // (L, B, T, C)
+            MemorySegment ln2,       // ([L], B, T, C)  one layer at recompute >= 2
             MemorySegment ln2Mean,   // (L, B, T)
             MemorySegment ln2Rstd,   // (L, B, T)
             MemorySegment fch,       // (L, B, T, 4C)
-            MemorySegment fchGelu,   // (L, B, T, 4C)
+            MemorySegment fchGelu,   // ([L], B, T, 4C) one layer at recompute >= 1
             MemorySegment fcproj,    // (L, B, T, C)
             MemorySegment residual3, // (L, B, T, C)
             MemorySegment lnf,       // (B, T, C)
@@ -247,22 +272,31 @@ public final class GPT2 implements TrainableModel {
             MemorySegment losses) {  // (B, T)
 
         static long[] sizes(GPT2Config config, int B, int T) {
+            return sizes(config, B, T, 0);
+        }
+
+        static long[] sizes(GPT2Config config, int B, int T, int recompute) {
             long L = config.numLayers(), C = config.channels(), NH = config.numHeads(), Vp = config.paddedVocabSize();
             long BT = (long) B * T;
+            long lnLayers = recompute >= 2 ? 1 : L, geluLayers = recompute >= 1 ? 1 : L;
             return new long[] {
-                BT * C, L * BT * C, L * BT, L * BT, L * BT * 3 * C, L * BT * C, L * B * NH * T * T, L * B * NH * T * T,
-                L * BT * C, L * BT * C, L * BT * C, L * BT, L * BT, L * BT * 4 * C, L * BT * 4 * C, L * BT * C,
+                BT * C, lnLayers * BT * C, L * BT, L * BT, L * BT * 3 * C, L * BT * C, L * B * NH * T * T, L * B * NH * T * T,
+                L * BT * C, L * BT * C, lnLayers * BT * C, L * BT, L * BT, L * BT * 4 * C, geluLayers * BT * 4 * C, L * BT * C,
                 L * BT * C, BT * C, BT, BT, BT * Vp, BT * Vp, BT};
         }
 
         static long count(GPT2Config config, int B, int T) {
+            return count(config, B, T, 0);
+        }
+
+        static long count(GPT2Config config, int B, int T, int recompute) {
             long total = 0;
-            for (long size : sizes(config, B, T)) total += size;
+            for (long size : sizes(config, B, T, recompute)) total += size;
             return total;
         }
 
-        static Activations slice(GPT2Config config, int B, int T, MemorySegment memory) {
-            var a = sliceAll(memory, sizes(config, B, T));
+        static Activations slice(GPT2Config config, int B, int T, int recompute, MemorySegment memory) {
+            var a = sliceAll(memory, sizes(config, B, T, recompute));
             return new Activations(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11],
                     a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21], a[22]);
         }
@@ -294,6 +328,7 @@ public final class GPT2 implements TrainableModel {
     private int[] inputs;
     private int[] targets;
     private float meanLoss = -1;
+    private int recompute; // llm.c's -r: 0 keep every activation, 1 recompute GELU, 2 also the layernorms
 
     /** A model with all parameters zero; see {@link #randomInit} and {@link #fromCheckpoint}. */
     public GPT2(GPT2Config config) {
@@ -387,8 +422,28 @@ public final class GPT2 implements TrainableModel {
         return meanLoss;
     }
 
+    /** Floats allocated for the activations (as many again for their gradients); 0 before the first forward. */
     public long numActivations() {
         return activationCapacity;
+    }
+
+    /**
+     * Activation checkpointing, llm.c's {@code -r}: 0 keeps every activation for the backward (the default);
+     * 1 keeps one layer of fchGelu and recomputes gelu(fch) in the backward, saving (L-1)·4·B·T·C floats;
+     * 2 also keeps one layer of ln1 and ln2 and recomputes them from the layer inputs and the kept mean and
+     * rstd, saving another (L-1)·2·B·T·C. The same for the activation gradients. Losses and gradients do not
+     * change: the recomputation repeats the forward's arithmetic. Set it before the first forward.
+     */
+    public GPT2 recompute(int level) {
+        if (level < 0 || level > 2) throw new LlmcException("recompute (-r) must be 0, 1 or 2, found " + level);
+        if (level != recompute && activationMemory != null)
+            throw new IllegalStateException("set recompute before the first forward: the activations are laid out for " + recompute);
+        recompute = level;
+        return this;
+    }
+
+    public int recompute() {
+        return recompute;
     }
 
     private MemorySegment allocate(long bytes, String what) {
@@ -403,15 +458,15 @@ public final class GPT2 implements TrainableModel {
     private void ensureActivations(int B, int T) {
         if (T > config.maxSeqLen())
             throw new LlmcException("sequence length " + T + " exceeds the model's context length " + config.maxSeqLen());
-        long needed = Activations.count(config, B, T);
+        long needed = Activations.count(config, B, T, recompute);
         if (needed > activationCapacity) {
             activationMemory = allocate(needed * Float.BYTES, "activations");
             activationGradientMemory = allocate(needed * Float.BYTES, "activation gradients");
             activationCapacity = needed;
         }
         if (B != batchSize || T != seqLen) {
-            acts = Activations.slice(config, B, T, activationMemory);
-            gradActs = Activations.slice(config, B, T, activationGradientMemory);
+            acts = Activations.slice(config, B, T, recompute, activationMemory);
+            gradActs = Activations.slice(config, B, T, recompute, activationGradientMemory);
             batchSize = B;
             seqLen = T;
         }
@@ -438,10 +493,12 @@ public final class GPT2 implements TrainableModel {
         encoderForward(a.encoded, inputs, p.wte, p.wpe, B, T, C);
         for (int l = 0; l < L; l++) {
             MemorySegment residual = l == 0 ? a.encoded : layer(a.residual3, l - 1, btc);
+            // a tensor that recompute drops has one layer's buffer: every layer writes it at index 0
+            int lnLayer = recompute >= 2 ? 0 : l, geluLayer = recompute >= 1 ? 0 : l;
 
-            MemorySegment ln1 = layer(a.ln1, l, btc), qkv = layer(a.qkv, l, bt3c), atty = layer(a.atty, l, btc);
+            MemorySegment ln1 = layer(a.ln1, lnLayer, btc), qkv = layer(a.qkv, l, bt3c), atty = layer(a.atty, l, btc);
             MemorySegment attproj = layer(a.attproj, l, btc), residual2 = layer(a.residual2, l, btc);
-            MemorySegment ln2 = layer(a.ln2, l, btc), fch = layer(a.fch, l, bt4c), fchGelu = layer(a.fchGelu, l, bt4c);
+            MemorySegment ln2 = layer(a.ln2, lnLayer, btc), fch = layer(a.fch, l, bt4c), fchGelu = layer(a.fchGelu, geluLayer, bt4c);
             MemorySegment fcproj = layer(a.fcproj, l, btc), residual3 = layer(a.residual3, l, btc);
 
             layernormForward(ln1, layer(a.ln1Mean, l, bt), layer(a.ln1Rstd, l, bt), residual,
@@ -499,7 +556,7 @@ public final class GPT2 implements TrainableModel {
         var g = grads;
         var a = acts;
         var d = gradActs;
-        activationGradientMemory.asSlice(0, Activations.count(config, B, T) * Float.BYTES).fill((byte) 0);
+        activationGradientMemory.asSlice(0, Activations.count(config, B, T, recompute) * Float.BYTES).fill((byte) 0);
 
         // the loss is the mean over B*T positions (and micro-steps): each position's loss gets that share
         float dloss = 1.0f / (BT * (float) microSteps);
@@ -514,15 +571,33 @@ public final class GPT2 implements TrainableModel {
         for (int l = L - 1; l >= 0; l--) {
             MemorySegment residual = l == 0 ? a.encoded : layer(a.residual3, l - 1, btc);
             MemorySegment dresidual = l == 0 ? d.encoded : layer(d.residual3, l - 1, btc);
+            int lnLayer = recompute >= 2 ? 0 : l, geluLayer = recompute >= 1 ? 0 : l; // as in the forward
+            MemorySegment ln1 = layer(a.ln1, lnLayer, btc), dln1 = layer(d.ln1, lnLayer, btc);
+            MemorySegment ln2 = layer(a.ln2, lnLayer, btc), dln2 = layer(d.ln2, lnLayer, btc);
+            MemorySegment fchGelu = layer(a.fchGelu, geluLayer, bt4c), dfchGelu = layer(d.fchGelu, geluLayer, bt4c);
+            // recompute what the forward did not keep; a shared gradient buffer still holds the previous
+            // layer's sums, and the backward accumulates, so it starts again from zero
+            if (recompute >= 1) {
+                geluForward(fchGelu, layer(a.fch, l, bt4c), bt4c);
+                dfchGelu.fill((byte) 0);
+            }
+            if (recompute >= 2) {
+                layernormRecompute(ln2, layer(a.residual2, l, btc), layer(a.ln2Mean, l, bt), layer(a.ln2Rstd, l, bt),
+                        layer(p.ln2w, l, C), layer(p.ln2b, l, C), B, T, C);
+                layernormRecompute(ln1, residual, layer(a.ln1Mean, l, bt), layer(a.ln1Rstd, l, bt),
+                        layer(p.ln1w, l, C), layer(p.ln1b, l, C), B, T, C);
+                dln1.fill((byte) 0);
+                dln2.fill((byte) 0);
+            }
 
             // backward through the MLP half of the block
             Residual.backward(layer(d.residual2, l, btc), layer(d.fcproj, l, btc), layer(d.residual3, l, btc), btc);
-            Matmul.kernels().backward(layer(d.fchGelu, l, bt4c), layer(g.fcprojw, l, 4L * C * C), layer(g.fcprojb, l, C),
-                    layer(d.fcproj, l, btc), layer(a.fchGelu, l, bt4c), layer(p.fcprojw, l, 4L * C * C), BT, 4 * C, C);
-            geluBackward(layer(d.fch, l, bt4c), layer(a.fch, l, bt4c), layer(d.fchGelu, l, bt4c), bt4c);
-            Matmul.kernels().backward(layer(d.ln2, l, btc), layer(g.fcw, l, 4L * C * C), layer(g.fcb, l, 4L * C),
-                    layer(d.fch, l, bt4c), layer(a.ln2, l, btc), layer(p.fcw, l, 4L * C * C), BT, C, 4 * C);
-            layernormBackward(layer(d.residual2, l, btc), layer(g.ln2w, l, C), layer(g.ln2b, l, C), layer(d.ln2, l, btc),
+            Matmul.kernels().backward(dfchGelu, layer(g.fcprojw, l, 4L * C * C), layer(g.fcprojb, l, C),
+                    layer(d.fcproj, l, btc), fchGelu, layer(p.fcprojw, l, 4L * C * C), BT, 4 * C, C);
+            geluBackward(layer(d.fch, l, bt4c), layer(a.fch, l, bt4c), dfchGelu, bt4c);
+            Matmul.kernels().backward(dln2, layer(g.fcw, l, 4L * C * C), layer(g.fcb, l, 4L * C),
+                    layer(d.fch, l, bt4c), ln2, layer(p.fcw, l, 4L * C * C), BT, C, 4 * C);
+            layernormBackward(layer(d.residual2, l, btc), layer(g.ln2w, l, C), layer(g.ln2b, l, C), dln2,
                     layer(a.residual2, l, btc), layer(p.ln2w, l, C), layer(a.ln2Mean, l, bt), layer(a.ln2Rstd, l, bt), B, T, C);
 
             // backward through the attention half
@@ -531,9 +606,9 @@ public final class GPT2 implements TrainableModel {
                     layer(d.attproj, l, btc), layer(a.atty, l, btc), layer(p.attprojw, l, (long) C * C), BT, C, C);
             Attention.backward(layer(d.qkv, l, bt3c), layer(d.preatt, l, attention), layer(d.att, l, attention),
                     layer(d.atty, l, btc), layer(a.qkv, l, bt3c), layer(a.att, l, attention), B, T, C, NH);
-            Matmul.kernels().backward(layer(d.ln1, l, btc), layer(g.qkvw, l, 3L * C * C), layer(g.qkvb, l, 3L * C),
-                    layer(d.qkv, l, bt3c), layer(a.ln1, l, btc), layer(p.qkvw, l, 3L * C * C), BT, C, 3 * C);
-            layernormBackward(dresidual, layer(g.ln1w, l, C), layer(g.ln1b, l, C), layer(d.ln1, l, btc),
+            Matmul.kernels().backward(dln1, layer(g.qkvw, l, 3L * C * C), layer(g.qkvb, l, 3L * C),
+                    layer(d.qkv, l, bt3c), ln1, layer(p.qkvw, l, 3L * C * C), BT, C, 3 * C);
+            layernormBackward(dresidual, layer(g.ln1w, l, C), layer(g.ln1b, l, C), dln1,
                     residual, layer(p.ln1w, l, C), layer(a.ln1Mean, l, bt), layer(a.ln1Rstd, l, bt), B, T, C);
         }
         encoderBackward(g.wte, g.wpe, d.encoded, inputs, B, T, C);

@@ -5,6 +5,7 @@ import static dev.llmc4j.cpu.Kernels.W;
 import static dev.llmc4j.cpu.Kernels.inRow;
 
 import dev.llmc4j.cpu.Parallel;
+import dev.llmc4j.cpu.VectorMath;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
@@ -78,6 +79,22 @@ final class GPT2Fast {
         });
     }
 
+    /** The last loop of {@link #layernormForward} alone, from the kept mean and rstd: the same bits. */
+    static void layernormRecompute(MemorySegment out, MemorySegment inp, MemorySegment mean, MemorySegment rstd,
+                                   MemorySegment weight, MemorySegment bias, int B, int T, int C) {
+        Parallel.forRange((long) B * T, (start, end) -> {
+            for (long bt = start; bt < end; bt++) {
+                long row = bt * C;
+                float m = mean.getAtIndex(JAVA_FLOAT, bt), s = rstd.getAtIndex(JAVA_FLOAT, bt);
+                for (int i = 0; i < C; i += W) {
+                    var mask = inRow(i, C);
+                    var normalized = FloatVector.fromMemorySegment(S, inp, (row + i) * 4L, ORDER, mask).sub(m).mul(s);
+                    normalized.fma(FloatVector.fromMemorySegment(S, weight, (i) * 4L, ORDER, mask), FloatVector.fromMemorySegment(S, bias, (i) * 4L, ORDER, mask)).intoMemorySegment(out, (row + i) * 4L, ORDER, mask);
+                }
+            }
+        });
+    }
+
     static void layernormBackward(MemorySegment dinp, MemorySegment dweight, MemorySegment dbias, MemorySegment dout,
                                   MemorySegment inp, MemorySegment weight, MemorySegment mean, MemorySegment rstd,
                                   int B, int T, int C) {
@@ -131,7 +148,7 @@ final class GPT2Fast {
                 var mask = S.indexInRange(0, (int) Math.min(W, end - i)); // all lanes but in the last vector
                 var x = FloatVector.fromMemorySegment(S, inp, (i) * 4L, ORDER, mask);
                 var u = x.mul(x).mul(0.044715f * GPT2.GELU_SCALE).add(GPT2.GELU_SCALE).mul(x); // sqrt(2/pi) (x + 0.044715 x^3)
-                u.lanewise(VectorOperators.TANH).add(1f).mul(x).mul(0.5f).intoMemorySegment(out, (i) * 4L, ORDER, mask);
+                VectorMath.tanh(u).add(1f).mul(x).mul(0.5f).intoMemorySegment(out, (i) * 4L, ORDER, mask);
             }
         });
     }
@@ -143,7 +160,7 @@ final class GPT2Fast {
                 var x = FloatVector.fromMemorySegment(S, inp, (i) * 4L, ORDER, mask);
                 var x2 = x.mul(x);
                 var u = x2.mul(0.044715f * GPT2.GELU_SCALE).add(GPT2.GELU_SCALE).mul(x);
-                var tanh = u.lanewise(VectorOperators.TANH);
+                var tanh = VectorMath.tanh(u);
                 var sech2 = tanh.mul(tanh).neg().add(1f); // 1 / cosh^2 = 1 - tanh^2
                 // 0.5 (1 + tanh) + 0.5 x sech^2 sqrt(2/pi) (1 + 3 * 0.044715 x^2)
                 var slope = x2.mul(3f * 0.044715f).add(1f).mul(sech2).mul(x).mul(0.5f * GPT2.GELU_SCALE);

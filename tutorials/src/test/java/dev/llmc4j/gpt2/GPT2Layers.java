@@ -43,6 +43,11 @@ public final class GPT2Layers {
         return GPT2.Activations.count(config, B, T);
     }
 
+    /** The same at a recompute level (llm.c's -r): 1 keeps one layer of fchGelu, 2 also of ln1 and ln2. */
+    public static long activationCount(dev.llmc4j.model.GPT2Config config, int B, int T, int recompute) {
+        return GPT2.Activations.count(config, B, T, recompute);
+    }
+
     /** The sizes of GPT2's 23 activation tensors at (B, T), in llm.c's order. */
     public static long[] activationSizes(dev.llmc4j.model.GPT2Config config, int B, int T) {
         return GPT2.Activations.sizes(config, B, T);

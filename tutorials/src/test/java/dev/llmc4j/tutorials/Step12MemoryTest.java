@@ -12,6 +12,8 @@ import dev.llmc4j.tutorials.step12.CheckpointedMlpStack;
 import dev.llmc4j.tutorials.step12.CheckpointedMlpStack.Policy;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** Step 12: recomputation changes memory, never the gradients; the activation count matches GPT2's buffers. */
 class Step12MemoryTest {
@@ -45,16 +47,17 @@ class Step12MemoryTest {
         assertEquals(2 * N * H, stack.gradientFloats(), "da and dh: one pair for all layers");
     }
 
-    @Test
-    void activationCountMatchesGPT2sBuffers() {
+    @ParameterizedTest(name = "-r {0}")
+    @ValueSource(ints = {0, 1, 2})
+    void activationCountMatchesGPT2sBuffers(int recompute) {
         var config = new GPT2Config(64, 100, 128, 3, 4, 32);
         int B = 2, T = 16;
         long lesson = ActivationMemory.activationFloats(config.numLayers(), config.channels(), config.numHeads(),
-                config.paddedVocabSize(), B, T, 0);
-        assertEquals(GPT2Layers.activationCount(config, B, T), lesson);
-        try (var model = GPT2.randomInit(config)) {
+                config.paddedVocabSize(), B, T, recompute);
+        assertEquals(GPT2Layers.activationCount(config, B, T, recompute), lesson);
+        try (var model = GPT2.randomInit(config).recompute(recompute)) {
             model.forward(new int[B * T], null, B, T);
-            assertEquals(model.numActivations(), lesson, "what GPT2 allocated for its activations");
+            assertEquals(lesson, model.numActivations(), "what GPT2 allocated for its activations at -r " + recompute);
         }
     }
 
@@ -71,6 +74,6 @@ class Step12MemoryTest {
         long N = (long) B * T, C = d12.channels(), L = d12.numLayers();
         assertEquals((L - 1) * 4 * N * C, floats[0] - floats[1], "-r 1 saves L-1 layers of fchGelu");
         assertEquals((L - 1) * 2 * N * C, floats[1] - floats[2], "-r 2 also saves L-1 layers of ln1 and ln2");
-        assertEquals(GPT2Layers.activationCount(d12, B, T), floats[0]);
+        for (int r = 0; r < 3; r++) assertEquals(GPT2Layers.activationCount(d12, B, T, r), floats[r], "GPT2's layout at -r " + r);
     }
 }

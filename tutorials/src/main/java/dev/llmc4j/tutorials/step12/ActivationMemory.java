@@ -15,7 +15,8 @@ package dev.llmc4j.tutorials.step12;
  *   -r 1: fchGelu is recomputed from fch in the backward: one layer's buffer instead of L
  *   -r 2: ln1 and ln2 too (from the layer input and the kept mean and rstd): one layer's buffer each
  * </pre>
- * GPT2 (gpt2-cpu) keeps everything, level 0; the test checks this count against it.
+ * GPT2 (gpt2-cpu) has the same levels ({@code GPT2.recompute(level)}, {@code ./llmc train -r}); the test checks
+ * this count against what it allocates at each.
  */
 public final class ActivationMemory {
     private ActivationMemory() {}
