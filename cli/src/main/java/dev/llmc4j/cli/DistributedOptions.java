@@ -5,6 +5,7 @@ import dev.llmc4j.distributed.MpiCommunicator;
 import dev.llmc4j.distributed.MultiGpuConfig;
 import dev.llmc4j.distributed.NcclIdExchange;
 import dev.llmc4j.distributed.SingleProcess;
+import dev.llmc4j.train.DataParallel;
 import dev.llmc4j.util.LlmcException;
 import java.nio.file.Path;
 import picocli.CommandLine.Option;
@@ -41,6 +42,53 @@ final class DistributedOptions {
     @Option(names = {"-z", "--zero-stage"}, paramLabel = "0|1", defaultValue = "0",
             description = "ZeRO stage: 1 shards AdamW's state across the processes (default: ${DEFAULT-VALUE})")
     int zeroStage;
+
+    /** Which communicator a training run gets. */
+    enum Setup {
+        /** one process (CPU or GPU): every collective is a no-op */
+        SINGLE,
+        /** CPU processes started by mpirun, talking through MPI on host memory */
+        MPI_CPU,
+        /** one process per GPU, NCCL on device memory; the id travels by -pi (mpi under mpirun, or tcp/fs) */
+        NCCL_GPU
+    }
+
+    /**
+     * Decides the setup from the flags and whether mpirun started us, before anything is opened, so that a run the
+     * trainer cannot do ends with one line at once rather than after loading a model.
+     */
+    Setup setup(boolean cuda, boolean underMpirun) {
+        var method = NcclIdExchange.Method.parse(init);
+        if (!cuda) {
+            if (underMpirun && method != NcclIdExchange.Method.MPI)
+                throw new LlmcException("-pi " + init + " initialises NCCL for GPU training; the CPU trainer under mpirun uses MPI (leave -pi out)");
+            if (underMpirun) return Setup.MPI_CPU;
+            if (numProcesses > 1)
+                throw new LlmcException(("-pn %d without mpirun: CPU processes train together through MPI; start them with"
+                        + " mpirun -np %d ./llmc train ... (-pi tcp/fs with -pn/-pr start GPU runs, whose NCCL needs no MPI)")
+                        .formatted(numProcesses, numProcesses));
+            return Setup.SINGLE;
+        }
+        if (!underMpirun && numProcesses == 1) return Setup.SINGLE;
+        if (zeroStage != 0) throw new LlmcException(DataParallel.GPU_ZERO1_REFUSAL);
+        if (!underMpirun && method == NcclIdExchange.Method.MPI)
+            throw new LlmcException(("-pn %d with -pi mpi needs mpirun: start the GPU processes with mpirun -np %d ./llmc train"
+                    + " --device cuda ..., or give each one -pn %d -pr RANK and -pi tcp -ps HOST (or -pi fs -pf DIR)")
+                    .formatted(numProcesses, numProcesses, numProcesses));
+        return Setup.NCCL_GPU;
+    }
+
+    /** Under mpirun: MPI (which carries the NCCL id for -pi mpi, and stops every rank on an error); else null. */
+    Communicator openMpiIfStarted() {
+        if (!MpiCommunicator.underMpirun()) return null;
+        var comm = MpiCommunicator.init();
+        if (numProcesses != 1 && numProcesses != comm.size()) {
+            var error = new LlmcException("-pn %d disagrees with mpirun's %d processes".formatted(numProcesses, comm.size()));
+            comm.close();
+            throw error;
+        }
+        return comm;
+    }
 
     /**
      * The CPU trainer's communicator: MPI when mpirun started us, else a single process. tcp/fs start-up is for

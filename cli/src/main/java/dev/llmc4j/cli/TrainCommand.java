@@ -1,6 +1,10 @@
 package dev.llmc4j.cli;
 
 import dev.llmc4j.distributed.Communicator;
+import dev.llmc4j.distributed.MpiCommunicator;
+import dev.llmc4j.distributed.MultiGpuConfig;
+import dev.llmc4j.distributed.Nccl;
+import dev.llmc4j.distributed.NcclCommunicator;
 import dev.llmc4j.gpt2.GPT2;
 import dev.llmc4j.gpt2.cuda.GPT2CudaModel;
 import dev.llmc4j.train.TrainableModel;
@@ -21,7 +25,8 @@ import picocli.CommandLine.Option;
         description = {"Train GPT-2 (llm.c's train_gpt2 loop): AdamW, gradient accumulation, clipping at norm 1.0,",
             "LR schedules, validation, sampling, checkpoints and exact resume. Prepare data first: ./llmc data tinyshakespeare",
             "Recompute in backward (both devices): -r 0|1|2. On a GPU: --device cuda [--precision bf16|fp32|fp16] [--attention flash|plain].",
-            "Several processes: mpirun -np 2 ./llmc train ... (each reads its slice of every batch; -z 1 shards AdamW's state)"})
+            "Several processes: mpirun -np 2 ./llmc train ... (each reads its slice of every batch; -z 1 shards AdamW's state)",
+            "Several GPUs: mpirun -np 8 ./llmc train --device cuda ..., or -pn N -pr R -pi tcp -ps HOST (NCCL, -z 0 only)"})
 public final class TrainCommand implements Callable<Integer> {
 
     @Mixin
@@ -58,14 +63,15 @@ public final class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        var setup = distributed.setup(device.device() == DeviceOptions.Device.CUDA, MpiCommunicator.underMpirun());
+        if (setup == DistributedOptions.Setup.NCCL_GPU) return trainOnGpus();
         Communicator comm = distributed.openCpu(); // MPI under mpirun, else a single process
         try {
             var config = trainingConfig(comm.size(), comm.rank());
             // rank 0 speaks for the run; the others print only their errors
             PrintStream out = comm.rank() == 0 ? System.out : new PrintStream(OutputStream.nullOutputStream());
-            if (comm.size() > 1 && device.device() != DeviceOptions.Device.CPU)
-                throw new LlmcException("several processes train on the CPU only for now: the NCCL binding is ready"
-                        + " (dev.llmc4j.distributed.Nccl, MultiGpuConfig) but the CUDA model does not reduce its gradients yet");
+            if (comm.size() > 1 && device.device() != DeviceOptions.Device.CPU) // setup() sent GPU runs elsewhere
+                throw new IllegalStateException("GPU training under MPI goes through trainOnGpus");
             try (var gpt2 = buildModel(config)) {
                 out.printf("[GPT-2] %s, %,d parameters, on %s%n", configOf(gpt2), gpt2.numParameters(), device.describe());
                 var trainer = new Trainer(gpt2, config, out, comm, distributed.zeroStage);
@@ -82,6 +88,50 @@ public final class TrainCommand implements Callable<Integer> {
             throw e;
         }
         comm.close();
+        return 0;
+    }
+
+    /**
+     * One process of a multi-GPU run (llm.c's train_gpt2.cu with several GPUs), in this order:
+     * <ol>
+     * <li>MPI, if mpirun started us (rank and count, the NCCL id for -pi mpi, and MPI_Abort on an error);</li>
+     * <li>the model, on GPU rank % -pg of this machine (its CUDA context becomes current);</li>
+     * <li>NCCL: rank 0 makes the id, -pi hands it on, every rank joins (ncclCommInitRank);</li>
+     * <li>the shared Trainer, whose DataParallel all-reduces the device gradients with NCCL (ncclAvg).</li>
+     * </ol>
+     */
+    private Integer trainOnGpus() {
+        Communicator mpi = distributed.openMpiIfStarted();
+        MultiGpuConfig gpus = null;
+        GPT2CudaModel gpt2 = null;
+        NcclCommunicator comm = null;
+        try {
+            gpus = distributed.multiGpu(mpi);
+            var config = trainingConfig(gpus.numProcesses(), gpus.rank());
+            PrintStream out = gpus.rank() == 0 ? System.out : new PrintStream(OutputStream.nullOutputStream());
+            gpt2 = buildCudaModel(config, gpus.localDevice());
+            comm = gpt2.connect(gpus, Nccl.load(), mpi);
+            out.printf("[GPT-2] %s, %,d parameters, on %s (GPU %d of this machine, rank %d of %d)%n", configOf(gpt2),
+                    gpt2.numParameters(), device.describe(), gpus.localDevice(), gpus.rank(), gpus.numProcesses());
+            var trainer = new Trainer(gpt2, config, out, comm, distributed.zeroStage);
+            var result = trainer.run();
+            if (gpus.rank() == 0) LossChart.writeIfOutput(config.outputDir(), result, "GPT-2 " + model.describe());
+        } catch (RuntimeException | Error e) {
+            int rank = gpus != null ? gpus.rank() : mpi != null ? mpi.rank() : distributed.rank;
+            int size = gpus != null ? gpus.numProcesses() : mpi != null ? mpi.size() : distributed.numProcesses;
+            if (!(e instanceof LlmcException)) e.printStackTrace();
+            if (comm != null || (mpi != null && mpi.size() > 1)) { // peers wait in a collective: stop them (or us)
+                System.err.println("error on rank %d of %d: %s%nrank %d: stopping (%s)".formatted(rank, size, e.getMessage(), rank,
+                        mpi != null ? "MPI_Abort" : "ncclCommAbort, exit"));
+                if (comm != null) comm.abort(1); // does not return
+                mpi.abort(1);
+            }
+            if (gpt2 != null) gpt2.close();
+            if (mpi != null) mpi.close();
+            throw e;
+        }
+        comm.close();        // ncclCommDestroy while the model's context lives, then MPI_Finalize
+        gpt2.close();
         return 0;
     }
 
@@ -113,11 +163,16 @@ public final class TrainCommand implements Callable<Integer> {
                 var gpt2 = checkpoint != null ? GPT2.fromCheckpoint(checkpoint) : GPT2.randomInit(model.config());
                 yield gpt2.recompute(recompute);
             }
-            case CUDA -> {
-                var options = cudaOptions();
-                yield checkpoint != null ? GPT2CudaModel.fromCheckpoint(checkpoint, options) : GPT2CudaModel.randomInit(model.config(), options);
-            }
+            case CUDA -> buildCudaModel(config, 0);
         };
+    }
+
+    /** The GPU model on device {@code deviceOrdinal} of this machine (0 alone; rank % -pg in a multi-GPU run). */
+    GPT2CudaModel buildCudaModel(TrainingConfig config, int deviceOrdinal) {
+        Path checkpoint = config.resume() ? resumeModelFile(config.outputDir()) : model.isCheckpoint() ? Path.of(model.model) : null;
+        var options = cudaOptions();
+        return checkpoint != null ? GPT2CudaModel.fromCheckpoint(checkpoint, options, deviceOrdinal)
+                : GPT2CudaModel.randomInit(model.config(), options, deviceOrdinal);
     }
 
     dev.llmc4j.gpt2.cuda.GPT2Cuda.Options cudaOptions() {

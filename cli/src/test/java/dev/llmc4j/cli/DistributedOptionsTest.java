@@ -1,11 +1,19 @@
 package dev.llmc4j.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import dev.llmc4j.distributed.MpiCommunicator;
 import dev.llmc4j.distributed.NcclIdExchange;
 import dev.llmc4j.distributed.SingleProcess;
+import dev.llmc4j.gpt2.cuda.GPT2CudaModel;
+import dev.llmc4j.train.DataParallel;
+import dev.llmc4j.util.LlmcException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.io.TempDir;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -50,5 +58,67 @@ class DistributedOptionsTest {
         assertEquals(NcclIdExchange.Method.TCP, config.init());
         assertEquals("node01", config.serverHost());
         assertEquals(1, command.distributed.zeroStage);
+    }
+
+    private static DistributedOptions parse(String... args) {
+        var command = new TrainCommand();
+        new CommandLine(command).parseArgs(args);
+        return command.distributed;
+    }
+
+    @Test
+    void whichCommunicatorForWhichFlags() {
+        //                                        cuda   under mpirun
+        assertEquals(DistributedOptions.Setup.SINGLE, parse().setup(false, false));
+        assertEquals(DistributedOptions.Setup.SINGLE, parse().setup(true, false));
+        assertEquals(DistributedOptions.Setup.MPI_CPU, parse().setup(false, true));
+        assertEquals(DistributedOptions.Setup.MPI_CPU, parse("-z", "1").setup(false, true));
+        assertEquals(DistributedOptions.Setup.NCCL_GPU, parse().setup(true, true));
+        assertEquals(DistributedOptions.Setup.NCCL_GPU, parse("-pi", "tcp").setup(true, true));
+        assertEquals(DistributedOptions.Setup.NCCL_GPU, parse("-pn", "2", "-pr", "1", "-pi", "tcp", "-ps", "node0").setup(true, false));
+        assertEquals(DistributedOptions.Setup.NCCL_GPU, parse("-pn", "2", "-pi", "fs", "-pf", "/shared").setup(true, false));
+    }
+
+    @Test
+    void gpuRunsTheTrainerCannotDoEndInOneLine() {
+        assertEquals(DataParallel.GPU_ZERO1_REFUSAL,
+                assertThrows(LlmcException.class, () -> parse("-z", "1").setup(true, true)).getMessage());
+        assertEquals(DataParallel.GPU_ZERO1_REFUSAL,
+                assertThrows(LlmcException.class, () -> parse("-pn", "2", "-pi", "tcp", "-z", "1").setup(true, false)).getMessage());
+        assertEquals("-pn 2 with -pi mpi needs mpirun: start the GPU processes with mpirun -np 2 ./llmc train --device cuda ...,"
+                + " or give each one -pn 2 -pr RANK and -pi tcp -ps HOST (or -pi fs -pf DIR)",
+                assertThrows(LlmcException.class, () -> parse("-pn", "2").setup(true, false)).getMessage());
+        assertEquals("-pi tcp initialises NCCL for GPU training; the CPU trainer under mpirun uses MPI (leave -pi out)",
+                assertThrows(LlmcException.class, () -> parse("-pi", "tcp").setup(false, true)).getMessage());
+    }
+
+    @Test
+    void theCommandLineRefusesBeforeLoadingAnything() {
+        assumeFalse(MpiCommunicator.underMpirun(), "this test itself runs under mpirun");
+        assertEquals("error: " + DataParallel.GPU_ZERO1_REFUSAL,
+                errorOf("train", "--device", "cuda", "-pn", "2", "-pr", "1", "-pi", "tcp", "-ps", "localhost", "-z", "1"));
+        assertEquals("error: -pn 2 with -pi mpi needs mpirun: start the GPU processes with mpirun -np 2 ./llmc train --device cuda ...,"
+                + " or give each one -pn 2 -pr RANK and -pi tcp -ps HOST (or -pi fs -pf DIR)", errorOf("train", "--device", "cuda", "-pn", "2"));
+    }
+
+    private static boolean hasGpu() {
+        try {
+            GPT2CudaModel.requireDevice();
+            return true;
+        } catch (LlmcException e) {
+            return false;
+        }
+    }
+
+    /** Without a GPU a multi-GPU rank gets as far as building its model, and stops there with one line, before any NCCL. */
+    @Test
+    void withoutAGpuAMultiGpuRankStopsAtTheModel(@TempDir Path dir) throws Exception {
+        assumeFalse(MpiCommunicator.underMpirun(), "this test itself runs under mpirun");
+        assumeFalse(hasGpu(), "this machine has a GPU");
+        Path data = Files.write(dir.resolve("tokens.bin"), new byte[0]);
+        String error = errorOf("train", "--device", "cuda", "-e", "d6", "-pn", "2", "-pr", "1", "-pi", "fs", "-pf", dir.toString(),
+                "-i", data.toString(), "-j", data.toString());
+        assertTrue(error.startsWith("error: no CUDA device: "), error);
+        assertTrue(Files.list(dir).noneMatch(p -> p.getFileName().toString().startsWith("ncclUniqueId")), "no NCCL id exchange began");
     }
 }

@@ -34,9 +34,18 @@ public final class Nccl {
 
     /** ncclDataType_t values (nccl.h). */
     public enum DataType {
-        INT32(2), FLOAT16(6), FLOAT32(7), BFLOAT16(9);
+        INT32(2), FLOAT16(6), FLOAT32(7), FLOAT64(8), BFLOAT16(9);
         final int code;
         DataType(int code) { this.code = code; }
+
+        /** Bytes per element. */
+        public int bytes() {
+            return switch (this) {
+                case FLOAT16, BFLOAT16 -> 2;
+                case INT32, FLOAT32 -> 4;
+                case FLOAT64 -> 8;
+            };
+        }
     }
 
     /** ncclRedOp_t values (nccl.h); AVG divides by the number of ranks inside the reduction (NCCL ≥ 2.10). */

@@ -1,6 +1,7 @@
 package dev.llmc4j.train;
 
 import dev.llmc4j.distributed.Communicator;
+import dev.llmc4j.distributed.DeviceBuffer;
 import dev.llmc4j.util.LlmcException;
 import java.io.PrintStream;
 
@@ -16,8 +17,16 @@ import java.io.PrintStream;
  * tensor into P pieces instead; the state files have the same size, shard_N = N/P, but a different order.)
  * Under ZeRO-1 the global gradient norm is the square root of the sum over ranks of each shard's squared norm.
  * With one process every collective is a no-op and this is plain training.
+ *
+ * <p>A GPU model ({@link TrainableModel#deviceGradients()} not null) keeps its gradients on the device: they are
+ * averaged there by NCCL ({@link Communicator#allReduceMeanOnDevice}) once per optimizer step, after the backward of
+ * the last micro-step. llm.c overlaps that all-reduce with the backward, layer by layer on a side stream; this
+ * simpler version waits for the whole backward (the next step, see the distributed chapter of the docs).
  */
 public final class DataParallel {
+
+    /** The one line a GPU run with -z 1 gets: the GPU model's AdamW updates every parameter, unsharded. */
+    public static final String GPU_ZERO1_REFUSAL = "-z 1 (ZeRO-1) is not implemented on GPUs yet: use -z 0 (gradients all-reduced with NCCL, AdamW state replicated)";
 
     private final Communicator comm;
     private final TrainableModel model;
@@ -41,6 +50,8 @@ public final class DataParallel {
             out.printf("warning: %d parameters do not split evenly over %d processes; ZeRO-1 off%n", N, P);
             stage = 0;
         }
+        if (stage == 1 && P > 1 && model.deviceGradients() != null)
+            throw new LlmcException(GPU_ZERO1_REFUSAL);
         this.zeroStage = stage;
         this.shardCount = stage == 1 ? N / P : N;
         this.shardOffset = stage == 1 ? comm.rank() * shardCount : 0;
@@ -72,6 +83,11 @@ public final class DataParallel {
      */
     public float reduceGradients() {
         if (comm.size() == 1) return model.gradientNorm();
+        DeviceBuffer onGpu = model.deviceGradients();
+        if (onGpu != null) { // NCCL, in place on the model's stream; the norm kernels then run after it on that stream
+            comm.allReduceMeanOnDevice(onGpu);
+            return model.gradientNorm();
+        }
         if (zeroStage == 0) {
             comm.allReduceMean(model.gradients(), model.numParameters());
             return model.gradientNorm();
@@ -97,6 +113,8 @@ public final class DataParallel {
      */
     public long bytesSentPerStep() {
         int P = comm.size();
-        return 2L * (P - 1) * model.numParameters() / P * Float.BYTES;
+        DeviceBuffer onGpu = model.deviceGradients(); // NCCL sends the GPU's storage type (bf16: 2 bytes)
+        int elementBytes = onGpu != null ? onGpu.type().bytes() : Float.BYTES;
+        return 2L * (P - 1) * model.numParameters() / P * elementBytes;
     }
 }

@@ -1,5 +1,6 @@
 package dev.llmc4j.train;
 
+import dev.llmc4j.distributed.DeviceBuffer;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 
@@ -57,6 +58,14 @@ public interface TrainableModel extends AutoCloseable {
     /** The parameter gradients, numParameters floats in host memory, averaged across processes after the backward. */
     default MemorySegment gradients() {
         throw new UnsupportedOperationException(getClass().getSimpleName() + " keeps no gradients in host memory for MPI");
+    }
+
+    /**
+     * The parameter gradients in GPU memory, for NCCL (a model that keeps them there), or null for a model whose
+     * gradients are in host memory ({@link #gradients()}). {@link DataParallel} all-reduces whichever it gets.
+     */
+    default DeviceBuffer deviceGradients() {
+        return null;
     }
 
     /**

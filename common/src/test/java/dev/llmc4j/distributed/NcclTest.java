@@ -45,21 +45,7 @@ class NcclTest {
     }
 
     private Path compileFake() throws Exception {
-        Path source = dir.resolve("fake_nccl.c");
-        try (InputStream in = NcclTest.class.getResourceAsStream("/distributed/fake_nccl.c")) {
-            Files.copy(in, source);
-        }
-        Path library = dir.resolve("libfakenccl.so");
-        Process cc;
-        try {
-            cc = new ProcessBuilder("cc", "-shared", "-fPIC", "-O1", "-o", library.toString(), source.toString())
-                    .redirectErrorStream(true).start();
-        } catch (java.io.IOException e) {
-            assumeTrue(false, "no C compiler (cc) to build the stand-in NCCL library: " + e.getMessage());
-            return null;
-        }
-        assumeTrue(cc.waitFor(60, TimeUnit.SECONDS) && cc.exitValue() == 0, "cc failed: " + new String(cc.getInputStream().readAllBytes()));
-        return library;
+        return FakeNccl.compile(dir);
     }
 
     @Test

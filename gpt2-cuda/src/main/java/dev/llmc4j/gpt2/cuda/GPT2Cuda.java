@@ -134,6 +134,19 @@ public final class GPT2Cuda implements AutoCloseable {
     /** The fp16 loss scaler, or null for bf16/fp32. */
     public DynamicLossScaler lossScaler() { return lossScaler; }
 
+    /**
+     * The parameter gradients for a multi-GPU all-reduce: {@link #numParameters()} elements of {@link #precision()}
+     * at this device address, in llm.c's parameter order, produced by {@link #backward} on {@link #stream()}.
+     * (With fp16 they carry the loss scale, the same on every rank, so their mean does too.)
+     */
+    public long gradientsAddress() { return grads; }
+
+    /** The CUDA stream every kernel of this model runs on: the default stream ({@code MemorySegment.NULL}). */
+    public MemorySegment stream() { return MemorySegment.NULL; }
+
+    /** Makes this model's GPU context current on the calling thread (before NCCL calls that use its memory). */
+    public void makeCurrent() { bind(); }
+
     // -------------------------------------------------------------------------------------------------------------
     // pointers
 

@@ -1,5 +1,10 @@
 package dev.llmc4j.gpt2.cuda;
 
+import dev.llmc4j.distributed.Communicator;
+import dev.llmc4j.distributed.DeviceBuffer;
+import dev.llmc4j.distributed.MultiGpuConfig;
+import dev.llmc4j.distributed.Nccl;
+import dev.llmc4j.distributed.NcclCommunicator;
 import dev.llmc4j.format.GPT2Checkpoint;
 import dev.llmc4j.model.GPT2Config;
 import dev.llmc4j.model.GPT2Init;
@@ -53,8 +58,13 @@ public final class GPT2CudaModel implements TrainableModel {
 
     /** llm.c's (and PyTorch's, seed 42) random init, computed on the host in fp32 and uploaded. */
     public static GPT2CudaModel randomInit(GPT2Config config, GPT2Cuda.Options options) {
+        return randomInit(config, options, 0);
+    }
+
+    /** Random init on GPU {@code deviceOrdinal} of this machine (a multi-GPU run's local device). */
+    public static GPT2CudaModel randomInit(GPT2Config config, GPT2Cuda.Options options, int deviceOrdinal) {
         requireDevice();
-        var gpu = new GPT2Cuda(config, options);
+        var gpu = new GPT2Cuda(config, options, deviceOrdinal);
         try (var arena = Arena.ofConfined()) {
             MemorySegment fp32 = arena.allocate(config.numParameters() * Float.BYTES, 64);
             GPT2Init.randomInit(config, fp32);
@@ -71,10 +81,15 @@ public final class GPT2CudaModel implements TrainableModel {
      * the model's precision on the GPU; a version 5 file for an fp32/fp16 model is widened on the host first.
      */
     public static GPT2CudaModel fromCheckpoint(Path file, GPT2Cuda.Options options) {
+        return fromCheckpoint(file, options, 0);
+    }
+
+    /** An llm.c checkpoint on GPU {@code deviceOrdinal} of this machine (a multi-GPU run's local device). */
+    public static GPT2CudaModel fromCheckpoint(Path file, GPT2Cuda.Options options, int deviceOrdinal) {
         requireDevice();
         try (var arena = Arena.ofConfined()) {
             var checkpoint = GPT2Checkpoint.open(file, arena);
-            var gpu = new GPT2Cuda(checkpoint.config(), options);
+            var gpu = new GPT2Cuda(checkpoint.config(), options, deviceOrdinal);
             try {
                 if (checkpoint.version() == GPT2Checkpoint.VERSION_FP32) {
                     gpu.loadParameters(checkpoint.rawParameters());
@@ -154,6 +169,29 @@ public final class GPT2CudaModel implements TrainableModel {
     @Override
     public float gradientNorm() {
         return gpu.gradNorm();
+    }
+
+    /** The gradients stay on the GPU: NCCL averages them there (see {@link dev.llmc4j.train.DataParallel}). */
+    @Override
+    public DeviceBuffer deviceGradients() {
+        return new DeviceBuffer(gpu.gradientsAddress(), numParameters(), ncclType(gpu.precision()), gpu.stream());
+    }
+
+    /** NCCL's name for the model's storage type: the gradients are all-reduced as they are stored. */
+    static Nccl.DataType ncclType(Precision precision) {
+        return switch (precision) {
+            case BF16 -> Nccl.DataType.BFLOAT16;
+            case FP16 -> Nccl.DataType.FLOAT16;
+            case FP32 -> Nccl.DataType.FLOAT32;
+        };
+    }
+
+    /**
+     * This process's NCCL communicator for a multi-GPU run, on this model's GPU and stream: exchanges the NCCL id
+     * ({@code gpu.init()}), joins the other ranks, and keeps {@code mpi} (or null) for abort and finalize.
+     */
+    public NcclCommunicator connect(MultiGpuConfig multiGpu, Nccl nccl, Communicator mpi) {
+        return NcclCommunicator.open(multiGpu, nccl, new CudaNcclDevice(gpu), gpu.stream(), mpi);
     }
 
     /** AdamW on the GPU; with fp16 an overflowing step is skipped (the loss scaler halves) rather than applied. */
