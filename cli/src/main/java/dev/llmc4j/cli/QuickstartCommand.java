@@ -40,7 +40,7 @@ public final class QuickstartCommand implements Callable<Integer> {
 
     // The model and run: small enough for a laptop CPU, big enough to pick up Shakespeare's shape (names, line
     // breaks, archaic words) within about 10 minutes on 2 cores.
-    static final int LAYERS = 4, HEADS = 4, CHANNELS = 256, BATCH = 8, SEQ_LEN = 64, STEPS = 600;
+    static final int LAYERS = 4, HEADS = 4, CHANNELS = 256, BATCH = 8, SEQ_LEN = 64, STEPS = 500;
     static final float LEARNING_RATE = 1e-3f;
 
     @Override
