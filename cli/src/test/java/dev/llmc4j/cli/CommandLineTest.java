@@ -6,10 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.llmc4j.format.GPT2Checkpoint;
 import dev.llmc4j.model.GPT2Config;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
 import java.lang.foreign.Arena;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.regex.Pattern;
@@ -23,52 +20,37 @@ class CommandLineTest {
     @TempDir
     Path dir;
 
-    record Run(int exitCode, String out, String err) {}
 
-    static Run run(String... args) {
-        var out = new ByteArrayOutputStream();
-        var err = new ByteArrayOutputStream();
-        PrintStream savedOut = System.out, savedErr = System.err;
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-        try {
-            int code = Llmc.execute(args);
-            return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(savedOut);
-            System.setErr(savedErr);
-        }
-    }
 
     @Test
     void initWritesACheckpoint() {
         Path file = dir.resolve("tiny.bin");
-        var result = run("init", "--layers", "1", "--heads", "2", "--channels", "16", "-o", file.toString());
+        var result = LlmcRun.of("init", "--layers", "1", "--heads", "2", "--channels", "16", "-o", file.toString());
         assertEquals(0, result.exitCode(), result.err());
         try (var arena = Arena.ofConfined()) {
             var checkpoint = GPT2Checkpoint.open(file, arena);
             assertEquals(GPT2Config.of(1, 2, 16), checkpoint.config());
             assertEquals(3, checkpoint.version());
         }
-        var bf16 = run("init", "--layers", "1", "--heads", "2", "--channels", "16", "--bf16", "-o", dir.resolve("tiny5.bin").toString());
+        var bf16 = LlmcRun.of("init", "--layers", "1", "--heads", "2", "--channels", "16", "--bf16", "-o", dir.resolve("tiny5.bin").toString());
         assertEquals(0, bf16.exitCode(), bf16.err());
     }
 
     @Test
     void userErrorsAreOneLineWithoutAStackTrace() {
-        var missing = run("test-gpt2", "--model", dir.resolve("nope.bin").toString(), "--state", dir.resolve("state.bin").toString());
+        var missing = LlmcRun.of("test-gpt2", "--model", dir.resolve("nope.bin").toString(), "--state", dir.resolve("state.bin").toString());
         assertEquals(1, missing.exitCode());
         assertTrue(missing.err().startsWith("error: "), missing.err());
         assertTrue(missing.err().contains("nope.bin"), missing.err());
         assertEquals(1, missing.err().strip().lines().count(), missing.err());
         assertFalse(missing.err().contains("\tat "), "no stack trace: " + missing.err());
 
-        var noData = run("train", "--layers", "1", "--heads", "2", "--channels", "16", "-i", dir.resolve("none_train.bin").toString(),
+        var noData = LlmcRun.of("train", "--layers", "1", "--heads", "2", "--channels", "16", "-i", dir.resolve("none_train.bin").toString(),
                 "-j", dir.resolve("none_val.bin").toString());
         assertEquals(1, noData.exitCode());
         assertTrue(noData.err().contains("none_train.bin") && noData.err().contains("llmc data tinyshakespeare"), noData.err());
 
-        var badDescriptor = run("init", "-e", "d13", "-o", dir.resolve("x.bin").toString());
+        var badDescriptor = LlmcRun.of("init", "-e", "d13", "-o", dir.resolve("x.bin").toString());
         assertEquals(1, badDescriptor.exitCode());
         assertTrue(badDescriptor.err().contains("d13"), badDescriptor.err());
     }
@@ -76,11 +58,11 @@ class CommandLineTest {
     @Test
     void corruptCheckpointNamesFileFieldExpectedAndFound() throws Exception {
         Path file = dir.resolve("bad.bin");
-        assertEquals(0, run("init", "--layers", "1", "--heads", "2", "--channels", "16", "-o", file.toString()).exitCode());
+        assertEquals(0, LlmcRun.of("init", "--layers", "1", "--heads", "2", "--channels", "16", "-o", file.toString()).exitCode());
         byte[] bytes = Files.readAllBytes(file);
         bytes[0] = 1; // wrong magic
         Files.write(file, bytes);
-        var result = run("sample", "-e", file.toString(), "-g", "3");
+        var result = LlmcRun.of("sample", "-e", file.toString(), "-g", "3");
         assertEquals(1, result.exitCode());
         assertTrue(result.err().contains("bad.bin") && result.err().contains("magic") && result.err().contains("20240326"), result.err());
     }

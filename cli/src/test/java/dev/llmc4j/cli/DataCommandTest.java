@@ -4,10 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -18,23 +15,7 @@ class DataCommandTest {
     @TempDir
     Path folder;
 
-    private record Run(int exitCode, String out, String err) {}
 
-    private static Run run(String... args) {
-        var out = new ByteArrayOutputStream();
-        var err = new ByteArrayOutputStream();
-        PrintStream oldOut = System.out;
-        PrintStream oldErr = System.err;
-        try {
-            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-            int code = Llmc.execute(args);
-            return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
-    }
 
     private static Path sharedText() {
         String env = System.getenv("LLMC_TINYSHAKESPEARE");
@@ -47,7 +28,7 @@ class DataCommandTest {
         Path text = sharedText();
         assumeTrue(Files.isRegularFile(text), "SKIPPED: tinyshakespeare text not found at " + text + " (set LLMC_TINYSHAKESPEARE)");
         Path out = folder.resolve("ts");
-        var result = run("data", "tinyshakespeare", "--input", text.toString(), "-o", out.toString());
+        var result = LlmcRun.of("data", "tinyshakespeare", "--input", text.toString(), "-o", out.toString());
         assertEquals(0, result.exitCode(), result.err());
         assertTrue(result.out().contains("wrote 32,768 tokens"), result.out());
         assertTrue(result.out().contains("wrote 305,260 tokens"), result.out());
@@ -60,7 +41,7 @@ class DataCommandTest {
     void wrongInputIsOneLineError() throws IOException {
         Path wrong = folder.resolve("wrong.txt");
         Files.writeString(wrong, "not shakespeare");
-        var result = run("data", "tinyshakespeare", "--input", wrong.toString(), "-o", folder.resolve("o").toString());
+        var result = LlmcRun.of("data", "tinyshakespeare", "--input", wrong.toString(), "-o", folder.resolve("o").toString());
         assertEquals(1, result.exitCode());
         assertTrue(result.err().startsWith("error: ") && result.err().contains("SHA-256"), result.err());
         assertEquals(1, result.err().strip().lines().count(), result.err());
@@ -70,7 +51,7 @@ class DataCommandTest {
     void textWithValFraction() throws IOException {
         Path text = folder.resolve("poem.txt");
         Files.writeString(text, "Hello world\n\n".repeat(50));
-        var result = run("data", "text", text.toString(), "--val-fraction", "0.2", "-o", folder.resolve("p").toString());
+        var result = LlmcRun.of("data", "text", text.toString(), "--val-fraction", "0.2", "-o", folder.resolve("p").toString());
         assertEquals(0, result.exitCode(), result.err());
         // 50 sections of 4 tokens + the empty last section's EOT = 201; floor(201 * 0.2) = 40
         assertEquals(1024 + 2 * 40, Files.size(folder.resolve("p/poem_val.bin")));
@@ -79,7 +60,7 @@ class DataCommandTest {
 
     @Test
     void helpMentionsTheDefaults() {
-        var result = run("data", "tinyshakespeare", "--help");
+        var result = LlmcRun.of("data", "tinyshakespeare", "--help");
         assertEquals(0, result.exitCode());
         assertTrue(result.out().contains("data/tinyshakespeare") && result.out().contains("--input"), result.out());
     }

@@ -11,11 +11,8 @@ import dev.llmc4j.format.Safetensors;
 import dev.llmc4j.format.Safetensors.TensorData;
 import dev.llmc4j.model.SyntheticHfGpt2;
 import dev.llmc4j.testing.Fixtures;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
 import java.lang.foreign.Arena;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
@@ -27,25 +24,9 @@ class ImportCommandTest {
     @TempDir
     Path folder;
 
-    private record Run(int exitCode, String out, String err) {}
 
-    private static Run run(String... args) {
-        var out = new ByteArrayOutputStream();
-        var err = new ByteArrayOutputStream();
-        PrintStream oldOut = System.out;
-        PrintStream oldErr = System.err;
-        try {
-            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-            int code = Llmc.execute(args);
-            return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
-    }
 
-    private static void assertOneLineError(Run result, String... parts) {
+    private static void assertOneLineError(LlmcRun result, String... parts) {
         assertEquals(1, result.exitCode(), result.out() + result.err());
         String err = result.err().strip();
         assertTrue(err.startsWith("error: "), err);
@@ -58,7 +39,7 @@ class ImportCommandTest {
         var model = new SyntheticHfGpt2(2, 8);
         Path file = model.write(folder.resolve("model.safetensors"), "transformer.", true);
         Path out = folder.resolve("out/gpt2.bin");
-        var result = run("import", "gpt2", "--from", file.toString(), "-o", out.toString(), "--heads", "2");
+        var result = LlmcRun.of("import", "gpt2", "--from", file.toString(), "-o", out.toString(), "--heads", "2");
         assertEquals(0, result.exitCode(), result.err());
         assertTrue(result.out().contains("wrote " + out), result.out());
         assertTrue(result.out().contains("checkpoint version 3 (fp32)"), result.out());
@@ -75,7 +56,7 @@ class ImportCommandTest {
         new SyntheticHfGpt2(1, 8).write(snapshot.resolve("model.safetensors"), "", false);
         Files.writeString(snapshot.resolve("config.json"), "{\"n_head\": 4, \"n_embd\": 8}");
         Path out = folder.resolve("gpt2_bf16.bin");
-        var result = run("import", "gpt2", "--from", snapshot.toString(), "-o", out.toString(), "--bf16");
+        var result = LlmcRun.of("import", "gpt2", "--from", snapshot.toString(), "-o", out.toString(), "--bf16");
         assertEquals(0, result.exitCode(), result.err());
         assertTrue(result.out().contains("checkpoint version 5 (bf16)"), result.out());
         assertTrue(result.out().contains("config.json"), result.out());
@@ -89,7 +70,7 @@ class ImportCommandTest {
     @Test
     void missingFile() {
         Path out = folder.resolve("gpt2.bin");
-        var result = run("import", "gpt2", "--from", folder.resolve("nope.safetensors").toString(), "-o", out.toString());
+        var result = LlmcRun.of("import", "gpt2", "--from", folder.resolve("nope.safetensors").toString(), "-o", out.toString());
         assertOneLineError(result, "nope.safetensors", "no such file");
         assertFalse(Files.exists(out));
     }
@@ -97,7 +78,7 @@ class ImportCommandTest {
     @Test
     void notASafetensorsFile() throws IOException {
         Path file = Files.writeString(folder.resolve("model.safetensors"), "this is text, not safetensors");
-        var result = run("import", "gpt2", "--from", file.toString(), "-o", folder.resolve("gpt2.bin").toString());
+        var result = LlmcRun.of("import", "gpt2", "--from", file.toString(), "-o", folder.resolve("gpt2.bin").toString());
         assertOneLineError(result, file.toString(), "header length");
     }
 
@@ -105,7 +86,7 @@ class ImportCommandTest {
     void notAGpt2File() {
         Path file = folder.resolve("llama.safetensors");
         Safetensors.write(file, Map.of("model.norm.weight", TensorData.of(new float[4], 4)));
-        var result = run("import", "gpt2", "--from", file.toString(), "-o", folder.resolve("gpt2.bin").toString());
+        var result = LlmcRun.of("import", "gpt2", "--from", file.toString(), "-o", folder.resolve("gpt2.bin").toString());
         assertOneLineError(result, file.toString(), "wte.weight", "not a GPT-2 file", "model.norm.weight");
     }
 
@@ -115,22 +96,22 @@ class ImportCommandTest {
         tensors.put("h.0.mlp.c_fc.weight", TensorData.of(new float[32 * 8], 32, 8)); // Linear layout, not Conv1D
         Path file = folder.resolve("model.safetensors");
         Safetensors.write(file, tensors);
-        var result = run("import", "gpt2", "--from", file.toString(), "-o", folder.resolve("gpt2.bin").toString(), "--heads", "2");
+        var result = LlmcRun.of("import", "gpt2", "--from", file.toString(), "-o", folder.resolve("gpt2.bin").toString(), "--heads", "2");
         assertOneLineError(result, "shape of h.0.mlp.c_fc.weight", "[8, 32]", "found [32, 8]");
     }
 
     @Test
     void headsThatDoNotDivideC() {
         Path file = new SyntheticHfGpt2(1, 8).write(folder.resolve("model.safetensors"), "", false);
-        var result = run("import", "gpt2", "--from", file.toString(), "-o", folder.resolve("gpt2.bin").toString(), "--heads", "3");
+        var result = LlmcRun.of("import", "gpt2", "--from", file.toString(), "-o", folder.resolve("gpt2.bin").toString(), "--heads", "3");
         assertOneLineError(result, "heads", "divisor of C = 8", "found 3");
-        result = run("import", "gpt2", "--from", file.toString(), "-o", folder.resolve("gpt2.bin").toString());
+        result = LlmcRun.of("import", "gpt2", "--from", file.toString(), "-o", folder.resolve("gpt2.bin").toString());
         assertOneLineError(result, "cannot tell the number of heads", "--heads");
     }
 
     @Test
     void usageWithoutASubcommand() {
-        var result = run("import");
+        var result = LlmcRun.of("import");
         assertEquals(0, result.exitCode());
         assertTrue(result.out().contains("gpt2"), result.out());
     }
@@ -140,7 +121,7 @@ class ImportCommandTest {
         Path safetensors = Fixtures.require("gpt2_small.safetensors", "reference/make_fixtures.sh target/fixtures");
         Path reference = Fixtures.require("gpt2_small.bin", "reference/make_fixtures.sh target/fixtures");
         Path out = folder.resolve("gpt2_small.bin");
-        var result = run("import", "gpt2", "--from", safetensors.toString(), "-o", out.toString(), "--heads", "4");
+        var result = LlmcRun.of("import", "gpt2", "--from", safetensors.toString(), "-o", out.toString(), "--heads", "4");
         assertEquals(0, result.exitCode(), result.err());
         assertEquals(-1, Files.mismatch(reference, out), "imported checkpoint differs from " + reference);
     }

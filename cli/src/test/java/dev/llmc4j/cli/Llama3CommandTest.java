@@ -1,6 +1,5 @@
 package dev.llmc4j.cli;
 
-import static dev.llmc4j.cli.CommandLineTest.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -40,24 +39,24 @@ class Llama3CommandTest {
         String[] common = concat(concat(new String[] {"llama3", "train"}, TINY), "-i", dir.resolve("train.bin").toString(),
                 "-j", dir.resolve("val.bin").toString(), "-b", "2", "-t", "8", "-d", "32", "-l", "1e-3", "-k", "cosine",
                 "-v", "2", "-m", "1", "-s", "2", "-g", "3", "-o", out.toString(), "-n", "2");
-        var first = run(concat(common, "-x", "2"));
+        var first = LlmcRun.of(concat(common, "-x", "2"));
         assertEquals(0, first.exitCode(), first.err());
         assertTrue(first.out().contains("val loss") && first.out().contains("generating:") && first.out().contains("2 micro-steps"), first.out());
         assertTrue(Files.exists(out.resolve("model_00000002.bin")) && Files.exists(out.resolve("DONE_00000002")));
         assertTrue(Files.exists(out.resolve("loss.png")) && Files.exists(out.resolve("main.log")));
 
-        var resumed = run(concat(common, "-x", "4", "-y", "1"));
+        var resumed = LlmcRun.of(concat(common, "-x", "4", "-y", "1"));
         assertEquals(0, resumed.exitCode(), resumed.err());
         assertTrue(resumed.out().contains("resumed from") && resumed.out().contains("step    4/4"), resumed.out());
 
-        var sample = run("llama3", "sample", "-e", out.resolve("model_00000004.bin").toString(), "-n", "5", "--top-k", "10", "--top-p", "0.9");
+        var sample = LlmcRun.of("llama3", "sample", "-e", out.resolve("model_00000004.bin").toString(), "-n", "5", "--top-k", "10", "--top-p", "0.9");
         assertEquals(0, sample.exitCode(), sample.err());
         assertTrue(sample.out().contains("5 new tokens"), sample.out());
     }
 
     @Test
     void badDataIsAOneLineError() {
-        var result = run(concat(concat(new String[] {"llama3", "train"}, TINY), "-i", dir.resolve("none.bin").toString(),
+        var result = LlmcRun.of(concat(concat(new String[] {"llama3", "train"}, TINY), "-i", dir.resolve("none.bin").toString(),
                 "-j", dir.resolve("none.bin").toString(), "-t", "8", "-x", "1"));
         assertEquals(1, result.exitCode());
         assertTrue(result.err().startsWith("error: ") && result.err().contains("none.bin"), result.err());

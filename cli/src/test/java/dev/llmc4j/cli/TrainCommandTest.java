@@ -10,10 +10,7 @@ import dev.llmc4j.gpt2.cuda.CudaDriver;
 import dev.llmc4j.gpt2.cuda.GPT2Cuda;
 import dev.llmc4j.gpt2.cuda.Precision;
 import dev.llmc4j.util.LlmcException;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -25,23 +22,7 @@ class TrainCommandTest {
     @TempDir
     Path folder;
 
-    private record Run(int exitCode, String out, String err) {}
 
-    private static Run run(String... args) {
-        var out = new ByteArrayOutputStream();
-        var err = new ByteArrayOutputStream();
-        PrintStream oldOut = System.out;
-        PrintStream oldErr = System.err;
-        try {
-            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-            int code = Llmc.execute(args);
-            return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
-    }
 
     private static TrainCommand parse(String... args) {
         var command = new TrainCommand();
@@ -112,14 +93,14 @@ class TrainCommandTest {
 
     @Test
     void unknownDeviceExitsWithOneLine() throws IOException {
-        var result = run(concat(new String[] {"train", "--device", "tpu", "-x", "1"}, data()));
+        var result = LlmcRun.of(concat(new String[] {"train", "--device", "tpu", "-x", "1"}, data()));
         assertEquals(1, result.exitCode());
         assertEquals("error: unknown device 'tpu': expected cpu or cuda", result.err().strip());
     }
 
     @Test
     void bf16OnTheCpuIsRefused() throws IOException {
-        var result = run(concat(new String[] {"train", "--precision", "bf16", "-e", "d6", "-x", "1"}, data()));
+        var result = LlmcRun.of(concat(new String[] {"train", "--precision", "bf16", "-e", "d6", "-x", "1"}, data()));
         assertEquals(1, result.exitCode());
         assertTrue(result.err().strip().startsWith("error: --precision bf16 needs --device cuda"), result.err());
     }
@@ -127,7 +108,7 @@ class TrainCommandTest {
     @Test
     void trainOnCudaWithoutAGpuExitsWithOneLine() throws IOException {
         assumeFalse(CudaDriver.isAvailable(), "a CUDA device is present");
-        var result = run(concat(new String[] {"train", "--device", "cuda", "-e", "d6", "-x", "1"}, data()));
+        var result = LlmcRun.of(concat(new String[] {"train", "--device", "cuda", "-e", "d6", "-x", "1"}, data()));
         assertEquals(1, result.exitCode());
         String err = result.err().strip();
         assertTrue(err.startsWith("error: no CUDA device: "), err);
@@ -138,7 +119,7 @@ class TrainCommandTest {
     @Test
     void testGpt2OnCudaWithoutAGpuExitsWithOneLine() {
         assumeFalse(CudaDriver.isAvailable(), "a CUDA device is present");
-        var result = run("test-gpt2", "--device", "cuda", "--model", folder.resolve("gpt2_124M_bf16.bin").toString(),
+        var result = LlmcRun.of("test-gpt2", "--device", "cuda", "--model", folder.resolve("gpt2_124M_bf16.bin").toString(),
                 "--state", folder.resolve("state.bin").toString());
         assertEquals(1, result.exitCode());
         String err = result.err().strip();
@@ -148,11 +129,11 @@ class TrainCommandTest {
 
     @Test
     void helpListsTheDeviceOptions() {
-        var result = run("train", "--help");
+        var result = LlmcRun.of("train", "--help");
         assertEquals(0, result.exitCode());
         for (String option : new String[] {"--device", "--precision", "--recompute", "--attention", "--master-weights", "--tf32"})
             assertTrue(result.out().contains(option), option + " in\n" + result.out());
-        var test = run("test-gpt2", "--help");
+        var test = LlmcRun.of("test-gpt2", "--help");
         assertTrue(test.out().contains("--device") && test.out().contains("--precision"), test.out());
     }
 
