@@ -7,6 +7,7 @@
 # ours and of PyTorch's (Debian's torch with OpenBLAS, /usr/bin/python3), the ratio, GFLOP/s and % of the
 # fp32 FMA peak PEAK_GFLOPS (default 233, the issue's 2-core figure). Both use OMP_NUM_THREADS=2 threads. Builds the
 # benchmarks jar first. The PyTorch side is reference/gpt2_reference.py's model with torch.optim.AdamW.
+# With BENCH_SVG=FILE it also draws the medians as a bar chart (the docs site's performance charts come from here).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 export JAVA_HOME=${JAVA_HOME_25:-/usr/lib/jvm/temurin-25-jdk-amd64}

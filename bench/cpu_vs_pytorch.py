@@ -67,6 +67,7 @@ def theirs(command):
 
 print(f"GPT-2 {model_name} (L={L} NH={NH} C={C}) B={B} T={T}, {threads} threads, torch {torch.__version__}, "
       f"fp32 FMA peak {peak:.1f} GFLOP/s; median of {STEPS} after {WARMUP} warm-up, alternating")
+medians = {}
 for command, flops in (("step", step_flops), ("forward", forward_flops)):
     times = {"ours": [], "pytorch": []}
     for i in range(WARMUP + STEPS):
@@ -75,9 +76,44 @@ for command, flops in (("step", step_flops), ("forward", forward_flops)):
             times["ours"].append(a)
             times["pytorch"].append(b)
     o, p = statistics.median(times["ours"]), statistics.median(times["pytorch"])
+    medians[command] = (o, p)
     print(f"{command:8s} ours {o:8.1f} ms ({flops / o / 1e6:6.1f} GFLOP/s, {100 * flops / o / 1e6 / peak:4.1f}% of peak)"
           f"   pytorch {p:8.1f} ms ({flops / p / 1e6:6.1f} GFLOP/s, {100 * flops / p / 1e6 / peak:4.1f}% of peak)"
           f"   ours/pytorch {o / p:.2f}   ({flops / 1e9:.1f} GFLOP)")
+
+
+def write_chart(path):
+    """A bar chart of this run's medians (ours vs PyTorch, step and forward) as a small standalone SVG."""
+    width, height, left, bottom, top = 560, 300, 70, 50, 50
+    longest = max(max(pair) for pair in medians.values())
+    scale = (height - top - bottom) / longest
+    bars, x = [], left + 30
+    for command, (o, p) in medians.items():
+        for label, value, color in (("ours", o, "#1f77b4"), ("PyTorch", p, "#d62728")):
+            h = value * scale
+            y = height - bottom - h
+            bars.append(f'<rect x="{x}" y="{y:.1f}" width="70" height="{h:.1f}" fill="{color}"/>'
+                        f'<text x="{x + 35}" y="{y - 6:.1f}" text-anchor="middle">{value:,.0f} ms</text>'
+                        f'<text x="{x + 35}" y="{height - bottom + 18}" text-anchor="middle">{label}</text>')
+            x += 80
+        bars.append(f'<text x="{x - 120}" y="{height - bottom + 38}" text-anchor="middle" font-weight="bold">'
+                    f'{command} (ours/PyTorch {o / p:.2f})</text>')
+        x += 60
+    title = f"GPT-2 {model_name}, B={B}, T={T}, {threads} threads: median ms (lower is better)"
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+           f'font-size="12"><rect width="100%" height="100%" fill="white"/>'
+           f'<text x="{left}" y="24" font-size="14" font-weight="bold">{title}</text>'
+           f'<line x1="{left}" y1="{height - bottom}" x2="{width - 20}" y2="{height - bottom}" stroke="black"/>'
+           + "".join(bars) + "</svg>\n")
+    temporary = path + ".tmp"
+    with open(temporary, "w") as f:
+        f.write(svg)
+    os.replace(temporary, path)
+    print(f"chart: {path}")
+
+
+if os.environ.get("BENCH_SVG"):
+    write_chart(os.environ["BENCH_SVG"])
 server.stdin.write("quit\n")
 server.stdin.flush()
 server.wait()
