@@ -16,10 +16,6 @@ public interface TrainableModel extends AutoCloseable {
 
     int maxSeqLen();
 
-    int numLayers();
-
-    int channels();
-
     /** Forward over tokens (B,T) with targets (B,T); returns the mean loss. */
     float forward(int[] inputs, int[] targets, int B, int T);
 

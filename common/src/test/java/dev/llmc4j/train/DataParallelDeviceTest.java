@@ -30,8 +30,6 @@ class DataParallelDeviceTest {
         public long numParameters() { return 1000; }
         public int vocabSize() { return 1; }
         public int maxSeqLen() { return 1; }
-        public int numLayers() { return 1; }
-        public int channels() { return 1; }
         public float forward(int[] inputs, int[] targets, int B, int T) { return 0; }
         public void zeroGrad() {}
         public void backward(int microSteps) {}

@@ -19,8 +19,6 @@ class TrainableModelTest {
         public long numParameters() { return 4; }
         public int vocabSize() { return 1; }
         public int maxSeqLen() { return 1; }
-        public int numLayers() { return 1; }
-        public int channels() { return 1; }
         public float forward(int[] inputs, int[] targets, int B, int T) { return 0; }
         public void zeroGrad() {}
         public void backward(int microSteps) {}

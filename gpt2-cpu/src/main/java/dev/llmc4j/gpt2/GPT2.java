@@ -379,16 +379,6 @@ public final class GPT2 implements TrainableModel {
     }
 
     @Override
-    public int numLayers() {
-        return config.numLayers();
-    }
-
-    @Override
-    public int channels() {
-        return config.channels();
-    }
-
-    @Override
     public void saveCheckpoint(Path file) {
         save(file, 3);
     }

@@ -104,6 +104,9 @@ class GPT2TrainingTest {
         // the schedule depends on the total steps: the 3-step run differs, but steps 4..6 after resume must not
         assertEquals(expected.subList(3, 6).stream().map(l -> l.replaceAll("step +\\d+/\\d+", "")).toList(),
                 found.stream().map(l -> l.replaceAll("step +\\d+/\\d+", "")).toList());
+        // and bit for bit: the step-6 model and optimizer state of both runs are the same files
+        assertEquals(-1, Files.mismatch(dir.resolve("a/model_00000006.bin"), dir.resolve("b/model_00000006.bin")), "model");
+        assertEquals(-1, Files.mismatch(dir.resolve("a/state_00000006_00000.bin"), dir.resolve("b/state_00000006_00000.bin")), "state");
     }
 
     @Test

@@ -393,16 +393,6 @@ public final class Llama3 implements TrainableModel {
         return config.maxSeqLen();
     }
 
-    @Override
-    public int numLayers() {
-        return config.numLayers();
-    }
-
-    @Override
-    public int channels() {
-        return config.channels();
-    }
-
     /** A llama3-branch checkpoint, version 3 (fp32). */
     @Override
     public void saveCheckpoint(Path file) {

@@ -142,16 +142,6 @@ public final class GPT2CudaModel implements TrainableModel {
     }
 
     @Override
-    public int numLayers() {
-        return config.numLayers();
-    }
-
-    @Override
-    public int channels() {
-        return config.channels();
-    }
-
-    @Override
     public float forward(int[] inputs, int[] targets, int B, int T) {
         return gpu.forward(inputs, targets, B, T);
     }
