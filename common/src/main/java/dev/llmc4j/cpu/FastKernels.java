@@ -38,7 +38,7 @@ final class FastKernels {
                     e.intoMemorySegment(probs, row + 4L * i, ORDER, mask);
                     sum = sum.add(e, mask);
                 }
-                float inverse = 1 / sum.reduceLanes(VectorOperators.ADD);
+                float inverse = 1 / VectorMath.sum(sum);
                 for (int i = 0; i < V; i += W) {
                     var mask = S.indexInRange(i, V);
                     FloatVector.fromMemorySegment(S, probs, row + 4L * i, ORDER, mask).mul(inverse).intoMemorySegment(probs, row + 4L * i, ORDER, mask);
@@ -99,7 +99,7 @@ final class FastKernels {
             var mask = S.indexInRange(i, n);
             acc = FloatVector.fromMemorySegment(S, m, 4 * (x + i), ORDER, mask).fma(FloatVector.fromMemorySegment(S, m, 4 * (y + i), ORDER, mask), acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        return VectorMath.sum(acc);
     }
 
     /** floats [y, y + n) of dst += a * floats [x, x + n) of src. */
@@ -138,7 +138,7 @@ final class FastKernels {
                         e.intoMemorySegment(att, 4 * (row + t2), ORDER, mask);
                         sum = sum.add(e, mask);
                     }
-                    float total = sum.reduceLanes(VectorOperators.ADD), inverse = total == 0 ? 0 : 1 / total;
+                    float total = VectorMath.sum(sum), inverse = total == 0 ? 0 : 1 / total;
                     for (int t2 = 0; t2 < n; t2 += W) {
                         var mask = S.indexInRange(t2, n);
                         FloatVector.fromMemorySegment(S, att, 4 * (row + t2), ORDER, mask).mul(inverse).intoMemorySegment(att, 4 * (row + t2), ORDER, mask);
@@ -198,7 +198,7 @@ final class FastKernels {
             var mask = S.indexInRange(i, n);
             acc = FloatVector.fromMemorySegment(S, m, 4 * (x + i), ORDER, mask).fma(FloatVector.fromMemorySegment(S, other, 4 * (y + i), ORDER, mask), acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        return VectorMath.sum(acc);
     }
 
     /** Residual forward, a vector at a time (the masked last vector covers a ragged end). */

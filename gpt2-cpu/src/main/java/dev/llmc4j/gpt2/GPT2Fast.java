@@ -21,7 +21,6 @@ import jdk.incubator.vector.VectorOperators;
 final class GPT2Fast {
     private GPT2Fast() {}
 
-    private static final VectorOperators.Associative ADD = VectorOperators.ADD;
     // Vector loads and stores are written out (fromMemorySegment, intoMemorySegment with byte offsets = 4 * index):
     // C2 only keeps vectors in registers when these calls inline, and tiny helper methods sometimes do not.
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
@@ -60,14 +59,14 @@ final class GPT2Fast {
                 long row = bt * C;
                 var sum = FloatVector.zero(S);
                 for (int i = 0; i < C; i += W) sum = sum.add(FloatVector.fromMemorySegment(S, inp, (row + i) * 4L, ORDER, inRow(i, C)));
-                float m = sum.reduceLanes(ADD) / C;
+                float m = VectorMath.sum(sum) / C;
                 var variance = FloatVector.zero(S);
                 for (int i = 0; i < C; i += W) {
                     var mask = inRow(i, C);
                     var shifted = FloatVector.fromMemorySegment(S, inp, (row + i) * 4L, ORDER, mask).sub(m, mask); // masked: the lanes past the row stay 0
                     variance = shifted.fma(shifted, variance);
                 }
-                float s = (float) (1.0 / Math.sqrt(variance.reduceLanes(ADD) / C + GPT2.LAYERNORM_EPS));
+                float s = (float) (1.0 / Math.sqrt(VectorMath.sum(variance) / C + GPT2.LAYERNORM_EPS));
                 for (int i = 0; i < C; i += W) {
                     var mask = inRow(i, C);
                     var normalized = FloatVector.fromMemorySegment(S, inp, (row + i) * 4L, ORDER, mask).sub(m).mul(s);
@@ -119,7 +118,7 @@ final class GPT2Fast {
                         gSum = gSum.add(g);
                         gnSum = g.fma(n, gnSum);
                     }
-                    float gMean = gSum.reduceLanes(ADD) / C, gnMean = gnSum.reduceLanes(ADD) / C;
+                    float gMean = VectorMath.sum(gSum) / C, gnMean = VectorMath.sum(gnSum) / C;
                     for (int i = 0; i < C; i += W) {
                         var mask = inRow(i, C);
                         var n = FloatVector.fromMemorySegment(S, inp, (row + i) * 4L, ORDER, mask).sub(m).mul(s);
