@@ -5,7 +5,6 @@ import dev.llmc4j.distributed.MpiCommunicator;
 import dev.llmc4j.distributed.MultiGpuConfig;
 import dev.llmc4j.distributed.NcclIdExchange;
 import dev.llmc4j.distributed.SingleProcess;
-import dev.llmc4j.train.DataParallel;
 import dev.llmc4j.util.LlmcException;
 import java.nio.file.Path;
 import picocli.CommandLine.Option;
@@ -70,7 +69,6 @@ final class DistributedOptions {
             return Setup.SINGLE;
         }
         if (!underMpirun && numProcesses == 1) return Setup.SINGLE;
-        if (zeroStage != 0) throw new LlmcException(DataParallel.GPU_ZERO1_REFUSAL);
         if (!underMpirun && method == NcclIdExchange.Method.MPI)
             throw new LlmcException(("-pn %d with -pi mpi needs mpirun: start the GPU processes with mpirun -np %d ./llmc train"
                     + " --device cuda ..., or give each one -pn %d -pr RANK and -pi tcp -ps HOST (or -pi fs -pf DIR)")

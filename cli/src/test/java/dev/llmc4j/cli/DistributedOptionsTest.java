@@ -9,7 +9,6 @@ import dev.llmc4j.distributed.MpiCommunicator;
 import dev.llmc4j.distributed.NcclIdExchange;
 import dev.llmc4j.distributed.SingleProcess;
 import dev.llmc4j.gpt2.cuda.GPT2CudaModel;
-import dev.llmc4j.train.DataParallel;
 import dev.llmc4j.util.LlmcException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -81,10 +80,9 @@ class DistributedOptionsTest {
 
     @Test
     void gpuRunsTheTrainerCannotDoEndInOneLine() {
-        assertEquals(DataParallel.GPU_ZERO1_REFUSAL,
-                assertThrows(LlmcException.class, () -> parse("-z", "1").setup(true, true)).getMessage());
-        assertEquals(DataParallel.GPU_ZERO1_REFUSAL,
-                assertThrows(LlmcException.class, () -> parse("-pn", "2", "-pi", "tcp", "-z", "1").setup(true, false)).getMessage());
+        // ZeRO-1 on GPUs is accepted (the GPU model shards AdamW's state and its fp32 master weights)
+        assertEquals(DistributedOptions.Setup.NCCL_GPU, parse("-z", "1").setup(true, true));
+        assertEquals(DistributedOptions.Setup.NCCL_GPU, parse("-pn", "2", "-pi", "tcp", "-ps", "node0", "-z", "1").setup(true, false));
         assertEquals("-pn 2 with -pi mpi needs mpirun: start the GPU processes with mpirun -np 2 ./llmc train --device cuda ...,"
                 + " or give each one -pn 2 -pr RANK and -pi tcp -ps HOST (or -pi fs -pf DIR)",
                 assertThrows(LlmcException.class, () -> parse("-pn", "2").setup(true, false)).getMessage());
@@ -95,8 +93,6 @@ class DistributedOptionsTest {
     @Test
     void theCommandLineRefusesBeforeLoadingAnything() {
         assumeFalse(MpiCommunicator.underMpirun(), "this test itself runs under mpirun");
-        assertEquals("error: " + DataParallel.GPU_ZERO1_REFUSAL,
-                errorOf("train", "--device", "cuda", "-pn", "2", "-pr", "1", "-pi", "tcp", "-ps", "localhost", "-z", "1"));
         assertEquals("error: -pn 2 with -pi mpi needs mpirun: start the GPU processes with mpirun -np 2 ./llmc train --device cuda ...,"
                 + " or give each one -pn 2 -pr RANK and -pi tcp -ps HOST (or -pi fs -pf DIR)", errorOf("train", "--device", "cuda", "-pn", "2"));
     }

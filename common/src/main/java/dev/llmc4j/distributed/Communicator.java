@@ -5,12 +5,11 @@ import java.lang.foreign.MemorySegment;
 /**
  * The collective operations data-parallel training needs, over {@link #size()} processes that each run the same
  * program (SPMD). Every call is collective: all ranks make it, in the same order, with the same counts, or the job
- * hangs. Buffers are float32 in host memory; the GPU trainer's gradients go through
- * {@link #allReduceMeanOnDevice} instead.
+ * hangs. Buffers are float32 in host memory; a GPU model reduces its gradients through {@link DeviceCollectives}.
  *
  * <p>Implementations: {@link SingleProcess} (one process, every operation is a no-op), {@link MpiCommunicator}
  * (Open MPI through the FFM API, started by {@code mpirun}) and {@link NcclCommunicator} (GPUs: NCCL on device
- * memory, see {@link #allReduceMeanOnDevice}).
+ * memory, also a {@link DeviceCollectives}).
  */
 public interface Communicator extends AutoCloseable {
 
@@ -25,17 +24,6 @@ public interface Communicator extends AutoCloseable {
 
     /** In place: every rank ends with the element-wise mean over ranks of {@code floats[0, count)}. */
     void allReduceMean(MemorySegment floats, long count);
-
-    /**
-     * In place on a GPU: every rank ends with the element-wise mean over ranks of the device buffer, enqueued on the
-     * buffer's CUDA stream (returns before the GPU is done; later work on that stream sees the result). Only
-     * {@link NcclCommunicator} does this; a host communicator with one process has nothing to do, with several it
-     * refuses: MPI here works on host memory.
-     */
-    default void allReduceMeanOnDevice(DeviceBuffer buffer) {
-        if (size() > 1)
-            throw new UnsupportedOperationException(description() + " reduces host memory only; GPU gradients need NCCL (NcclCommunicator)");
-    }
 
     /** The mean over ranks of one number (losses). */
     float allReduceMean(float value);

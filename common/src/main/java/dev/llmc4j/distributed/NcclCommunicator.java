@@ -10,12 +10,14 @@ import java.lang.foreign.MemorySegment;
  * Data parallelism across GPUs, as llm.c's zero.cuh does it: one process per GPU, an NCCL communicator over all of
  * them, and every collective on device memory, enqueued on the model's CUDA stream.
  * <pre>
- * gradients (N floatX on the GPU)   ncclAllReduce(ncclAvg) in place, after the backward of the last micro-step
+ * gradients (floatX on the GPU)     the model calls {@link DeviceCollectives}: ncclAllReduce / ncclReduceScatter
+ *                                   (ncclAvg) of each layer's slices during the backward, on its side stream;
+ *                                   ZeRO-1's ncclAllGather of the updated pieces after AdamW
  * loss, norm partials (1 number)    copied into a small device scratch buffer, ncclAllReduce, copied back
  * barrier                           an all-reduce of the scratch float, then wait for the stream (llm.c's way)
  * </pre>
- * The host-memory collectives of {@link Communicator} (MPI's ZeRO-1 reduce-scatter and all-gather on host
- * buffers) are not offered: the GPU trainer refuses {@code -z 1} for now.
+ * The host-memory collectives of {@link Communicator} (MPI's all-reduce, reduce-scatter and all-gather on host
+ * buffers) are not offered: a GPU model's data never leaves the GPU.
  *
  * <p>What the CUDA driver must do for it (allocate the scratch buffer, copy to and from it, make the model's
  * context current) comes in through {@link Device}, so that this class lives next to {@link Nccl} in the common
@@ -25,7 +27,7 @@ import java.lang.foreign.MemorySegment;
  * it, {@link #close} finalizes it. Started with {@code -pi tcp|fs} there is no MPI: a failing rank aborts its NCCL
  * communicator and exits, and its peers' NCCL notices the lost connection (after NCCL's own timeouts).
  */
-public final class NcclCommunicator implements Communicator {
+public final class NcclCommunicator implements Communicator, DeviceCollectives {
 
     /** The few CUDA driver operations the communicator needs besides NCCL, from the GPU model's binding. */
     public interface Device {
@@ -45,6 +47,7 @@ public final class NcclCommunicator implements Communicator {
         void copyToHost(MemorySegment destination, long source, long bytes, MemorySegment stream);
     }
 
+    private final Nccl nccl;
     private final Nccl.Comm comm;
     private final Device device;
     private final MemorySegment stream;
@@ -60,6 +63,7 @@ public final class NcclCommunicator implements Communicator {
      * @param how  how the processes found each other, for the run's header ("NCCL id over tcp")
      */
     public NcclCommunicator(Nccl nccl, Nccl.Comm comm, Device device, MemorySegment stream, Communicator host, String how) {
+        this.nccl = nccl;
         this.comm = comm;
         this.device = device;
         this.stream = stream;
@@ -97,13 +101,44 @@ public final class NcclCommunicator implements Communicator {
     @Override public int size() { return comm.size(); }
     @Override public String description() { return description; }
 
-    /** ncclAllReduce with ncclAvg, in place, on the buffer's stream: the gradients after the backward. */
+    // ---- device memory, on the caller's stream (the GPU model's gradient reduction and ZeRO-1 all-gather) ----
+
     @Override
-    public void allReduceMeanOnDevice(DeviceBuffer buffer) {
-        if (closed) throw new IllegalStateException("NCCL communicator is closed");
-        device.makeCurrent();
-        comm.allReduce(buffer.address(), buffer.address(), buffer.count(), buffer.type(), Nccl.ReduceOp.AVG, buffer.stream());
+    public void groupStart() {
+        nccl.groupStart();
     }
+
+    @Override
+    public void groupEnd() {
+        nccl.groupEnd();
+    }
+
+    /** ncclAllReduce with ncclAvg, in place. */
+    @Override
+    public void allReduceMean(long address, long count, Nccl.DataType type, MemorySegment stream) {
+        checkOpen();
+        comm.allReduce(address, address, count, type, Nccl.ReduceOp.AVG, stream);
+    }
+
+    /** ncclReduceScatter with ncclAvg, in place: NCCL's in-place form has recv = send + rank·pieceCount. */
+    @Override
+    public void reduceScatterMean(long address, long pieceCount, Nccl.DataType type, MemorySegment stream) {
+        checkOpen();
+        comm.reduceScatter(address, address + comm.rank() * pieceCount * type.bytes(), pieceCount, type, Nccl.ReduceOp.AVG, stream);
+    }
+
+    /** ncclAllGather, in place: NCCL's in-place form has send = recv + rank·pieceCount. */
+    @Override
+    public void allGather(long address, long pieceCount, Nccl.DataType type, MemorySegment stream) {
+        checkOpen();
+        comm.allGather(address + comm.rank() * pieceCount * type.bytes(), address, pieceCount, type, stream);
+    }
+
+    private void checkOpen() {
+        if (closed) throw new IllegalStateException("NCCL communicator is closed");
+    }
+
+    // ---- one number at a time, through the scratch buffer ----
 
     @Override
     public float allReduceMean(float value) {
@@ -121,7 +156,7 @@ public final class NcclCommunicator implements Communicator {
 
     /** One number through the GPU: up, all-reduce on the stream, down (the copy down waits for the stream). */
     private void reduceScratch(Nccl.DataType type, Nccl.ReduceOp op) {
-        if (closed) throw new IllegalStateException("NCCL communicator is closed");
+        checkOpen();
         device.makeCurrent();
         device.copyToDevice(scratch, hostScratch, type.bytes());
         comm.allReduce(scratch, scratch, 1, type, op, stream);

@@ -1,6 +1,8 @@
 package dev.llmc4j.model;
 
 import dev.llmc4j.util.LlmcException;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * The shape of a GPT-2: llm.c's checkpoint header slots 2..7.
@@ -94,6 +96,25 @@ public record GPT2Config(int maxSeqLen, int vocabSize, int paddedVocabSize, int 
         long offset = 0;
         for (int i = 0; i < index; i++) offset += sizes[i];
         return offset;
+    }
+
+    /**
+     * The parameter slices in order: wte and wpe whole, then each per-layer tensor cut into its L layers, then lnfw
+     * and lnfb (12·L + 4 slices). llm.c's ZeRO-1 shards each slice, and its GPU trainer reduces a layer's slices as
+     * soon as that layer's backward is done.
+     */
+    public List<ParameterSlice> parameterSlices() {
+        long[] sizes = parameterSizes();
+        var slices = new ArrayList<ParameterSlice>(12 * numLayers + 4);
+        long offset = 0;
+        for (int tensor = 0; tensor < sizes.length; tensor++) {
+            boolean perLayer = tensor >= 2 && tensor <= 13; // ln1w .. fcprojb
+            int count = perLayer ? numLayers : 1;
+            long size = sizes[tensor] / count;
+            for (int l = 0; l < count; l++) slices.add(new ParameterSlice(offset + l * size, size));
+            offset += sizes[tensor];
+        }
+        return slices;
     }
 
     public long numParameters() {

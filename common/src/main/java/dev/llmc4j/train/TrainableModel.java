@@ -1,8 +1,11 @@
 package dev.llmc4j.train;
 
 import dev.llmc4j.distributed.DeviceBuffer;
+import dev.llmc4j.distributed.DeviceCollectives;
+import dev.llmc4j.model.ParameterSlice;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
+import java.util.List;
 
 /**
  * What the {@link Trainer} needs of a model, whichever device runs it: forward with targets, backward with
@@ -57,28 +60,51 @@ public interface TrainableModel extends AutoCloseable {
     }
 
     /**
-     * The parameter gradients in GPU memory, for NCCL (a model that keeps them there), or null for a model whose
-     * gradients are in host memory ({@link #gradients()}). {@link DataParallel} all-reduces whichever it gets.
+     * The parameter gradients in GPU memory (a model that keeps them there), or null for a model whose gradients are
+     * in host memory ({@link #gradients()}): a GPU model reduces them itself, see {@link #reduceGradientsDuringBackward}.
      */
     default DeviceBuffer deviceGradients() {
         return null;
     }
 
     /**
-     * ZeRO-1: from now on keep AdamW's moments for parameters [offset, offset + count) only and let {@link #update}
-     * change only those; {@link #adamFirstMoments()} then holds count floats. Call before the first update.
+     * The parameter slices ZeRO-1 cuts into one piece per process (see {@link OptimizerShard}); one slice, the whole
+     * vector, unless the model says otherwise (GPT-2: one per layer of each tensor, as llm.c cuts them).
      */
-    default void shardOptimizerState(long offset, long count) {
-        if (offset != 0 || count != numParameters())
+    default List<ParameterSlice> parameterSlices() {
+        return List.of(new ParameterSlice(0, numParameters()));
+    }
+
+    /**
+     * ZeRO-1: from now on keep AdamW's moments for the shard's pieces only and let {@link #update} change only those
+     * parameters; {@link #adamFirstMoments()} then holds {@code shard.count()} floats. Call before the first update.
+     */
+    default void shardOptimizerState(OptimizerShard shard) {
+        if (!shard.isWhole())
             throw new UnsupportedOperationException(getClass().getSimpleName() + " does not support ZeRO-1 (-z 1)");
     }
 
-    /** Sum of the squared gradients [offset, offset + count): a shard's share of the global norm under ZeRO-1. */
-    default double gradientSquareSum(long offset, long count) {
-        if (offset != 0 || count != numParameters())
+    /** Sum of the squared gradients of the shard's pieces: this rank's share of the global norm under ZeRO-1. */
+    default double gradientSquareSum(OptimizerShard shard) {
+        if (!shard.isWhole())
             throw new UnsupportedOperationException(getClass().getSimpleName() + " does not support ZeRO-1 (-z 1)");
         double norm = gradientNorm();
         return norm * norm;
+    }
+
+    /**
+     * A GPU model: from now on the backward of the last micro-step of each optimizer step averages the gradients
+     * across the ranks as it goes, layer by layer on a side stream (ZeRO-0: all-reduce; ZeRO-1: reduce-scatter, so
+     * that each rank gets the average of its own pieces), and under ZeRO-1 {@link #update} all-gathers the updated
+     * pieces. A model whose gradients are in host memory does not do this: {@link DataParallel} reduces them.
+     */
+    default void reduceGradientsDuringBackward(DeviceCollectives collectives, OptimizerShard shard) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " keeps its gradients in host memory");
+    }
+
+    /** Bytes this rank keeps for training (parameters, gradients, optimizer state of the shard), activations aside. */
+    default long trainingStateBytes(OptimizerShard shard) {
+        return (2 * numParameters() + 2 * shard.count()) * Float.BYTES;
     }
 
     /**

@@ -2,9 +2,11 @@ package dev.llmc4j.train;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.llmc4j.distributed.Communicator;
 import dev.llmc4j.distributed.DeviceBuffer;
+import dev.llmc4j.distributed.DeviceCollectives;
 import dev.llmc4j.distributed.Nccl;
 import dev.llmc4j.util.LlmcException;
 import java.io.ByteArrayOutputStream;
@@ -16,8 +18,9 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
- * {@link DataParallel} with a model that keeps its gradients on a GPU: once per step the device buffer goes to the
- * communicator (NCCL's all-reduce), before the norm is taken; nothing touches host gradients; ZeRO-1 is refused.
+ * {@link DataParallel} with a model that keeps its gradients on a GPU: the model gets the device collectives and its
+ * shard once, reduces its own gradients during the backward, and the trainer's helper only takes the norm (ZeRO-1:
+ * the sum of the ranks' shares); nothing touches host gradients.
  */
 class DataParallelDeviceTest {
 
@@ -38,18 +41,30 @@ class DataParallelDeviceTest {
         public MemorySegment adamFirstMoments() { return null; }
         public MemorySegment adamSecondMoments() { return null; }
         public DeviceBuffer deviceGradients() { return GRADIENTS; }
+        public List<dev.llmc4j.model.ParameterSlice> parameterSlices() {
+            return List.of(new dev.llmc4j.model.ParameterSlice(0, 600), new dev.llmc4j.model.ParameterSlice(600, 400));
+        }
+        public void shardOptimizerState(OptimizerShard shard) { log.add("shard " + shard.count()); }
+        public double gradientSquareSum(OptimizerShard shard) { log.add("square sum"); return 4.0; }
+        public void reduceGradientsDuringBackward(DeviceCollectives collectives, OptimizerShard shard) {
+            log.add("reduce during backward, shard of " + shard.count());
+        }
         public void saveCheckpoint(Path file) {}
         public TokenGenerator generator() { return null; }
         public void close() {}
     }
 
-    static final class Recording implements Communicator {
+    static final class Recording implements Communicator, DeviceCollectives {
         final int size;
         Recording(int size) { this.size = size; }
         @Override public int rank() { return 0; }
         @Override public int size() { return size; }
         @Override public String description() { return "recording"; }
-        @Override public void allReduceMeanOnDevice(DeviceBuffer buffer) { log.add("device all-reduce " + (buffer == GRADIENTS)); }
+        @Override public void groupStart() { log.add("group start"); }
+        @Override public void groupEnd() { log.add("group end"); }
+        @Override public void allReduceMean(long address, long count, Nccl.DataType type, MemorySegment stream) { log.add("device all-reduce"); }
+        @Override public void reduceScatterMean(long address, long pieceCount, Nccl.DataType type, MemorySegment stream) { log.add("device reduce-scatter"); }
+        @Override public void allGather(long address, long pieceCount, Nccl.DataType type, MemorySegment stream) { log.add("device all-gather"); }
         @Override public void allReduceMean(MemorySegment floats, long count) { log.add("host all-reduce"); }
         @Override public float allReduceMean(float value) { log.add("mean"); return value; }
         @Override public double allReduceSum(double value) { log.add("sum"); return value; }
@@ -64,16 +79,30 @@ class DataParallelDeviceTest {
     private static final PrintStream QUIET = new PrintStream(new ByteArrayOutputStream());
 
     @Test
-    void gradientsAreAveragedOnTheDeviceThenTheNormIsTaken() {
+    void theModelReducesDuringTheBackwardThenTheNormIsTaken() {
         log.clear();
         var parallel = new DataParallel(new Recording(4), new GpuLikeModel(), 0, QUIET);
+        assertEquals(List.of("reduce during backward, shard of 1000"), log);
+        log.clear();
         assertEquals(1.5f, parallel.mean(1.5f));
         assertEquals(2.5f, parallel.reduceGradients());
         parallel.update(1e-4f, 0.0f, 1.0f, 7);
-        assertEquals(List.of("mean", "device all-reduce true", "norm", "update t=7"), log);
+        assertEquals(List.of("mean", "norm", "update t=7"), log);
         assertEquals(1000, parallel.shardCount());
         // bf16 on the wire: 2 bytes per gradient, 2(P-1)/P of them per ring all-reduce
         assertEquals(2L * 3 * 1000 / 4 * 2, parallel.bytesSentPerStep());
+    }
+
+    @Test
+    void zeroOneShardsTheModelAndSumsTheShardsNorms() {
+        log.clear();
+        var parallel = new DataParallel(new Recording(4), new GpuLikeModel(), 1, QUIET);
+        assertEquals(List.of("shard 250", "reduce during backward, shard of 250"), log);
+        log.clear();
+        assertEquals(2.0f, parallel.reduceGradients()); // sqrt of the (recorded, not summed) 4.0
+        parallel.update(1e-4f, 0.0f, 1.0f, 3);
+        assertEquals(List.of("square sum", "sum", "update t=3"), log, "the model all-gathers in its own update");
+        assertEquals(250, parallel.shardCount());
     }
 
     @Test
@@ -82,13 +111,32 @@ class DataParallelDeviceTest {
         var parallel = new DataParallel(new Recording(1), new GpuLikeModel(), 0, QUIET);
         parallel.reduceGradients();
         assertEquals(List.of("norm"), log);
+        // one GPU with -z 1 has nothing to shard: accepted, as on the CPU
+        assertEquals(1, new DataParallel(new Recording(1), new GpuLikeModel(), 1, QUIET).zeroStage());
     }
 
     @Test
-    void zeroOneOnGpusIsRefusedInOneLine() {
-        var error = assertThrows(LlmcException.class, () -> new DataParallel(new Recording(4), new GpuLikeModel(), 1, QUIET));
-        assertEquals(DataParallel.GPU_ZERO1_REFUSAL, error.getMessage());
-        // one GPU with -z 1 has nothing to shard: accepted, as on the CPU
-        assertEquals(1, new DataParallel(new Recording(1), new GpuLikeModel(), 1, QUIET).zeroStage());
+    void aHostCommunicatorCannotReduceGpuGradients() {
+        Communicator hostOnly = new SingleProcessOf(2);
+        var error = assertThrows(LlmcException.class, () -> new DataParallel(hostOnly, new GpuLikeModel(), 0, QUIET));
+        assertTrue(error.getMessage().contains("GPU gradients need NCCL"), error.getMessage());
+    }
+
+    /** A host-memory communicator (like MPI) that claims two ranks. */
+    static final class SingleProcessOf implements Communicator {
+        final int size;
+        SingleProcessOf(int size) { this.size = size; }
+        @Override public int rank() { return 0; }
+        @Override public int size() { return size; }
+        @Override public String description() { return "host only"; }
+        @Override public void allReduceMean(MemorySegment floats, long count) {}
+        @Override public float allReduceMean(float value) { return value; }
+        @Override public double allReduceSum(double value) { return value; }
+        @Override public void reduceScatterMean(MemorySegment floats, long shardCount) {}
+        @Override public void allGather(MemorySegment floats, long shardCount) {}
+        @Override public void broadcast(MemorySegment bytes, int root) {}
+        @Override public void barrier() {}
+        @Override public void abort(int exitCode) {}
+        @Override public void close() {}
     }
 }

@@ -16,12 +16,15 @@ import dev.llmc4j.cpu.SoftmaxCrossEntropy;
 import dev.llmc4j.format.GPT2Checkpoint;
 import dev.llmc4j.model.GPT2Config;
 import dev.llmc4j.model.GPT2Init;
+import dev.llmc4j.model.ParameterSlice;
+import dev.llmc4j.train.OptimizerShard;
 import dev.llmc4j.train.TokenGenerator;
 import dev.llmc4j.train.TrainableModel;
 import dev.llmc4j.util.LlmcException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
+import java.util.List;
 
 /**
  * GPT-2 in one file: forward, backward and AdamW, after llm.c's train_gpt2.c.
@@ -313,8 +316,7 @@ public final class GPT2 implements TrainableModel {
     final ParameterTensors grads;
     private MemorySegment adamM; // AdamW first and second moments, allocated on the first update
     private MemorySegment adamV;
-    private long optimizerOffset;   // the moments cover parameters [optimizerOffset, optimizerOffset + optimizerCount):
-    private long optimizerCount;    // all of them, or this process's ZeRO-1 shard
+    private OptimizerShard optimizerShard; // whose moments this process keeps: all, or its ZeRO-1 pieces
     private GPT2Inference inference;
 
     // activations, allocated on the first forward and grown when a larger batch arrives
@@ -338,7 +340,7 @@ public final class GPT2 implements TrainableModel {
         this.gradientMemory = allocate(bytes, "parameter gradients");
         this.params = ParameterTensors.slice(config, parameterMemory);
         this.grads = ParameterTensors.slice(config, gradientMemory);
-        this.optimizerCount = config.numParameters();
+        this.optimizerShard = OptimizerShard.whole(config.numParameters());
     }
 
     /** llm.c's (and PyTorch's, seed 42) random init; see {@link GPT2Init}. */
@@ -615,23 +617,25 @@ public final class GPT2 implements TrainableModel {
     public void update(float learningRate, float beta1, float beta2, float eps, float weightDecay,
                        boolean decayMatricesOnly, float gradScale, int t) {
         allocateMoments();
-        // the moments cover [optimizerOffset, optimizerOffset + optimizerCount) (all parameters unless ZeRO-1 shards
-        // them): view parameters and gradients from the shard's start, so that one index serves all four arrays
-        long shardStart = optimizerOffset, shardEnd = optimizerOffset + optimizerCount;
-        var shardParams = parameterMemory.asSlice(shardStart * Float.BYTES);
-        var shardGrads = gradientMemory.asSlice(shardStart * Float.BYTES);
+        // the moments hold the shard's pieces one after the other (all parameters, as one piece, without ZeRO-1);
+        // a piece may span tensors, and decay depends on the tensor, so each piece is cut at tensor boundaries
         long[] sizes = config.parameterSizes();
-        long offset = 0;
-        for (int tensor = 0; tensor < sizes.length; tensor++) {
-            boolean isMatrix = switch (tensor) {
-                case 0, 1, 4, 6, 10, 12 -> true; // wte, wpe, qkvw, attprojw, fcw, fcprojw
-                default -> false;
-            };
-            float decay = decayMatricesOnly && !isMatrix ? 0 : weightDecay;
-            var step = new AdamW.Step(learningRate, beta1, beta2, eps, decay, gradScale, t);
-            long start = Math.max(offset, shardStart), end = Math.min(offset + sizes[tensor], shardEnd);
-            if (start < end) AdamW.update(shardParams, shardGrads, adamM, adamV, start - shardStart, end - start, step);
-            offset += sizes[tensor];
+        for (var piece : optimizerShard.pieces()) {
+            long pieceStart = piece.parameterOffset(), pieceEnd = pieceStart + piece.count();
+            long tensorStart = 0;
+            for (int tensor = 0; tensor < sizes.length; tensor++) {
+                long start = Math.max(pieceStart, tensorStart), end = Math.min(pieceEnd, tensorStart + sizes[tensor]);
+                tensorStart += sizes[tensor];
+                if (start >= end) continue;
+                boolean isMatrix = switch (tensor) {
+                    case 0, 1, 4, 6, 10, 12 -> true; // wte, wpe, qkvw, attprojw, fcw, fcprojw
+                    default -> false;
+                };
+                var step = new AdamW.Step(learningRate, beta1, beta2, eps, decayMatricesOnly && !isMatrix ? 0 : weightDecay, gradScale, t);
+                long state = piece.stateOffset() + (start - pieceStart);
+                AdamW.update(parameterMemory.asSlice(start * Float.BYTES), gradientMemory.asSlice(start * Float.BYTES),
+                        adamM.asSlice(state * Float.BYTES), adamV.asSlice(state * Float.BYTES), 0, end - start, step);
+            }
         }
     }
 
@@ -643,19 +647,25 @@ public final class GPT2 implements TrainableModel {
 
     private void allocateMoments() {
         if (adamM == null) { // zero-filled, as the moments must start
-            adamM = allocate(optimizerCount * Float.BYTES, "AdamW first moments");
-            adamV = allocate(optimizerCount * Float.BYTES, "AdamW second moments");
+            adamM = allocate(optimizerShard.count() * Float.BYTES, "AdamW first moments");
+            adamV = allocate(optimizerShard.count() * Float.BYTES, "AdamW second moments");
         }
     }
 
-    /** ZeRO-1: this process keeps AdamW's moments, and updates the parameters, of [offset, offset + count) only. */
+    /** ZeRO-1 cuts every layer of every tensor, as llm.c does (see {@link OptimizerShard}). */
     @Override
-    public void shardOptimizerState(long offset, long count) {
-        if (offset < 0 || count < 0 || offset + count > config.numParameters())
-            throw new IllegalArgumentException("shard [%d, %d) outside the %d parameters".formatted(offset, offset + count, config.numParameters()));
+    public List<ParameterSlice> parameterSlices() {
+        return config.parameterSlices();
+    }
+
+    /** ZeRO-1: this process keeps AdamW's moments, and updates the parameters, of the shard's pieces only. */
+    @Override
+    public void shardOptimizerState(OptimizerShard shard) {
+        for (var piece : shard.pieces())
+            if (piece.parameterOffset() < 0 || piece.parameterOffset() + piece.count() > config.numParameters())
+                throw new IllegalArgumentException("piece %s outside the %d parameters".formatted(piece, config.numParameters()));
         if (adamM != null) throw new IllegalStateException("shard the optimizer state before the first update");
-        optimizerOffset = offset;
-        optimizerCount = count;
+        optimizerShard = shard;
     }
 
     @Override
@@ -684,10 +694,12 @@ public final class GPT2 implements TrainableModel {
         return AdamW.gradientNorm(gradientMemory, config.numParameters());
     }
 
-    /** Sum of the squared gradients [offset, offset + count): this rank's share of the global norm under ZeRO-1. */
+    /** Sum of the squared gradients of the shard's pieces: this rank's share of the global norm under ZeRO-1. */
     @Override
-    public double gradientSquareSum(long offset, long count) {
-        return AdamW.gradientSquareSum(gradientMemory, offset, count);
+    public double gradientSquareSum(OptimizerShard shard) {
+        double sum = 0;
+        for (var piece : shard.pieces()) sum += AdamW.gradientSquareSum(gradientMemory, piece.parameterOffset(), piece.count());
+        return sum;
     }
 
     private static void checkTokens(String what, int[] tokens, int count, int vocabSize) {

@@ -40,6 +40,10 @@ public final class CudaDriver {
     public static final int ATTR_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN = 97;
     // CUfunction_attribute
     public static final int FUNC_ATTR_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8;
+    // CUstream_flags: a stream that does not wait for (or hold up) the legacy default stream
+    public static final int STREAM_NON_BLOCKING = 0x1;
+    // CUevent_flags: an event only for ordering, without a timestamp (cheaper to record)
+    public static final int EVENT_DISABLE_TIMING = 0x2;
 
     private static final Linker LINKER = Linker.nativeLinker();
     private static volatile CudaDriver instance;
@@ -50,7 +54,7 @@ public final class CudaDriver {
             cuDeviceGetAttribute, cuDevicePrimaryCtxRetain, cuDevicePrimaryCtxRelease, cuCtxSetCurrent,
             cuCtxSynchronize, cuMemGetInfo, cuMemAlloc, cuMemFree, cuMemcpyHtoD, cuMemcpyDtoH, cuMemcpyDtoD,
             cuMemcpyHtoDAsync, cuMemcpyDtoHAsync, cuMemsetD8, cuStreamCreate, cuStreamSynchronize,
-            cuStreamDestroy, cuEventCreate, cuEventRecord, cuEventSynchronize, cuEventElapsedTime, cuEventDestroy,
+            cuStreamDestroy, cuEventCreate, cuEventRecord, cuEventSynchronize, cuStreamWaitEvent, cuEventElapsedTime, cuEventDestroy,
             cuModuleLoadData, cuModuleUnload, cuModuleGetFunction, cuFuncSetAttribute, cuLaunchKernel,
             cuGetErrorName, cuGetErrorString;
 
@@ -81,6 +85,7 @@ public final class CudaDriver {
         cuEventCreate = bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), "cuEventCreate");
         cuEventRecord = bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), "cuEventRecord");
         cuEventSynchronize = bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS), "cuEventSynchronize");
+        cuStreamWaitEvent = bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT), "cuStreamWaitEvent");
         cuEventElapsedTime = bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS), "cuEventElapsedTime_v2", "cuEventElapsedTime");
         cuEventDestroy = bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS), "cuEventDestroy_v2");
         cuModuleLoadData = bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), "cuModuleLoadData");
@@ -319,9 +324,14 @@ public final class CudaDriver {
     // streams and events
 
     public MemorySegment streamCreate() {
+        return streamCreate(0);
+    }
+
+    /** cuStreamCreate with CUstream_flags, e.g. {@link #STREAM_NON_BLOCKING}. */
+    public MemorySegment streamCreate(int flags) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment s = arena.allocate(ADDRESS);
-            check((int) cuStreamCreate.invokeExact(s, 0), "cuStreamCreate");
+            check((int) cuStreamCreate.invokeExact(s, flags), "cuStreamCreate");
             return s.get(ADDRESS, 0);
         } catch (Throwable t) { throw rethrow(t); }
     }
@@ -337,15 +347,26 @@ public final class CudaDriver {
     }
 
     public MemorySegment eventCreate() {
+        return eventCreate(0);
+    }
+
+    /** cuEventCreate with CUevent_flags, e.g. {@link #EVENT_DISABLE_TIMING}. */
+    public MemorySegment eventCreate(int flags) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment e = arena.allocate(ADDRESS);
-            check((int) cuEventCreate.invokeExact(e, 0), "cuEventCreate");
+            check((int) cuEventCreate.invokeExact(e, flags), "cuEventCreate");
             return e.get(ADDRESS, 0);
         } catch (Throwable t) { throw rethrow(t); }
     }
 
     public void eventRecord(MemorySegment event, MemorySegment stream) {
         try { check((int) cuEventRecord.invokeExact(event, stream), "cuEventRecord"); }
+        catch (Throwable t) { throw rethrow(t); }
+    }
+
+    /** Work enqueued on {@code stream} after this call waits until {@code event}'s last recorded point is reached. */
+    public void streamWaitEvent(MemorySegment stream, MemorySegment event) {
+        try { check((int) cuStreamWaitEvent.invokeExact(stream, event, 0), "cuStreamWaitEvent"); }
         catch (Throwable t) { throw rethrow(t); }
     }
 

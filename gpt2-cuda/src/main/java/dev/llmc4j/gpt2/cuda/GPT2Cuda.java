@@ -1,7 +1,9 @@
 package dev.llmc4j.gpt2.cuda;
 
+import dev.llmc4j.distributed.DeviceCollectives;
 import dev.llmc4j.model.GPT2Config;
 import dev.llmc4j.random.XorShift;
+import dev.llmc4j.train.OptimizerShard;
 import dev.llmc4j.util.LlmcException;
 
 import java.lang.foreign.Arena;
@@ -79,8 +81,14 @@ public final class GPT2Cuda implements AutoCloseable {
     private final XorShift rng = new XorShift(13371337);   // stochastic-rounding seeds, one draw per tensor per update
     private final DynamicLossScaler lossScaler;             // fp16 only
 
-    // device memory, each one allocation (CUdeviceptr)
-    private final long params, grads, master, adamM, adamV;
+    // device memory, each one allocation (CUdeviceptr); under ZeRO-1 master, m and v hold this rank's pieces only
+    private final long params, grads;
+    private long master, adamM, adamV;
+    private OptimizerShard shard;               // whose optimizer state this GPU keeps: all, or its ZeRO-1 pieces
+    private long pieceSums;                     // ZeRO-1: one float per piece for the shard's squared norm, + the total
+    private GradientReduction reduction;        // multi-GPU: the gradients' NCCL reduction during the backward
+    private MemorySegment sideStream, layerDone, reduced;
+    private int microStepsSinceZero;            // backward calls since zeroGrad: the last of them reduces
     private ActivationLayout acts;
     private long actsPtr;
     private long actsCapacity;                  // bytes at actsPtr: a smaller (B,T) reuses them (sampling with B=1)
@@ -120,6 +128,7 @@ public final class GPT2Cuda implements AutoCloseable {
         this.master = ParameterLayout.keepsMasterWeights(precision, options.masterWeights()) ? cuda.memAlloc(n * 4L) : 0;
         this.adamM = cuda.memAlloc(n * 4L);
         this.adamV = cuda.memAlloc(n * 4L);
+        this.shard = OptimizerShard.whole(n);
         cuda.memsetD8(params, (byte) 0, n * x);
         cuda.memsetD8(grads, (byte) 0, n * x);
         cuda.memsetD8(adamM, (byte) 0, n * 4L);
@@ -179,11 +188,12 @@ public final class GPT2Cuda implements AutoCloseable {
             upload(params, fp32Params);
             return;
         }
-        long staging = master != 0 ? master : cuda.memAlloc(n * 4L);
+        long staging = masterHoldsEverything() ? master : cuda.memAlloc(n * 4L);
         try {
             upload(staging, fp32Params);
             kernels.launch("convert_f32_to_" + precision.suffix(), Launch.gridStride(n, Launch.ELEMENTWISE_BLOCK),
                     Launch.Dim3.of(Launch.ELEMENTWISE_BLOCK), 0, params, staging, n);
+            if (staging != master) copyPiecesToMaster(staging);
         } finally {
             if (staging != master) cuda.memFree(staging);
         }
@@ -202,12 +212,13 @@ public final class GPT2Cuda implements AutoCloseable {
             loadParameters(fp32.toArray(JAVA_FLOAT));
             return;
         }
-        long staging = precision == Precision.FP32 ? params : master != 0 ? master : cuda.memAlloc(n * 4L);
+        long staging = precision == Precision.FP32 ? params : masterHoldsEverything() ? master : cuda.memAlloc(n * 4L);
         try {
             cuda.memcpyHtoD(staging, fp32, n * 4L);
             if (precision != Precision.FP32)
                 kernels.launch("convert_f32_to_" + precision.suffix(), Launch.gridStride(n, Launch.ELEMENTWISE_BLOCK),
                         Launch.Dim3.of(Launch.ELEMENTWISE_BLOCK), 0, params, staging, n);
+            if (staging != master && staging != params) copyPiecesToMaster(staging);
         } finally {
             if (staging != master && staging != params) cuda.memFree(staging);
         }
@@ -230,9 +241,27 @@ public final class GPT2Cuda implements AutoCloseable {
             copy.copyFrom(bf16);
             cuda.memcpyHtoD(params, copy, n * 2);
         }
-        if (master != 0)
+        if (master == 0) return;
+        long widened = masterHoldsEverything() ? master : cuda.memAlloc(n * 4L);
+        try {
             kernels.launch("convert_bf16_to_f32", Launch.gridStride(n, Launch.ELEMENTWISE_BLOCK),
-                    Launch.Dim3.of(Launch.ELEMENTWISE_BLOCK), 0, master, params, n);
+                    Launch.Dim3.of(Launch.ELEMENTWISE_BLOCK), 0, widened, params, n);
+            if (widened != master) copyPiecesToMaster(widened);
+        } finally {
+            if (widened != master) cuda.memFree(widened);
+        }
+    }
+
+    /** Whether the fp32 master weights cover every parameter (kept, and not sharded by ZeRO-1). */
+    private boolean masterHoldsEverything() {
+        return master != 0 && shard.isWhole();
+    }
+
+    /** ZeRO-1: this rank's pieces of {@code fullFp32} (all N parameters in fp32) into its sharded master weights. */
+    private void copyPiecesToMaster(long fullFp32) {
+        if (master == 0) return;
+        for (var piece : shard.pieces())
+            cuda.memcpyDtoD(master + piece.stateOffset() * 4, fullFp32 + piece.parameterOffset() * 4, piece.count() * 4);
     }
 
     /** The floatX parameters the model computes with, widened to fp32, in llm.c's order. */
@@ -295,10 +324,15 @@ public final class GPT2Cuda implements AutoCloseable {
     // -------------------------------------------------------------------------------------------------------------
     // optimizer state in and out (checkpoints and resume)
 
-    /** Copies AdamW's moments (fp32, numParameters each, llm.c's order) into host memory. */
+    /** Floats in each of m and v (and the master weights): all parameters, or under ZeRO-1 this rank's pieces. */
+    public long optimizerStateCount() {
+        return shard.count();
+    }
+
+    /** Copies AdamW's moments (fp32, {@link #optimizerStateCount()} each, llm.c's order) into host memory. */
     public void copyAdamMomentsToHost(MemorySegment firstMoments, MemorySegment secondMoments) {
         bind();
-        long bytes = layout.numParameters() * 4L;
+        long bytes = shard.count() * 4L;
         checkMomentSegment("first moments", firstMoments, bytes);
         checkMomentSegment("second moments", secondMoments, bytes);
         cuda.memcpyDtoH(firstMoments, adamM, bytes);
@@ -308,7 +342,7 @@ public final class GPT2Cuda implements AutoCloseable {
     /** Replaces AdamW's moments with host values (resume); the inverse of {@link #copyAdamMomentsToHost}. */
     public void loadAdamMoments(MemorySegment firstMoments, MemorySegment secondMoments) {
         bind();
-        long bytes = layout.numParameters() * 4L;
+        long bytes = shard.count() * 4L;
         checkMomentSegment("first moments", firstMoments, bytes);
         checkMomentSegment("second moments", secondMoments, bytes);
         cuda.memcpyHtoD(adamM, firstMoments, bytes);
@@ -524,6 +558,8 @@ public final class GPT2Cuda implements AutoCloseable {
         requireActivations();
         if (lastTargets == null) throw new IllegalStateException("backward needs a forward pass with targets");
         if (gradAccumSteps < 1) throw new IllegalArgumentException("gradAccumSteps must be >= 1: " + gradAccumSteps);
+        // a multi-GPU run reduces the gradients during the backward of the step's last micro-step (llm.c's rule)
+        boolean reduce = reduction != null && ++microStepsSinceZero == gradAccumSteps;
         int B = batchSize, T = seqLen, BT = B * T, C = config.channels(), L = config.numLayers();
         int V = config.vocabSize(), Vp = config.paddedVocabSize();
         long btc = (long) BT * C;
@@ -570,6 +606,8 @@ public final class GPT2Cuda implements AutoCloseable {
             matmulBackward(dbtc, grad(QKVW, l), grad(QKVB, l), dqkv, ln1, param(QKVW, l), BT, C, 3 * C);
             // ln1: dresidual (now d residual of this layer) += LayerNorm backward
             layernormBackward(dresidual, grad(LN1W, l), grad(LN1B, l), dbtc, residual, param(LN1W, l), ln1Mean, ln1Rstd, BT);
+            // layer l's 12 parameter gradients are final: NCCL averages them on the side stream from here
+            if (reduce) reduction.layerDone(l);
         }
 
         // encoder: dwte[token] += dresidual at each of its positions (bucketed, no atomics); dwpe[t] += sum over b
@@ -581,6 +619,7 @@ public final class GPT2Cuda implements AutoCloseable {
                 grad(WTE), dresidual, act("bucketTokens"), act("bucketStarts"), act("bucketPositions"), buckets.numBuckets(), C);
         kernels.launch(k("encoder_backward_wpe"), Launch.gridStride((long) T * C, BLOCK), Launch.Dim3.of(BLOCK), 0,
                 grad(WPE), dresidual, B, T, C);
+        if (reduce) reduction.backwardDone(); // wte, wpe, lnfw, lnfb; then main waits for the side stream
     }
 
     /**
@@ -639,6 +678,7 @@ public final class GPT2Cuda implements AutoCloseable {
     /** Zeroes all parameter gradients (start of each optimizer step). */
     public void zeroGrad() {
         bind();
+        microStepsSinceZero = 0;
         cuda.memsetD8(grads, (byte) 0, layout.numParameters() * x);
     }
 
@@ -660,6 +700,30 @@ public final class GPT2Cuda implements AutoCloseable {
         float squared = downloadFloats(norm + Launch.NORM_BLOCKS * 4L, 1)[0];
         float result = (float) Math.sqrt(squared);
         return lossScaler != null ? result / lossScaler.scale() : result;
+    }
+
+    /**
+     * ZeRO-1: the sum of the squared gradients of this rank's pieces (each averaged by the reduce-scatter), in the
+     * same two deterministic stages as {@link #gradNorm()}, per piece, then over the pieces. Summed over the ranks
+     * it is the squared global norm.
+     */
+    public double gradientSquareSum() {
+        bind();
+        requireActivations();
+        if (shard.isWhole()) {
+            double norm = gradNorm();
+            return norm * norm;
+        }
+        long norm = act("norm");
+        var pieces = shard.pieces();
+        for (int i = 0; i < pieces.size(); i++) {
+            var piece = pieces.get(i);
+            kernels.launch(k("norm_squared_partial"), Launch.Dim3.of(Launch.NORM_BLOCKS), Launch.Dim3.of(Launch.NORM_BLOCK), 0,
+                    norm, grads + piece.parameterOffset() * x, piece.count());
+            kernels.launch("sum_partials", Launch.Dim3.of(1), Launch.Dim3.of(1024), 0, pieceSums + i * 4L, norm, Launch.NORM_BLOCKS);
+        }
+        kernels.launch("sum_partials", Launch.Dim3.of(1), Launch.Dim3.of(1024), 0, pieceSums + pieces.size() * 4L, pieceSums, pieces.size());
+        return downloadFloats(pieceSums + pieces.size() * 4L, 1)[0];
     }
 
     /** True if any gradient is inf or NaN (the fp16 overflow check). */
@@ -705,15 +769,77 @@ public final class GPT2Cuda implements AutoCloseable {
         }
         float beta1Correction = (float) (1.0 - Math.pow(beta1, t));
         float beta2Correction = (float) (1.0 - Math.pow(beta2, t));
+        // one launch per piece of the shard (the whole model: one piece, cut here at tensor boundaries), one seed per
+        // tensor per step; each element's stochastic rounding depends on its index in its tensor, so that ZeRO-1's
+        // pieces round exactly as one launch over the tensor would
         for (int tensor = 0; tensor < NUM_TENSORS; tensor++) {
-            long n = layout.size(tensor), off = layout.offset(tensor);
+            long tensorStart = layout.offset(tensor), tensorEnd = tensorStart + layout.size(tensor);
             int seed = (int) rng.nextInt32();
-            kernels.launch(k("adamw_update"), Launch.gridStride(n, Launch.ELEMENTWISE_BLOCK), Launch.Dim3.of(Launch.ELEMENTWISE_BLOCK), 0,
-                    params + off * x, master == 0 ? 0L : master + off * 4, grads + off * x, adamM + off * 4, adamV + off * 4, n,
-                    learningRate, beta1, beta2, beta1Correction, beta2Correction, eps,
-                    !decayMatricesOnly || ParameterLayout.decays(tensor) ? weightDecay : 0.0f, scale, seed);
+            float decay = !decayMatricesOnly || ParameterLayout.decays(tensor) ? weightDecay : 0.0f;
+            for (var piece : shard.pieces()) {
+                long start = Math.max(tensorStart, piece.parameterOffset());
+                long end = Math.min(tensorEnd, piece.parameterOffset() + piece.count());
+                if (start >= end) continue;
+                long n = end - start, state = piece.stateOffset() + (start - piece.parameterOffset());
+                kernels.launch(k("adamw_update"), Launch.gridStride(n, Launch.ELEMENTWISE_BLOCK), Launch.Dim3.of(Launch.ELEMENTWISE_BLOCK), 0,
+                        params + start * x, master == 0 ? 0L : master + state * 4, grads + start * x, adamM + state * 4, adamV + state * 4, n,
+                        learningRate, beta1, beta2, beta1Correction, beta2Correction, eps, decay, scale, seed, start - tensorStart);
+            }
         }
+        if (reduction != null && !shard.isWhole()) reduction.allGatherParameters(params); // ZeRO-1: everyone's pieces to all
         return true;
+    }
+
+    // -------------------------------------------------------------------------------------------------------------
+    // many GPUs
+
+    /**
+     * ZeRO-1: from now on keep AdamW's m, v and the fp32 master weights for this rank's pieces only (N/P floats each,
+     * in the shard's order) and update only those parameters. Call once, before the first update: the moments start
+     * at zero, the master weights keep their values.
+     */
+    public void shardOptimizerState(OptimizerShard newShard) {
+        bind();
+        if (newShard.isWhole()) return;
+        if (!shard.isWhole()) throw new IllegalStateException("the optimizer state is already sharded");
+        if (lossScaler != null)
+            throw new LlmcException("-z 1 (ZeRO-1) with fp16 is not supported: the loss scaler's overflow check needs every gradient; use bf16");
+        long count = newShard.count();
+        long oldMaster = master;
+        cuda.memFree(adamM);
+        cuda.memFree(adamV);
+        adamM = cuda.memAlloc(count * 4L);
+        adamV = cuda.memAlloc(count * 4L);
+        cuda.memsetD8(adamM, (byte) 0, count * 4L);
+        cuda.memsetD8(adamV, (byte) 0, count * 4L);
+        shard = newShard;
+        pieceSums = cuda.memAlloc((newShard.pieces().size() + 1) * 4L);
+        if (oldMaster != 0) {
+            master = cuda.memAlloc(count * 4L);
+            copyPiecesToMaster(oldMaster);
+            cuda.memFree(oldMaster);
+        }
+    }
+
+    /**
+     * A multi-GPU run: from now on the backward of each step's last micro-step averages the gradients across the
+     * ranks through {@code collectives}, layer by layer on a side stream (see {@link GradientReduction}), and under
+     * ZeRO-1 (a {@code shard} of several processes, already applied by {@link #shardOptimizerState}) the update
+     * all-gathers the parameters.
+     */
+    public void reduceGradientsDuring(DeviceCollectives collectives, OptimizerShard expectedShard) {
+        bind();
+        if (reduction != null) throw new IllegalStateException("gradient reduction is already set up");
+        if (!expectedShard.isWhole() && shard != expectedShard)
+            throw new IllegalStateException("call shardOptimizerState(shard) first");
+        sideStream = cuda.streamCreate(CudaDriver.STREAM_NON_BLOCKING);
+        layerDone = cuda.eventCreate(CudaDriver.EVENT_DISABLE_TIMING);
+        reduced = cuda.eventCreate(CudaDriver.EVENT_DISABLE_TIMING);
+        var streams = new GradientReduction.Streams() {
+            @Override public void record(MemorySegment event, MemorySegment stream) { cuda.eventRecord(event, stream); }
+            @Override public void wait(MemorySegment stream, MemorySegment event) { cuda.streamWaitEvent(stream, event); }
+        };
+        reduction = new GradientReduction(collectives, streams, layout, precision, shard, grads, stream(), sideStream, layerDone, reduced);
     }
 
     /** Waits for the GPU (kernel errors surface here). */
@@ -732,8 +858,14 @@ public final class GPT2Cuda implements AutoCloseable {
         if (closed) return;
         bind();
         closed = true;
+        if (sideStream != null) { // nothing may still run on the side stream when its memory goes
+            cuda.synchronize();
+            cuda.eventDestroy(layerDone);
+            cuda.eventDestroy(reduced);
+            cuda.streamDestroy(sideStream);
+        }
         if (actsPtr != 0) cuda.memFree(actsPtr);
-        for (long p : new long[] {params, grads, master, adamM, adamV}) if (p != 0) cuda.memFree(p);
+        for (long p : new long[] {params, grads, master, adamM, adamV, pieceSums}) if (p != 0) cuda.memFree(p);
         blas.close();
         kernels.close();
         cuda.releasePrimaryContext(device);

@@ -2,12 +2,15 @@ package dev.llmc4j.gpt2.cuda;
 
 import dev.llmc4j.distributed.Communicator;
 import dev.llmc4j.distributed.DeviceBuffer;
+import dev.llmc4j.distributed.DeviceCollectives;
 import dev.llmc4j.distributed.MultiGpuConfig;
 import dev.llmc4j.distributed.Nccl;
 import dev.llmc4j.distributed.NcclCommunicator;
 import dev.llmc4j.format.GPT2Checkpoint;
 import dev.llmc4j.model.GPT2Config;
 import dev.llmc4j.model.GPT2Init;
+import dev.llmc4j.model.ParameterSlice;
+import dev.llmc4j.train.OptimizerShard;
 import dev.llmc4j.train.TokenGenerator;
 import dev.llmc4j.train.TrainableModel;
 import dev.llmc4j.util.LlmcException;
@@ -15,6 +18,7 @@ import dev.llmc4j.util.LlmcException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
+import java.util.List;
 
 /**
  * {@link GPT2Cuda} as the {@link dev.llmc4j.train.Trainer} sees a model: the same training loop, checkpoints and
@@ -161,10 +165,39 @@ public final class GPT2CudaModel implements TrainableModel {
         return gpu.gradNorm();
     }
 
-    /** The gradients stay on the GPU: NCCL averages them there (see {@link dev.llmc4j.train.DataParallel}). */
+    /** The gradients stay on the GPU: NCCL averages them there, during the backward (see {@link GradientReduction}). */
     @Override
     public DeviceBuffer deviceGradients() {
         return new DeviceBuffer(gpu.gradientsAddress(), numParameters(), ncclType(gpu.precision()), gpu.stream());
+    }
+
+    /** ZeRO-1 cuts every layer of every tensor, as llm.c does. */
+    @Override
+    public List<ParameterSlice> parameterSlices() {
+        return config.parameterSlices();
+    }
+
+    /** ZeRO-1: m, v and the fp32 master weights of this rank's pieces only (see {@link GPT2Cuda#shardOptimizerState}). */
+    @Override
+    public void shardOptimizerState(OptimizerShard shard) {
+        gpu.shardOptimizerState(shard);
+    }
+
+    @Override
+    public double gradientSquareSum(OptimizerShard shard) {
+        return gpu.gradientSquareSum();
+    }
+
+    @Override
+    public void reduceGradientsDuringBackward(DeviceCollectives collectives, OptimizerShard shard) {
+        gpu.reduceGradientsDuring(collectives, shard);
+    }
+
+    /** floatX parameters and gradients, fp32 m and v (and master weights, if kept) of the shard. */
+    @Override
+    public long trainingStateBytes(OptimizerShard shard) {
+        int fp32Copies = ParameterLayout.keepsMasterWeights(gpu.precision(), gpu.options().masterWeights()) ? 3 : 2;
+        return 2 * numParameters() * gpu.precision().bytes() + fp32Copies * shard.count() * 4L;
     }
 
     /** NCCL's name for the model's storage type: the gradients are all-reduced as they are stored. */
@@ -205,7 +238,7 @@ public final class GPT2CudaModel implements TrainableModel {
 
     private void downloadMoments() {
         if (hostFirstMoments == null) {
-            long bytes = numParameters() * Float.BYTES;
+            long bytes = gpu.optimizerStateCount() * Float.BYTES;
             hostFirstMoments = hostArena.allocate(bytes, 64);
             hostSecondMoments = hostArena.allocate(bytes, 64);
         }

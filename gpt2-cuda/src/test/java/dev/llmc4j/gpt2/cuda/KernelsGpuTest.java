@@ -206,7 +206,7 @@ class KernelsGpuTest {
         }
         long dP = dev.upload(param), dG = dev.upload(grad), dM = dev.upload(m), dV = dev.upload(v);
         dev.launch("adamw_update_f32", Launch.gridStride(n, 512), Launch.Dim3.of(512), 0,
-                dP, 0L, dG, dM, dV, (long) n, lr, b1, b2, c1, c2, eps, wd, scale, 1234);
+                dP, 0L, dG, dM, dV, (long) n, lr, b1, b2, c1, c2, eps, wd, scale, 1234, 0L);
         assertClose("m", eM, dev.download(dM, n), 1e-7, 1e-5);
         assertClose("v", eV, dev.download(dV, n), 1e-9, 1e-5);
         assertClose("params", eP, dev.download(dP, n), 1e-6, 1e-5);
@@ -220,7 +220,7 @@ class KernelsGpuTest {
         java.util.Arrays.fill(master, value);
         long dMaster = dev.upload(master), dParams = dev.alloc(n * 2L), dG = dev.alloc(n * 2L), dM = dev.alloc(n * 4L), dV = dev.alloc(n * 4L);
         // lr 0: the update leaves the master value as is, only the rounding to bf16 happens
-        Object[] args = {dParams, dMaster, dG, dM, dV, (long) n, 0.0f, 0.9f, 0.95f, 0.1f, 0.05f, 1e-8f, 0.0f, 1.0f, 42};
+        Object[] args = {dParams, dMaster, dG, dM, dV, (long) n, 0.0f, 0.9f, 0.95f, 0.1f, 0.05f, 1e-8f, 0.0f, 1.0f, 42, 0L};
         dev.launch("adamw_update_bf16", Launch.gridStride(n, 512), Launch.Dim3.of(512), 0, args);
         float[] rounded = dev.downloadAs(dParams, n, Precision.BF16);
         double mean = 0;
@@ -236,6 +236,13 @@ class KernelsGpuTest {
         // same seed, same bits
         dev.launch("adamw_update_bf16", Launch.gridStride(n, 512), Launch.Dim3.of(512), 0, args);
         assertArrayEquals(rounded, dev.downloadAs(dParams, n, Precision.BF16));
+        // ZeRO-1 updates pieces: a piece launched alone, told where it starts, rounds as in the whole launch
+        int first = 10_000, count = 3_000;
+        long dPiece = dev.alloc(count * 2L);
+        dev.launch("adamw_update_bf16", Launch.gridStride(count, 512), Launch.Dim3.of(512), 0,
+                dPiece, dMaster + first * 4L, dG + first * 2L, dM + first * 4L, dV + first * 4L, (long) count,
+                0.0f, 0.9f, 0.95f, 0.1f, 0.05f, 1e-8f, 0.0f, 1.0f, 42, (long) first);
+        assertArrayEquals(java.util.Arrays.copyOfRange(rounded, first, first + count), dev.downloadAs(dPiece, count, Precision.BF16));
     }
 
     @ParameterizedTest
