@@ -33,6 +33,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -44,6 +45,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class Step16CudaFromJavaTest {
     static final Path VECTOR_ADD = Path.of("src/main/cuda/step16/vector_add.cu");
+    static final Path FAKE_LIBCUDA = Path.of("src/test/c/step16/fake_libcuda.c");
 
     @Test
     void downcallsIntoLibc() {
@@ -216,19 +218,19 @@ class Step16CudaFromJavaTest {
 
     @Test
     void nvccBuildsAFatbinThatNamesTheKernel(@TempDir Path dir) throws Exception {
-        byte[] image = compileVectorAdd(dir);
+        byte[] image = compileVectorAdd(dir, 80);
         assertTrue(Fatbins.isFatbin(image), "magic");
         assertTrue(Fatbins.mentions(image, "vector_add"), "the kernel's name is in the image");
         System.out.printf("nvcc -fatbin vector_add.cu (sm_80 SASS + compute_80 PTX): %,d bytes, starts %s%n",
                 image.length, hex(Arrays.copyOf(image, 4)));
     }
 
-    /** vector_add.cu through nvcc (SASS for sm_80 and PTX, so any GPU from the A100 on can run it); skips without nvcc. */
-    static byte[] compileVectorAdd(Path dir) throws IOException, InterruptedException {
+    /** vector_add.cu through nvcc: SASS for each compute capability, PTX for the last; skips without nvcc. */
+    static byte[] compileVectorAdd(Path dir, int... computeCapabilities) throws IOException, InterruptedException {
         var nvcc = Fatbins.findNvcc();
         assumeTrue(nvcc.isPresent(), "no nvcc (PATH, $CUDA_HOME/bin, /usr/local/cuda/bin): cannot build the fatbin");
         Path fatbin = dir.resolve("vector_add.fatbin");
-        var command = Fatbins.nvccCommand(nvcc.get().toString(), VECTOR_ADD, fatbin, 80);
+        var command = Fatbins.nvccCommand(nvcc.get().toString(), VECTOR_ADD, fatbin, computeCapabilities);
         Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
         String output = new String(process.getInputStream().readAllBytes());
         assertTrue(process.waitFor(120, TimeUnit.SECONDS), "nvcc timed out");
@@ -252,6 +254,38 @@ class Step16CudaFromJavaTest {
                 Fatbins.mentions(image, "gelu_forward_bf16") ? "found in the image" : "not visible (compressed image)");
     }
 
+    /**
+     * The whole of TinyCuda.vectorAdd, every binding and the void** included, against a stand-in libcuda written
+     * in C (src/test/c/step16/fake_libcuda.c): its cuLaunchKernel reads the arguments through kernelParams as the
+     * driver does and runs vector_add on the CPU. Needs a C compiler; skips without one.
+     */
+    @Test
+    void vectorAddThroughAStandInDriver(@TempDir Path dir) throws Exception {
+        var compiler = Stream.of("cc", "gcc", "clang")
+                .flatMap(name -> Stream.of(System.getenv().getOrDefault("PATH", "").split(":")).map(d -> Path.of(d, name)))
+                .filter(Files::isExecutable).findFirst();
+        assumeTrue(compiler.isPresent(), "no C compiler (cc, gcc, clang) on PATH: cannot build the stand-in libcuda");
+        Path library = dir.resolve("libcuda_fake.so");
+        var command = List.of(compiler.get().toString(), "-shared", "-fPIC", "-O1", "-o", library.toString(), FAKE_LIBCUDA.toString());
+        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String output = new String(process.getInputStream().readAllBytes());
+        assertTrue(process.waitFor(60, TimeUnit.SECONDS), "cc timed out");
+        assertEquals(0, process.exitValue(), String.join(" ", command) + "\n" + output);
+
+        TinyCuda cuda = TinyCuda.load(library.toString());
+        byte[] image = {0x50, (byte) 0xED, 0x55, (byte) 0xBA, 1, 0, 0x10, 0};   // the stand-in checks the magic only
+        var random = new Random(16);
+        for (int n : new int[] {1, 255, 256, 257, 1000}) {                  // ragged: the last block sticks out
+            float[] a = floats(random, n), b = floats(random, n);
+            float[] c = cuda.vectorAdd(image, a, b);
+            for (int i = 0; i < n; i++) assertEquals(a[i] + b[i], c[i], "n=" + n + " c[" + i + "]");
+        }
+        // a CUresult comes back as an exception naming the call and the error
+        var e = assertThrows(LlmcException.class, () -> cuda.vectorAdd(new byte[] {1, 2, 3, 4}, new float[] {1}, new float[] {2}));
+        assertEquals("cuModuleLoadData failed: CUDA_ERROR_INVALID_IMAGE", e.getMessage());
+        System.out.println("stand-in libcuda: vector_add for n = 1, 255, 256, 257, 1000 equal to a + b; a bad image: " + e.getMessage());
+    }
+
     @Test
     void onAGpuVectorAddRuns(@TempDir Path dir) throws Exception {
         TinyCuda cuda;
@@ -261,7 +295,7 @@ class Step16CudaFromJavaTest {
             assumeTrue(false, "no CUDA device: " + e.getMessage());
             return;
         }
-        byte[] fatbin = compileVectorAdd(dir);
+        byte[] fatbin = compileVectorAdd(dir, 80, 90);       // SASS for A100 and H100, PTX for later GPUs
         var random = new Random(16);
         float[] a = floats(random, 1000), b = floats(random, 1000);
         float[] c = cuda.vectorAdd(fatbin, a, b);

@@ -114,7 +114,8 @@ public final class TinyCuda {
     // tag::vectorAdd[]
     /**
      * c = a + b on GPU 0, with the kernel {@code vector_add} from {@code fatbin} (vector_add.cu built by nvcc).
-     * Every step is one driver call: out-parameters are one-element segments the driver writes into.
+     * Every step is one driver call: out-parameters are one-element segments the driver writes into. On an error
+     * it throws and leaves the GPU memory and the module behind (gpt2-cuda's classes free theirs in close()).
      */
     public float[] vectorAdd(byte[] fatbin, float[] a, float[] b) {
         int n = a.length;
@@ -128,7 +129,8 @@ public final class TinyCuda {
             check((int) cuDevicePrimaryCtxRetain.invokeExact(out, device), "cuDevicePrimaryCtxRetain");
             check((int) cuCtxSetCurrent.invokeExact(out.get(ADDRESS, 0)), "cuCtxSetCurrent");  // for this thread
 
-            MemorySegment image = arena.allocateFrom(JAVA_BYTE, fatbin);       // the driver reads native memory
+            MemorySegment image = arena.allocate(fatbin.length, 16);          // native memory, aligned as the
+            MemorySegment.copy(fatbin, 0, image, JAVA_BYTE, 0, fatbin.length);  // driver's headers want
             check((int) cuModuleLoadData.invokeExact(out, image), "cuModuleLoadData");
             MemorySegment module = out.get(ADDRESS, 0);
             check((int) cuModuleGetFunction.invokeExact(out, module, arena.allocateFrom("vector_add")),
