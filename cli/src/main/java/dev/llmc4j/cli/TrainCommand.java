@@ -5,6 +5,7 @@ import dev.llmc4j.distributed.MpiCommunicator;
 import dev.llmc4j.distributed.MultiGpuConfig;
 import dev.llmc4j.distributed.Nccl;
 import dev.llmc4j.distributed.NcclCommunicator;
+import dev.llmc4j.distributed.PeerWatch;
 import dev.llmc4j.gpt2.GPT2;
 import dev.llmc4j.gpt2.cuda.GPT2CudaModel;
 import dev.llmc4j.train.TrainableModel;
@@ -15,6 +16,7 @@ import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -57,6 +59,10 @@ public final class TrainCommand implements Callable<Integer> {
     @Mixin
     TrainingOptions training;
 
+    @Option(names = "--peer-timeout", paramLabel = "SECONDS", defaultValue = "60",
+            description = "-pi tcp|fs: a rank silent this long (fs heartbeat) or not connected (tcp) counts as failed (default: ${DEFAULT-VALUE})")
+    int peerTimeoutSeconds;
+
     @Option(names = "--tokenizer", paramLabel = "FILE",
             description = "gpt2_tokenizer.bin for printing samples (default: next to the train data)")
     Path tokenizer;
@@ -97,6 +103,7 @@ public final class TrainCommand implements Callable<Integer> {
      * <li>MPI, if mpirun started us (rank and count, the NCCL id for -pi mpi, and MPI_Abort on an error);</li>
      * <li>the model, on GPU rank % -pg of this machine (its CUDA context becomes current);</li>
      * <li>NCCL: rank 0 makes the id, -pi hands it on, every rank joins (ncclCommInitRank);</li>
+     * <li>with -pi tcp|fs, a {@link PeerWatch}: a rank that fails or dies makes the others stop, as MPI_Abort would;</li>
      * <li>the shared Trainer, whose DataParallel all-reduces the device gradients with NCCL (ncclAvg).</li>
      * </ol>
      */
@@ -110,7 +117,10 @@ public final class TrainCommand implements Callable<Integer> {
             var config = trainingConfig(gpus.numProcesses(), gpus.rank());
             PrintStream out = gpus.rank() == 0 ? System.out : new PrintStream(OutputStream.nullOutputStream());
             gpt2 = buildCudaModel(config, gpus.localDevice());
+            if (peerTimeoutSeconds < 1) throw new LlmcException("--peer-timeout: expected at least 1 second, found " + peerTimeoutSeconds);
+            PeerWatch.removeLeftovers(gpus); // -pi fs: an earlier run's abort file must not stop this one
             comm = gpt2.connect(gpus, Nccl.load(), mpi);
+            comm.watchPeers(PeerWatch.start(gpus, Duration.ofSeconds(peerTimeoutSeconds), comm::abortCollectives));
             out.printf("[GPT-2] %s, %,d parameters, on %s (GPU %d of this machine, rank %d of %d)%n", configOf(gpt2),
                     gpt2.numParameters(), device.describe(), gpus.localDevice(), gpus.rank(), gpus.numProcesses());
             var trainer = new Trainer(gpt2, config, out, comm, distributed.zeroStage);
@@ -122,8 +132,8 @@ public final class TrainCommand implements Callable<Integer> {
             if (!(e instanceof LlmcException)) e.printStackTrace();
             if (comm != null || (mpi != null && mpi.size() > 1)) { // peers wait in a collective: stop them (or us)
                 System.err.println("error on rank %d of %d: %s%nrank %d: stopping (%s)".formatted(rank, size, e.getMessage(), rank,
-                        mpi != null ? "MPI_Abort" : "ncclCommAbort, exit"));
-                if (comm != null) comm.abort(1); // does not return
+                        mpi != null ? "MPI_Abort" : "telling the other ranks, ncclCommAbort, exit"));
+                if (comm != null) comm.abort(1, e.getMessage() != null ? e.getMessage() : e.toString()); // does not return
                 mpi.abort(1);
             }
             if (gpt2 != null) gpt2.close();

@@ -24,8 +24,11 @@ import java.lang.foreign.MemorySegment;
  * module, free of the CUDA binding, and is tested on a machine without a GPU against a stand-in NCCL library.
  *
  * <p>Under mpirun the MPI communicator that carried the NCCL id stays open: {@link #abort} ends the whole job through
- * it, {@link #close} finalizes it. Started with {@code -pi tcp|fs} there is no MPI: a failing rank aborts its NCCL
- * communicator and exits, and its peers' NCCL notices the lost connection (after NCCL's own timeouts).
+ * it, {@link #close} finalizes it. Started with {@code -pi tcp|fs} there is no MPI; a {@link PeerWatch} given to
+ * {@link #watchPeers} takes its place: {@link #abort} tells the other ranks through it before exiting, a peer that
+ * fails or vanishes makes this process print one line, abort NCCL ({@link #abortCollectives}, which unblocks a
+ * collective waiting for the dead rank) and exit, and {@link #close} says goodbye. Without one, the peers of a failed
+ * rank would learn of it only through NCCL's own timeouts.
  */
 public final class NcclCommunicator implements Communicator, DeviceCollectives {
 
@@ -57,6 +60,7 @@ public final class NcclCommunicator implements Communicator, DeviceCollectives {
     private final Arena arena = Arena.ofConfined();
     private final MemorySegment hostScratch = arena.allocate(8, 8);
     private boolean closed;
+    private volatile PeerWatch peers = PeerWatch.NONE; // -pi tcp|fs: the liveness channel to the other ranks
 
     /**
      * @param host the MPI communicator under mpirun (kept for abort and closed with this), or null
@@ -194,21 +198,41 @@ public final class NcclCommunicator implements Communicator, DeviceCollectives {
     }
 
     /**
-     * Tears NCCL down without waiting for peers, then stops the job: through MPI_Abort when mpirun started it (every
-     * rank stops), else this process alone exits.
+     * -pi tcp|fs: the channel that tells the other ranks when this one fails, and stops this one when another does
+     * (started with {@link #abortCollectives} as its abort hook); {@link #abort} and {@link #close} go through it.
      */
+    public void watchPeers(PeerWatch peers) {
+        this.peers = peers;
+    }
+
     @Override
     public void abort(int exitCode) {
-        try {
-            comm.abort();
-        } catch (RuntimeException e) {
-            System.err.println("ncclCommAbort: " + e.getMessage());
-        }
+        abort(exitCode, "exit code " + exitCode);
+    }
+
+    /**
+     * Tears NCCL down without waiting for peers, then stops the job: through MPI_Abort when mpirun started it (every
+     * rank stops), else the peer watch passes {@code message} on to the other ranks (which stop too) and this process
+     * exits.
+     */
+    public void abort(int exitCode, String message) {
+        peers.reportFailure(message); // first, while the peers' NCCL still waits for us
+        abortCollectives();
         if (host != null && host.size() > 1) host.abort(exitCode);
         Runtime.getRuntime().halt(exitCode);
     }
 
-    /** ncclCommDestroy, frees the scratch buffer, then MPI_Finalize when under mpirun. */
+    /** ncclCommAbort alone: unblocks any collective in flight (the hook a {@link PeerWatch} calls when a peer failed). */
+    public void abortCollectives() {
+        try {
+            device.makeCurrent(); // a watch calls this from its own thread
+            comm.abort();
+        } catch (RuntimeException e) {
+            System.err.println("ncclCommAbort: " + e.getMessage());
+        }
+    }
+
+    /** ncclCommDestroy, frees the scratch buffer, then says goodbye to the peer watch, or MPI_Finalize under mpirun. */
     @Override
     public void close() {
         if (closed) return;
@@ -219,6 +243,7 @@ public final class NcclCommunicator implements Communicator, DeviceCollectives {
             device.free(scratch);
         } finally {
             arena.close();
+            peers.close(); // last: a peer failing during the teardown above still stops us
             if (host != null) host.close();
         }
     }
