@@ -54,17 +54,13 @@ class DataParallelDeviceTest {
         public void close() {}
     }
 
-    static final class Recording implements Communicator, DeviceCollectives {
+    /** A host-memory communicator (like MPI) that records what it is asked. */
+    static class RecordingHost implements Communicator {
         final int size;
-        Recording(int size) { this.size = size; }
+        RecordingHost(int size) { this.size = size; }
         @Override public int rank() { return 0; }
         @Override public int size() { return size; }
         @Override public String description() { return "recording"; }
-        @Override public void groupStart() { log.add("group start"); }
-        @Override public void groupEnd() { log.add("group end"); }
-        @Override public void allReduceMean(long address, long count, Nccl.DataType type, MemorySegment stream) { log.add("device all-reduce"); }
-        @Override public void reduceScatterMean(long address, long pieceCount, Nccl.DataType type, MemorySegment stream) { log.add("device reduce-scatter"); }
-        @Override public void allGather(long address, long pieceCount, Nccl.DataType type, MemorySegment stream) { log.add("device all-gather"); }
         @Override public void allReduceMean(MemorySegment floats, long count) { log.add("host all-reduce"); }
         @Override public float allReduceMean(float value) { log.add("mean"); return value; }
         @Override public double allReduceSum(double value) { log.add("sum"); return value; }
@@ -74,6 +70,16 @@ class DataParallelDeviceTest {
         @Override public void barrier() {}
         @Override public void abort(int exitCode) {}
         @Override public void close() {}
+    }
+
+    /** NCCL's shape: host collectives for single numbers, device collectives for the model. */
+    static final class Recording extends RecordingHost implements DeviceCollectives {
+        Recording(int size) { super(size); }
+        @Override public void groupStart() { log.add("group start"); }
+        @Override public void groupEnd() { log.add("group end"); }
+        @Override public void allReduceMean(long address, long count, Nccl.DataType type, MemorySegment stream) { log.add("device all-reduce"); }
+        @Override public void reduceScatterMean(long address, long pieceCount, Nccl.DataType type, MemorySegment stream) { log.add("device reduce-scatter"); }
+        @Override public void allGather(long address, long pieceCount, Nccl.DataType type, MemorySegment stream) { log.add("device all-gather"); }
     }
 
     private static final PrintStream QUIET = new PrintStream(new ByteArrayOutputStream());
@@ -117,26 +123,7 @@ class DataParallelDeviceTest {
 
     @Test
     void aHostCommunicatorCannotReduceGpuGradients() {
-        Communicator hostOnly = new SingleProcessOf(2);
-        var error = assertThrows(LlmcException.class, () -> new DataParallel(hostOnly, new GpuLikeModel(), 0, QUIET));
+        var error = assertThrows(LlmcException.class, () -> new DataParallel(new RecordingHost(2), new GpuLikeModel(), 0, QUIET));
         assertTrue(error.getMessage().contains("GPU gradients need NCCL"), error.getMessage());
-    }
-
-    /** A host-memory communicator (like MPI) that claims two ranks. */
-    static final class SingleProcessOf implements Communicator {
-        final int size;
-        SingleProcessOf(int size) { this.size = size; }
-        @Override public int rank() { return 0; }
-        @Override public int size() { return size; }
-        @Override public String description() { return "host only"; }
-        @Override public void allReduceMean(MemorySegment floats, long count) {}
-        @Override public float allReduceMean(float value) { return value; }
-        @Override public double allReduceSum(double value) { return value; }
-        @Override public void reduceScatterMean(MemorySegment floats, long shardCount) {}
-        @Override public void allGather(MemorySegment floats, long shardCount) {}
-        @Override public void broadcast(MemorySegment bytes, int root) {}
-        @Override public void barrier() {}
-        @Override public void abort(int exitCode) {}
-        @Override public void close() {}
     }
 }
