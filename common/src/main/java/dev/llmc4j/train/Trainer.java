@@ -140,7 +140,7 @@ public final class Trainer {
                     ? " (AdamW state sharded: %,d parameters per rank)".formatted(parallel.shardCount()) : " (AdamW state replicated)"));
             out.printf("| sent per step     | %-50s |%n", "%.1f MiB per rank (ring all-reduce of the gradients)".formatted(parallel.bytesSentPerStep() / 1048576.0));
         }
-        out.printf("| memory per rank   | %-50s |%n", "%.1f MiB parameters, gradients, AdamW m and v".formatted(parallel.stateBytesPerRank() / 1048576.0));
+        out.printf("| memory per rank   | %-50s |%n", "%.1f MiB parameters, gradients, optimizer state".formatted(parallel.stateBytesPerRank() / 1048576.0));
         out.printf("train dataset num_batches: %d%n", trainLoader.numTokens() / tokensPerMicroStep);
         out.printf("val dataset num_batches: %d%n", valAvailable);
         if (sampleText == null && tokenizer.isEmpty() && config.tokenizerFile() != null)
