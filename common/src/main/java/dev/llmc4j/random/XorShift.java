@@ -11,8 +11,15 @@ public final class XorShift {
         this.state = seed;
     }
 
+    /** The whole state: with {@link #setState} it saves and restores the generator (llm.c's rng_state in a state file). */
     public long state() {
         return state;
+    }
+
+    /** Continues from a state {@link #state()} returned; 0 is refused, since xorshift stays at 0 forever from there. */
+    public void setState(long state) {
+        if (state == 0) throw new IllegalArgumentException("an xorshift state of 0 never changes again");
+        this.state = state;
     }
 
     /** 32 random bits, unsigned, in a long. */

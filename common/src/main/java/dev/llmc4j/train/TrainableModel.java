@@ -120,6 +120,39 @@ public interface TrainableModel extends AutoCloseable {
         if (!sameMemory(second, v)) MemorySegment.copy(second, 0, v, 0, bytes);
     }
 
+    // ---- mixed precision: what an exact resume needs besides m and v (llm.c's state file, header[4] and [20..23]) ----
+
+    /**
+     * The fp32 master weights AdamW updates, for a model that computes in 16 bits and keeps them (llm.c's -w 1): a
+     * host copy of as many floats as {@link #adamFirstMoments()} holds (all parameters, or under ZeRO-1 the shard's,
+     * in the same order), current as of this call; writing into it changes nothing until {@link #loadMasterWeights}.
+     * Null for a model that keeps none (the CPU models: their parameters are the fp32 weights).
+     */
+    default MemorySegment masterWeights() {
+        return null;
+    }
+
+    /** Makes {@code weights} (floats as {@link #masterWeights()} returns them) the master weights: resume. */
+    default void loadMasterWeights(MemorySegment weights) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " keeps no fp32 master weights");
+    }
+
+    /**
+     * The state of the generator whose draws seed the update's stochastic rounding (llm.c's rng_state), as it is
+     * now; 0 for a model that rounds no other way than to nearest (the CPU models).
+     */
+    default long optimizerRngState() {
+        return 0;
+    }
+
+    /** {@link #optimizerRngState()} as it was when the last {@link #update} began (llm.c's rng_state_last_update). */
+    default long optimizerRngStateBeforeLastUpdate() {
+        return 0;
+    }
+
+    /** Continues the rounding generator from a saved state (resume); nothing to do for a model without one. */
+    default void restoreOptimizerRng(long state, long stateBeforeLastUpdate) {}
+
     private static boolean sameMemory(MemorySegment a, MemorySegment b) {
         return a.isNative() && b.isNative() && a.address() == b.address();
     }

@@ -271,10 +271,14 @@ public final class Trainer {
     private void saveCheckpoint(int step) {
         Path dir = config.outputDir();
         if (config.rank() == 0) model.saveCheckpoint(dir.resolve("model_%08d.bin".formatted(step)));
-        var header = new TrainingStateFile.Header(config.numProcesses(), config.rank(), !config.overfitSingleBatch(),
-                step, 0, 0, trainLoader.shardPosition(), trainLoader.samplePosition());
+        // a bf16 model's fp32 master weights and its stochastic-rounding rng go with m and v (header[4], [20..23]);
+        // a CPU model has neither, and its file keeps [4] = 0 and rng states 0
+        MemorySegment master = model.masterWeights();
+        var header = new TrainingStateFile.Header(config.numProcesses(), config.rank(), master != null, !config.overfitSingleBatch(),
+                step, model.optimizerRngState(), model.optimizerRngStateBeforeLastUpdate(),
+                trainLoader.shardPosition(), trainLoader.samplePosition());
         TrainingStateFile.write(dir.resolve("state_%08d_%05d.bin".formatted(step, config.rank())), header,
-                model.adamFirstMoments(), model.adamSecondMoments(), parallel.shardCount(), trainLoader.state());
+                model.adamFirstMoments(), model.adamSecondMoments(), master, parallel.shardCount(), trainLoader.state());
         comm.barrier(); // every rank's state file is written before rank 0 marks the checkpoint done
         if (config.rank() == 0) {
             AtomicFiles.write(dir.resolve("DONE_%08d".formatted(step)), new byte[0]);
@@ -306,12 +310,32 @@ public final class Trainer {
         if (step < 0) throw new LlmcException("resume (-y 1): no completed checkpoint (DONE_########) in " + dir);
         Path stateFile = dir.resolve("state_%08d_%05d.bin".formatted(step, config.rank()));
         MemorySegment m = model.adamFirstMoments(), v = model.adamSecondMoments();
-        var contents = TrainingStateFile.read(stateFile, parallel.shardCount(), config.numProcesses(), config.rank(), m, v);
+        MemorySegment master = model.masterWeights(); // null unless the model keeps fp32 master weights
+        var contents = TrainingStateFile.read(stateFile, parallel.shardCount(), config.numProcesses(), config.rank(), m, v, master);
+        var header = contents.header();
         model.loadAdamMoments(m, v); // a no-op for the CPU model (m, v are its own); a GPU model uploads them
+        // llm.c regenerates the bf16 parameters from the master weights, replaying the last update's stochastic
+        // rounding from rng_state_last_update. We need not: the model file of this step (which the caller built the
+        // model from) holds exactly the bf16 parameters that update produced, so model file + master weights + rng
+        // state is the same state. A mismatch either way prints a one-line warning and the run goes on, only not bit
+        // for bit: state files written before the master weights were saved still resume.
+        if (header.masterWeights() && master != null) {
+            model.loadMasterWeights(master);
+        } else if (header.masterWeights()) {
+            out.println("warning: " + stateFile + " holds fp32 master weights, but this model keeps none; they are not used");
+        } else if (master != null) {
+            out.println("warning: " + stateFile + " holds no fp32 master weights; they start from the model file's "
+                    + "parameters, so this resumed run is not bit-identical to an uninterrupted one");
+        }
+        if (header.rngState() != 0) {
+            model.restoreOptimizerRng(header.rngState(), header.rngStateLastUpdate());
+        } else if (model.optimizerRngState() != 0) { // a state file of a model without one (or of an older llmc4j)
+            out.println("warning: " + stateFile + " holds no stochastic-rounding rng state; it starts again from its seed");
+        }
         if (contents.loader() != null) {
             trainLoader.restore(contents.loader());
         } else {
-            trainLoader.resume(contents.header().shardPosition(), contents.header().samplePosition());
+            trainLoader.resume(header.shardPosition(), header.samplePosition());
         }
         out.printf("resumed from %s at step %d%n", dir.resolve("model_%08d.bin".formatted(step)), step);
         return step;

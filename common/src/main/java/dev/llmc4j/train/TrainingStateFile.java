@@ -19,8 +19,20 @@ import java.nio.file.StandardOpenOption;
 /**
  * llm.c's training-state file ({@code state_%08d_%05d.bin}, one per process), read and written byte for byte:
  * a header of 256 int32 (magic 20240527, version 1, process count, rank, master-weights flag, shuffle flag,
- * step, rng states, loader position), then AdamW's m and v, then — when the loader shuffles — its shard and
- * sample permutations and the raw 2520-byte mt19937 state.
+ * step, rng states, loader position), then AdamW's m and v, then — when the header's master-weights flag is set —
+ * the fp32 master weights, then — when the loader shuffles — its shard and sample permutations and the raw
+ * 2520-byte mt19937 state.
+ * <pre>
+ * int32[256] header   [0] magic  [1] version  [2] processes  [3] rank  [4] master weights?  [5] shuffle?
+ *                     [10] step  [20..21] rng_state  [22..23] rng_state_last_update (uint64, little-endian)
+ *                     [30..31] shard position  [32..33] sample position (uint64); every other slot 0
+ * fp32[shard_N]       AdamW m          shard_N = all parameters, or under ZeRO-1 this rank's shard
+ * fp32[shard_N]       AdamW v
+ * fp32[shard_N]       master weights   only if header[4] = 1
+ * loader tail         only if header[5] = 1
+ * </pre>
+ * A model without master weights or rounding rng (the CPU models) writes [4] = 0 and rng states 0: the file a CPU
+ * run writes is the same, byte for byte, as before these fields were filled in.
  */
 public final class TrainingStateFile {
     private TrainingStateFile() {}
@@ -29,21 +41,35 @@ public final class TrainingStateFile {
     public static final int VERSION = 1;
     private static final int MT_STRUCT_BYTES = 2520; // uint64 seed, int32 left, uint32 next, uint32[624], uint32[2]
 
-    /** What a state file holds besides the moments (which are copied straight into the model). */
-    public record Header(int numProcesses, int rank, boolean shuffle, int step, long rngState, long rngStateLastUpdate,
-                         int shardPosition, long samplePosition) {}
+    /**
+     * What a state file holds besides the float blocks (which are copied straight into the model's buffers).
+     *
+     * @param masterWeights      header[4]: fp32 master weights follow v
+     * @param rngState           header[20..21]: the stochastic-rounding generator's state now (0: none)
+     * @param rngStateLastUpdate header[22..23]: its state when the last update began (0: none)
+     */
+    public record Header(int numProcesses, int rank, boolean masterWeights, boolean shuffle, int step, long rngState,
+                         long rngStateLastUpdate, int shardPosition, long samplePosition) {}
 
-    public static void write(Path file, Header header, MemorySegment m, MemorySegment v, long numParameters,
-                             DataLoader.State loader) {
+    /**
+     * Writes a state file; {@code masterWeights} (numParameters floats, or null) must be given exactly when the
+     * header says so. {@code numParameters} is shard_N: the floats in each of m, v and the master weights.
+     */
+    public static void write(Path file, Header header, MemorySegment m, MemorySegment v, MemorySegment masterWeights,
+                             long numParameters, DataLoader.State loader) {
+        if (header.masterWeights() != (masterWeights != null))
+            throw new IllegalArgumentException("header[4] says master weights " + (header.masterWeights() ? "follow" : "do not follow")
+                    + " but they are " + (masterWeights != null ? "given" : "not given"));
         AtomicFiles.write(file, channel -> {
             var head = ByteBuffer.allocate(1024).order(ByteOrder.LITTLE_ENDIAN);
             head.putInt(0, MAGIC).putInt(4, VERSION).putInt(8, header.numProcesses()).putInt(12, header.rank());
-            head.putInt(16, 0).putInt(20, header.shuffle() ? 1 : 0).putInt(40, header.step());
+            head.putInt(16, header.masterWeights() ? 1 : 0).putInt(20, header.shuffle() ? 1 : 0).putInt(40, header.step());
             head.putLong(80, header.rngState()).putLong(88, header.rngStateLastUpdate());
             head.putLong(120, header.shardPosition()).putLong(128, header.samplePosition());
             writeFully(channel, head);
             writeFloats(channel, m, numParameters);
             writeFloats(channel, v, numParameters);
+            if (masterWeights != null) writeFloats(channel, masterWeights, numParameters);
             if (header.shuffle()) {
                 int[] shards = loader.shardOrder(), samples = loader.sampleOrder();
                 var tail = ByteBuffer.allocate(8 + 4 * shards.length + 8 + 4 * samples.length + MT_STRUCT_BYTES)
@@ -65,8 +91,13 @@ public final class TrainingStateFile {
     /** The result of {@link #read}: the header and, when shuffling, the loader state to restore. */
     public record Contents(Header header, DataLoader.State loader) {}
 
-    /** Reads a state file, copying m and v into the given segments, and validates it against the run. */
-    public static Contents read(Path file, long numParameters, int numProcesses, int rank, MemorySegment m, MemorySegment v) {
+    /**
+     * Reads a state file, copying m and v into the given segments, and the master weights, when the file has them
+     * ({@code header().masterWeights()}), into {@code masterWeights} unless that is null; validates the file against
+     * the run (numParameters = shard_N floats per block).
+     */
+    public static Contents read(Path file, long numParameters, int numProcesses, int rank, MemorySegment m, MemorySegment v,
+                                MemorySegment masterWeights) {
         try (var channel = FileChannel.open(file, StandardOpenOption.READ); var arena = Arena.ofConfined()) {
             long size = channel.size();
             if (size < 1024) throw new FileFormatException(file, "header", "1024 bytes", size + " bytes");
@@ -76,16 +107,24 @@ public final class TrainingStateFile {
             expect(file, "version (header[1])", VERSION, head.getInt(4));
             expect(file, "number of processes (header[2])", numProcesses, head.getInt(8));
             expect(file, "rank (header[3])", rank, head.getInt(12));
-            boolean masterWeights = head.getInt(16) != 0;
+            boolean hasMasterWeights = head.getInt(16) != 0;
             boolean shuffle = head.getInt(20) != 0;
-            var header = new Header(numProcesses, rank, shuffle, head.getInt(40), head.getLong(80), head.getLong(88),
-                    (int) head.getLong(120), head.getLong(128));
-            long momentBytes = numParameters * Float.BYTES;
-            long needed = 1024 + 2 * momentBytes + (masterWeights ? momentBytes : 0);
-            if (size < needed) throw new FileFormatException(file, "file size", "at least " + needed + " bytes for " + numParameters + " parameters", size + " bytes");
+            var header = new Header(numProcesses, rank, hasMasterWeights, shuffle, head.getInt(40), head.getLong(80),
+                    head.getLong(88), (int) head.getLong(120), head.getLong(128));
+            long blockBytes = numParameters * Float.BYTES;
+            long needed = 1024 + 2 * blockBytes;
+            if (size < needed)
+                throw new FileFormatException(file, "AdamW m and v", "2 x " + numParameters + " floats (file of at least " + needed + " bytes)", size + " bytes");
+            if (hasMasterWeights) {
+                if (size < needed + blockBytes)
+                    throw new FileFormatException(file, "master weights (header[4] = 1)",
+                            numParameters + " floats (" + blockBytes + " bytes) at offset " + needed, (size - needed) + " bytes");
+                needed += blockBytes;
+            }
             var mapped = channel.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
-            MemorySegment.copy(mapped, 1024, m, 0, momentBytes);
-            MemorySegment.copy(mapped, 1024 + momentBytes, v, 0, momentBytes);
+            MemorySegment.copy(mapped, 1024, m, 0, blockBytes);
+            MemorySegment.copy(mapped, 1024 + blockBytes, v, 0, blockBytes);
+            if (hasMasterWeights && masterWeights != null) MemorySegment.copy(mapped, 1024 + 2 * blockBytes, masterWeights, 0, blockBytes);
             DataLoader.State loader = null;
             if (shuffle) {
                 long at = needed;

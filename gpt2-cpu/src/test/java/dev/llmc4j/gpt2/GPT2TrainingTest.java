@@ -107,6 +107,14 @@ class GPT2TrainingTest {
         // and bit for bit: the step-6 model and optimizer state of both runs are the same files
         assertEquals(-1, Files.mismatch(dir.resolve("a/model_00000006.bin"), dir.resolve("b/model_00000006.bin")), "model");
         assertEquals(-1, Files.mismatch(dir.resolve("a/state_00000006_00000.bin"), dir.resolve("b/state_00000006_00000.bin")), "state");
+        // an fp32 CPU model has no master weights and no rounding rng: header[4] = 0, [20..23] = 0, and no master
+        // block, so the file is byte for byte what it was before those fields were written
+        var state = java.nio.ByteBuffer.wrap(Files.readAllBytes(dir.resolve("a/state_00000006_00000.bin"))).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        assertEquals(0, state.getInt(4 * 4), "master weights flag");
+        assertEquals(0, state.getLong(4 * 20), "rng_state");
+        assertEquals(0, state.getLong(4 * 22), "rng_state_last_update");
+        int samples = state.getInt(1024 + 8 * (int) TINY.numParameters() + 8 + 4 + 0); // after m, v, n_shards = 1, shard 0
+        assertEquals(1024 + 8 * TINY.numParameters() + 8 + 4 + 8 + 4L * samples + 2520, state.capacity());
     }
 
     @Test

@@ -79,6 +79,7 @@ public final class GPT2Cuda implements AutoCloseable {
     private final Kernels kernels;
     private final CublasLt blas;
     private final XorShift rng = new XorShift(13371337);   // stochastic-rounding seeds, one draw per tensor per update
+    private long rngStateBeforeLastUpdate = rng.state();    // what rng was when the last update began (state files)
     private final DynamicLossScaler lossScaler;             // fp16 only
 
     // device memory, each one allocation (CUdeviceptr); under ZeRO-1 master, m and v hold this rank's pieces only
@@ -347,6 +348,56 @@ public final class GPT2Cuda implements AutoCloseable {
         checkMomentSegment("second moments", secondMoments, bytes);
         cuda.memcpyHtoD(adamM, firstMoments, bytes);
         cuda.memcpyHtoD(adamV, secondMoments, bytes);
+    }
+
+    /** Whether AdamW keeps fp32 master weights (bf16/fp16 with {@code Options.masterWeights}). */
+    public boolean keepsMasterWeights() {
+        return master != 0;
+    }
+
+    /**
+     * Copies the fp32 master weights ({@link #optimizerStateCount()} floats: all parameters, or under ZeRO-1 this
+     * rank's pieces in the shard's order, as the moments) into host memory.
+     */
+    public void copyMasterWeightsToHost(MemorySegment weights) {
+        bind();
+        requireMasterWeights();
+        long bytes = shard.count() * 4L;
+        checkMomentSegment("master weights", weights, bytes);
+        cuda.memcpyDtoH(weights, master, bytes);
+    }
+
+    /**
+     * Replaces the fp32 master weights with host values (resume); the inverse of {@link #copyMasterWeightsToHost}.
+     * The floatX parameters are left as they are: on resume they come from the model file, which holds exactly what
+     * the last update rounded these master weights to.
+     */
+    public void loadMasterWeights(MemorySegment weights) {
+        bind();
+        requireMasterWeights();
+        long bytes = shard.count() * 4L;
+        checkMomentSegment("master weights", weights, bytes);
+        cuda.memcpyHtoD(master, weights, bytes);
+    }
+
+    private void requireMasterWeights() {
+        if (master == 0) throw new IllegalStateException("this " + precision + " model keeps no fp32 master weights");
+    }
+
+    /** The state of the generator that seeds stochastic rounding, now (llm.c's rng_state). */
+    public long roundingRngState() {
+        return rng.state();
+    }
+
+    /** {@link #roundingRngState()} as it was when the last applied update began (llm.c's rng_state_last_update). */
+    public long roundingRngStateBeforeLastUpdate() {
+        return rngStateBeforeLastUpdate;
+    }
+
+    /** Continues stochastic rounding from saved states (resume): the next update draws what it would have drawn. */
+    public void restoreRoundingRng(long state, long stateBeforeLastUpdate) {
+        rng.setState(state);
+        rngStateBeforeLastUpdate = stateBeforeLastUpdate;
     }
 
     private static void checkMomentSegment(String what, MemorySegment segment, long bytes) {
@@ -769,6 +820,7 @@ public final class GPT2Cuda implements AutoCloseable {
         }
         float beta1Correction = (float) (1.0 - Math.pow(beta1, t));
         float beta2Correction = (float) (1.0 - Math.pow(beta2, t));
+        rngStateBeforeLastUpdate = rng.state();
         // one launch per piece of the shard (the whole model: one piece, cut here at tensor boundaries), one seed per
         // tensor per step; each element's stochastic rounding depends on its index in its tensor, so that ZeRO-1's
         // pieces round exactly as one launch over the tensor would

@@ -27,7 +27,8 @@ import java.util.List;
  *   <li>checkpoints: the floatX parameters widened to fp32, written as llm.c does: version 5 (bf16) for a bf16 (or
  *       fp16) model, version 3 (fp32) for an fp32 one;</li>
  *   <li>optimizer state: {@link #adamFirstMoments()} downloads m into a host buffer, {@link #loadAdamMoments}
- *       uploads it again on resume;</li>
+ *       uploads it again on resume; the fp32 master weights ({@link #masterWeights()}) likewise, and the state of
+ *       the stochastic-rounding rng, so that a resumed bf16 run continues bit for bit;</li>
  *   <li>generation: no KV cache; each new token reruns the forward pass over the whole prefix (B = 1, T rounded up
  *       to 64) and copies one row of logits to the host, as llm.c's train_gpt2.cu samples.</li>
  * </ul>
@@ -37,7 +38,7 @@ public final class GPT2CudaModel implements TrainableModel {
     private final GPT2Cuda gpu;
     private final GPT2Config config;
     private final Arena hostArena = Arena.ofShared();   // host copies of the moments and parameters, made on first use
-    private MemorySegment hostFirstMoments, hostSecondMoments, hostParameters;
+    private MemorySegment hostFirstMoments, hostSecondMoments, hostMasterWeights, hostParameters;
 
     private GPT2CudaModel(GPT2Cuda gpu) {
         this.gpu = gpu;
@@ -249,6 +250,36 @@ public final class GPT2CudaModel implements TrainableModel {
     @Override
     public void loadAdamMoments(MemorySegment first, MemorySegment second) {
         gpu.loadAdamMoments(nativeCopy(first), nativeCopy(second));
+    }
+
+    /** A host copy of the fp32 master weights (the shard's under ZeRO-1), downloaded by this call; null if the model keeps none. */
+    @Override
+    public MemorySegment masterWeights() {
+        if (!gpu.keepsMasterWeights()) return null;
+        if (hostMasterWeights == null) hostMasterWeights = hostArena.allocate(gpu.optimizerStateCount() * Float.BYTES, 64);
+        gpu.copyMasterWeightsToHost(hostMasterWeights);
+        return hostMasterWeights;
+    }
+
+    /** Uploads the master weights to the GPU (resume). */
+    @Override
+    public void loadMasterWeights(MemorySegment weights) {
+        gpu.loadMasterWeights(nativeCopy(weights));
+    }
+
+    @Override
+    public long optimizerRngState() {
+        return gpu.roundingRngState();
+    }
+
+    @Override
+    public long optimizerRngStateBeforeLastUpdate() {
+        return gpu.roundingRngStateBeforeLastUpdate();
+    }
+
+    @Override
+    public void restoreOptimizerRng(long state, long stateBeforeLastUpdate) {
+        gpu.restoreRoundingRng(state, stateBeforeLastUpdate);
     }
 
     private MemorySegment nativeCopy(MemorySegment segment) {

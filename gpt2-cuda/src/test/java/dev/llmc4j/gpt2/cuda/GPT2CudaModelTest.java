@@ -183,6 +183,81 @@ class GPT2CudaModelTest {
         assertEquals(expected.subList(3, 6), stepLines(resumed.toString(StandardCharsets.UTF_8)));
     }
 
+    /**
+     * bf16 with master weights and stochastic rounding: the state file carries the fp32 master weights and the
+     * rounding rng, so a run stopped at step 3 and resumed ends bit for bit where the uninterrupted one ends.
+     */
+    @Test
+    void resumedBf16RunEndsBitIdenticalToTheUninterruptedOne() throws Exception {
+        assumeTrue(CudaDriver.isAvailable(), "no CUDA device");
+        TokenShard.write(dir.resolve("train.bin"), TokenShard.Kind.GPT2, randomTokens(4000, 250, 3));
+        TokenShard.write(dir.resolve("val.bin"), TokenShard.Kind.GPT2, randomTokens(600, 250, 4));
+        var uninterrupted = new ByteArrayOutputStream();
+        try (var model = GPT2CudaModel.randomInit(SMALL, options(Precision.BF16))) {
+            new Trainer(model, config(dir.resolve("a"), 6, false), new PrintStream(uninterrupted, true, StandardCharsets.UTF_8)).run();
+        }
+        try (var model = GPT2CudaModel.randomInit(SMALL, options(Precision.BF16))) {
+            new Trainer(model, config(dir.resolve("b"), 3, false), new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8)).run();
+        }
+        var state3 = java.nio.ByteBuffer.wrap(Files.readAllBytes(dir.resolve("b/state_00000003_00000.bin"))).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        assertEquals(1, state3.getInt(4 * 4), "header[4]: master weights follow v");
+        assertNotEquals(0, state3.getLong(4 * 20), "rng_state");
+        var resumed = new ByteArrayOutputStream();
+        try (var model = GPT2CudaModel.fromCheckpoint(Trainer.resumeModelFile(dir.resolve("b")), options(Precision.BF16))) {
+            new Trainer(model, config(dir.resolve("b"), 6, true), new PrintStream(resumed, true, StandardCharsets.UTF_8)).run();
+        }
+        String output = resumed.toString(StandardCharsets.UTF_8);
+        assertFalse(output.contains("warning"), output);
+        assertEquals(stepLines(uninterrupted.toString(StandardCharsets.UTF_8)).subList(3, 6), stepLines(output));
+        assertEquals(-1, Files.mismatch(dir.resolve("a/model_00000006.bin"), dir.resolve("b/model_00000006.bin")), "model file of step 6");
+        assertEquals(-1, Files.mismatch(dir.resolve("a/state_00000006_00000.bin"), dir.resolve("b/state_00000006_00000.bin")), "state file of step 6");
+    }
+
+    /** The master weights and the rounding rng go to the host and back, and the next update then rounds alike. */
+    @Test
+    void masterWeightsAndRoundingRngGoToTheHostAndBack() {
+        assumeTrue(CudaDriver.isAvailable(), "no CUDA device");
+        var random = new Random(3);
+        int B = 2, T = 32;
+        int[] x = new int[B * T], y = new int[B * T];
+        for (int i = 0; i < B * T; i++) { x[i] = random.nextInt(250); y[i] = random.nextInt(250); }
+        try (var trained = GPT2CudaModel.randomInit(SMALL, options(Precision.BF16));
+             var copy = GPT2CudaModel.randomInit(SMALL, options(Precision.BF16))) {
+            long seed = trained.optimizerRngState();
+            trained.zeroGrad();
+            trained.forward(x, y, B, T);
+            trained.backward(1);
+            trained.update(1e-3f, 0.9f, 0.95f, 1e-8f, 0.0f, 1.0f, 1);
+            assertEquals(seed, trained.optimizerRngStateBeforeLastUpdate());
+            assertNotEquals(seed, trained.optimizerRngState());
+            float[] master = trained.masterWeights().toArray(JAVA_FLOAT);
+            assertEquals(SMALL.numParameters(), master.length);
+            assertFalse(java.util.Arrays.equals(master, copy.masterWeights().toArray(JAVA_FLOAT)), "the update moved them");
+
+            // a model built from its checkpoint takes its moments, master weights and rng: it is the trained model again
+            Path file = dir.resolve("model.bin");
+            trained.saveCheckpoint(file);
+            try (var resumed = GPT2CudaModel.fromCheckpoint(file, options(Precision.BF16))) {
+                resumed.loadAdamMoments(trained.adamFirstMoments(), trained.adamSecondMoments());
+                resumed.loadMasterWeights(MemorySegment.ofArray(master)); // heap memory works too
+                resumed.restoreOptimizerRng(trained.optimizerRngState(), trained.optimizerRngStateBeforeLastUpdate());
+                assertArrayEquals(master, resumed.masterWeights().toArray(JAVA_FLOAT));
+                for (var model : List.of(trained, resumed)) {
+                    model.zeroGrad();
+                    model.forward(x, y, B, T);
+                    model.backward(1);
+                    model.update(1e-3f, 0.9f, 0.95f, 1e-8f, 0.0f, 1.0f, 2);
+                }
+                assertArrayEquals(parameters(trained), parameters(resumed));
+                assertArrayEquals(trained.masterWeights().toArray(JAVA_FLOAT), resumed.masterWeights().toArray(JAVA_FLOAT));
+                assertEquals(trained.optimizerRngState(), resumed.optimizerRngState());
+            }
+        }
+        try (var fp32 = GPT2CudaModel.randomInit(SMALL, options(Precision.FP32))) {
+            assertNull(fp32.masterWeights(), "fp32 computes with its fp32 weights: no master copy");
+        }
+    }
+
     /** bf16 with master weights: the loop runs, writes v5 checkpoints, and the loss falls. */
     @Test
     void bf16TrainingWritesVersion5Checkpoints() {
