@@ -30,8 +30,37 @@ public record OptimizerShard(int rank, int numProcesses, List<Piece> pieces, lon
      */
     public record Piece(int slice, long parameterOffset, long count, long stateOffset) {}
 
+    /**
+     * Parameters [parameterOffset, parameterOffset + count) of tensor {@code tensor}, starting at element
+     * {@code indexInTensor} of it, with moments at [stateOffset, stateOffset + count): what one AdamW call updates
+     * (weight decay, and a GPU's rounding seed, go per tensor).
+     */
+    public record Run(int tensor, long parameterOffset, long count, long stateOffset, long indexInTensor) {}
+
     public OptimizerShard {
         pieces = List.copyOf(pieces);
+    }
+
+    /**
+     * This shard's pieces cut at the tensor boundaries, in parameter order: the whole model gives one run per tensor,
+     * a ZeRO-1 shard one per piece (a slice never spans two tensors).
+     *
+     * @param tensorSizes the sizes of the parameter tensors, in order (GPT-2: {@code GPT2Config.parameterSizes()})
+     */
+    public List<Run> runs(long[] tensorSizes) {
+        var runs = new ArrayList<Run>();
+        for (Piece piece : pieces) {
+            long pieceStart = piece.parameterOffset(), pieceEnd = pieceStart + piece.count();
+            long tensorStart = 0;
+            for (int tensor = 0; tensor < tensorSizes.length; tensor++) {
+                long tensorEnd = tensorStart + tensorSizes[tensor];
+                long start = Math.max(pieceStart, tensorStart), end = Math.min(pieceEnd, tensorEnd);
+                if (start < end)
+                    runs.add(new Run(tensor, start, end - start, piece.stateOffset() + (start - pieceStart), start - tensorStart));
+                tensorStart = tensorEnd;
+            }
+        }
+        return runs;
     }
 
     /** ZeRO-0: one process keeps the state of every parameter (one piece, moments in parameter order). */

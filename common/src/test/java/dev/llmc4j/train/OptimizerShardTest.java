@@ -74,4 +74,31 @@ class OptimizerShardTest {
         assertTrue(whole.isWhole());
         assertEquals(List.of(new OptimizerShard.Piece(0, 0, 1000, 0)), whole.pieces());
     }
+
+    @Test
+    void runsCutThePiecesAtTensorBoundaries() {
+        long[] sizes = SMALL.parameterSizes();
+        var whole = OptimizerShard.whole(SMALL.numParameters()).runs(sizes);
+        assertEquals(16, whole.size(), "the whole model: one run per tensor");
+        for (int tensor = 0; tensor < 16; tensor++) {
+            var run = whole.get(tensor);
+            assertEquals(new OptimizerShard.Run(tensor, SMALL.parameterOffset(tensor), sizes[tensor], SMALL.parameterOffset(tensor), 0), run);
+        }
+        var shard = OptimizerShard.of(SMALL.parameterSlices(), 1, 2);
+        var runs = shard.runs(sizes);
+        assertEquals(shard.pieces().size(), runs.size(), "a slice never spans two tensors");
+        for (int i = 0; i < runs.size(); i++) {
+            var run = runs.get(i);
+            var piece = shard.pieces().get(i);
+            assertEquals(piece.parameterOffset(), run.parameterOffset());
+            assertEquals(piece.stateOffset(), run.stateOffset());
+            long start = SMALL.parameterOffset(run.tensor());
+            assertTrue(run.parameterOffset() >= start && run.parameterOffset() + run.count() <= start + sizes[run.tensor()]);
+            assertEquals(run.parameterOffset() - start, run.indexInTensor());
+        }
+        // a piece across a tensor boundary (the CPU's shards may do that) is cut in two
+        var across = new OptimizerShard(0, 2, List.of(new OptimizerShard.Piece(0, sizes[0] - 5, 10, 0)), 10);
+        assertEquals(List.of(new OptimizerShard.Run(0, sizes[0] - 5, 5, 0, sizes[0] - 5), new OptimizerShard.Run(1, sizes[0], 5, 5, 0)),
+                across.runs(sizes));
+    }
 }

@@ -618,24 +618,16 @@ public final class GPT2 implements TrainableModel {
                        boolean decayMatricesOnly, float gradScale, int t) {
         allocateMoments();
         // the moments hold the shard's pieces one after the other (all parameters, as one piece, without ZeRO-1);
-        // a piece may span tensors, and decay depends on the tensor, so each piece is cut at tensor boundaries
-        long[] sizes = config.parameterSizes();
-        for (var piece : optimizerShard.pieces()) {
-            long pieceStart = piece.parameterOffset(), pieceEnd = pieceStart + piece.count();
-            long tensorStart = 0;
-            for (int tensor = 0; tensor < sizes.length; tensor++) {
-                long start = Math.max(pieceStart, tensorStart), end = Math.min(pieceEnd, tensorStart + sizes[tensor]);
-                tensorStart += sizes[tensor];
-                if (start >= end) continue;
-                boolean isMatrix = switch (tensor) {
-                    case 0, 1, 4, 6, 10, 12 -> true; // wte, wpe, qkvw, attprojw, fcw, fcprojw
-                    default -> false;
-                };
-                var step = new AdamW.Step(learningRate, beta1, beta2, eps, decayMatricesOnly && !isMatrix ? 0 : weightDecay, gradScale, t);
-                long state = piece.stateOffset() + (start - pieceStart);
-                AdamW.update(parameterMemory.asSlice(start * Float.BYTES), gradientMemory.asSlice(start * Float.BYTES),
-                        adamM.asSlice(state * Float.BYTES), adamV.asSlice(state * Float.BYTES), 0, end - start, step);
-            }
+        // decay depends on the tensor, so AdamW runs over the pieces cut at tensor boundaries
+        for (var run : optimizerShard.runs(config.parameterSizes())) {
+            boolean isMatrix = switch (run.tensor()) {
+                case 0, 1, 4, 6, 10, 12 -> true; // wte, wpe, qkvw, attprojw, fcw, fcprojw
+                default -> false;
+            };
+            var step = new AdamW.Step(learningRate, beta1, beta2, eps, decayMatricesOnly && !isMatrix ? 0 : weightDecay, gradScale, t);
+            long param = run.parameterOffset() * Float.BYTES, state = run.stateOffset() * Float.BYTES;
+            AdamW.update(parameterMemory.asSlice(param), gradientMemory.asSlice(param),
+                    adamM.asSlice(state), adamV.asSlice(state), 0, run.count(), step);
         }
     }
 

@@ -821,22 +821,17 @@ public final class GPT2Cuda implements AutoCloseable {
         float beta1Correction = (float) (1.0 - Math.pow(beta1, t));
         float beta2Correction = (float) (1.0 - Math.pow(beta2, t));
         rngStateBeforeLastUpdate = rng.state();
-        // one launch per piece of the shard (the whole model: one piece, cut here at tensor boundaries), one seed per
-        // tensor per step; each element's stochastic rounding depends on its index in its tensor, so that ZeRO-1's
-        // pieces round exactly as one launch over the tensor would
-        for (int tensor = 0; tensor < NUM_TENSORS; tensor++) {
-            long tensorStart = layout.offset(tensor), tensorEnd = tensorStart + layout.size(tensor);
-            int seed = (int) rng.nextInt32();
-            float decay = !decayMatricesOnly || ParameterLayout.decays(tensor) ? weightDecay : 0.0f;
-            for (var piece : shard.pieces()) {
-                long start = Math.max(tensorStart, piece.parameterOffset());
-                long end = Math.min(tensorEnd, piece.parameterOffset() + piece.count());
-                if (start >= end) continue;
-                long n = end - start, state = piece.stateOffset() + (start - piece.parameterOffset());
-                kernels.launch(k("adamw_update"), Launch.gridStride(n, Launch.ELEMENTWISE_BLOCK), Launch.Dim3.of(Launch.ELEMENTWISE_BLOCK), 0,
-                        params + start * x, master == 0 ? 0L : master + state * 4, grads + start * x, adamM + state * 4, adamV + state * 4, n,
-                        learningRate, beta1, beta2, beta1Correction, beta2Correction, eps, decay, scale, seed, start - tensorStart);
-            }
+        // one seed per tensor per step, drawn for every tensor whichever pieces this rank owns; one launch per run of
+        // the shard (the whole model: one per tensor). Each element's stochastic rounding depends on its index in its
+        // tensor, so that ZeRO-1's pieces round exactly as one launch over the tensor would
+        int[] seeds = new int[NUM_TENSORS];
+        for (int tensor = 0; tensor < NUM_TENSORS; tensor++) seeds[tensor] = (int) rng.nextInt32();
+        for (var run : shard.runs(layout.sizes())) {
+            long n = run.count(), at = run.parameterOffset(), state = run.stateOffset();
+            float decay = !decayMatricesOnly || ParameterLayout.decays(run.tensor()) ? weightDecay : 0.0f;
+            kernels.launch(k("adamw_update"), Launch.gridStride(n, Launch.ELEMENTWISE_BLOCK), Launch.Dim3.of(Launch.ELEMENTWISE_BLOCK), 0,
+                    params + at * x, master == 0 ? 0L : master + state * 4, grads + at * x, adamM + state * 4, adamV + state * 4, n,
+                    learningRate, beta1, beta2, beta1Correction, beta2Correction, eps, decay, scale, seeds[run.tensor()], run.indexInTensor());
         }
         if (reduction != null && !shard.isWhole()) reduction.allGatherParameters(params); // ZeRO-1: everyone's pieces to all
         return true;
