@@ -1,7 +1,6 @@
 package dev.llmc4j.model;
 
 import dev.llmc4j.util.LlmcException;
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -104,17 +103,7 @@ public record GPT2Config(int maxSeqLen, int vocabSize, int paddedVocabSize, int 
      * soon as that layer's backward is done.
      */
     public List<ParameterSlice> parameterSlices() {
-        long[] sizes = parameterSizes();
-        var slices = new ArrayList<ParameterSlice>(12 * numLayers + 4);
-        long offset = 0;
-        for (int tensor = 0; tensor < sizes.length; tensor++) {
-            boolean perLayer = tensor >= 2 && tensor <= 13; // ln1w .. fcprojb
-            int count = perLayer ? numLayers : 1;
-            long size = sizes[tensor] / count;
-            for (int l = 0; l < count; l++) slices.add(new ParameterSlice(offset + l * size, size));
-            offset += sizes[tensor];
-        }
-        return slices;
+        return ParameterSlice.perLayer(parameterSizes(), numLayers);
     }
 
     public long numParameters() {
