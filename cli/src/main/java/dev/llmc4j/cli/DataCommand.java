@@ -1,23 +1,28 @@
 package dev.llmc4j.cli;
 
 import dev.llmc4j.data.DatasetBuilder;
+import dev.llmc4j.data.TextEncoder;
 import dev.llmc4j.data.TinyShakespeare;
+import dev.llmc4j.llama3.Llama3Tokenizer;
 import dev.llmc4j.util.LlmcException;
 import java.io.PrintWriter;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
-/** {@code llmc data}: turn text into the GPT-2 token shards the trainer reads. */
+/** {@code llmc data}: turn text into the GPT-2 or Llama 3 token shards the trainers read. */
 @Command(
         name = "data",
         mixinStandardHelpOptions = true,
-        description = "Prepare training data: GPT-2 token shards (llm.c format) plus gpt2_tokenizer.bin.",
+        description = {"Prepare training data: GPT-2 token shards (llm.c format) plus gpt2_tokenizer.bin,",
+            "or with --model llama3 --tokenizer tokenizer.model Llama 3 shards (uint32) for ./llmc llama3 train."},
         subcommands = {DataCommand.TinyShakespeareCommand.class, DataCommand.TextCommand.class})
 public final class DataCommand implements Runnable {
     @Spec
@@ -26,6 +31,49 @@ public final class DataCommand implements Runnable {
     @Override
     public void run() {
         spec.commandLine().usage(spec.commandLine().getOut());
+    }
+
+    /** {@code --model gpt2|llama3} and {@code --tokenizer FILE}: whose tokens the shards hold (llm.c's {@code --model}). */
+    static final class ModelChoice {
+        @Option(names = "--model", paramLabel = "gpt2|llama3", defaultValue = "gpt2",
+                description = "whose tokens: gpt2 (uint16 shards and gpt2_tokenizer.bin) or llama3 (uint32 shards,"
+                        + " <|begin_of_text|> before each section; needs --tokenizer) (default: ${DEFAULT-VALUE})")
+        String model;
+
+        @Option(names = "--tokenizer", paramLabel = "FILE",
+                description = "--model llama3: Meta's tokenizer.model (tiktoken format), which you supply; llmc never downloads it")
+        Path tokenizer;
+
+        boolean isLlama3() {
+            return switch (model) {
+                case "gpt2" -> false;
+                case "llama3" -> true;
+                default -> throw new LlmcException("--model: expected gpt2 or llama3, found " + model);
+            };
+        }
+
+        /** The encoder, the tokenizer loaded and checked first so that a wrong option stops before any work. */
+        TextEncoder encoder() {
+            if (!isLlama3()) {
+                if (tokenizer != null)
+                    throw new LlmcException("--tokenizer is for --model llama3; GPT-2's tokenizer is built in (leave --tokenizer out)");
+                return TextEncoder.gpt2();
+            }
+            if (tokenizer == null)
+                throw new LlmcException("--model llama3 needs --tokenizer FILE: Meta's Llama 3 tokenizer.model (tiktoken format), which you supply");
+            if (!Files.isRegularFile(tokenizer) || !Files.isReadable(tokenizer))
+                throw new LlmcException("--tokenizer " + tokenizer + ": no readable file there (Meta's Llama 3 tokenizer.model)");
+            try {
+                return Llama3Tokenizer.load(tokenizer).shardEncoder();
+            } catch (LlmcException e) {
+                throw new LlmcException("--tokenizer " + tokenizer + ": " + e.getMessage(), e);
+            }
+        }
+
+        /** The default output folder: {@code base} for GPT-2, {@code base-llama3} for Llama 3 (same file names as llm.c). */
+        Path defaultFolder(Path base) {
+            return isLlama3() ? base.resolveSibling(base.getFileName() + "-llama3") : base;
+        }
     }
 
     @Command(
@@ -37,15 +85,21 @@ public final class DataCommand implements Runnable {
                 "Downloads char-rnn's input.txt (1.1 MB, SHA-256 checked) into a cache folder and tokenizes it as llm.c's",
                 "dev/data/tinyshakespeare.py: tiny_shakespeare_val.bin (first 32,768 tokens),",
                 "tiny_shakespeare_train.bin (305,260 tokens) and gpt2_tokenizer.bin.",
+                "--model llama3 --tokenizer tokenizer.model: the script's --model llama-3, uint32 shards of the same names",
+                "(32,768 val and 276,224 train tokens) in data/tinyshakespeare-llama3.",
                 "Offline? Pass a copy with --input FILE, or put it at <cache>/input.txt yourself."
             })
     static final class TinyShakespeareCommand implements Runnable {
         @Spec
         CommandSpec spec;
 
-        @Option(names = {"-o", "--output"}, paramLabel = "DIR", defaultValue = "data/tinyshakespeare",
-                description = "Where the shards go (default: ${DEFAULT-VALUE}, under the current folder; llm.c uses dev/data/tinyshakespeare).")
+        @Option(names = {"-o", "--output"}, paramLabel = "DIR",
+                description = "Where the shards go (default: data/tinyshakespeare, or data/tinyshakespeare-llama3 for --model llama3,"
+                        + " under the current folder; llm.c uses dev/data/tinyshakespeare).")
         Path output;
+
+        @Mixin
+        ModelChoice model;
 
         @Option(names = "--input", paramLabel = "FILE",
                 description = "Use this copy of input.txt instead of downloading (its SHA-256 must match).")
@@ -58,12 +112,14 @@ public final class DataCommand implements Runnable {
         @Override
         public void run() {
             PrintWriter out = spec.commandLine().getOut();
+            TextEncoder encoder = model.encoder();
+            Path folder = output != null ? output : model.defaultFolder(Path.of("data", "tinyshakespeare"));
             Path cacheDir = cache != null ? cache : TinyShakespeare.defaultCacheDir();
             var bar = ProgressBar.forTerminal("downloading " + TinyShakespeare.FILE_NAME);
             Path text = TinyShakespeare.locate(input, cacheDir, bar);
             bar.finish();
             out.println("text: " + text + " (SHA-256 ok)");
-            var written = DatasetBuilder.buildTinyShakespeare(DatasetBuilder.readUtf8(text), output);
+            var written = DatasetBuilder.buildTinyShakespeare(DatasetBuilder.readUtf8(text), folder, encoder);
             report(out, written);
         }
     }
@@ -72,11 +128,11 @@ public final class DataCommand implements Runnable {
             name = "text",
             mixinStandardHelpOptions = true,
             description = {
-                "Tokenize your own UTF-8 text files into GPT-2 shards.",
+                "Tokenize your own UTF-8 text files into GPT-2 (or Llama 3) shards.",
                 "",
-                "Same rules as tinyshakespeare (sections split at blank lines, each prefixed by <|endoftext|>);",
-                "the first --val-fraction of the tokens is the validation shard.",
-                "Writes <name>_val.bin, <name>_train.bin and gpt2_tokenizer.bin."
+                "Same rules as tinyshakespeare (sections split at blank lines, each prefixed by <|endoftext|>,",
+                "or <|begin_of_text|> for --model llama3); the first --val-fraction of the tokens is the validation shard.",
+                "Writes <name>_val.bin, <name>_train.bin and gpt2_tokenizer.bin (llama3: uint32 shards, no tokenizer file)."
             })
     static final class TextCommand implements Runnable {
         @Spec
@@ -89,8 +145,11 @@ public final class DataCommand implements Runnable {
                 description = "Fraction of the tokens (from the start) used for validation, 0 < F < 1 (default: ${DEFAULT-VALUE}).")
         double valFraction;
 
-        @Option(names = {"-o", "--output"}, paramLabel = "DIR", description = "Output folder (default: data/<name>).")
+        @Option(names = {"-o", "--output"}, paramLabel = "DIR", description = "Output folder (default: data/<name>, or data/<name>-llama3 for --model llama3).")
         Path output;
+
+        @Mixin
+        ModelChoice model;
 
         @Option(names = "--name", paramLabel = "NAME", description = "Shard name prefix (default: the first file's name without extension).")
         String name;
@@ -99,8 +158,9 @@ public final class DataCommand implements Runnable {
         public void run() {
             String prefix = name != null ? name : stripExtension(files.getFirst().getFileName().toString());
             if (prefix.isBlank()) throw new LlmcException("cannot derive a shard name from " + files.getFirst() + "; pass --name");
-            Path folder = output != null ? output : Path.of("data", prefix);
-            report(spec.commandLine().getOut(), DatasetBuilder.buildText(files, valFraction, folder, prefix));
+            TextEncoder encoder = model.encoder();
+            Path folder = output != null ? output : model.defaultFolder(Path.of("data", prefix));
+            report(spec.commandLine().getOut(), DatasetBuilder.buildText(files, valFraction, folder, prefix, encoder));
         }
 
         private static String stripExtension(String fileName) {
@@ -112,7 +172,7 @@ public final class DataCommand implements Runnable {
     private static void report(PrintWriter out, DatasetBuilder.Written written) {
         out.println(String.format(Locale.ROOT, "wrote %,d tokens to %s", written.valTokens(), written.valFile()));
         out.println(String.format(Locale.ROOT, "wrote %,d tokens to %s", written.trainTokens(), written.trainFile()));
-        out.println("wrote " + written.tokenizerFile());
+        if (written.tokenizerFile() != null) out.println("wrote " + written.tokenizerFile());
         out.flush();
     }
 

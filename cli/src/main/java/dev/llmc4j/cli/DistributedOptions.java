@@ -6,8 +6,13 @@ import dev.llmc4j.distributed.MultiGpuConfig;
 import dev.llmc4j.distributed.NcclIdExchange;
 import dev.llmc4j.distributed.SingleProcess;
 import dev.llmc4j.util.LlmcException;
+import java.io.OutputStream;
+import java.io.PrintStream;
 import java.nio.file.Path;
+import java.util.function.Consumer;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
  * llm.c's multi-process flags. On CPUs the processes talk through MPI: start them with
@@ -15,6 +20,9 @@ import picocli.CommandLine.Option;
  * how its id travels (mpi, or tcp / fs with -pn and -pr given to each process, for Slurm without PMIx).
  */
 final class DistributedOptions {
+
+    @Spec(Spec.Target.MIXEE)
+    CommandSpec command; // the command these options belong to (train, llama3 train), for the messages
 
     @Option(names = {"-pn", "--num-processes"}, paramLabel = "N", defaultValue = "1",
             description = "processes in the run (under mpirun: from MPI) (default: ${DEFAULT-VALUE})")
@@ -64,8 +72,8 @@ final class DistributedOptions {
             if (underMpirun) return Setup.MPI_CPU;
             if (numProcesses > 1)
                 throw new LlmcException(("-pn %d without mpirun: CPU processes train together through MPI; start them with"
-                        + " mpirun -np %d ./llmc train ... (-pi tcp/fs with -pn/-pr start GPU runs, whose NCCL needs no MPI)")
-                        .formatted(numProcesses, numProcesses));
+                        + " mpirun -np %d ./%s ... (-pi tcp/fs with -pn/-pr start GPU runs, whose NCCL needs no MPI)")
+                        .formatted(numProcesses, numProcesses, commandName()));
             return Setup.SINGLE;
         }
         if (!underMpirun && numProcesses == 1) return Setup.SINGLE;
@@ -74,6 +82,22 @@ final class DistributedOptions {
                     + " --device cuda ..., or give each one -pn %d -pr RANK and -pi tcp -ps HOST (or -pi fs -pf DIR)")
                     .formatted(numProcesses, numProcesses, numProcesses));
         return Setup.NCCL_GPU;
+    }
+
+    /**
+     * {@link #setup} for a trainer that has only the CPU path ({@code llama3 train}): -pi tcp|fs, which start NCCL
+     * (GPU) runs, have nothing to start there, with or without mpirun.
+     */
+    Setup setupCpuOnly() {
+        if (NcclIdExchange.Method.parse(init) != NcclIdExchange.Method.MPI)
+            throw new LlmcException("-pi " + init + " initialises NCCL for GPU training; ./" + commandName()
+                    + " runs on CPUs, several processes through MPI under mpirun (leave -pi out)");
+        return setup(false, MpiCommunicator.underMpirun());
+    }
+
+    /** "llmc train", "llmc llama3 train": as the user typed it. */
+    private String commandName() {
+        return command != null ? command.qualifiedName() : "llmc train";
     }
 
     /** Under mpirun: MPI (which carries the NCCL id for -pi mpi, and stops every rank on an error); else null. */
@@ -107,9 +131,35 @@ final class DistributedOptions {
         }
         if (numProcesses > 1)
             throw new LlmcException(("-pn %d without mpirun: CPU processes train together through MPI; start them with"
-                    + " mpirun -np %d ./llmc train ... (-pi tcp/fs with -pn/-pr start GPU runs, whose NCCL needs no MPI)")
-                    .formatted(numProcesses, numProcesses));
+                    + " mpirun -np %d ./%s ... (-pi tcp/fs with -pn/-pr start GPU runs, whose NCCL needs no MPI)")
+                    .formatted(numProcesses, numProcesses, commandName()));
         return SingleProcess.INSTANCE;
+    }
+
+    /**
+     * One CPU rank's training: opens its communicator ({@link #openCpu}), runs {@code training} with it, closes it.
+     * When one of several ranks fails it says so and stops them all (MPI_Abort): the others would wait forever in
+     * their next collective.
+     */
+    void trainOnCpu(Consumer<Communicator> training) {
+        Communicator comm = openCpu(); // MPI under mpirun, else a single process
+        try {
+            training.accept(comm);
+        } catch (RuntimeException | Error e) {
+            if (comm.size() > 1) {
+                if (!(e instanceof LlmcException)) e.printStackTrace();
+                System.err.println("error on rank %d of %d: %s%nrank %d: stopping every rank (MPI_Abort)".formatted(
+                        comm.rank(), comm.size(), e.getMessage(), comm.rank()));
+                comm.abort(1);
+            }
+            throw e;
+        }
+        comm.close();
+    }
+
+    /** Rank 0 speaks for the run; the others print only their errors. */
+    static PrintStream rankZeroOut(int rank) {
+        return rank == 0 ? System.out : new PrintStream(OutputStream.nullOutputStream());
     }
 
     /** What a GPU trainer needs to set up NCCL (rank and count from MPI when mpirun started us). */

@@ -12,6 +12,7 @@ import dev.llmc4j.train.Trainer;
 import dev.llmc4j.train.TrainingConfig;
 import dev.llmc4j.util.LlmcException;
 import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -182,7 +183,10 @@ public final class Llama3Command implements Runnable {
     @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
             description = {"Train Llama 3 with the shared trainer of ./llmc train (llm.c's loop: AdamW, gradient accumulation,",
                 "clipping at norm 1.0, LR schedules, validation, sampling, checkpoints, exact resume) on Llama 3 token",
-                "shards (uint32, magic 20240801). Starts from -e FILE, or a random init of the shape options."})
+                "shards (uint32, magic 20240801; make them with ./llmc data tinyshakespeare --model llama3 --tokenizer FILE).",
+                "Starts from -e FILE, or a random init of the shape options.",
+                "Several processes (CPU, MPI): mpirun -np 2 ./llmc llama3 train ... (each reads its slice of every batch;",
+                "-z 1 shards AdamW's state)"})
     static final class Train implements Callable<Integer> {
         @Option(names = {"-e", "--model"}, paramLabel = "FILE", description = "start from this checkpoint (else random init of the shape options)") Path modelFile;
         @Mixin Shape shape;
@@ -190,21 +194,26 @@ public final class Llama3Command implements Runnable {
         @Option(names = {"-i", "--train-data"}, required = true, paramLabel = "GLOB", description = "train shards (uint32 Llama 3 shards)") String trainPattern;
         @Option(names = {"-j", "--val-data"}, required = true, paramLabel = "GLOB", description = "val shards") String valPattern;
         @Mixin TrainingOptions training;
+        @Mixin DistributedOptions distributed;
         @Option(names = "--tokenizer", paramLabel = "FILE", description = "tokenizer.model (tiktoken format) for printing samples; without it, ids") Path tokenizerFile;
 
         @Override
         public Integer call() {
-            var config = training.toConfig(trainPattern, valPattern, null);
-            Llama3Tokenizer tokenizer = tokenizerFile == null ? null : Llama3Tokenizer.load(tokenizerFile);
-            try (var model = buildModel(config)) {
-                System.out.printf("[Llama 3] %s, %,d parameters%n", model.config.describe(), model.numParameters());
-                // llm.c's llama3 branch starts samples from the tokenizer's "EOT", which for Llama 3 is <|begin_of_text|>
-                var printer = new TokenPrinter(tokenizer);
-                int start = tokenizer != null ? tokenizer.beginOfText() : beginOfText(model.config.vocabSize());
-                var sampleText = new Trainer.SampleText(start, token -> printer.text(token).getBytes(StandardCharsets.UTF_8));
-                var result = new Trainer(model, config, System.out, sampleText).run();
-                LossChart.writeIfOutput(config.outputDir(), result, "Llama 3 " + model.config.describe());
-            }
+            distributed.setupCpuOnly(); // -pi tcp|fs, or -pn N without mpirun: one line, before anything is loaded
+            distributed.trainOnCpu(comm -> {
+                var config = training.toConfig(trainPattern, valPattern, null, comm.size(), comm.rank());
+                PrintStream out = DistributedOptions.rankZeroOut(comm.rank());
+                Llama3Tokenizer tokenizer = tokenizerFile == null ? null : Llama3Tokenizer.load(tokenizerFile);
+                try (var model = buildModel(config)) {
+                    out.printf("[Llama 3] %s, %,d parameters%n", model.config.describe(), model.numParameters());
+                    // llm.c's llama3 branch starts samples from the tokenizer's "EOT", which for Llama 3 is <|begin_of_text|>
+                    var printer = new TokenPrinter(tokenizer);
+                    int start = tokenizer != null ? tokenizer.beginOfText() : beginOfText(model.config.vocabSize());
+                    var sampleText = new Trainer.SampleText(start, token -> printer.text(token).getBytes(StandardCharsets.UTF_8));
+                    var result = new Trainer(model, config, out, sampleText, comm, distributed.zeroStage).run();
+                    if (comm.rank() == 0) LossChart.writeIfOutput(config.outputDir(), result, "Llama 3 " + model.config.describe());
+                }
+            });
             return 0;
         }
 

@@ -12,7 +12,6 @@ import dev.llmc4j.train.TrainableModel;
 import dev.llmc4j.train.Trainer;
 import dev.llmc4j.train.TrainingConfig;
 import dev.llmc4j.util.LlmcException;
-import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -71,11 +70,9 @@ public final class TrainCommand implements Callable<Integer> {
     public Integer call() {
         var setup = distributed.setup(device.device() == DeviceOptions.Device.CUDA, MpiCommunicator.underMpirun());
         if (setup == DistributedOptions.Setup.NCCL_GPU) return trainOnGpus();
-        Communicator comm = distributed.openCpu(); // MPI under mpirun, else a single process
-        try {
+        distributed.trainOnCpu(comm -> {
             var config = trainingConfig(comm.size(), comm.rank());
-            // rank 0 speaks for the run; the others print only their errors
-            PrintStream out = comm.rank() == 0 ? System.out : new PrintStream(OutputStream.nullOutputStream());
+            PrintStream out = DistributedOptions.rankZeroOut(comm.rank());
             if (comm.size() > 1 && device.device() != DeviceOptions.Device.CPU) // setup() sent GPU runs elsewhere
                 throw new IllegalStateException("GPU training under MPI goes through trainOnGpus");
             try (var gpt2 = buildModel(config)) {
@@ -84,16 +81,7 @@ public final class TrainCommand implements Callable<Integer> {
                 var result = trainer.run();
                 if (comm.rank() == 0) LossChart.writeIfOutput(config.outputDir(), result, "GPT-2 " + model.describe());
             }
-        } catch (RuntimeException | Error e) {
-            if (comm.size() > 1) { // the other ranks would wait forever in their next collective: stop them all
-                if (!(e instanceof LlmcException)) e.printStackTrace();
-                System.err.println("error on rank %d of %d: %s%nrank %d: stopping every rank (MPI_Abort)".formatted(
-                        comm.rank(), comm.size(), e.getMessage(), comm.rank()));
-                comm.abort(1);
-            }
-            throw e;
-        }
-        comm.close();
+        });
         return 0;
     }
 
@@ -115,7 +103,7 @@ public final class TrainCommand implements Callable<Integer> {
         try {
             gpus = distributed.multiGpu(mpi);
             var config = trainingConfig(gpus.numProcesses(), gpus.rank());
-            PrintStream out = gpus.rank() == 0 ? System.out : new PrintStream(OutputStream.nullOutputStream());
+            PrintStream out = DistributedOptions.rankZeroOut(gpus.rank());
             gpt2 = buildCudaModel(config, gpus.localDevice());
             if (peerTimeoutSeconds < 1) throw new LlmcException("--peer-timeout: expected at least 1 second, found " + peerTimeoutSeconds);
             PeerWatch.removeLeftovers(gpus); // -pi fs: an earlier run's abort file must not stop this one

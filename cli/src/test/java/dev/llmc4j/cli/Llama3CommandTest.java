@@ -75,4 +75,21 @@ class Llama3CommandTest {
         sample.parseArgs("-e", "m.bin", "--top-p", "0.9");
         assertEquals(0.9f, ((SampleCommand) sample.getCommand()).topP);
     }
+
+    @Test
+    void multiProcessFlagsWithoutMpirunOrForGpusAreOneLineErrors() {
+        String[] common = concat(concat(new String[] {"llama3", "train"}, TINY), "-i", dir.resolve("none.bin").toString(),
+                "-j", dir.resolve("none.bin").toString());
+        var tcp = LlmcRun.of(concat(common, "-pi", "tcp", "-ps", "node0"));
+        assertEquals(1, tcp.exitCode());
+        assertEquals("error: -pi tcp initialises NCCL for GPU training; ./llmc llama3 train runs on CPUs, several processes"
+                + " through MPI under mpirun (leave -pi out)", tcp.err().strip());
+        var twoRanks = LlmcRun.of(concat(common, "-pn", "2"));
+        assertEquals(1, twoRanks.exitCode());
+        assertTrue(twoRanks.err().startsWith("error: -pn 2 without mpirun") && twoRanks.err().contains("mpirun -np 2 ./llmc llama3 train ..."),
+                twoRanks.err());
+        assertEquals(1, twoRanks.err().strip().lines().count(), twoRanks.err());
+        var device = LlmcRun.of(concat(common, "--device", "cuda"));
+        assertEquals(2, device.exitCode(), "picocli: unknown option"); // Llama 3 trains on the CPU only
+    }
 }

@@ -91,6 +91,14 @@ public record OptimizerShard(int rank, int numProcesses, List<Piece> pieces, lon
         return new OptimizerShard(rank, numProcesses, pieces, state);
     }
 
+    /** This shard, after checking that every piece lies inside a model of {@code numParameters} floats. */
+    public OptimizerShard requireWithin(long numParameters) {
+        for (var piece : pieces)
+            if (piece.parameterOffset() < 0 || piece.parameterOffset() + piece.count() > numParameters)
+                throw new IllegalArgumentException("piece %s outside the %d parameters".formatted(piece, numParameters));
+        return this;
+    }
+
     /** Whether this is the whole model (ZeRO-0 or one process). */
     public boolean isWhole() {
         return numProcesses == 1;

@@ -653,11 +653,8 @@ public final class GPT2 implements TrainableModel {
     /** ZeRO-1: this process keeps AdamW's moments, and updates the parameters, of the shard's pieces only. */
     @Override
     public void shardOptimizerState(OptimizerShard shard) {
-        for (var piece : shard.pieces())
-            if (piece.parameterOffset() < 0 || piece.parameterOffset() + piece.count() > config.numParameters())
-                throw new IllegalArgumentException("piece %s outside the %d parameters".formatted(piece, config.numParameters()));
         if (adamM != null) throw new IllegalStateException("shard the optimizer state before the first update");
-        optimizerShard = shard;
+        optimizerShard = shard.requireWithin(config.numParameters());
     }
 
     @Override

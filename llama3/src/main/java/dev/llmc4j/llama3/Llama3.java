@@ -12,8 +12,10 @@ import dev.llmc4j.cpu.Matmul;
 import dev.llmc4j.cpu.Parallel;
 import dev.llmc4j.cpu.Residual;
 import dev.llmc4j.cpu.SoftmaxCrossEntropy;
+import dev.llmc4j.model.ParameterSlice;
 import dev.llmc4j.random.MersenneTwister;
 import dev.llmc4j.sample.Sampler;
+import dev.llmc4j.train.OptimizerShard;
 import dev.llmc4j.train.TokenGenerator;
 import dev.llmc4j.train.TrainableModel;
 import dev.llmc4j.util.LlmcException;
@@ -21,6 +23,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import java.util.function.IntConsumer;
 
 /**
@@ -303,6 +306,7 @@ public final class Llama3 implements TrainableModel {
     private final float[] ropeSin;
     private MemorySegment adamM; // AdamW moments, allocated on the first update
     private MemorySegment adamV;
+    private OptimizerShard optimizerShard; // whose moments this process keeps: all, or its ZeRO-1 pieces
 
     // training activations, allocated on the first forward and grown when a larger batch arrives
     private long activationCapacity;
@@ -322,6 +326,7 @@ public final class Llama3 implements TrainableModel {
         long bytes = config.numParameters() * Float.BYTES;
         this.parameterMemory = allocate(bytes, "parameters");
         this.params = ParameterTensors.slice(config, parameterMemory);
+        this.optimizerShard = OptimizerShard.whole(config.numParameters());
         float[][] tables = ropeTables(config, config.maxSeqLen());
         this.ropeCos = tables[0];
         this.ropeSin = tables[1];
@@ -600,27 +605,27 @@ public final class Llama3 implements TrainableModel {
     // AdamW.
 
     /**
-     * One AdamW step (t = 1-based step) over every real parameter (the zero bias slots are skipped), gradients
-     * multiplied by {@code gradScale} first (clipping folds in here); weight decay on every tensor, or with
-     * {@code decayMatricesOnly} only on the 2-D ones (embeddings and weight matrices, not the RMSNorm weights).
+     * One AdamW step (t = 1-based step) over every real parameter this process keeps the moments of (all of them, or
+     * its ZeRO-1 pieces; the zero bias slots are skipped), gradients multiplied by {@code gradScale} first (clipping
+     * folds in here); weight decay on every tensor, or with {@code decayMatricesOnly} only on the 2-D ones (embeddings
+     * and weight matrices, not the RMSNorm weights).
      */
     public void update(float learningRate, float beta1, float beta2, float eps, float weightDecay,
                        boolean decayMatricesOnly, float gradScale, int t) {
         gradients();
         allocateMoments();
-        long[] sizes = config.parameterSizes();
-        long offset = 0;
-        for (int slot = 0; slot < sizes.length; slot++) {
-            boolean isMatrix = switch (slot) {
-                case 0, 1, 4, 6, 10, 12 -> true;
+        // the moments hold the shard's pieces one after the other (all parameters, as one piece, without ZeRO-1);
+        // decay depends on the tensor, so AdamW runs over the pieces cut at tensor boundaries
+        for (var run : optimizerShard.runs(config.parameterSizes())) {
+            if (Llama3Config.isBiasSlot(run.tensor())) continue; // Llama has no biases: these stay zero
+            boolean isMatrix = switch (run.tensor()) {
+                case 0, 1, 4, 6, 10, 12 -> true; // wte, lm_head, qkvw, attprojw, fcw, fcprojw
                 default -> false;
             };
-            if (!Llama3Config.isBiasSlot(slot)) {
-                float decay = decayMatricesOnly && !isMatrix ? 0 : weightDecay;
-                var step = new AdamW.Step(learningRate, beta1, beta2, eps, decay, gradScale, t);
-                AdamW.update(parameterMemory, gradientMemory, adamM, adamV, offset, sizes[slot], step);
-            }
-            offset += sizes[slot];
+            var step = new AdamW.Step(learningRate, beta1, beta2, eps, decayMatricesOnly && !isMatrix ? 0 : weightDecay, gradScale, t);
+            long param = run.parameterOffset() * Float.BYTES, state = run.stateOffset() * Float.BYTES;
+            AdamW.update(parameterMemory.asSlice(param), gradientMemory.asSlice(param),
+                    adamM.asSlice(state), adamV.asSlice(state), 0, run.count(), step);
         }
     }
 
@@ -632,12 +637,28 @@ public final class Llama3 implements TrainableModel {
 
     private void allocateMoments() {
         if (adamM == null) { // zero-filled, as the moments must start
-            adamM = allocate(config.numParameters() * Float.BYTES, "AdamW first moments");
-            adamV = allocate(config.numParameters() * Float.BYTES, "AdamW second moments");
+            adamM = allocate(optimizerShard.count() * Float.BYTES, "AdamW first moments");
+            adamV = allocate(optimizerShard.count() * Float.BYTES, "AdamW second moments");
         }
     }
 
-    /** AdamW's first moments, numParameters floats in parameter order (the bias slots stay zero). */
+    /** ZeRO-1 cuts every layer of every tensor of the 16-slot layout, as llm.c's llama3 branch does (see {@link OptimizerShard}). */
+    @Override
+    public List<ParameterSlice> parameterSlices() {
+        return ParameterSlice.perLayer(config.parameterSizes(), config.numLayers());
+    }
+
+    /** ZeRO-1: this process keeps AdamW's moments, and updates the parameters, of the shard's pieces only. */
+    @Override
+    public void shardOptimizerState(OptimizerShard shard) {
+        if (adamM != null) throw new IllegalStateException("shard the optimizer state before the first update");
+        optimizerShard = shard.requireWithin(config.numParameters());
+    }
+
+    /**
+     * AdamW's first moments: numParameters floats in parameter order (the bias slots stay zero), or under ZeRO-1
+     * the shard's {@code count()} floats, its pieces one after the other.
+     */
     @Override
     public MemorySegment adamFirstMoments() {
         allocateMoments();
@@ -659,6 +680,15 @@ public final class Llama3 implements TrainableModel {
     @Override
     public float gradientNorm() {
         return AdamW.gradientNorm(gradients(), config.numParameters());
+    }
+
+    /** Sum of the squared gradients of the shard's pieces: this rank's share of the global norm under ZeRO-1. */
+    @Override
+    public double gradientSquareSum(OptimizerShard shard) {
+        MemorySegment gradients = gradients();
+        double sum = 0;
+        for (var piece : shard.pieces()) sum += AdamW.gradientSquareSum(gradients, piece.parameterOffset(), piece.count());
+        return sum;
     }
 
     private static void checkTokens(String what, int[] tokens, int count, int vocabSize) {

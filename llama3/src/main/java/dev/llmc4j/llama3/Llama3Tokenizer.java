@@ -1,5 +1,7 @@
 package dev.llmc4j.llama3;
 
+import dev.llmc4j.data.TextEncoder;
+import dev.llmc4j.format.TokenShard;
 import dev.llmc4j.util.LlmcException;
 import java.io.BufferedReader;
 import java.io.ByteArrayOutputStream;
@@ -161,6 +163,15 @@ public final class Llama3Tokenizer {
         var out = new IntList();
         encodeOrdinary(text, out);
         return out.toArray();
+    }
+
+    /**
+     * How llm.c's {@code dev/data} scripts tokenize for {@code --model llama-3}: {@code <|begin_of_text|>} before
+     * every section, the sections encoded without added special tokens (special-token text stays text:
+     * {@code split_special_tokens=True}), uint32 shards. The user has this tokenizer's file, so none is written.
+     */
+    public TextEncoder shardEncoder() {
+        return TextEncoder.withoutTokenizerFile(TokenShard.Kind.LLAMA3, beginOfText(), this::encode);
     }
 
     /** Encodes text in which special-token strings (e.g. {@code <|eot_id|>}) become their ids. */

@@ -142,6 +142,56 @@ class DistributedTrainingTest {
                 Files.readAllLines(out.resolve("main.log")).stream().map(l -> l.substring(0, l.indexOf(':', 2) + 1)).toList());
     }
 
+    /** "step N/M | loss L" and "val loss L" of rank 0's output (printed with 6 decimals), in order. */
+    static List<Float> printedLosses(String output) {
+        var result = new ArrayList<Float>();
+        for (String line : output.lines().toList()) {
+            if (line.startsWith("val loss ")) result.add(Float.parseFloat(line.substring("val loss ".length()).strip()));
+            else if (line.startsWith("step ") && line.contains("| loss "))
+                result.add(Float.parseFloat(line.substring(line.indexOf("| loss ") + 7).split(" ")[0]));
+        }
+        return result;
+    }
+
+    @Test
+    void mpirunLlama3TrainWithZero1TrainsAsZero0() throws Exception {
+        // a tiny random-init Llama 3 (every ZeRO-1 slice splits in 2) on uint32 shards of ids < 96
+        TokenShard.write(dir.resolve("llama-train.bin"), TokenShard.Kind.LLAMA3, randomTokens(2000, 5));
+        TokenShard.write(dir.resolve("llama-val.bin"), TokenShard.Kind.LLAMA3, randomTokens(300, 6));
+        var losses = new ArrayList<List<Float>>();
+        for (int zero = 0; zero <= 1; zero++) {
+            Path out = dir.resolve("llama-z" + zero);
+            var train = Mpirun.java("dev.llmc4j.cli.Llmc", "llama3", "train", "--vocab", "96", "--layers", "1", "--heads", "2",
+                    "--kv-heads", "1", "--channels", "16", "--max-seq-len", "16", "-i", dir.resolve("llama-train.bin").toString(),
+                    "-j", dir.resolve("llama-val.bin").toString(), "-b", "2", "-t", "8", "-x", "3", "-v", "3", "-m", "2",
+                    "-g", "0", "-z", Integer.toString(zero), "-o", out.toString(), "-n", "3");
+            var run = Mpirun.run(dir, 300, Mpirun.np(2, train));
+            assertEquals(0, run.exitCode(), run.output());
+            String output = run.output();
+            assertEquals(1, output.lines().filter(l -> l.startsWith("[Llama 3]")).count(), "only rank 0 prints:\n" + output);
+            assertEquals(1, output.lines().filter(l -> l.startsWith("| processes") && l.contains("2 processes")).count(), output);
+            assertEquals(3, output.lines().filter(l -> l.startsWith("step ")).count(), output);
+            if (zero == 1) {
+                assertTrue(output.contains("| ZeRO stage        | 1 (AdamW state sharded"), output);
+                for (String name : List.of("main.log", "model_00000003.bin", "state_00000003_00000.bin", "state_00000003_00001.bin", "DONE_00000003"))
+                    assertTrue(Files.exists(out.resolve(name)), name + " missing:\n" + output);
+                try (var files = Files.list(out)) {
+                    assertEquals(1, files.filter(f -> f.getFileName().toString().startsWith("model_")).count(), "one model file");
+                }
+                assertEquals(List.of("s:0 tel:", "s:1 trl:", "s:2 trl:", "s:3 trl:", "s:3 tel:"),
+                        Files.readAllLines(out.resolve("main.log")).stream().map(l -> l.substring(0, l.indexOf(':', 2) + 1)).toList());
+            }
+            losses.add(printedLosses(output));
+        }
+        var zero0 = losses.get(0);
+        var zero1 = losses.get(1);
+        assertEquals(3 + 2, zero0.size(), "3 train and 2 val losses: " + zero0);
+        assertEquals(zero0.size(), zero1.size());
+        for (int i = 0; i < zero0.size(); i++)
+            assertEquals(zero0.get(i), zero1.get(i), 1e-5 * Math.abs(zero0.get(i)), "loss " + i + ": ZeRO-1 " + zero1 + ", ZeRO-0 " + zero0);
+        assertNotEquals(zero1.get(1), zero1.get(3), "the loss moves");
+    }
+
     @Test
     void aRankWithAnErrorStopsTheOthers() throws Exception {
         writeShards();
