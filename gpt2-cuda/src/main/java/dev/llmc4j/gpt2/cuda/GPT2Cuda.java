@@ -360,11 +360,7 @@ public final class GPT2Cuda implements AutoCloseable {
      * rank's pieces in the shard's order, as the moments) into host memory.
      */
     public void copyMasterWeightsToHost(MemorySegment weights) {
-        bind();
-        requireMasterWeights();
-        long bytes = shard.count() * 4L;
-        checkMomentSegment("master weights", weights, bytes);
-        cuda.memcpyDtoH(weights, master, bytes);
+        cuda.memcpyDtoH(weights, masterFor(weights), shard.count() * 4L);
     }
 
     /**
@@ -373,15 +369,15 @@ public final class GPT2Cuda implements AutoCloseable {
      * the last update rounded these master weights to.
      */
     public void loadMasterWeights(MemorySegment weights) {
-        bind();
-        requireMasterWeights();
-        long bytes = shard.count() * 4L;
-        checkMomentSegment("master weights", weights, bytes);
-        cuda.memcpyHtoD(master, weights, bytes);
+        cuda.memcpyHtoD(masterFor(weights), weights, shard.count() * 4L);
     }
 
-    private void requireMasterWeights() {
+    /** The master weights' device address, after checking that they exist and that the host segment fits them. */
+    private long masterFor(MemorySegment weights) {
+        bind();
         if (master == 0) throw new IllegalStateException("this " + precision + " model keeps no fp32 master weights");
+        checkMomentSegment("master weights", weights, shard.count() * 4L);
+        return master;
     }
 
     /** The state of the generator that seeds stochastic rounding, now (llm.c's rng_state). */
