@@ -153,6 +153,20 @@ public interface TrainableModel extends AutoCloseable {
     /** Continues the rounding generator from a saved state (resume); nothing to do for a model without one. */
     default void restoreOptimizerRng(long state, long stateBeforeLastUpdate) {}
 
+    /**
+     * fp16's dynamic loss scaler, for the state file: the scale now and the good steps since it last changed; null
+     * for a model without one (every model but an fp16 GPU model).
+     */
+    default LossScale lossScale() {
+        return null;
+    }
+
+    /** Continues the loss scaler from a saved state (resume). */
+    default void restoreLossScale(LossScale lossScale) {}
+
+    /** A dynamic loss scaler's state: its scale and the good steps since its last change. */
+    record LossScale(float scale, int goodSteps) {}
+
     private static boolean sameMemory(MemorySegment a, MemorySegment b) {
         return a.isNative() && b.isNative() && a.address() == b.address();
     }

@@ -274,9 +274,11 @@ public final class Trainer {
         // a bf16 model's fp32 master weights and its stochastic-rounding rng go with m and v (header[4], [20..23]);
         // a CPU model has neither, and its file keeps [4] = 0 and rng states 0
         MemorySegment master = model.masterWeights();
+        var lossScale = model.lossScale(); // fp16 only
         var header = new TrainingStateFile.Header(config.numProcesses(), config.rank(), master != null, !config.overfitSingleBatch(),
                 step, model.optimizerRngState(), model.optimizerRngStateBeforeLastUpdate(),
-                trainLoader.shardPosition(), trainLoader.samplePosition());
+                trainLoader.shardPosition(), trainLoader.samplePosition(),
+                lossScale == null ? 0 : lossScale.scale(), lossScale == null ? 0 : lossScale.goodSteps());
         TrainingStateFile.write(dir.resolve("state_%08d_%05d.bin".formatted(step, config.rank())), header,
                 model.adamFirstMoments(), model.adamSecondMoments(), master, parallel.shardCount(), trainLoader.state());
         comm.barrier(); // every rank's state file is written before rank 0 marks the checkpoint done
@@ -331,6 +333,11 @@ public final class Trainer {
             model.restoreOptimizerRng(header.rngState(), header.rngStateLastUpdate());
         } else if (model.optimizerRngState() != 0) { // a state file of a model without one (or of an older llmc4j)
             out.println("warning: " + stateFile + " holds no stochastic-rounding rng state; it starts again from its seed");
+        }
+        if (header.lossScale() > 0) {
+            model.restoreLossScale(new TrainableModel.LossScale(header.lossScale(), header.lossScaleGoodSteps()));
+        } else if (model.lossScale() != null) {
+            out.println("warning: " + stateFile + " holds no loss scale; the fp16 loss scaler starts again from its initial scale");
         }
         if (contents.loader() != null) {
             trainLoader.restore(contents.loader());

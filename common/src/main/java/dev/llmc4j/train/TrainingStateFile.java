@@ -25,13 +25,15 @@ import java.nio.file.StandardOpenOption;
  * <pre>
  * int32[256] header   [0] magic  [1] version  [2] processes  [3] rank  [4] master weights?  [5] shuffle?
  *                     [10] step  [20..21] rng_state  [22..23] rng_state_last_update (uint64, little-endian)
- *                     [30..31] shard position  [32..33] sample position (uint64); every other slot 0
+ *                     [30..31] shard position  [32..33] sample position (uint64)
+ *                     [40] fp16 loss scale (float)  [41] its good steps: ours, llm.c has no loss scaler; others 0
  * fp32[shard_N]       AdamW m          shard_N = all parameters, or under ZeRO-1 this rank's shard
  * fp32[shard_N]       AdamW v
  * fp32[shard_N]       master weights   only if header[4] = 1
  * loader tail         only if header[5] = 1
  * </pre>
- * A model without master weights or rounding rng (the CPU models) writes [4] = 0 and rng states 0: the file a CPU
+ * A model without master weights, rounding rng or loss scaler (the CPU models) writes [4] = 0, rng states 0 and no
+ * loss scale: the file a CPU
  * run writes is the same, byte for byte, as before these fields were filled in.
  */
 public final class TrainingStateFile {
@@ -47,9 +49,18 @@ public final class TrainingStateFile {
      * @param masterWeights      header[4]: fp32 master weights follow v
      * @param rngState           header[20..21]: the stochastic-rounding generator's state now (0: none)
      * @param rngStateLastUpdate header[22..23]: its state when the last update began (0: none)
+     * @param lossScale          header[40]: an fp16 run's loss scale (0: no loss scaler)
+     * @param lossScaleGoodSteps header[41]: the scaler's good steps since the scale last changed
      */
     public record Header(int numProcesses, int rank, boolean masterWeights, boolean shuffle, int step, long rngState,
-                         long rngStateLastUpdate, int shardPosition, long samplePosition) {}
+                         long rngStateLastUpdate, int shardPosition, long samplePosition, float lossScale, int lossScaleGoodSteps) {
+
+        /** A header without a loss scaler (everything but fp16 runs): header[40..41] stay 0. */
+        public Header(int numProcesses, int rank, boolean masterWeights, boolean shuffle, int step, long rngState,
+                      long rngStateLastUpdate, int shardPosition, long samplePosition) {
+            this(numProcesses, rank, masterWeights, shuffle, step, rngState, rngStateLastUpdate, shardPosition, samplePosition, 0, 0);
+        }
+    }
 
     /**
      * Writes a state file; {@code masterWeights} (numParameters floats, or null) must be given exactly when the
@@ -66,6 +77,8 @@ public final class TrainingStateFile {
             head.putInt(16, header.masterWeights() ? 1 : 0).putInt(20, header.shuffle() ? 1 : 0).putInt(40, header.step());
             head.putLong(80, header.rngState()).putLong(88, header.rngStateLastUpdate());
             head.putLong(120, header.shardPosition()).putLong(128, header.samplePosition());
+            // our extension, in slots llm.c leaves 0 (it has no loss scaler): fp16's scale and its good-step count
+            head.putFloat(160, header.lossScale()).putInt(164, header.lossScaleGoodSteps());
             writeFully(channel, head);
             writeFloats(channel, m, numParameters);
             writeFloats(channel, v, numParameters);
@@ -110,7 +123,7 @@ public final class TrainingStateFile {
             boolean hasMasterWeights = head.getInt(16) != 0;
             boolean shuffle = head.getInt(20) != 0;
             var header = new Header(numProcesses, rank, hasMasterWeights, shuffle, head.getInt(40), head.getLong(80),
-                    head.getLong(88), (int) head.getLong(120), head.getLong(128));
+                    head.getLong(88), (int) head.getLong(120), head.getLong(128), head.getFloat(160), head.getInt(164));
             long blockBytes = numParameters * Float.BYTES;
             long needed = 1024 + 2 * blockBytes;
             if (size < needed)

@@ -47,6 +47,8 @@ class TrainerResumeTest {
         final float[] grads = new float[N];
         final XorShift rng = new XorShift(13371337);
         long rngBeforeLastUpdate = rng.state();
+        float lossScale = 1024f;            // a dynamic loss scaler's state: doubles after every 2 updates
+        int goodSteps;
         private int[] lastInputs;
 
         MixedPrecisionModel(boolean keepsMaster, float[] bf16Params) {
@@ -114,6 +116,10 @@ class TrainerResumeTest {
                 if (keepsMaster) master[i] = weights;
                 params[i] = roundToBf16(weights, rounding.nextInt(1 << 16));
             }
+            if (++goodSteps == 2) {
+                lossScale *= 2;
+                goodSteps = 0;
+            }
         }
 
         public MemorySegment adamFirstMoments() { return m; }
@@ -139,6 +145,14 @@ class TrainerResumeTest {
             if (ignoreRngRestore) return;
             rng.setState(state);
             rngBeforeLastUpdate = stateBeforeLastUpdate;
+        }
+
+        @Override public LossScale lossScale() { return new LossScale(lossScale, goodSteps); }
+
+        @Override
+        public void restoreLossScale(LossScale saved) {
+            lossScale = saved.scale();
+            goodSteps = saved.goodSteps();
         }
 
         public void saveCheckpoint(Path file) {
@@ -198,6 +212,9 @@ class TrainerResumeTest {
         assertEquals(1, head.getInt(4 * 4));
         assertNotEquals(0, head.getLong(4 * 20));
         assertNotEquals(head.getLong(4 * 20), head.getLong(4 * 22), "the state before the last update is another one");
+        // the loss scaler after 3 updates: doubled once (after 2), one good step since
+        assertEquals(2048f, head.getFloat(4 * 40));
+        assertEquals(1, head.getInt(4 * 41));
         int N = MixedPrecisionModel.N;
         long tail = Files.size(state3) - 1024 - 3L * N * 4; // the shuffling loader's permutations and mt19937
         assertTrue(tail > 2520, "loader tail " + tail);

@@ -68,6 +68,18 @@ class TrainingStateFileTest {
     }
 
     @Test
+    void anFp16LossScaleGoesInSlots40And41() throws Exception {
+        var header = new TrainingStateFile.Header(1, 0, true, false, 12, 5, 4, 0, 7, 32768.0f, 17);
+        Path file = dir.resolve("fp16.bin");
+        TrainingStateFile.write(file, header, MemorySegment.ofArray(m), MemorySegment.ofArray(v), MemorySegment.ofArray(master), N, null);
+        assertEquals(Float.floatToIntBits(32768.0f), headerInt(file, 40));
+        assertEquals(17, headerInt(file, 41));
+        var contents = TrainingStateFile.read(file, N, 1, 0, MemorySegment.ofArray(new float[N]), MemorySegment.ofArray(new float[N]),
+                MemorySegment.ofArray(new float[N]));
+        assertEquals(header, contents.header());
+    }
+
+    @Test
     void masterWeightsAndRngStatesRoundTrip() throws Exception {
         long rng = 0x8000_0000_1234_5678L, before = 13371337L; // an unsigned uint64 above 2^63 too
         var header = new TrainingStateFile.Header(1, 0, true, true, 12, rng, before, 1, 3);

@@ -54,6 +54,15 @@ public final class DynamicLossScaler {
     /** Steps skipped because of inf/NaN gradients, in total. */
     public long skippedSteps() { return skippedSteps; }
 
+    /** Continues from a saved state (resume): the scale and the good steps since it last changed. */
+    public void restore(float savedScale, int savedGoodSteps) {
+        if (!(savedScale > 0) || Float.isInfinite(savedScale)) throw new IllegalArgumentException("loss scale must be positive and finite: " + savedScale);
+        if (savedGoodSteps < 0 || savedGoodSteps >= growthInterval)
+            throw new IllegalArgumentException("good steps must be in [0, " + growthInterval + "): " + savedGoodSteps);
+        scale = savedScale;
+        goodSteps = savedGoodSteps;
+    }
+
     /**
      * Records the outcome of one step and adapts the scale.
      *

@@ -282,6 +282,19 @@ public final class GPT2CudaModel implements TrainableModel {
         gpu.restoreRoundingRng(state, stateBeforeLastUpdate);
     }
 
+    /** fp16's loss scaler (the scale and its good steps), for the state file; null for bf16 and fp32. */
+    @Override
+    public LossScale lossScale() {
+        var scaler = gpu.lossScaler();
+        return scaler == null ? null : new LossScale(scaler.scale(), scaler.goodSteps());
+    }
+
+    @Override
+    public void restoreLossScale(LossScale lossScale) {
+        var scaler = gpu.lossScaler();
+        if (scaler != null) scaler.restore(lossScale.scale(), lossScale.goodSteps());
+    }
+
     private MemorySegment nativeCopy(MemorySegment segment) {
         if (segment.isNative()) return segment;
         MemorySegment copy = hostArena.allocate(segment.byteSize(), 64);

@@ -31,6 +31,23 @@ class DynamicLossScalerTest {
     }
 
     @Test
+    void restoredScalerContinuesAsTheSavedOne() {
+        var saved = new DynamicLossScaler(1024f, 2f, 0.5f, 3);
+        saved.update(false);
+        saved.update(true);
+        saved.update(false);                  // scale 512, one good step
+        var resumed = new DynamicLossScaler(1024f, 2f, 0.5f, 3);
+        resumed.restore(saved.scale(), saved.goodSteps());
+        for (boolean overflow : new boolean[] {false, false, true, false, false, false}) {
+            assertEquals(saved.update(overflow), resumed.update(overflow));
+            assertEquals(saved.scale(), resumed.scale());
+            assertEquals(saved.goodSteps(), resumed.goodSteps());
+        }
+        assertThrows(IllegalArgumentException.class, () -> resumed.restore(0f, 0));
+        assertThrows(IllegalArgumentException.class, () -> resumed.restore(8f, 3), "good steps below the interval");
+    }
+
+    @Test
     void growsAfterIntervalGoodStepsInARow() {
         var s = new DynamicLossScaler(8f, 2f, 0.5f, 3);
         assertTrue(s.update(false));
