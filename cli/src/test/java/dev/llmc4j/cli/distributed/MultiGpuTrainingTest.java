@@ -1,5 +1,6 @@
 package dev.llmc4j.cli.distributed;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
@@ -27,7 +28,9 @@ import org.junit.jupiter.api.io.TempDir;
  * <ul>
  *   <li>fp32 (plain attention, no TF32): 2 ranks train like 1 GPU with twice the gradient accumulation on the same
  *       batches, losses within 1e-5 relative (the gradients are averaged during the backward, layer by layer);</li>
- *   <li>bf16: ZeRO-1 (reduce-scatter, sharded m, v and master weights, all-gather) trains like ZeRO-0.</li>
+ *   <li>bf16: ZeRO-1 (reduce-scatter, sharded m, v and master weights, all-gather) trains like ZeRO-0;</li>
+ *   <li>bf16 ZeRO-1 resumed from its step-3 checkpoint (each rank's state file holds its own master weights and
+ *       moments) ends with the same step-6 model file, byte for byte, as the uninterrupted run.</li>
  * </ul>
  * Needs 2 GPUs and libnccl.so.2; skipped otherwise, with what is missing.
  */
@@ -51,7 +54,7 @@ class MultiGpuTrainingTest {
     private List<String> train(String out, String... extra) {
         var args = new ArrayList<>(List.of("train", "--device", "cuda", "-e", dir.resolve("model.bin").toString(),
                 "-i", dir.resolve("train.bin").toString(), "-j", dir.resolve("val.bin").toString(), "-b", "2", "-t", "64",
-                "-x", "6", "-l", "1e-3", "-v", "3", "-m", "1", "-g", "0", "-n", "0", "-o", dir.resolve(out).toString()));
+                "-x", "6", "-l", "1e-3", "-v", "3", "-m", "1", "-g", "0", "-o", dir.resolve(out).toString()));
         args.addAll(List.of(extra));
         return Mpirun.java("dev.llmc4j.cli.Llmc", args.toArray(String[]::new));
     }
@@ -116,9 +119,21 @@ class MultiGpuTrainingTest {
         assertClose(trainLosses("one"), trainLosses("two"), 1e-5, "fp32, 2 GPUs vs 1 GPU with accumulation 2");
 
         runTogether(dir, twoRanks("zero0", "-z", "0"));
-        runTogether(dir, twoRanks("zero1", "-z", "1"));
+        runTogether(dir, twoRanks("zero1", "-z", "1", "-n", "3"));
         var zero0 = trainLosses("zero0");
         assertClose(zero0, trainLosses("zero1"), 1e-3, "bf16, ZeRO-1 vs ZeRO-0");
         assertTrue(zero0.getLast() < zero0.getFirst(), "the loss falls: " + zero0);
+
+        // resume the ZeRO-1 run from its step-3 checkpoint, copied alone into a fresh folder
+        Path resumed = Files.createDirectories(dir.resolve("resumed"));
+        for (String name : List.of("model_00000003.bin", "state_00000003_00000.bin", "state_00000003_00001.bin", "DONE_00000003"))
+            Files.copy(dir.resolve("zero1").resolve(name), resumed.resolve(name));
+        runTogether(dir, twoRanks("resumed", "-z", "1", "-n", "3", "-y", "1"));
+        assertArrayEquals(Files.readAllBytes(dir.resolve("zero1/model_00000006.bin")), Files.readAllBytes(resumed.resolve("model_00000006.bin")),
+                "a resumed 2-GPU ZeRO-1 bf16 run ends bit for bit as the uninterrupted one");
+        for (int rank = 0; rank < 2; rank++) {
+            String state = "state_00000006_0000%d.bin".formatted(rank);
+            assertArrayEquals(Files.readAllBytes(dir.resolve("zero1").resolve(state)), Files.readAllBytes(resumed.resolve(state)), state);
+        }
     }
 }
