@@ -59,7 +59,7 @@ public final class TrainCommand implements Callable<Integer> {
     TrainingOptions training;
 
     @Option(names = "--peer-timeout", paramLabel = "SECONDS", defaultValue = "60",
-            description = "-pi tcp|fs: a rank silent this long (fs heartbeat) or not connected (tcp) counts as failed (default: ${DEFAULT-VALUE})")
+            description = "-pi tcp|fs: a rank silent this long (fs heartbeat, tcp pings) or not connected (tcp) counts as failed (default: ${DEFAULT-VALUE})")
     int peerTimeoutSeconds;
 
     @Option(names = "--tokenizer", paramLabel = "FILE",

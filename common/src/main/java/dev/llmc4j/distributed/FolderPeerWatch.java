@@ -30,8 +30,6 @@ import java.util.function.Consumer;
  */
 public final class FolderPeerWatch implements PeerWatch {
 
-    private static final Duration MAX_PERIOD = Duration.ofSeconds(5);
-
     private final int rank;
     private final int size;
     private final Path dir;
@@ -57,7 +55,7 @@ public final class FolderPeerWatch implements PeerWatch {
 
     /** Rank {@code rank} of {@code size} in {@code dir}; a peer silent for {@code timeout} counts as failed. */
     public FolderPeerWatch(int rank, int size, Path dir, String tag, Duration timeout, Consumer<Failure> onFailure) {
-        this(rank, size, dir, tag, timeout, timeout.dividedBy(5).compareTo(MAX_PERIOD) < 0 ? timeout.dividedBy(5) : MAX_PERIOD, onFailure);
+        this(rank, size, dir, tag, timeout, PeerWatch.heartbeatPeriod(timeout), onFailure);
     }
 
     /** With the period of the heartbeat and of the look at the peers given (tests: short, to see an abort at once). */

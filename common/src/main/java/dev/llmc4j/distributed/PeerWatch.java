@@ -11,7 +11,8 @@ import java.util.function.IntConsumer;
  * this only carries "rank r failed" and notices ranks that vanish.
  * <pre>
  * -pi tcp   every rank keeps a connection to rank 0 (port 12346, one above the id's): "abort r message" from a
- *           failing rank, relayed by rank 0 to all; an end of stream without "bye" is a failure  {@link TcpPeerWatch}
+ *           failing rank, relayed by rank 0 to all; an end of stream without "bye", or nothing (not even the
+ *           "ping" both sides send every few seconds) within the timeout (60 s), is a failure    {@link TcpPeerWatch}
  * -pi fs    files in the shared folder: abort.rank&lt;r&gt; with the message, and a heartbeat counter per rank that
  *           must change within the timeout (60 s)                                                {@link FolderPeerWatch}
  * mpi, 1    {@link #NONE}: MPI_Abort already stops every rank
@@ -21,7 +22,7 @@ import java.util.function.IntConsumer;
  */
 public interface PeerWatch extends AutoCloseable {
 
-    /** How long a peer may be silent (fs heartbeat) or take to connect (tcp) before it counts as failed. */
+    /** How long a peer may be silent (fs: heartbeat counter, tcp: pings) or take to connect (tcp) before it counts as failed. */
     Duration DEFAULT_TIMEOUT = Duration.ofSeconds(60);
 
     /** This rank is failing: tell the others (best effort, returns once sent), and stop watching. */
@@ -39,7 +40,8 @@ public interface PeerWatch extends AutoCloseable {
 
     /**
      * Rank {@code rank} of {@code size} failed; {@code what} completes the sentence: "failed: CUDA out of memory",
-     * "closed its connection without saying goodbye", "stopped answering (no heartbeat for 60 s)".
+     * "closed its connection without saying goodbye", "stopped answering (no heartbeat for 60 s)", "stopped answering
+     * (nothing over TCP for 60 s)".
      */
     record Failure(int rank, int size, String what) {
         public String line() {
@@ -90,6 +92,12 @@ public interface PeerWatch extends AutoCloseable {
     static void removeLeftovers(MultiGpuConfig gpus) {
         if (gpus.numProcesses() > 1 && gpus.init() == NcclIdExchange.Method.FS)
             FolderPeerWatch.removeLeftovers(gpus.fsPath(), System.getenv("SLURM_JOB_ID"), gpus.rank());
+    }
+
+    /** How often a rank shows that it is alive (fs: its counter, tcp: a ping): five times a timeout, at most every 5 s. */
+    static Duration heartbeatPeriod(Duration timeout) {
+        Duration fifth = timeout.dividedBy(5), most = Duration.ofSeconds(5);
+        return fifth.compareTo(most) < 0 ? fifth : most;
     }
 
     /** "60 s", or "300 ms" when not whole seconds: for the failure lines. */

@@ -15,6 +15,8 @@ import java.time.Duration;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
 
@@ -25,16 +27,21 @@ import java.util.function.Consumer;
  * <pre>
  * rank r -&gt; 0     hello r             once, on connecting
  * rank r -&gt; 0     abort r message     rank r is failing; rank 0 relays the same line to every other rank
- * rank 0 -&gt; r     lost q what         rank 0 saw rank q vanish ("closed its connection without saying goodbye")
+ * rank 0 -&gt; r     lost q what         rank 0 saw rank q vanish ("closed its connection without saying goodbye",
+ *                                     "stopped answering (nothing over TCP for 60 s)")
+ * both ways       ping                every timeout / 5 (at most every 5 s): "still here", nothing else
  * both ways       bye                 a clean end; the connection closes after it
  * </pre>
  * The kernel closes a dead process's sockets, so a rank killed with SIGKILL still shows up as an end of stream, and
- * one without a "bye" before it is a failure. A rank other than 0 that loses rank 0 stops too. What this does not
- * see is a machine that vanishes without closing anything (power, network): that is left to TCP keepalive and to
- * NCCL's own timeouts.
+ * one without a "bye" before it is a failure. A machine that vanishes without closing anything (power, a cut
+ * network, a hung kernel) sends no end of stream; its pings stop instead. Every connection has a read timeout of
+ * the timeout (60 s): a side that has read nothing at all from its peer for that long counts the peer as failed.
+ * The pings come from a thread of their own, so a long step or a checkpoint does not delay them. A rank other than
+ * 0 that loses rank 0, either way, stops too.
  *
- * <p>One daemon thread reads each connection (rank 0: one per peer, plus one accepting them). A failure is handed to
- * {@code onFailure} once; after that, or after {@link #reportFailure} or {@link #close}, nothing more is reported.
+ * <p>One daemon thread reads each connection (rank 0: one per peer, plus one accepting them), and one sends the
+ * pings. A failure is handed to {@code onFailure} once; after that, or after {@link #reportFailure} or
+ * {@link #close}, nothing more is reported.
  */
 public final class TcpPeerWatch implements PeerWatch {
 
@@ -46,20 +53,24 @@ public final class TcpPeerWatch implements PeerWatch {
     private final int rank;
     private final int size;
     private final int port;
+    private final Duration timeout;                                      // for connecting, and for a silent peer
     private final Consumer<Failure> onFailure;
     private final AtomicBoolean over = new AtomicBoolean();             // a failure seen, reportFailure or close
     private final Map<Integer, Link> links = new ConcurrentHashMap<>();  // open connections by peer rank
     private final Set<Integer> joined = ConcurrentHashMap.newKeySet();   // rank 0: every rank that said hello
     private final ServerSocket server;                                   // rank 0 only
+    private final CountDownLatch stopPinging = new CountDownLatch(1);    // wakes the ping thread for close
 
     /**
      * Rank 0 binds {@code port} (0: any free one, see {@link #port()}) and accepts the others in the background;
      * a rank that has not connected within {@code timeout} counts as failed. Any other rank connects to
-     * {@code host:port}, retrying until rank 0 listens or {@code timeout} passes (then an LlmcException).
+     * {@code host:port}, retrying until rank 0 listens or {@code timeout} passes (then an LlmcException). Once
+     * connected, a peer that sends nothing (not even a ping) for {@code timeout} counts as failed.
      */
     public TcpPeerWatch(int rank, int size, String host, int port, Duration timeout, Consumer<Failure> onFailure) {
         this.rank = rank;
         this.size = size;
+        this.timeout = timeout;
         this.onFailure = onFailure;
         if (rank == 0) {
             try {
@@ -78,6 +89,7 @@ public final class TcpPeerWatch implements PeerWatch {
             links.put(0, link);
             daemon("peer-watch-rank0", () -> listen(link));
         }
+        daemon("peer-watch-ping", () -> ping(PeerWatch.heartbeatPeriod(timeout)));
     }
 
     /** The port rank 0 listens on (the one given, or the free one it got for 0). */
@@ -100,6 +112,7 @@ public final class TcpPeerWatch implements PeerWatch {
     @Override
     public void close() {
         over.set(true);
+        stopPinging.countDown(); // a ping already on its way may follow the bye: the peer ignores it
         for (Link link : links.values()) {
             link.send("bye");
             link.close();
@@ -121,8 +134,7 @@ public final class TcpPeerWatch implements PeerWatch {
                     String[] hello = in.readLine() instanceof String line ? line.split(" ") : new String[0];
                     int peer = hello.length == 2 && hello[0].equals("hello") ? Integer.parseInt(hello[1]) : -1;
                     if (peer < 1 || peer >= size || !joined.add(peer)) throw new IOException("not a rank's hello");
-                    socket.setSoTimeout(0);
-                    var link = new Link(peer, socket, in);
+                    var link = new Link(peer, socket, in, timeout);
                     links.put(peer, link);
                     if (over.get()) link.close(); // close() came meanwhile: its listener ends at once
                     daemon("peer-watch-rank" + peer, () -> listen(link));
@@ -142,14 +154,19 @@ public final class TcpPeerWatch implements PeerWatch {
         }
     }
 
-    /** Reads one connection until it ends; an end without "bye" is the peer's failure. */
+    /**
+     * Reads one connection until it ends; an end without "bye" is the peer's failure, and so is a read that waited
+     * the whole timeout (the socket's read timeout) for a single byte.
+     */
     private void listen(Link link) {
+        String silent = null; // what the peer did if it went quiet instead of closing
         try {
             String line;
             while ((line = link.in.readLine()) != null) {
                 String[] words = line.split(" ", 3);
                 try {
                     switch (words[0]) {
+                        case "ping" -> { } // it is alive: the read returned, and that is all a ping is for
                         case "bye" -> link.saidBye = true; // the end of stream follows
                         case "abort" -> failed(new Failure(Integer.parseInt(words[1]), size,
                                 "failed: " + (words.length > 2 ? words[2] : "(no message)")), line);
@@ -161,12 +178,26 @@ public final class TcpPeerWatch implements PeerWatch {
                     // ignore it: a real failure still ends the connection
                 }
             }
+        } catch (SocketTimeoutException e) { // no pings: the peer's machine or its process hangs, or the network is cut
+            silent = "stopped answering (nothing over TCP for " + PeerWatch.describe(timeout) + ")";
         } catch (IOException e) {
             // reset, or closed by close(): the same as an end of stream
         }
         links.remove(link.peer, link);
         link.close();
-        if (!link.saidBye) failed(new Failure(link.peer, size, NO_GOODBYE), "lost " + link.peer + " " + NO_GOODBYE);
+        String what = silent != null ? silent : NO_GOODBYE;
+        if (!link.saidBye) failed(new Failure(link.peer, size, what), "lost " + link.peer + " " + what);
+    }
+
+    /** The ping thread: "ping" on every open connection each period, until close or a failure. */
+    private void ping(Duration period) {
+        try {
+            while (!stopPinging.await(period.toNanos(), TimeUnit.NANOSECONDS) && !over.get()) {
+                for (Link link : links.values()) link.send("ping");
+            }
+        } catch (InterruptedException e) {
+            // nobody interrupts this thread; if someone does, it ends
+        }
     }
 
     /** The first failure wins: rank 0 passes it on to every other rank, then {@code onFailure} (which halts, in a run). */
@@ -187,7 +218,7 @@ public final class TcpPeerWatch implements PeerWatch {
             var socket = new Socket();
             try {
                 socket.connect(new InetSocketAddress(host, port), Math.min(1000, remainingMillis(deadline)));
-                var link = new Link(0, socket, reader(socket));
+                var link = new Link(0, socket, reader(socket), timeout);
                 link.out.write("hello " + rank + "\n");
                 link.out.flush();
                 return link;
@@ -206,7 +237,7 @@ public final class TcpPeerWatch implements PeerWatch {
                 .formatted(rank, host, port, PeerWatch.describe(timeout), last == null ? "interrupted" : last.getMessage()));
     }
 
-    /** One connection; its writers (the relay, reportFailure, close) take turns on {@link #send}. */
+    /** One connection; its writers (the pings, the relay, reportFailure, close) take turns on {@link #send}. */
     private static final class Link {
         final int peer;
         final Socket socket;
@@ -214,17 +245,21 @@ public final class TcpPeerWatch implements PeerWatch {
         final Writer out;
         volatile boolean saidBye;
 
-        /** @param in the socket's reader, made before the hello was read (it may have read ahead) */
-        Link(int peer, Socket socket, BufferedReader in) throws IOException {
+        /**
+         * @param in the socket's reader, made before the hello was read (it may have read ahead)
+         * @param silence how long a read may wait for the peer's next byte before it throws SocketTimeoutException
+         */
+        Link(int peer, Socket socket, BufferedReader in, Duration silence) throws IOException {
             this.peer = peer;
             this.socket = socket;
             this.in = in;
             this.out = new OutputStreamWriter(socket.getOutputStream(), StandardCharsets.UTF_8);
             socket.setTcpNoDelay(true);
             socket.setKeepAlive(true);
+            socket.setSoTimeout((int) Math.clamp(silence.toMillis(), 1, Integer.MAX_VALUE)); // 0 would mean forever
         }
 
-        /** Best effort: a peer that is gone cannot be told anything. */
+        /** Best effort: a peer that is gone cannot be told anything. Synchronized: a ping never splits a relay. */
         synchronized void send(String line) {
             try {
                 out.write(line + "\n");

@@ -110,5 +110,7 @@ class PeerWatchTest {
         assertEquals("(no message)", PeerWatch.oneLine("  \n"));
         assertEquals("60 s", PeerWatch.describe(Duration.ofSeconds(60)));
         assertEquals("300 ms", PeerWatch.describe(Duration.ofMillis(300)));
+        assertEquals(Duration.ofMillis(120), PeerWatch.heartbeatPeriod(Duration.ofMillis(600)));
+        assertEquals(Duration.ofSeconds(5), PeerWatch.heartbeatPeriod(Duration.ofSeconds(60)));
     }
 }
