@@ -177,9 +177,12 @@ class TcpPeerWatchTest {
 
     @Test
     void healthyRanksKeepEachOtherAliveWithPingsAndEndQuietly() throws Exception {
-        var watches = ranks(3, SHORT);
+        // a longer timeout than the failure tests': a stall of the test JVM (GC, JIT, a busy CI machine) must not look
+        // like a silent rank here
+        var timeout = Duration.ofMillis(1500);
+        var watches = ranks(3, timeout);
         try {
-            Thread.sleep(SHORT.multipliedBy(4)); // four timeouts with nothing but pings on the connections
+            Thread.sleep(timeout.multipliedBy(3)); // three timeouts with nothing but pings on the connections
             for (var recorder : seen) recorder.assertNone();
             assertTrue(watches[0].watching(1) && watches[0].watching(2) && watches[1].watching(0) && watches[2].watching(0));
 
@@ -187,7 +190,7 @@ class TcpPeerWatchTest {
             waitUntil(() -> !watches[0].watching(2), "rank 0 saw rank 2 leave");
             watches[0].close();
             waitUntil(() -> !watches[1].watching(0), "rank 1 saw rank 0 leave");
-            Thread.sleep(SHORT.multipliedBy(2)); // longer than a timeout after the goodbyes
+            Thread.sleep(timeout.multipliedBy(2)); // longer than a timeout after the goodbyes
             watches[1].close();
             for (var recorder : seen) recorder.assertNone();
         } finally {
