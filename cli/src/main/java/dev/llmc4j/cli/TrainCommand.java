@@ -27,7 +27,7 @@ import picocli.CommandLine.Option;
             "LR schedules, validation, sampling, checkpoints and exact resume. Prepare data first: ./llmc data tinyshakespeare",
             "Recompute in backward (both devices): -r 0|1|2. On a GPU: --device cuda [--precision bf16|fp32|fp16] [--attention flash|plain].",
             "Several processes: mpirun -np 2 ./llmc train ... (each reads its slice of every batch; -z 1 shards AdamW's state)",
-            "Several GPUs: mpirun -np 8 ./llmc train --device cuda ..., or -pn N -pr R -pi tcp -ps HOST (NCCL, -z 0 only)"})
+            "Several GPUs: mpirun -np 8 ./llmc train --device cuda ..., or -pn N -pr R -pi tcp -ps HOST (NCCL; -z 1 shards m, v, master weights)"})
 public final class TrainCommand implements Callable<Integer> {
 
     @Mixin

@@ -185,7 +185,7 @@ public final class Nccl {
     public final class Comm implements AutoCloseable {
         private final MemorySegment handle;
         private final int size, rank;
-        private boolean closed;
+        private volatile boolean closed; // abort may come from the peer watch's thread
 
         private Comm(MemorySegment handle, int size, int rank) {
             this.handle = handle;

@@ -43,7 +43,11 @@ public final class NcclCommunicator implements Communicator, DeviceCollectives {
         /** cuMemFree. */
         void free(long address);
 
-        /** Host to device, synchronous. */
+        /**
+         * Host to device, synchronous. The all-reduce that follows on the model's stream reads what it wrote because
+         * that stream is the legacy default stream, which a synchronous copy is ordered with; a model on a created
+         * stream would need an asynchronous copy on that stream instead.
+         */
         void copyToDevice(long destination, MemorySegment source, long bytes);
 
         /** Waits for the work enqueued on {@code stream}, then copies device to host. */

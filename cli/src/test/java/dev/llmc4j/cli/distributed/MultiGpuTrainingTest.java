@@ -59,8 +59,8 @@ class MultiGpuTrainingTest {
         return Mpirun.java("dev.llmc4j.cli.Llmc", args.toArray(String[]::new));
     }
 
-    /** Starts every command at once and waits for all; fails with their output if one fails. */
-    private static void runTogether(Path dir, List<List<String>> commands) throws IOException, InterruptedException {
+    /** Starts every command at once and waits for all; fails with their output if one fails. Returns rank 0's output. */
+    private static Path runTogether(Path dir, List<List<String>> commands) throws IOException, InterruptedException {
         var processes = new ArrayList<Process>();
         var logs = new ArrayList<Path>();
         for (var command : commands) {
@@ -76,6 +76,7 @@ class MultiGpuTrainingTest {
                 fail("process " + i + (done ? " exited with " + process.exitValue() : " timed out") + ":\n"
                         + Files.readString(logs.get(i), StandardCharsets.UTF_8));
         }
+        return logs.getFirst();
     }
 
     private List<List<String>> twoRanks(String out, String... extra) {
@@ -88,10 +89,10 @@ class MultiGpuTrainingTest {
         return ranks;
     }
 
-    /** The train losses of main.log ("s:N trl:X"). */
-    private List<Double> trainLosses(String out) throws IOException {
-        return Files.readAllLines(dir.resolve(out).resolve("main.log")).stream().filter(l -> l.contains(" trl:"))
-                .map(l -> Double.parseDouble(l.substring(l.indexOf("trl:") + 4).trim())).toList();
+    /** The train losses rank 0 printed ("step N/M | loss X (...)": six decimals, main.log has four). */
+    private static List<Double> trainLosses(Path output) throws IOException {
+        return Files.readAllLines(output).stream().filter(l -> l.startsWith("step ") && l.contains("| loss "))
+                .map(l -> Double.parseDouble(l.substring(l.indexOf("| loss ") + 7).trim().split(" ")[0])).toList();
     }
 
     private static void assertClose(List<Double> expected, List<Double> found, double relative, String what) {
@@ -114,14 +115,14 @@ class MultiGpuTrainingTest {
 
         var oneGpu = new ArrayList<>(List.of(fp32));
         oneGpu.addAll(List.of("-d", Integer.toString(2 * 2 * 64)));
-        runTogether(dir, List.of(train("one", oneGpu.toArray(String[]::new))));
-        runTogether(dir, twoRanks("two", fp32));
-        assertClose(trainLosses("one"), trainLosses("two"), 1e-5, "fp32, 2 GPUs vs 1 GPU with accumulation 2");
+        var one = trainLosses(runTogether(dir, List.of(train("one", oneGpu.toArray(String[]::new)))));
+        var two = trainLosses(runTogether(dir, twoRanks("two", fp32)));
+        assertEquals(6, one.size(), "6 step lines");
+        assertClose(one, two, 1e-5, "fp32, 2 GPUs vs 1 GPU with accumulation 2");
 
-        runTogether(dir, twoRanks("zero0", "-z", "0"));
-        runTogether(dir, twoRanks("zero1", "-z", "1", "-n", "3"));
-        var zero0 = trainLosses("zero0");
-        assertClose(zero0, trainLosses("zero1"), 1e-3, "bf16, ZeRO-1 vs ZeRO-0");
+        var zero0 = trainLosses(runTogether(dir, twoRanks("zero0", "-z", "0")));
+        var zero1 = trainLosses(runTogether(dir, twoRanks("zero1", "-z", "1", "-n", "3")));
+        assertClose(zero0, zero1, 1e-3, "bf16, ZeRO-1 vs ZeRO-0");
         assertTrue(zero0.getLast() < zero0.getFirst(), "the loss falls: " + zero0);
 
         // resume the ZeRO-1 run from its step-3 checkpoint, copied alone into a fresh folder

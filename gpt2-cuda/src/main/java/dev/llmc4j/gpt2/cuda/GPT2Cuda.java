@@ -36,7 +36,10 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
  * Storage: parameters, gradients and activations in {@link Precision} ("floatX"); AdamW m, v, master weights,
  * LayerNorm statistics and losses in fp32. Parameter gradients ACCUMULATE (+=) across backward calls until
  * {@link #zeroGrad()}; activation gradients are scratch, overwritten layer by layer. Everything runs on the
- * default stream in a fixed order with deterministic kernels, so a run replays bit for bit.
+ * default stream in a fixed order with deterministic kernels, so a run replays bit for bit; a multi-GPU run adds a
+ * second stream for NCCL's gradient reduction, ordered against the first by events (see {@link GradientReduction}).
+ * Under ZeRO-1, after the reducing backward only this rank's pieces of the gradients are averaged over the ranks
+ * (the rest hold its own gradients): {@link #gradientSquareSum()} and {@link #update} read only those pieces.
  */
 public final class GPT2Cuda implements AutoCloseable {
 
@@ -851,6 +854,7 @@ public final class GPT2Cuda implements AutoCloseable {
         long oldMaster = master;
         cuda.memFree(adamM);
         cuda.memFree(adamV);
+        adamM = adamV = 0; // freed: if an allocation below fails, close() must not free them again
         adamM = cuda.memAlloc(count * 4L);
         adamV = cuda.memAlloc(count * 4L);
         cuda.memsetD8(adamM, (byte) 0, count * 4L);
@@ -858,6 +862,7 @@ public final class GPT2Cuda implements AutoCloseable {
         shard = newShard;
         pieceSums = cuda.memAlloc((newShard.pieces().size() + 1) * 4L);
         if (oldMaster != 0) {
+            master = 0;
             master = cuda.memAlloc(count * 4L);
             copyPiecesToMaster(oldMaster);
             cuda.memFree(oldMaster);
@@ -901,16 +906,19 @@ public final class GPT2Cuda implements AutoCloseable {
         if (closed) return;
         bind();
         closed = true;
-        if (sideStream != null) { // nothing may still run on the side stream when its memory goes
-            cuda.synchronize();
-            cuda.eventDestroy(layerDone);
-            cuda.eventDestroy(reduced);
-            cuda.streamDestroy(sideStream);
+        try {
+            if (sideStream != null) { // nothing may still run on the side stream when its memory goes
+                cuda.synchronize();
+                cuda.eventDestroy(layerDone);
+                cuda.eventDestroy(reduced);
+                cuda.streamDestroy(sideStream);
+            }
+            if (actsPtr != 0) cuda.memFree(actsPtr);
+            for (long p : new long[] {params, grads, master, adamM, adamV, pieceSums}) if (p != 0) cuda.memFree(p);
+            blas.close();
+            kernels.close();
+        } finally {
+            cuda.releasePrimaryContext(device);
         }
-        if (actsPtr != 0) cuda.memFree(actsPtr);
-        for (long p : new long[] {params, grads, master, adamM, adamV, pieceSums}) if (p != 0) cuda.memFree(p);
-        blas.close();
-        kernels.close();
-        cuda.releasePrimaryContext(device);
     }
 }
