@@ -15,6 +15,17 @@ public record ParameterSlice(long offset, long count) {
      * wpe, or lm_head) and 14, 15 (lnfw, lnfb) whole, tensors 2..13 (ln1w .. fcprojb) cut into their L layers; in
      * parameter order, 12·L + 4 slices.
      */
+    /**
+     * Whether tensor {@code tensor} of llm.c's 16-tensor layout is 2-D (wte, wpe or lm_head, qkvw, attprojw, fcw,
+     * fcprojw): llm.c's trainer applies weight decay to these only, never to biases or norm weights.
+     */
+    public static boolean isMatrix(int tensor) {
+        return switch (tensor) {
+            case 0, 1, 4, 6, 10, 12 -> true;
+            default -> false;
+        };
+    }
+
     public static List<ParameterSlice> perLayer(long[] tensorSizes, int numLayers) {
         var slices = new ArrayList<ParameterSlice>(12 * numLayers + 4);
         long offset = 0;

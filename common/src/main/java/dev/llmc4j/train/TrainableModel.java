@@ -3,6 +3,7 @@ package dev.llmc4j.train;
 import dev.llmc4j.distributed.DeviceBuffer;
 import dev.llmc4j.distributed.DeviceCollectives;
 import dev.llmc4j.model.ParameterSlice;
+import dev.llmc4j.util.LlmcException;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.util.List;
@@ -187,4 +188,14 @@ public interface TrainableModel extends AutoCloseable {
 
     @Override
     void close();
+
+    /** A model's input check: {@code count} token ids, each in [0, vocabSize), or a one-line error naming the first bad one. */
+    static void checkTokens(String what, int[] tokens, int count, int vocabSize) {
+        if (tokens.length < count)
+            throw new LlmcException(what + " tokens: expected " + count + " (B*T), found " + tokens.length);
+        for (int i = 0; i < count; i++) {
+            if (tokens[i] < 0 || tokens[i] >= vocabSize)
+                throw new LlmcException("%s token %d: expected an id in [0, %d), found %d".formatted(what, i, vocabSize, tokens[i]));
+        }
+    }
 }

@@ -7,6 +7,7 @@ import static dev.llmc4j.cpu.Floats.set;
 import static dev.llmc4j.cpu.Floats.sliceAll;
 
 import dev.llmc4j.cpu.AdamW;
+import dev.llmc4j.cpu.AdamWState;
 import dev.llmc4j.cpu.Attention;
 import dev.llmc4j.cpu.Kernels;
 import dev.llmc4j.cpu.Matmul;
@@ -21,6 +22,7 @@ import dev.llmc4j.train.OptimizerShard;
 import dev.llmc4j.train.TokenGenerator;
 import dev.llmc4j.train.TrainableModel;
 import dev.llmc4j.util.LlmcException;
+import dev.llmc4j.util.OffHeap;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
@@ -314,9 +316,7 @@ public final class GPT2 implements TrainableModel {
     private final MemorySegment gradientMemory;
     final ParameterTensors params;
     final ParameterTensors grads;
-    private MemorySegment adamM; // AdamW first and second moments, allocated on the first update
-    private MemorySegment adamV;
-    private OptimizerShard optimizerShard; // whose moments this process keeps: all, or its ZeRO-1 pieces
+    private final AdamWState optimizer; // AdamW's moments: of all parameters, or of this process's ZeRO-1 pieces
     private GPT2Inference inference;
 
     // activations, allocated on the first forward and grown when a larger batch arrives
@@ -340,7 +340,7 @@ public final class GPT2 implements TrainableModel {
         this.gradientMemory = allocate(bytes, "parameter gradients");
         this.params = ParameterTensors.slice(config, parameterMemory);
         this.grads = ParameterTensors.slice(config, gradientMemory);
-        this.optimizerShard = OptimizerShard.whole(config.numParameters());
+        this.optimizer = new AdamWState(config.numParameters(), arena, "GPT-2 " + config);
     }
 
     /** llm.c's (and PyTorch's, seed 42) random init; see {@link GPT2Init}. */
@@ -439,12 +439,7 @@ public final class GPT2 implements TrainableModel {
     }
 
     private MemorySegment allocate(long bytes, String what) {
-        try {
-            return arena.allocate(bytes, 64);
-        } catch (OutOfMemoryError e) {
-            throw new LlmcException("cannot allocate %,d bytes for the %s of GPT-2 %s: out of memory"
-                    .formatted(bytes, what, config), e);
-        }
+        return OffHeap.allocate(arena, bytes, what, "GPT-2 " + config);
     }
 
     private void ensureActivations(int B, int T) {
@@ -472,8 +467,8 @@ public final class GPT2 implements TrainableModel {
     public float forward(int[] inputs, int[] targets, int B, int T) {
         int V = config.vocabSize(), Vp = config.paddedVocabSize(), L = config.numLayers();
         int NH = config.numHeads(), C = config.channels();
-        checkTokens("input", inputs, B * T, V);
-        if (targets != null) checkTokens("target", targets, B * T, V);
+        TrainableModel.checkTokens("input", inputs, B * T, V);
+        if (targets != null) TrainableModel.checkTokens("target", targets, B * T, V);
         ensureActivations(B, T);
         this.inputs = inputs.clone();
         this.targets = targets == null ? null : targets.clone();
@@ -616,32 +611,15 @@ public final class GPT2 implements TrainableModel {
      */
     public void update(float learningRate, float beta1, float beta2, float eps, float weightDecay,
                        boolean decayMatricesOnly, float gradScale, int t) {
-        allocateMoments();
-        // the moments hold the shard's pieces one after the other (all parameters, as one piece, without ZeRO-1);
-        // decay depends on the tensor, so AdamW runs over the pieces cut at tensor boundaries
-        for (var run : optimizerShard.runs(config.parameterSizes())) {
-            boolean isMatrix = switch (run.tensor()) {
-                case 0, 1, 4, 6, 10, 12 -> true; // wte, wpe, qkvw, attprojw, fcw, fcprojw
-                default -> false;
-            };
-            var step = new AdamW.Step(learningRate, beta1, beta2, eps, decayMatricesOnly && !isMatrix ? 0 : weightDecay, gradScale, t);
-            long param = run.parameterOffset() * Float.BYTES, state = run.stateOffset() * Float.BYTES;
-            AdamW.update(parameterMemory.asSlice(param), gradientMemory.asSlice(param),
-                    adamM.asSlice(state), adamV.asSlice(state), 0, run.count(), step);
-        }
+        optimizer.update(parameterMemory, gradientMemory, config.parameterSizes(),
+                tensor -> !decayMatricesOnly || ParameterSlice.isMatrix(tensor), tensor -> false,
+                new AdamW.Step(learningRate, beta1, beta2, eps, weightDecay, gradScale, t));
     }
 
     /** llm.c's trainer rule: weight decay on the 2-D tensors only. */
     @Override
     public void update(float learningRate, float beta1, float beta2, float eps, float weightDecay, float gradScale, int t) {
         update(learningRate, beta1, beta2, eps, weightDecay, true, gradScale, t);
-    }
-
-    private void allocateMoments() {
-        if (adamM == null) { // zero-filled, as the moments must start
-            adamM = allocate(optimizerShard.count() * Float.BYTES, "AdamW first moments");
-            adamV = allocate(optimizerShard.count() * Float.BYTES, "AdamW second moments");
-        }
     }
 
     /** ZeRO-1 cuts every layer of every tensor, as llm.c does (see {@link OptimizerShard}). */
@@ -653,20 +631,17 @@ public final class GPT2 implements TrainableModel {
     /** ZeRO-1: this process keeps AdamW's moments, and updates the parameters, of the shard's pieces only. */
     @Override
     public void shardOptimizerState(OptimizerShard shard) {
-        if (adamM != null) throw new IllegalStateException("shard the optimizer state before the first update");
-        optimizerShard = shard.requireWithin(config.numParameters());
+        optimizer.shard(shard);
     }
 
     @Override
     public MemorySegment adamFirstMoments() {
-        allocateMoments();
-        return adamM;
+        return optimizer.firstMoments();
     }
 
     @Override
     public MemorySegment adamSecondMoments() {
-        allocateMoments();
-        return adamV;
+        return optimizer.secondMoments();
     }
 
     /** llm.c's test rule: AdamW with decay on every parameter and no clipping. */
@@ -686,19 +661,9 @@ public final class GPT2 implements TrainableModel {
     /** Sum of the squared gradients of the shard's pieces: this rank's share of the global norm under ZeRO-1. */
     @Override
     public double gradientSquareSum(OptimizerShard shard) {
-        double sum = 0;
-        for (var piece : shard.pieces()) sum += AdamW.gradientSquareSum(gradientMemory, piece.parameterOffset(), piece.count());
-        return sum;
+        return AdamWState.gradientSquareSum(gradientMemory, shard);
     }
 
-    private static void checkTokens(String what, int[] tokens, int count, int vocabSize) {
-        if (tokens.length < count)
-            throw new LlmcException(what + " tokens: expected " + count + " (B*T), found " + tokens.length);
-        for (int i = 0; i < count; i++) {
-            if (tokens[i] < 0 || tokens[i] >= vocabSize)
-                throw new LlmcException("%s token %d: expected an id in [0, %d), found %d".formatted(what, i, vocabSize, tokens[i]));
-        }
-    }
 
     @Override
     public void close() {

@@ -6,6 +6,7 @@ import static dev.llmc4j.cpu.Floats.layer;
 import static dev.llmc4j.cpu.Floats.set;
 
 import dev.llmc4j.cpu.AdamW;
+import dev.llmc4j.cpu.AdamWState;
 import dev.llmc4j.cpu.Attention;
 import dev.llmc4j.cpu.Floats;
 import dev.llmc4j.cpu.Matmul;
@@ -19,6 +20,7 @@ import dev.llmc4j.train.OptimizerShard;
 import dev.llmc4j.train.TokenGenerator;
 import dev.llmc4j.train.TrainableModel;
 import dev.llmc4j.util.LlmcException;
+import dev.llmc4j.util.OffHeap;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
@@ -304,9 +306,7 @@ public final class Llama3 implements TrainableModel {
     ParameterTensors grads;
     private final float[] ropeCos;
     private final float[] ropeSin;
-    private MemorySegment adamM; // AdamW moments, allocated on the first update
-    private MemorySegment adamV;
-    private OptimizerShard optimizerShard; // whose moments this process keeps: all, or its ZeRO-1 pieces
+    private final AdamWState optimizer; // AdamW's moments: of all parameters, or of this process's ZeRO-1 pieces
 
     // training activations, allocated on the first forward and grown when a larger batch arrives
     private long activationCapacity;
@@ -326,7 +326,7 @@ public final class Llama3 implements TrainableModel {
         long bytes = config.numParameters() * Float.BYTES;
         this.parameterMemory = allocate(bytes, "parameters");
         this.params = ParameterTensors.slice(config, parameterMemory);
-        this.optimizerShard = OptimizerShard.whole(config.numParameters());
+        this.optimizer = new AdamWState(config.numParameters(), arena, config.describe());
         float[][] tables = ropeTables(config, config.maxSeqLen());
         this.ropeCos = tables[0];
         this.ropeSin = tables[1];
@@ -451,12 +451,7 @@ public final class Llama3 implements TrainableModel {
     }
 
     private MemorySegment allocate(Arena arena, long bytes, String what) {
-        try {
-            return arena.allocate(bytes, 64);
-        } catch (OutOfMemoryError e) {
-            throw new LlmcException("cannot allocate %,d bytes for the %s of %s: out of memory"
-                    .formatted(bytes, what, config.describe()), e);
-        }
+        return OffHeap.allocate(arena, bytes, what, config.describe());
     }
 
     private void ensureActivations(int B, int T) {
@@ -485,8 +480,8 @@ public final class Llama3 implements TrainableModel {
         int V = config.vocabSize(), L = config.numLayers(), NH = config.numHeads(), NKV = config.numKvHeads();
         int C = config.channels(), H = config.ffnHidden(), hd = config.headSize(), qkvRows = config.qkvRows();
         float eps = config.normEps();
-        checkTokens("input", inputs, B * T, V);
-        if (targets != null) checkTokens("target", targets, B * T, V);
+        TrainableModel.checkTokens("input", inputs, B * T, V);
+        if (targets != null) TrainableModel.checkTokens("target", targets, B * T, V);
         ensureActivations(B, T);
         this.inputs = inputs.clone();
         this.targets = targets == null ? null : targets.clone();
@@ -612,34 +607,16 @@ public final class Llama3 implements TrainableModel {
      */
     public void update(float learningRate, float beta1, float beta2, float eps, float weightDecay,
                        boolean decayMatricesOnly, float gradScale, int t) {
-        gradients();
-        allocateMoments();
-        // the moments hold the shard's pieces one after the other (all parameters, as one piece, without ZeRO-1);
-        // decay depends on the tensor, so AdamW runs over the pieces cut at tensor boundaries
-        for (var run : optimizerShard.runs(config.parameterSizes())) {
-            if (Llama3Config.isBiasSlot(run.tensor())) continue; // Llama has no biases: these stay zero
-            boolean isMatrix = switch (run.tensor()) {
-                case 0, 1, 4, 6, 10, 12 -> true; // wte, lm_head, qkvw, attprojw, fcw, fcprojw
-                default -> false;
-            };
-            var step = new AdamW.Step(learningRate, beta1, beta2, eps, decayMatricesOnly && !isMatrix ? 0 : weightDecay, gradScale, t);
-            long param = run.parameterOffset() * Float.BYTES, state = run.stateOffset() * Float.BYTES;
-            AdamW.update(parameterMemory.asSlice(param), gradientMemory.asSlice(param),
-                    adamM.asSlice(state), adamV.asSlice(state), 0, run.count(), step);
-        }
+        // Llama has no biases: their zero slots stay as they are
+        optimizer.update(parameterMemory, gradients(), config.parameterSizes(),
+                tensor -> !decayMatricesOnly || ParameterSlice.isMatrix(tensor), Llama3Config::isBiasSlot,
+                new AdamW.Step(learningRate, beta1, beta2, eps, weightDecay, gradScale, t));
     }
 
     /** llm.c's trainer rule: weight decay on the 2-D tensors only. */
     @Override
     public void update(float learningRate, float beta1, float beta2, float eps, float weightDecay, float gradScale, int t) {
         update(learningRate, beta1, beta2, eps, weightDecay, true, gradScale, t);
-    }
-
-    private void allocateMoments() {
-        if (adamM == null) { // zero-filled, as the moments must start
-            adamM = allocate(optimizerShard.count() * Float.BYTES, "AdamW first moments");
-            adamV = allocate(optimizerShard.count() * Float.BYTES, "AdamW second moments");
-        }
     }
 
     /** ZeRO-1 cuts every layer of every tensor of the 16-slot layout, as llm.c's llama3 branch does (see {@link OptimizerShard}). */
@@ -651,8 +628,7 @@ public final class Llama3 implements TrainableModel {
     /** ZeRO-1: this process keeps AdamW's moments, and updates the parameters, of the shard's pieces only. */
     @Override
     public void shardOptimizerState(OptimizerShard shard) {
-        if (adamM != null) throw new IllegalStateException("shard the optimizer state before the first update");
-        optimizerShard = shard.requireWithin(config.numParameters());
+        optimizer.shard(shard);
     }
 
     /**
@@ -661,14 +637,12 @@ public final class Llama3 implements TrainableModel {
      */
     @Override
     public MemorySegment adamFirstMoments() {
-        allocateMoments();
-        return adamM;
+        return optimizer.firstMoments();
     }
 
     @Override
     public MemorySegment adamSecondMoments() {
-        allocateMoments();
-        return adamV;
+        return optimizer.secondMoments();
     }
 
     /** The CPU test rule: AdamW with decay on every parameter and no clipping. */
@@ -685,20 +659,9 @@ public final class Llama3 implements TrainableModel {
     /** Sum of the squared gradients of the shard's pieces: this rank's share of the global norm under ZeRO-1. */
     @Override
     public double gradientSquareSum(OptimizerShard shard) {
-        MemorySegment gradients = gradients();
-        double sum = 0;
-        for (var piece : shard.pieces()) sum += AdamW.gradientSquareSum(gradients, piece.parameterOffset(), piece.count());
-        return sum;
+        return AdamWState.gradientSquareSum(gradients(), shard);
     }
 
-    private static void checkTokens(String what, int[] tokens, int count, int vocabSize) {
-        if (tokens.length < count)
-            throw new LlmcException(what + " tokens: expected " + count + " (B*T), found " + tokens.length);
-        for (int i = 0; i < count; i++) {
-            if (tokens[i] < 0 || tokens[i] >= vocabSize)
-                throw new LlmcException("%s token %d: expected an id in [0, %d), found %d".formatted(what, i, vocabSize, tokens[i]));
-        }
-    }
 
     // ------------------------------------------------------------------------------------------------------------
     // Inference with a KV cache: keys (after RoPE) and values of every position seen so far are kept per layer, so
@@ -765,7 +728,7 @@ public final class Llama3 implements TrainableModel {
             if (n == 0) throw new IllegalArgumentException("no tokens");
             if (position + n > contextLength)
                 throw new LlmcException("context full: " + position + " + " + n + " tokens > " + contextLength);
-            checkTokens("input", tokens, n, V);
+            TrainableModel.checkTokens("input", tokens, n, V);
             ensureRows(n);
             var p = params;
             var matmul = Matmul.kernels();

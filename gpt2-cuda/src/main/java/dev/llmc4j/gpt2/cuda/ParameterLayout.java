@@ -1,6 +1,7 @@
 package dev.llmc4j.gpt2.cuda;
 
 import dev.llmc4j.model.GPT2Config;
+import dev.llmc4j.model.ParameterSlice;
 
 /**
  * Where the 16 parameter tensors live inside one flat buffer, in llm.c's checkpoint order (wte, wpe, ln1w, ...,
@@ -43,7 +44,7 @@ public record ParameterLayout(GPT2Config config, long[] sizes, long[] offsets, l
 
     /** Weight decay applies to the matmul weights and embeddings (2-D tensors), never to biases or LayerNorm. */
     public static boolean decays(int tensor) {
-        return tensor == WTE || tensor == WPE || tensor == QKVW || tensor == ATTPROJW || tensor == FCW || tensor == FCPROJW;
+        return ParameterSlice.isMatrix(tensor);
     }
 
     /** Device bytes for parameters + gradients (floatX), and master weights (if kept) + m + v (fp32). */
