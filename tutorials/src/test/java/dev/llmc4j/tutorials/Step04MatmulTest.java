@@ -2,6 +2,7 @@ package dev.llmc4j.tutorials;
 
 import static dev.llmc4j.tutorials.Tensors.doubles;
 import static dev.llmc4j.tutorials.Tensors.gaussian;
+import static dev.llmc4j.tutorials.Tensors.numericGradient;
 import static dev.llmc4j.tutorials.Tensors.relativeError;
 import static dev.llmc4j.tutorials.Tensors.roundedToFloat;
 import static dev.llmc4j.tutorials.Tensors.segment;
@@ -54,33 +55,14 @@ class Step04MatmulTest {
         double[] dinp = new double[N * C], dweight = new double[OC * C], dbias = new double[OC];
         Linear.backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
         double error = Math.max(
-                relativeError(dinp, numeric(inp.clone(), v -> Linear.forward(v, weight, bias, N, C, OC))),
-                Math.max(relativeError(dweight, numeric(weight.clone(), v -> Linear.forward(inp, v, bias, N, C, OC))),
-                        relativeError(dbias, numeric(bias.clone(), v -> Linear.forward(inp, weight, v, N, C, OC)))));
+                relativeError(dinp, numericGradient(inp.clone(), v -> Linear.forward(v, weight, bias, N, C, OC), dout, 1e-5)),
+                Math.max(relativeError(dweight, numericGradient(weight.clone(), v -> Linear.forward(inp, v, bias, N, C, OC), dout, 1e-5)),
+                        relativeError(dbias, numericGradient(bias.clone(), v -> Linear.forward(inp, weight, v, N, C, OC), dout, 1e-5))));
         System.out.printf("gradient check (double): worst relative error %.1e%n", error);
         assertTrue(error < 1e-8); // the loss is linear in each input: central differences are exact up to rounding
     }
 
-    double[] numeric(double[] x, java.util.function.Function<double[], double[]> f) {
-        double h = 1e-5;
-        var gradient = new double[x.length];
-        for (int i = 0; i < x.length; i++) {
-            double saved = x[i];
-            x[i] = saved + h;
-            double plus = dot(f.apply(x), dout);
-            x[i] = saved - h;
-            double minus = dot(f.apply(x), dout);
-            x[i] = saved;
-            gradient[i] = (plus - minus) / (2 * h);
-        }
-        return gradient;
-    }
 
-    static double dot(double[] a, double[] b) {
-        double sum = 0;
-        for (int i = 0; i < a.length; i++) sum += a[i] * b[i];
-        return sum;
-    }
 
     @Test
     void whereGPT2sFlopsGo() {

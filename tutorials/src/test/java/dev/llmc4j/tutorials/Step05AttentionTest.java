@@ -2,6 +2,7 @@ package dev.llmc4j.tutorials;
 
 import static dev.llmc4j.tutorials.Tensors.doubles;
 import static dev.llmc4j.tutorials.Tensors.gaussian;
+import static dev.llmc4j.tutorials.Tensors.numericGradient;
 import static dev.llmc4j.tutorials.Tensors.relativeError;
 import static dev.llmc4j.tutorials.Tensors.roundedToFloat;
 import static dev.llmc4j.tutorials.Tensors.segment;
@@ -48,17 +49,7 @@ class Step05AttentionTest {
         var result = CausalSelfAttention.forward(qkv, B, T, C, NH);
         double[] dqkv = new double[qkv.length];
         CausalSelfAttention.backward(dqkv, dout, qkv, result.att(), B, T, C, NH);
-        double h = 1e-6;
-        double[] x = qkv.clone(), numeric = new double[x.length];
-        for (int i = 0; i < x.length; i++) {
-            double saved = x[i];
-            x[i] = saved + h;
-            double plus = dot(CausalSelfAttention.forward(x, B, T, C, NH).out(), dout);
-            x[i] = saved - h;
-            double minus = dot(CausalSelfAttention.forward(x, B, T, C, NH).out(), dout);
-            x[i] = saved;
-            numeric[i] = (plus - minus) / (2 * h);
-        }
+        double[] numeric = numericGradient(qkv.clone(), x -> CausalSelfAttention.forward(x, B, T, C, NH).out(), dout, 1e-6);
         double error = relativeError(dqkv, numeric);
         System.out.printf("gradient check (double): dqkv relative error %.1e%n", error);
         assertTrue(error < 1e-7);
@@ -85,9 +76,4 @@ class Step05AttentionTest {
         }
     }
 
-    static double dot(double[] a, double[] b) {
-        double sum = 0;
-        for (int i = 0; i < a.length; i++) sum += a[i] * b[i];
-        return sum;
-    }
 }

@@ -2,6 +2,7 @@ package dev.llmc4j.tutorials;
 
 import static dev.llmc4j.tutorials.Tensors.doubles;
 import static dev.llmc4j.tutorials.Tensors.gaussian;
+import static dev.llmc4j.tutorials.Tensors.numericGradient;
 import static dev.llmc4j.tutorials.Tensors.relativeError;
 import static dev.llmc4j.tutorials.Tensors.roundedToFloat;
 import static dev.llmc4j.tutorials.Tensors.segment;
@@ -14,7 +15,6 @@ import dev.llmc4j.gpt2.GPT2Layers;
 import dev.llmc4j.tutorials.step06.Gelu;
 import dev.llmc4j.tutorials.step06.Mlp;
 import java.util.Random;
-import java.util.function.Function;
 import org.junit.jupiter.api.Test;
 
 /** Step 6: GELU against GPT2's, the MLP against GPT2's layers chained the same way, and gradient checks. */
@@ -71,32 +71,12 @@ class Step06MlpTest {
         var grads = Mlp.Gradients.zerosLike(weights);
         Mlp.backward(dx, grads, dout, x, weights, acts, N, C);
 
-        double worst = Math.max(relativeError(dx, numeric(x, v -> Mlp.forward(v, weights, N, C).out())),
-                relativeError(grads.fcw(), numeric(weights.fcw(), v -> Mlp.forward(x, weights, N, C).out())));
-        worst = Math.max(worst, relativeError(grads.projb(), numeric(weights.projb(), v -> Mlp.forward(x, weights, N, C).out())));
+        double worst = Math.max(relativeError(dx, numericGradient(x, v -> Mlp.forward(v, weights, N, C).out(), dout, 1e-6)),
+                relativeError(grads.fcw(), numericGradient(weights.fcw(), v -> Mlp.forward(x, weights, N, C).out(), dout, 1e-6)));
+        worst = Math.max(worst, relativeError(grads.projb(), numericGradient(weights.projb(), v -> Mlp.forward(x, weights, N, C).out(), dout, 1e-6)));
         System.out.printf("MLP gradient check (double): worst relative error %.1e%n", worst);
         assertTrue(worst < 1e-7);
     }
 
-    /** Central differences, perturbing {@code values} in place (and restoring it); f reads it. */
-    double[] numeric(double[] values, Function<double[], double[]> f) {
-        double step = 1e-6;
-        var gradient = new double[values.length];
-        for (int i = 0; i < values.length; i++) {
-            double saved = values[i];
-            values[i] = saved + step;
-            double plus = dot(f.apply(values), dout);
-            values[i] = saved - step;
-            double minus = dot(f.apply(values), dout);
-            values[i] = saved;
-            gradient[i] = (plus - minus) / (2 * step);
-        }
-        return gradient;
-    }
 
-    static double dot(double[] a, double[] b) {
-        double sum = 0;
-        for (int i = 0; i < a.length; i++) sum += a[i] * b[i];
-        return sum;
-    }
 }

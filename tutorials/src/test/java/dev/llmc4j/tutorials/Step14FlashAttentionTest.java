@@ -2,6 +2,7 @@ package dev.llmc4j.tutorials;
 
 import static dev.llmc4j.tutorials.Tensors.doubles;
 import static dev.llmc4j.tutorials.Tensors.gaussian;
+import static dev.llmc4j.tutorials.Tensors.numericGradient;
 import static dev.llmc4j.tutorials.Tensors.maxAbsDifference;
 import static dev.llmc4j.tutorials.Tensors.relativeError;
 import static dev.llmc4j.tutorials.Tensors.roundedToFloat;
@@ -144,17 +145,7 @@ class Step14FlashAttentionTest {
         var result = FlashAttentionLesson.forward(qkv, B, T, C, NH, BR, BC);
         var dqkv = new double[qkv.length];
         FlashAttentionLesson.backward(dqkv, dout, qkv, result.out(), result.lse(), B, T, C, NH, BR, BC);
-        double h = 1e-6;
-        double[] x = qkv.clone(), numeric = new double[x.length];
-        for (int i = 0; i < x.length; i++) {
-            double saved = x[i];
-            x[i] = saved + h;
-            double plus = dot(FlashAttentionLesson.forward(x, B, T, C, NH, BR, BC).out(), dout);
-            x[i] = saved - h;
-            double minus = dot(FlashAttentionLesson.forward(x, B, T, C, NH, BR, BC).out(), dout);
-            x[i] = saved;
-            numeric[i] = (plus - minus) / (2 * h);
-        }
+        double[] numeric = numericGradient(qkv.clone(), x -> FlashAttentionLesson.forward(x, B, T, C, NH, BR, BC).out(), dout, 1e-6);
         double error = relativeError(dqkv, numeric);
         System.out.printf("gradient check of the flash backward (double): dqkv relative error %.1e%n", error);
         assertTrue(error < 1e-7);
@@ -174,9 +165,4 @@ class Step14FlashAttentionTest {
         assertEquals(T, plain / flash);       // T times less, whatever the model
     }
 
-    static double dot(double[] a, double[] b) {
-        double sum = 0;
-        for (int i = 0; i < a.length; i++) sum += a[i] * b[i];
-        return sum;
-    }
 }

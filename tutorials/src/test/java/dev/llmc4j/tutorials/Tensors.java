@@ -4,6 +4,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Random;
+import java.util.function.Function;
 
 /**
  * Test plumbing shared by the steps: the lessons work on plain {@code double[]} (easy to read, exact enough for
@@ -15,6 +16,30 @@ public final class Tensors {
 
     /** Off-heap memory for the real kernels; lives as long as the test JVM. */
     public static final Arena ARENA = Arena.ofAuto();
+
+    /**
+     * Central differences of loss(x) = f(x) · dout by every element of x, perturbed in place by ±h and restored: the
+     * gradient check of each step's test (step 3 shows the same function as lesson code).
+     */
+    public static double[] numericGradient(double[] x, Function<double[], double[]> f, double[] dout, double h) {
+        var gradient = new double[x.length];
+        for (int i = 0; i < x.length; i++) {
+            double saved = x[i];
+            x[i] = saved + h;
+            double plus = dot(f.apply(x), dout);
+            x[i] = saved - h;
+            double minus = dot(f.apply(x), dout);
+            x[i] = saved;
+            gradient[i] = (plus - minus) / (2 * h);
+        }
+        return gradient;
+    }
+
+    public static double dot(double[] a, double[] b) {
+        double sum = 0;
+        for (int i = 0; i < a.length; i++) sum += a[i] * b[i];
+        return sum;
+    }
 
     public static double[] gaussian(Random random, int n, double std) {
         var values = new double[n];
