@@ -1,5 +1,6 @@
 package dev.llmc4j.gpt2;
 
+import dev.llmc4j.testing.RandomTokens;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -19,7 +20,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Random;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -31,17 +31,11 @@ class GPT2TrainingTest {
     @TempDir
     Path dir;
 
-    static int[] randomTokens(int n, int vocab, long seed) {
-        var random = new Random(seed);
-        int[] tokens = new int[n];
-        for (int i = 0; i < n; i++) tokens[i] = random.nextInt(vocab);
-        return tokens;
-    }
 
     @Test
     void gradientAccumulationEqualsOneBigBatch() {
         int T = 8;
-        int[] x = randomTokens(4 * T, 96, 1), y = randomTokens(4 * T, 96, 2);
+        int[] x = RandomTokens.of(4 * T, 96, 1), y = RandomTokens.of(4 * T, 96, 2);
         try (var big = GPT2.randomInit(TINY); var small = GPT2.randomInit(TINY)) {
             big.zeroGrad();
             big.forward(x, y, 4, T);
@@ -71,8 +65,8 @@ class GPT2TrainingTest {
     }
 
     private void writeShards() {
-        TokenShard.write(dir.resolve("train.bin"), TokenShard.Kind.GPT2, randomTokens(2000, 96, 3));
-        TokenShard.write(dir.resolve("val.bin"), TokenShard.Kind.GPT2, randomTokens(300, 96, 4));
+        TokenShard.write(dir.resolve("train.bin"), TokenShard.Kind.GPT2, RandomTokens.of(2000, 96, 3));
+        TokenShard.write(dir.resolve("val.bin"), TokenShard.Kind.GPT2, RandomTokens.of(300, 96, 4));
     }
 
     private static java.util.List<String> stepLines(String output) {
@@ -153,7 +147,7 @@ class GPT2TrainingTest {
     void promptLongerThanTheContextIsRefused() {
         try (var model = GPT2.randomInit(TINY)) {
             var error = assertThrows(LlmcException.class,
-                    () -> model.generator().generate(randomTokens(30, 96, 5), 5, Sampler.llmc(), t -> {}));
+                    () -> model.generator().generate(RandomTokens.of(30, 96, 5), 5, Sampler.llmc(), t -> {}));
             assertTrue(error.getMessage().contains("context length 32"), error.getMessage());
         }
     }
@@ -161,7 +155,7 @@ class GPT2TrainingTest {
     @Test
     void tokenBeyondTheVocabularyIsRefused() {
         try (var model = GPT2.randomInit(TINY)) {
-            int[] x = randomTokens(8, 96, 6);
+            int[] x = RandomTokens.of(8, 96, 6);
             x[3] = 96;
             var error = assertThrows(LlmcException.class, () -> model.forward(x, null, 1, 8));
             assertTrue(error.getMessage().contains("found 96"), error.getMessage());
@@ -179,8 +173,8 @@ class GPT2TrainingTest {
 
     @Test
     void shardShorterThanOneBatchIsAClearError() {
-        TokenShard.write(dir.resolve("train.bin"), TokenShard.Kind.GPT2, randomTokens(10, 96, 7));
-        TokenShard.write(dir.resolve("val.bin"), TokenShard.Kind.GPT2, randomTokens(300, 96, 8));
+        TokenShard.write(dir.resolve("train.bin"), TokenShard.Kind.GPT2, RandomTokens.of(10, 96, 7));
+        TokenShard.write(dir.resolve("val.bin"), TokenShard.Kind.GPT2, RandomTokens.of(300, 96, 8));
         try (var model = GPT2.randomInit(TINY)) {
             var error = assertThrows(LlmcException.class,
                     () -> new Trainer(model, config(dir.resolve("d"), 3, false), System.out));

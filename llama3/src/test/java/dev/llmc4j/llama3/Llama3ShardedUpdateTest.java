@@ -1,5 +1,6 @@
 package dev.llmc4j.llama3;
 
+import dev.llmc4j.testing.RandomTokens;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.llmc4j.model.ParameterSlice;
@@ -27,7 +28,7 @@ class Llama3ShardedUpdateTest {
     @Test
     void shardUpdateEqualsTheFullUpdateOnThePiecesAndLeavesTheRestAlone() {
         int T = 8;
-        int[] x = Llama3TrainingTest.randomTokens(2 * T, 96, 1), y = Llama3TrainingTest.randomTokens(2 * T, 96, 2);
+        int[] x = RandomTokens.of(2 * T, 96, 1), y = RandomTokens.of(2 * T, 96, 2);
         try (var full = Llama3.randomInit(TINY, 42); var sharded = Llama3.randomInit(TINY, 42)) {
             ShardedUpdateCheck.assertShardUpdateEqualsTheFullUpdate(full, sharded, x, y, 2, T);
             // the bias slots were skipped: parameters and moments still zero

@@ -1,5 +1,6 @@
 package dev.llmc4j.llama3;
 
+import dev.llmc4j.testing.RandomTokens;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -17,7 +18,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Random;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -29,17 +29,11 @@ class Llama3TrainingTest {
     @TempDir
     Path dir;
 
-    static int[] randomTokens(int n, int vocab, long seed) {
-        var random = new Random(seed);
-        int[] tokens = new int[n];
-        for (int i = 0; i < n; i++) tokens[i] = random.nextInt(vocab);
-        return tokens;
-    }
 
     @Test
     void gradientAccumulationEqualsOneBigBatch() {
         int T = 8;
-        int[] x = randomTokens(4 * T, 96, 1), y = randomTokens(4 * T, 96, 2);
+        int[] x = RandomTokens.of(4 * T, 96, 1), y = RandomTokens.of(4 * T, 96, 2);
         try (var big = Llama3.randomInit(TINY, 42); var small = Llama3.randomInit(TINY, 42)) {
             big.zeroGrad();
             big.forward(x, y, 4, T);
@@ -82,8 +76,8 @@ class Llama3TrainingTest {
     private static final Trainer.SampleText IDS_FROM_ZERO = new Trainer.SampleText(0, null);
 
     private void writeShards() {
-        TokenShard.write(dir.resolve("train.bin"), TokenShard.Kind.LLAMA3, randomTokens(2000, 96, 3));
-        TokenShard.write(dir.resolve("val.bin"), TokenShard.Kind.LLAMA3, randomTokens(300, 96, 4));
+        TokenShard.write(dir.resolve("train.bin"), TokenShard.Kind.LLAMA3, RandomTokens.of(2000, 96, 3));
+        TokenShard.write(dir.resolve("val.bin"), TokenShard.Kind.LLAMA3, RandomTokens.of(300, 96, 4));
     }
 
     private static List<String> stepLines(String output) {

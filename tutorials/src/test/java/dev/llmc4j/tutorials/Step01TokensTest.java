@@ -1,5 +1,6 @@
 package dev.llmc4j.tutorials;
 
+import dev.llmc4j.testing.RandomTokens;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -14,7 +15,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.Random;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -25,16 +25,10 @@ class Step01TokensTest {
     @TempDir
     Path dir;
 
-    static int[] randomTokens(int n, long seed) {
-        var random = new Random(seed);
-        int[] tokens = new int[n];
-        for (int i = 0; i < n; i++) tokens[i] = random.nextInt(GPT2Tokenizer.VOCAB_SIZE);
-        return tokens;
-    }
 
     @Test
     void lessonShardIsByteForByteTheModulesShard() throws IOException {
-        int[] tokens = randomTokens(1000, 1);
+        int[] tokens = RandomTokens.of(1000, GPT2Tokenizer.VOCAB_SIZE, 1);
         Path file = dir.resolve("module.bin");
         TokenShard.write(file, TokenShard.Kind.GPT2, tokens);
         byte[] lesson = ShardFile.encode(tokens);
@@ -60,7 +54,7 @@ class Step01TokensTest {
     @Test
     void lessonBatchesAreTheDataLoadersBatches() throws IOException {
         int B = 2, T = 8;
-        int[] tokens = randomTokens(101, 2);
+        int[] tokens = RandomTokens.of(101, GPT2Tokenizer.VOCAB_SIZE, 2);
         Path file = dir.resolve("shard.bin");
         Files.write(file, ShardFile.encode(tokens));
         int batches = ShardFile.numBatches(tokens.length, B, T);

@@ -1,5 +1,6 @@
 package dev.llmc4j.tutorials;
 
+import dev.llmc4j.testing.RandomTokens;
 import static dev.llmc4j.tutorials.Tensors.doubles;
 import static dev.llmc4j.tutorials.Tensors.gaussian;
 import static dev.llmc4j.tutorials.Tensors.relativeError;
@@ -23,12 +24,6 @@ import org.junit.jupiter.api.Test;
 class Step10OptimizerTest {
     static final GPT2Config TINY = new GPT2Config(16, 60, 64, 2, 2, 8);
 
-    static int[] tokens(int n, long seed) {
-        var random = new Random(seed);
-        int[] tokens = new int[n];
-        for (int i = 0; i < n; i++) tokens[i] = random.nextInt(TINY.vocabSize());
-        return tokens;
-    }
 
     @Test
     void adamwMatchesCommonsAdamW() {
@@ -65,7 +60,7 @@ class Step10OptimizerTest {
     void clippingUsesTheGlobalNorm() {
         try (var model = GPT2.randomInit(TINY)) {
             model.zeroGrad();
-            model.forward(tokens(4 * 8, 1), tokens(4 * 8, 2), 4, 8);
+            model.forward(RandomTokens.of(4 * 8, TINY.vocabSize(), 1), RandomTokens.of(4 * 8, TINY.vocabSize(), 2), 4, 8);
             model.backward();
             double lessonNorm = Optimizer.globalNorm(doubles(model.gradients(), (int) TINY.numParameters()));
             assertEquals(lessonNorm, model.gradientNorm(), 1e-6 * lessonNorm);
@@ -100,7 +95,7 @@ class Step10OptimizerTest {
     @Test
     void gradientAccumulationEqualsOneBigBatch() {
         int T = 8;
-        int[] x = tokens(4 * T, 3), y = tokens(4 * T, 4);
+        int[] x = RandomTokens.of(4 * T, TINY.vocabSize(), 3), y = RandomTokens.of(4 * T, TINY.vocabSize(), 4);
         try (var big = GPT2.randomInit(TINY); var small = GPT2.randomInit(TINY)) {
             big.zeroGrad();
             big.forward(x, y, 4, T);

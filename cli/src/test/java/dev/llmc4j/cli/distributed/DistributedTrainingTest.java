@@ -1,5 +1,6 @@
 package dev.llmc4j.cli.distributed;
 
+import dev.llmc4j.testing.RandomTokens;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -16,7 +17,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -30,20 +30,14 @@ class DistributedTrainingTest {
     @TempDir
     Path dir;
 
-    static int[] randomTokens(int n, long seed) {
-        var random = new Random(seed);
-        int[] tokens = new int[n];
-        for (int i = 0; i < n; i++) tokens[i] = random.nextInt(96);
-        return tokens;
-    }
 
     private void writeShards() {
         // "small": exactly one B*T batch per rank and step (2 ranks x 2 x 8 tokens + 1), 2 val batches per rank
-        TokenShard.write(dir.resolve("small-train.bin"), TokenShard.Kind.GPT2, randomTokens(2 * 2 * 8 + 1, 1));
-        TokenShard.write(dir.resolve("small-val.bin"), TokenShard.Kind.GPT2, randomTokens(4 * 2 * 8 + 1, 2));
+        TokenShard.write(dir.resolve("small-train.bin"), TokenShard.Kind.GPT2, RandomTokens.of(2 * 2 * 8 + 1, 96, 1));
+        TokenShard.write(dir.resolve("small-val.bin"), TokenShard.Kind.GPT2, RandomTokens.of(4 * 2 * 8 + 1, 96, 2));
         // "big": many batches, shuffled
-        TokenShard.write(dir.resolve("big-train.bin"), TokenShard.Kind.GPT2, randomTokens(2000, 3));
-        TokenShard.write(dir.resolve("big-val.bin"), TokenShard.Kind.GPT2, randomTokens(300, 4));
+        TokenShard.write(dir.resolve("big-train.bin"), TokenShard.Kind.GPT2, RandomTokens.of(2000, 96, 3));
+        TokenShard.write(dir.resolve("big-val.bin"), TokenShard.Kind.GPT2, RandomTokens.of(300, 96, 4));
     }
 
     record Loss(String kind, int step, float value) {}
@@ -156,8 +150,8 @@ class DistributedTrainingTest {
     @Test
     void mpirunLlama3TrainWithZero1TrainsAsZero0() throws Exception {
         // a tiny random-init Llama 3 (every ZeRO-1 slice splits in 2) on uint32 shards of ids < 96
-        TokenShard.write(dir.resolve("llama-train.bin"), TokenShard.Kind.LLAMA3, randomTokens(2000, 5));
-        TokenShard.write(dir.resolve("llama-val.bin"), TokenShard.Kind.LLAMA3, randomTokens(300, 6));
+        TokenShard.write(dir.resolve("llama-train.bin"), TokenShard.Kind.LLAMA3, RandomTokens.of(2000, 96, 5));
+        TokenShard.write(dir.resolve("llama-val.bin"), TokenShard.Kind.LLAMA3, RandomTokens.of(300, 96, 6));
         var losses = new ArrayList<List<Float>>();
         for (int zero = 0; zero <= 1; zero++) {
             Path out = dir.resolve("llama-z" + zero);

@@ -1,5 +1,6 @@
 package dev.llmc4j.cli.distributed;
 
+import dev.llmc4j.testing.RandomTokens;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -109,8 +110,8 @@ class MultiGpuTrainingTest {
             gpt2.saveCheckpoint(dir.resolve("model.bin"));
         }
         // exactly one batch of B*T per rank and step: the single GPU's 2 micro-batches are the 2 ranks' batches
-        TokenShard.write(dir.resolve("train.bin"), TokenShard.Kind.GPT2, DistributedTrainingTest.randomTokens(2 * 2 * 64 + 1, 5));
-        TokenShard.write(dir.resolve("val.bin"), TokenShard.Kind.GPT2, DistributedTrainingTest.randomTokens(2 * 2 * 64 + 1, 6));
+        TokenShard.write(dir.resolve("train.bin"), TokenShard.Kind.GPT2, RandomTokens.of(2 * 2 * 64 + 1, 96, 5));
+        TokenShard.write(dir.resolve("val.bin"), TokenShard.Kind.GPT2, RandomTokens.of(2 * 2 * 64 + 1, 96, 6));
         String[] fp32 = {"--precision", "fp32", "--attention", "plain", "-f", "0"};
 
         var oneGpu = new ArrayList<>(List.of(fp32));

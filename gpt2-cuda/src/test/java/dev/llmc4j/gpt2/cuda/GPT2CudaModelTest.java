@@ -1,5 +1,6 @@
 package dev.llmc4j.gpt2.cuda;
 
+import dev.llmc4j.testing.RandomTokens;
 import dev.llmc4j.format.GPT2Checkpoint;
 import dev.llmc4j.format.TokenShard;
 import dev.llmc4j.model.GPT2Config;
@@ -142,12 +143,6 @@ class GPT2CudaModelTest {
         }
     }
 
-    private static int[] randomTokens(int n, int vocab, long seed) {
-        var random = new Random(seed);
-        int[] tokens = new int[n];
-        for (int i = 0; i < n; i++) tokens[i] = random.nextInt(vocab);
-        return tokens;
-    }
 
     private TrainingConfig config(Path out, int steps, boolean resume) {
         return new TrainingConfig(dir.resolve("train.bin").toString(), dir.resolve("val.bin").toString(), 2, 32, 128, steps,
@@ -164,8 +159,8 @@ class GPT2CudaModelTest {
     @Test
     void resumedFp32RunReproducesTheUninterruptedLosses() {
         assumeTrue(CudaDriver.isAvailable(), "no CUDA device");
-        TokenShard.write(dir.resolve("train.bin"), TokenShard.Kind.GPT2, randomTokens(4000, 250, 3));
-        TokenShard.write(dir.resolve("val.bin"), TokenShard.Kind.GPT2, randomTokens(600, 250, 4));
+        TokenShard.write(dir.resolve("train.bin"), TokenShard.Kind.GPT2, RandomTokens.of(4000, 250, 3));
+        TokenShard.write(dir.resolve("val.bin"), TokenShard.Kind.GPT2, RandomTokens.of(600, 250, 4));
         var uninterrupted = new ByteArrayOutputStream();
         try (var model = GPT2CudaModel.randomInit(SMALL, options(Precision.FP32))) {
             new Trainer(model, config(dir.resolve("a"), 6, false), new PrintStream(uninterrupted, true, StandardCharsets.UTF_8)).run();
@@ -190,8 +185,8 @@ class GPT2CudaModelTest {
     @Test
     void resumedBf16RunEndsBitIdenticalToTheUninterruptedOne() throws Exception {
         assumeTrue(CudaDriver.isAvailable(), "no CUDA device");
-        TokenShard.write(dir.resolve("train.bin"), TokenShard.Kind.GPT2, randomTokens(4000, 250, 3));
-        TokenShard.write(dir.resolve("val.bin"), TokenShard.Kind.GPT2, randomTokens(600, 250, 4));
+        TokenShard.write(dir.resolve("train.bin"), TokenShard.Kind.GPT2, RandomTokens.of(4000, 250, 3));
+        TokenShard.write(dir.resolve("val.bin"), TokenShard.Kind.GPT2, RandomTokens.of(600, 250, 4));
         var uninterrupted = new ByteArrayOutputStream();
         try (var model = GPT2CudaModel.randomInit(SMALL, options(Precision.BF16))) {
             new Trainer(model, config(dir.resolve("a"), 6, false), new PrintStream(uninterrupted, true, StandardCharsets.UTF_8)).run();
@@ -262,8 +257,8 @@ class GPT2CudaModelTest {
     @Test
     void bf16TrainingWritesVersion5Checkpoints() {
         assumeTrue(CudaDriver.isAvailable(), "no CUDA device");
-        TokenShard.write(dir.resolve("train.bin"), TokenShard.Kind.GPT2, randomTokens(4000, 250, 3));
-        TokenShard.write(dir.resolve("val.bin"), TokenShard.Kind.GPT2, randomTokens(600, 250, 4));
+        TokenShard.write(dir.resolve("train.bin"), TokenShard.Kind.GPT2, RandomTokens.of(4000, 250, 3));
+        TokenShard.write(dir.resolve("val.bin"), TokenShard.Kind.GPT2, RandomTokens.of(600, 250, 4));
         try (var model = GPT2CudaModel.randomInit(SMALL, options(Precision.BF16))) {
             var result = new Trainer(model, config(dir.resolve("c"), 6, false), new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8)).run();
             var losses = result.trainLosses();
