@@ -121,13 +121,7 @@ final class DistributedOptions {
         if (MpiCommunicator.underMpirun()) {
             if (method != NcclIdExchange.Method.MPI)
                 throw new LlmcException("-pi " + init + " initialises NCCL for GPU training; the CPU trainer under mpirun uses MPI (leave -pi out)");
-            var comm = MpiCommunicator.init();
-            if (numProcesses != 1 && numProcesses != comm.size()) {
-                var error = new LlmcException("-pn %d disagrees with mpirun's %d processes".formatted(numProcesses, comm.size()));
-                comm.close();
-                throw error;
-            }
-            return comm;
+            return openMpiIfStarted();
         }
         if (numProcesses > 1)
             throw new LlmcException(("-pn %d without mpirun: CPU processes train together through MPI; start them with"
