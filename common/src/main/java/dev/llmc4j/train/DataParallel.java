@@ -1,7 +1,7 @@
 package dev.llmc4j.train;
 
 import dev.llmc4j.distributed.Communicator;
-import dev.llmc4j.distributed.DeviceBuffer;
+import dev.llmc4j.distributed.Nccl;
 import dev.llmc4j.distributed.DeviceCollectives;
 import dev.llmc4j.model.ParameterSlice;
 import dev.llmc4j.util.LlmcException;
@@ -26,7 +26,7 @@ import java.util.List;
  * <ul>
  *   <li>a CPU model's gradients are in host memory; this class reduces them after the backward through the
  *       {@link Communicator} (MPI), slice by slice;</li>
- *   <li>a GPU model ({@link TrainableModel#deviceGradients()} not null) reduces its own gradients with NCCL during the
+ *   <li>a GPU model ({@link TrainableModel#deviceGradientType()} not null) reduces its own gradients with NCCL during the
  *       backward, layer by layer on a side stream, and all-gathers in its update ({@link
  *       TrainableModel#reduceGradientsDuringBackward}); here only the norm's partial sums and the losses travel.</li>
  * </ul>
@@ -59,7 +59,7 @@ public final class DataParallel {
         this.zeroStage = stage;
         this.shard = stage == 1 ? OptimizerShard.of(slices, comm.rank(), P) : OptimizerShard.whole(model.numParameters());
         if (stage == 1) model.shardOptimizerState(shard);
-        this.onDevice = model.deviceGradients() != null;
+        this.onDevice = model.deviceGradientType() != null;
         if (onDevice && P > 1) {
             if (!(comm instanceof DeviceCollectives collectives))
                 throw new LlmcException(comm.description() + " reduces host memory only; GPU gradients need NCCL");
@@ -125,8 +125,8 @@ public final class DataParallel {
      */
     public long bytesSentPerStep() {
         int P = comm.size();
-        DeviceBuffer onGpu = model.deviceGradients(); // NCCL sends the GPU's storage type (bf16: 2 bytes)
-        int elementBytes = onGpu != null ? onGpu.type().bytes() : Float.BYTES;
+        Nccl.DataType onGpu = model.deviceGradientType(); // NCCL sends the GPU's storage type (bf16: 2 bytes)
+        int elementBytes = onGpu != null ? onGpu.bytes() : Float.BYTES;
         return 2L * (P - 1) * model.numParameters() / P * elementBytes;
     }
 }

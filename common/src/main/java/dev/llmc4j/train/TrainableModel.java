@@ -1,6 +1,6 @@
 package dev.llmc4j.train;
 
-import dev.llmc4j.distributed.DeviceBuffer;
+import dev.llmc4j.distributed.Nccl;
 import dev.llmc4j.distributed.DeviceCollectives;
 import dev.llmc4j.model.ParameterSlice;
 import dev.llmc4j.util.LlmcException;
@@ -61,10 +61,10 @@ public interface TrainableModel extends AutoCloseable {
     }
 
     /**
-     * The parameter gradients in GPU memory (a model that keeps them there), or null for a model whose gradients are
-     * in host memory ({@link #gradients()}): a GPU model reduces them itself, see {@link #reduceGradientsDuringBackward}.
+     * The type a GPU model stores its gradients in (what NCCL sends), or null for a model whose gradients are in host
+     * memory ({@link #gradients()}): a GPU model reduces them itself, see {@link #reduceGradientsDuringBackward}.
      */
-    default DeviceBuffer deviceGradients() {
+    default Nccl.DataType deviceGradientType() {
         return null;
     }
 

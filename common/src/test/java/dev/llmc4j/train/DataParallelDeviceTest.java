@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.llmc4j.distributed.Communicator;
-import dev.llmc4j.distributed.DeviceBuffer;
 import dev.llmc4j.distributed.DeviceCollectives;
 import dev.llmc4j.distributed.Nccl;
 import dev.llmc4j.util.LlmcException;
@@ -27,7 +26,6 @@ class DataParallelDeviceTest {
     /** Records every call the trainer's helper makes, model and communicator in one log. */
     static final List<String> log = new ArrayList<>();
 
-    static final DeviceBuffer GRADIENTS = new DeviceBuffer(0xA000, 1000, Nccl.DataType.BFLOAT16, MemorySegment.NULL);
 
     static final class GpuLikeModel implements TrainableModel {
         public long numParameters() { return 1000; }
@@ -40,7 +38,7 @@ class DataParallelDeviceTest {
         public void update(float lr, float b1, float b2, float eps, float wd, float gradScale, int t) { log.add("update t=" + t); }
         public MemorySegment adamFirstMoments() { return null; }
         public MemorySegment adamSecondMoments() { return null; }
-        public DeviceBuffer deviceGradients() { return GRADIENTS; }
+        public Nccl.DataType deviceGradientType() { return Nccl.DataType.BFLOAT16; }
         public List<dev.llmc4j.model.ParameterSlice> parameterSlices() {
             return List.of(new dev.llmc4j.model.ParameterSlice(0, 600), new dev.llmc4j.model.ParameterSlice(600, 400));
         }

@@ -1,7 +1,6 @@
 package dev.llmc4j.gpt2.cuda;
 
 import dev.llmc4j.distributed.Communicator;
-import dev.llmc4j.distributed.DeviceBuffer;
 import dev.llmc4j.distributed.DeviceCollectives;
 import dev.llmc4j.distributed.MultiGpuConfig;
 import dev.llmc4j.distributed.Nccl;
@@ -168,8 +167,8 @@ public final class GPT2CudaModel implements TrainableModel {
 
     /** The gradients stay on the GPU: NCCL averages them there, during the backward (see {@link GradientReduction}). */
     @Override
-    public DeviceBuffer deviceGradients() {
-        return new DeviceBuffer(gpu.gradientsAddress(), numParameters(), ncclType(gpu.precision()), gpu.stream());
+    public Nccl.DataType deviceGradientType() {
+        return ncclType(gpu.precision());
     }
 
     /** ZeRO-1 cuts every layer of every tensor, as llm.c does. */
