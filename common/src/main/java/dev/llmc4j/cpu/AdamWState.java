@@ -4,6 +4,7 @@ import dev.llmc4j.train.OptimizerShard;
 import dev.llmc4j.util.OffHeap;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.List;
 import java.util.function.IntPredicate;
 
 /**
@@ -16,6 +17,7 @@ public final class AdamWState {
     private final Arena arena;
     private final String owner;
     private OptimizerShard shard;
+    private List<OptimizerShard.Run> runs;   // the shard cut at tensor boundaries, made on the first update
     private MemorySegment m, v;
 
     /** @param owner the model, for the out-of-memory message */
@@ -59,7 +61,8 @@ public final class AdamWState {
                        IntPredicate frozen, AdamW.Step step) {
         allocate();
         var noDecay = new AdamW.Step(step.learningRate(), step.beta1(), step.beta2(), step.eps(), 0, step.gradScale(), step.t());
-        for (var run : shard.runs(tensorSizes)) {
+        if (runs == null) runs = shard.runs(tensorSizes); // the shard cannot change after the first update
+        for (var run : runs) {
             if (frozen.test(run.tensor())) continue;
             long param = run.parameterOffset() * Float.BYTES, state = run.stateOffset() * Float.BYTES;
             AdamW.update(params.asSlice(param), grads.asSlice(param), m.asSlice(state), v.asSlice(state), 0, run.count(),

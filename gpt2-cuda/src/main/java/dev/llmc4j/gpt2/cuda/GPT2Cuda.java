@@ -8,6 +8,7 @@ import dev.llmc4j.util.LlmcException;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.List;
 
 import static dev.llmc4j.gpt2.cuda.ParameterLayout.*;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
@@ -89,6 +90,7 @@ public final class GPT2Cuda implements AutoCloseable {
     private final long params, grads;
     private long master, adamM, adamV;
     private OptimizerShard shard;               // whose optimizer state this GPU keeps: all, or its ZeRO-1 pieces
+    private List<OptimizerShard.Run> shardRuns; // the shard cut at tensor boundaries: one AdamW launch each
     private long pieceSums;                     // ZeRO-1: one float per piece for the shard's squared norm, + the total
     private GradientReduction reduction;        // multi-GPU: the gradients' NCCL reduction during the backward
     private MemorySegment sideStream, layerDone, reduced;
@@ -133,6 +135,7 @@ public final class GPT2Cuda implements AutoCloseable {
         this.adamM = cuda.memAlloc(n * 4L);
         this.adamV = cuda.memAlloc(n * 4L);
         this.shard = OptimizerShard.whole(n);
+        this.shardRuns = shard.runs(layout.sizes());
         cuda.memsetD8(params, (byte) 0, n * x);
         cuda.memsetD8(grads, (byte) 0, n * x);
         cuda.memsetD8(adamM, (byte) 0, n * 4L);
@@ -146,13 +149,6 @@ public final class GPT2Cuda implements AutoCloseable {
     public Precision precision() { return precision; }
     /** The fp16 loss scaler, or null for bf16/fp32. */
     public DynamicLossScaler lossScaler() { return lossScaler; }
-
-    /**
-     * The parameter gradients for a multi-GPU all-reduce: {@link #numParameters()} elements of {@link #precision()}
-     * at this device address, in llm.c's parameter order, produced by {@link #backward} on {@link #stream()}.
-     * (With fp16 they carry the loss scale, the same on every rank, so their mean does too.)
-     */
-    public long gradientsAddress() { return grads; }
 
     /** The CUDA stream every kernel of this model runs on: the default stream ({@code MemorySegment.NULL}). */
     public MemorySegment stream() { return MemorySegment.NULL; }
@@ -825,7 +821,7 @@ public final class GPT2Cuda implements AutoCloseable {
         // tensor, so that ZeRO-1's pieces round exactly as one launch over the tensor would
         int[] seeds = new int[NUM_TENSORS];
         for (int tensor = 0; tensor < NUM_TENSORS; tensor++) seeds[tensor] = (int) rng.nextInt32();
-        for (var run : shard.runs(layout.sizes())) {
+        for (var run : shardRuns) {
             long n = run.count(), at = run.parameterOffset(), state = run.stateOffset();
             float decay = !decayMatricesOnly || ParameterLayout.decays(run.tensor()) ? weightDecay : 0.0f;
             kernels.launch(k("adamw_update"), Launch.gridStride(n, Launch.ELEMENTWISE_BLOCK), Launch.Dim3.of(Launch.ELEMENTWISE_BLOCK), 0,
@@ -860,6 +856,7 @@ public final class GPT2Cuda implements AutoCloseable {
         cuda.memsetD8(adamM, (byte) 0, count * 4L);
         cuda.memsetD8(adamV, (byte) 0, count * 4L);
         shard = newShard;
+        shardRuns = newShard.runs(layout.sizes());
         pieceSums = cuda.memAlloc((newShard.pieces().size() + 1) * 4L);
         if (oldMaster != 0) {
             master = 0;

@@ -47,12 +47,14 @@ final class GradientReduction {
 
     private final DeviceCollectives collectives;
     private final Streams streams;
-    private final ParameterLayout layout;
     private final Nccl.DataType type;       // the gradients' (and parameters') storage type
     private final int elementBytes;
     private final boolean zero1;
     private final long grads;               // CUdeviceptr of the gradients
     private final MemorySegment main, side, layerDone, reduced;
+    private final List<List<ParameterSlice>> layerSlices;   // [l]: the 12 slices of layer l
+    private final List<ParameterSlice> lastSlices;           // wte, wpe, lnfw, lnfb
+    private final List<ParameterSlice> allSlices;            // every slice, in parameter order (the all-gather)
 
     /**
      * @param shard     this rank's pieces; a whole shard means ZeRO-0 (all-reduce)
@@ -67,7 +69,6 @@ final class GradientReduction {
                       MemorySegment layerDone, MemorySegment reduced) {
         this.collectives = collectives;
         this.streams = streams;
-        this.layout = layout;
         this.type = GPT2CudaModel.ncclType(precision);
         this.elementBytes = precision.bytes();
         this.zero1 = !shard.isWhole();
@@ -76,26 +77,23 @@ final class GradientReduction {
         this.side = side;
         this.layerDone = layerDone;
         this.reduced = reduced;
-    }
-
-    /** The slices of layer l (12), in llm.c's order. */
-    List<ParameterSlice> layerSlices(int l) {
-        var slices = new ArrayList<ParameterSlice>(LAYER_TENSORS.length);
-        for (int tensor : LAYER_TENSORS)
-            slices.add(new ParameterSlice(layout.layer(tensor, l), layout.size(tensor) / layout.config().numLayers()));
-        return slices;
-    }
-
-    /** wte, wpe, lnfw, lnfb: one slice each. */
-    List<ParameterSlice> lastSlices() {
-        var slices = new ArrayList<ParameterSlice>(WHOLE_TENSORS.length);
-        for (int tensor : WHOLE_TENSORS) slices.add(new ParameterSlice(layout.offset(tensor), layout.size(tensor)));
-        return slices;
+        var layers = new ArrayList<List<ParameterSlice>>();
+        for (int l = 0; l < layout.config().numLayers(); l++) {
+            var slices = new ArrayList<ParameterSlice>(LAYER_TENSORS.length);
+            for (int tensor : LAYER_TENSORS)
+                slices.add(new ParameterSlice(layout.layer(tensor, l), layout.size(tensor) / layout.config().numLayers()));
+            layers.add(List.copyOf(slices));
+        }
+        this.layerSlices = List.copyOf(layers);
+        var last = new ArrayList<ParameterSlice>(WHOLE_TENSORS.length);
+        for (int tensor : WHOLE_TENSORS) last.add(new ParameterSlice(layout.offset(tensor), layout.size(tensor)));
+        this.lastSlices = List.copyOf(last);
+        this.allSlices = layout.config().parameterSlices();
     }
 
     /** Called on the main stream's order right after layer l's parameter gradients are complete. */
     void layerDone(int l) {
-        reduceOnSide(layerSlices(l));
+        reduceOnSide(layerSlices.get(l));
     }
 
     /**
@@ -103,7 +101,7 @@ final class GradientReduction {
      * makes the main stream wait for every reduction before whatever it runs next (the norm, AdamW).
      */
     void backwardDone() {
-        reduceOnSide(lastSlices());
+        reduceOnSide(lastSlices);
         streams.record(reduced, side);
         streams.wait(main, reduced);
     }
@@ -126,7 +124,7 @@ final class GradientReduction {
      */
     void allGatherParameters(long params) {
         collectives.groupStart();
-        for (ParameterSlice slice : layout.config().parameterSlices())
+        for (ParameterSlice slice : allSlices)
             collectives.allGather(params + slice.offset() * elementBytes, slice.count() / collectives.size(), type, main);
         collectives.groupEnd();
     }
