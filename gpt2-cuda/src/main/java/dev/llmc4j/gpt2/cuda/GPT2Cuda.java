@@ -331,22 +331,26 @@ public final class GPT2Cuda implements AutoCloseable {
 
     /** Copies AdamW's moments (fp32, {@link #optimizerStateCount()} each, llm.c's order) into host memory. */
     public void copyAdamMomentsToHost(MemorySegment firstMoments, MemorySegment secondMoments) {
-        bind();
-        long bytes = shard.count() * 4L;
-        checkMomentSegment("first moments", firstMoments, bytes);
-        checkMomentSegment("second moments", secondMoments, bytes);
+        long bytes = stateBytes("first moments", firstMoments);
+        stateBytes("second moments", secondMoments);
         cuda.memcpyDtoH(firstMoments, adamM, bytes);
         cuda.memcpyDtoH(secondMoments, adamV, bytes);
     }
 
     /** Replaces AdamW's moments with host values (resume); the inverse of {@link #copyAdamMomentsToHost}. */
     public void loadAdamMoments(MemorySegment firstMoments, MemorySegment secondMoments) {
-        bind();
-        long bytes = shard.count() * 4L;
-        checkMomentSegment("first moments", firstMoments, bytes);
-        checkMomentSegment("second moments", secondMoments, bytes);
+        long bytes = stateBytes("first moments", firstMoments);
+        stateBytes("second moments", secondMoments);
         cuda.memcpyHtoD(adamM, firstMoments, bytes);
         cuda.memcpyHtoD(adamV, secondMoments, bytes);
+    }
+
+    /** The bytes of one optimizer-state block (m, v or master), after checking that the host segment can hold them. */
+    private long stateBytes(String what, MemorySegment host) {
+        bind();
+        long bytes = shard.count() * 4L;
+        checkMomentSegment(what, host, bytes);
+        return bytes;
     }
 
     /** Whether AdamW keeps fp32 master weights (bf16/fp16 with {@code Options.masterWeights}). */
@@ -373,9 +377,8 @@ public final class GPT2Cuda implements AutoCloseable {
 
     /** The master weights' device address, after checking that they exist and that the host segment fits them. */
     private long masterFor(MemorySegment weights) {
-        bind();
         if (master == 0) throw new IllegalStateException("this " + precision + " model keeps no fp32 master weights");
-        checkMomentSegment("master weights", weights, shard.count() * 4L);
+        stateBytes("master weights", weights);
         return master;
     }
 
