@@ -1,6 +1,7 @@
 package dev.llmc4j.gpt2;
 
 import dev.llmc4j.format.DebugState;
+import dev.llmc4j.format.ParityStep;
 import dev.llmc4j.model.GPT2Config;
 import java.io.PrintStream;
 import java.lang.foreign.MemorySegment;
@@ -26,10 +27,7 @@ public final class GPT2ParityCheck {
     /** One compared tensor. */
     public record TensorComparison(String name, double maxAbsDiff, double relativeError, boolean ok) {}
 
-    /** One training step: our loss, the reference loss (NaN when the file has none). */
-    public record StepLoss(int step, float loss, float expected, boolean ok) {}
-
-    public record Result(List<TensorComparison> tensors, List<StepLoss> steps, boolean ok) {
+    public record Result(List<TensorComparison> tensors, List<ParityStep> steps, boolean ok) {
         public TensorComparison tensor(String name) {
             return tensors.stream().filter(t -> t.name().equals(name)).findFirst().orElseThrow();
         }
@@ -41,7 +39,7 @@ public final class GPT2ParityCheck {
         GPT2Config config = model.config;
         int B = state.batchSize(), T = state.seqLen(), V = config.vocabSize(), Vp = config.paddedVocabSize();
         var tensors = new ArrayList<TensorComparison>();
-        var steps = new ArrayList<StepLoss>();
+        var steps = new ArrayList<ParityStep>();
         out.printf("[GPT-2] %s, %,d parameters%n", config, config.numParameters());
         out.printf("[State] B=%d T=%d, %d reference step losses%n", B, T, state.expectedLosses().length);
 
@@ -82,15 +80,11 @@ public final class GPT2ParityCheck {
             model.update(1e-4f, 0.9f, 0.999f, 1e-8f, 0.01f, step + 1);
             double ms = (System.nanoTime() - stepStart) / 1e6;
             if (expected.length > 0) {
-                double diff = Math.abs(loss - expected[step]);
-                boolean ok = diff <= MAX_LOSS_DIFFERENCE;
+                boolean ok = Math.abs(loss - expected[step]) <= MAX_LOSS_DIFFERENCE;
                 stepsOk &= ok;
-                steps.add(new StepLoss(step, loss, expected[step], ok));
-                out.printf("step %d: loss %.6f (PyTorch %.6f, |diff| %.2e, %s) (took %.1f ms)%n",
-                        step, loss, expected[step], diff, ok ? "OK" : "NOT OK", ms);
+                steps.add(ParityStep.compared(out, step, loss, expected[step], ok, "PyTorch", ms));
             } else {
-                steps.add(new StepLoss(step, loss, Float.NaN, true));
-                out.printf("step %d: loss %.6f (took %.1f ms)%n", step, loss, ms);
+                steps.add(ParityStep.uncompared(out, step, loss, ms));
             }
         }
         boolean ok = stepsOk && tensors.stream().allMatch(TensorComparison::ok);

@@ -1,6 +1,7 @@
 package dev.llmc4j.gpt2.cuda;
 
 import dev.llmc4j.format.DebugState;
+import dev.llmc4j.format.ParityStep;
 import dev.llmc4j.format.LittleEndian;
 import dev.llmc4j.model.GPT2Config;
 
@@ -87,10 +88,7 @@ public final class CudaParityCheck {
      */
     public record TensorComparison(String name, double maxAbsDiff, double relativeError, long elementsOutside, boolean ok) {}
 
-    /** One training step: our loss, the expected loss (NaN when there is none to compare with). */
-    public record StepLoss(int step, float loss, float expected, boolean ok) {}
-
-    public record Result(List<TensorComparison> tensors, List<StepLoss> steps, boolean ok) {
+    public record Result(List<TensorComparison> tensors, List<ParityStep> steps, boolean ok) {
         public TensorComparison tensor(String name) {
             return tensors.stream().filter(t -> t.name().equals(name)).findFirst().orElseThrow();
         }
@@ -165,7 +163,7 @@ public final class CudaParityCheck {
         Tolerances tolerances = tolerances(precision);
         int B = state.batchSize(), T = state.seqLen(), V = config.vocabSize(), Vp = config.paddedVocabSize();
         var tensors = new ArrayList<TensorComparison>();
-        var steps = new ArrayList<StepLoss>();
+        var steps = new ArrayList<ParityStep>();
         out.printf("[GPT-2] %s, %,d parameters, on %s (%s, %s attention, recompute %d)%n", config, config.numParameters(),
                 model.deviceName(), precision.name().toLowerCase(), model.options().attention().name().toLowerCase(),
                 model.options().recompute());
@@ -226,15 +224,11 @@ public final class CudaParityCheck {
             }
             double ms = (System.nanoTime() - stepStart) / 1e6;
             if (expected.length > 0) {
-                double diff = Math.abs(loss - expected[step]);
                 boolean ok = lossOk(loss, expected[step], tolerances.stepLoss());
                 stepsOk &= ok;
-                steps.add(new StepLoss(step, loss, expected[step], ok));
-                out.printf("step %d: loss %.6f (%s %.6f, |diff| %.2e, %s) (took %.1f ms)%n", step, loss,
-                        referenceRule ? "PyTorch" : "llm.c", expected[step], diff, ok ? "OK" : "NOT OK", ms);
+                steps.add(ParityStep.compared(out, step, loss, expected[step], ok, referenceRule ? "PyTorch" : "llm.c", ms));
             } else {
-                steps.add(new StepLoss(step, loss, Float.NaN, true));
-                out.printf("step %d: loss %.6f (took %.1f ms)%n", step, loss, ms);
+                steps.add(ParityStep.uncompared(out, step, loss, ms));
             }
         }
         boolean ok = stepsOk && tensors.stream().allMatch(TensorComparison::ok);
