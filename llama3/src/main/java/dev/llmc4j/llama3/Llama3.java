@@ -9,6 +9,9 @@ import dev.llmc4j.cpu.AdamW;
 import dev.llmc4j.cpu.AdamWState;
 import dev.llmc4j.cpu.Attention;
 import dev.llmc4j.cpu.Floats;
+import dev.llmc4j.cpu.MatVec;
+import dev.llmc4j.cpu.MatVec.Precision;
+import dev.llmc4j.cpu.MatVec.Weights;
 import dev.llmc4j.cpu.Matmul;
 import dev.llmc4j.cpu.Parallel;
 import dev.llmc4j.cpu.Residual;
@@ -666,7 +669,56 @@ public final class Llama3 implements TrainableModel {
     // ------------------------------------------------------------------------------------------------------------
     // Inference with a KV cache: keys (after RoPE) and values of every position seen so far are kept per layer, so
     // each new token costs one row of work instead of recomputing the whole sequence. A prompt goes in as one
-    // batch of rows (fast matmuls); then one token at a time.
+    // batch of rows (fast matmuls); then one token at a time, through MatVec: with one row each weight is read once
+    // and used once, so a token costs the time to read the weights, in fp32 or in a bf16 copy at half the bytes.
+
+    /**
+     * The matrices one generated token reads, per layer, in one precision: views of the parameters (FP32; they
+     * follow training) or a bf16 copy taken now (BF16; closing frees it).
+     */
+    public final class InferenceWeights implements AutoCloseable {
+        private final Arena copies = Arena.ofShared();
+        final Precision precision;
+        final Weights[] qkvw, attprojw, fcw, fcprojw; // per layer: (qkvRows, C), (C, C), (2H, C), (C, H)
+        final Weights lmHead;                         // (V, C)
+
+        InferenceWeights(Precision precision) {
+            int L = config.numLayers(), C = config.channels(), H = config.ffnHidden(), qkvRows = config.qkvRows();
+            this.precision = precision;
+            this.qkvw = new Weights[L];
+            this.attprojw = new Weights[L];
+            this.fcw = new Weights[L];
+            this.fcprojw = new Weights[L];
+            for (int l = 0; l < L; l++) {
+                qkvw[l] = Weights.of(precision, copies, layer(params.qkvw, l, (long) qkvRows * C), qkvRows, C);
+                attprojw[l] = Weights.of(precision, copies, layer(params.attprojw, l, (long) C * C), C, C);
+                fcw[l] = Weights.of(precision, copies, layer(params.fcw, l, 2L * H * C), 2 * H, C);
+                fcprojw[l] = Weights.of(precision, copies, layer(params.fcprojw, l, (long) C * H), C, H);
+            }
+            this.lmHead = Weights.of(precision, copies, params.lmHead, config.vocabSize(), C);
+        }
+
+        public Precision precision() {
+            return precision;
+        }
+
+        /** Bytes of weights one generated token reads (the Linear layers and the lm head; the norms are tiny). */
+        public long bytesPerToken() {
+            long bytes = lmHead.bytes();
+            for (int l = 0; l < qkvw.length; l++) bytes += qkvw[l].bytes() + attprojw[l].bytes() + fcw[l].bytes() + fcprojw[l].bytes();
+            return bytes;
+        }
+
+        @Override
+        public void close() {
+            copies.close();
+        }
+    }
+
+    /** The weights generation reads, in {@code precision} (a BF16 copy is taken now; close it when done). */
+    public InferenceWeights inferenceWeights(Precision precision) {
+        return new InferenceWeights(precision);
+    }
 
     /**
      * One conversation's cache and scratch buffers (batch 1), up to {@code contextLength} positions. The memory is
@@ -675,16 +727,18 @@ public final class Llama3 implements TrainableModel {
     public final class Session implements AutoCloseable {
         private final Arena sessionArena = Arena.ofShared(); // shared: the thread pool reads and writes it
         private final int contextLength;
+        private final InferenceWeights weights;  // what one-token steps read
         private final MemorySegment keyCache;   // (L, contextLength, NKV*hd)
         private final MemorySegment valueCache; // (L, contextLength, NKV*hd)
         private int position;                   // positions filled so far
         private int rowCapacity;
         private MemorySegment x, xb, qkv, atty, attproj, fch, fchSwiglu, fcproj, scores, logits;
 
-        Session(int contextLength) {
+        Session(int contextLength, InferenceWeights weights) {
             if (contextLength < 1 || contextLength > config.maxSeqLen())
                 throw new LlmcException("context length must be in 1.." + config.maxSeqLen() + ", found " + contextLength);
             this.contextLength = contextLength;
+            this.weights = weights;
             long bytes = (long) config.numLayers() * contextLength * config.kvChannels() * Float.BYTES;
             this.keyCache = allocate(sessionArena, bytes, "key cache");
             this.valueCache = allocate(sessionArena, bytes, "value cache");
@@ -717,7 +771,8 @@ public final class Llama3 implements TrainableModel {
 
         /**
          * Runs {@code tokens} at the next positions, appends their keys and values to the cache, and returns the
-         * logits (V) after the last one.
+         * logits (V) after the last one. Several tokens (a prompt) go through the fp32 matmuls as one batch; one
+         * token goes through the session's {@link InferenceWeights}.
          */
         public float[] forward(int[] tokens) {
             int n = tokens.length;
@@ -731,12 +786,12 @@ public final class Llama3 implements TrainableModel {
             TrainableModel.checkTokens("input", tokens, n, V);
             ensureRows(n);
             var p = params;
-            var matmul = Matmul.kernels();
+            var w = weights;
             long nc = (long) n * C;
             embeddingForward(x, tokens, p.wte, n, C);
             for (int l = 0; l < L; l++) {
                 rmsnormForward(xb, null, x, layer(p.ln1w, l, C), n, C, eps);
-                matmul.forward(qkv, xb, layer(p.qkvw, l, (long) qkvRows * C), null, n, C, qkvRows);
+                linear(qkv, xb, layer(p.qkvw, l, (long) qkvRows * C), w.qkvw[l], n);
                 rope(qkv, ropeCos, ropeSin, n, n, position, NH + NKV, hd, qkvRows, false);
                 // append this batch's keys and values to the cache
                 MemorySegment keys = layer(keyCache, l, (long) contextLength * kvC);
@@ -747,22 +802,29 @@ public final class Llama3 implements TrainableModel {
                     MemorySegment.copy(qkv, (row + (long) (NH + NKV) * hd) * Float.BYTES, values, cacheRow * Float.BYTES, (long) kvC * Float.BYTES);
                 }
                 cachedAttention(atty, qkv, keys, values, n);
-                matmul.forward(attproj, atty, layer(p.attprojw, l, (long) C * C), null, n, C, C);
+                linear(attproj, atty, layer(p.attprojw, l, (long) C * C), w.attprojw[l], n);
                 Residual.forward(x, x, attproj, nc);
                 rmsnormForward(xb, null, x, layer(p.ln2w, l, C), n, C, eps);
-                matmul.forward(fch, xb, layer(p.fcw, l, 2L * H * C), null, n, C, 2 * H);
+                linear(fch, xb, layer(p.fcw, l, 2L * H * C), w.fcw[l], n);
                 swigluForward(fchSwiglu, fch, n, H);
-                matmul.forward(fcproj, fchSwiglu, layer(p.fcprojw, l, (long) C * H), null, n, H, C);
+                linear(fcproj, fchSwiglu, layer(p.fcprojw, l, (long) C * H), w.fcprojw[l], n);
                 Residual.forward(x, x, fcproj, nc);
             }
             position += n;
             // only the last row's logits are needed
             MemorySegment last = Floats.slice(x, (long) (n - 1) * C, C);
             rmsnormForward(xb, null, last, p.lnfw, 1, C, eps);
-            matmul.forward(logits, xb, p.lmHead, null, 1, C, V);
+            MatVec.forward(logits, xb, w.lmHead, null);
             float[] out = new float[V];
             MemorySegment.copy(logits, Floats.FLOAT, 0, out, 0, V);
             return out;
+        }
+
+        // out (n, OC) = inp (n, IC) · weightᵀ: one row streams the generation weights (MatVec), a batch runs the
+        // matmul over the fp32 parameters (fp32, the same weights as weight when that is FP32)
+        private void linear(MemorySegment out, MemorySegment inp, MemorySegment fp32, Weights weight, int n) {
+            if (n == 1) MatVec.forward(out, inp, weight, null);
+            else Matmul.kernels().forward(out, inp, fp32, null, n, weight.cols(), weight.rows());
         }
 
         /** For row r (position position + r) and head h: softmax(q · k_t / sqrt(hd), t <= position + r) · v. */
@@ -806,9 +868,14 @@ public final class Llama3 implements TrainableModel {
         }
     }
 
-    /** A new inference session (empty KV cache) for up to contextLength positions. */
+    /** A new inference session (empty KV cache) for up to contextLength positions, over the fp32 parameters. */
     public Session newSession(int contextLength) {
-        return new Session(contextLength);
+        return new Session(contextLength, new InferenceWeights(Precision.FP32));
+    }
+
+    /** A new inference session whose one-token steps read {@code weights} (see {@link #inferenceWeights}). */
+    public Session newSession(int contextLength, InferenceWeights weights) {
+        return new Session(contextLength, weights);
     }
 
     /** Figures of one generation: tokens produced, seconds for the prompt and for the new tokens. */
@@ -824,11 +891,17 @@ public final class Llama3 implements TrainableModel {
      * stops early at a token in {@code stopTokens} or when the context is full.
      */
     public GenerationStats generate(int[] prompt, int maxNewTokens, Sampler sampler, int[] stopTokens, IntConsumer onToken) {
+        return generate(prompt, maxNewTokens, sampler, stopTokens, onToken, new InferenceWeights(Precision.FP32));
+    }
+
+    /** {@link #generate(int[], int, Sampler, int[], IntConsumer)} with each new token reading {@code weights}. */
+    public GenerationStats generate(int[] prompt, int maxNewTokens, Sampler sampler, int[] stopTokens, IntConsumer onToken,
+                                    InferenceWeights weights) {
         if (prompt.length == 0) throw new LlmcException("the prompt needs at least one token (e.g. <|begin_of_text|>)");
         if (prompt.length > config.maxSeqLen())
             throw new LlmcException("prompt of %d tokens exceeds the model's context length %d".formatted(prompt.length, config.maxSeqLen()));
         int context = Math.min(config.maxSeqLen(), prompt.length + maxNewTokens);
-        try (var session = newSession(context)) {
+        try (var session = newSession(context, weights)) {
             long start = System.nanoTime();
             float[] logits = session.forward(prompt);
             long promptDone = System.nanoTime();

@@ -1,0 +1,127 @@
+package dev.llmc4j.bench;
+
+import dev.llmc4j.cpu.Kernels;
+import dev.llmc4j.cpu.Parallel;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.Locale;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The two limits every figure is measured against, on this machine, through the same Vector API and the same
+ * threads ({@link Parallel}) the kernels use:
+ *
+ * <ul>
+ *   <li><b>fp32 FMA peak</b> (GFLOP/s): every thread runs 8 independent chains of vector FMAs on registers, no
+ *       memory; 8 chains cover an FMA latency of 4 cycles on 2 FMA units. A training step (matmul-bound) is
+ *       quoted as a fraction of it.</li>
+ *   <li><b>read bandwidth</b> (GB/s): every thread sums its own contiguous half of a buffer far larger than the
+ *       caches, in vectors. Generation with a KV cache reads every weight once per token, so its limit is this
+ *       bandwidth divided by the weight bytes of one token.</li>
+ * </ul>
+ *
+ * Each is the best of several rounds after warm-up rounds (the JIT compiles the loops first; on a shared machine
+ * the best round is the one least disturbed). {@code java ... dev.llmc4j.bench.MachineLimits} prints both, one
+ * {@code name value} line each, for scripts ({@code benchmarks/scripts} reads them).
+ */
+public record MachineLimits(double peakGflops, double readGBytesPerSecond) {
+    private static final VectorSpecies<Float> S = Kernels.S;
+    private static final long BANDWIDTH_BYTES = 512L << 20; // 512 MiB: far beyond any L3 cache
+
+    /** Measures both (a few seconds). */
+    public static MachineLimits measure() {
+        return new MachineLimits(measureFmaPeak(), measureReadBandwidth());
+    }
+
+    /** tokens/s at the bandwidth limit, for a token that reads {@code bytesPerToken} bytes. */
+    public double tokensPerSecondLimit(long bytesPerToken) {
+        return readGBytesPerSecond * 1e9 / bytesPerToken;
+    }
+
+    /** One line: "fp32 FMA peak X GFLOP/s, read bandwidth Y GB/s (N threads, B-bit vectors)". */
+    public String describe() {
+        return String.format(Locale.ROOT, "fp32 FMA peak %.1f GFLOP/s, read bandwidth %.1f GB/s (%d threads, %d-bit vectors)",
+                peakGflops, readGBytesPerSecond, Parallel.threads(), S.vectorBitSize());
+    }
+
+    public static void main(String[] args) {
+        var limits = measure();
+        System.out.printf(Locale.ROOT, "peak_gflops %.1f%n", limits.peakGflops());
+        System.out.printf(Locale.ROOT, "read_gbps %.1f%n", limits.readGBytesPerSecond());
+        System.out.println("# " + limits.describe());
+    }
+
+    /** All threads, 8 FMA chains each, best of 6 rounds of about 0.2 s after 3 warm-up rounds. */
+    static double measureFmaPeak() {
+        int threads = Parallel.threads(), iterations = 100_000, calls = 80;
+        float[] sink = new float[threads];
+        double best = 0;
+        for (int round = 0; round < 9; round++) {
+            long start = System.nanoTime();
+            Parallel.forRange(threads, (first, end) -> {
+                for (long thread = first; thread < end; thread++)
+                    for (int call = 0; call < calls; call++) sink[(int) thread] += fmaChains(iterations);
+            });
+            double seconds = (System.nanoTime() - start) / 1e9;
+            double flops = 8.0 * 2 * S.length() * iterations * calls * threads; // 8 chains, 2 flops per lane
+            if (round >= 3) best = Math.max(best, flops / seconds / 1e9);
+        }
+        if (sink[0] == 42) System.out.print(""); // keeps the sums alive
+        return best;
+    }
+
+    private static float fmaChains(int iterations) {
+        var x = FloatVector.broadcast(S, 0.999f);
+        var y = FloatVector.broadcast(S, 1e-6f);
+        var a0 = FloatVector.zero(S); var a1 = a0; var a2 = a0; var a3 = a0; var a4 = a0; var a5 = a0; var a6 = a0; var a7 = a0;
+        for (int i = 0; i < iterations; i++) {
+            a0 = a0.fma(x, y); a1 = a1.fma(x, y); a2 = a2.fma(x, y); a3 = a3.fma(x, y);
+            a4 = a4.fma(x, y); a5 = a5.fma(x, y); a6 = a6.fma(x, y); a7 = a7.fma(x, y);
+        }
+        return a0.add(a1).add(a2).add(a3).add(a4).add(a5).add(a6).add(a7).reduceLanes(VectorOperators.ADD);
+    }
+
+    /** All threads, each summing its contiguous part of 512 MiB, best of 6 passes after 2 warm-up passes. */
+    static double measureReadBandwidth() {
+        try (var arena = Arena.ofShared()) {
+            MemorySegment buffer = arena.allocate(BANDWIDTH_BYTES, 64);
+            Parallel.forRange(BANDWIDTH_BYTES / Float.BYTES, (start, end) -> { // touch every page, from its own thread
+                for (long i = start; i < end; i += 1024) buffer.setAtIndex(ValueLayout.JAVA_FLOAT, i, 1f);
+            });
+            long vectorBytes = S.vectorByteSize();
+            long vectors = BANDWIDTH_BYTES / vectorBytes;
+            float[] sink = new float[1];
+            double best = 0;
+            for (int round = 0; round < 8; round++) {
+                long start = System.nanoTime();
+                Parallel.forRange(vectors, 4, (first, end) -> {
+                    float sum = sum(buffer, first * vectorBytes, end * vectorBytes);
+                    synchronized (sink) {
+                        sink[0] += sum;
+                    }
+                });
+                double seconds = (System.nanoTime() - start) / 1e9;
+                if (round >= 2) best = Math.max(best, BANDWIDTH_BYTES / seconds / 1e9);
+            }
+            return best;
+        }
+    }
+
+    // bytes [from, to) of m as floats, four vectors per step (four independent sums); to - from is a multiple of 4 vectors
+    private static float sum(MemorySegment m, long from, long to) {
+        var order = ByteOrder.nativeOrder();
+        long step = S.vectorByteSize();
+        var s0 = FloatVector.zero(S); var s1 = s0; var s2 = s0; var s3 = s0;
+        for (long at = from; at < to; at += 4 * step) {
+            s0 = s0.add(FloatVector.fromMemorySegment(S, m, at, order));
+            s1 = s1.add(FloatVector.fromMemorySegment(S, m, at + step, order));
+            s2 = s2.add(FloatVector.fromMemorySegment(S, m, at + 2 * step, order));
+            s3 = s3.add(FloatVector.fromMemorySegment(S, m, at + 3 * step, order));
+        }
+        return s0.add(s1).add(s2).add(s3).reduceLanes(VectorOperators.ADD);
+    }
+}
