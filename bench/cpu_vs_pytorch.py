@@ -37,7 +37,9 @@ step_flops = 3 * forward_flops
 
 java = [os.path.join(os.environ["JAVA_HOME"], "bin", "java"), "--add-modules", "jdk.incubator.vector",
         "--enable-native-access=ALL-UNNAMED", "-cp", "benchmarks/target/benchmarks.jar", "dev.llmc4j.bench.StepBench"]
-# fp32 FMA peak for "% of peak": measured by the script just before (MachineLimits), passed as PEAK_GFLOPS
+# fp32 FMA peak for "% of peak": measured by the script just before (MachineLimits), passed as PEAK_GFLOPS; a
+# short round of it also runs after each pair of steps, and each step's "% of peak" is against the round beside it
+# (on a loaded machine the peak we get moves with the load), the median of those printed
 peak = float(os.environ["PEAK_GFLOPS"])
 
 
@@ -103,16 +105,23 @@ print(f"GPT-2 {model_name} (L={L} NH={NH} C={C}) B={B} T={T}, {threads} threads,
 medians = {}
 for command, flops in (("step", step_flops), ("forward", forward_flops)):
     times = {"ours": [], "pytorch": []}
+    fractions = {"ours": [], "pytorch": []}
+    peaks = []
     for i in range(WARMUP + STEPS):
-        a, b = ours(command), theirs(command)
+        a, b, round_peak = ours(command), theirs(command), ours("peak")
         if i >= WARMUP:
             times["ours"].append(a)
             times["pytorch"].append(b)
+            peaks.append(round_peak)
+            fractions["ours"].append(flops / a / 1e6 / round_peak)
+            fractions["pytorch"].append(flops / b / 1e6 / round_peak)
     o, p = statistics.median(times["ours"]), statistics.median(times["pytorch"])
+    fo, fp = statistics.median(fractions["ours"]), statistics.median(fractions["pytorch"])
     medians[command] = (o, p)
-    print(f"{command:8s} ours {o:8.1f} ms ({flops / o / 1e6:6.1f} GFLOP/s, {100 * flops / o / 1e6 / peak:4.1f}% of peak)"
-          f"   pytorch {p:8.1f} ms ({flops / p / 1e6:6.1f} GFLOP/s, {100 * flops / p / 1e6 / peak:4.1f}% of peak)"
-          f"   ours/pytorch {o / p:.2f}   ({flops / 1e9:.1f} GFLOP)")
+    print(f"{command:8s} ours {o:8.1f} ms ({flops / o / 1e6:6.1f} GFLOP/s, {100 * fo:4.1f}% of peak)"
+          f"   pytorch {p:8.1f} ms ({flops / p / 1e6:6.1f} GFLOP/s, {100 * fp:4.1f}% of peak)"
+          f"   ours/pytorch {o / p:.2f}   ({flops / 1e9:.1f} GFLOP; peak between the steps: median "
+          f"{statistics.median(peaks):.1f} GFLOP/s)")
 
 
 def write_chart(path):

@@ -1,5 +1,6 @@
 package dev.llmc4j.bench;
 
+import dev.llmc4j.bench.MachineLimits.ReadProbe;
 import dev.llmc4j.cpu.MatVec.Precision;
 import dev.llmc4j.cpu.Parallel;
 import dev.llmc4j.gpt2.GPT2;
@@ -23,7 +24,9 @@ import java.util.function.IntUnaryOperator;
  *
  * Random weights (the speed does not depend on them), greedy decoding from one start token, {@code TOKENS} new
  * tokens per round; the rounds alternate fp32 and bf16 so that both see the same machine load, and the median
- * round is printed. The Llama 3 model is the issue's training shape: L4, C512, 8 query and 2 key/value heads,
+ * round is printed. Each round also reads a 512 MiB buffer first ({@link MachineLimits.ReadProbe}): the fraction
+ * of the limit is the median over the rounds of each run against the bandwidth measured just before it, which
+ * holds while other processes load the machine. The Llama 3 model is the issue's training shape: L4, C512, 8 query and 2 key/value heads,
  * V 32,768.
  */
 public final class GenerationBench {
@@ -49,33 +52,42 @@ public final class GenerationBench {
         System.out.println("machine: " + limits.describe());
         System.out.printf(Locale.ROOT, "KV-cache generation, %d new tokens per round, median of %d rounds after 1 warm-up, "
                 + "fp32 and bf16 alternating, %d threads%n", tokens, rounds, Parallel.threads());
-        try (var gpt2 = GPT2.randomInit(GPT2Config.fromDescriptor(gpt2Model));
-             var gpt2Fp32 = new GPT2Inference(gpt2, Precision.FP32);
-             var gpt2Bf16 = new GPT2Inference(gpt2, Precision.BF16)) {
-            compare(limits, tokens, rounds, List.of(gpt2(gpt2Model, gpt2Fp32), gpt2(gpt2Model, gpt2Bf16)));
-        }
-        try (var llama = Llama3.randomInit(LLAMA3, 42);
-             var fp32 = llama.inferenceWeights(Precision.FP32);
-             var bf16 = llama.inferenceWeights(Precision.BF16)) {
-            compare(limits, tokens, rounds, List.of(llama3(llama, fp32), llama3(llama, bf16)));
+        try (var probe = new ReadProbe()) {
+            try (var gpt2 = GPT2.randomInit(GPT2Config.fromDescriptor(gpt2Model));
+                 var gpt2Fp32 = new GPT2Inference(gpt2, Precision.FP32);
+                 var gpt2Bf16 = new GPT2Inference(gpt2, Precision.BF16)) {
+                compare(probe, tokens, rounds, List.of(gpt2(gpt2Model, gpt2Fp32), gpt2(gpt2Model, gpt2Bf16)));
+            }
+            try (var llama = Llama3.randomInit(LLAMA3, 42);
+                 var fp32 = llama.inferenceWeights(Precision.FP32);
+                 var bf16 = llama.inferenceWeights(Precision.BF16)) {
+                compare(probe, tokens, rounds, List.of(llama3(llama, fp32), llama3(llama, bf16)));
+            }
         }
     }
 
-    static void compare(MachineLimits limits, int tokens, int rounds, List<Generator> generators) {
-        var seconds = new ArrayList<double[]>();
-        for (var g : generators) seconds.add(new double[rounds]);
+    static void compare(ReadProbe probe, int tokens, int rounds, List<Generator> generators) {
+        double[] bandwidth = new double[rounds];
+        var tokensPerSecond = new ArrayList<double[]>();
+        for (var g : generators) tokensPerSecond.add(new double[rounds]);
         for (int round = -1; round < rounds; round++) {
+            double gbps = probe.gigabytesPerSecond(2);
+            if (round >= 0) bandwidth[round] = gbps;
             for (int i = 0; i < generators.size(); i++) {
-                double s = generators.get(i).secondsPerToken(tokens);
-                if (round >= 0) seconds.get(i)[round] = s;
+                double perSecond = 1 / generators.get(i).secondsPerToken(tokens);
+                if (round >= 0) tokensPerSecond.get(i)[round] = perSecond;
             }
         }
+        System.out.printf(Locale.ROOT, "read bandwidth before each round: median %.1f GB/s (%.1f to %.1f)%n",
+                median(bandwidth), Arrays.stream(bandwidth).min().orElse(0), Arrays.stream(bandwidth).max().orElse(0));
         for (int i = 0; i < generators.size(); i++) {
             var g = generators.get(i);
-            double perSecond = 1 / median(seconds.get(i));
-            double limit = limits.tokensPerSecondLimit(g.bytesPerToken());
-            System.out.printf(Locale.ROOT, "%-22s %7.1f tokens/s   limit %7.1f tokens/s (%.0f MB of weights per token)   %5.1f%% of the limit%n",
-                    g.name(), perSecond, limit, g.bytesPerToken() / 1e6, 100 * perSecond / limit);
+            long bytes = g.bytesPerToken();
+            double[] fraction = new double[rounds];
+            for (int r = 0; r < rounds; r++) fraction[r] = tokensPerSecond.get(i)[r] / (bandwidth[r] * 1e9 / bytes);
+            System.out.printf(Locale.ROOT, "%-22s %7.1f tokens/s   limit %7.1f tokens/s (%.0f MB of weights per token)   "
+                    + "%5.1f%% of the limit%n", g.name(), median(tokensPerSecond.get(i)), median(bandwidth) * 1e9 / bytes,
+                    bytes / 1e6, 100 * median(fraction));
         }
     }
 

@@ -26,7 +26,9 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * Each is the best of several rounds after warm-up rounds (the JIT compiles the loops first; on a shared machine
  * the best round is the one least disturbed). {@code java ... dev.llmc4j.bench.MachineLimits} prints both, one
- * {@code name value} line each, for scripts ({@code benchmarks/scripts} reads them).
+ * {@code name value} line each, for scripts. On a loaded machine the limits move with the load: the benchmarks
+ * then also probe them between the runs they measure ({@link #fmaPeakRound}, {@link ReadProbe}) and quote the
+ * ratio of each run to the probe beside it.
  */
 public record MachineLimits(double peakGflops, double readGBytesPerSecond) {
     private static final VectorSpecies<Float> S = Kernels.S;
@@ -35,11 +37,6 @@ public record MachineLimits(double peakGflops, double readGBytesPerSecond) {
     /** Measures both (a few seconds). */
     public static MachineLimits measure() {
         return new MachineLimits(measureFmaPeak(), measureReadBandwidth());
-    }
-
-    /** tokens/s at the bandwidth limit, for a token that reads {@code bytesPerToken} bytes. */
-    public double tokensPerSecondLimit(long bytesPerToken) {
-        return readGBytesPerSecond * 1e9 / bytesPerToken;
     }
 
     /** One line: "fp32 FMA peak X GFLOP/s, read bandwidth Y GB/s (N threads, B-bit vectors)". */
@@ -55,23 +52,28 @@ public record MachineLimits(double peakGflops, double readGBytesPerSecond) {
         System.out.println("# " + limits.describe());
     }
 
-    /** All threads, 8 FMA chains each, best of 6 rounds of about 0.2 s after 3 warm-up rounds. */
+    /** All threads, 8 FMA chains each, best of 6 rounds of about 0.2 s (at 200 GFLOP/s) after 3 warm-up rounds. */
     static double measureFmaPeak() {
-        int threads = Parallel.threads(), iterations = 100_000, calls = 80;
-        float[] sink = new float[threads];
         double best = 0;
         for (int round = 0; round < 9; round++) {
-            long start = System.nanoTime();
-            Parallel.forRange(threads, (first, end) -> {
-                for (long thread = first; thread < end; thread++)
-                    for (int call = 0; call < calls; call++) sink[(int) thread] += fmaChains(iterations);
-            });
-            double seconds = (System.nanoTime() - start) / 1e9;
-            double flops = 8.0 * 2 * S.length() * iterations * calls * threads; // 8 chains, 2 flops per lane
-            if (round >= 3) best = Math.max(best, flops / seconds / 1e9);
+            double gflops = fmaPeakRound(80);
+            if (round >= 3) best = Math.max(best, gflops);
         }
-        if (sink[0] == 42) System.out.print(""); // keeps the sums alive
         return best;
+    }
+
+    /** One round of the peak: every thread runs {@code calls} x 100,000 steps of 8 FMA chains; GFLOP/s. */
+    public static double fmaPeakRound(int calls) {
+        int threads = Parallel.threads(), iterations = 100_000;
+        float[] sink = new float[threads];
+        long start = System.nanoTime();
+        Parallel.forRange(threads, (first, end) -> {
+            for (long thread = first; thread < end; thread++)
+                for (int call = 0; call < calls; call++) sink[(int) thread] += fmaChains(iterations);
+        });
+        double seconds = (System.nanoTime() - start) / 1e9;
+        if (sink[0] == 42) System.out.print(""); // keeps the sums alive
+        return 8.0 * 2 * S.length() * iterations * calls * threads / seconds / 1e9; // 8 chains, 2 flops per lane
     }
 
     private static float fmaChains(int iterations) {
@@ -87,16 +89,30 @@ public record MachineLimits(double peakGflops, double readGBytesPerSecond) {
 
     /** All threads, each summing its contiguous part of 512 MiB, best of 6 passes after 2 warm-up passes. */
     static double measureReadBandwidth() {
-        try (var arena = Arena.ofShared()) {
-            MemorySegment buffer = arena.allocate(BANDWIDTH_BYTES, 64);
-            Parallel.forRange(BANDWIDTH_BYTES / Float.BYTES, (start, end) -> { // touch every page, from its own thread
+        try (var probe = new ReadProbe()) {
+            probe.gigabytesPerSecond(2);
+            return probe.gigabytesPerSecond(6);
+        }
+    }
+
+    /** A buffer far larger than the caches (512 MiB), every page touched, and timed reads of it. */
+    public static final class ReadProbe implements AutoCloseable {
+        private final Arena arena = Arena.ofShared();
+        private final MemorySegment buffer = arena.allocate(BANDWIDTH_BYTES, 64);
+
+        public ReadProbe() {
+            Parallel.forRange(BANDWIDTH_BYTES / Float.BYTES, (start, end) -> { // each page from the thread that reads it
                 for (long i = start; i < end; i += 1024) buffer.setAtIndex(ValueLayout.JAVA_FLOAT, i, 1f);
             });
+        }
+
+        /** The best of {@code passes} reads of the whole buffer by all threads, GB/s. */
+        public double gigabytesPerSecond(int passes) {
             long vectorBytes = S.vectorByteSize();
             long vectors = BANDWIDTH_BYTES / vectorBytes;
             float[] sink = new float[1];
             double best = 0;
-            for (int round = 0; round < 8; round++) {
+            for (int pass = 0; pass < passes; pass++) {
                 long start = System.nanoTime();
                 Parallel.forRange(vectors, 4, (first, end) -> {
                     float sum = sum(buffer, first * vectorBytes, end * vectorBytes);
@@ -104,10 +120,14 @@ public record MachineLimits(double peakGflops, double readGBytesPerSecond) {
                         sink[0] += sum;
                     }
                 });
-                double seconds = (System.nanoTime() - start) / 1e9;
-                if (round >= 2) best = Math.max(best, BANDWIDTH_BYTES / seconds / 1e9);
+                best = Math.max(best, BANDWIDTH_BYTES / ((System.nanoTime() - start) / 1e9) / 1e9);
             }
             return best;
+        }
+
+        @Override
+        public void close() {
+            arena.close();
         }
     }
 

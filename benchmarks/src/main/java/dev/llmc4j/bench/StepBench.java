@@ -14,7 +14,8 @@ import java.util.Random;
  * <pre>
  *   StepBench MODEL B T [STEPS [WARMUP [RECOMPUTE]]]   e.g. d12 4 64 10 3 0: prints each step and the medians
  *   StepBench --serve MODEL B T [RECOMPUTE]            one line per command on stdin: "step" or "forward" runs
- *                                                      one and prints its ms, "quit" ends (bench/cpu_vs_pytorch.py)
+ *                                                      one and prints its ms, "peak" a short round of the fp32
+ *                                                      FMA peak (GFLOP/s), "quit" ends (bench/cpu_vs_pytorch.py)
  * </pre>
  *
  * The machine's fp32 FMA peak and read bandwidth, to quote a step against: {@link MachineLimits}.
@@ -71,6 +72,7 @@ public final class StepBench {
                 double ms = switch (line.trim()) {
                     case "step" -> Arrays.stream(bench.trainStep()).sum();
                     case "forward" -> bench.forwardOnly();
+                    case "peak" -> MachineLimits.fmaPeakRound(40);
                     default -> throw new IllegalArgumentException("unknown command " + line);
                 };
                 System.out.println(ms);

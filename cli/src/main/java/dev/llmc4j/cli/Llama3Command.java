@@ -1,5 +1,6 @@
 package dev.llmc4j.cli;
 
+import dev.llmc4j.cpu.MatVec.Precision;
 import dev.llmc4j.llama3.Llama3;
 import dev.llmc4j.llama3.Llama3Config;
 import dev.llmc4j.llama3.Llama3DebugState;
@@ -119,6 +120,9 @@ public final class Llama3Command implements Runnable {
         @Option(names = "--top-k", defaultValue = "0", description = "sample among the K most likely tokens (0: all)") int topK;
         @Option(names = "--top-p", defaultValue = "0.95", description = "nucleus: the most likely tokens reaching P together (default: ${DEFAULT-VALUE}; 1: all)") float topP;
         @Option(names = "--seed", defaultValue = "1337") long seed;
+        @Option(names = "--weights", paramLabel = "fp32|bf16", defaultValue = "fp32", converter = WeightsPrecision.class,
+                description = "precision each new token reads the weights in (default: ${DEFAULT-VALUE}); bf16: half the bytes")
+        Precision weights;
 
         @Override
         public Integer call() {
@@ -126,7 +130,7 @@ public final class Llama3Command implements Runnable {
             if (!(temperature >= 0)) throw new LlmcException("--temperature: expected a value >= 0, found " + temperature);
             if (!(topP > 0 && topP <= 1)) throw new LlmcException("--top-p: expected a value in (0, 1], found " + topP);
             if (topK < 0) throw new LlmcException("--top-k: expected 0 (all) or a positive count, found " + topK);
-            try (var model = Llama3.fromCheckpoint(modelFile)) {
+            try (var model = Llama3.fromCheckpoint(modelFile); var generationWeights = model.inferenceWeights(weights)) {
                 Llama3Tokenizer tokenizer = tokenizerFile == null ? null : Llama3Tokenizer.load(tokenizerFile);
                 int[] promptTokens;
                 int[] stops;
@@ -147,9 +151,10 @@ public final class Llama3Command implements Runnable {
                 var stats = model.generate(promptTokens, tokens, sampler, stops, token -> {
                     System.out.print(printer.text(token));
                     System.out.flush();
-                });
-                System.out.printf("%n[%d prompt tokens in %.2f s, %d new tokens at %.2f tokens/s]%n", stats.promptTokens(),
-                        stats.promptSeconds(), stats.generatedTokens(), stats.tokensPerSecond());
+                }, generationWeights);
+                System.out.printf("%n[%d prompt tokens in %.2f s, %d new tokens at %.2f tokens/s, %s weights]%n",
+                        stats.promptTokens(), stats.promptSeconds(), stats.generatedTokens(), stats.tokensPerSecond(),
+                        WeightsPrecision.name(weights));
             }
             return 0;
         }
