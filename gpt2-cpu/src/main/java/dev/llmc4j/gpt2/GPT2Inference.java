@@ -4,6 +4,7 @@ import static dev.llmc4j.cpu.Floats.get;
 import static dev.llmc4j.cpu.Floats.layer;
 import static dev.llmc4j.cpu.Floats.set;
 
+import dev.llmc4j.cpu.DecodeAttention;
 import dev.llmc4j.cpu.MatVec;
 import dev.llmc4j.cpu.MatVec.Precision;
 import dev.llmc4j.cpu.MatVec.Weights;
@@ -21,7 +22,7 @@ import java.util.function.IntConsumer;
  * The cost per token is then proportional to the position, not to its square, times the layers.
  *
  * <p>Uses the same layer functions as training (with B = T = 1), except for two: attention, one query against
- * the cached keys (L, maxT, C) and values (L, maxT, C), and the Linear layers, which run {@link MatVec}: with one
+ * the cached keys (L, maxT, C) and values (L, maxT, C) ({@link DecodeAttention}), and the Linear layers, which run {@link MatVec}: with one
  * position each weight is read once and used once, so a token costs the time to read the weights and the kernel
  * is built to stream them. The weights are the model's fp32 floats, or (precision BF16) a bf16 copy taken when the
  * generator is made, half the bytes to read per token; a bf16 copy does not follow later training steps.
@@ -35,7 +36,7 @@ public final class GPT2Inference implements TokenGenerator, AutoCloseable {
     private final Weights lmHead;                          // (V, C): wte's first V rows (the padding is never sampled)
     private final MemorySegment keys, values;           // (L, maxT, C)
     private final MemorySegment residual, ln, qkv, atty, attproj, residual2, fch, fchGelu, fcproj; // one position
-    private final MemorySegment mean, rstd, scores, logits;
+    private final MemorySegment mean, rstd, logits;
     private int position;                                // tokens already in the cache
 
     /** Generation over the model's fp32 weights, which it reads as they are (it follows training). */
@@ -67,7 +68,6 @@ public final class GPT2Inference implements TokenGenerator, AutoCloseable {
         this.fcproj = floats(C);
         this.mean = floats(1);
         this.rstd = floats(1);
-        this.scores = floats(maxT);
         this.logits = floats(V);
         var p = model.params;
         this.qkvw = new Weights[L];
@@ -123,7 +123,7 @@ public final class GPT2Inference implements TokenGenerator, AutoCloseable {
                 set(keys, cacheRow + i, get(qkv, C + i));
                 set(values, cacheRow + i, get(qkv, 2L * C + i));
             }
-            attendToCache(l, t);
+            DecodeAttention.forward(atty, qkv, 0, layer(keys, l, (long) maxT * C), layer(values, l, (long) maxT * C), C, NH, 1, hs, t);
             MatVec.forward(attproj, atty, attprojw[l], layer(p.attprojb(), l, C));
             Residual.forward(residual2, residual, attproj, C);
             GPT2.layernormForward(ln, mean, rstd, residual2, layer(p.ln2w(), l, C), layer(p.ln2b(), l, C), 1, 1, C);
@@ -138,34 +138,6 @@ public final class GPT2Inference implements TokenGenerator, AutoCloseable {
         float[] result = new float[V];
         for (int i = 0; i < V; i++) result[i] = get(logits, i);
         return result;
-    }
-
-    // atty (C) = for each head: softmax(q · k_t2 / sqrt(hs) over t2 <= t) weighted sum of v_t2, from the cache
-    private void attendToCache(int l, int t) {
-        float scale = (float) (1.0 / Math.sqrt(hs));
-        long layerBase = (long) l * maxT * C;
-        for (int h = 0; h < NH; h++) {
-            int head = h * hs;
-            float max = -10000.0f;
-            for (int t2 = 0; t2 <= t; t2++) {
-                float dot = 0;
-                for (int i = 0; i < hs; i++) dot += get(qkv, head + i) * get(keys, layerBase + (long) t2 * C + head + i);
-                dot *= scale;
-                set(scores, t2, dot);
-                max = Math.max(max, dot);
-            }
-            float sum = 0;
-            for (int t2 = 0; t2 <= t; t2++) {
-                float e = (float) Math.exp(get(scores, t2) - max);
-                set(scores, t2, e);
-                sum += e;
-            }
-            for (int i = 0; i < hs; i++) {
-                float out = 0;
-                for (int t2 = 0; t2 <= t; t2++) out += get(scores, t2) / sum * get(values, layerBase + (long) t2 * C + head + i);
-                set(atty, head + i, out);
-            }
-        }
     }
 
     @Override
