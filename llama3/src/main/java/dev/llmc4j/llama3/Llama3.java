@@ -8,6 +8,7 @@ import static dev.llmc4j.cpu.Floats.set;
 import dev.llmc4j.cpu.AdamW;
 import dev.llmc4j.cpu.AdamWState;
 import dev.llmc4j.cpu.Attention;
+import dev.llmc4j.cpu.DecodeAttention;
 import dev.llmc4j.cpu.Floats;
 import dev.llmc4j.cpu.MatVec;
 import dev.llmc4j.cpu.MatVec.Precision;
@@ -732,7 +733,7 @@ public final class Llama3 implements TrainableModel {
         private final MemorySegment valueCache; // (L, contextLength, NKV*hd)
         private int position;                   // positions filled so far
         private int rowCapacity;
-        private MemorySegment x, xb, qkv, atty, attproj, fch, fchSwiglu, fcproj, scores, logits;
+        private MemorySegment x, xb, qkv, atty, attproj, fch, fchSwiglu, fcproj, logits;
 
         Session(int contextLength, InferenceWeights weights) {
             if (contextLength < 1 || contextLength > config.maxSeqLen())
@@ -765,7 +766,6 @@ public final class Llama3 implements TrainableModel {
             fch = allocate(sessionArena, rows * 2 * H * Float.BYTES, "inference activations");
             fchSwiglu = allocate(sessionArena, rows * H * Float.BYTES, "inference activations");
             fcproj = allocate(sessionArena, rows * C * Float.BYTES, "inference activations");
-            scores = allocate(sessionArena, (long) Parallel.threads() * contextLength * Float.BYTES, "attention scores");
             rowCapacity = rows;
         }
 
@@ -827,44 +827,13 @@ public final class Llama3 implements TrainableModel {
             else Matmul.kernels().forward(out, inp, fp32, null, n, weight.cols(), weight.rows());
         }
 
-        /** For row r (position position + r) and head h: softmax(q · k_t / sqrt(hd), t <= position + r) · v. */
+        /** For row r (position position + r): its query heads against the cache up to its own position. */
         private void cachedAttention(MemorySegment out, MemorySegment qkv, MemorySegment keys, MemorySegment values, int n) {
-            int NH = config.numHeads(), hd = config.headSize(), kvC = config.kvChannels(), qkvRows = config.qkvRows();
-            int group = config.kvGroupSize();
-            float scale = (float) (1.0 / Math.sqrt(hd));
-            int chunks = Parallel.threads();
-            long work = (long) n * NH;
-            Parallel.forRange(chunks, (firstChunk, endChunk) -> {
-                for (long chunk = firstChunk; chunk < endChunk; chunk++) {
-                    MemorySegment score = Floats.slice(scores, chunk * contextLength, contextLength);
-                    for (long index = work * chunk / chunks; index < work * (chunk + 1) / chunks; index++) {
-                        int r = (int) (index / NH), h = (int) (index % NH);
-                        int last = position + r;
-                        long query = (long) r * qkvRows + (long) h * hd;
-                        long kvHead = (long) (h / group) * hd;
-                        float max = Float.NEGATIVE_INFINITY;
-                        for (int t = 0; t <= last; t++) {
-                            float dot = 0;
-                            for (int i = 0; i < hd; i++) dot += get(qkv, query + i) * get(keys, (long) t * kvC + kvHead + i);
-                            dot *= scale;
-                            max = Math.max(max, dot);
-                            set(score, t, dot);
-                        }
-                        float sum = 0;
-                        for (int t = 0; t <= last; t++) {
-                            float e = (float) Math.exp(get(score, t) - max);
-                            set(score, t, e);
-                            sum += e;
-                        }
-                        long output = (long) r * NH * hd + (long) h * hd;
-                        for (int i = 0; i < hd; i++) set(out, output + i, 0);
-                        for (int t = 0; t <= last; t++) {
-                            float weight = get(score, t) / sum;
-                            for (int i = 0; i < hd; i++) add(out, output + i, weight * get(values, (long) t * kvC + kvHead + i));
-                        }
-                    }
-                }
-            });
+            int NH = config.numHeads(), hd = config.headSize(), qkvRows = config.qkvRows();
+            for (int r = 0; r < n; r++) {
+                DecodeAttention.forward(Floats.slice(out, (long) r * NH * hd, (long) NH * hd), qkv, (long) r * qkvRows,
+                        keys, values, config.kvChannels(), NH, config.kvGroupSize(), hd, position + r);
+            }
         }
     }
 
