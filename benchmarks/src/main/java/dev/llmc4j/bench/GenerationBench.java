@@ -71,7 +71,7 @@ public final class GenerationBench {
         var tokensPerSecond = new ArrayList<double[]>();
         for (var g : generators) tokensPerSecond.add(new double[rounds]);
         for (int round = -1; round < rounds; round++) {
-            double gbps = probe.gigabytesPerSecond(2);
+            double gbps = probe.gigabytesPerSecond(3);
             if (round >= 0) bandwidth[round] = gbps;
             for (int i = 0; i < generators.size(); i++) {
                 double perSecond = 1 / generators.get(i).secondsPerToken(tokens);

@@ -104,6 +104,11 @@ public record MachineLimits(double peakGflops, double readGBytesPerSecond) {
             Parallel.forRange(BANDWIDTH_BYTES / Float.BYTES, (start, end) -> { // each page from the thread that reads it
                 for (long i = start; i < end; i += 1024) buffer.setAtIndex(ValueLayout.JAVA_FLOAT, i, 1f);
             });
+            // compile the reading loop before it is timed: a pass calls it once per thread, too few calls for the JIT
+            // to compile the method itself (each call would start interpreted and switch over mid-loop)
+            float sink = 0;
+            for (int call = 0; call < 20_000; call++) sink += sum(buffer, 0, 16L * S.vectorByteSize());
+            if (sink == 42) System.out.print("");
         }
 
         /** The best of {@code passes} reads of the whole buffer by all threads, GB/s. */

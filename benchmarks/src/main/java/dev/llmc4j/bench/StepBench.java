@@ -102,6 +102,14 @@ public final class StepBench {
         for (int s = 0; s < steps; s++) total[s] = times[0][s] + times[1][s] + times[2][s];
         System.out.printf("median of %d: forward %.1f ms  backward %.1f ms  update %.1f ms  step %.1f ms%n",
                 steps, median(times[0]), median(times[1]), median(times[2]), median(total));
+        // matmul flops as benchmarks/scripts/cpu_vs_pytorch.py counts them: 2 per multiply-add over the 12 L C^2
+        // weights and the lm head, plus attention's two (T x T) products; a training step is 3x the forward
+        var config = GPT2Config.fromDescriptor(args[0]);
+        long L = config.numLayers(), C = config.channels(), Vp = config.paddedVocabSize(), BT = (long) B * T;
+        double stepFlops = 3.0 * (2.0 * BT * (12 * L * C * C + Vp * C) + 4.0 * L * BT * T * C);
+        double gflops = stepFlops / median(total) / 1e6, peak = MachineLimits.measureFmaPeak();
+        System.out.printf("step: %.1f GFLOP, %.1f GFLOP/s, %.1f%% of the fp32 FMA peak measured after the steps (%.1f GFLOP/s)%n",
+                stepFlops / 1e9, gflops, 100 * gflops / peak, peak);
     }
 
     long activationFloats() {
