@@ -74,7 +74,8 @@ public final class MatVec {
             long count = (long) rows * cols;
             MemorySegment copy = arena.allocate(count * Short.BYTES, 64);
             Parallel.forRange(count, (start, end) -> {
-                for (long i = start; i < end; i++) copy.setAtIndex(BF16, i, BFloat16.fromFloat(floats.getAtIndex(FLOAT, i)));
+                for (long i = start; i < end; i++)
+                    copy.setAtIndex(BF16, i, BFloat16.fromFloat(floats.getAtIndex(FLOAT, i)));
             });
             return new Weights(copy, Precision.BF16, rows, cols);
         }
@@ -96,7 +97,7 @@ public final class MatVec {
         }
     }
 
-    /** out (OC) = weight (OC, C) · x (C) + bias (OC, or null): the fast version, or the baseline under -Dllmc.kernels=baseline. */
+    /** out (OC) = weight (OC, C) · x (C) + bias (OC, or null): the fast version, or under -Dllmc.kernels=baseline the plain loop. */
     public static void forward(MemorySegment out, MemorySegment x, Weights weight, MemorySegment bias) {
         if (!Kernels.fast()) {
             forwardBaseline(out, x, weight, bias);
@@ -113,7 +114,8 @@ public final class MatVec {
                 even[j] = x.getAtIndex(FLOAT, 2L * j);
                 odd[j] = x.getAtIndex(FLOAT, 2L * j + 1);
             }
-            Parallel.forRange(weight.rows(), ROWS, (start, end) -> rowsBf16(out, x, even, odd, weight, bias, start, end));
+            Parallel.forRange(weight.rows(), ROWS,
+                    (start, end) -> rowsBf16(out, x, even, odd, weight, bias, start, end));
         }
     }
 
@@ -127,29 +129,16 @@ public final class MatVec {
         }
     }
 
-    // rows [start, end) of an fp32 matrix: four rows per pass, then one at a time; columns past the last whole vector
-    // are added one by one
-    private static void rowsFp32(MemorySegment out, MemorySegment x, Weights weight, MemorySegment bias, long start, long end) {
+    // rows [start, end) of an fp32 matrix: four rows per call of fourRowsFp32, then one at a time. A small method per
+    // four rows is called thousands of times per token, so the JIT compiles it within the first token; one call per
+    // thread per matrix would run interpreted until the JIT replaced it mid-loop
+    private static void rowsFp32(MemorySegment out, MemorySegment x, Weights weight, MemorySegment bias,
+                                 long start, long end) {
         MemorySegment w = weight.data();
         int C = weight.cols(), full = C - C % W;
         long rowBytes = (long) C * Float.BYTES;
         long o = start;
-        for (; o + ROWS <= end; o += ROWS) {
-            long r0 = o * rowBytes, r1 = r0 + rowBytes, r2 = r1 + rowBytes, r3 = r2 + rowBytes;
-            var s0 = FloatVector.zero(S); var s1 = FloatVector.zero(S); var s2 = FloatVector.zero(S); var s3 = FloatVector.zero(S);
-            for (int i = 0; i < full; i += W) {
-                long at = (long) i * Float.BYTES;
-                var xv = FloatVector.fromMemorySegment(S, x, at, ByteOrder.nativeOrder());
-                s0 = FloatVector.fromMemorySegment(S, w, r0 + at, ByteOrder.nativeOrder()).fma(xv, s0);
-                s1 = FloatVector.fromMemorySegment(S, w, r1 + at, ByteOrder.nativeOrder()).fma(xv, s1);
-                s2 = FloatVector.fromMemorySegment(S, w, r2 + at, ByteOrder.nativeOrder()).fma(xv, s2);
-                s3 = FloatVector.fromMemorySegment(S, w, r3 + at, ByteOrder.nativeOrder()).fma(xv, s3);
-            }
-            store(out, bias, o, s0.reduceLanes(VectorOperators.ADD) + tailFp32(w, o, x, full, C));
-            store(out, bias, o + 1, s1.reduceLanes(VectorOperators.ADD) + tailFp32(w, o + 1, x, full, C));
-            store(out, bias, o + 2, s2.reduceLanes(VectorOperators.ADD) + tailFp32(w, o + 2, x, full, C));
-            store(out, bias, o + 3, s3.reduceLanes(VectorOperators.ADD) + tailFp32(w, o + 3, x, full, C));
-        }
+        for (; o + ROWS <= end; o += ROWS) fourRowsFp32(out, x, w, bias, o, C, full);
         for (; o < end; o++) {
             long r = o * rowBytes;
             var s = FloatVector.zero(S);
@@ -162,40 +151,41 @@ public final class MatVec {
         }
     }
 
+    // out[o..o+3] = rows o..o+3 · x (+ bias); columns past the last whole vector are added one by one
+    private static void fourRowsFp32(MemorySegment out, MemorySegment x, MemorySegment w, MemorySegment bias,
+                                     long o, int C, int full) {
+        long rowBytes = (long) C * Float.BYTES;
+        long r0 = o * rowBytes, r1 = r0 + rowBytes, r2 = r1 + rowBytes, r3 = r2 + rowBytes;
+        var s0 = FloatVector.zero(S); var s1 = s0; var s2 = s0; var s3 = s0;
+        for (int i = 0; i < full; i += W) {
+            long at = (long) i * Float.BYTES;
+            var xv = FloatVector.fromMemorySegment(S, x, at, ByteOrder.nativeOrder());
+            s0 = FloatVector.fromMemorySegment(S, w, r0 + at, ByteOrder.nativeOrder()).fma(xv, s0);
+            s1 = FloatVector.fromMemorySegment(S, w, r1 + at, ByteOrder.nativeOrder()).fma(xv, s1);
+            s2 = FloatVector.fromMemorySegment(S, w, r2 + at, ByteOrder.nativeOrder()).fma(xv, s2);
+            s3 = FloatVector.fromMemorySegment(S, w, r3 + at, ByteOrder.nativeOrder()).fma(xv, s3);
+        }
+        store(out, bias, o, s0.reduceLanes(VectorOperators.ADD) + tailFp32(w, o, x, full, C));
+        store(out, bias, o + 1, s1.reduceLanes(VectorOperators.ADD) + tailFp32(w, o + 1, x, full, C));
+        store(out, bias, o + 2, s2.reduceLanes(VectorOperators.ADD) + tailFp32(w, o + 2, x, full, C));
+        store(out, bias, o + 3, s3.reduceLanes(VectorOperators.ADD) + tailFp32(w, o + 3, x, full, C));
+    }
+
     private static float tailFp32(MemorySegment w, long row, MemorySegment x, int from, int C) {
         float sum = 0;
         for (int i = from; i < C; i++) sum += w.getAtIndex(FLOAT, row * C + i) * x.getAtIndex(FLOAT, i);
         return sum;
     }
 
-    // rows [start, end) of a bf16 matrix, W pairs (2W weights) per vector: see the class comment
+    // rows [start, end) of a bf16 matrix, W pairs (2W weights) per vector (see the class comment), four rows per call
+    // of fourRowsBf16 as for fp32
     private static void rowsBf16(MemorySegment out, MemorySegment x, float[] even, float[] odd, Weights weight,
                                  MemorySegment bias, long start, long end) {
         MemorySegment w = weight.data();
         int C = weight.cols(), pairs = C / 2, full = pairs - pairs % W;
         long rowBytes = (long) C * Short.BYTES;
         long o = start;
-        for (; o + ROWS <= end; o += ROWS) {
-            long r0 = o * rowBytes, r1 = r0 + rowBytes, r2 = r1 + rowBytes, r3 = r2 + rowBytes;
-            var s0 = FloatVector.zero(S); var s1 = FloatVector.zero(S); var s2 = FloatVector.zero(S); var s3 = FloatVector.zero(S);
-            for (int j = 0; j < full; j += W) {
-                long at = (long) j * Integer.BYTES;
-                var xe = FloatVector.fromArray(S, even, j);
-                var xo = FloatVector.fromArray(S, odd, j);
-                var p0 = IntVector.fromMemorySegment(I, w, r0 + at, ORDER);
-                var p1 = IntVector.fromMemorySegment(I, w, r1 + at, ORDER);
-                var p2 = IntVector.fromMemorySegment(I, w, r2 + at, ORDER);
-                var p3 = IntVector.fromMemorySegment(I, w, r3 + at, ORDER);
-                s0 = lower(p0).fma(xe, upper(p0).fma(xo, s0));
-                s1 = lower(p1).fma(xe, upper(p1).fma(xo, s1));
-                s2 = lower(p2).fma(xe, upper(p2).fma(xo, s2));
-                s3 = lower(p3).fma(xe, upper(p3).fma(xo, s3));
-            }
-            store(out, bias, o, s0.reduceLanes(VectorOperators.ADD) + tailBf16(w, o, x, 2 * full, C));
-            store(out, bias, o + 1, s1.reduceLanes(VectorOperators.ADD) + tailBf16(w, o + 1, x, 2 * full, C));
-            store(out, bias, o + 2, s2.reduceLanes(VectorOperators.ADD) + tailBf16(w, o + 2, x, 2 * full, C));
-            store(out, bias, o + 3, s3.reduceLanes(VectorOperators.ADD) + tailBf16(w, o + 3, x, 2 * full, C));
-        }
+        for (; o + ROWS <= end; o += ROWS) fourRowsBf16(out, x, even, odd, w, bias, o, C, full);
         for (; o < end; o++) {
             long r = o * rowBytes;
             var s = FloatVector.zero(S);
@@ -205,6 +195,30 @@ public final class MatVec {
             }
             store(out, bias, o, s.reduceLanes(VectorOperators.ADD) + tailBf16(w, o, x, 2 * full, C));
         }
+    }
+
+    private static void fourRowsBf16(MemorySegment out, MemorySegment x, float[] even, float[] odd, MemorySegment w,
+                                     MemorySegment bias, long o, int C, int full) {
+        long rowBytes = (long) C * Short.BYTES;
+        long r0 = o * rowBytes, r1 = r0 + rowBytes, r2 = r1 + rowBytes, r3 = r2 + rowBytes;
+        var s0 = FloatVector.zero(S); var s1 = s0; var s2 = s0; var s3 = s0;
+        for (int j = 0; j < full; j += W) {
+            long at = (long) j * Integer.BYTES;
+            var xe = FloatVector.fromArray(S, even, j);
+            var xo = FloatVector.fromArray(S, odd, j);
+            var p0 = IntVector.fromMemorySegment(I, w, r0 + at, ORDER);
+            var p1 = IntVector.fromMemorySegment(I, w, r1 + at, ORDER);
+            var p2 = IntVector.fromMemorySegment(I, w, r2 + at, ORDER);
+            var p3 = IntVector.fromMemorySegment(I, w, r3 + at, ORDER);
+            s0 = lower(p0).fma(xe, upper(p0).fma(xo, s0));
+            s1 = lower(p1).fma(xe, upper(p1).fma(xo, s1));
+            s2 = lower(p2).fma(xe, upper(p2).fma(xo, s2));
+            s3 = lower(p3).fma(xe, upper(p3).fma(xo, s3));
+        }
+        store(out, bias, o, s0.reduceLanes(VectorOperators.ADD) + tailBf16(w, o, x, 2 * full, C));
+        store(out, bias, o + 1, s1.reduceLanes(VectorOperators.ADD) + tailBf16(w, o + 1, x, 2 * full, C));
+        store(out, bias, o + 2, s2.reduceLanes(VectorOperators.ADD) + tailBf16(w, o + 2, x, 2 * full, C));
+        store(out, bias, o + 3, s3.reduceLanes(VectorOperators.ADD) + tailBf16(w, o + 3, x, 2 * full, C));
     }
 
     /** The even elements of W bf16 pairs as floats: the lower halves shifted into the upper. */
@@ -219,7 +233,8 @@ public final class MatVec {
 
     private static float tailBf16(MemorySegment w, long row, MemorySegment x, int from, int C) {
         float sum = 0;
-        for (int i = from; i < C; i++) sum += BFloat16.toFloat(w.getAtIndex(BF16, row * C + i)) * x.getAtIndex(FLOAT, i);
+        for (int i = from; i < C; i++)
+            sum += BFloat16.toFloat(w.getAtIndex(BF16, row * C + i)) * x.getAtIndex(FLOAT, i);
         return sum;
     }
 
