@@ -93,8 +93,10 @@ public final class Llama3Command implements Runnable {
     }
 
     @Command(name = "test", mixinStandardHelpOptions = true,
-            description = {"Check Llama 3 against a debug state of reference/llama3_reference.py: logits, loss and the",
-                "16 gradients (relative error <= 1e-5), then the recorded training steps. Exit code 0 when all match."})
+            description = {"Check Llama 3 against a debug state (llm.c's train_llama3.py or reference/llama3_reference.py):",
+                "logits, loss and the 16 gradients (relative error <= 1e-5), then the recorded training steps replayed",
+                "by llm.c's rule (AdamW lr 1e-5, betas 0.9/0.95, eps 1e-8, no weight decay, clipping at norm 1.0):",
+                "losses within 1e-5, pre-clip grad norms within 1e-4 relative. Exit code 0 when all match."})
     static final class Test implements Callable<Integer> {
         @Option(names = "--model", required = true, paramLabel = "FILE") Path modelFile;
         @Option(names = "--state", required = true, paramLabel = "FILE") Path stateFile;
