@@ -3,7 +3,10 @@ package dev.llmc4j.cli;
 import dev.llmc4j.data.DatasetBuilder;
 import dev.llmc4j.data.TextEncoder;
 import dev.llmc4j.data.TinyShakespeare;
+import dev.llmc4j.eval.EvalFile;
+import dev.llmc4j.eval.HellaSwag;
 import dev.llmc4j.llama3.Llama3Tokenizer;
+import dev.llmc4j.tokenizer.GPT2Tokenizer;
 import dev.llmc4j.util.LlmcException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -23,7 +26,8 @@ import picocli.CommandLine.Model.CommandSpec;
         mixinStandardHelpOptions = true,
         description = {"Prepare training data: GPT-2 token shards (llm.c format) plus gpt2_tokenizer.bin,",
             "or with --model llama3 --tokenizer tokenizer.model Llama 3 shards (uint32) for ./llmc llama3 train."},
-        subcommands = {DataCommand.TinyShakespeareCommand.class, DataCommand.TextCommand.class})
+        subcommands = {DataCommand.TinyShakespeareCommand.class, DataCommand.TextCommand.class,
+            DataCommand.HellaSwagCommand.class})
 public final class DataCommand implements Runnable {
     @Spec
     CommandSpec spec;
@@ -166,6 +170,44 @@ public final class DataCommand implements Runnable {
         private static String stripExtension(String fileName) {
             int dot = fileName.lastIndexOf('.');
             return dot > 0 ? fileName.substring(0, dot) : fileName;
+        }
+    }
+
+    @Command(
+            name = "hellaswag",
+            mixinStandardHelpOptions = true,
+            description = {
+                "Write llm.c's HellaSwag eval file (dev/data/hellaswag.py's hellaswag_val.bin, byte for byte) from",
+                "HellaSwag's JSONL, which you supply (llmc works offline: e.g. hellaswag_val.jsonl of rowanz/hellaswag).",
+                "GPT-2 tokens: each context as encode(ctx), each ending as encode(\" \" + ending); 10,042 val examples."
+            })
+    static final class HellaSwagCommand implements Runnable {
+        @Spec
+        CommandSpec spec;
+
+        @Option(names = "--input", paramLabel = "FILE.jsonl", description = "HellaSwag JSON lines (ctx, endings, label)")
+        Path input;
+
+        @Option(names = {"-o", "--output"}, paramLabel = "FILE", defaultValue = "data/hellaswag/hellaswag_val.bin",
+                description = "the eval file (default: ${DEFAULT-VALUE}; llm.c's is dev/data/hellaswag/hellaswag_val.bin)")
+        Path output;
+
+        @Override
+        public void run() {
+            if (input == null)
+                throw new LlmcException("data hellaswag needs --input FILE.jsonl: llmc downloads nothing here; get HellaSwag's "
+                        + "hellaswag_val.jsonl yourself and pass it");
+            var tokenizer = GPT2Tokenizer.get();
+            var examples = HellaSwag.render(input, text -> {
+                // tiktoken's encode, which llm.c's script calls, refuses special-token text
+                if (text.contains(GPT2Tokenizer.EOT_TEXT))
+                    throw new LlmcException(input + ": text contains " + GPT2Tokenizer.EOT_TEXT + ", which GPT-2's encode refuses");
+                return tokenizer.encodeOrdinary(text);
+            });
+            EvalFile.write(output, examples);
+            var out = spec.commandLine().getOut();
+            out.println(String.format(Locale.ROOT, "wrote %,d examples to %s", examples.size(), output));
+            out.flush();
         }
     }
 

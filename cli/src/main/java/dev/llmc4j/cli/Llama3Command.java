@@ -182,7 +182,7 @@ public final class Llama3Command implements Runnable {
         }
     }
 
-    @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+    @Command(name = "train", sortOptions = false,
             description = {"Train Llama 3 with the shared trainer of ./llmc train (llm.c's loop: AdamW, gradient accumulation,",
                 "clipping at norm 1.0, LR schedules, validation, sampling, checkpoints, exact resume) on Llama 3 token",
                 "shards (uint32, magic 20240801; make them with ./llmc data tinyshakespeare --model llama3 --tokenizer FILE).",
@@ -212,7 +212,9 @@ public final class Llama3Command implements Runnable {
                     var printer = new TokenPrinter(tokenizer);
                     int start = tokenizer != null ? tokenizer.beginOfText() : beginOfText(model.config.vocabSize());
                     var sampleText = new Trainer.SampleText(start, token -> printer.text(token).getBytes(StandardCharsets.UTF_8));
-                    var result = new Trainer(model, config, out, sampleText, comm, distributed.zeroStage).run();
+                    var trainer = new Trainer(model, config, out, sampleText, comm, distributed.zeroStage);
+                    training.attachHellaSwag(trainer, out);
+                    var result = trainer.run();
                     if (comm.rank() == 0) LossChart.writeIfOutput(config.outputDir(), result, "Llama 3 " + model.config.describe());
                 }
             });

@@ -20,6 +20,7 @@ import picocli.CommandLine.Command;
             SampleCommand.class,
             QuickstartCommand.class,
             Llama3Command.class,
+            EvalCommand.class,
         })
 public final class Llmc implements Runnable {
 
