@@ -21,6 +21,7 @@ import picocli.CommandLine.Command;
             QuickstartCommand.class,
             Llama3Command.class,
             EvalCommand.class,
+            ExportCommand.class,
         })
 public final class Llmc implements Runnable {
 
