@@ -175,13 +175,7 @@ public final class CorpusReader implements AutoCloseable {
 
     private String field(String line, Position start) {
         String where = files.get(start.file()) + " at byte " + start.offset();
-        Object parsed;
-        try {
-            parsed = Json.parse(line);
-        } catch (Json.JsonException e) {
-            throw new LlmcException(where + ": expected a JSON object, found invalid JSON (" + e.getMessage() + ")");
-        }
-        if (!(parsed instanceof Map<?, ?> object)) throw new LlmcException(where + ": expected a JSON object");
+        Map<?, ?> object = Json.parseObjectLine(line, where);
         if (!(object.get(jsonField) instanceof String text))
             throw new LlmcException(where + ": field " + jsonField + ": expected a string, found " + object.get(jsonField));
         return text;

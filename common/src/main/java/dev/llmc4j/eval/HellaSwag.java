@@ -44,13 +44,7 @@ public final class HellaSwag {
 
     private static EvalFile.Example render(Path file, int lineNumber, int index, String line, Function<String, int[]> encode) {
         String where = file + " line " + lineNumber + ": ";
-        Object parsed;
-        try {
-            parsed = Json.parse(line);
-        } catch (Json.JsonException e) {
-            throw new LlmcException(where + "expected a JSON object, found invalid JSON (" + e.getMessage() + ")");
-        }
-        if (!(parsed instanceof Map<?, ?> object)) throw new LlmcException(where + "expected a JSON object");
+        Map<?, ?> object = Json.parseObjectLine(line, file + " line " + lineNumber);
         if (!(object.get("ctx") instanceof String context)) throw new LlmcException(where + "field ctx: expected a string");
         if (!(object.get("label") instanceof Long label) || label < 0 || label >= EvalFile.COMPLETIONS)
             throw new LlmcException(where + "field label: expected 0, 1, 2 or 3, found " + object.get("label"));
