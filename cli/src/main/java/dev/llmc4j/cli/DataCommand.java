@@ -1,11 +1,11 @@
 package dev.llmc4j.cli;
 
 import dev.llmc4j.data.DatasetBuilder;
+import dev.llmc4j.data.EvalFile;
+import dev.llmc4j.data.HellaSwag;
 import dev.llmc4j.data.ShardedDatasetBuilder;
 import dev.llmc4j.data.TextEncoder;
 import dev.llmc4j.data.TinyShakespeare;
-import dev.llmc4j.eval.EvalFile;
-import dev.llmc4j.eval.HellaSwag;
 import dev.llmc4j.llama3.Llama3Tokenizer;
 import dev.llmc4j.tokenizer.GPT2Tokenizer;
 import dev.llmc4j.util.LlmcException;
@@ -16,10 +16,10 @@ import java.util.List;
 import java.util.Locale;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
 
 /** {@code llmc data}: turn text into the GPT-2 or Llama 3 token shards the trainers read. */
 @Command(

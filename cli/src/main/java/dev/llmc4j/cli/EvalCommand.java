@@ -1,9 +1,9 @@
 package dev.llmc4j.cli;
 
-import dev.llmc4j.eval.EvalFile;
-import dev.llmc4j.eval.HellaSwagEval;
+import dev.llmc4j.data.EvalFile;
 import dev.llmc4j.gpt2.GPT2;
 import dev.llmc4j.llama3.Llama3;
+import dev.llmc4j.train.HellaSwagEval;
 import dev.llmc4j.train.TrainableModel;
 import dev.llmc4j.util.LlmcException;
 import java.io.PrintWriter;

@@ -1,6 +1,6 @@
 package dev.llmc4j.cli;
 
-import dev.llmc4j.eval.EvalFile;
+import dev.llmc4j.data.EvalFile;
 import dev.llmc4j.train.Trainer;
 import dev.llmc4j.train.TrainingConfig;
 import java.io.PrintStream;

@@ -3,14 +3,14 @@ package dev.llmc4j.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.llmc4j.eval.EvalFile;
-import dev.llmc4j.eval.HellaSwagEval;
+import dev.llmc4j.data.EvalFile;
 import dev.llmc4j.format.Json;
 import dev.llmc4j.format.TokenShard;
 import dev.llmc4j.gpt2.GPT2;
 import dev.llmc4j.testing.Fixtures;
 import dev.llmc4j.testing.Reference;
 import dev.llmc4j.tokenizer.GPT2Tokenizer;
+import dev.llmc4j.train.HellaSwagEval;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
