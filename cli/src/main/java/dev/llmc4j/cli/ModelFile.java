@@ -1,8 +1,8 @@
 package dev.llmc4j.cli;
 
 import dev.llmc4j.format.FileFormatException;
-import dev.llmc4j.format.GPT2Checkpoint;
 import dev.llmc4j.llama3.Llama3Checkpoint;
+import dev.llmc4j.model.GPT2Checkpoint;
 import dev.llmc4j.util.LlmcException;
 import java.io.IOException;
 import java.nio.ByteBuffer;

@@ -1,6 +1,5 @@
 package dev.llmc4j.model;
 
-import dev.llmc4j.format.GPT2Checkpoint;
 import dev.llmc4j.format.Safetensors;
 import dev.llmc4j.util.AtomicFiles;
 import java.lang.foreign.Arena;
