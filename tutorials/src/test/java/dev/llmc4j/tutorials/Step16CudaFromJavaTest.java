@@ -13,7 +13,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import dev.llmc4j.gpt2.cuda.CublasLt;
 import dev.llmc4j.gpt2.cuda.CudaDriver;
 import dev.llmc4j.gpt2.cuda.KernelArgs;
-import dev.llmc4j.gpt2.cuda.Kernels;
+import dev.llmc4j.gpt2.cuda.KernelModule;
 import dev.llmc4j.gpt2.cuda.Launch;
 import dev.llmc4j.tutorials.step16.ColumnMajorLinear;
 import dev.llmc4j.tutorials.step16.Fatbins;
@@ -240,12 +240,12 @@ class Step16CudaFromJavaTest {
 
     @Test
     void theRealFatbinListsItsKernels() throws IOException {
-        assumeTrue(Kernels.fatbinPresent(), "gpt2-cuda's kernels.fatbin is not on the class path (built without nvcc)");
-        var names = Kernels.exportedNames();
+        assumeTrue(KernelModule.fatbinPresent(), "gpt2-cuda's kernels.fatbin is not on the class path (built without nvcc)");
+        var names = KernelModule.exportedNames();
         assertTrue(names.contains("gelu_forward_bf16"), "kernels.txt lists gelu_forward_bf16");
         assertTrue(names.contains("adamw_update_f32"), "kernels.txt lists adamw_update_f32");
         byte[] image;
-        try (InputStream in = Kernels.class.getResourceAsStream("kernels.fatbin")) {
+        try (InputStream in = KernelModule.class.getResourceAsStream("kernels.fatbin")) {
             image = in.readAllBytes();
         }
         assertTrue(Fatbins.isFatbin(image), "magic");
