@@ -34,6 +34,7 @@ import java.util.List;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -286,6 +287,7 @@ class Step16CudaFromJavaTest {
         System.out.println("stand-in libcuda: vector_add for n = 1, 255, 256, 257, 1000 equal to a + b; a bad image: " + e.getMessage());
     }
 
+    @Tag("gpu")
     @Test
     void onAGpuVectorAddRuns(@TempDir Path dir) throws Exception {
         TinyCuda cuda;

@@ -118,9 +118,12 @@ public final class GPT2CudaModel implements TrainableModel {
      * PyTorch-only machine hold the only copy. The error names every place tried.
      */
     public static Nccl loadNccl() {
+        return Nccl.load(ncclCandidates());
+    }
+
+    static List<String> ncclCandidates() {
         String override = System.getProperty("llmc.nccl.lib", System.getenv("LLMC_NCCL_LIB"));
-        return Nccl.load(NativeLibraries.candidates(override, List.of("libnccl.so.2"),
-                NativeLibraries.cudaLibraryDirectories()));
+        return NativeLibraries.candidates(override, List.of("libnccl.so.2"), NativeLibraries.cudaLibraryDirectories());
     }
 
     /** The GPU model underneath (for the parity check and benchmarks). */

@@ -48,6 +48,19 @@ final class NativeLibraries {
                 + " first on PATH, or set LLMC_PYTHON to it)");
     }
 
+    /** The first candidate that loads (as {@link #open} would pick it), or null: for reports of what was found. */
+    static String firstThatLoads(List<String> candidates) {
+        for (String candidate : candidates) {
+            try {
+                open("", List.of(candidate));
+                return candidate;
+            } catch (LlmcException e) {
+                // next
+            }
+        }
+        return null;
+    }
+
     /**
      * Candidate locations of a library, in search order: an explicit override (system property, then
      * environment variable), the bare sonames (dynamic loader: LD_LIBRARY_PATH, ld cache), then the directories

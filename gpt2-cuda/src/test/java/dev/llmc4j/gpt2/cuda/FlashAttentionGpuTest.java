@@ -2,6 +2,7 @@ package dev.llmc4j.gpt2.cuda;
 
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -20,6 +21,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * Flash attention vs plain attention vs a CPU reference, forward and backward, on shapes with ragged tiles
  * (T not a multiple of 64), several heads and every supported head size. Needs a GPU.
  */
+@Tag("gpu")
 class FlashAttentionGpuTest {
     static Device dev;
 

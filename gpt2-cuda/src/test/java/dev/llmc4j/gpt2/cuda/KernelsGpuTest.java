@@ -2,6 +2,7 @@ package dev.llmc4j.gpt2.cuda;
 
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -14,6 +15,7 @@ import static org.junit.jupiter.api.Assertions.*;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** Each kernel against a small CPU reference, in every storage precision. Needs a GPU. */
+@Tag("gpu")
 class KernelsGpuTest {
     static Device dev;
 
