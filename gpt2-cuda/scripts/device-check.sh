@@ -232,43 +232,32 @@ bench_summary() {  # RESULT lines of a file -> "B=16 1234 tok/s MFU 12.3%; ..."
             if (kv[1] == "status") s = kv[2]; if (kv[1] == "attention") a = kv[2]; }
         printf "%s%s B=%s %s", (NR > 1 ? "; " : ""), a, b, (s == "ok" ? sprintf("%.0f tok/s MFU %.1f%%", t, m * 100) : s) }'
 }
+# bench_phase PHASE SECONDS RUNS CMD...: a benchmark phase, ok when RUNS configurations report status=ok
+bench_phase() {
+    local phase=$1 seconds=$2 runs=$3; shift 3
+    phase_begin "$seconds"
+    if [ "$gpu" != 1 ]; then record "$phase" skipped "no CUDA device"; return; fi
+    local file="$work/${phase// /-}.txt" line
+    run_limited "$seconds" "$@" 2>&1 | tee "$file"
+    line="$(bench_summary "$file")"
+    if [ "$(grep -c 'status=ok' "$file")" -ge "$runs" ]; then record "$phase" ok "$line"
+    else record "$phase" FAILED "${line:-no result}"; fi
+}
+bench=("$java" "${jvm[@]}" -cp "$cp" dev.llmc4j.bench.CudaBench --model d12 --seq 1024 --precision bf16)
+
 say "=== phase 4: d12 T=1024 bf16 training steps, B=16/32/64 ==="
-phase_begin 80
-if [ "$gpu" != 1 ]; then
-    record "4 benchmark" skipped "no CUDA device"
-else
-    run_limited 100 "$java" "${jvm[@]}" -cp "$cp" dev.llmc4j.bench.CudaBench --model d12 --seq 1024 --precision bf16 \
-        --attention flash --batch 16,32,64 --steps 8 --warmup 2 2>&1 | tee "$work/bench.txt"
-    line="$(bench_summary "$work/bench.txt")"
-    if grep -q 'status=ok' "$work/bench.txt"; then record "4 benchmark" ok "$line"
-    else record "4 benchmark" FAILED "${line:-no result}"; fi
-fi
+bench_phase "4 benchmark" 80 3 "${bench[@]}" --attention flash --batch 16,32,64 --steps 8 --warmup 2
 
 say "=== phase 5: flash vs plain attention (d12, T=1024, B=8) ==="
-phase_begin 40
-if [ "$gpu" != 1 ]; then
-    record "5 attention" skipped "no CUDA device"
-else
-    run_limited 60 "$java" "${jvm[@]}" -cp "$cp" dev.llmc4j.bench.CudaBench --model d12 --seq 1024 --precision bf16 \
-        --attention flash,plain --batch 8 --steps 3 --warmup 1 2>&1 | tee "$work/attention.txt"
-    line="$(bench_summary "$work/attention.txt")"
-    if [ "$(grep -c 'status=ok' "$work/attention.txt")" = 2 ]; then record "5 attention" ok "$line"
-    else record "5 attention" FAILED "${line:-no result}"; fi
-fi
+bench_phase "5 attention" 40 2 "${bench[@]}" --attention flash,plain --batch 8 --steps 3 --warmup 1
 
 # === 6. PyTorch ===================================================================================================
 say "=== phase 6: PyTorch bf16 + torch.compile + SDPA, same shapes ==="
-phase_begin 90
-if [ "$gpu" != 1 ]; then
-    record "6 pytorch" skipped "no CUDA device"
-elif [ "$torch_cuda" != 1 ]; then
+if [ "$gpu" = 1 ] && [ "$torch_cuda" != 1 ]; then
     record "6 pytorch" skipped "no PyTorch with CUDA"
 else
-    OMP_NUM_THREADS=4 run_limited 120 "$python" "$payload/torch_bench.py" --batch 16,32,64 --seq 1024 --steps 8 \
-        --warmup 3 2>&1 | tee "$work/torch.txt"
-    line="$(bench_summary "$work/torch.txt")"
-    if grep -q 'status=ok' "$work/torch.txt"; then record "6 pytorch" ok "$line"
-    else record "6 pytorch" FAILED "${line:-no result}"; fi
+    bench_phase "6 pytorch" 90 1 env OMP_NUM_THREADS=4 "$python" "$payload/torch_bench.py" --batch 16,32,64 \
+        --seq 1024 --steps 8 --warmup 3
 fi
 
 # === summary ======================================================================================================
