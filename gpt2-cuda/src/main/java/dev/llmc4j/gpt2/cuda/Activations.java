@@ -75,12 +75,31 @@ public record Activations(
         public long layer(int l) {
             return layers == 1 ? address : address + l * elementsPerLayer * elementBytes;
         }
-        DeviceTensor at(long base) { return new DeviceTensor(name, base + address, elementsPerLayer, layers, elementBytes); }
+        DeviceTensor at(long base) {
+            return new DeviceTensor(name, base + address, elementsPerLayer, layers, elementBytes);
+        }
+    }
+
+    /**
+     * Layer l's slices of the per-layer tensors: what its forward pass writes and its backward pass reads.
+     * {@code residual} is the layer's input (encoded for layer 0, else residual3 of layer l - 1); {@code lse} is 0
+     * for plain attention, {@code att} 0 for flash attention.
+     */
+    public record Layer(long residual, long ln1, long ln1Mean, long ln1Rstd, long qkv, long atty, long lse, long att,
+                        long residual2, long ln2, long ln2Mean, long ln2Rstd, long fch, long fchGelu,
+                        long residual3) {}
+
+    public Layer layer(int l) {
+        return new Layer(l == 0 ? encoded.address() : residual3.layer(l - 1), ln1.layer(l), ln1Mean.layer(l),
+                ln1Rstd.layer(l), qkv.layer(l), atty.layer(l), lse == null ? 0 : lse.layer(l),
+                att == null ? 0 : att.layer(l), residual2.layer(l), ln2.layer(l), ln2Mean.layer(l), ln2Rstd.layer(l),
+                fch.layer(l), fchGelu.layer(l), residual3.layer(l));
     }
 
     public static Activations plan(GPT2Config config, int batchSize, int seqLen, Precision precision, boolean flash,
                                    int recompute) {
-        if (recompute < 0 || recompute > 2) throw new IllegalArgumentException("recompute must be 0, 1 or 2: " + recompute);
+        if (recompute < 0 || recompute > 2)
+            throw new IllegalArgumentException("recompute must be 0, 1 or 2: " + recompute);
         int L = config.numLayers();
         long C = config.channels(), NH = config.numHeads(), Vp = config.paddedVocabSize();
         long BT = (long) batchSize * seqLen;
@@ -143,7 +162,8 @@ public record Activations(
 
     /** The same tensors in an allocation that starts at device address {@code base}. */
     public Activations at(long base) {
-        DeviceTensor[] moved = tensors(this).stream().map(t -> t == null ? null : t.at(base)).toArray(DeviceTensor[]::new);
+        DeviceTensor[] moved = tensors(this).stream().map(t -> t == null ? null : t.at(base))
+                .toArray(DeviceTensor[]::new);
         return new Activations(moved[0], moved[1], moved[2], moved[3], moved[4], moved[5], moved[6], moved[7], moved[8],
                 moved[9], moved[10], moved[11], moved[12], moved[13], moved[14], moved[15], moved[16], moved[17],
                 moved[18], moved[19], moved[20], moved[21], moved[22], moved[23], moved[24], moved[25], moved[26],

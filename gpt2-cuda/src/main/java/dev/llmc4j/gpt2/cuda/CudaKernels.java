@@ -65,7 +65,9 @@ public final class CudaKernels {
     static String flashBackwardDkDv(Precision p, int hs) {
         return "flash_attention_backward_dkdv_" + p.suffix() + "_hs" + hs;
     }
-    static String flashBackwardDq(Precision p, int hs) { return "flash_attention_backward_dq_" + p.suffix() + "_hs" + hs; }
+    static String flashBackwardDq(Precision p, int hs) {
+        return "flash_attention_backward_dq_" + p.suffix() + "_hs" + hs;
+    }
     static String flashPreprocess(Precision p) { return "flash_attention_backward_preprocess_" + p.suffix(); }
 
     private void launch(String kernel, Dim3 grid, Dim3 block, int sharedBytes, MemorySegment stream, Object... args) {

@@ -477,44 +477,41 @@ public final class GPT2Cuda implements AutoCloseable {
 
         long btc = (long) BT * C;
         // encoded = wte[inputs] + wpe                                               (B,T,C)
-        kernels.encoderForward(acts.encoded().address(), acts.inputs().address(), param(WTE), param(WPE), B, T, C, stream());
+        kernels.encoderForward(acts.encoded().address(), acts.inputs().address(), param(WTE), param(WPE), B, T, C,
+                stream());
 
+        long scratch = acts.scratch().address();
         for (int l = 0; l < L; l++) {
-            long residual = l == 0 ? acts.encoded().address() : acts.residual3().layer(l - 1);
-            long ln1 = acts.ln1().layer(l);
-            long ln1Mean = acts.ln1Mean().layer(l), ln1Rstd = acts.ln1Rstd().layer(l);
-            long qkv = acts.qkv().layer(l), atty = acts.atty().layer(l);
-            long residual2 = acts.residual2().layer(l), ln2 = acts.ln2().layer(l);
-            long ln2Mean = acts.ln2Mean().layer(l), ln2Rstd = acts.ln2Rstd().layer(l);
-            long fch = acts.fch().layer(l), fchGelu = acts.fchGelu().layer(l);
-            long residual3 = acts.residual3().layer(l);
-            long scratch = acts.scratch().address();
-
+            var a = acts.layer(l);
             // layer 0 normalises the embeddings; later layers got ln1 from the previous layer's fused kernel
-            if (l == 0) layernormForward(ln1, ln1Mean, ln1Rstd, residual, param(LN1W, l), param(LN1B, l), BT);
-            matmulForward(qkv, ln1, param(QKVW, l), param(QKVB, l), BT, C, 3 * C);      // (B,T,3C)
-            attentionForward(atty, qkv, l, B, T);                                        // (B,T,C)
-            matmulForward(scratch, atty, param(ATTPROJW, l), param(ATTPROJB, l), BT, C, C);
+            if (l == 0)
+                layernormForward(a.ln1(), a.ln1Mean(), a.ln1Rstd(), a.residual(), param(LN1W, l), param(LN1B, l), BT);
+            matmulForward(a.qkv(), a.ln1(), param(QKVW, l), param(QKVB, l), BT, C, 3 * C);    // (B,T,3C)
+            attentionForward(a, B, T);                                                         // (B,T,C)
+            matmulForward(scratch, a.atty(), param(ATTPROJW, l), param(ATTPROJB, l), BT, C, C);
             // residual2 = residual + attproj; ln2 = layernorm(residual2)
-            kernels.fusedResidualLayernormForward(residual2, ln2, ln2Mean, ln2Rstd, residual, scratch, param(LN2W, l), param(LN2B, l), BT, C, stream());
-            matmulForward(fch, ln2, param(FCW, l), param(FCB, l), BT, C, 4 * C);        // (B,T,4C)
-            kernels.geluForward(fchGelu, fch, 4 * btc, stream());
-            matmulForward(scratch, fchGelu, param(FCPROJW, l), param(FCPROJB, l), BT, 4 * C, C);
+            kernels.fusedResidualLayernormForward(a.residual2(), a.ln2(), a.ln2Mean(), a.ln2Rstd(), a.residual(),
+                    scratch, param(LN2W, l), param(LN2B, l), BT, C, stream());
+            matmulForward(a.fch(), a.ln2(), param(FCW, l), param(FCB, l), BT, C, 4 * C);      // (B,T,4C)
+            kernels.geluForward(a.fchGelu(), a.fch(), 4 * btc, stream());
+            matmulForward(scratch, a.fchGelu(), param(FCPROJW, l), param(FCPROJB, l), BT, 4 * C, C);
             // residual3 = residual2 + fcproj; then the next LayerNorm: ln1 of layer l+1, or lnf after the last layer
             boolean last = l == L - 1;
-            long nextLn = last ? acts.lnf().address() : acts.ln1().layer(l + 1);
-            long nextMean = last ? acts.lnfMean().address() : acts.ln1Mean().layer(l + 1);
-            long nextRstd = last ? acts.lnfRstd().address() : acts.ln1Rstd().layer(l + 1);
+            var next = last ? null : acts.layer(l + 1);
+            long nextLn = last ? acts.lnf().address() : next.ln1();
+            long nextMean = last ? acts.lnfMean().address() : next.ln1Mean();
+            long nextRstd = last ? acts.lnfRstd().address() : next.ln1Rstd();
             long nextW = last ? param(LNFW) : param(LN1W, l + 1), nextB = last ? param(LNFB) : param(LN1B, l + 1);
-            kernels.fusedResidualLayernormForward(residual3, nextLn, nextMean, nextRstd, residual2, scratch, nextW, nextB, BT, C, stream());
+            kernels.fusedResidualLayernormForward(a.residual3(), nextLn, nextMean, nextRstd, a.residual2(), scratch,
+                    nextW, nextB, BT, C, stream());
         }
         // logits = lnf wte^T                                                          (B,T,Vp)
-        matmulForward(acts.logits().address(), acts.lnf().address(), param(WTE), 0, BT, C, Vp);
+        long logits = acts.logits().address(), losses = acts.losses().address();
+        matmulForward(logits, acts.lnf().address(), param(WTE), 0, BT, C, Vp);
         if (targets == null) return -1.0f;
-        kernels.fusedClassifier(acts.logits().address(), acts.losses().address(), acts.targets().address(), 0.0f, BT, V, Vp, false, stream());
-        float[] losses = downloadFloats(acts.losses().address(), BT);
+        kernels.fusedClassifier(logits, losses, acts.targets().address(), 0.0f, BT, V, Vp, false, stream());
         double sum = 0;
-        for (float loss : losses) sum += loss;
+        for (float loss : downloadFloats(losses, BT)) sum += loss;
         return (float) (sum / BT);
     }
 
@@ -528,9 +525,11 @@ public final class GPT2Cuda implements AutoCloseable {
 
     private void ensureActivations(int B, int T) {
         if (acts != null && B == batchSize && T == seqLen) return;
-        var plan = Activations.plan(config, B, T, precision, options.attention() == Attention.FLASH, options.recompute());
+        boolean flash = options.attention() == Attention.FLASH;
+        var plan = Activations.plan(config, B, T, precision, flash, options.recompute());
         acts = null;
-        if (plan.totalBytes() > actsCapacity) {   // grow; a smaller shape (a B=1 sample between steps) reuses the memory
+        // grow; a smaller shape (a B=1 sample between steps) reuses the memory
+        if (plan.totalBytes() > actsCapacity) {
             if (actsPtr != 0) cuda.memFree(actsPtr);
             actsPtr = 0;
             actsCapacity = 0;
@@ -556,12 +555,13 @@ public final class GPT2Cuda implements AutoCloseable {
         blas.matmul(CublasLt.linearForward(rows, inCols, outCols), precision, options.allowTf32(), out, weight, inp, bias, false);
     }
 
-    private void attentionForward(long atty, long qkv, int l, int B, int T) {
+    /** atty (B,T,C) of layer a from its qkv (B,T,3C); keeps lse (flash) or att (plain) for the backward pass. */
+    private void attentionForward(Activations.Layer a, int B, int T) {
         int C = config.channels(), NH = config.numHeads();
         if (options.attention() == Attention.FLASH)
-            kernels.flashAttentionForward(atty, acts.lse().layer(l), qkv, B, T, C, NH, stream());
+            kernels.flashAttentionForward(a.atty(), a.lse(), a.qkv(), B, T, C, NH, stream());
         else
-            kernels.attentionForwardPlain(atty, acts.att().layer(l), qkv, B, T, C, NH, stream());
+            kernels.attentionForwardPlain(a.atty(), a.att(), a.qkv(), B, T, C, NH, stream());
     }
 
     // -------------------------------------------------------------------------------------------------------------
@@ -590,43 +590,45 @@ public final class GPT2Cuda implements AutoCloseable {
         float lossScale = lossScaler != null ? lossScaler.scale() : 1.0f;
         float dloss = lossScale / ((float) BT * gradAccumSteps);
 
-        long dresidual = acts.dresidual().address(), dbtc = acts.dbtc().address(), dbt4c = acts.dbt4c().address(), dqkv = acts.dqkv().address();
+        long dresidual = acts.dresidual().address(), dbtc = acts.dbtc().address();
+        long dbt4c = acts.dbt4c().address(), dqkv = acts.dqkv().address();
         cuda.memsetD8(dresidual, (byte) 0, btc * x);
 
         // dlogits = (softmax - onehot) * dloss, in place of the logits
-        kernels.fusedClassifier(acts.logits().address(), acts.losses().address(), acts.targets().address(), dloss, BT, V, Vp, true, stream());
+        long logits = acts.logits().address();
+        kernels.fusedClassifier(logits, acts.losses().address(), acts.targets().address(), dloss, BT, V, Vp, true,
+                stream());
         // lm head (tied to wte): dlnf = dlogits wte, dwte += dlogits^T lnf
-        matmulBackward(dbtc, grad(WTE), 0, acts.logits().address(), acts.lnf().address(), param(WTE), BT, C, Vp);
-        long lastResidual = acts.residual3().layer(L - 1);
-        layernormBackward(dresidual, grad(LNFW), grad(LNFB), dbtc, lastResidual, param(LNFW), acts.lnfMean().address(), acts.lnfRstd().address(), BT);
+        matmulBackward(dbtc, grad(WTE), 0, logits, acts.lnf().address(), param(WTE), BT, C, Vp);
+        layernormBackward(dresidual, grad(LNFW), grad(LNFB), dbtc, acts.residual3().layer(L - 1), param(LNFW),
+                acts.lnfMean().address(), acts.lnfRstd().address(), BT);
 
         for (int l = L - 1; l >= 0; l--) {
             // dresidual holds d(residual3[l]); the residual add passes it unchanged to both of its inputs
-            long residual = l == 0 ? acts.encoded().address() : acts.residual3().layer(l - 1);
-            long ln1 = acts.ln1().layer(l);
-            long ln1Mean = acts.ln1Mean().layer(l), ln1Rstd = acts.ln1Rstd().layer(l);
-            long qkv = acts.qkv().layer(l), atty = acts.atty().layer(l);
-            long residual2 = acts.residual2().layer(l), ln2 = acts.ln2().layer(l);
-            long ln2Mean = acts.ln2Mean().layer(l), ln2Rstd = acts.ln2Rstd().layer(l);
-            long fch = acts.fch().layer(l), fchGelu = acts.fchGelu().layer(l);
+            var a = acts.layer(l);
 
             // MLP: fcproj, gelu, fc
-            if (options.recompute() >= 1)
-                kernels.geluForward(fchGelu, fch, 4 * btc, stream());
-            matmulBackward(dbt4c, grad(FCPROJW, l), grad(FCPROJB, l), dresidual, fchGelu, param(FCPROJW, l), BT, 4 * C, C);
-            kernels.geluBackwardInplace(dbt4c, fch, 4 * btc, stream());
-            if (options.recompute() >= 2) layernormForward(ln2, ln2Mean, ln2Rstd, residual2, param(LN2W, l), param(LN2B, l), BT);
-            matmulBackward(dbtc, grad(FCW, l), grad(FCB, l), dbt4c, ln2, param(FCW, l), BT, C, 4 * C);
+            if (options.recompute() >= 1) kernels.geluForward(a.fchGelu(), a.fch(), 4 * btc, stream());
+            matmulBackward(dbt4c, grad(FCPROJW, l), grad(FCPROJB, l), dresidual, a.fchGelu(), param(FCPROJW, l),
+                    BT, 4 * C, C);
+            kernels.geluBackwardInplace(dbt4c, a.fch(), 4 * btc, stream());
+            if (options.recompute() >= 2)
+                layernormForward(a.ln2(), a.ln2Mean(), a.ln2Rstd(), a.residual2(), param(LN2W, l), param(LN2B, l), BT);
+            matmulBackward(dbtc, grad(FCW, l), grad(FCB, l), dbt4c, a.ln2(), param(FCW, l), BT, C, 4 * C);
             // ln2: dresidual (now d residual2) += LayerNorm backward
-            layernormBackward(dresidual, grad(LN2W, l), grad(LN2B, l), dbtc, residual2, param(LN2W, l), ln2Mean, ln2Rstd, BT);
+            layernormBackward(dresidual, grad(LN2W, l), grad(LN2B, l), dbtc, a.residual2(), param(LN2W, l),
+                    a.ln2Mean(), a.ln2Rstd(), BT);
 
             // attention: attproj, attention, qkv
-            matmulBackward(dbtc, grad(ATTPROJW, l), grad(ATTPROJB, l), dresidual, atty, param(ATTPROJW, l), BT, C, C);
-            attentionBackward(dqkv, dbtc, qkv, atty, l, B, T);
-            if (options.recompute() >= 2) layernormForward(ln1, ln1Mean, ln1Rstd, residual, param(LN1W, l), param(LN1B, l), BT);
-            matmulBackward(dbtc, grad(QKVW, l), grad(QKVB, l), dqkv, ln1, param(QKVW, l), BT, C, 3 * C);
+            matmulBackward(dbtc, grad(ATTPROJW, l), grad(ATTPROJB, l), dresidual, a.atty(), param(ATTPROJW, l),
+                    BT, C, C);
+            attentionBackward(dqkv, dbtc, a, B, T);
+            if (options.recompute() >= 2)
+                layernormForward(a.ln1(), a.ln1Mean(), a.ln1Rstd(), a.residual(), param(LN1W, l), param(LN1B, l), BT);
+            matmulBackward(dbtc, grad(QKVW, l), grad(QKVB, l), dqkv, a.ln1(), param(QKVW, l), BT, C, 3 * C);
             // ln1: dresidual (now d residual of this layer) += LayerNorm backward
-            layernormBackward(dresidual, grad(LN1W, l), grad(LN1B, l), dbtc, residual, param(LN1W, l), ln1Mean, ln1Rstd, BT);
+            layernormBackward(dresidual, grad(LN1W, l), grad(LN1B, l), dbtc, a.residual(), param(LN1W, l),
+                    a.ln1Mean(), a.ln1Rstd(), BT);
             // layer l's 12 parameter gradients are final: NCCL averages them on the side stream from here
             if (reduce) reduction.layerDone(l);
         }
@@ -636,7 +638,8 @@ public final class GPT2Cuda implements AutoCloseable {
         uploadInts(acts.bucketTokens().address(), buckets.tokens(), buckets.numBuckets());
         uploadInts(acts.bucketStarts().address(), buckets.starts(), buckets.numBuckets() + 1);
         uploadInts(acts.bucketPositions().address(), buckets.positions(), BT);
-        kernels.encoderBackwardWte(grad(WTE), dresidual, acts.bucketTokens().address(), acts.bucketStarts().address(), acts.bucketPositions().address(), buckets.numBuckets(), C, stream());
+        kernels.encoderBackwardWte(grad(WTE), dresidual, acts.bucketTokens().address(), acts.bucketStarts().address(),
+                acts.bucketPositions().address(), buckets.numBuckets(), C, stream());
         kernels.encoderBackwardWpe(grad(WPE), dresidual, B, T, C, stream());
         if (reduce) reduction.backwardDone(); // wte, wpe, lnfw, lnfb; then main waits for the side stream
     }
@@ -659,13 +662,14 @@ public final class GPT2Cuda implements AutoCloseable {
                 config.channels(), stream());
     }
 
-    private void attentionBackward(long dqkv, long datty, long qkv, long atty, int l, int B, int T) {
+    /** dqkv (B,T,3C) of layer a from datty (B,T,C). */
+    private void attentionBackward(long dqkv, long datty, Activations.Layer a, int B, int T) {
         int C = config.channels(), NH = config.numHeads();
         if (options.attention() == Attention.FLASH)
-            kernels.flashAttentionBackward(dqkv, acts.attD().address(), datty, atty, qkv, acts.lse().layer(l), B, T, C,
-                    NH, stream());
+            kernels.flashAttentionBackward(dqkv, acts.attD().address(), datty, a.atty(), a.qkv(), a.lse(), B, T, C, NH,
+                    stream());
         else
-            kernels.attentionBackwardPlain(dqkv, acts.dpreatt().address(), datty, qkv, acts.att().layer(l), B, T, C, NH,
+            kernels.attentionBackwardPlain(dqkv, acts.dpreatt().address(), datty, a.qkv(), a.att(), B, T, C, NH,
                     stream());
     }
 
@@ -767,8 +771,9 @@ public final class GPT2Cuda implements AutoCloseable {
         for (var run : shardRuns) {
             long n = run.count(), at = run.parameterOffset(), state = run.stateOffset();
             float decay = !decayMatricesOnly || ParameterLayout.decays(run.tensor()) ? weightDecay : 0.0f;
-            kernels.adamwUpdate(params + at * x, master == 0 ? 0L : master + state * 4, grads + at * x, adamM + state * 4, adamV + state * 4, n,
-                    learningRate, beta1, beta2, beta1Correction, beta2Correction, eps, decay, scale, seeds[run.tensor()], run.indexInTensor(), stream());
+            kernels.adamwUpdate(params + at * x, master == 0 ? 0L : master + state * 4, grads + at * x,
+                    adamM + state * 4, adamV + state * 4, n, learningRate, beta1, beta2, beta1Correction,
+                    beta2Correction, eps, decay, scale, seeds[run.tensor()], run.indexInTensor(), stream());
         }
         if (reduction != null && !shard.isWhole()) reduction.allGatherParameters(params); // ZeRO-1: everyone's pieces to all
         return true;

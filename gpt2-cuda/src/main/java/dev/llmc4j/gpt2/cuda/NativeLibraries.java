@@ -131,7 +131,7 @@ final class NativeLibraries {
         return List.copyOf(dirs);
     }
 
-    /** {@code <prefix>/lib/python3.*}/{site,dist}-packages/nvidia and {@code <prefix>/lib/python3/dist-packages/nvidia}. */
+    /** Every {@code <prefix>/lib/python3*}/{site,dist}-packages/nvidia folder that exists. */
     static List<Path> nvidiaPackagesUnder(List<Path> prefixes) {
         var roots = new ArrayList<Path>();
         for (Path prefix : prefixes) {
@@ -169,8 +169,8 @@ final class NativeLibraries {
     static List<Path> nvidiaPackagesFromPython() {
         String python = System.getenv().getOrDefault("LLMC_PYTHON", "python3");
         try {
-            Process process = new ProcessBuilder(python, "-c",
-                    "import nvidia\nfor p in nvidia.__path__: print(p)").redirectError(ProcessBuilder.Redirect.DISCARD).start();
+            Process process = new ProcessBuilder(python, "-c", "import nvidia\nfor p in nvidia.__path__: print(p)")
+                    .redirectError(ProcessBuilder.Redirect.DISCARD).start();
             process.getOutputStream().close();
             if (!process.waitFor(10, TimeUnit.SECONDS)) {
                 process.destroyForcibly();

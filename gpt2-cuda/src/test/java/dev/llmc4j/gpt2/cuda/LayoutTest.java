@@ -147,4 +147,19 @@ class LayoutTest {
         assertEquals(placed.fchGelu().address(), placed.fchGelu().layer(11));
         assertEquals(plan.totalBytes(), placed.totalBytes());
     }
+
+    @Test
+    void aLayersSlicesChainThroughTheResidualStream() {
+        var flash = Activations.plan(D12, 2, 32, Precision.BF16, true, 2).at(1L << 36);
+        var first = flash.layer(0);
+        assertEquals(flash.encoded().address(), first.residual());
+        assertEquals(flash.residual3().layer(4), flash.layer(5).residual(), "layer 5 reads layer 4's output");
+        assertEquals(flash.ln1().address(), flash.layer(7).ln1(), "recompute 2: one ln1 shared by every layer");
+        assertEquals(flash.lse().layer(3), flash.layer(3).lse());
+        assertEquals(0, first.att());
+        var plain = Activations.plan(D12, 2, 32, Precision.FP32, false, 0).at(1L << 36);
+        assertEquals(0, plain.layer(1).lse());
+        assertEquals(plain.att().layer(1), plain.layer(1).att());
+        assertNotEquals(plain.ln1().address(), plain.layer(1).ln1(), "recompute 0: ln1 per layer");
+    }
 }
