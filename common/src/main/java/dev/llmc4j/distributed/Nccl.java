@@ -92,7 +92,8 @@ public final class Nccl {
         }
         throw new LlmcException("cannot load NCCL (tried " + String.join(", ", candidates) + "), which multi-GPU"
                 + " training needs: install it (the libnccl2 package of NVIDIA's CUDA repository, or pip's"
-                + " nvidia-nccl-cu12, then add its lib folder to LD_LIBRARY_PATH) or point LLMC_NCCL_LIB at libnccl.so.2");
+                + " nvidia-nccl-cu12, then add its lib folder to LD_LIBRARY_PATH) or point LLMC_NCCL_LIB at"
+                + " libnccl.so.2");
     }
 
     private Nccl(SymbolLookup lib) {

@@ -2,6 +2,8 @@ package dev.llmc4j.gpt2.cuda;
 
 import dev.llmc4j.util.LlmcException;
 
+import java.util.List;
+
 /**
  * Phase 1 of gpt2-cuda/scripts/device-check.sh: what this machine offers the GPU code, as {@code key=value}
  * lines: {@code cuda=available|absent}, the GPU, the driver, and where cuBLASLt and NCCL were found (or every
@@ -27,7 +29,8 @@ public final class DeviceProbe {
             System.out.println("devices=" + cuda.deviceCount());
             int device = cuda.device(0);
             System.out.println("gpu=" + cuda.deviceName(device));
-            System.out.println("compute_capability=" + cuda.deviceAttribute(CudaDriver.ATTR_COMPUTE_CAPABILITY_MAJOR, device));
+            int major = cuda.deviceAttribute(CudaDriver.ATTR_COMPUTE_CAPABILITY_MAJOR, device);
+            System.out.println("compute_capability_major=" + major);
             System.out.println("driver_version=" + cuda.driverVersion());
         }
         System.out.println("kernels=" + (KernelModule.fatbinPresent()
@@ -37,8 +40,9 @@ public final class DeviceProbe {
         System.out.println("python_nvidia_lib_dirs=" + NativeLibraries.pythonLibraryDirectories());
     }
 
-    private static void report(String key, java.util.List<String> candidates) {
+    private static void report(String key, List<String> candidates) {
         String found = NativeLibraries.firstThatLoads(candidates);
-        System.out.println(key + "=" + (found != null ? found : "NOT FOUND, searched: " + String.join(", ", candidates)));
+        String searched = "NOT FOUND, searched: " + String.join(", ", candidates);
+        System.out.println(key + "=" + (found != null ? found : searched));
     }
 }

@@ -36,7 +36,8 @@ class GpuTagsTest {
             boolean classTagged = isTaggedGpu(type.getAnnotationsByType(Tag.class));
             boolean beforeEachNeedsGpu = false;
             for (Method m : type.getDeclaredMethods())
-                if (m.isAnnotationPresent(BeforeEach.class) && assumesAGpu(type, m.getName())) beforeEachNeedsGpu = true;
+                if (m.isAnnotationPresent(BeforeEach.class) && assumesAGpu(type, m.getName()))
+                    beforeEachNeedsGpu = true;
             for (Method m : type.getDeclaredMethods()) {
                 if (!m.isAnnotationPresent(Test.class) && !m.isAnnotationPresent(ParameterizedTest.class)) continue;
                 boolean needsGpu = beforeEachNeedsGpu || assumesAGpu(type, m.getName());

@@ -52,8 +52,10 @@ class KernelNamesTest {
         var exported = new TreeSet<>(CudaKernels.kernelNames());
         exported.remove("gelu_forward_bf16");
         exported.remove("sum_partials");
-        var e = assertThrows(LlmcException.class, () -> KernelModule.requireExported(exported, CudaKernels.kernelNames()));
-        assertTrue(e.getMessage().startsWith("kernels.fatbin has no kernel gelu_forward_bf16, sum_partials"), e.getMessage());
+        var e = assertThrows(LlmcException.class,
+                () -> KernelModule.requireExported(exported, CudaKernels.kernelNames()));
+        assertTrue(e.getMessage().startsWith("kernels.fatbin has no kernel gelu_forward_bf16, sum_partials"),
+                e.getMessage());
         var none = assertThrows(LlmcException.class, () -> KernelModule.requireExported(Set.of(), List.of("x")));
         assertTrue(none.getMessage().contains("built without nvcc"), none.getMessage());
     }

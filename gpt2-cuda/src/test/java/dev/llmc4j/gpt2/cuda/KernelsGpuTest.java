@@ -58,8 +58,8 @@ class KernelsGpuTest {
         float[] gWte = Device.round(random(rng, V * C, 1), p), gWpe = Device.round(random(rng, T * C, 1), p);
         long dDout = dev.uploadAs(dout, p), dgWte = dev.uploadAs(gWte, p), dgWpe = dev.uploadAs(gWpe, p);
         var buckets = EncoderBuckets.of(tokens, B * T);
-        dev.kernels(p).encoderBackwardWte(dgWte, dDout, dev.uploadInts(buckets.tokens()), dev.uploadInts(buckets.starts()),
-                dev.uploadInts(buckets.positions()), buckets.numBuckets(), C, STREAM);
+        dev.kernels(p).encoderBackwardWte(dgWte, dDout, dev.uploadInts(buckets.tokens()),
+                dev.uploadInts(buckets.starts()), dev.uploadInts(buckets.positions()), buckets.numBuckets(), C, STREAM);
         dev.kernels(p).encoderBackwardWpe(dgWpe, dDout, B, T, C, STREAM);
         dev.sync();
         float[] eWte = gWte.clone(), eWpe = gWpe.clone();
@@ -94,8 +94,8 @@ class KernelsGpuTest {
         for (int i = 0; i < residual.length; i++) residual[i] = Device.round(a[i] + b[i], p);
         Gpt2Reference.layernorm(out, mean, rstd, residual, params, 0, C, N, C);
         long dRes = dev.alloc((long) N * C * p.bytes());
-        dev.kernels(p).fusedResidualLayernormForward(dRes, dOut, dMean, dRstd, dev.uploadAs(a, p), dev.uploadAs(b, p), dParams,
-                dParams + (long) C * p.bytes(), N, C, STREAM);
+        dev.kernels(p).fusedResidualLayernormForward(dRes, dOut, dMean, dRstd, dev.uploadAs(a, p), dev.uploadAs(b, p),
+                dParams, dParams + (long) C * p.bytes(), N, C, STREAM);
         dev.sync();
         assertClose("residual", residual, dev.downloadAs(dRes, N * C, p), 0, 0);
         assertClose("fused ln out", out, dev.downloadAs(dOut, N * C, p), 1e-5, 2 * Device.eps(p));
@@ -119,8 +119,8 @@ class KernelsGpuTest {
         long dDinp = dev.uploadAs(dinp, p), dDp = dev.uploadAs(dparams, p);
         long dMean = dev.upload(mean), dRstd = dev.upload(rstd);
         long partials = dev.alloc((long) Launch.rowChunks(N) * 2 * C * 4);
-        dev.kernels(p).layernormBackward(dDinp, dDp, dDp + (long) C * p.bytes(), partials, dDout, dX, dP, dMean, dRstd, N, C,
-                STREAM);
+        dev.kernels(p).layernormBackward(dDinp, dDp, dDp + (long) C * p.bytes(), partials, dDout, dX, dP, dMean, dRstd,
+                N, C, STREAM);
         dev.sync();
         assertClose("dinp", eDinp, dev.downloadAs(dDinp, N * C, p), 1e-4, 2 * Device.eps(p));
         assertClose("dweight/dbias", eDparams, dev.downloadAs(dDp, 2 * C, p), 1e-3, 2 * Device.eps(p));
@@ -151,7 +151,8 @@ class KernelsGpuTest {
         float[] dout = Device.round(random(rng, N * OC, 1), p), dbias = Device.round(random(rng, OC, 1), p);
         float[] expected = dbias.clone();
         for (int n = 0; n < N; n++) for (int o = 0; o < OC; o++) expected[o] += dout[n * OC + o];
-        long partials = dev.alloc((long) Launch.rowChunks(N) * OC * 4), dDbias = dev.uploadAs(dbias, p), dDout = dev.uploadAs(dout, p);
+        long partials = dev.alloc((long) Launch.rowChunks(N) * OC * 4);
+        long dDbias = dev.uploadAs(dbias, p), dDout = dev.uploadAs(dout, p);
         dev.kernels(p).biasBackward(dDbias, partials, dDout, N, OC, STREAM);
         dev.sync();
         float[] first = dev.downloadAs(dDbias, OC, p);
@@ -209,7 +210,8 @@ class KernelsGpuTest {
             eP[i] -= lr * ((eM[i] / c1) / ((float) Math.sqrt(eV[i] / c2) + eps) + wd * eP[i]);
         }
         long dP = dev.upload(param), dG = dev.upload(grad), dM = dev.upload(m), dV = dev.upload(v);
-        dev.kernels(Precision.FP32).adamwUpdate(dP, 0L, dG, dM, dV, n, lr, b1, b2, c1, c2, eps, wd, scale, 1234, 0L, STREAM);
+        dev.kernels(Precision.FP32).adamwUpdate(dP, 0L, dG, dM, dV, n, lr, b1, b2, c1, c2, eps, wd, scale, 1234, 0L,
+                STREAM);
         dev.sync();
         assertClose("m", eM, dev.download(dM, n), 1e-7, 1e-5);
         assertClose("v", eV, dev.download(dV, n), 1e-9, 1e-5);
@@ -225,7 +227,8 @@ class KernelsGpuTest {
         long dMaster = dev.upload(master), dParams = dev.alloc(n * 2L), dG = dev.alloc(n * 2L), dM = dev.alloc(n * 4L), dV = dev.alloc(n * 4L);
         // lr 0: the update leaves the master value as is, only the rounding to bf16 happens
         var bf16 = dev.kernels(Precision.BF16);
-        bf16.adamwUpdate(dParams, dMaster, dG, dM, dV, n, 0.0f, 0.9f, 0.95f, 0.1f, 0.05f, 1e-8f, 0.0f, 1.0f, 42, 0L, STREAM);
+        bf16.adamwUpdate(dParams, dMaster, dG, dM, dV, n, 0.0f, 0.9f, 0.95f, 0.1f, 0.05f, 1e-8f, 0.0f, 1.0f, 42, 0L,
+                STREAM);
         dev.sync();
         float[] rounded = dev.downloadAs(dParams, n, Precision.BF16);
         double mean = 0;
@@ -239,7 +242,8 @@ class KernelsGpuTest {
         assertEquals(value, mean, 3 * Math.sqrt(n / 3.0 * 2 / 3) / n * 0x1p-7f + 1e-7, "unbiased");
         assertEquals(n / 3.0, up, 5 * Math.sqrt(n * 2 / 9.0));
         // same seed, same bits
-        bf16.adamwUpdate(dParams, dMaster, dG, dM, dV, n, 0.0f, 0.9f, 0.95f, 0.1f, 0.05f, 1e-8f, 0.0f, 1.0f, 42, 0L, STREAM);
+        bf16.adamwUpdate(dParams, dMaster, dG, dM, dV, n, 0.0f, 0.9f, 0.95f, 0.1f, 0.05f, 1e-8f, 0.0f, 1.0f, 42, 0L,
+                STREAM);
         dev.sync();
         assertArrayEquals(rounded, dev.downloadAs(dParams, n, Precision.BF16));
         // ZeRO-1 updates pieces: a piece launched alone, told where it starts, rounds as in the whole launch
