@@ -163,7 +163,6 @@ public final class GPT2Cuda implements AutoCloseable {
     private long grad(int tensor) { return grads + layout.offset(tensor) * x; }
     private long grad(int tensor, int l) { return grads + layout.layer(tensor, l) * x; }
 
-
     // -------------------------------------------------------------------------------------------------------------
     // parameters in and out
 
