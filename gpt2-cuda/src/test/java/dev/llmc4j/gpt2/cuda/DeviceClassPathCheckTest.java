@@ -39,8 +39,8 @@ class DeviceClassPathCheckTest {
     void withoutCommonsTestJarRandomTokensIsReportedMissing() throws Exception {
         // the old gpu-bench.sh class path: everything but common's test classes
         var runtimeOnly = thisClassPath().stream()
-                .filter(p -> !(p.toString().contains("common") && (p.toString().endsWith("test-classes")
-                        || p.toString().endsWith("-tests.jar"))))
+                .filter(p -> !(p.toString().contains(File.separator + "common" + File.separator)
+                        && (p.toString().endsWith("test-classes") || p.toString().endsWith("-tests.jar"))))
                 .toList();
         assertNotEquals(thisClassPath().size(), runtimeOnly.size(), "common's test classes were on the class path");
         var result = DeviceClassPathCheck.check(runtimeOnly, List.of(testClasses().toString()));
