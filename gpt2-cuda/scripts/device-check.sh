@@ -9,7 +9,7 @@
 #   1 environment   nvidia-smi, PyTorch's version, Java, the GPU as our driver binding sees it, where cuBLASLt and
 #                   NCCL were found (or every place searched)
 #   2 gpu tests     the class-path check, then every JUnit test tagged "gpu" (JUnit console launcher, XML reports)
-#   3 parity        a small model and d12 from llm.c's seeded init with their debug states, made here by
+#   3 parity        a small model (head size 64) and d12 from llm.c's seeded init with their debug states, made by
 #                   reference/gpt2_reference.py (PyTorch); `llmc test-gpt2 --device cuda` in fp32, bf16 and fp16;
 #                   `llmc train` for 5 steps on the GPU and on the CPU, losses compared (fp32: 1e-4 relative;
 #                   bf16: llm.c test_gpt2.cu's 0.05)
@@ -157,7 +157,8 @@ else
     ref="$work/ref"
     mkdir -p "$ref"
     export OMP_NUM_THREADS="$threads"
-    run_limited 60 "$python" "$payload/reference/gpt2_reference.py" --layers 2 --heads 4 --channels 128 \
+    # small: L=2, NH=2, C=128, so the head size is 64 and flash attention runs on it too
+    run_limited 60 "$python" "$payload/reference/gpt2_reference.py" --layers 2 --heads 2 --channels 128 \
         --out-dir "$ref" --tag small --batch 4 --seq 64 --token-seed 1234 --steps 10 | tail -3
     run_limited 120 "$python" "$payload/reference/gpt2_reference.py" --model d12 \
         --out-dir "$ref" --tag d12 --batch 4 --seq 64 --token-seed 1234 --steps 3 | tail -3
