@@ -159,7 +159,7 @@ else
     export OMP_NUM_THREADS="$threads"
     # small: L=2, NH=2, C=128, so the head size is 64 and flash attention runs on it too
     run_limited 60 "$python" "$payload/reference/gpt2_reference.py" --layers 2 --heads 2 --channels 128 \
-        --out-dir "$ref" --tag small --batch 4 --seq 64 --token-seed 1234 --steps 10 | tail -3
+        --out-dir "$ref" --tag small --batch 4 --seq 64 --token-seed 1234 --steps 5 | tail -3
     run_limited 120 "$python" "$payload/reference/gpt2_reference.py" --model d12 \
         --out-dir "$ref" --tag d12 --batch 4 --seq 64 --token-seed 1234 --steps 3 | tail -3
     checks=0; passes=0; failures=""
