@@ -12,8 +12,8 @@
 #   .device/torch_bench.py       the PyTorch comparison (benchmarks/scripts)
 #   .device/MANIFEST.txt         commit, files and sizes
 #
-# Then checks the payload: its class path holds every class the GPU tests and the command line use
-# (DeviceClassPathCheck), and its size. On the GPU machine (no Java, no Maven, no network):
+# Then checks the payload: its class path holds every class the GPU tests and the command line use, each project
+# class once (DeviceClassPathCheck), and its size. On the GPU machine (no Java, no Maven, no network):
 #   .device/device-check.sh          (or gpt2-cuda/scripts/device-check.sh from a checkout that has .device/)
 #
 # Usage: gpt2-cuda/scripts/prepare-device-check.sh [--no-build]
@@ -29,6 +29,7 @@ version="$("$java" -XshowSettings:properties -version 2>&1 | sed -n 's/ *java.sp
 
 if [ "${1:-}" != "--no-build" ]; then
     echo "prepare-device-check: building (cli, benchmarks and what they need; tests compiled, not run)"
+    rm -rf "$root/cli/target/lib"      # copy-dependencies only adds: a renamed module's old jar would stay
     (cd "$root" && ./mvnw -B -q -pl cli,benchmarks -am -DskipTests package)
 fi
 
@@ -43,8 +44,8 @@ mkdir -p "$payload/lib" "$payload/reference"
 cp "$(one "$root/cli/target/llmc4j-cli.jar")" "$payload/lib/"
 cp "$root"/cli/target/lib/*.jar "$payload/lib/"
 cp "$(one "$root/gpt2-cuda/target/llmc4j-gpt2-cuda-*-tests.jar")" "$payload/lib/"
-# common's test jar (RandomTokens and other test helpers the GPU tests use), wherever the common modules put it
-for jar in "$root"/common/target/*-tests.jar "$root"/common/*/target/*-tests.jar; do
+# the common modules' test jars (RandomTokens and other test helpers the GPU tests use)
+for jar in "$root"/common/*/target/*-tests.jar; do
     [ -f "$jar" ] && cp "$jar" "$payload/lib/"
 done
 cp "$(one "$root/benchmarks/target/llmc4j-benchmarks-*.jar")" "$payload/lib/"

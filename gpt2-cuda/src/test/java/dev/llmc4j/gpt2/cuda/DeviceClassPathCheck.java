@@ -44,8 +44,13 @@ public final class DeviceClassPathCheck {
     /** A class the class path lacks, and one class that refers to it. */
     public record Missing(String className, String usedBy) {}
 
-    /** What a check found: the project classes it read, and what is missing. */
-    public record Result(int classesRead, List<Missing> missing) {}
+    /**
+     * What a check found: the project classes it read, what is missing, and the project classes that more than
+     * one class path entry holds (a stale jar next to its successor: which copy loads depends on the order).
+     */
+    public record Result(int classesRead, List<Missing> missing, List<String> duplicates) {
+        public boolean ok() { return missing.isEmpty() && duplicates.isEmpty(); }
+    }
 
     private DeviceClassPathCheck() {}
 
@@ -55,9 +60,10 @@ public final class DeviceClassPathCheck {
         Result result = check(classPath, List.of(args));
         for (Missing m : result.missing())
             System.out.println("class-path check: MISSING " + m.className() + " (used by " + m.usedBy() + ")");
+        for (String d : result.duplicates()) System.out.println("class-path check: DUPLICATE " + d);
         System.out.println("class-path check: " + result.classesRead() + " project classes read, "
-                + result.missing().size() + " missing classes");
-        System.exit(result.missing().isEmpty() ? 0 : 1);
+                + result.missing().size() + " missing, " + result.duplicates().size() + " in more than one entry");
+        System.exit(result.ok() ? 0 : 1);
     }
 
     /**
@@ -85,10 +91,23 @@ public final class DeviceClassPathCheck {
             }
             var list = new ArrayList<Missing>();
             missing.forEach((cls, user) -> list.add(new Missing(cls.replace('/', '.'), user.replace('/', '.'))));
-            return new Result(read, list);
+            return new Result(read, list, duplicates(classPath));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /** "class (entry, entry, ...)" for every project class that several class path entries hold. */
+    static List<String> duplicates(List<Path> classPath) throws IOException {
+        var holders = new TreeMap<String, List<String>>();
+        for (Path entry : classPath)
+            for (String name : projectClassesIn(entry))
+                holders.computeIfAbsent(name, n -> new ArrayList<>()).add(entry.getFileName().toString());
+        var duplicates = new ArrayList<String>();
+        holders.forEach((name, entries) -> {
+            if (entries.size() > 1) duplicates.add(name.replace('/', '.') + " " + entries);
+        });
+        return duplicates;
     }
 
     private static URL url(Path path) {

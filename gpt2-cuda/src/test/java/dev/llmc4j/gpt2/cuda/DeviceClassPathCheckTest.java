@@ -32,6 +32,7 @@ class DeviceClassPathCheckTest {
     void mavensTestClassPathHoldsEverythingTheGpuTestsUse() throws Exception {
         var result = DeviceClassPathCheck.check(thisClassPath(), List.of(testClasses().toString()));
         assertEquals(List.of(), result.missing());
+        assertEquals(List.of(), result.duplicates());
         assertTrue(result.classesRead() > 50, "read " + result.classesRead());
     }
 
@@ -68,6 +69,17 @@ class DeviceClassPathCheckTest {
         roots.add("dev.llmc4j.bench.CudaBench");
         var result = DeviceClassPathCheck.check(jars, roots);
         assertEquals(List.of(), result.missing());
+        assertEquals(List.of(), result.duplicates(), "stale jars in " + lib);
+    }
+
+    @Test
+    void aClassInTwoEntriesIsADuplicate() throws Exception {
+        var twice = new java.util.ArrayList<>(thisClassPath());
+        twice.add(testClasses());
+        var result = DeviceClassPathCheck.check(twice, List.of("dev.llmc4j.gpt2.cuda.DeviceProbe"));
+        assertTrue(result.duplicates().stream().anyMatch(d -> d.startsWith("dev.llmc4j.gpt2.cuda.DeviceProbe [")),
+                result.duplicates().toString());
+        assertFalse(result.ok());
     }
 
     @Test
