@@ -517,7 +517,7 @@ public final class GPT2Cuda implements AutoCloseable {
     /** The per-position losses (B*T) of the last forward with targets, copied down from the GPU. */
     public float[] tokenLosses() {
         if (acts == null) throw new IllegalStateException("no forward with targets yet");
-        return downloadFloats(act("losses"), batchSize * seqLen);
+        return downloadFloats(acts.losses().address(), batchSize * seqLen);
     }
 
     private static void validateTokens(String what, int[] tokens, int count, int vocab) {
