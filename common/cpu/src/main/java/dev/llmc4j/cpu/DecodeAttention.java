@@ -62,11 +62,7 @@ public final class DecodeAttention {
                     scores[t] = dot * scale;
                     max = Math.max(max, scores[t]);
                 }
-                float total = 0;
-                for (int t = 0; t <= last; t++) {
-                    scores[t] = (float) Math.exp(scores[t] - max);
-                    total += scores[t];
-                }
+                float total = exponentiate(scores, last, max);
                 Arrays.fill(sum, 0);
                 for (int t = 0; t <= last; t++) { // sum += p_t · v_t, one row of values at a time
                     long value = ((long) t * kvStride + kvHead) * Float.BYTES;
@@ -97,16 +93,22 @@ public final class DecodeAttention {
                 scores[t] = dot * scale;
                 max = Math.max(max, scores[t]);
             }
-            float total = 0;
-            for (int t = 0; t <= last; t++) {
-                scores[t] = (float) Math.exp(scores[t] - max);
-                total += scores[t];
-            }
+            float total = exponentiate(scores, last, max);
             for (int i = 0; i < hs; i++) {
                 float sum = 0;
                 for (int t = 0; t <= last; t++) sum += scores[t] / total * values.getAtIndex(FLOAT, (long) t * kvStride + kvHead + i);
                 out.setAtIndex(FLOAT, (long) h * hs + i, sum);
             }
         }
+    }
+
+    /** scores[t] = exp(scores[t] - max) for t <= last (the softmax's numerators, max subtracted for range); their sum. */
+    private static float exponentiate(float[] scores, int last, float max) {
+        float total = 0;
+        for (int t = 0; t <= last; t++) {
+            scores[t] = (float) Math.exp(scores[t] - max);
+            total += scores[t];
+        }
+        return total;
     }
 }
