@@ -1,5 +1,6 @@
 package dev.llmc4j.cli;
 
+import dev.llmc4j.cli.monitor.MonitorOptions;
 import dev.llmc4j.llama3.Llama3;
 import dev.llmc4j.llama3.Llama3Config;
 import dev.llmc4j.llama3.Llama3DebugState;
@@ -196,6 +197,7 @@ public final class Llama3Command implements Runnable {
         @Mixin TrainingOptions training;
         @Mixin DistributedOptions distributed;
         @Option(names = "--tokenizer", paramLabel = "FILE", description = "tokenizer.model (tiktoken format) for printing samples; without it, ids") Path tokenizerFile;
+        @Mixin MonitorOptions monitor;
 
         @Override
         public Integer call() {
@@ -204,13 +206,17 @@ public final class Llama3Command implements Runnable {
                 var config = training.toConfig(trainPattern, valPattern, null, comm.size(), comm.rank());
                 PrintStream out = DistributedOptions.rankZeroOut(comm.rank());
                 Llama3Tokenizer tokenizer = tokenizerFile == null ? null : Llama3Tokenizer.load(tokenizerFile);
-                try (var model = buildModel(config)) {
+                var printer = new TokenPrinter(tokenizer);
+                try (var model = buildModel(config);
+                     var ui = monitor.open(model, config, "Llama 3 " + model.config.describe(), id -> tokenizer == null
+                             ? String.valueOf(id) : new String(tokenizer.decodeBytes(id), StandardCharsets.UTF_8), out)) {
                     out.printf("[Llama 3] %s, %,d parameters%n", model.config.describe(), model.numParameters());
                     // llm.c's llama3 branch starts samples from the tokenizer's "EOT", which for Llama 3 is <|begin_of_text|>
-                    var printer = new TokenPrinter(tokenizer);
                     int start = tokenizer != null ? tokenizer.beginOfText() : beginOfText(model.config.vocabSize());
                     var sampleText = new Trainer.SampleText(start, token -> printer.text(token).getBytes(StandardCharsets.UTF_8));
-                    var result = new Trainer(model, config, out, sampleText, comm, distributed.zeroStage).run();
+                    var trainer = new Trainer(model, config, out, sampleText, comm, distributed.zeroStage);
+                    if (ui != null) trainer.listen(ui.monitor());
+                    var result = trainer.run();
                     if (comm.rank() == 0) LossChart.writeIfOutput(config.outputDir(), result, "Llama 3 " + model.config.describe());
                 }
             });

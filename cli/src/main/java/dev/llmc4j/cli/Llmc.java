@@ -1,5 +1,6 @@
 package dev.llmc4j.cli;
 
+import dev.llmc4j.cli.monitor.ReportCommand;
 import dev.llmc4j.util.LlmcException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -19,6 +20,7 @@ import picocli.CommandLine.Command;
             TrainCommand.class,
             SampleCommand.class,
             QuickstartCommand.class,
+            ReportCommand.class,
             Llama3Command.class,
         })
 public final class Llmc implements Runnable {

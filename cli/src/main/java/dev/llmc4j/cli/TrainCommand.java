@@ -1,11 +1,13 @@
 package dev.llmc4j.cli;
 
+import dev.llmc4j.cli.monitor.MonitorOptions;
 import dev.llmc4j.distributed.Communicator;
 import dev.llmc4j.distributed.MpiCommunicator;
 import dev.llmc4j.distributed.MultiGpuConfig;
 import dev.llmc4j.distributed.Nccl;
 import dev.llmc4j.distributed.NcclCommunicator;
 import dev.llmc4j.distributed.PeerWatch;
+import dev.llmc4j.format.TokenizerFile;
 import dev.llmc4j.gpt2.GPT2;
 import dev.llmc4j.gpt2.cuda.GPT2CudaModel;
 import dev.llmc4j.train.TrainableModel;
@@ -13,10 +15,12 @@ import dev.llmc4j.train.Trainer;
 import dev.llmc4j.train.TrainingConfig;
 import dev.llmc4j.util.LlmcException;
 import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.Callable;
+import java.util.function.IntFunction;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -66,6 +70,9 @@ public final class TrainCommand implements Callable<Integer> {
             description = "gpt2_tokenizer.bin for printing samples (default: next to the train data)")
     Path tokenizer;
 
+    @Mixin
+    MonitorOptions monitor;
+
     @Override
     public Integer call() {
         var setup = distributed.setup(device.device() == DeviceOptions.Device.CUDA, MpiCommunicator.underMpirun());
@@ -75,9 +82,11 @@ public final class TrainCommand implements Callable<Integer> {
             PrintStream out = DistributedOptions.rankZeroOut(comm.rank());
             if (comm.size() > 1 && device.device() != DeviceOptions.Device.CPU) // setup() sent GPU runs elsewhere
                 throw new IllegalStateException("GPU training under MPI goes through trainOnGpus");
-            try (var gpt2 = buildModel(config)) {
+            try (var gpt2 = buildModel(config);
+                 var ui = monitor.open(gpt2, config, "GPT-2 " + model.describe(), tokenText(config), out)) {
                 out.printf("[GPT-2] %s, %,d parameters, on %s%n", configOf(gpt2), gpt2.numParameters(), device.describe());
                 var trainer = new Trainer(gpt2, config, out, comm, distributed.zeroStage);
+                if (ui != null) trainer.listen(ui.monitor());
                 var result = trainer.run();
                 if (comm.rank() == 0) LossChart.writeIfOutput(config.outputDir(), result, "GPT-2 " + model.describe());
             }
@@ -100,6 +109,7 @@ public final class TrainCommand implements Callable<Integer> {
         MultiGpuConfig gpus = null;
         GPT2CudaModel gpt2 = null;
         NcclCommunicator comm = null;
+        MonitorOptions.Session ui = null;
         try {
             gpus = distributed.multiGpu(mpi);
             var config = trainingConfig(gpus.numProcesses(), gpus.rank());
@@ -112,7 +122,10 @@ public final class TrainCommand implements Callable<Integer> {
             out.printf("[GPT-2] %s, %,d parameters, on %s (GPU %d of this machine, rank %d of %d)%n", configOf(gpt2),
                     gpt2.numParameters(), device.describe(), gpus.localDevice(), gpus.rank(), gpus.numProcesses());
             var trainer = new Trainer(gpt2, config, out, comm, distributed.zeroStage);
+            ui = monitor.open(gpt2, config, "GPT-2 " + model.describe(), tokenText(config), out);
+            if (ui != null) trainer.listen(ui.monitor());
             var result = trainer.run();
+            if (ui != null) ui.close();
             if (gpus.rank() == 0) LossChart.writeIfOutput(config.outputDir(), result, "GPT-2 " + model.describe());
         } catch (RuntimeException | Error e) {
             int rank = gpus != null ? gpus.rank() : mpi != null ? mpi.rank() : distributed.rank;
@@ -124,6 +137,7 @@ public final class TrainCommand implements Callable<Integer> {
                 if (comm != null) comm.abort(1, e.getMessage() != null ? e.getMessage() : e.toString()); // does not return
                 mpi.abort(1);
             }
+            if (ui != null) ui.close();
             if (gpt2 != null) gpt2.close();
             if (mpi != null) mpi.close();
             throw e;
@@ -131,6 +145,12 @@ public final class TrainCommand implements Callable<Integer> {
         comm.close();        // ncclCommDestroy while the model's context lives, then MPI_Finalize
         gpt2.close();
         return 0;
+    }
+
+    /** A token's text for the monitor's samples and attention labels: from the tokenizer file, else its id. */
+    static IntFunction<String> tokenText(TrainingConfig config) {
+        return config.tokenizerFile() == null ? String::valueOf : TokenizerFile.readIfPresent(config.tokenizerFile())
+                .<IntFunction<String>>map(t -> id -> new String(t.printable(id), StandardCharsets.UTF_8)).orElse(String::valueOf);
     }
 
     TrainingConfig trainingConfig() {

@@ -8,6 +8,7 @@ import dev.llmc4j.random.XorShift;
 import dev.llmc4j.sample.Sampler;
 import dev.llmc4j.util.AtomicFiles;
 import dev.llmc4j.util.LlmcException;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.lang.foreign.MemorySegment;
@@ -71,6 +72,7 @@ public final class Trainer {
     private final Path logFile;
     private final Communicator comm;
     private final DataParallel parallel;
+    private final List<TrainingListener> listeners = new ArrayList<>();
 
     /** A trainer whose samples use the llm.c tokenizer file of {@code config.tokenizerFile()} (GPT-2). */
     public Trainer(TrainableModel model, TrainingConfig config, PrintStream out) {
@@ -147,6 +149,12 @@ public final class Trainer {
             out.println("warning: no tokenizer at " + config.tokenizerFile() + "; samples are printed as token ids");
     }
 
+    /** Adds a listener (the --ui monitor) that the run tells of its steps, val losses and samples. */
+    public Trainer listen(TrainingListener listener) {
+        listeners.add(listener);
+        return this;
+    }
+
     public int numSteps() {
         return numSteps;
     }
@@ -177,10 +185,11 @@ public final class Trainer {
                 out.printf("val loss %f%n", valLoss);
                 valLosses.add(new LossPoint(step, valLoss));
                 log("s:%d tel:%.4f".formatted(step, valLoss));
+                for (var listener : listeners) listener.validated(step, valLoss);
             }
             if (config.genTokens() > 0 && config.sampleEvery() > 0 && ((step > 0 && step % config.sampleEvery() == 0) || last)) {
                 progress.clear();
-                sample();
+                sample(step);
             }
             if (config.outputDir() != null && config.checkpointEvery() > 0
                     && ((step > 0 && step % config.checkpointEvery() == 0) || last) && !(config.resume() && step == startStep)) {
@@ -206,6 +215,7 @@ public final class Trainer {
             double zLoss = lossOutliers.update(loss);
             double zNorm = normOutliers.update(norm);
             boolean skip = OutlierDetector.shouldSkip(zLoss, config.skipLossZ()) || OutlierDetector.shouldSkip(zNorm, config.skipNormZ());
+            for (var listener : listeners) if (listener.inspects(step + 1)) listener.beforeUpdate(step + 1);
             if (!skip) {
                 parallel.update(lr, config.weightDecay(), gradScale, step + 1); // ZeRO-1: own shard, then all-gather
             }
@@ -225,12 +235,16 @@ public final class Trainer {
                     skip ? " | update skipped (outlier)" : "");
             trainLosses.add(new LossPoint(step + 1, loss));
             log("s:%d trl:%.4f lr:%.6f norm:%.2f".formatted(step + 1, loss, lr, norm));
+            var stepLog = new TrainingListener.StepLog(step + 1, numSteps, loss, zLoss, norm, zNorm, lr, millis, tokensPerSecond, skip);
+            for (var listener : listeners) listener.stepDone(stepLog);
             progress.show(step + 1, totalMillis / Math.max(1, timedSteps));
         }
         progress.clear();
         double average = timedSteps == 0 ? 0 : totalMillis / timedSteps;
         out.printf("total average iteration time: %f ms%n", average);
-        return new Result(trainLosses, valLosses, average, numSteps);
+        var result = new Result(trainLosses, valLosses, average, numSteps);
+        for (var listener : listeners) listener.finished(result);
+        return result;
     }
 
     private static double nanToZero(double z) {
@@ -249,21 +263,21 @@ public final class Trainer {
     }
 
     /** llm.c's sampling: from the EOT token, seed 1337 each time, temperature 1, streaming the text. */
-    private void sample() {
+    private void sample(int step) {
         if (config.rank() != 0) return;
         int count = Math.min(config.genTokens(), model.maxSeqLen() - 1);
         out.print("generating:\n---\n");
         var start = new int[] {sampleText.startToken()};
+        var text = new ByteArrayOutputStream(); // what was printed, for the listeners
         model.generator().generate(start, count, new Sampler(new XorShift(1337), 1.0f, 0), token -> {
-            if (sampleText.tokenBytes() != null) {
-                byte[] bytes = sampleText.tokenBytes().apply(token);
-                out.write(bytes, 0, bytes.length);
-            } else {
-                out.print(token + " ");
-            }
+            byte[] bytes = sampleText.tokenBytes() != null ? sampleText.tokenBytes().apply(token)
+                    : (token + " ").getBytes(StandardCharsets.UTF_8);
+            out.write(bytes, 0, bytes.length);
+            text.write(bytes, 0, bytes.length);
             out.flush();
         });
         out.print("\n---\n");
+        for (var listener : listeners) listener.sampled(step, text.toString(StandardCharsets.UTF_8));
     }
 
     // ---- checkpoints: model_%08d.bin, state_%08d_%05d.bin per rank, DONE_%08d, exactly as llm.c names them ----

@@ -18,6 +18,7 @@ import dev.llmc4j.format.GPT2Checkpoint;
 import dev.llmc4j.model.GPT2Config;
 import dev.llmc4j.model.GPT2Init;
 import dev.llmc4j.model.ParameterSlice;
+import dev.llmc4j.train.Inspectable;
 import dev.llmc4j.train.OptimizerShard;
 import dev.llmc4j.train.TokenGenerator;
 import dev.llmc4j.train.TrainableModel;
@@ -26,6 +27,7 @@ import dev.llmc4j.util.OffHeap;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -43,7 +45,7 @@ import java.util.List;
  * and {@link AdamW}.
  * The layers only GPT-2 has are here: encoder (with position embedding), layernorm, GELU.
  */
-public final class GPT2 implements TrainableModel {
+public final class GPT2 implements TrainableModel, Inspectable {
 
     // ------------------------------------------------------------------------------------------------------------
     // Encoder: token embedding plus position embedding.
@@ -664,6 +666,48 @@ public final class GPT2 implements TrainableModel {
         return AdamWState.gradientSquareSum(gradientMemory, shard);
     }
 
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Inspectable: what the --ui monitor shows.
+
+    private static final String[] TENSOR_NAMES = {"wte", "wpe", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb",
+        "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb", "lnfw", "lnfb"};
+
+    @Override
+    public int numLayers() {
+        return config.numLayers();
+    }
+
+    @Override
+    public int numHeads() {
+        return config.numHeads();
+    }
+
+    @Override
+    public List<TensorSlice> parameterTensors() {
+        return Inspectable.llmcSlots(TENSOR_NAMES, config.parameterSizes(), config.numLayers());
+    }
+
+    /** Per layer: attention output (attproj), MLP hidden before GELU (fch), MLP output (fcproj), residual stream. */
+    @Override
+    public List<ActivationSlice> activations() {
+        if (acts == null) return List.of();
+        long btc = (long) batchSize * seqLen * config.channels();
+        var slices = new ArrayList<ActivationSlice>();
+        for (int l = 0; l < config.numLayers(); l++) {
+            slices.add(new ActivationSlice("attproj", l, layer(acts.attproj, l, btc)));
+            slices.add(new ActivationSlice("fch", l, layer(acts.fch, l, 4 * btc)));
+            slices.add(new ActivationSlice("fcproj", l, layer(acts.fcproj, l, btc)));
+            slices.add(new ActivationSlice("residual", l, layer(acts.residual3, l, btc)));
+        }
+        return slices;
+    }
+
+    @Override
+    public float[][][] attention(int[] tokens) {
+        forward(tokens, null, 1, tokens.length);
+        return Inspectable.copyAttention(acts.att, config.numLayers(), config.numHeads(), tokens.length);
+    }
 
     @Override
     public void close() {

@@ -16,6 +16,7 @@ import dev.llmc4j.cpu.SoftmaxCrossEntropy;
 import dev.llmc4j.model.ParameterSlice;
 import dev.llmc4j.random.MersenneTwister;
 import dev.llmc4j.sample.Sampler;
+import dev.llmc4j.train.Inspectable;
 import dev.llmc4j.train.OptimizerShard;
 import dev.llmc4j.train.TokenGenerator;
 import dev.llmc4j.train.TrainableModel;
@@ -24,6 +25,7 @@ import dev.llmc4j.util.OffHeap;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.function.IntConsumer;
@@ -46,7 +48,7 @@ import java.util.function.IntConsumer;
  * <p>As a {@link TrainableModel} it trains with the same {@code dev.llmc4j.train.Trainer} as GPT-2 (schedules,
  * validation, sampling with the KV cache, checkpoints and exact resume).
  */
-public final class Llama3 implements TrainableModel {
+public final class Llama3 implements TrainableModel, Inspectable {
 
     // ------------------------------------------------------------------------------------------------------------
     // Token embedding (no position embedding: RoPE carries the positions).
@@ -843,6 +845,48 @@ public final class Llama3 implements TrainableModel {
             long end = System.nanoTime();
             return new GenerationStats(prompt.length, generated, (promptDone - start) / 1e9, (end - promptDone) / 1e9);
         }
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Inspectable: what the --ui monitor shows. The bias slots are zeros that never train: left out.
+
+    private static final String[] TENSOR_NAMES = {"wte", "lm_head", "ln1w", null, "qkvw", null, "attprojw", null,
+        "ln2w", null, "fcw", null, "fcprojw", null, "lnfw", null};
+
+    @Override
+    public int numLayers() {
+        return config.numLayers();
+    }
+
+    @Override
+    public int numHeads() {
+        return config.numHeads();
+    }
+
+    @Override
+    public List<TensorSlice> parameterTensors() {
+        return Inspectable.llmcSlots(TENSOR_NAMES, config.parameterSizes(), config.numLayers());
+    }
+
+    /** Per layer: attention output (attproj), MLP hidden [up | gate] (fch), MLP output (fcproj), residual stream. */
+    @Override
+    public List<ActivationSlice> activations() {
+        if (acts == null) return List.of();
+        long bt = (long) batchSize * seqLen, btc = bt * config.channels();
+        var slices = new ArrayList<ActivationSlice>();
+        for (int l = 0; l < config.numLayers(); l++) {
+            slices.add(new ActivationSlice("attproj", l, layer(acts.attproj, l, btc)));
+            slices.add(new ActivationSlice("fch", l, layer(acts.fch, l, 2 * bt * config.ffnHidden())));
+            slices.add(new ActivationSlice("fcproj", l, layer(acts.fcproj, l, btc)));
+            slices.add(new ActivationSlice("residual", l, layer(acts.residual3, l, btc)));
+        }
+        return slices;
+    }
+
+    @Override
+    public float[][][] attention(int[] tokens) {
+        forward(tokens, null, 1, tokens.length);
+        return Inspectable.copyAttention(acts.att, config.numLayers(), config.numHeads(), tokens.length);
     }
 
     @Override
