@@ -29,6 +29,11 @@ public final class MonitorOptions {
         return port >= 0;
     }
 
+    /** The port --ui asked for (0: any free one), -1 without --ui. */
+    public int port() {
+        return port;
+    }
+
     /** A monitor and the server showing it; closing stops the server. */
     public record Session(RunMonitor monitor, MonitorServer server) implements AutoCloseable {
         @Override
