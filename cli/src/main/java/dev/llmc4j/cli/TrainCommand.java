@@ -7,7 +7,6 @@ import dev.llmc4j.distributed.MultiGpuConfig;
 import dev.llmc4j.distributed.Nccl;
 import dev.llmc4j.distributed.NcclCommunicator;
 import dev.llmc4j.distributed.PeerWatch;
-import dev.llmc4j.format.TokenizerFile;
 import dev.llmc4j.gpt2.GPT2;
 import dev.llmc4j.gpt2.cuda.GPT2CudaModel;
 import dev.llmc4j.train.TrainableModel;
@@ -15,12 +14,10 @@ import dev.llmc4j.train.Trainer;
 import dev.llmc4j.train.TrainingConfig;
 import dev.llmc4j.util.LlmcException;
 import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.Callable;
-import java.util.function.IntFunction;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -83,7 +80,7 @@ public final class TrainCommand implements Callable<Integer> {
             if (comm.size() > 1 && device.device() != DeviceOptions.Device.CPU) // setup() sent GPU runs elsewhere
                 throw new IllegalStateException("GPU training under MPI goes through trainOnGpus");
             try (var gpt2 = buildModel(config);
-                 var ui = monitor.open(gpt2, config, "GPT-2 " + model.describe(), tokenText(config), out)) {
+                 var ui = monitor.open(gpt2, config, "GPT-2 " + model.describe(), MonitorOptions.gpt2TokenText(config.tokenizerFile()), out)) {
                 out.printf("[GPT-2] %s, %,d parameters, on %s%n", configOf(gpt2), gpt2.numParameters(), device.describe());
                 var trainer = new Trainer(gpt2, config, out, comm, distributed.zeroStage);
                 if (ui != null) trainer.listen(ui.monitor());
@@ -122,7 +119,7 @@ public final class TrainCommand implements Callable<Integer> {
             out.printf("[GPT-2] %s, %,d parameters, on %s (GPU %d of this machine, rank %d of %d)%n", configOf(gpt2),
                     gpt2.numParameters(), device.describe(), gpus.localDevice(), gpus.rank(), gpus.numProcesses());
             var trainer = new Trainer(gpt2, config, out, comm, distributed.zeroStage);
-            ui = monitor.open(gpt2, config, "GPT-2 " + model.describe(), tokenText(config), out);
+            ui = monitor.open(gpt2, config, "GPT-2 " + model.describe(), MonitorOptions.gpt2TokenText(config.tokenizerFile()), out);
             if (ui != null) trainer.listen(ui.monitor());
             var result = trainer.run();
             if (ui != null) ui.close();
@@ -145,12 +142,6 @@ public final class TrainCommand implements Callable<Integer> {
         comm.close();        // ncclCommDestroy while the model's context lives, then MPI_Finalize
         gpt2.close();
         return 0;
-    }
-
-    /** A token's text for the monitor's samples and attention labels: from the tokenizer file, else its id. */
-    static IntFunction<String> tokenText(TrainingConfig config) {
-        return config.tokenizerFile() == null ? String::valueOf : TokenizerFile.readIfPresent(config.tokenizerFile())
-                .<IntFunction<String>>map(t -> id -> new String(t.printable(id), StandardCharsets.UTF_8)).orElse(String::valueOf);
     }
 
     TrainingConfig trainingConfig() {

@@ -1,9 +1,12 @@
 package dev.llmc4j.cli.monitor;
 
+import dev.llmc4j.format.TokenizerFile;
 import dev.llmc4j.train.TrainableModel;
 import dev.llmc4j.train.TrainingConfig;
 import dev.llmc4j.util.LlmcException;
 import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.function.IntFunction;
@@ -59,6 +62,12 @@ public final class MonitorOptions {
         out.println("monitor: " + server.url() + (config.outputDir() != null
                 ? " (and ./llmc report " + config.outputDir() + " when it is done)" : ""));
         return new Session(monitor, server);
+    }
+
+    /** A GPT-2 token's text from an llm.c tokenizer file (its id where there is no file), for samples and labels. */
+    public static IntFunction<String> gpt2TokenText(Path tokenizerFile) {
+        return tokenizerFile == null ? String::valueOf : TokenizerFile.readIfPresent(tokenizerFile)
+                .<IntFunction<String>>map(t -> id -> new String(t.printable(id), StandardCharsets.UTF_8)).orElse(String::valueOf);
     }
 
     static Map<String, Object> describe(TrainableModel model, TrainingConfig config, String title) {

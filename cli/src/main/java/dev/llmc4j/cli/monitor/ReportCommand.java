@@ -2,7 +2,6 @@ package dev.llmc4j.cli.monitor;
 
 import dev.llmc4j.format.GPT2Checkpoint;
 import dev.llmc4j.format.Json;
-import dev.llmc4j.format.TokenizerFile;
 import dev.llmc4j.gpt2.GPT2;
 import dev.llmc4j.llama3.Llama3;
 import dev.llmc4j.llama3.Llama3Checkpoint;
@@ -159,9 +158,7 @@ public final class ReportCommand implements Callable<Integer> {
                 ids = AttentionMaps.firstTokens(valPattern, Math.min(AttentionMaps.SEQUENCE_LENGTH, model.maxSeqLen()));
                 Path tokenizerFile = tokenizer != null ? tokenizer
                         : Path.of(valPattern).toAbsolutePath().resolveSibling("gpt2_tokenizer.bin");
-                text = TokenizerFile.readIfPresent(tokenizerFile)
-                        .<IntFunction<String>>map(t -> id -> new String(t.printable(id), StandardCharsets.UTF_8))
-                        .orElse(String::valueOf);
+                text = MonitorOptions.gpt2TokenText(tokenizerFile);
             }
             return AttentionMaps.of((Inspectable) model, step, ids, text);
         }

@@ -7,9 +7,12 @@ import dev.llmc4j.cli.Llmc;
 import dev.llmc4j.format.Json;
 import dev.llmc4j.format.TokenShard;
 import dev.llmc4j.gpt2.GPT2;
+import dev.llmc4j.llama3.Llama3;
+import dev.llmc4j.llama3.Llama3Config;
 import dev.llmc4j.model.GPT2Config;
 import dev.llmc4j.testing.RandomTokens;
 import dev.llmc4j.train.Inspectable;
+import dev.llmc4j.train.TrainableModel;
 import dev.llmc4j.train.Trainer;
 import dev.llmc4j.train.TrainingConfig;
 import dev.llmc4j.train.TrainingListener.StepLog;
@@ -74,6 +77,33 @@ class RunMonitorTest {
             }
             var activations = (List<?>) ((Map<String, Object>) ((List<?>) state.get("activations")).getFirst()).get("stats");
             assertEquals(4 * TINY.numLayers(), activations.size(), "attproj, fch, fcproj, residual per layer");
+        }
+    }
+
+    @Test
+    void bothCpuModelsShowTheirTensorsAndAttention() {
+        int[] tokens = RandomTokens.of(10, 40, 5);
+        try (var gpt2 = GPT2.randomInit(TINY);
+             var llama = Llama3.randomInit(new Llama3Config(16, 40, 2, 4, 2, 16, 1.0f, 8, 1e-5f, 10000f, false, 3, 2), 42)) {
+            assertEquals(3 + 6 * 2, llama.parameterTensors().size(), "wte, lm_head, lnfw and 6 per layer: no zero biases");
+            for (Inspectable model : List.<Inspectable>of(gpt2, llama)) {
+                float[][][] maps = model.attention(tokens);
+                assertEquals(2, maps.length);
+                assertEquals(model.numHeads(), maps[0].length);
+                for (float[] map : maps[1]) {
+                    for (int query = 0; query < tokens.length; query++) {
+                        double sum = 0;
+                        for (int key = 0; key < tokens.length; key++) {
+                            float p = map[query * tokens.length + key];
+                            if (key > query) assertEquals(0f, p, "causal: no attention to later tokens");
+                            sum += p;
+                        }
+                        assertEquals(1.0, sum, 1e-5, "each query's probabilities sum to 1");
+                    }
+                }
+                long covered = model.parameterTensors().stream().mapToLong(Inspectable.TensorSlice::count).sum();
+                assertTrue(covered <= ((TrainableModel) model).numParameters());
+            }
         }
     }
 
