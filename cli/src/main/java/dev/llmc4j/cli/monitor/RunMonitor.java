@@ -40,6 +40,7 @@ public final class RunMonitor implements TrainingListener {
     private final Path outputDir;
 
     private final Map<String, Object> state = new LinkedHashMap<>();
+    private final Map<String, Object> header;
     private final List<Object> steps = new ArrayList<>(), val = new ArrayList<>(), samples = new ArrayList<>();
     private final List<Object> tensors = new ArrayList<>(), activations = new ArrayList<>();
     private final List<BlockingQueue<String>> subscribers = new CopyOnWriteArrayList<>();
@@ -63,7 +64,7 @@ public final class RunMonitor implements TrainingListener {
                 ? AttentionMaps.firstTokens(valPattern, Math.min(AttentionMaps.SEQUENCE_LENGTH, model.maxSeqLen())) : null;
         this.tokenText = tokenText;
         this.outputDir = outputDir;
-        var header = new LinkedHashMap<>(run);
+        this.header = new LinkedHashMap<>(run);
         header.put("inspectable", inspectable != null);
         header.put("statisticsEvery", this.every);
         header.put("finished", false);
@@ -126,7 +127,7 @@ public final class RunMonitor implements TrainingListener {
     @Override
     public void finished(Trainer.Result result) {
         synchronized (this) {
-            ((Map<String, Object>) state.get("run")).put("finished", true);
+            header.put("finished", true);
         }
         publish("end", Map.of("averageStepMillis", result.averageStepMillis()), null);
         save();

@@ -1,11 +1,15 @@
 package dev.llmc4j.cli.monitor;
 
+import static dev.llmc4j.cpu.Floats.get;
+import static dev.llmc4j.cpu.Floats.set;
+
+import dev.llmc4j.cpu.AdamW;
+import dev.llmc4j.cpu.Parallel;
 import dev.llmc4j.train.Inspectable;
 import dev.llmc4j.train.Inspectable.ActivationSlice;
 import dev.llmc4j.train.Inspectable.TensorSlice;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -37,21 +41,25 @@ final class TensorStatistics {
         gradientRatio = new double[tensors.size()];
         for (int i = 0; i < tensors.size(); i++) {
             var t = tensors.get(i);
-            gradientRatio[i] = ratio(sumOfSquares(gradients, null, t), sumOfSquares(parameters, null, t));
+            gradientRatio[i] = ratio(squares(gradients, t), squares(parameters, t));
         }
     }
 
     /** After the update: per tensor and layer {name, layer, grad: |g|/|w|, update: |dw|/|w|, rms: rms(w)}. */
     List<Map<String, Object>> afterUpdate(MemorySegment parameters) {
+        long n = before.byteSize() / Float.BYTES;
+        Parallel.forRange(n, (start, end) -> { // the copy becomes the update: after - before
+            for (long i = start; i < end; i++) set(before, i, get(parameters, i) - get(before, i));
+        });
         var rows = new ArrayList<Map<String, Object>>();
         for (int i = 0; i < tensors.size(); i++) {
             var t = tensors.get(i);
-            double weights = sumOfSquares(parameters, null, t);
+            double weights = squares(parameters, t);
             var row = new LinkedHashMap<String, Object>();
             row.put("name", t.name());
             row.put("layer", t.layer());
             row.put("grad", gradientRatio[i]);
-            row.put("update", ratio(sumOfSquares(parameters, before, t), weights));
+            row.put("update", ratio(squares(before, t), weights));
             row.put("rms", Math.sqrt(weights / t.count()));
             rows.add(row);
         }
@@ -65,7 +73,7 @@ final class TensorStatistics {
             long n = a.values().byteSize() / Float.BYTES;
             double sum = 0, squares = 0, maxAbs = 0;
             for (long i = 0; i < n; i++) {
-                float x = a.values().getAtIndex(ValueLayout.JAVA_FLOAT, i);
+                float x = get(a.values(), i);
                 sum += x;
                 squares += (double) x * x;
                 maxAbs = Math.max(maxAbs, Math.abs(x));
@@ -82,15 +90,9 @@ final class TensorStatistics {
         return rows;
     }
 
-    /** Sum over the tensor's floats of x^2, or with {@code minus} of (x - minus)^2. */
-    private static double sumOfSquares(MemorySegment x, MemorySegment minus, TensorSlice t) {
-        double sum = 0;
-        for (long i = t.offset(), end = t.offset() + t.count(); i < end; i++) {
-            double v = x.getAtIndex(ValueLayout.JAVA_FLOAT, i);
-            if (minus != null) v -= minus.getAtIndex(ValueLayout.JAVA_FLOAT, i);
-            sum += v * v;
-        }
-        return sum;
+    /** The sum of the squares of a tensor's floats (the trainer's parallel, thread-count-independent sum). */
+    private static double squares(MemorySegment x, TensorSlice t) {
+        return AdamW.gradientSquareSum(x, t.offset(), t.count());
     }
 
     private static double ratio(double numeratorSquares, double denominatorSquares) {

@@ -32,7 +32,7 @@
   lineChart('chart-norm', 'gradient norm', [{ label: 'norm' },
     { label: 'update skipped', type: 'scatter', pointStyle: 'triangle', pointRadius: 6, borderColor: '#d62728',
       backgroundColor: '#d62728' }]);
-  lineChart('chart-z', 'outlier z-scores (last 128 steps)', [{ label: 'loss z' }, { label: 'norm z' }]);
+  lineChart('chart-z', 'outlier z-scores against the last 128 steps (from step 129)', [{ label: 'loss z' }, { label: 'norm z' }]);
   lineChart('chart-lr', 'learning rate', [{ label: 'lr' }]);
   lineChart('chart-tps', 'tokens per second', [{ label: 'tok/s' }]);
   lineChart('chart-ms', 'ms per step', [{ label: 'ms' }]);

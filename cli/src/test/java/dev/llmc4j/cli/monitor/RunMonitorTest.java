@@ -1,6 +1,7 @@
 package dev.llmc4j.cli.monitor;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.llmc4j.cli.Llmc;
@@ -27,6 +28,7 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
 
 /** What the monitor records: tensor statistics that are what they claim, a run it does not change, its JSON, reports. */
 class RunMonitorTest {
@@ -126,6 +128,15 @@ class RunMonitorTest {
         assertEquals(plain.trainLosses(), watched.trainLosses(), "statistics every step and attention maps change nothing");
         assertEquals(plain.valLosses(), watched.valLosses());
         assertTrue(Files.readString(folder.resolve("run/monitor.json")).contains("\"finished\":true"));
+    }
+
+    @Test
+    void onlyRankZeroServesThePage() {
+        var options = new MonitorOptions();
+        new CommandLine(options).parseArgs("--ui", "0");
+        var rank1 = new TrainingConfig("t.bin", "v.bin", 2, 8, -1, 6, 1e-3f, 0, 1.0f, "cosine",
+                0f, 1.0f, 2, 2, 3, 4, false, null, 0, 0, 0, false, 0, 0, null, 2, 1);
+        assertNull(options.open(null, rank1, "rank 1", String::valueOf, System.out));
     }
 
     @Test
