@@ -1,10 +1,10 @@
 package dev.llmc4j.cli.monitor;
 
-import dev.llmc4j.format.GPT2Checkpoint;
 import dev.llmc4j.format.Json;
 import dev.llmc4j.gpt2.GPT2;
 import dev.llmc4j.llama3.Llama3;
 import dev.llmc4j.llama3.Llama3Checkpoint;
+import dev.llmc4j.model.GPT2Checkpoint;
 import dev.llmc4j.train.Inspectable;
 import dev.llmc4j.train.OutlierDetector;
 import dev.llmc4j.train.TrainableModel;
