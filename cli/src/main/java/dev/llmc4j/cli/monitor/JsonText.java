@@ -1,7 +1,6 @@
 package dev.llmc4j.cli.monitor;
 
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -64,14 +63,14 @@ final class JsonText {
         }
     }
 
-    // floats print with up to 6 significant digits: what a chart can show, and a third of the text of full precision
+    // numbers print as the shortest text of their float: what a chart can show, at a fraction of the text of a double
     private static void number(StringBuilder text, double value) {
         if (!Double.isFinite(value)) {
             text.append("null");
         } else if (value == Math.rint(value) && Math.abs(value) < 1e15) {
             text.append((long) value);
         } else {
-            text.append(Float.parseFloat(String.format(Locale.ROOT, "%.6g", value)));
+            text.append((float) value);
         }
     }
 

@@ -1,10 +1,7 @@
 package dev.llmc4j.cli.monitor;
 
 import static dev.llmc4j.cpu.Floats.get;
-import static dev.llmc4j.cpu.Floats.set;
 
-import dev.llmc4j.cpu.AdamW;
-import dev.llmc4j.cpu.Parallel;
 import dev.llmc4j.train.Inspectable;
 import dev.llmc4j.train.Inspectable.ActivationSlice;
 import dev.llmc4j.train.Inspectable.TensorSlice;
@@ -41,25 +38,21 @@ final class TensorStatistics {
         gradientRatio = new double[tensors.size()];
         for (int i = 0; i < tensors.size(); i++) {
             var t = tensors.get(i);
-            gradientRatio[i] = ratio(squares(gradients, t), squares(parameters, t));
+            gradientRatio[i] = ratio(squares(gradients, null, t), squares(parameters, null, t));
         }
     }
 
     /** After the update: per tensor and layer {name, layer, grad: |g|/|w|, update: |dw|/|w|, rms: rms(w)}. */
     List<Map<String, Object>> afterUpdate(MemorySegment parameters) {
-        long n = before.byteSize() / Float.BYTES;
-        Parallel.forRange(n, (start, end) -> { // the copy becomes the update: after - before
-            for (long i = start; i < end; i++) set(before, i, get(parameters, i) - get(before, i));
-        });
         var rows = new ArrayList<Map<String, Object>>();
         for (int i = 0; i < tensors.size(); i++) {
             var t = tensors.get(i);
-            double weights = squares(parameters, t);
+            double weights = squares(parameters, null, t);
             var row = new LinkedHashMap<String, Object>();
             row.put("name", t.name());
             row.put("layer", t.layer());
             row.put("grad", gradientRatio[i]);
-            row.put("update", ratio(squares(before, t), weights));
+            row.put("update", ratio(squares(parameters, before, t), weights));
             row.put("rms", Math.sqrt(weights / t.count()));
             rows.add(row);
         }
@@ -90,9 +83,18 @@ final class TensorStatistics {
         return rows;
     }
 
-    /** The sum of the squares of a tensor's floats (the trainer's parallel, thread-count-independent sum). */
-    private static double squares(MemorySegment x, TensorSlice t) {
-        return AdamW.gradientSquareSum(x, t.offset(), t.count());
+    /**
+     * The sum over a tensor's floats of x^2, or with {@code minus} of (x - minus)^2. One thread, no hand-off: a few
+     * milliseconds for millions of floats, where waking the worker threads for each small tensor cost more on a busy
+     * machine (measured).
+     */
+    private static double squares(MemorySegment x, MemorySegment minus, TensorSlice t) {
+        double sum = 0;
+        for (long i = t.offset(), end = t.offset() + t.count(); i < end; i++) {
+            double v = minus == null ? get(x, i) : get(x, i) - get(minus, i);
+            sum += v * v;
+        }
+        return sum;
     }
 
     private static double ratio(double numeratorSquares, double denominatorSquares) {

@@ -6,8 +6,6 @@ import java.io.IOException;
 import java.io.InputStreamReader;
 import java.net.URI;
 import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.net.http.WebSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -30,13 +28,14 @@ import java.util.function.Predicate;
 
 /**
  * A real browser for the page's tests: Debian's headless Chromium, driven over the DevTools protocol (a WebSocket,
- * the JDK's own client). It evaluates JavaScript in the page and takes screenshots. {@link #find()} is empty where
+ * the JDK's own client, one connection to the browser with the page attached "flat"). It evaluates JavaScript in the page and takes screenshots. {@link #find()} is empty where
  * Chromium is not installed (the tests then skip; CI installs it).
  */
 final class HeadlessChromium implements AutoCloseable {
 
     private final Process process;
     private final WebSocket socket;
+    private String session; // the page's DevTools session; null: commands to the browser
     private final BlockingQueue<Map<String, Object>> replies = new LinkedBlockingQueue<>();
     private final AtomicInteger ids = new AtomicInteger();
     private final List<String> output = new ArrayList<>();
@@ -52,23 +51,28 @@ final class HeadlessChromium implements AutoCloseable {
         return Optional.empty();
     }
 
-    /** Starts Chromium on {@code url} with a fresh profile in {@code profile}, a window of width x height. */
+    /** Starts Chromium with a fresh profile in {@code profile} and opens {@code url} in a page of width x height. */
     HeadlessChromium(Path chromium, String url, Path profile, int width, int height) throws Exception {
         process = new ProcessBuilder(chromium.toString(), "--headless", "--no-sandbox", "--disable-gpu",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
                 "--hide-scrollbars", "--user-data-dir=" + profile, "--remote-debugging-port=0",
-                "--window-size=" + width + "," + height, url).redirectErrorStream(true).start();
+                "--window-size=" + width + "," + height, "about:blank").redirectErrorStream(true).start();
         try {
             socket = connect();
+            // our own page, attached in "flat" mode: its commands go through the browser's socket with a session id
+            var target = call("Target.createTarget", Map.of("url", url, "newWindow", true, "width", width, "height", height));
+            session = (String) call("Target.attachToTarget", Map.of("targetId", target.get("targetId"), "flatten", true))
+                    .get("sessionId");
         } catch (Exception e) {
             process.destroyForcibly();
             throw e;
         }
     }
 
+    /** The browser's DevTools socket, at the address Chromium prints when it is ready. */
     private WebSocket connect() throws Exception {
         var devtools = new CompletableFuture<String>();
-        Thread.ofVirtual().start(() -> { // Chromium prints where its DevTools listen; keep reading so it never blocks
+        Thread.ofVirtual().start(() -> { // keep reading Chromium's output, so that it never blocks on a full pipe
             try (var lines = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
                 for (String line; (line = lines.readLine()) != null; ) {
                     synchronized (output) { output.add(line); }
@@ -80,25 +84,11 @@ final class HeadlessChromium implements AutoCloseable {
             devtools.completeExceptionally(new IllegalStateException("chromium exited: " + output()));
         });
         URI browser = URI.create(devtools.get(120, TimeUnit.SECONDS));
-        var http = HttpClient.newHttpClient();
-        String pageSocket = null;
-        for (int attempt = 0; attempt < 100 && pageSocket == null; attempt++) { // the page target appears shortly
-            var list = http.send(HttpRequest.newBuilder(URI.create("http://" + browser.getAuthority() + "/json/list")).build(),
-                    HttpResponse.BodyHandlers.ofString());
-            for (Object target : (List<?>) Json.parse(list.body())) {
-                var t = (Map<?, ?>) target;
-                if ("page".equals(t.get("type"))) pageSocket = (String) t.get("webSocketDebuggerUrl");
-            }
-            if (pageSocket == null) Thread.sleep(100);
-        }
-        if (pageSocket == null) throw new IllegalStateException("chromium shows no page: " + output());
-        // the address Chromium listens on (its list says "localhost", which may resolve to an address it does not)
-        URI page = URI.create(pageSocket);
-        page = URI.create("ws://" + browser.getAuthority() + page.getPath());
+        var http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(30)).build();
         try {
-            return http.newWebSocketBuilder().buildAsync(page, new Listener()).get(120, TimeUnit.SECONDS);
+            return http.newWebSocketBuilder().buildAsync(browser, new Listener()).get(120, TimeUnit.SECONDS);
         } catch (TimeoutException e) {
-            throw new IllegalStateException("no DevTools connection to " + page + "; chromium said: " + output(), e);
+            throw new IllegalStateException("no DevTools connection to " + browser + "; chromium said: " + output(), e);
         }
     }
 
@@ -113,7 +103,7 @@ final class HeadlessChromium implements AutoCloseable {
             if (last) {
                 var message = (Map<String, Object>) Json.parse(partial.toString());
                 partial.setLength(0);
-                if (message.containsKey("id")) replies.add(message);
+                if (message.containsKey("id")) replies.add(message); // events (no id) are not needed
             }
             webSocket.request(1);
             return null;
@@ -128,6 +118,7 @@ final class HeadlessChromium implements AutoCloseable {
         command.put("id", id);
         command.put("method", method);
         command.put("params", params);
+        if (session != null) command.put("sessionId", session);
         socket.sendText(JsonText.of(command), true).get(30, TimeUnit.SECONDS);
         while (true) {
             var reply = replies.poll(60, TimeUnit.SECONDS);
