@@ -1,12 +1,11 @@
 package dev.llmc4j.cli.monitor;
 
-import static dev.llmc4j.cpu.Floats.get;
-
 import dev.llmc4j.train.Inspectable;
 import dev.llmc4j.train.Inspectable.ActivationSlice;
 import dev.llmc4j.train.Inspectable.TensorSlice;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -25,6 +24,8 @@ final class TensorStatistics {
     private final Arena arena = Arena.ofAuto();
     private MemorySegment before; // the parameters before the update, numParameters floats
     private double[] gradientRatio;
+    private static final int CHUNK = 1 << 16;
+    private final float[] chunk = new float[CHUNK], otherChunk = new float[CHUNK];
 
     TensorStatistics(Inspectable model) {
         this.model = model;
@@ -38,7 +39,7 @@ final class TensorStatistics {
         gradientRatio = new double[tensors.size()];
         for (int i = 0; i < tensors.size(); i++) {
             var t = tensors.get(i);
-            gradientRatio[i] = ratio(squares(gradients, null, t), squares(parameters, null, t));
+            gradientRatio[i] = ratio(squares(gradients, null, t.offset(), t.count()), squares(parameters, null, t.offset(), t.count()));
         }
     }
 
@@ -47,12 +48,12 @@ final class TensorStatistics {
         var rows = new ArrayList<Map<String, Object>>();
         for (int i = 0; i < tensors.size(); i++) {
             var t = tensors.get(i);
-            double weights = squares(parameters, null, t);
+            double weights = squares(parameters, null, t.offset(), t.count());
             var row = new LinkedHashMap<String, Object>();
             row.put("name", t.name());
             row.put("layer", t.layer());
             row.put("grad", gradientRatio[i]);
-            row.put("update", ratio(squares(parameters, before, t), weights));
+            row.put("update", ratio(squares(parameters, before, t.offset(), t.count()), weights));
             row.put("rms", Math.sqrt(weights / t.count()));
             rows.add(row);
         }
@@ -65,11 +66,15 @@ final class TensorStatistics {
         for (ActivationSlice a : model.activations()) {
             long n = a.values().byteSize() / Float.BYTES;
             double sum = 0, squares = 0, maxAbs = 0;
-            for (long i = 0; i < n; i++) {
-                float x = get(a.values(), i);
-                sum += x;
-                squares += (double) x * x;
-                maxAbs = Math.max(maxAbs, Math.abs(x));
+            for (long start = 0; start < n; start += CHUNK) { // arrays, as in squares()
+                int count = (int) Math.min(CHUNK, n - start);
+                MemorySegment.copy(a.values(), ValueLayout.JAVA_FLOAT, start * Float.BYTES, chunk, 0, count);
+                for (int i = 0; i < count; i++) {
+                    float x = chunk[i];
+                    sum += x;
+                    squares += (double) x * x;
+                    maxAbs = Math.max(maxAbs, Math.abs(x));
+                }
             }
             double mean = sum / n;
             var row = new LinkedHashMap<String, Object>();
@@ -84,15 +89,21 @@ final class TensorStatistics {
     }
 
     /**
-     * The sum over a tensor's floats of x^2, or with {@code minus} of (x - minus)^2. One thread, no hand-off: a few
-     * milliseconds for millions of floats, where waking the worker threads for each small tensor cost more on a busy
-     * machine (measured).
+     * The sum over a tensor's floats of x^2, or with {@code minus} of (x - minus)^2, through arrays of 64K floats.
+     * This code runs a few times per run, so it is cold: read float by float from off-heap memory it stays slow for
+     * millions of floats until compiled (measured: seconds on a busy machine), while bulk copies and plain array
+     * loops are fast from the start.
      */
-    private static double squares(MemorySegment x, MemorySegment minus, TensorSlice t) {
+    private double squares(MemorySegment x, MemorySegment minus, long offset, long count) {
         double sum = 0;
-        for (long i = t.offset(), end = t.offset() + t.count(); i < end; i++) {
-            double v = minus == null ? get(x, i) : get(x, i) - get(minus, i);
-            sum += v * v;
+        for (long start = offset, end = offset + count; start < end; start += CHUNK) {
+            int n = (int) Math.min(CHUNK, end - start);
+            MemorySegment.copy(x, ValueLayout.JAVA_FLOAT, start * Float.BYTES, chunk, 0, n);
+            if (minus != null) {
+                MemorySegment.copy(minus, ValueLayout.JAVA_FLOAT, start * Float.BYTES, otherChunk, 0, n);
+                for (int i = 0; i < n; i++) chunk[i] -= otherChunk[i];
+            }
+            for (int i = 0; i < n; i++) sum += (double) chunk[i] * chunk[i];
         }
         return sum;
     }
