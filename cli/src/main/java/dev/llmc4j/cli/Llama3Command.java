@@ -209,7 +209,8 @@ public final class Llama3Command implements Runnable {
                 var printer = new TokenPrinter(tokenizer);
                 try (var model = buildModel(config);
                      var ui = monitor.open(model, config, "Llama 3 " + model.config.describe(), id -> tokenizer == null
-                             ? String.valueOf(id) : new String(tokenizer.decodeBytes(id), StandardCharsets.UTF_8), out)) {
+                             ? String.valueOf(id) : new String(tokenizer.decodeBytes(id), StandardCharsets.UTF_8),
+                             out)) {
                     out.printf("[Llama 3] %s, %,d parameters%n", model.config.describe(), model.numParameters());
                     // llm.c's llama3 branch starts samples from the tokenizer's "EOT", which for Llama 3 is <|begin_of_text|>
                     int start = tokenizer != null ? tokenizer.beginOfText() : beginOfText(model.config.vocabSize());

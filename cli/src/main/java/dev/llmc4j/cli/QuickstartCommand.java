@@ -70,7 +70,8 @@ public final class QuickstartCommand implements Callable<Integer> {
                 Math.max(1, steps / 30), 0.1f, "cosine", 0.0f, 1.0f, Math.max(1, steps / 10), 20, steps, 64, false,
                 output, steps, 1, 0, false, 0, 0, data.resolve("gpt2_tokenizer.bin"), 1, 0);
         try (var model = GPT2.randomInit(gpt2Config);
-             var ui = monitor.open(model, config, "quickstart: GPT-2 " + gpt2Config, MonitorOptions.gpt2TokenText(config.tokenizerFile()), out)) {
+             var ui = monitor.open(model, config, "quickstart: GPT-2 " + gpt2Config,
+                     MonitorOptions.gpt2TokenText(config.tokenizerFile()), out)) {
             var trainer = new Trainer(model, config, out);
             if (ui != null) trainer.listen(ui.monitor());
             var result = trainer.run();

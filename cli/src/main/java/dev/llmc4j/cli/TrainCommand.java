@@ -79,7 +79,8 @@ public final class TrainCommand implements Callable<Integer> {
             if (comm.size() > 1 && device.device() != DeviceOptions.Device.CPU) // setup() sent GPU runs elsewhere
                 throw new IllegalStateException("GPU training under MPI goes through trainOnGpus");
             try (var gpt2 = buildModel(config);
-                 var ui = monitor.open(gpt2, config, "GPT-2 " + model.describe(), MonitorOptions.gpt2TokenText(config.tokenizerFile()), out)) {
+                 var ui = monitor.open(gpt2, config, "GPT-2 " + model.describe(),
+                         MonitorOptions.gpt2TokenText(config.tokenizerFile()), out)) {
                 out.printf("[GPT-2] %s, %,d parameters, on %s%n", configOf(gpt2), gpt2.numParameters(), device.describe());
                 var trainer = new Trainer(gpt2, config, out, comm, distributed.zeroStage);
                 if (ui != null) trainer.listen(ui.monitor());
@@ -118,7 +119,8 @@ public final class TrainCommand implements Callable<Integer> {
             out.printf("[GPT-2] %s, %,d parameters, on %s (GPU %d of this machine, rank %d of %d)%n", configOf(gpt2),
                     gpt2.numParameters(), device.describe(), gpus.localDevice(), gpus.rank(), gpus.numProcesses());
             var trainer = new Trainer(gpt2, config, out, comm, distributed.zeroStage);
-            ui = monitor.open(gpt2, config, "GPT-2 " + model.describe(), MonitorOptions.gpt2TokenText(config.tokenizerFile()), out);
+            ui = monitor.open(gpt2, config, "GPT-2 " + model.describe(),
+                    MonitorOptions.gpt2TokenText(config.tokenizerFile()), out);
             if (ui != null) trainer.listen(ui.monitor());
             var result = trainer.run();
             if (ui != null) ui.close();

@@ -86,7 +86,8 @@ final class JsonText {
                 case '\t' -> text.append("\\t");
                 // '<' too: the report puts this text inside a <script>, where "</script>" would end it
                 default -> {
-                    if (c < 0x20 || c == '<' || c == '\u2028' || c == '\u2029') text.append("\\u%04x".formatted((int) c));
+                    boolean escape = c < 0x20 || c == '<' || c == '\u2028' || c == '\u2029';
+                    if (escape) text.append("\\u%04x".formatted((int) c));
                     else text.append(c);
                 }
             }

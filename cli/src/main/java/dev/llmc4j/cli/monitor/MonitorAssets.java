@@ -24,7 +24,8 @@ final class MonitorAssets {
             default -> "dev/llmc4j/cli/monitor/" + name;
         };
         try (InputStream in = MonitorAssets.class.getClassLoader().getResourceAsStream(resource)) {
-            if (in == null) throw new LlmcException("the monitor's page is incomplete: " + resource + " is not on the class path");
+            if (in == null)
+                throw new LlmcException("the monitor's page is incomplete: " + resource + " is not on the class path");
             return in.readAllBytes();
         } catch (IOException e) {
             throw new LlmcException("cannot read " + resource + ": " + e.getMessage(), e);
@@ -40,7 +41,8 @@ final class MonitorAssets {
 
     private static String chartJsVersion() {
         try (InputStream in = MonitorAssets.class.getClassLoader().getResourceAsStream(WEBJAR)) {
-            if (in == null) throw new LlmcException("Chart.js (the WebJar org.webjars.npm:chart.js) is not on the class path");
+            if (in == null)
+                throw new LlmcException("Chart.js (the WebJar org.webjars.npm:chart.js) is not on the class path");
             var properties = new Properties();
             properties.load(in);
             return properties.getProperty("version");

@@ -66,8 +66,10 @@ public final class MonitorOptions {
 
     /** A GPT-2 token's text from an llm.c tokenizer file (its id where there is no file), for samples and labels. */
     public static IntFunction<String> gpt2TokenText(Path tokenizerFile) {
-        return tokenizerFile == null ? String::valueOf : TokenizerFile.readIfPresent(tokenizerFile)
-                .<IntFunction<String>>map(t -> id -> new String(t.printable(id), StandardCharsets.UTF_8)).orElse(String::valueOf);
+        if (tokenizerFile == null) return String::valueOf;
+        return TokenizerFile.readIfPresent(tokenizerFile)
+                .<IntFunction<String>>map(t -> id -> new String(t.printable(id), StandardCharsets.UTF_8))
+                .orElse(String::valueOf);
     }
 
     static Map<String, Object> describe(TrainableModel model, TrainingConfig config, String title) {

@@ -71,7 +71,8 @@ public final class MonitorServer implements AutoCloseable {
             } else if (name.equals("state.json")) {
                 send(exchange, "application/json; charset=utf-8", monitor.snapshot().getBytes(StandardCharsets.UTF_8));
             } else if (name.equals("state.js")) { // the report puts the state here; live, the page reads events
-                send(exchange, MonitorAssets.contentType(name), "window.LLMC_LIVE = true;\n".getBytes(StandardCharsets.UTF_8));
+                byte[] live = "window.LLMC_LIVE = true;\n".getBytes(StandardCharsets.UTF_8);
+                send(exchange, MonitorAssets.contentType(name), live);
             } else if (MonitorAssets.FILES.contains(name)) {
                 send(exchange, MonitorAssets.contentType(name), MonitorAssets.read(name));
             } else {

@@ -34,7 +34,8 @@ import picocli.CommandLine.Parameters;
  */
 @Command(name = "report", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Write the --ui page of a finished run as static HTML (DIR/report/index.html): curves from",
-            "DIR/monitor.json (runs with --ui) or DIR/main.log, attention maps from the latest DIR/model_########.bin."})
+            "DIR/monitor.json (runs with --ui) or DIR/main.log, attention maps from the latest",
+            "DIR/model_########.bin."})
 public final class ReportCommand implements Callable<Integer> {
 
     @Parameters(paramLabel = "DIR", description = "the run's output folder (-o of ./llmc train)")
@@ -43,7 +44,8 @@ public final class ReportCommand implements Callable<Integer> {
     @Option(names = {"-o", "--output"}, paramLabel = "DIR", description = "where the page goes (default: DIR/report)")
     Path output;
 
-    @Option(names = {"-j", "--val-data"}, paramLabel = "GLOB", defaultValue = "data/tinyshakespeare/tiny_shakespeare_val.bin",
+    @Option(names = {"-j", "--val-data"}, paramLabel = "GLOB",
+            defaultValue = "data/tinyshakespeare/tiny_shakespeare_val.bin",
             description = "the attention maps' sequence, when monitor.json has none (default: ${DEFAULT-VALUE})")
     String valPattern;
 
@@ -55,7 +57,8 @@ public final class ReportCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (!Files.isDirectory(runDir)) throw new LlmcException("report: no folder " + runDir + " (expected the -o folder of a run)");
+        if (!Files.isDirectory(runDir))
+            throw new LlmcException("report: no folder " + runDir + " (expected the -o folder of a run)");
         Path stateFile = runDir.resolve(RunMonitor.STATE_FILE), log = runDir.resolve("main.log");
         Map<String, Object> state;
         if (Files.exists(stateFile)) {
@@ -69,15 +72,16 @@ public final class ReportCommand implements Callable<Integer> {
         Path checkpoint = latestCheckpoint(runDir);
         if (checkpoint != null) state.put("attention", attention(checkpoint, state.get("attention")));
         Path index = StaticReport.write(output != null ? output : runDir.resolve("report"), JsonText.of(state));
-        System.out.println("report: " + index + (checkpoint != null ? " (attention maps of " + checkpoint.getFileName() + ")"
-                : " (no model_########.bin: no attention maps)"));
+        System.out.println("report: " + index + (checkpoint != null ? " (attention maps of " + checkpoint.getFileName()
+                + ")" : " (no model_########.bin: no attention maps)"));
         return 0;
     }
 
     @SuppressWarnings("unchecked")
     private static Map<String, Object> readState(Path file) {
         try {
-            return new LinkedHashMap<>((Map<String, Object>) Json.parse(Files.readString(file, StandardCharsets.UTF_8)));
+            String text = Files.readString(file, StandardCharsets.UTF_8);
+            return new LinkedHashMap<>((Map<String, Object>) Json.parse(text));
         } catch (IOException | Json.JsonException | ClassCastException e) {
             throw new LlmcException("report: cannot read " + file + ": " + e.getMessage(), e);
         }
@@ -113,7 +117,8 @@ public final class ReportCommand implements Callable<Integer> {
                 point.put("skipped", false);
                 steps.add(point);
             } else if (validation.matches()) {
-                val.add(Map.of("step", Integer.parseInt(validation.group(1)), "loss", Double.parseDouble(validation.group(2))));
+                val.add(Map.of("step", Integer.parseInt(validation.group(1)),
+                        "loss", Double.parseDouble(validation.group(2))));
             }
         }
         var run = new LinkedHashMap<String, Object>();
@@ -169,7 +174,8 @@ public final class ReportCommand implements Callable<Integer> {
         int magic;
         try (InputStream in = Files.newInputStream(checkpoint)) {
             byte[] first = in.readNBytes(4);
-            if (first.length < 4) throw new LlmcException("report: " + checkpoint + " is shorter than a checkpoint header");
+            if (first.length < 4)
+                throw new LlmcException("report: " + checkpoint + " is shorter than a checkpoint header");
             magic = (first[0] & 0xff) | (first[1] & 0xff) << 8 | (first[2] & 0xff) << 16 | (first[3] & 0xff) << 24;
         } catch (IOException e) {
             throw new LlmcException("report: cannot read " + checkpoint + ": " + e.getMessage(), e);
@@ -177,8 +183,9 @@ public final class ReportCommand implements Callable<Integer> {
         return switch (magic) {
             case GPT2Checkpoint.MAGIC -> GPT2.fromCheckpoint(checkpoint);
             case Llama3Checkpoint.MAGIC -> Llama3.fromCheckpoint(checkpoint);
-            default -> throw new LlmcException("report: %s: header[0] (magic): expected %d (GPT-2) or %d (Llama 3), found %d"
-                    .formatted(checkpoint, GPT2Checkpoint.MAGIC, Llama3Checkpoint.MAGIC, magic));
+            default -> throw new LlmcException(
+                    "report: %s: header[0] (magic): expected %d (GPT-2) or %d (Llama 3), found %d".formatted(
+                            checkpoint, GPT2Checkpoint.MAGIC, Llama3Checkpoint.MAGIC, magic));
         };
     }
 }

@@ -13,6 +13,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.function.IntFunction;
 
 /**
@@ -44,6 +46,9 @@ public final class RunMonitor implements TrainingListener {
     private final List<Object> steps = new ArrayList<>(), val = new ArrayList<>(), samples = new ArrayList<>();
     private final List<Object> tensors = new ArrayList<>(), activations = new ArrayList<>();
     private final List<BlockingQueue<String>> subscribers = new CopyOnWriteArrayList<>();
+    // monitor.json is written on a thread of its own: a file written safely (flushed to disk) can take a second on a
+    // busy machine, and the training thread should not wait for it
+    private final ExecutorService saver = Executors.newSingleThreadExecutor(Thread.ofPlatform().daemon().factory());
     private List<Map<String, Object>> pendingActivations;
     private int inspectedStep = -1;
 
@@ -60,8 +65,9 @@ public final class RunMonitor implements TrainingListener {
         this.inspectable = model instanceof Inspectable i ? i : null;
         this.statistics = inspectable != null ? new TensorStatistics(inspectable) : null;
         this.every = Math.max(1, every);
+        int mapLength = Math.min(AttentionMaps.SEQUENCE_LENGTH, model.maxSeqLen());
         this.attentionIds = inspectable != null && valPattern != null
-                ? AttentionMaps.firstTokens(valPattern, Math.min(AttentionMaps.SEQUENCE_LENGTH, model.maxSeqLen())) : null;
+                ? AttentionMaps.firstTokens(valPattern, mapLength) : null;
         this.tokenText = tokenText;
         this.outputDir = outputDir;
         this.header = new LinkedHashMap<>(run);
@@ -106,7 +112,8 @@ public final class RunMonitor implements TrainingListener {
         point.put("skipped", log.skipped());
         publish("step", point, steps);
         if (log.step() == inspectedStep) {
-            publish("tensors", Map.of("step", log.step(), "stats", statistics.afterUpdate(model.parameters())), tensors);
+            var stats = statistics.afterUpdate(model.parameters());
+            publish("tensors", Map.of("step", log.step(), "stats", stats), tensors);
             publish("activations", Map.of("step", log.step(), "stats", pendingActivations), activations);
             inspectedStep = -1;
         }
@@ -115,7 +122,8 @@ public final class RunMonitor implements TrainingListener {
     @Override
     public void validated(int step, float valLoss) {
         publish("val", Map.of("step", step, "loss", valLoss), val);
-        if (attentionIds != null) publish("attention", AttentionMaps.of(inspectable, step, attentionIds, tokenText), null);
+        if (attentionIds != null)
+            publish("attention", AttentionMaps.of(inspectable, step, attentionIds, tokenText), null);
         save();
     }
 
@@ -131,6 +139,7 @@ public final class RunMonitor implements TrainingListener {
         }
         publish("end", Map.of("averageStepMillis", result.averageStepMillis()), null);
         save();
+        saver.close(); // waits for the last write
     }
 
     /** Adds an event to the state (to {@code list}, or as the latest of its kind) and sends it to every open page. */
@@ -162,6 +171,8 @@ public final class RunMonitor implements TrainingListener {
     }
 
     private void save() {
-        if (outputDir != null) AtomicFiles.write(outputDir.resolve(STATE_FILE), snapshot().getBytes(StandardCharsets.UTF_8));
+        if (outputDir == null) return;
+        byte[] state = snapshot().getBytes(StandardCharsets.UTF_8);
+        saver.execute(() -> AtomicFiles.write(outputDir.resolve(STATE_FILE), state));
     }
 }

@@ -11,10 +11,11 @@ import java.nio.file.Path;
 public final class StaticReport {
     private StaticReport() {}
 
-    /** Writes the page for {@code stateJson} (a {@link RunMonitor} snapshot) into {@code folder}; returns its index.html. */
+    /** Writes the page for {@code stateJson} (a {@link RunMonitor} snapshot) into a folder; returns its index.html. */
     public static Path write(Path folder, String stateJson) {
         for (String name : MonitorAssets.FILES) AtomicFiles.write(folder.resolve(name), MonitorAssets.read(name));
-        AtomicFiles.write(folder.resolve("state.js"), ("window.LLMC_STATE = " + stateJson + ";\n").getBytes(StandardCharsets.UTF_8));
+        String script = "window.LLMC_STATE = " + stateJson + ";\n";
+        AtomicFiles.write(folder.resolve("state.js"), script.getBytes(StandardCharsets.UTF_8));
         return folder.resolve("index.html");
     }
 }

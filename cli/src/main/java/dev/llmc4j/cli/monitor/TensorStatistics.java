@@ -39,7 +39,8 @@ final class TensorStatistics {
         gradientRatio = new double[tensors.size()];
         for (int i = 0; i < tensors.size(); i++) {
             var t = tensors.get(i);
-            gradientRatio[i] = ratio(squares(gradients, null, t.offset(), t.count()), squares(parameters, null, t.offset(), t.count()));
+            double gradient = squares(gradients, null, t.offset(), t.count());
+            gradientRatio[i] = ratio(gradient, squares(parameters, null, t.offset(), t.count()));
         }
     }
 

@@ -42,7 +42,8 @@ public interface Inspectable {
         long mapBytes = (long) T * T * Float.BYTES;
         for (int l = 0; l < numLayers; l++)
             for (int h = 0; h < numHeads; h++)
-                maps[l][h] = att.asSlice(((long) l * numHeads + h) * mapBytes, mapBytes).toArray(ValueLayout.JAVA_FLOAT);
+                maps[l][h] = att.asSlice(((long) l * numHeads + h) * mapBytes, mapBytes)
+                        .toArray(ValueLayout.JAVA_FLOAT);
         return maps;
     }
 

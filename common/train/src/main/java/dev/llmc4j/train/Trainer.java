@@ -235,7 +235,8 @@ public final class Trainer {
                     skip ? " | update skipped (outlier)" : "");
             trainLosses.add(new LossPoint(step + 1, loss));
             log("s:%d trl:%.4f lr:%.6f norm:%.2f".formatted(step + 1, loss, lr, norm));
-            var stepLog = new TrainingListener.StepLog(step + 1, numSteps, loss, zLoss, norm, zNorm, lr, millis, tokensPerSecond, skip);
+            var stepLog = new TrainingListener.StepLog(step + 1, numSteps, loss, zLoss, norm, zNorm, lr, millis,
+                    tokensPerSecond, skip);
             for (var listener : listeners) listener.stepDone(stepLog);
             progress.show(step + 1, totalMillis / Math.max(1, timedSteps));
         }
