@@ -22,6 +22,8 @@ import picocli.CommandLine.Command;
             QuickstartCommand.class,
             ReportCommand.class,
             Llama3Command.class,
+            EvalCommand.class,
+            ExportCommand.class,
         })
 public final class Llmc implements Runnable {
 

@@ -22,7 +22,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code ./llmc train}: llm.c's trainer, with its short flags and readable long names. */
-@Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+@Command(name = "train", sortOptions = false,
         description = {"Train GPT-2 (llm.c's train_gpt2 loop): AdamW, gradient accumulation, clipping at norm 1.0,",
             "LR schedules, validation, sampling, checkpoints and exact resume. Prepare data first: ./llmc data tinyshakespeare",
             "Recompute in backward (both devices): -r 0|1|2. On a GPU: --device cuda [--precision bf16|fp32|fp16] [--attention flash|plain].",
@@ -83,6 +83,7 @@ public final class TrainCommand implements Callable<Integer> {
                          MonitorOptions.gpt2TokenText(config.tokenizerFile()), out)) {
                 out.printf("[GPT-2] %s, %,d parameters, on %s%n", configOf(gpt2), gpt2.numParameters(), device.describe());
                 var trainer = new Trainer(gpt2, config, out, comm, distributed.zeroStage);
+                training.attachHellaSwag(trainer, out);
                 if (ui != null) trainer.listen(ui.monitor());
                 var result = trainer.run();
                 if (comm.rank() == 0) LossChart.writeIfOutput(config.outputDir(), result, "GPT-2 " + model.describe());
@@ -122,6 +123,7 @@ public final class TrainCommand implements Callable<Integer> {
             ui = monitor.open(gpt2, config, "GPT-2 " + model.describe(),
                     MonitorOptions.gpt2TokenText(config.tokenizerFile()), out);
             if (ui != null) trainer.listen(ui.monitor());
+            training.attachHellaSwag(trainer, out);
             var result = trainer.run();
             if (ui != null) ui.close();
             if (gpus.rank() == 0) LossChart.writeIfOutput(config.outputDir(), result, "GPT-2 " + model.describe());

@@ -19,7 +19,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.FutureTask;
 import java.util.concurrent.Semaphore;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
@@ -66,7 +66,10 @@ class MonitorPageTest {
             try (var server = new MonitorServer(monitor, "127.0.0.1", 0)) {
                 var trainer = new Trainer(model, config, new PrintStream(log, true, StandardCharsets.UTF_8),
                         new Trainer.SampleText(0, null)).listen(monitor).listen(gate);
-                var training = CompletableFuture.runAsync(trainer::run);
+                // a thread of its own: on the common pool (one thread on two cores) the waiting trainer would starve the
+                // HTTP client's handshake with Chromium
+                var training = new FutureTask<>(trainer::run);
+                Thread.ofPlatform().name("training").daemon().start(training);
                 try (var browser = new HeadlessChromium(chromium.get(), server.url(), folder.resolve("profile-live"), 1400, 2200)) {
                     // the gate holds the trainer in the step after the released ones: that step is shown already
                     gate.steps.release(VAL_EVERY); // steps 1..5 pass; val and sample at 5; step 6 waits
