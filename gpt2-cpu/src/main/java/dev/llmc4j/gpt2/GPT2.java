@@ -46,7 +46,7 @@ import java.util.List;
  * and {@link AdamW}.
  * The layers only GPT-2 has are here: encoder (with position embedding), layernorm, GELU.
  */
-public final class GPT2 implements TrainableModel, Inspectable {
+public final class GPT2 implements Inspectable {
 
     // ------------------------------------------------------------------------------------------------------------
     // Encoder: token embedding plus position embedding.
@@ -711,9 +711,8 @@ public final class GPT2 implements TrainableModel, Inspectable {
     }
 
     @Override
-    public float[][][] attention(int[] tokens) {
-        forward(tokens, null, 1, tokens.length);
-        return Inspectable.copyAttention(acts.att, config.numLayers(), config.numHeads(), tokens.length);
+    public MemorySegment attentionProbabilities() {
+        return acts.att;
     }
 
     @Override

@@ -48,7 +48,7 @@ import java.util.function.IntConsumer;
  * <p>As a {@link TrainableModel} it trains with the same {@code dev.llmc4j.train.Trainer} as GPT-2 (schedules,
  * validation, sampling with the KV cache, checkpoints and exact resume).
  */
-public final class Llama3 implements TrainableModel, Inspectable {
+public final class Llama3 implements Inspectable {
 
     // ------------------------------------------------------------------------------------------------------------
     // Token embedding (no position embedding: RoPE carries the positions).
@@ -890,9 +890,8 @@ public final class Llama3 implements TrainableModel, Inspectable {
     }
 
     @Override
-    public float[][][] attention(int[] tokens) {
-        forward(tokens, null, 1, tokens.length);
-        return Inspectable.copyAttention(acts.att, config.numLayers(), config.numHeads(), tokens.length);
+    public MemorySegment attentionProbabilities() {
+        return acts.att;
     }
 
     @Override

@@ -8,10 +8,11 @@ import java.util.List;
 /**
  * What a model shows of its inside to a training monitor ({@code ./llmc train --ui}, {@code ./llmc report}): its
  * parameter tensors by name and layer, a few activations of the last forward, and the attention probabilities of a
- * sequence. Optional: the {@link Trainer} never needs it. The CPU models (GPT-2, Llama 3) implement it over the host
+ * sequence. Optional (a model that has it is a TrainableModel that also shows its inside): the {@link Trainer} never
+ * needs it. The CPU models (GPT-2, Llama 3) implement it over the host
  * memory of {@link TrainableModel#parameters()} and {@link TrainableModel#gradients()}.
  */
-public interface Inspectable {
+public interface Inspectable extends TrainableModel {
 
     /** One parameter tensor of one layer (layer -1: a tensor outside the layers), floats [offset, offset + count). */
     record TensorSlice(String name, int layer, long offset, long count) {}
@@ -29,15 +30,21 @@ public interface Inspectable {
     /** The activations worth watching of the last forward (per layer: attention out, MLP hidden and out, residual). */
     List<ActivationSlice> activations();
 
+    /** The attention probabilities (L, B, NH, T, T) of the last forward. */
+    MemorySegment attentionProbabilities();
+
     /**
      * The attention probabilities of one forward over {@code tokens} (batch 1): (L, NH, T*T), row-major with the
      * query position as row and the key position as column. This replaces the activations of the last forward, so
      * call it between training steps.
      */
-    float[][][] attention(int[] tokens);
+    default float[][][] attention(int[] tokens) {
+        forward(tokens, null, 1, tokens.length);
+        return copyAttention(attentionProbabilities(), numLayers(), numHeads(), tokens.length);
+    }
 
     /** Copies the attention probabilities (L, 1, NH, T, T) of a batch-1 forward into (L, NH, T*T) arrays. */
-    static float[][][] copyAttention(MemorySegment att, int numLayers, int numHeads, int T) {
+    private static float[][][] copyAttention(MemorySegment att, int numLayers, int numHeads, int T) {
         var maps = new float[numLayers][numHeads][];
         long mapBytes = (long) T * T * Float.BYTES;
         for (int l = 0; l < numLayers; l++)
