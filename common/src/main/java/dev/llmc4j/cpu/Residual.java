@@ -11,14 +11,12 @@ public final class Residual {
     private Residual() {}
 
     public static void forward(MemorySegment out, MemorySegment a, MemorySegment b, long N) {
-        if (Kernels.fast()) { FastKernels.residualForward(out, a, b, N); return; }
         Parallel.forRange(N, (start, end) -> {
             for (long i = start; i < end; i++) set(out, i, get(a, i) + get(b, i));
         });
     }
 
     public static void backward(MemorySegment da, MemorySegment db, MemorySegment dout, long N) {
-        if (Kernels.fast()) { FastKernels.residualBackward(da, db, dout, N); return; }
         Parallel.forRange(N, (start, end) -> {
             for (long i = start; i < end; i++) {
                 float d = get(dout, i);

@@ -12,7 +12,6 @@ public final class SoftmaxCrossEntropy {
 
     /** probs (B,T,Vp) = softmax over the first V logits of each row; the padding columns get probability 0. */
     public static void softmaxForward(MemorySegment probs, MemorySegment logits, int BT, int V, int Vp) {
-        if (Kernels.fast()) { FastKernels.softmaxForward(probs, logits, BT, V, Vp); return; }
         Parallel.forRange(BT, (start, end) -> {
             for (long bt = start; bt < end; bt++) {
                 long row = bt * Vp;
@@ -40,7 +39,6 @@ public final class SoftmaxCrossEntropy {
     /** Softmax and cross-entropy together have the simple gradient dlogits += (probs - onehot(target)) * dloss. */
     public static void crossentropySoftmaxBackward(MemorySegment dlogits, MemorySegment dlosses, MemorySegment probs,
                                             int[] targets, int BT, int V, int Vp) {
-        if (Kernels.fast()) { FastKernels.crossentropySoftmaxBackward(dlogits, dlosses, probs, targets, BT, V, Vp); return; }
         Parallel.forRange(BT, (start, end) -> {
             for (long bt = start; bt < end; bt++) {
                 long row = bt * Vp;
