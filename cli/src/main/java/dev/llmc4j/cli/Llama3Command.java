@@ -220,8 +220,10 @@ public final class Llama3Command implements Runnable {
 
         private Llama3 buildModel(TrainingConfig config) {
             var kernels = Llama3Kernels.of(Llmc.kernels());
-            if (config.resume()) return Llama3.fromCheckpoint(TrainCommand.resumeModelFile(config.outputDir()), kernels);
-            return modelFile != null ? Llama3.fromCheckpoint(modelFile, kernels) : Llama3.randomInit(shape.config(), seed, kernels);
+            if (config.resume())
+                return Llama3.fromCheckpoint(TrainCommand.resumeModelFile(config.outputDir()), kernels);
+            return modelFile != null ? Llama3.fromCheckpoint(modelFile, kernels)
+                    : Llama3.randomInit(shape.config(), seed, kernels);
         }
     }
 }

@@ -160,7 +160,8 @@ public final class TrainCommand implements Callable<Integer> {
             case CPU -> {
                 int recompute = device.cpuRecompute(); // -r: which activations the backward recomputes
                 var kernels = GPT2Kernels.of(Llmc.kernels());
-                var gpt2 = checkpoint != null ? GPT2.fromCheckpoint(checkpoint, kernels) : GPT2.randomInit(model.config(), kernels);
+                var gpt2 = checkpoint != null ? GPT2.fromCheckpoint(checkpoint, kernels)
+                        : GPT2.randomInit(model.config(), kernels);
                 yield gpt2.recompute(recompute);
             }
             case CUDA -> buildCudaModel(config, 0);

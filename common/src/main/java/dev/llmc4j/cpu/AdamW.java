@@ -14,6 +14,7 @@ import java.lang.foreign.MemorySegment;
  *   p -= lr (m̂ / (sqrt(v̂) + eps) + weightDecay p)   decoupled weight decay
  * </pre>
  * The gradient is multiplied by {@code gradScale} first: gradient clipping and loss scaling fold in here.
+ * {@link #update} is the baseline of {@link CpuKernels#adamwUpdate}.
  */
 public final class AdamW {
     private AdamW() {}

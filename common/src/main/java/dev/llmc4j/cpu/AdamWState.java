@@ -70,8 +70,8 @@ public final class AdamWState {
         for (var run : runs) {
             if (frozen.test(run.tensor())) continue;
             long param = run.parameterOffset() * Float.BYTES, state = run.stateOffset() * Float.BYTES;
-            kernels.adamwUpdate(params.asSlice(param), grads.asSlice(param), m.asSlice(state), v.asSlice(state), 0, run.count(),
-                    decays.test(run.tensor()) ? step : noDecay);
+            kernels.adamwUpdate(params.asSlice(param), grads.asSlice(param), m.asSlice(state), v.asSlice(state),
+                    0, run.count(), decays.test(run.tensor()) ? step : noDecay);
         }
     }
 

@@ -13,6 +13,9 @@ import java.lang.foreign.MemorySegment;
  * head h uses channels h*hs..(h+1)*hs-1 of its block. Query head h reads key/value head h / (NH/NKV), so
  * NH/NKV consecutive query heads share one key/value head (Llama 3). GPT-2 is the case NKV = NH: inp (B,T,3C).
  * out (B,T,NH*hs).
+ *
+ * <p>These plain loops are the baseline a model runs through {@link CpuKernels}; the vectorized multi-head version
+ * is in {@link VectorizedCpuKernels}.
  */
 public final class CausalSelfAttention {
     private CausalSelfAttention() {}

@@ -6,7 +6,7 @@ import static dev.llmc4j.cpu.Floats.set;
 
 import java.lang.foreign.MemorySegment;
 
-/** Residual connection: out = a + b; the gradient flows to both unchanged. */
+/** Residual connection: out = a + b; the gradient flows to both unchanged. The baseline of {@link CpuKernels}. */
 public final class Residual {
     private Residual() {}
 

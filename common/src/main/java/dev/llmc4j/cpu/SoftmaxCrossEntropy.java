@@ -6,7 +6,10 @@ import static dev.llmc4j.cpu.Floats.set;
 
 import java.lang.foreign.MemorySegment;
 
-/** Softmax over the vocabulary, cross-entropy with the targets, and the backward of the two together. */
+/**
+ * Softmax over the vocabulary, cross-entropy with the targets, and the backward of the two together: the baseline
+ * of {@link CpuKernels} (the vectorized versions are in {@link VectorizedCpuKernels}).
+ */
 public final class SoftmaxCrossEntropy {
     private SoftmaxCrossEntropy() {}
 
