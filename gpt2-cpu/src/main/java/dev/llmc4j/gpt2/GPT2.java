@@ -12,13 +12,12 @@ import dev.llmc4j.cpu.CausalSelfAttention;
 import dev.llmc4j.cpu.CpuKernels;
 import dev.llmc4j.cpu.Parallel;
 import dev.llmc4j.data.DataLoader;
-import dev.llmc4j.format.GPT2Checkpoint;
+import dev.llmc4j.model.GPT2Checkpoint;
 import dev.llmc4j.model.GPT2Config;
 import dev.llmc4j.model.GPT2Init;
+import dev.llmc4j.model.OptimizerShard;
 import dev.llmc4j.model.ParameterSlice;
-import dev.llmc4j.train.HostGradients;
-import dev.llmc4j.train.OptimizerShard;
-import dev.llmc4j.train.ShardedOptimizer;
+import dev.llmc4j.train.CpuTrainableModel;
 import dev.llmc4j.train.TokenGenerator;
 import dev.llmc4j.train.TrainableModel;
 import dev.llmc4j.util.LlmcException;
@@ -48,7 +47,7 @@ import java.util.List;
  * compare with these. The forward and backward passes call every layer through the set: {@code k.layernormForward}
  * is the {@link #layernormForward} below, or its vectorized twin.
  */
-public final class GPT2 implements TrainableModel, ShardedOptimizer, HostGradients {
+public final class GPT2 implements CpuTrainableModel {
 
     // ------------------------------------------------------------------------------------------------------------
     // Encoder: token embedding plus position embedding.
@@ -655,42 +654,16 @@ public final class GPT2 implements TrainableModel, ShardedOptimizer, HostGradien
         return config.parameterSlices();
     }
 
-    /** ZeRO-1: this process keeps AdamW's moments, and updates the parameters, of the shard's pieces only. */
+    /** AdamW's moments (ZeRO-1, the norms and the state file's m and v come with it: {@link CpuTrainableModel}). */
     @Override
-    public void shardOptimizerState(OptimizerShard shard) {
-        optimizer.shard(shard);
-    }
-
-    @Override
-    public MemorySegment adamFirstMoments() {
-        return optimizer.firstMoments();
-    }
-
-    @Override
-    public MemorySegment adamSecondMoments() {
-        return optimizer.secondMoments();
+    public AdamWState optimizerState() {
+        return optimizer;
     }
 
     /** llm.c's test rule: AdamW with decay on every parameter and no clipping. */
     public void update(float learningRate, float beta1, float beta2, float eps, float weightDecay, int t) {
         update(learningRate, beta1, beta2, eps, weightDecay, false, 1.0f, t);
     }
-
-    /**
-     * The global L2 norm of all parameter gradients. Summed in double over fixed blocks, so the result does not
-     * depend on the number of threads.
-     */
-    @Override
-    public float gradientNorm() {
-        return AdamW.gradientNorm(gradientMemory, config.numParameters());
-    }
-
-    /** Sum of the squared gradients of the shard's pieces: this rank's share of the global norm under ZeRO-1. */
-    @Override
-    public double gradientSquareSum(OptimizerShard shard) {
-        return AdamWState.gradientSquareSum(gradientMemory, shard);
-    }
-
 
     @Override
     public void close() {
@@ -708,8 +681,9 @@ public final class GPT2 implements TrainableModel, ShardedOptimizer, HostGradien
      * shards) for STEPS steps (default 40) at B=4, T=64 with llm.c's test settings, printing each step's loss.
      * {@code -Dllmc.kernels=baseline} runs the plain loops. From a built checkout:
      * <pre>
-     *   java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
-     *        -cp gpt2-cpu/target/classes:common/target/classes dev.llmc4j.gpt2.GPT2 \
+     *   CP=gpt2-cpu/target/classes:common/core/target/classes:common/cpu/target/classes
+     *   CP=$CP:common/parallel/target/classes:common/train/target/classes
+     *   java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp $CP dev.llmc4j.gpt2.GPT2 \
      *        gpt2_124M.bin data/tinyshakespeare/tiny_shakespeare_train.bin 10
      * </pre>
      */

@@ -11,12 +11,11 @@ import dev.llmc4j.cpu.CausalSelfAttention;
 import dev.llmc4j.cpu.Floats;
 import dev.llmc4j.cpu.CpuKernels;
 import dev.llmc4j.cpu.Parallel;
+import dev.llmc4j.model.OptimizerShard;
 import dev.llmc4j.model.ParameterSlice;
 import dev.llmc4j.random.MersenneTwister;
 import dev.llmc4j.sample.Sampler;
-import dev.llmc4j.train.HostGradients;
-import dev.llmc4j.train.OptimizerShard;
-import dev.llmc4j.train.ShardedOptimizer;
+import dev.llmc4j.train.CpuTrainableModel;
 import dev.llmc4j.train.TokenGenerator;
 import dev.llmc4j.train.TrainableModel;
 import dev.llmc4j.util.LlmcException;
@@ -50,7 +49,7 @@ import java.util.function.IntConsumer;
  * <p>As a {@link TrainableModel} it trains with the same {@code dev.llmc4j.train.Trainer} as GPT-2 (schedules,
  * validation, sampling with the KV cache, checkpoints and exact resume).
  */
-public final class Llama3 implements TrainableModel, ShardedOptimizer, HostGradients {
+public final class Llama3 implements CpuTrainableModel {
 
     // ------------------------------------------------------------------------------------------------------------
     // Token embedding (no position embedding: RoPE carries the positions).
@@ -651,43 +650,16 @@ public final class Llama3 implements TrainableModel, ShardedOptimizer, HostGradi
         return ParameterSlice.perLayer(config.parameterSizes(), config.numLayers());
     }
 
-    /** ZeRO-1: this process keeps AdamW's moments, and updates the parameters, of the shard's pieces only. */
+    /** AdamW's moments (ZeRO-1, the norms and the state file's m and v come with it: {@link CpuTrainableModel}). */
     @Override
-    public void shardOptimizerState(OptimizerShard shard) {
-        optimizer.shard(shard);
-    }
-
-    /**
-     * AdamW's first moments: numParameters floats in parameter order (the bias slots stay zero), or under ZeRO-1
-     * the shard's {@code count()} floats, its pieces one after the other.
-     */
-    @Override
-    public MemorySegment adamFirstMoments() {
-        return optimizer.firstMoments();
-    }
-
-    @Override
-    public MemorySegment adamSecondMoments() {
-        return optimizer.secondMoments();
+    public AdamWState optimizerState() {
+        return optimizer;
     }
 
     /** The CPU test rule: AdamW with decay on every parameter and no clipping. */
     public void update(float learningRate, float beta1, float beta2, float eps, float weightDecay, int t) {
         update(learningRate, beta1, beta2, eps, weightDecay, false, 1.0f, t);
     }
-
-    /** The global L2 norm of all parameter gradients. */
-    @Override
-    public float gradientNorm() {
-        return AdamW.gradientNorm(gradients(), config.numParameters());
-    }
-
-    /** Sum of the squared gradients of the shard's pieces: this rank's share of the global norm under ZeRO-1. */
-    @Override
-    public double gradientSquareSum(OptimizerShard shard) {
-        return AdamWState.gradientSquareSum(gradients(), shard);
-    }
-
 
     // ------------------------------------------------------------------------------------------------------------
     // Inference with a KV cache: keys (after RoPE) and values of every position seen so far are kept per layer, so
