@@ -59,7 +59,8 @@ public class VectorizedCpuKernelsTest {
             var dlogits = random(arena, (long) BT * Vp, random);
             var dlosses = random(arena, BT, random);
             int[] targets = random.ints(BT, 0, V).toArray();
-            assertSame(BASELINE, VECTORIZED, new MemorySegment[] {probs, logits}, (k, b) -> k.softmaxForward(b[0], b[1], BT, V, Vp), 1e-6, "softmax");
+            assertSame(BASELINE, VECTORIZED, new MemorySegment[] {probs, logits},
+                    (k, b) -> k.softmaxForward(b[0], b[1], BT, V, Vp), 1e-6, "softmax");
             SoftmaxCrossEntropy.softmaxForward(probs, logits, BT, V, Vp);
             assertSame(BASELINE, VECTORIZED, new MemorySegment[] {dlogits, dlosses, probs},
                     (k, b) -> k.crossentropySoftmaxBackward(b[0], b[1], b[2], targets, BT, V, Vp), 1e-6, "crossentropy backward");
@@ -78,7 +79,8 @@ public class VectorizedCpuKernelsTest {
             var v = random(arena, n, random);
             for (long i = 0; i < n; i++) v.setAtIndex(ValueLayout.JAVA_FLOAT, i, Math.abs(v.getAtIndex(ValueLayout.JAVA_FLOAT, i)));
             var step = new AdamW.Step(1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 0.5f, 3);
-            assertSame(BASELINE, VECTORIZED, new MemorySegment[] {params, grads, m, v}, (k, b) -> k.adamwUpdate(b[0], b[1], b[2], b[3], offset, count, step), 1e-6, "adamw");
+            assertSame(BASELINE, VECTORIZED, new MemorySegment[] {params, grads, m, v},
+                    (k, b) -> k.adamwUpdate(b[0], b[1], b[2], b[3], offset, count, step), 1e-6, "adamw");
         }
     }
 

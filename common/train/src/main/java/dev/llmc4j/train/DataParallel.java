@@ -67,7 +67,8 @@ public final class DataParallel {
         }
         this.onDevice = model instanceof DeviceGradients device ? device : null;
         if (onDevice == null && P > 1 && !(model instanceof HostGradients))
-            throw new LlmcException(model.getClass().getSimpleName() + " keeps no gradients to reduce across processes");
+            throw new LlmcException(
+                    model.getClass().getSimpleName() + " keeps no gradients to reduce across processes");
         if (onDevice != null && P > 1) {
             if (!(comm instanceof DeviceCollectives collectives))
                 throw new LlmcException(comm.description() + " reduces host memory only; GPU gradients need NCCL");

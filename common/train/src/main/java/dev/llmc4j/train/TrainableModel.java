@@ -1,5 +1,6 @@
 package dev.llmc4j.train;
 
+import dev.llmc4j.model.OptimizerShard;
 import dev.llmc4j.util.LlmcException;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;

@@ -276,8 +276,10 @@ public final class Trainer {
         var mixed = model instanceof MixedPrecisionState state ? state : null;
         MemorySegment master = mixed == null ? null : mixed.masterWeights();
         var lossScale = mixed == null ? null : mixed.lossScale(); // fp16 only
+        long rng = mixed == null ? 0 : mixed.optimizerRngState();
+        long rngLastUpdate = mixed == null ? 0 : mixed.optimizerRngStateBeforeLastUpdate();
         var header = new TrainingStateFile.Header(config.numProcesses(), config.rank(), master != null, !config.overfitSingleBatch(),
-                step, mixed == null ? 0 : mixed.optimizerRngState(), mixed == null ? 0 : mixed.optimizerRngStateBeforeLastUpdate(),
+                step, rng, rngLastUpdate,
                 trainLoader.shardPosition(), trainLoader.samplePosition(),
                 lossScale == null ? 0 : lossScale.scale(), lossScale == null ? 0 : lossScale.goodSteps());
         TrainingStateFile.write(dir.resolve("state_%08d_%05d.bin".formatted(step, config.rank())), header,
@@ -333,11 +335,12 @@ public final class Trainer {
         }
         if (header.rngState() != 0) {
             if (mixed != null) mixed.restoreOptimizerRng(header.rngState(), header.rngStateLastUpdate());
-        } else if (mixed != null && mixed.optimizerRngState() != 0) { // a state file of a model without one (or of an older llmc4j)
+        } else if (mixed != null && mixed.optimizerRngState() != 0) { // a file of a model without one (or older llmc4j)
             out.println("warning: " + stateFile + " holds no stochastic-rounding rng state; it starts again from its seed");
         }
         if (header.lossScale() > 0) {
-            if (mixed != null) mixed.restoreLossScale(new MixedPrecisionState.LossScale(header.lossScale(), header.lossScaleGoodSteps()));
+            var saved = new MixedPrecisionState.LossScale(header.lossScale(), header.lossScaleGoodSteps());
+            if (mixed != null) mixed.restoreLossScale(saved);
         } else if (mixed != null && mixed.lossScale() != null) {
             out.println("warning: " + stateFile + " holds no loss scale; the fp16 loss scaler starts again from its initial scale");
         }

@@ -132,7 +132,8 @@ class DataParallelDeviceTest {
             assertEquals(0, new DataParallel(new RecordingHost(1), core, 0, QUIET).zeroStage());
             var zero1 = assertThrows(LlmcException.class, () -> new DataParallel(new RecordingHost(2), core, 1, QUIET));
             assertEquals("Moments does not support ZeRO-1 (-z 1)", zero1.getMessage());
-            var shared = assertThrows(LlmcException.class, () -> new DataParallel(new RecordingHost(2), core, 0, QUIET));
+            var shared = assertThrows(LlmcException.class,
+                    () -> new DataParallel(new RecordingHost(2), core, 0, QUIET));
             assertEquals("Moments keeps no gradients to reduce across processes", shared.getMessage());
         }
     }
