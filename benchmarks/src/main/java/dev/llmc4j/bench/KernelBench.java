@@ -46,8 +46,7 @@ public class KernelBench {
 
         @Setup
         public void setup() {
-            boolean baseline = CpuKernels.Choice.parse(kernel) == CpuKernels.Choice.BASELINE;
-            kernels = baseline ? CpuKernels.BASELINE : CpuKernels.VECTORIZED;
+            kernels = CpuKernels.Choice.parse(kernel).pick(CpuKernels.BASELINE, CpuKernels.VECTORIZED);
             arena = Arena.ofShared();
             allocate();
         }

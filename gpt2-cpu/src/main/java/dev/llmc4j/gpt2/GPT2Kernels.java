@@ -21,10 +21,7 @@ public interface GPT2Kernels extends CpuKernels {
     GPT2Kernels VECTORIZED = new GPT2VectorizedKernels();
 
     static GPT2Kernels of(Choice choice) {
-        return switch (choice) {
-            case BASELINE -> BASELINE;
-            case VECTORIZED -> VECTORIZED;
-        };
+        return choice.pick(BASELINE, VECTORIZED);
     }
 
     /** out (B,T,C) = wte[token] + wpe[position]; wte (V,C), wpe (maxT,C). */

@@ -24,10 +24,7 @@ public interface Llama3Kernels extends CpuKernels {
     Llama3Kernels VECTORIZED = new Vectorized();
 
     static Llama3Kernels of(Choice choice) {
-        return switch (choice) {
-            case BASELINE -> BASELINE;
-            case VECTORIZED -> VECTORIZED;
-        };
+        return choice.pick(BASELINE, VECTORIZED);
     }
 
     /** out (rows, C) = wte[token]. */

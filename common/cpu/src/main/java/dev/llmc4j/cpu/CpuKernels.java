@@ -41,6 +41,11 @@ public interface CpuKernels {
                         "kernels (-Dllmc.kernels): expected baseline or vectorized, found " + name);
             };
         }
+
+        /** The set of this choice among a model's two. */
+        public <K extends CpuKernels> K pick(K baseline, K vectorized) {
+            return this == BASELINE ? baseline : vectorized;
+        }
     }
 
     /** "baseline" or "vectorized". */
