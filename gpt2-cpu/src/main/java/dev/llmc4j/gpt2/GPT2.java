@@ -10,6 +10,7 @@ import dev.llmc4j.cpu.AdamW;
 import dev.llmc4j.cpu.AdamWState;
 import dev.llmc4j.cpu.CausalSelfAttention;
 import dev.llmc4j.cpu.CpuKernels;
+import dev.llmc4j.cpu.Floats;
 import dev.llmc4j.cpu.Parallel;
 import dev.llmc4j.data.DataLoader;
 import dev.llmc4j.model.GPT2Checkpoint;
@@ -436,6 +437,12 @@ public final class GPT2 implements CpuTrainableModel {
     /** Floats of activations a forward at (B, T) keeps at a recompute level (-r 0, 1 or 2): all 23 tensors. */
     public static long activationCount(GPT2Config config, int B, int T, int recompute) {
         return Activations.count(config, B, T, recompute);
+    }
+
+    @Override
+    public float[] tokenLosses() {
+        if (meanLoss == -1) throw new IllegalStateException("no forward with targets yet");
+        return acts.losses.asSlice(0, (long) batchSize * seqLen * Float.BYTES).toArray(Floats.FLOAT);
     }
 
     /** Floats allocated for the activations (as many again for their gradients); 0 before the first forward. */

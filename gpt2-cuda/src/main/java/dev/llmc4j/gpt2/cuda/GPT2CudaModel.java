@@ -168,6 +168,11 @@ public final class GPT2CudaModel implements TrainableModel, ShardedOptimizer, De
     }
 
     @Override
+    public float[] tokenLosses() {
+        return gpu.tokenLosses();
+    }
+
+    @Override
     public void zeroGrad() {
         gpu.zeroGrad();
     }
