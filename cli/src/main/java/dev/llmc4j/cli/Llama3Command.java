@@ -4,6 +4,7 @@ import dev.llmc4j.cli.monitor.MonitorOptions;
 import dev.llmc4j.llama3.Llama3;
 import dev.llmc4j.llama3.Llama3Config;
 import dev.llmc4j.llama3.Llama3DebugState;
+import dev.llmc4j.llama3.Llama3Kernels;
 import dev.llmc4j.llama3.Llama3ParityCheck;
 import dev.llmc4j.llama3.Llama3Tokenizer;
 import dev.llmc4j.llama3.SafeTensorsImport;
@@ -67,7 +68,7 @@ public final class Llama3Command implements Runnable {
 
         @Override
         public Integer call() {
-            try (var model = Llama3.randomInit(shape.config(), seed)) {
+            try (var model = Llama3.randomInit(shape.config(), seed, Llama3Kernels.of(Llmc.kernels()))) {
                 model.save(output, bf16 ? 5 : 3);
                 System.out.println("wrote " + output + ": " + model.config.describe());
             }
@@ -104,7 +105,7 @@ public final class Llama3Command implements Runnable {
 
         @Override
         public Integer call() {
-            try (var model = Llama3.fromCheckpoint(modelFile);
+            try (var model = Llama3.fromCheckpoint(modelFile, Llama3Kernels.of(Llmc.kernels()));
                  var state = Llama3DebugState.read(stateFile, model.config)) {
                 return Llama3ParityCheck.run(model, state, System.out).ok() ? 0 : 1;
             }
@@ -129,7 +130,7 @@ public final class Llama3Command implements Runnable {
             if (!(temperature >= 0)) throw new LlmcException("--temperature: expected a value >= 0, found " + temperature);
             if (!(topP > 0 && topP <= 1)) throw new LlmcException("--top-p: expected a value in (0, 1], found " + topP);
             if (topK < 0) throw new LlmcException("--top-k: expected 0 (all) or a positive count, found " + topK);
-            try (var model = Llama3.fromCheckpoint(modelFile)) {
+            try (var model = Llama3.fromCheckpoint(modelFile, Llama3Kernels.of(Llmc.kernels()))) {
                 Llama3Tokenizer tokenizer = tokenizerFile == null ? null : Llama3Tokenizer.load(tokenizerFile);
                 int[] promptTokens;
                 int[] stops;
@@ -228,8 +229,11 @@ public final class Llama3Command implements Runnable {
         }
 
         private Llama3 buildModel(TrainingConfig config) {
-            if (config.resume()) return Llama3.fromCheckpoint(TrainCommand.resumeModelFile(config.outputDir()));
-            return modelFile != null ? Llama3.fromCheckpoint(modelFile) : Llama3.randomInit(shape.config(), seed);
+            var kernels = Llama3Kernels.of(Llmc.kernels());
+            if (config.resume())
+                return Llama3.fromCheckpoint(TrainCommand.resumeModelFile(config.outputDir()), kernels);
+            return modelFile != null ? Llama3.fromCheckpoint(modelFile, kernels)
+                    : Llama3.randomInit(shape.config(), seed, kernels);
         }
     }
 }

@@ -4,6 +4,7 @@ import dev.llmc4j.cli.monitor.MonitorOptions;
 import dev.llmc4j.data.DatasetBuilder;
 import dev.llmc4j.data.TinyShakespeare;
 import dev.llmc4j.gpt2.GPT2;
+import dev.llmc4j.gpt2.GPT2Kernels;
 import dev.llmc4j.model.GPT2Config;
 import dev.llmc4j.random.XorShift;
 import dev.llmc4j.sample.Sampler;
@@ -69,7 +70,7 @@ public final class QuickstartCommand implements Callable<Integer> {
         var config = new TrainingConfig(train.toString(), val.toString(), BATCH, SEQ_LEN, -1, steps, LEARNING_RATE,
                 Math.max(1, steps / 30), 0.1f, "cosine", 0.0f, 1.0f, Math.max(1, steps / 10), 20, steps, 64, false,
                 output, steps, 1, 0, false, 0, 0, data.resolve("gpt2_tokenizer.bin"), 1, 0);
-        try (var model = GPT2.randomInit(gpt2Config);
+        try (var model = GPT2.randomInit(gpt2Config, GPT2Kernels.of(Llmc.kernels()));
              var ui = monitor.open(model, config, "quickstart: GPT-2 " + gpt2Config,
                      MonitorOptions.gpt2TokenText(config.tokenizerFile()), out)) {
             var trainer = new Trainer(model, config, out);

@@ -1,7 +1,8 @@
 package dev.llmc4j.cli;
 
 import dev.llmc4j.gpt2.GPT2;
-import dev.llmc4j.gpt2.GPT2Recompute;
+import dev.llmc4j.gpt2.GPT2Kernels;
+import dev.llmc4j.gpt2.GPT2NoCacheGenerator;
 import dev.llmc4j.random.XorShift;
 import dev.llmc4j.sample.Sampler;
 import dev.llmc4j.tokenizer.GPT2Tokenizer;
@@ -52,11 +53,11 @@ public final class SampleCommand implements Callable<Integer> {
         if (topK < 0) throw new LlmcException("--top-k: expected 0 (all) or a positive count, found " + topK);
         var tokenizer = GPT2Tokenizer.get();
         int[] promptTokens = prompt.isEmpty() ? new int[] {GPT2Tokenizer.EOT} : tokenizer.encodeWithSpecialTokens(prompt);
-        try (var model = GPT2.fromCheckpoint(modelFile)) {
+        try (var model = GPT2.fromCheckpoint(modelFile, GPT2Kernels.of(Llmc.kernels()))) {
             if (model.config.vocabSize() != GPT2Tokenizer.VOCAB_SIZE)
                 throw new LlmcException("%s: vocab size %d, but the GPT-2 tokenizer has %d tokens"
                         .formatted(modelFile, model.config.vocabSize(), GPT2Tokenizer.VOCAB_SIZE));
-            TokenGenerator generator = noKvCache ? new GPT2Recompute(model) : model.generator();
+            TokenGenerator generator = noKvCache ? new GPT2NoCacheGenerator(model) : model.generator();
             var sampler = new Sampler(new XorShift(seed), temperature, topK, topP);
             var out = System.out;
             if (!prompt.isEmpty()) out.print(prompt);

@@ -7,6 +7,7 @@ import dev.llmc4j.distributed.MultiGpuConfig;
 import dev.llmc4j.distributed.NcclCommunicator;
 import dev.llmc4j.distributed.PeerWatch;
 import dev.llmc4j.gpt2.GPT2;
+import dev.llmc4j.gpt2.GPT2Kernels;
 import dev.llmc4j.gpt2.cuda.GPT2CudaModel;
 import dev.llmc4j.train.TrainableModel;
 import dev.llmc4j.train.Trainer;
@@ -172,7 +173,9 @@ public final class TrainCommand implements Callable<Integer> {
         return switch (device.device()) {
             case CPU -> {
                 int recompute = device.cpuRecompute(); // -r: which activations the backward recomputes
-                var gpt2 = checkpoint != null ? GPT2.fromCheckpoint(checkpoint) : GPT2.randomInit(model.config());
+                var kernels = GPT2Kernels.of(Llmc.kernels());
+                var gpt2 = checkpoint != null ? GPT2.fromCheckpoint(checkpoint, kernels)
+                        : GPT2.randomInit(model.config(), kernels);
                 yield gpt2.recompute(recompute);
             }
             case CUDA -> buildCudaModel(config, 0);

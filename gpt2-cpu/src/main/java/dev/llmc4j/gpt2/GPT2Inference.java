@@ -4,8 +4,6 @@ import static dev.llmc4j.cpu.Floats.get;
 import static dev.llmc4j.cpu.Floats.layer;
 import static dev.llmc4j.cpu.Floats.set;
 
-import dev.llmc4j.cpu.Matmul;
-import dev.llmc4j.cpu.Residual;
 import dev.llmc4j.sample.Sampler;
 import dev.llmc4j.train.TokenGenerator;
 import dev.llmc4j.util.LlmcException;
@@ -78,26 +76,26 @@ public final class GPT2Inference implements TokenGenerator, AutoCloseable {
         var p = model.params;
         int t = position;
         for (int i = 0; i < C; i++) set(residual, i, get(p.wte(), (long) token * C + i) + get(p.wpe(), (long) t * C + i));
-        var matmul = Matmul.kernels();
+        var k = model.kernels(); // the model's kernel set
         for (int l = 0; l < L; l++) {
-            GPT2.layernormForward(ln, mean, rstd, residual, layer(p.ln1w(), l, C), layer(p.ln1b(), l, C), 1, 1, C);
-            matmul.forward(qkv, ln, layer(p.qkvw(), l, 3L * C * C), layer(p.qkvb(), l, 3L * C), 1, C, 3 * C);
+            k.layernormForward(ln, mean, rstd, residual, layer(p.ln1w(), l, C), layer(p.ln1b(), l, C), 1, 1, C);
+            k.matmulForward(qkv, ln, layer(p.qkvw(), l, 3L * C * C), layer(p.qkvb(), l, 3L * C), 1, C, 3 * C);
             long cacheRow = ((long) l * maxT + t) * C;
             for (int i = 0; i < C; i++) {
                 set(keys, cacheRow + i, get(qkv, C + i));
                 set(values, cacheRow + i, get(qkv, 2L * C + i));
             }
             attendToCache(l, t);
-            matmul.forward(attproj, atty, layer(p.attprojw(), l, (long) C * C), layer(p.attprojb(), l, C), 1, C, C);
-            Residual.forward(residual2, residual, attproj, C);
-            GPT2.layernormForward(ln, mean, rstd, residual2, layer(p.ln2w(), l, C), layer(p.ln2b(), l, C), 1, 1, C);
-            matmul.forward(fch, ln, layer(p.fcw(), l, 4L * C * C), layer(p.fcb(), l, 4L * C), 1, C, 4 * C);
-            GPT2.geluForward(fchGelu, fch, 4L * C);
-            matmul.forward(fcproj, fchGelu, layer(p.fcprojw(), l, 4L * C * C), layer(p.fcprojb(), l, C), 1, 4 * C, C);
-            Residual.forward(residual, residual2, fcproj, C);
+            k.matmulForward(attproj, atty, layer(p.attprojw(), l, (long) C * C), layer(p.attprojb(), l, C), 1, C, C);
+            k.residualForward(residual2, residual, attproj, C);
+            k.layernormForward(ln, mean, rstd, residual2, layer(p.ln2w(), l, C), layer(p.ln2b(), l, C), 1, 1, C);
+            k.matmulForward(fch, ln, layer(p.fcw(), l, 4L * C * C), layer(p.fcb(), l, 4L * C), 1, C, 4 * C);
+            k.geluForward(fchGelu, fch, 4L * C);
+            k.matmulForward(fcproj, fchGelu, layer(p.fcprojw(), l, 4L * C * C), layer(p.fcprojb(), l, C), 1, 4 * C, C);
+            k.residualForward(residual, residual2, fcproj, C);
         }
-        GPT2.layernormForward(ln, mean, rstd, residual, p.lnfw(), p.lnfb(), 1, 1, C);
-        matmul.forward(logits, ln, p.wte(), null, 1, C, Vp);
+        k.layernormForward(ln, mean, rstd, residual, p.lnfw(), p.lnfb(), 1, 1, C);
+        k.matmulForward(logits, ln, p.wte(), null, 1, C, Vp);
         position++;
         float[] result = new float[V];
         for (int i = 0; i < V; i++) result[i] = get(logits, i);

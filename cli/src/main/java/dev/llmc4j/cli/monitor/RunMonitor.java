@@ -92,7 +92,7 @@ public final class RunMonitor implements TrainingListener {
 
     @Override
     public void beforeUpdate(int step) {
-        statistics.beforeUpdate(model.parameters(), model.gradients());
+        statistics.beforeUpdate(inspectable.parameters(), inspectable.gradients());
         pendingActivations = statistics.activations();
         inspectedStep = step;
     }
@@ -112,7 +112,7 @@ public final class RunMonitor implements TrainingListener {
         point.put("skipped", log.skipped());
         publish("step", point, steps);
         if (log.step() == inspectedStep) {
-            var stats = statistics.afterUpdate(model.parameters());
+            var stats = statistics.afterUpdate(inspectable.parameters());
             publish("tensors", Map.of("step", log.step(), "stats", stats), tensors);
             publish("activations", Map.of("step", log.step(), "stats", pendingActivations), activations);
             inspectedStep = -1;

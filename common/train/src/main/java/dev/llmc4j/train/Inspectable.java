@@ -10,9 +10,9 @@ import java.util.List;
  * parameter tensors by name and layer, a few activations of the last forward, and the attention probabilities of a
  * sequence. Optional (a model that has it is a TrainableModel that also shows its inside): the {@link Trainer} never
  * needs it. The CPU models (GPT-2, Llama 3) implement it over the host
- * memory of {@link TrainableModel#parameters()} and {@link TrainableModel#gradients()}.
+ * memory of {@link HostGradients#parameters()} and {@link HostGradients#gradients()}.
  */
-public interface Inspectable extends TrainableModel {
+public interface Inspectable extends TrainableModel, HostGradients {
 
     /** One parameter tensor of one layer (layer -1: a tensor outside the layers), floats [offset, offset + count). */
     record TensorSlice(String name, int layer, long offset, long count) {}
@@ -24,7 +24,7 @@ public interface Inspectable extends TrainableModel {
 
     int numHeads();
 
-    /** The parameter tensors, in the order of the parameter buffer; slices of {@link TrainableModel#parameters()}. */
+    /** The parameter tensors, in the order of the parameter buffer; slices of {@link HostGradients#parameters()}. */
     List<TensorSlice> parameterTensors();
 
     /** The activations worth watching of the last forward (per layer: attention out, MLP hidden and out, residual). */

@@ -315,10 +315,13 @@ public final class Trainer {
         if (config.rank() == 0) model.saveCheckpoint(dir.resolve("model_%08d.bin".formatted(step)));
         // a bf16 model's fp32 master weights and its stochastic-rounding rng go with m and v (header[4], [20..23]);
         // a CPU model has neither, and its file keeps [4] = 0 and rng states 0
-        MemorySegment master = model.masterWeights();
-        var lossScale = model.lossScale(); // fp16 only
+        var mixed = model instanceof MixedPrecisionState state ? state : null;
+        MemorySegment master = mixed == null ? null : mixed.masterWeights();
+        var lossScale = mixed == null ? null : mixed.lossScale(); // fp16 only
+        long rng = mixed == null ? 0 : mixed.optimizerRngState();
+        long rngLastUpdate = mixed == null ? 0 : mixed.optimizerRngStateBeforeLastUpdate();
         var header = new TrainingStateFile.Header(config.numProcesses(), config.rank(), master != null, !config.overfitSingleBatch(),
-                step, model.optimizerRngState(), model.optimizerRngStateBeforeLastUpdate(),
+                step, rng, rngLastUpdate,
                 trainLoader.shardPosition(), trainLoader.samplePosition(),
                 lossScale == null ? 0 : lossScale.scale(), lossScale == null ? 0 : lossScale.goodSteps());
         TrainingStateFile.write(dir.resolve("state_%08d_%05d.bin".formatted(step, config.rank())), header,
@@ -354,7 +357,8 @@ public final class Trainer {
         if (step < 0) throw new LlmcException("resume (-y 1): no completed checkpoint (DONE_########) in " + dir);
         Path stateFile = dir.resolve("state_%08d_%05d.bin".formatted(step, config.rank()));
         MemorySegment m = model.adamFirstMoments(), v = model.adamSecondMoments();
-        MemorySegment master = model.masterWeights(); // null unless the model keeps fp32 master weights
+        var mixed = model instanceof MixedPrecisionState state ? state : null;
+        MemorySegment master = mixed == null ? null : mixed.masterWeights(); // null unless it keeps fp32 master weights
         var contents = TrainingStateFile.read(stateFile, parallel.shardCount(), config.numProcesses(), config.rank(), m, v, master);
         var header = contents.header();
         model.loadAdamMoments(m, v); // a no-op for the CPU model (m, v are its own); a GPU model uploads them
@@ -364,7 +368,7 @@ public final class Trainer {
         // state is the same state. A mismatch either way prints a one-line warning and the run goes on, only not bit
         // for bit: state files written before the master weights were saved still resume.
         if (header.masterWeights() && master != null) {
-            model.loadMasterWeights(master);
+            mixed.loadMasterWeights(master);
         } else if (header.masterWeights()) {
             out.println("warning: " + stateFile + " holds fp32 master weights, but this model keeps none; they are not used");
         } else if (master != null) {
@@ -372,13 +376,14 @@ public final class Trainer {
                     + "parameters, so this resumed run is not bit-identical to an uninterrupted one");
         }
         if (header.rngState() != 0) {
-            model.restoreOptimizerRng(header.rngState(), header.rngStateLastUpdate());
-        } else if (model.optimizerRngState() != 0) { // a state file of a model without one (or of an older llmc4j)
+            if (mixed != null) mixed.restoreOptimizerRng(header.rngState(), header.rngStateLastUpdate());
+        } else if (mixed != null && mixed.optimizerRngState() != 0) { // a file of a model without one (or older llmc4j)
             out.println("warning: " + stateFile + " holds no stochastic-rounding rng state; it starts again from its seed");
         }
         if (header.lossScale() > 0) {
-            model.restoreLossScale(new TrainableModel.LossScale(header.lossScale(), header.lossScaleGoodSteps()));
-        } else if (model.lossScale() != null) {
+            var saved = new MixedPrecisionState.LossScale(header.lossScale(), header.lossScaleGoodSteps());
+            if (mixed != null) mixed.restoreLossScale(saved);
+        } else if (mixed != null && mixed.lossScale() != null) {
             out.println("warning: " + stateFile + " holds no loss scale; the fp16 loss scaler starts again from its initial scale");
         }
         if (contents.loader() != null) {
