@@ -15,7 +15,7 @@ import com.tngtech.archunit.lang.ArchRule;
  * adds an import that goes the wrong way.
  *
  * <pre>
- *   core  <-  cpu  <-  parallel  <-  train  <-  gpt2-cpu, gpt2-cuda, llama3  <-  cli, tutorials (, benchmarks)
+ *   core  <-  cpu  <-  parallel  <-  train  <-  gpt2-cpu, gpt2-cuda, llama3  <-  cli, tutorials, benchmarks
  * </pre>
  *
  * Only the project's main classes are read (the test classes, which may reach across, are left out).
@@ -58,7 +58,7 @@ class ArchitectureTest {
             .layer("llama3").definedBy(LLAMA3)
             .layer("cli").definedBy(CLI)
             .layer("tutorials").definedBy(TUTORIALS)
-            .optionalLayer("benchmarks").definedBy(BENCHMARKS)  // not imported yet: see architecture-tests/pom.xml
+            .layer("benchmarks").definedBy(BENCHMARKS)
             .whereLayer("common/core").mayOnlyBeAccessedByLayers("common/cpu", "common/parallel", "common/train",
                     "gpt2-cpu", "gpt2-cuda", "llama3", "cli", "tutorials", "benchmarks")
             .whereLayer("common/cpu").mayOnlyBeAccessedByLayers("common/parallel", "common/train",

@@ -1,10 +1,7 @@
 package dev.llmc4j.bench;
 
 import dev.llmc4j.cpu.AdamW;
-import dev.llmc4j.cpu.Attention;
-import dev.llmc4j.cpu.Kernels;
-import dev.llmc4j.cpu.Residual;
-import dev.llmc4j.cpu.SoftmaxCrossEntropy;
+import dev.llmc4j.cpu.CpuKernels;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.SplittableRandom;
@@ -24,7 +21,7 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * The shared kernels of {@code dev.llmc4j.cpu} besides the matmul (see {@link MatmulBench}): residual, attention,
- * softmax + cross-entropy and AdamW, baseline vs fast, at GPT-2 124M's shapes with B=4, T=64 (C = 768, NH = 12,
+ * softmax + cross-entropy and AdamW, baseline vs vectorized, at GPT-2 124M's shapes with B=4, T=64 (C = 768, NH = 12,
  * Vp = 50304). Attention reports "gflops" (GFLOP/s of its causal dot products); the memory-bound rest report
  * "gbytes" (GB/s of the bytes a call must read and write at least). Each group has its own state, so a
  * benchmark allocates only its own buffers.
@@ -38,17 +35,18 @@ public class KernelBench {
     static final int B = 4, T = 64, C = 768, NH = 12, V = 50257, Vp = 50304;
     static final long BTC = (long) B * T * C, BT = (long) B * T;
 
-    /** Buffers are made per benchmark; the kernel switch is set for the whole fork. */
+    /** Buffers are made per benchmark, with the kernel set the parameter names. */
     @State(Scope.Benchmark)
     public abstract static class Buffers {
-        @Param({"fast", "baseline"})
+        @Param({"vectorized", "baseline"})
         public String kernel;
 
+        CpuKernels kernels;
         Arena arena;
 
         @Setup
         public void setup() {
-            Kernels.useFast(kernel.equals("fast"));
+            kernels = CpuKernels.Choice.parse(kernel).pick(CpuKernels.BASELINE, CpuKernels.VECTORIZED);
             arena = Arena.ofShared();
             allocate();
         }
@@ -58,7 +56,6 @@ public class KernelBench {
         @TearDown
         public void tearDown() {
             arena.close();
-            Kernels.useFast(true);
         }
     }
 
@@ -88,7 +85,7 @@ public class KernelBench {
             out = Data.zeros(arena, BTC);
             preatt = Data.zeros(arena, attention);
             att = Data.zeros(arena, attention);
-            Attention.forward(out, preatt, att, qkv, B, T, C, NH); // a real att for the backward
+            kernels.attentionForward(out, preatt, att, qkv, B, T, NH, NH, C / NH); // a real att for the backward
             dqkv = Data.zeros(arena, 3 * BTC);
             dout = Data.random(arena, BTC, 2);
             dpreatt = Data.zeros(arena, attention);
@@ -110,7 +107,7 @@ public class KernelBench {
             dlosses = Data.zeros(arena, BT);
             for (long i = 0; i < BT; i++) dlosses.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i, 1.0f / BT);
             targets = new SplittableRandom(2).ints((int) BT, 0, V).toArray();
-            SoftmaxCrossEntropy.softmaxForward(probs, logits, (int) BT, V, Vp); // real probabilities for the backward
+            kernels.softmaxForward(probs, logits, (int) BT, V, Vp); // real probabilities for the backward
         }
     }
 
@@ -131,13 +128,13 @@ public class KernelBench {
 
     @Benchmark
     public void residualForward(Residuals s, Data.Bytes bytes) {
-        Residual.forward(s.out, s.a, s.b, BTC);
+        s.kernels.residualForward(s.out, s.a, s.b, BTC);
         bytes.gbytes += 4.0 * 3 * BTC / 1e9; // read a, b; write out
     }
 
     @Benchmark
     public void residualBackward(Residuals s, Data.Bytes bytes) {
-        Residual.backward(s.da, s.db, s.dout, BTC);
+        s.kernels.residualBackward(s.da, s.db, s.dout, BTC);
         bytes.gbytes += 4.0 * 5 * BTC / 1e9; // read dout; read and write da, db
     }
 
@@ -149,33 +146,33 @@ public class KernelBench {
 
     @Benchmark
     public void attentionForward(Attentions s, Data.Flops flops) {
-        Attention.forward(s.out, s.preatt, s.att, s.qkv, B, T, C, NH);
+        s.kernels.attentionForward(s.out, s.preatt, s.att, s.qkv, B, T, NH, NH, C / NH);
         flops.gflops += attentionForwardGflop();
     }
 
     @Benchmark
     public void attentionBackward(Attentions s, Data.Flops flops) {
-        Attention.backward(s.dqkv, s.dpreatt, s.datt, s.dout, s.qkv, s.att, B, T, C, NH);
+        s.kernels.attentionBackward(s.dqkv, s.dpreatt, s.datt, s.dout, s.qkv, s.att, B, T, NH, NH, C / NH);
         flops.gflops += 2 * attentionForwardGflop(); // datt and dv, then dq and dk: four causal products
     }
 
     @Benchmark
     public void softmaxCrossentropyForward(Logits s, Data.Bytes bytes) {
-        SoftmaxCrossEntropy.softmaxForward(s.probs, s.logits, (int) BT, V, Vp);
-        SoftmaxCrossEntropy.crossentropyForward(s.losses, s.probs, s.targets, (int) BT, Vp);
+        s.kernels.softmaxForward(s.probs, s.logits, (int) BT, V, Vp);
+        s.kernels.crossentropyForward(s.losses, s.probs, s.targets, (int) BT, Vp);
         bytes.gbytes += 4.0 * (BT * V + BT * Vp + 2 * BT) / 1e9; // read logits; write probs; read probs[target], write losses
     }
 
     @Benchmark
     public void softmaxCrossentropyBackward(Logits s, Data.Bytes bytes) {
-        SoftmaxCrossEntropy.crossentropySoftmaxBackward(s.dlogits, s.dlosses, s.probs, s.targets, (int) BT, V, Vp);
+        s.kernels.crossentropySoftmaxBackward(s.dlogits, s.dlosses, s.probs, s.targets, (int) BT, V, Vp);
         bytes.gbytes += 4.0 * (3 * BT * V + BT) / 1e9; // read probs, dlogits; write dlogits; read dlosses
     }
 
     @Benchmark
     public void adamw(Optimizer s, Data.Bytes bytes) {
         var step = new AdamW.Step(1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f, ++s.t);
-        AdamW.update(s.params, s.grads, s.m, s.v, 0, Optimizer.N, step);
+        s.kernels.adamwUpdate(s.params, s.grads, s.m, s.v, 0, Optimizer.N, step);
         bytes.gbytes += 4.0 * 7 * Optimizer.N / 1e9; // read params, grads, m, v; write params, m, v
     }
 }

@@ -1,6 +1,6 @@
 package dev.llmc4j.bench;
 
-import dev.llmc4j.cpu.Kernels;
+import dev.llmc4j.cpu.VectorMath;
 import dev.llmc4j.cpu.Parallel;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -31,7 +31,7 @@ import jdk.incubator.vector.VectorSpecies;
  * ratio of each run to the probe beside it.
  */
 public record MachineLimits(double peakGflops, double readGBytesPerSecond) {
-    private static final VectorSpecies<Float> S = Kernels.S;
+    private static final VectorSpecies<Float> S = VectorMath.SPECIES;
     private static final long BANDWIDTH_BYTES = 512L << 20; // 512 MiB: far beyond any L3 cache
 
     /** Measures both (a few seconds). */

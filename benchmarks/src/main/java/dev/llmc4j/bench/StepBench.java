@@ -1,7 +1,9 @@
 package dev.llmc4j.bench;
 
+import dev.llmc4j.cpu.CpuKernels;
 import dev.llmc4j.cpu.Parallel;
 import dev.llmc4j.gpt2.GPT2;
+import dev.llmc4j.gpt2.GPT2Kernels;
 import dev.llmc4j.model.GPT2Config;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -28,7 +30,8 @@ public final class StepBench {
 
     StepBench(String descriptor, int B, int T, int recompute) {
         var config = GPT2Config.fromDescriptor(descriptor);
-        this.model = GPT2.randomInit(config);
+        var kernels = GPT2Kernels.of(CpuKernels.Choice.parse(System.getProperty("llmc.kernels", "vectorized")));
+        this.model = GPT2.randomInit(config, kernels).recompute(recompute);
         this.B = B;
         this.T = T;
         var random = new Random(1234);
@@ -89,7 +92,7 @@ public final class StepBench {
         int recompute = args.length > 5 ? Integer.parseInt(args[5]) : 0;
         var bench = new StepBench(args[0], B, T, recompute);
         System.out.printf("GPT-2 %s B=%d T=%d recompute=%d threads=%d kernels=%s; activations %,d floats (%.1f MiB)%n",
-                args[0], B, T, recompute, Parallel.threads(), System.getProperty("llmc.kernels", "fast"),
+                args[0], B, T, recompute, Parallel.threads(), bench.model.kernels().name(),
                 bench.activationFloats(), bench.activationFloats() * 4 / 1048576.0);
         double[][] times = new double[3][steps];
         for (int s = 0; s < warmup + steps; s++) {

@@ -1,9 +1,11 @@
 package dev.llmc4j.cli;
 
+import dev.llmc4j.cli.monitor.MonitorOptions;
 import dev.llmc4j.cpu.MatVec.Precision;
 import dev.llmc4j.llama3.Llama3;
 import dev.llmc4j.llama3.Llama3Config;
 import dev.llmc4j.llama3.Llama3DebugState;
+import dev.llmc4j.llama3.Llama3Kernels;
 import dev.llmc4j.llama3.Llama3ParityCheck;
 import dev.llmc4j.llama3.Llama3Tokenizer;
 import dev.llmc4j.llama3.SafeTensorsImport;
@@ -67,7 +69,7 @@ public final class Llama3Command implements Runnable {
 
         @Override
         public Integer call() {
-            try (var model = Llama3.randomInit(shape.config(), seed)) {
+            try (var model = Llama3.randomInit(shape.config(), seed, Llama3Kernels.of(Llmc.kernels()))) {
                 model.save(output, bf16 ? 5 : 3);
                 System.out.println("wrote " + output + ": " + model.config.describe());
             }
@@ -104,7 +106,7 @@ public final class Llama3Command implements Runnable {
 
         @Override
         public Integer call() {
-            try (var model = Llama3.fromCheckpoint(modelFile);
+            try (var model = Llama3.fromCheckpoint(modelFile, Llama3Kernels.of(Llmc.kernels()));
                  var state = Llama3DebugState.read(stateFile, model.config)) {
                 return Llama3ParityCheck.run(model, state, System.out).ok() ? 0 : 1;
             }
@@ -132,7 +134,8 @@ public final class Llama3Command implements Runnable {
             if (!(temperature >= 0)) throw new LlmcException("--temperature: expected a value >= 0, found " + temperature);
             if (!(topP > 0 && topP <= 1)) throw new LlmcException("--top-p: expected a value in (0, 1], found " + topP);
             if (topK < 0) throw new LlmcException("--top-k: expected 0 (all) or a positive count, found " + topK);
-            try (var model = Llama3.fromCheckpoint(modelFile); var generationWeights = model.inferenceWeights(weights)) {
+            try (var model = Llama3.fromCheckpoint(modelFile, Llama3Kernels.of(Llmc.kernels()));
+                 var generationWeights = model.inferenceWeights(weights)) {
                 Llama3Tokenizer tokenizer = tokenizerFile == null ? null : Llama3Tokenizer.load(tokenizerFile);
                 int[] promptTokens;
                 int[] stops;
@@ -203,6 +206,7 @@ public final class Llama3Command implements Runnable {
         @Mixin TrainingOptions training;
         @Mixin DistributedOptions distributed;
         @Option(names = "--tokenizer", paramLabel = "FILE", description = "tokenizer.model (tiktoken format) for printing samples; without it, ids") Path tokenizerFile;
+        @Mixin MonitorOptions monitor;
 
         @Override
         public Integer call() {
@@ -211,14 +215,18 @@ public final class Llama3Command implements Runnable {
                 var config = training.toConfig(trainPattern, valPattern, null, comm.size(), comm.rank());
                 PrintStream out = DistributedOptions.rankZeroOut(comm.rank());
                 Llama3Tokenizer tokenizer = tokenizerFile == null ? null : Llama3Tokenizer.load(tokenizerFile);
-                try (var model = buildModel(config)) {
+                var printer = new TokenPrinter(tokenizer);
+                try (var model = buildModel(config);
+                     var ui = monitor.open(model, config, "Llama 3 " + model.config.describe(), id -> tokenizer == null
+                             ? String.valueOf(id) : new String(tokenizer.decodeBytes(id), StandardCharsets.UTF_8),
+                             out)) {
                     out.printf("[Llama 3] %s, %,d parameters%n", model.config.describe(), model.numParameters());
                     // llm.c's llama3 branch starts samples from the tokenizer's "EOT", which for Llama 3 is <|begin_of_text|>
-                    var printer = new TokenPrinter(tokenizer);
                     int start = tokenizer != null ? tokenizer.beginOfText() : beginOfText(model.config.vocabSize());
                     var sampleText = new Trainer.SampleText(start, token -> printer.text(token).getBytes(StandardCharsets.UTF_8));
                     var trainer = new Trainer(model, config, out, sampleText, comm, distributed.zeroStage);
                     training.attachHellaSwag(trainer, out);
+                    if (ui != null) trainer.listen(ui.monitor());
                     var result = trainer.run();
                     if (comm.rank() == 0) LossChart.writeIfOutput(config.outputDir(), result, "Llama 3 " + model.config.describe());
                 }
@@ -227,8 +235,11 @@ public final class Llama3Command implements Runnable {
         }
 
         private Llama3 buildModel(TrainingConfig config) {
-            if (config.resume()) return Llama3.fromCheckpoint(TrainCommand.resumeModelFile(config.outputDir()));
-            return modelFile != null ? Llama3.fromCheckpoint(modelFile) : Llama3.randomInit(shape.config(), seed);
+            var kernels = Llama3Kernels.of(Llmc.kernels());
+            if (config.resume())
+                return Llama3.fromCheckpoint(TrainCommand.resumeModelFile(config.outputDir()), kernels);
+            return modelFile != null ? Llama3.fromCheckpoint(modelFile, kernels)
+                    : Llama3.randomInit(shape.config(), seed, kernels);
         }
     }
 }

@@ -1,5 +1,7 @@
 package dev.llmc4j.cli;
 
+import dev.llmc4j.cli.monitor.ReportCommand;
+import dev.llmc4j.cpu.CpuKernels;
 import dev.llmc4j.util.LlmcException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -19,6 +21,7 @@ import picocli.CommandLine.Command;
             TrainCommand.class,
             SampleCommand.class,
             QuickstartCommand.class,
+            ReportCommand.class,
             Llama3Command.class,
             EvalCommand.class,
             ExportCommand.class,
@@ -31,6 +34,14 @@ public final class Llmc implements Runnable {
     @Override
     public void run() {
         spec.commandLine().usage(System.out);
+    }
+
+    /**
+     * The CPU kernels every command builds its model with: {@code -Dllmc.kernels=baseline} for the plain loops,
+     * else the vectorized ones (read here, once per model, never inside a layer).
+     */
+    static CpuKernels.Choice kernels() {
+        return CpuKernels.Choice.parse(System.getProperty("llmc.kernels", "vectorized"));
     }
 
     public static void main(String[] args) {

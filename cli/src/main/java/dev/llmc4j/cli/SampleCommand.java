@@ -3,7 +3,8 @@ package dev.llmc4j.cli;
 import dev.llmc4j.cpu.MatVec.Precision;
 import dev.llmc4j.gpt2.GPT2;
 import dev.llmc4j.gpt2.GPT2Inference;
-import dev.llmc4j.gpt2.GPT2Recompute;
+import dev.llmc4j.gpt2.GPT2Kernels;
+import dev.llmc4j.gpt2.GPT2NoCacheGenerator;
 import dev.llmc4j.random.XorShift;
 import dev.llmc4j.sample.Sampler;
 import dev.llmc4j.tokenizer.GPT2Tokenizer;
@@ -59,13 +60,13 @@ public final class SampleCommand implements Callable<Integer> {
         if (topK < 0) throw new LlmcException("--top-k: expected 0 (all) or a positive count, found " + topK);
         var tokenizer = GPT2Tokenizer.get();
         int[] promptTokens = prompt.isEmpty() ? new int[] {GPT2Tokenizer.EOT} : tokenizer.encodeWithSpecialTokens(prompt);
-        try (var model = GPT2.fromCheckpoint(modelFile)) {
+        try (var model = GPT2.fromCheckpoint(modelFile, GPT2Kernels.of(Llmc.kernels()))) {
             if (model.config.vocabSize() != GPT2Tokenizer.VOCAB_SIZE)
                 throw new LlmcException("%s: vocab size %d, but the GPT-2 tokenizer has %d tokens"
                         .formatted(modelFile, model.config.vocabSize(), GPT2Tokenizer.VOCAB_SIZE));
             if (noKvCache && weights != Precision.FP32)
                 throw new LlmcException("--weights " + WeightsPrecision.name(weights) + " needs the KV cache: drop --no-kv-cache");
-            TokenGenerator generator = noKvCache ? new GPT2Recompute(model) : new GPT2Inference(model, weights);
+            TokenGenerator generator = noKvCache ? new GPT2NoCacheGenerator(model) : new GPT2Inference(model, weights);
             var sampler = new Sampler(new XorShift(seed), temperature, topK, topP);
             var out = System.out;
             if (!prompt.isEmpty()) out.print(prompt);

@@ -1,6 +1,7 @@
 package dev.llmc4j.cli;
 
 import dev.llmc4j.gpt2.GPT2;
+import dev.llmc4j.gpt2.GPT2Kernels;
 import dev.llmc4j.gpt2.GPT2ParityCheck;
 import dev.llmc4j.gpt2.cuda.CudaParityCheck;
 import dev.llmc4j.gpt2.cuda.GPT2CudaModel;
@@ -47,7 +48,8 @@ public final class TestGpt2Command implements Callable<Integer> {
 
     private int callCpu() {
         device.checkCpu();
-        try (var model = GPT2.fromCheckpoint(modelFile); var arena = Arena.ofConfined()) {
+        try (var model = GPT2.fromCheckpoint(modelFile, GPT2Kernels.of(Llmc.kernels()));
+             var arena = Arena.ofConfined()) {
             var state = DebugState.read(stateFile, model.config, arena);
             var result = GPT2ParityCheck.run(model, state, System.out);
             return result.ok() ? 0 : 1;

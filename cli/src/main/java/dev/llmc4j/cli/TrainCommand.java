@@ -1,11 +1,13 @@
 package dev.llmc4j.cli;
 
+import dev.llmc4j.cli.monitor.MonitorOptions;
 import dev.llmc4j.distributed.Communicator;
 import dev.llmc4j.distributed.MpiCommunicator;
 import dev.llmc4j.distributed.MultiGpuConfig;
 import dev.llmc4j.distributed.NcclCommunicator;
 import dev.llmc4j.distributed.PeerWatch;
 import dev.llmc4j.gpt2.GPT2;
+import dev.llmc4j.gpt2.GPT2Kernels;
 import dev.llmc4j.gpt2.cuda.GPT2CudaModel;
 import dev.llmc4j.train.TrainableModel;
 import dev.llmc4j.train.Trainer;
@@ -65,6 +67,9 @@ public final class TrainCommand implements Callable<Integer> {
             description = "gpt2_tokenizer.bin for printing samples (default: next to the train data)")
     Path tokenizer;
 
+    @Mixin
+    MonitorOptions monitor;
+
     @Override
     public Integer call() {
         var setup = distributed.setup(device.device() == DeviceOptions.Device.CUDA, MpiCommunicator.underMpirun());
@@ -74,10 +79,13 @@ public final class TrainCommand implements Callable<Integer> {
             PrintStream out = DistributedOptions.rankZeroOut(comm.rank());
             if (comm.size() > 1 && device.device() != DeviceOptions.Device.CPU) // setup() sent GPU runs elsewhere
                 throw new IllegalStateException("GPU training under MPI goes through trainOnGpus");
-            try (var gpt2 = buildModel(config)) {
+            try (var gpt2 = buildModel(config);
+                 var ui = monitor.open(gpt2, config, "GPT-2 " + model.describe(),
+                         MonitorOptions.gpt2TokenText(config.tokenizerFile()), out)) {
                 out.printf("[GPT-2] %s, %,d parameters, on %s%n", configOf(gpt2), gpt2.numParameters(), device.describe());
                 var trainer = new Trainer(gpt2, config, out, comm, distributed.zeroStage);
                 training.attachHellaSwag(trainer, out);
+                if (ui != null) trainer.listen(ui.monitor());
                 var result = trainer.run();
                 if (comm.rank() == 0) LossChart.writeIfOutput(config.outputDir(), result, "GPT-2 " + model.describe());
             }
@@ -100,6 +108,7 @@ public final class TrainCommand implements Callable<Integer> {
         MultiGpuConfig gpus = null;
         GPT2CudaModel gpt2 = null;
         NcclCommunicator comm = null;
+        MonitorOptions.Session ui = null;
         try {
             gpus = distributed.multiGpu(mpi);
             var config = trainingConfig(gpus.numProcesses(), gpus.rank());
@@ -112,8 +121,12 @@ public final class TrainCommand implements Callable<Integer> {
             out.printf("[GPT-2] %s, %,d parameters, on %s (GPU %d of this machine, rank %d of %d)%n", configOf(gpt2),
                     gpt2.numParameters(), device.describe(), gpus.localDevice(), gpus.rank(), gpus.numProcesses());
             var trainer = new Trainer(gpt2, config, out, comm, distributed.zeroStage);
+            ui = monitor.open(gpt2, config, "GPT-2 " + model.describe(),
+                    MonitorOptions.gpt2TokenText(config.tokenizerFile()), out);
+            if (ui != null) trainer.listen(ui.monitor());
             training.attachHellaSwag(trainer, out);
             var result = trainer.run();
+            if (ui != null) ui.close();
             if (gpus.rank() == 0) LossChart.writeIfOutput(config.outputDir(), result, "GPT-2 " + model.describe());
         } catch (RuntimeException | Error e) {
             int rank = gpus != null ? gpus.rank() : mpi != null ? mpi.rank() : distributed.rank;
@@ -125,6 +138,7 @@ public final class TrainCommand implements Callable<Integer> {
                 if (comm != null) comm.abort(1, e.getMessage() != null ? e.getMessage() : e.toString()); // does not return
                 mpi.abort(1);
             }
+            if (ui != null) ui.close();
             if (gpt2 != null) gpt2.close();
             if (mpi != null) mpi.close();
             throw e;
@@ -159,7 +173,9 @@ public final class TrainCommand implements Callable<Integer> {
         return switch (device.device()) {
             case CPU -> {
                 int recompute = device.cpuRecompute(); // -r: which activations the backward recomputes
-                var gpt2 = checkpoint != null ? GPT2.fromCheckpoint(checkpoint) : GPT2.randomInit(model.config());
+                var kernels = GPT2Kernels.of(Llmc.kernels());
+                var gpt2 = checkpoint != null ? GPT2.fromCheckpoint(checkpoint, kernels)
+                        : GPT2.randomInit(model.config(), kernels);
                 yield gpt2.recompute(recompute);
             }
             case CUDA -> buildCudaModel(config, 0);

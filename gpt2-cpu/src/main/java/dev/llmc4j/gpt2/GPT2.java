@@ -8,50 +8,55 @@ import static dev.llmc4j.cpu.Floats.sliceAll;
 
 import dev.llmc4j.cpu.AdamW;
 import dev.llmc4j.cpu.AdamWState;
+import dev.llmc4j.cpu.CausalSelfAttention;
+import dev.llmc4j.cpu.CpuKernels;
 import dev.llmc4j.cpu.Floats;
-import dev.llmc4j.cpu.Attention;
-import dev.llmc4j.cpu.Kernels;
-import dev.llmc4j.cpu.Matmul;
 import dev.llmc4j.cpu.Parallel;
-import dev.llmc4j.cpu.Residual;
-import dev.llmc4j.cpu.SoftmaxCrossEntropy;
+import dev.llmc4j.data.DataLoader;
 import dev.llmc4j.model.GPT2Checkpoint;
 import dev.llmc4j.model.GPT2Config;
 import dev.llmc4j.model.GPT2Init;
 import dev.llmc4j.model.OptimizerShard;
 import dev.llmc4j.model.ParameterSlice;
+import dev.llmc4j.train.CpuTrainableModel;
+import dev.llmc4j.train.Inspectable;
 import dev.llmc4j.train.TokenGenerator;
 import dev.llmc4j.train.TrainableModel;
 import dev.llmc4j.util.LlmcException;
 import dev.llmc4j.util.OffHeap;
+import java.io.PrintStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
  * GPT-2 in one file: forward, backward and AdamW, after llm.c's train_gpt2.c.
  *
- * <p>Read it top to bottom: GPT-2's own layers, each with its forward and backward side by side, then the model (parameters and activations each in one big off-heap buffer, indexed with longs: GPT-2 124M at B=4,
- * T=1024 needs more than 2^31 floats of activations), its forward and backward passes and the optimizer.
+ * <p>Read it top to bottom: GPT-2's own layers, each with its forward and backward side by side, then the model
+ * (parameters and activations each in one big off-heap buffer, indexed with longs: GPT-2 124M at B=4, T=1024 needs
+ * more than 2^31 floats of activations), its forward and backward passes, the optimizer, and at the end
+ * {@link #main}, the few lines that train it.
  *
  * <p>Shapes use llm.c's letters: B batch size, T sequence length, C channels, NH heads, hs = C/NH head size,
  * V vocabulary, Vp padded vocabulary, L layers, OC output channels. Every backward ACCUMULATES (+=) into the
  * gradients of both parameters and activations, as in llm.c.
  *
- * <p>The layers that Llama 3 shares live in {@code dev.llmc4j.cpu} (common): {@link Matmul} (a plain baseline and
- * a Vector API version, about 90% of the work), {@link Attention}, {@link Residual}, {@link SoftmaxCrossEntropy}
- * and {@link AdamW}.
- * The layers only GPT-2 has are here: encoder (with position embedding), layernorm, GELU.
+ * <p>Which kernels run is chosen when the model is built, a {@link GPT2Kernels} set: {@link GPT2Kernels#BASELINE}
+ * runs the plain loops written below (GPT-2's own layers: encoder, layernorm, GELU) and in {@code dev.llmc4j.cpu}
+ * (the layers Llama 3 shares: matmul, about 90% of the work, {@link CausalSelfAttention}, residual, softmax and
+ * cross-entropy, AdamW); {@link GPT2Kernels#VECTORIZED} (the default) runs their Vector API versions, which tests
+ * compare with these. The forward and backward passes call every layer through the set: {@code k.layernormForward}
+ * is the {@link #layernormForward} below, or its vectorized twin.
  */
-public final class GPT2 implements TrainableModel {
+public final class GPT2 implements CpuTrainableModel, Inspectable {
 
     // ------------------------------------------------------------------------------------------------------------
     // Encoder: token embedding plus position embedding.
 
     /** out (B,T,C) = wte[token] + wpe[position]; wte (V,C), wpe (maxT,C). */
     static void encoderForward(MemorySegment out, int[] tokens, MemorySegment wte, MemorySegment wpe, int B, int T, int C) {
-        if (Kernels.fast()) { GPT2Fast.encoderForward(out, tokens, wte, wpe, B, T, C); return; }
         Parallel.forRange((long) B * T, (start, end) -> {
             for (long bt = start; bt < end; bt++) {
                 long token = tokens[(int) bt];
@@ -65,7 +70,6 @@ public final class GPT2 implements TrainableModel {
 
     /** dwte[token] += dout; dwpe[position] += dout. Serial: two positions can hold the same token. */
     static void encoderBackward(MemorySegment dwte, MemorySegment dwpe, MemorySegment dout, int[] tokens, int B, int T, int C) {
-        if (Kernels.fast()) { GPT2Fast.encoderBackward(dwte, dwpe, dout, tokens, B, T, C); return; }
         for (long bt = 0; bt < (long) B * T; bt++) {
             long token = tokens[(int) bt];
             long t = bt % T;
@@ -85,7 +89,6 @@ public final class GPT2 implements TrainableModel {
     /** out (B,T,C) = (inp - mean) * rstd * weight + bias; caches mean (B,T) and rstd (B,T) for the backward. */
     static void layernormForward(MemorySegment out, MemorySegment mean, MemorySegment rstd, MemorySegment inp,
                                  MemorySegment weight, MemorySegment bias, int B, int T, int C) {
-        if (Kernels.fast()) { GPT2Fast.layernormForward(out, mean, rstd, inp, weight, bias, B, T, C); return; }
         Parallel.forRange((long) B * T, (start, end) -> {
             for (long bt = start; bt < end; bt++) {
                 long row = bt * C;
@@ -115,7 +118,6 @@ public final class GPT2 implements TrainableModel {
      */
     static void layernormRecompute(MemorySegment out, MemorySegment inp, MemorySegment mean, MemorySegment rstd,
                                    MemorySegment weight, MemorySegment bias, int B, int T, int C) {
-        if (Kernels.fast()) { GPT2Fast.layernormRecompute(out, inp, mean, rstd, weight, bias, B, T, C); return; }
         Parallel.forRange((long) B * T, (start, end) -> {
             for (long bt = start; bt < end; bt++) {
                 long row = bt * C;
@@ -135,7 +137,6 @@ public final class GPT2 implements TrainableModel {
     static void layernormBackward(MemorySegment dinp, MemorySegment dweight, MemorySegment dbias, MemorySegment dout,
                                   MemorySegment inp, MemorySegment weight, MemorySegment mean, MemorySegment rstd,
                                   int B, int T, int C) {
-        if (Kernels.fast()) { GPT2Fast.layernormBackward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, B, T, C); return; }
         // dinp rows are independent; dweight and dbias sum over all rows, so each thread keeps its own partial sums
         long rows = (long) B * T;
         int chunks = Parallel.threads();
@@ -183,7 +184,6 @@ public final class GPT2 implements TrainableModel {
     static final float GELU_SCALE = (float) Math.sqrt(2.0 / Math.PI);
 
     static void geluForward(MemorySegment out, MemorySegment inp, long N) {
-        if (Kernels.fast()) { GPT2Fast.geluForward(out, inp, N); return; }
         Parallel.forRange(N, (start, end) -> {
             for (long i = start; i < end; i++) {
                 float x = get(inp, i);
@@ -195,7 +195,6 @@ public final class GPT2 implements TrainableModel {
 
     /** dinp += gelu'(x) * dout, with gelu'(x) = 0.5 (1 + tanh u) + 0.5 x sech^2(u) sqrt(2/pi) (1 + 3 * 0.044715 x^2). */
     static void geluBackward(MemorySegment dinp, MemorySegment inp, MemorySegment dout, long N) {
-        if (Kernels.fast()) { GPT2Fast.geluBackward(dinp, inp, dout, N); return; }
         Parallel.forRange(N, (start, end) -> {
             for (long i = start; i < end; i++) {
                 float x = get(inp, i);
@@ -312,6 +311,7 @@ public final class GPT2 implements TrainableModel {
     // The model.
 
     public final GPT2Config config;
+    private final GPT2Kernels kernels;
     private final Arena arena = Arena.ofShared();
     private final MemorySegment parameterMemory;
     private final MemorySegment gradientMemory;
@@ -333,29 +333,45 @@ public final class GPT2 implements TrainableModel {
     private float meanLoss = -1;
     private int recompute; // llm.c's -r: 0 keep every activation, 1 recompute GELU, 2 also the layernorms
 
-    /** A model with all parameters zero; see {@link #randomInit} and {@link #fromCheckpoint}. */
+    /** A model with all parameters zero that runs the vectorized kernels; see {@link #randomInit} and {@link #fromCheckpoint}. */
     public GPT2(GPT2Config config) {
+        this(config, GPT2Kernels.VECTORIZED);
+    }
+
+    /** A model with all parameters zero that runs the given kernels. */
+    public GPT2(GPT2Config config, GPT2Kernels kernels) {
         this.config = config;
+        this.kernels = kernels;
         long bytes = config.numParameters() * Float.BYTES;
         this.parameterMemory = allocate(bytes, "parameters");
         this.gradientMemory = allocate(bytes, "parameter gradients");
         this.params = ParameterTensors.slice(config, parameterMemory);
         this.grads = ParameterTensors.slice(config, gradientMemory);
-        this.optimizer = new AdamWState(config.numParameters(), arena, "GPT-2 " + config);
+        this.optimizer = new AdamWState(config.numParameters(), kernels, arena, "GPT-2 " + config);
     }
 
     /** llm.c's (and PyTorch's, seed 42) random init; see {@link GPT2Init}. */
     public static GPT2 randomInit(GPT2Config config) {
-        var model = new GPT2(config);
+        return randomInit(config, GPT2Kernels.VECTORIZED);
+    }
+
+    /** The same, with the given kernels. */
+    public static GPT2 randomInit(GPT2Config config, GPT2Kernels kernels) {
+        var model = new GPT2(config, kernels);
         GPT2Init.randomInit(config, model.parameterMemory);
         return model;
     }
 
     /** Loads an llm.c checkpoint (version 3 fp32 or version 5 bf16). */
     public static GPT2 fromCheckpoint(Path file) {
+        return fromCheckpoint(file, GPT2Kernels.VECTORIZED);
+    }
+
+    /** The same, with the given kernels. */
+    public static GPT2 fromCheckpoint(Path file, GPT2Kernels kernels) {
         try (var arena = Arena.ofConfined()) {
             var checkpoint = GPT2Checkpoint.open(file, arena);
-            var model = new GPT2(checkpoint.config());
+            var model = new GPT2(checkpoint.config(), kernels);
             checkpoint.readParametersInto(model.parameterMemory);
             return model;
         }
@@ -405,6 +421,11 @@ public final class GPT2 implements TrainableModel {
         return gradientMemory;
     }
 
+    /** The kernels this model runs. */
+    public GPT2Kernels kernels() {
+        return kernels;
+    }
+
     /** Logits (B, T, Vp) of the last forward. */
     public MemorySegment logits() {
         return acts.logits;
@@ -413,6 +434,11 @@ public final class GPT2 implements TrainableModel {
     /** Mean loss of the last forward with targets, or -1 when it had none. */
     public float meanLoss() {
         return meanLoss;
+    }
+
+    /** Floats of activations a forward at (B, T) keeps at a recompute level (-r 0, 1 or 2): all 23 tensors. */
+    public static long activationCount(GPT2Config config, int B, int T, int recompute) {
+        return Activations.count(config, B, T, recompute);
     }
 
     @Override
@@ -482,9 +508,10 @@ public final class GPT2 implements TrainableModel {
 
         int BT = B * T;
         long btc = (long) BT * C, bt = BT, bt3c = 3L * btc, bt4c = 4L * btc, attention = (long) B * NH * T * T;
+        var k = kernels;
         var p = params;
         var a = acts;
-        encoderForward(a.encoded, inputs, p.wte, p.wpe, B, T, C);
+        k.encoderForward(a.encoded, inputs, p.wte, p.wpe, B, T, C);
         for (int l = 0; l < L; l++) {
             MemorySegment residual = l == 0 ? a.encoded : layer(a.residual3, l - 1, btc);
             // a tensor that recompute drops has one layer's buffer: every layer writes it at index 0
@@ -495,29 +522,29 @@ public final class GPT2 implements TrainableModel {
             MemorySegment ln2 = layer(a.ln2, lnLayer, btc), fch = layer(a.fch, l, bt4c), fchGelu = layer(a.fchGelu, geluLayer, bt4c);
             MemorySegment fcproj = layer(a.fcproj, l, btc), residual3 = layer(a.residual3, l, btc);
 
-            layernormForward(ln1, layer(a.ln1Mean, l, bt), layer(a.ln1Rstd, l, bt), residual,
+            k.layernormForward(ln1, layer(a.ln1Mean, l, bt), layer(a.ln1Rstd, l, bt), residual,
                     layer(p.ln1w, l, C), layer(p.ln1b, l, C), B, T, C);
-            Matmul.kernels().forward(qkv, ln1, layer(p.qkvw, l, 3L * C * C), layer(p.qkvb, l, 3L * C), BT, C, 3 * C);
-            Attention.forward(atty, layer(a.preatt, l, attention), layer(a.att, l, attention), qkv, B, T, C, NH);
-            Matmul.kernels().forward(attproj, atty, layer(p.attprojw, l, (long) C * C), layer(p.attprojb, l, C), BT, C, C);
-            Residual.forward(residual2, residual, attproj, btc);
-            layernormForward(ln2, layer(a.ln2Mean, l, bt), layer(a.ln2Rstd, l, bt), residual2,
+            k.matmulForward(qkv, ln1, layer(p.qkvw, l, 3L * C * C), layer(p.qkvb, l, 3L * C), BT, C, 3 * C);
+            k.attentionForward(atty, layer(a.preatt, l, attention), layer(a.att, l, attention), qkv, B, T, NH, NH, C / NH);
+            k.matmulForward(attproj, atty, layer(p.attprojw, l, (long) C * C), layer(p.attprojb, l, C), BT, C, C);
+            k.residualForward(residual2, residual, attproj, btc);
+            k.layernormForward(ln2, layer(a.ln2Mean, l, bt), layer(a.ln2Rstd, l, bt), residual2,
                     layer(p.ln2w, l, C), layer(p.ln2b, l, C), B, T, C);
-            Matmul.kernels().forward(fch, ln2, layer(p.fcw, l, 4L * C * C), layer(p.fcb, l, 4L * C), BT, C, 4 * C);
-            geluForward(fchGelu, fch, bt4c);
-            Matmul.kernels().forward(fcproj, fchGelu, layer(p.fcprojw, l, 4L * C * C), layer(p.fcprojb, l, C), BT, 4 * C, C);
-            Residual.forward(residual3, residual2, fcproj, btc);
+            k.matmulForward(fch, ln2, layer(p.fcw, l, 4L * C * C), layer(p.fcb, l, 4L * C), BT, C, 4 * C);
+            k.geluForward(fchGelu, fch, bt4c);
+            k.matmulForward(fcproj, fchGelu, layer(p.fcprojw, l, 4L * C * C), layer(p.fcprojb, l, C), BT, 4 * C, C);
+            k.residualForward(residual3, residual2, fcproj, btc);
         }
         MemorySegment last = layer(a.residual3, L - 1, btc);
-        layernormForward(a.lnf, a.lnfMean, a.lnfRstd, last, p.lnfw, p.lnfb, B, T, C);
-        Matmul.kernels().forward(a.logits, a.lnf, p.wte, null, BT, C, Vp);
-        SoftmaxCrossEntropy.softmaxForward(a.probs, a.logits, BT, V, Vp);
+        k.layernormForward(a.lnf, a.lnfMean, a.lnfRstd, last, p.lnfw, p.lnfb, B, T, C);
+        k.matmulForward(a.logits, a.lnf, p.wte, null, BT, C, Vp);
+        k.softmaxForward(a.probs, a.logits, BT, V, Vp);
 
         if (targets == null) {
             meanLoss = -1;
             return meanLoss;
         }
-        SoftmaxCrossEntropy.crossentropyForward(a.losses, a.probs, targets, BT, Vp);
+        k.crossentropyForward(a.losses, a.probs, targets, BT, Vp);
         float sum = 0;
         for (int i = 0; i < BT; i++) sum += get(a.losses, i);
         meanLoss = sum / BT;
@@ -546,6 +573,7 @@ public final class GPT2 implements TrainableModel {
         int V = config.vocabSize(), Vp = config.paddedVocabSize(), L = config.numLayers();
         int NH = config.numHeads(), C = config.channels();
         long btc = (long) BT * C, bt = BT, bt3c = 3L * btc, bt4c = 4L * btc, attention = (long) B * NH * T * T;
+        var k = kernels;
         var p = params;
         var g = grads;
         var a = acts;
@@ -556,11 +584,11 @@ public final class GPT2 implements TrainableModel {
         float dloss = 1.0f / (BT * (float) microSteps);
         for (int i = 0; i < BT; i++) set(d.losses, i, dloss);
 
-        SoftmaxCrossEntropy.crossentropySoftmaxBackward(d.logits, d.losses, a.probs, targets, BT, V, Vp);
-        Matmul.kernels().backward(d.lnf, g.wte, null, d.logits, a.lnf, p.wte, BT, C, Vp);
+        k.crossentropySoftmaxBackward(d.logits, d.losses, a.probs, targets, BT, V, Vp);
+        k.matmulBackward(d.lnf, g.wte, null, d.logits, a.lnf, p.wte, BT, C, Vp);
         MemorySegment last = layer(a.residual3, L - 1, btc);
         MemorySegment dlast = layer(d.residual3, L - 1, btc);
-        layernormBackward(dlast, g.lnfw, g.lnfb, d.lnf, last, p.lnfw, a.lnfMean, a.lnfRstd, B, T, C);
+        k.layernormBackward(dlast, g.lnfw, g.lnfb, d.lnf, last, p.lnfw, a.lnfMean, a.lnfRstd, B, T, C);
 
         for (int l = L - 1; l >= 0; l--) {
             MemorySegment residual = l == 0 ? a.encoded : layer(a.residual3, l - 1, btc);
@@ -572,40 +600,40 @@ public final class GPT2 implements TrainableModel {
             // recompute what the forward did not keep; a shared gradient buffer still holds the previous
             // layer's sums, and the backward accumulates, so it starts again from zero
             if (recompute >= 1) {
-                geluForward(fchGelu, layer(a.fch, l, bt4c), bt4c);
+                k.geluForward(fchGelu, layer(a.fch, l, bt4c), bt4c);
                 dfchGelu.fill((byte) 0);
             }
             if (recompute >= 2) {
-                layernormRecompute(ln2, layer(a.residual2, l, btc), layer(a.ln2Mean, l, bt), layer(a.ln2Rstd, l, bt),
+                k.layernormRecompute(ln2, layer(a.residual2, l, btc), layer(a.ln2Mean, l, bt), layer(a.ln2Rstd, l, bt),
                         layer(p.ln2w, l, C), layer(p.ln2b, l, C), B, T, C);
-                layernormRecompute(ln1, residual, layer(a.ln1Mean, l, bt), layer(a.ln1Rstd, l, bt),
+                k.layernormRecompute(ln1, residual, layer(a.ln1Mean, l, bt), layer(a.ln1Rstd, l, bt),
                         layer(p.ln1w, l, C), layer(p.ln1b, l, C), B, T, C);
                 dln1.fill((byte) 0);
                 dln2.fill((byte) 0);
             }
 
             // backward through the MLP half of the block
-            Residual.backward(layer(d.residual2, l, btc), layer(d.fcproj, l, btc), layer(d.residual3, l, btc), btc);
-            Matmul.kernels().backward(dfchGelu, layer(g.fcprojw, l, 4L * C * C), layer(g.fcprojb, l, C),
+            k.residualBackward(layer(d.residual2, l, btc), layer(d.fcproj, l, btc), layer(d.residual3, l, btc), btc);
+            k.matmulBackward(dfchGelu, layer(g.fcprojw, l, 4L * C * C), layer(g.fcprojb, l, C),
                     layer(d.fcproj, l, btc), fchGelu, layer(p.fcprojw, l, 4L * C * C), BT, 4 * C, C);
-            geluBackward(layer(d.fch, l, bt4c), layer(a.fch, l, bt4c), dfchGelu, bt4c);
-            Matmul.kernels().backward(dln2, layer(g.fcw, l, 4L * C * C), layer(g.fcb, l, 4L * C),
+            k.geluBackward(layer(d.fch, l, bt4c), layer(a.fch, l, bt4c), dfchGelu, bt4c);
+            k.matmulBackward(dln2, layer(g.fcw, l, 4L * C * C), layer(g.fcb, l, 4L * C),
                     layer(d.fch, l, bt4c), ln2, layer(p.fcw, l, 4L * C * C), BT, C, 4 * C);
-            layernormBackward(layer(d.residual2, l, btc), layer(g.ln2w, l, C), layer(g.ln2b, l, C), dln2,
+            k.layernormBackward(layer(d.residual2, l, btc), layer(g.ln2w, l, C), layer(g.ln2b, l, C), dln2,
                     layer(a.residual2, l, btc), layer(p.ln2w, l, C), layer(a.ln2Mean, l, bt), layer(a.ln2Rstd, l, bt), B, T, C);
 
             // backward through the attention half
-            Residual.backward(dresidual, layer(d.attproj, l, btc), layer(d.residual2, l, btc), btc);
-            Matmul.kernels().backward(layer(d.atty, l, btc), layer(g.attprojw, l, (long) C * C), layer(g.attprojb, l, C),
+            k.residualBackward(dresidual, layer(d.attproj, l, btc), layer(d.residual2, l, btc), btc);
+            k.matmulBackward(layer(d.atty, l, btc), layer(g.attprojw, l, (long) C * C), layer(g.attprojb, l, C),
                     layer(d.attproj, l, btc), layer(a.atty, l, btc), layer(p.attprojw, l, (long) C * C), BT, C, C);
-            Attention.backward(layer(d.qkv, l, bt3c), layer(d.preatt, l, attention), layer(d.att, l, attention),
-                    layer(d.atty, l, btc), layer(a.qkv, l, bt3c), layer(a.att, l, attention), B, T, C, NH);
-            Matmul.kernels().backward(dln1, layer(g.qkvw, l, 3L * C * C), layer(g.qkvb, l, 3L * C),
+            k.attentionBackward(layer(d.qkv, l, bt3c), layer(d.preatt, l, attention), layer(d.att, l, attention),
+                    layer(d.atty, l, btc), layer(a.qkv, l, bt3c), layer(a.att, l, attention), B, T, NH, NH, C / NH);
+            k.matmulBackward(dln1, layer(g.qkvw, l, 3L * C * C), layer(g.qkvb, l, 3L * C),
                     layer(d.qkv, l, bt3c), ln1, layer(p.qkvw, l, 3L * C * C), BT, C, 3 * C);
-            layernormBackward(dresidual, layer(g.ln1w, l, C), layer(g.ln1b, l, C), dln1,
+            k.layernormBackward(dresidual, layer(g.ln1w, l, C), layer(g.ln1b, l, C), dln1,
                     residual, layer(p.ln1w, l, C), layer(a.ln1Mean, l, bt), layer(a.ln1Rstd, l, bt), B, T, C);
         }
-        encoderBackward(g.wte, g.wpe, d.encoded, inputs, B, T, C);
+        k.encoderBackward(g.wte, g.wpe, d.encoded, inputs, B, T, C);
     }
 
     // ------------------------------------------------------------------------------------------------------------
@@ -635,20 +663,10 @@ public final class GPT2 implements TrainableModel {
         return config.parameterSlices();
     }
 
-    /** ZeRO-1: this process keeps AdamW's moments, and updates the parameters, of the shard's pieces only. */
+    /** AdamW's moments (ZeRO-1, the norms and the state file's m and v come with it: {@link CpuTrainableModel}). */
     @Override
-    public void shardOptimizerState(OptimizerShard shard) {
-        optimizer.shard(shard);
-    }
-
-    @Override
-    public MemorySegment adamFirstMoments() {
-        return optimizer.firstMoments();
-    }
-
-    @Override
-    public MemorySegment adamSecondMoments() {
-        return optimizer.secondMoments();
+    public AdamWState optimizerState() {
+        return optimizer;
     }
 
     /** llm.c's test rule: AdamW with decay on every parameter and no clipping. */
@@ -656,25 +674,102 @@ public final class GPT2 implements TrainableModel {
         update(learningRate, beta1, beta2, eps, weightDecay, false, 1.0f, t);
     }
 
-    /**
-     * The global L2 norm of all parameter gradients. Summed in double over fixed blocks, so the result does not
-     * depend on the number of threads.
-     */
+    // ------------------------------------------------------------------------------------------------------------
+    // Inspectable: what the --ui monitor shows.
+
+    private static final String[] TENSOR_NAMES = {"wte", "wpe", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb",
+        "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb", "lnfw", "lnfb"};
+
     @Override
-    public float gradientNorm() {
-        return AdamW.gradientNorm(gradientMemory, config.numParameters());
+    public int numLayers() {
+        return config.numLayers();
     }
 
-    /** Sum of the squared gradients of the shard's pieces: this rank's share of the global norm under ZeRO-1. */
     @Override
-    public double gradientSquareSum(OptimizerShard shard) {
-        return AdamWState.gradientSquareSum(gradientMemory, shard);
+    public int numHeads() {
+        return config.numHeads();
     }
 
+    @Override
+    public List<TensorSlice> parameterTensors() {
+        return Inspectable.llmcSlots(TENSOR_NAMES, config.parameterSizes(), config.numLayers());
+    }
+
+    /** Per layer: attention output (attproj), MLP hidden before GELU (fch), MLP output (fcproj), residual stream. */
+    @Override
+    public List<ActivationSlice> activations() {
+        if (acts == null) return List.of();
+        long btc = (long) batchSize * seqLen * config.channels();
+        var slices = new ArrayList<ActivationSlice>();
+        for (int l = 0; l < config.numLayers(); l++) {
+            slices.add(new ActivationSlice("attproj", l, layer(acts.attproj, l, btc)));
+            slices.add(new ActivationSlice("fch", l, layer(acts.fch, l, 4 * btc)));
+            slices.add(new ActivationSlice("fcproj", l, layer(acts.fcproj, l, btc)));
+            slices.add(new ActivationSlice("residual", l, layer(acts.residual3, l, btc)));
+        }
+        return slices;
+    }
+
+    @Override
+    public MemorySegment attentionProbabilities() {
+        return acts.att;
+    }
 
     @Override
     public void close() {
         if (inference != null) inference.close();
         arena.close();
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Training, as train_gpt2.c's main does it: batches from the DataLoader, forward, zero the gradients, backward,
+    // AdamW, print the loss. (The full trainer, with validation, schedules, clipping, checkpoints and several
+    // processes, is dev.llmc4j.train.Trainer, behind `llmc train`.)
+
+    /**
+     * {@code GPT2 MODEL.bin TRAIN_TOKENS.bin [STEPS]}: trains an llm.c checkpoint on a token shard (or a glob of
+     * shards) for STEPS steps (default 40) at B=4, T=64 with llm.c's test settings, printing each step's loss.
+     * {@code -Dllmc.kernels=baseline} runs the plain loops. From a built checkout:
+     * <pre>
+     *   CP=gpt2-cpu/target/classes:common/core/target/classes:common/cpu/target/classes
+     *   CP=$CP:common/parallel/target/classes:common/train/target/classes
+     *   java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp $CP dev.llmc4j.gpt2.GPT2 \
+     *        gpt2_124M.bin data/tinyshakespeare/tiny_shakespeare_train.bin 10
+     * </pre>
+     */
+    public static void main(String[] args) {
+        if (args.length < 2 || args.length > 3) {
+            System.err.println("usage: GPT2 MODEL.bin TRAIN_TOKENS.bin [STEPS]");
+            System.exit(2);
+        }
+        try {
+            int steps = args.length == 3 ? Integer.parseInt(args[2]) : 40;
+            var kernels = GPT2Kernels.of(CpuKernels.Choice.parse(System.getProperty("llmc.kernels", "vectorized")));
+            try (var model = fromCheckpoint(Path.of(args[0]), kernels)) {
+                train(model, args[1], 4, 64, steps, System.out);
+            }
+        } catch (NumberFormatException e) {
+            System.err.println("error: STEPS: expected a whole number, found " + args[2]);
+            System.exit(2);
+        } catch (LlmcException e) {
+            System.err.println("error: " + e.getMessage());
+            System.exit(1);
+        }
+    }
+
+    /** Trains {@code model} for {@code steps} steps of (B, T) batches from the shards {@code trainTokens} names. */
+    static void train(GPT2 model, String trainTokens, int B, int T, int steps, PrintStream out) {
+        out.printf("GPT-2 %s, %s kernels, B=%d T=%d%n", model.config, model.kernels().name(), B, T);
+        try (var trainLoader = new DataLoader(trainTokens, B, T, 0, 1, true, model.config.vocabSize())) {
+            for (int step = 1; step <= steps; step++) {
+                long start = System.nanoTime();
+                trainLoader.nextBatch();
+                float loss = model.forward(trainLoader.inputs(), trainLoader.targets(), B, T);
+                model.zeroGrad();
+                model.backward();
+                model.update(1e-4f, 0.9f, 0.999f, 1e-8f, 0.0f, step);
+                out.printf("step %d: train loss %f (took %.1f ms)%n", step, loss, (System.nanoTime() - start) / 1e6);
+            }
+        }
     }
 }

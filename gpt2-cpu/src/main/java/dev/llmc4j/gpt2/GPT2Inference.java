@@ -8,7 +8,6 @@ import dev.llmc4j.cpu.DecodeAttention;
 import dev.llmc4j.cpu.MatVec;
 import dev.llmc4j.cpu.MatVec.Precision;
 import dev.llmc4j.cpu.MatVec.Weights;
-import dev.llmc4j.cpu.Residual;
 import dev.llmc4j.sample.Sampler;
 import dev.llmc4j.train.TokenGenerator;
 import dev.llmc4j.util.LlmcException;
@@ -115,8 +114,9 @@ public final class GPT2Inference implements TokenGenerator, AutoCloseable {
         var p = model.params;
         int t = position;
         for (int i = 0; i < C; i++) set(residual, i, get(p.wte(), (long) token * C + i) + get(p.wpe(), (long) t * C + i));
+        var k = model.kernels(); // the model's kernel set (the Linear layers and attention: MatVec, DecodeAttention)
         for (int l = 0; l < L; l++) {
-            GPT2.layernormForward(ln, mean, rstd, residual, layer(p.ln1w(), l, C), layer(p.ln1b(), l, C), 1, 1, C);
+            k.layernormForward(ln, mean, rstd, residual, layer(p.ln1w(), l, C), layer(p.ln1b(), l, C), 1, 1, C);
             MatVec.forward(qkv, ln, qkvw[l], layer(p.qkvb(), l, 3L * C));
             long cacheRow = ((long) l * maxT + t) * C;
             for (int i = 0; i < C; i++) {
@@ -125,14 +125,14 @@ public final class GPT2Inference implements TokenGenerator, AutoCloseable {
             }
             DecodeAttention.forward(atty, qkv, 0, layer(keys, l, (long) maxT * C), layer(values, l, (long) maxT * C), C, NH, 1, hs, t);
             MatVec.forward(attproj, atty, attprojw[l], layer(p.attprojb(), l, C));
-            Residual.forward(residual2, residual, attproj, C);
-            GPT2.layernormForward(ln, mean, rstd, residual2, layer(p.ln2w(), l, C), layer(p.ln2b(), l, C), 1, 1, C);
+            k.residualForward(residual2, residual, attproj, C);
+            k.layernormForward(ln, mean, rstd, residual2, layer(p.ln2w(), l, C), layer(p.ln2b(), l, C), 1, 1, C);
             MatVec.forward(fch, ln, fcw[l], layer(p.fcb(), l, 4L * C));
-            GPT2.geluForward(fchGelu, fch, 4L * C);
+            k.geluForward(fchGelu, fch, 4L * C);
             MatVec.forward(fcproj, fchGelu, fcprojw[l], layer(p.fcprojb(), l, C));
-            Residual.forward(residual, residual2, fcproj, C);
+            k.residualForward(residual, residual2, fcproj, C);
         }
-        GPT2.layernormForward(ln, mean, rstd, residual, p.lnfw(), p.lnfb(), 1, 1, C);
+        k.layernormForward(ln, mean, rstd, residual, p.lnfw(), p.lnfb(), 1, 1, C);
         MatVec.forward(logits, ln, lmHead, null);
         position++;
         float[] result = new float[V];

@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
-import dev.llmc4j.cpu.Kernels;
+import dev.llmc4j.cpu.CpuKernels;
 import dev.llmc4j.model.GPT2Config;
 import dev.llmc4j.util.LlmcException;
 import java.lang.foreign.Arena;
@@ -12,9 +12,9 @@ import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /** Activation checkpointing (-r 1, -r 2): less memory, and the same losses and gradients bit for bit. */
@@ -23,19 +23,14 @@ class ActivationRecomputeTest {
     static final GPT2Config TINY = new GPT2Config(32, 96, 128, 3, 2, 16);
     static final int B = 2, T = 8;
 
-    @AfterEach
-    void restore() {
-        Kernels.useFast(true);
-    }
-
     /** Losses of three training steps and the gradients after each, at one recompute level. */
     record Run(List<Float> losses, List<float[]> gradients, long activations) {}
 
-    static Run train(int recompute) {
+    static Run train(int recompute, GPT2Kernels kernels) {
         var random = new Random(7);
         var losses = new ArrayList<Float>();
         var gradients = new ArrayList<float[]>();
-        try (var model = GPT2.randomInit(TINY).recompute(recompute)) {
+        try (var model = GPT2.randomInit(TINY, kernels).recompute(recompute)) {
             for (int step = 1; step <= 3; step++) {
                 int[] x = random.ints(B * T, 0, TINY.vocabSize()).toArray();
                 int[] y = random.ints(B * T, 0, TINY.vocabSize()).toArray();
@@ -56,9 +51,8 @@ class ActivationRecomputeTest {
     @ParameterizedTest(name = "-r {0}, baseline kernels")
     @ValueSource(ints = {1, 2})
     void sameLossesAndGradientsBitForBit(int recompute) {
-        Kernels.useFast(false);
-        var all = train(0);
-        var recomputed = train(recompute);
+        var all = train(0, GPT2Kernels.BASELINE);
+        var recomputed = train(recompute, GPT2Kernels.BASELINE);
         assertEquals(all.losses(), recomputed.losses());
         for (int step = 0; step < 3; step++)
             assertArrayEquals(all.gradients().get(step), recomputed.gradients().get(step), 0f, "step " + (step + 1));
@@ -66,11 +60,10 @@ class ActivationRecomputeTest {
 
     @Test
     void fastKernelsAgreeToo() {
-        Kernels.useFast(true);
-        for (int warmup = 0; warmup < 3; warmup++) train(warmup % 3);
-        var all = train(0);
+        for (int warmup = 0; warmup < 3; warmup++) train(warmup % 3, GPT2Kernels.VECTORIZED);
+        var all = train(0, GPT2Kernels.VECTORIZED);
         for (int recompute = 1; recompute <= 2; recompute++) {
-            var recomputed = train(recompute);
+            var recomputed = train(recompute, GPT2Kernels.VECTORIZED);
             for (int step = 0; step < 3; step++) {
                 assertEquals(all.losses().get(step), recomputed.losses().get(step), 1e-6f, "-r " + recompute);
                 assertArrayEquals(all.gradients().get(step), recomputed.gradients().get(step), 1e-6f,
@@ -107,10 +100,10 @@ class ActivationRecomputeTest {
         }
     }
 
-    @ParameterizedTest(name = "fast={0}")
-    @ValueSource(booleans = {false, true})
-    void layernormRecomputeRepeatsTheForwardsBits(boolean fast) {
-        Kernels.useFast(fast);
+    @ParameterizedTest(name = "{0} kernels")
+    @EnumSource(CpuKernels.Choice.class)
+    void layernormRecomputeRepeatsTheForwardsBits(CpuKernels.Choice choice) {
+        var kernels = GPT2Kernels.of(choice);
         int C = 37; // not a multiple of the vector width
         var random = new Random(3);
         try (var arena = Arena.ofShared()) {
@@ -127,8 +120,8 @@ class ActivationRecomputeTest {
             var again = arena.allocate(n * 4, 64);
             var mean = arena.allocate((long) B * T * 4, 64);
             var rstd = arena.allocate((long) B * T * 4, 64);
-            GPT2.layernormForward(out, mean, rstd, inp, weight, bias, B, T, C);
-            GPT2.layernormRecompute(again, inp, mean, rstd, weight, bias, B, T, C);
+            kernels.layernormForward(out, mean, rstd, inp, weight, bias, B, T, C);
+            kernels.layernormRecompute(again, inp, mean, rstd, weight, bias, B, T, C);
             assertArrayEquals(out.toArray(ValueLayout.JAVA_FLOAT), again.toArray(ValueLayout.JAVA_FLOAT), 0f);
         }
     }

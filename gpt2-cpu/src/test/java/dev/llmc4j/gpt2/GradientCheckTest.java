@@ -2,7 +2,7 @@ package dev.llmc4j.gpt2;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.llmc4j.cpu.Attention;
+import dev.llmc4j.cpu.CausalSelfAttention;
 import dev.llmc4j.cpu.Matmul;
 import dev.llmc4j.cpu.Residual;
 import dev.llmc4j.cpu.SoftmaxCrossEntropy;
@@ -212,9 +212,9 @@ class GradientCheckTest {
         var out = zeros(B * T * C);
         var preatt = zeros(B * NH * T * T);
         var att = zeros(B * NH * T * T);
-        Attention.forward(out, preatt, att, inp, B, T, C, NH);
+        CausalSelfAttention.forward(out, preatt, att, inp, B, T, C, NH);
         var dinp = zeros(B * T * 3 * C);
-        Attention.backward(dinp, zeros(B * NH * T * T), zeros(B * NH * T * T), floats(r), inp, att, B, T, C, NH);
+        CausalSelfAttention.backward(dinp, zeros(B * NH * T * T), zeros(B * NH * T * T), floats(r), inp, att, B, T, C, NH);
         assertClose("attention dinp", numericGradient(qkv, v -> attention(v, B, T, C, NH), r), doubles(dinp, B * T * 3 * C));
     }
 

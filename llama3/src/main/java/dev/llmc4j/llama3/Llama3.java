@@ -7,20 +7,20 @@ import static dev.llmc4j.cpu.Floats.set;
 
 import dev.llmc4j.cpu.AdamW;
 import dev.llmc4j.cpu.AdamWState;
-import dev.llmc4j.cpu.Attention;
+import dev.llmc4j.cpu.CausalSelfAttention;
+import dev.llmc4j.cpu.CpuKernels;
 import dev.llmc4j.cpu.DecodeAttention;
 import dev.llmc4j.cpu.Floats;
 import dev.llmc4j.cpu.MatVec;
 import dev.llmc4j.cpu.MatVec.Precision;
 import dev.llmc4j.cpu.MatVec.Weights;
-import dev.llmc4j.cpu.Matmul;
 import dev.llmc4j.cpu.Parallel;
-import dev.llmc4j.cpu.Residual;
-import dev.llmc4j.cpu.SoftmaxCrossEntropy;
 import dev.llmc4j.model.OptimizerShard;
 import dev.llmc4j.model.ParameterSlice;
 import dev.llmc4j.random.MersenneTwister;
 import dev.llmc4j.sample.Sampler;
+import dev.llmc4j.train.CpuTrainableModel;
+import dev.llmc4j.train.Inspectable;
 import dev.llmc4j.train.TokenGenerator;
 import dev.llmc4j.train.TrainableModel;
 import dev.llmc4j.util.LlmcException;
@@ -28,6 +28,7 @@ import dev.llmc4j.util.OffHeap;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.function.IntConsumer;
@@ -39,8 +40,12 @@ import java.util.function.IntConsumer;
  * interleaved pairs of every query and key head by position-dependent angles); RMSNorm instead of LayerNorm (no
  * mean, no bias); grouped-query attention (NKV key/value heads, each shared by NH/NKV query heads); a SwiGLU MLP
  * (silu(gate) * up, then down) instead of GELU; no biases at all; an lm_head separate from the embedding.
- * What both models share lives in {@code dev.llmc4j.cpu} (common): {@link Matmul}, {@link Attention} (with GQA),
- * {@link Residual}, {@link SoftmaxCrossEntropy}, {@link AdamW} and the thread pool {@link Parallel}.
+ * What both models share lives in {@code dev.llmc4j.cpu} (common): the matmul, {@link CausalSelfAttention} (with
+ * GQA), residual, softmax and cross-entropy, {@link AdamW} and the thread pool {@link Parallel}. Which kernels run
+ * is chosen when the model is built, a {@link Llama3Kernels} set ({@link CpuKernels} plus this file's layers):
+ * {@link Llama3Kernels#BASELINE}, the plain loops, or {@link Llama3Kernels#VECTORIZED} (the default), which has no
+ * fast version of this file's layers yet ({@link Llama3Kernels#missingFastVersions()}). The passes call every
+ * layer through the set: {@code k.rmsnormForward} is the {@link #rmsnormForward} below, in either set.
  *
  * <p>Shapes use llm.c's letters: B batch, T sequence length, C channels, NH query heads, NKV key/value heads,
  * hd = C/NH head size, H the SwiGLU hidden size, V vocabulary, L layers. Rows of the fused qkv are
@@ -50,7 +55,7 @@ import java.util.function.IntConsumer;
  * <p>As a {@link TrainableModel} it trains with the same {@code dev.llmc4j.train.Trainer} as GPT-2 (schedules,
  * validation, sampling with the KV cache, checkpoints and exact resume).
  */
-public final class Llama3 implements TrainableModel {
+public final class Llama3 implements CpuTrainableModel, Inspectable {
 
     // ------------------------------------------------------------------------------------------------------------
     // Token embedding (no position embedding: RoPE carries the positions).
@@ -130,7 +135,7 @@ public final class Llama3 implements TrainableModel {
     // position. As complex numbers: (x[2i] + j x[2i+1]) * e^(j p f_i). Values are not rotated.
 
     /** Frequencies f_i = theta^(-2i/hd), i < hd/2, with Llama 3.1's scaling of the long wavelengths. */
-    static double[] ropeFrequencies(Llama3Config config) {
+    public static double[] ropeFrequencies(Llama3Config config) {
         int hd = config.headSize();
         double[] freqs = new double[hd / 2];
         for (int i = 0; i < hd / 2; i++) {
@@ -152,7 +157,7 @@ public final class Llama3 implements TrainableModel {
     }
 
     /** cos and sin of p * f_i for p < maxT, as (maxT, hd/2) tables; angles in double, rounded once to float. */
-    static float[][] ropeTables(Llama3Config config, int maxT) {
+    public static float[][] ropeTables(Llama3Config config, int maxT) {
         double[] freqs = ropeFrequencies(config);
         int half = freqs.length;
         float[] cos = new float[maxT * half], sin = new float[maxT * half];
@@ -303,6 +308,7 @@ public final class Llama3 implements TrainableModel {
     // The model.
 
     public final Llama3Config config;
+    private final Llama3Kernels kernels;
     private final Arena arena = Arena.ofShared();
     private final MemorySegment parameterMemory;
     private MemorySegment gradientMemory; // allocated on the first backward: inference never needs it
@@ -326,11 +332,17 @@ public final class Llama3 implements TrainableModel {
 
     /** A model with all parameters zero; see {@link #randomInit} and {@link #fromCheckpoint}. */
     public Llama3(Llama3Config config) {
+        this(config, Llama3Kernels.VECTORIZED);
+    }
+
+    /** A model with all parameters zero that runs the given kernels. */
+    public Llama3(Llama3Config config, Llama3Kernels kernels) {
         this.config = config;
+        this.kernels = kernels;
         long bytes = config.numParameters() * Float.BYTES;
         this.parameterMemory = allocate(bytes, "parameters");
         this.params = ParameterTensors.slice(config, parameterMemory);
-        this.optimizer = new AdamWState(config.numParameters(), arena, config.describe());
+        this.optimizer = new AdamWState(config.numParameters(), kernels, arena, config.describe());
         float[][] tables = ropeTables(config, config.maxSeqLen());
         this.ropeCos = tables[0];
         this.ropeSin = tables[1];
@@ -342,7 +354,12 @@ public final class Llama3 implements TrainableModel {
      * qkvw (0.02), attprojw (0.02/sqrt(2L)), c_fc (0.02), c_fc2 (0.02), fcprojw (0.02/sqrt(2L)); norms are 1.
      */
     public static Llama3 randomInit(Llama3Config config, long seed) {
-        var model = new Llama3(config);
+        return randomInit(config, seed, Llama3Kernels.VECTORIZED);
+    }
+
+    /** The same, with the given kernels. */
+    public static Llama3 randomInit(Llama3Config config, long seed, Llama3Kernels kernels) {
+        var model = new Llama3(config, kernels);
         var rng = new MersenneTwister(seed);
         var p = model.params;
         int L = config.numLayers();
@@ -372,8 +389,13 @@ public final class Llama3 implements TrainableModel {
 
     /** Loads a llama3-branch (or master-branch) checkpoint, fp32 or bf16. */
     public static Llama3 fromCheckpoint(Path file) {
+        return fromCheckpoint(file, Llama3Kernels.VECTORIZED);
+    }
+
+    /** The same, with the given kernels. */
+    public static Llama3 fromCheckpoint(Path file, Llama3Kernels kernels) {
         try (var checkpoint = Llama3Checkpoint.read(file)) {
-            var model = new Llama3(checkpoint.config());
+            var model = new Llama3(checkpoint.config(), kernels);
             checkpoint.loadParameters(model.parameterMemory, 0);
             return model;
         }
@@ -440,6 +462,11 @@ public final class Llama3 implements TrainableModel {
         return gradientMemory;
     }
 
+    /** The kernels this model runs. */
+    public Llama3Kernels kernels() {
+        return kernels;
+    }
+
     /** Logits (B, T, V) of the last forward. */
     public MemorySegment logits() {
         return acts.logits;
@@ -499,10 +526,10 @@ public final class Llama3 implements TrainableModel {
         int BT = B * T;
         long btc = (long) BT * C, bt = BT, btqkv = (long) BT * qkvRows, bt2h = 2L * BT * H, bth = (long) BT * H;
         long attention = (long) B * NH * T * T;
+        var k = kernels;
         var p = params;
         var a = acts;
-        var matmul = Matmul.kernels();
-        embeddingForward(a.encoded, inputs, p.wte, BT, C);
+        k.embeddingForward(a.encoded, inputs, p.wte, BT, C);
         for (int l = 0; l < L; l++) {
             MemorySegment residual = l == 0 ? a.encoded : layer(a.residual3, l - 1, btc);
 
@@ -511,29 +538,29 @@ public final class Llama3 implements TrainableModel {
             MemorySegment ln2 = layer(a.ln2, l, btc), fch = layer(a.fch, l, bt2h), fchSwiglu = layer(a.fchSwiglu, l, bth);
             MemorySegment fcproj = layer(a.fcproj, l, btc), residual3 = layer(a.residual3, l, btc);
 
-            // attention half: x + attproj(attention(rope(q), rope(k), v)) with q, k, v from rmsnorm(x)
-            rmsnormForward(ln1, layer(a.ln1Rstd, l, bt), residual, layer(p.ln1w, l, C), BT, C, eps);
-            matmul.forward(qkv, ln1, layer(p.qkvw, l, (long) qkvRows * C), null, BT, C, qkvRows);
-            rope(qkv, ropeCos, ropeSin, BT, T, 0, NH + NKV, hd, qkvRows, false);
-            Attention.forward(atty, layer(a.preatt, l, attention), layer(a.att, l, attention), qkv, B, T, NH, NKV, hd);
-            matmul.forward(attproj, atty, layer(p.attprojw, l, (long) C * C), null, BT, C, C);
-            Residual.forward(residual2, residual, attproj, btc);
+            // attention half: x + attproj(attention(k.rope(q), k.rope(k), v)) with q, k, v from rmsnorm(x)
+            k.rmsnormForward(ln1, layer(a.ln1Rstd, l, bt), residual, layer(p.ln1w, l, C), BT, C, eps);
+            k.matmulForward(qkv, ln1, layer(p.qkvw, l, (long) qkvRows * C), null, BT, C, qkvRows);
+            k.rope(qkv, ropeCos, ropeSin, BT, T, 0, NH + NKV, hd, qkvRows, false);
+            k.attentionForward(atty, layer(a.preatt, l, attention), layer(a.att, l, attention), qkv, B, T, NH, NKV, hd);
+            k.matmulForward(attproj, atty, layer(p.attprojw, l, (long) C * C), null, BT, C, C);
+            k.residualForward(residual2, residual, attproj, btc);
             // MLP half: x + down(silu(gate(h)) * up(h)) with h = rmsnorm(x)
-            rmsnormForward(ln2, layer(a.ln2Rstd, l, bt), residual2, layer(p.ln2w, l, C), BT, C, eps);
-            matmul.forward(fch, ln2, layer(p.fcw, l, 2L * H * C), null, BT, C, 2 * H);
-            swigluForward(fchSwiglu, fch, BT, H);
-            matmul.forward(fcproj, fchSwiglu, layer(p.fcprojw, l, (long) C * H), null, BT, H, C);
-            Residual.forward(residual3, residual2, fcproj, btc);
+            k.rmsnormForward(ln2, layer(a.ln2Rstd, l, bt), residual2, layer(p.ln2w, l, C), BT, C, eps);
+            k.matmulForward(fch, ln2, layer(p.fcw, l, 2L * H * C), null, BT, C, 2 * H);
+            k.swigluForward(fchSwiglu, fch, BT, H);
+            k.matmulForward(fcproj, fchSwiglu, layer(p.fcprojw, l, (long) C * H), null, BT, H, C);
+            k.residualForward(residual3, residual2, fcproj, btc);
         }
-        rmsnormForward(a.lnf, a.lnfRstd, layer(a.residual3, L - 1, btc), p.lnfw, BT, C, eps);
-        matmul.forward(a.logits, a.lnf, p.lmHead, null, BT, C, V);
-        SoftmaxCrossEntropy.softmaxForward(a.probs, a.logits, BT, V, V);
+        k.rmsnormForward(a.lnf, a.lnfRstd, layer(a.residual3, L - 1, btc), p.lnfw, BT, C, eps);
+        k.matmulForward(a.logits, a.lnf, p.lmHead, null, BT, C, V);
+        k.softmaxForward(a.probs, a.logits, BT, V, V);
 
         if (targets == null) {
             meanLoss = -1;
             return meanLoss;
         }
-        SoftmaxCrossEntropy.crossentropyForward(a.losses, a.probs, targets, BT, V);
+        k.crossentropyForward(a.losses, a.probs, targets, BT, V);
         float sum = 0;
         for (int i = 0; i < BT; i++) sum += get(a.losses, i);
         meanLoss = sum / BT;
@@ -561,19 +588,19 @@ public final class Llama3 implements TrainableModel {
         long btc = (long) BT * C, bt = BT, btqkv = (long) BT * qkvRows, bt2h = 2L * BT * H, bth = (long) BT * H;
         long attention = (long) B * NH * T * T;
         gradients();
+        var k = kernels;
         var p = params;
         var g = grads;
         var a = acts;
         var d = gradActs;
-        var matmul = Matmul.kernels();
         activationGradientMemory.asSlice(0, Activations.count(config, B, T) * Float.BYTES).fill((byte) 0);
 
         float dloss = 1.0f / (BT * (float) microSteps);
         for (int i = 0; i < BT; i++) set(d.losses, i, dloss);
 
-        SoftmaxCrossEntropy.crossentropySoftmaxBackward(d.logits, d.losses, a.probs, targets, BT, V, V);
-        matmul.backward(d.lnf, g.lmHead, null, d.logits, a.lnf, p.lmHead, BT, C, V);
-        rmsnormBackward(layer(d.residual3, L - 1, btc), g.lnfw, d.lnf, layer(a.residual3, L - 1, btc), p.lnfw,
+        k.crossentropySoftmaxBackward(d.logits, d.losses, a.probs, targets, BT, V, V);
+        k.matmulBackward(d.lnf, g.lmHead, null, d.logits, a.lnf, p.lmHead, BT, C, V);
+        k.rmsnormBackward(layer(d.residual3, L - 1, btc), g.lnfw, d.lnf, layer(a.residual3, L - 1, btc), p.lnfw,
                 a.lnfRstd, BT, C);
 
         for (int l = L - 1; l >= 0; l--) {
@@ -581,29 +608,29 @@ public final class Llama3 implements TrainableModel {
             MemorySegment dresidual = l == 0 ? d.encoded : layer(d.residual3, l - 1, btc);
 
             // backward through the MLP half
-            Residual.backward(layer(d.residual2, l, btc), layer(d.fcproj, l, btc), layer(d.residual3, l, btc), btc);
-            matmul.backward(layer(d.fchSwiglu, l, bth), layer(g.fcprojw, l, (long) C * H), null,
+            k.residualBackward(layer(d.residual2, l, btc), layer(d.fcproj, l, btc), layer(d.residual3, l, btc), btc);
+            k.matmulBackward(layer(d.fchSwiglu, l, bth), layer(g.fcprojw, l, (long) C * H), null,
                     layer(d.fcproj, l, btc), layer(a.fchSwiglu, l, bth), layer(p.fcprojw, l, (long) C * H), BT, H, C);
-            swigluBackward(layer(d.fch, l, bt2h), layer(a.fch, l, bt2h), layer(d.fchSwiglu, l, bth), BT, H);
-            matmul.backward(layer(d.ln2, l, btc), layer(g.fcw, l, 2L * H * C), null,
+            k.swigluBackward(layer(d.fch, l, bt2h), layer(a.fch, l, bt2h), layer(d.fchSwiglu, l, bth), BT, H);
+            k.matmulBackward(layer(d.ln2, l, btc), layer(g.fcw, l, 2L * H * C), null,
                     layer(d.fch, l, bt2h), layer(a.ln2, l, btc), layer(p.fcw, l, 2L * H * C), BT, C, 2 * H);
-            rmsnormBackward(layer(d.residual2, l, btc), layer(g.ln2w, l, C), layer(d.ln2, l, btc),
+            k.rmsnormBackward(layer(d.residual2, l, btc), layer(g.ln2w, l, C), layer(d.ln2, l, btc),
                     layer(a.residual2, l, btc), layer(p.ln2w, l, C), layer(a.ln2Rstd, l, bt), BT, C);
 
             // backward through the attention half
-            Residual.backward(dresidual, layer(d.attproj, l, btc), layer(d.residual2, l, btc), btc);
-            matmul.backward(layer(d.atty, l, btc), layer(g.attprojw, l, (long) C * C), null,
+            k.residualBackward(dresidual, layer(d.attproj, l, btc), layer(d.residual2, l, btc), btc);
+            k.matmulBackward(layer(d.atty, l, btc), layer(g.attprojw, l, (long) C * C), null,
                     layer(d.attproj, l, btc), layer(a.atty, l, btc), layer(p.attprojw, l, (long) C * C), BT, C, C);
             MemorySegment dqkv = layer(d.qkv, l, btqkv);
-            Attention.backward(dqkv, layer(d.preatt, l, attention), layer(d.att, l, attention),
+            k.attentionBackward(dqkv, layer(d.preatt, l, attention), layer(d.att, l, attention),
                     layer(d.atty, l, btc), layer(a.qkv, l, btqkv), layer(a.att, l, attention), B, T, NH, NKV, hd);
-            rope(dqkv, ropeCos, ropeSin, BT, T, 0, NH + NKV, hd, qkvRows, true); // gradient w.r.t. q, k before RoPE
-            matmul.backward(layer(d.ln1, l, btc), layer(g.qkvw, l, (long) qkvRows * C), null,
+            k.rope(dqkv, ropeCos, ropeSin, BT, T, 0, NH + NKV, hd, qkvRows, true); // gradient w.r.t. q, k before RoPE
+            k.matmulBackward(layer(d.ln1, l, btc), layer(g.qkvw, l, (long) qkvRows * C), null,
                     dqkv, layer(a.ln1, l, btc), layer(p.qkvw, l, (long) qkvRows * C), BT, C, qkvRows);
-            rmsnormBackward(dresidual, layer(g.ln1w, l, C), layer(d.ln1, l, btc), residual, layer(p.ln1w, l, C),
+            k.rmsnormBackward(dresidual, layer(g.ln1w, l, C), layer(d.ln1, l, btc), residual, layer(p.ln1w, l, C),
                     layer(a.ln1Rstd, l, bt), BT, C);
         }
-        embeddingBackward(g.wte, d.encoded, inputs, BT, C);
+        k.embeddingBackward(g.wte, d.encoded, inputs, BT, C);
     }
 
     // ------------------------------------------------------------------------------------------------------------
@@ -635,43 +662,16 @@ public final class Llama3 implements TrainableModel {
         return ParameterSlice.perLayer(config.parameterSizes(), config.numLayers());
     }
 
-    /** ZeRO-1: this process keeps AdamW's moments, and updates the parameters, of the shard's pieces only. */
+    /** AdamW's moments (ZeRO-1, the norms and the state file's m and v come with it: {@link CpuTrainableModel}). */
     @Override
-    public void shardOptimizerState(OptimizerShard shard) {
-        optimizer.shard(shard);
-    }
-
-    /**
-     * AdamW's first moments: numParameters floats in parameter order (the bias slots stay zero), or under ZeRO-1
-     * the shard's {@code count()} floats, its pieces one after the other.
-     */
-    @Override
-    public MemorySegment adamFirstMoments() {
-        return optimizer.firstMoments();
-    }
-
-    @Override
-    public MemorySegment adamSecondMoments() {
-        return optimizer.secondMoments();
+    public AdamWState optimizerState() {
+        return optimizer;
     }
 
     /** The CPU test rule: AdamW with decay on every parameter and no clipping. */
     public void update(float learningRate, float beta1, float beta2, float eps, float weightDecay, int t) {
         update(learningRate, beta1, beta2, eps, weightDecay, false, 1.0f, t);
     }
-
-    /** The global L2 norm of all parameter gradients. */
-    @Override
-    public float gradientNorm() {
-        return AdamW.gradientNorm(gradients(), config.numParameters());
-    }
-
-    /** Sum of the squared gradients of the shard's pieces: this rank's share of the global norm under ZeRO-1. */
-    @Override
-    public double gradientSquareSum(OptimizerShard shard) {
-        return AdamWState.gradientSquareSum(gradients(), shard);
-    }
-
 
     // ------------------------------------------------------------------------------------------------------------
     // Inference with a KV cache: keys (after RoPE) and values of every position seen so far are kept per layer, so
@@ -791,14 +791,15 @@ public final class Llama3 implements TrainableModel {
                 throw new LlmcException("context full: " + position + " + " + n + " tokens > " + contextLength);
             TrainableModel.checkTokens("input", tokens, n, V);
             ensureRows(n);
+            var k = kernels;
             var p = params;
             var w = weights;
             long nc = (long) n * C;
-            embeddingForward(x, tokens, p.wte, n, C);
+            k.embeddingForward(x, tokens, p.wte, n, C);
             for (int l = 0; l < L; l++) {
-                rmsnormForward(xb, null, x, layer(p.ln1w, l, C), n, C, eps);
+                k.rmsnormForward(xb, null, x, layer(p.ln1w, l, C), n, C, eps);
                 linear(qkv, xb, layer(p.qkvw, l, (long) qkvRows * C), w.qkvw[l], n);
-                rope(qkv, ropeCos, ropeSin, n, n, position, NH + NKV, hd, qkvRows, false);
+                k.rope(qkv, ropeCos, ropeSin, n, n, position, NH + NKV, hd, qkvRows, false);
                 // append this batch's keys and values to the cache
                 MemorySegment keys = layer(keyCache, l, (long) contextLength * kvC);
                 MemorySegment values = layer(valueCache, l, (long) contextLength * kvC);
@@ -809,17 +810,17 @@ public final class Llama3 implements TrainableModel {
                 }
                 cachedAttention(atty, qkv, keys, values, n);
                 linear(attproj, atty, layer(p.attprojw, l, (long) C * C), w.attprojw[l], n);
-                Residual.forward(x, x, attproj, nc);
-                rmsnormForward(xb, null, x, layer(p.ln2w, l, C), n, C, eps);
+                k.residualForward(x, x, attproj, nc);
+                k.rmsnormForward(xb, null, x, layer(p.ln2w, l, C), n, C, eps);
                 linear(fch, xb, layer(p.fcw, l, 2L * H * C), w.fcw[l], n);
-                swigluForward(fchSwiglu, fch, n, H);
+                k.swigluForward(fchSwiglu, fch, n, H);
                 linear(fcproj, fchSwiglu, layer(p.fcprojw, l, (long) C * H), w.fcprojw[l], n);
-                Residual.forward(x, x, fcproj, nc);
+                k.residualForward(x, x, fcproj, nc);
             }
             position += n;
             // only the last row's logits are needed
             MemorySegment last = Floats.slice(x, (long) (n - 1) * C, C);
-            rmsnormForward(xb, null, last, p.lnfw, 1, C, eps);
+            k.rmsnormForward(xb, null, last, p.lnfw, 1, C, eps);
             MatVec.forward(logits, xb, w.lmHead, null);
             float[] out = new float[V];
             MemorySegment.copy(logits, Floats.FLOAT, 0, out, 0, V);
@@ -830,7 +831,7 @@ public final class Llama3 implements TrainableModel {
         // matmul over the fp32 parameters (fp32, the same weights as weight when that is FP32)
         private void linear(MemorySegment out, MemorySegment inp, MemorySegment fp32, Weights weight, int n) {
             if (n == 1) MatVec.forward(out, inp, weight, null);
-            else Matmul.kernels().forward(out, inp, fp32, null, n, weight.cols(), weight.rows());
+            else kernels.matmulForward(out, inp, fp32, null, n, weight.cols(), weight.rows());
         }
 
         /** For row r (position position + r): its query heads against the cache up to its own position. */
@@ -891,6 +892,47 @@ public final class Llama3 implements TrainableModel {
             long end = System.nanoTime();
             return new GenerationStats(prompt.length, generated, (promptDone - start) / 1e9, (end - promptDone) / 1e9);
         }
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Inspectable: what the --ui monitor shows. The bias slots are zeros that never train: left out.
+
+    private static final String[] TENSOR_NAMES = {"wte", "lm_head", "ln1w", null, "qkvw", null, "attprojw", null,
+        "ln2w", null, "fcw", null, "fcprojw", null, "lnfw", null};
+
+    @Override
+    public int numLayers() {
+        return config.numLayers();
+    }
+
+    @Override
+    public int numHeads() {
+        return config.numHeads();
+    }
+
+    @Override
+    public List<TensorSlice> parameterTensors() {
+        return Inspectable.llmcSlots(TENSOR_NAMES, config.parameterSizes(), config.numLayers());
+    }
+
+    /** Per layer: attention output (attproj), MLP hidden [up | gate] (fch), MLP output (fcproj), residual stream. */
+    @Override
+    public List<ActivationSlice> activations() {
+        if (acts == null) return List.of();
+        long bt = (long) batchSize * seqLen, btc = bt * config.channels();
+        var slices = new ArrayList<ActivationSlice>();
+        for (int l = 0; l < config.numLayers(); l++) {
+            slices.add(new ActivationSlice("attproj", l, layer(acts.attproj, l, btc)));
+            slices.add(new ActivationSlice("fch", l, layer(acts.fch, l, 2 * bt * config.ffnHidden())));
+            slices.add(new ActivationSlice("fcproj", l, layer(acts.fcproj, l, btc)));
+            slices.add(new ActivationSlice("residual", l, layer(acts.residual3, l, btc)));
+        }
+        return slices;
+    }
+
+    @Override
+    public MemorySegment attentionProbabilities() {
+        return acts.att;
     }
 
     @Override

@@ -9,7 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.llmc4j.gpt2.GPT2;
-import dev.llmc4j.gpt2.GPT2Layers;
+import dev.llmc4j.gpt2.GPT2Kernels;
 import dev.llmc4j.model.GPT2Config;
 import dev.llmc4j.tutorials.step02.Embeddings;
 import java.util.Random;
@@ -26,7 +26,7 @@ class Step02EmbeddingsTest {
         double[] wte = Tensors.roundedToFloat(gaussian(random, V * C, 0.02));
         double[] wpe = Tensors.roundedToFloat(gaussian(random, T * C, 0.01));
         var out = zeros(B * T * C);
-        GPT2Layers.encoderForward(out, TOKENS, segment(wte), segment(wpe), B, T, C);
+        GPT2Kernels.BASELINE.encoderForward(out, TOKENS, segment(wte), segment(wpe), B, T, C);
         double[] lesson = Embeddings.forward(TOKENS, wte, wpe, B, T, C);
         double difference = maxAbsDifference(lesson, doubles(out, B * T * C));
         System.out.printf("encoder forward: max |lesson - GPT2| = %.1e%n", difference);
@@ -39,7 +39,7 @@ class Step02EmbeddingsTest {
         double[] dout = Tensors.roundedToFloat(gaussian(random, B * T * C, 1));
         var dwte = zeros(V * C);
         var dwpe = zeros(T * C);
-        GPT2Layers.encoderBackward(dwte, dwpe, segment(dout), TOKENS, B, T, C);
+        GPT2Kernels.BASELINE.encoderBackward(dwte, dwpe, segment(dout), TOKENS, B, T, C);
         double[] lessonDwte = new double[V * C], lessonDwpe = new double[T * C];
         Embeddings.backward(lessonDwte, lessonDwpe, dout, TOKENS, B, T, C);
         assertTrue(maxAbsDifference(lessonDwte, doubles(dwte, V * C)) < 1e-6);

@@ -9,7 +9,7 @@ import static dev.llmc4j.tutorials.Tensors.zeros;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.llmc4j.gpt2.GPT2Layers;
+import dev.llmc4j.gpt2.GPT2Kernels;
 import dev.llmc4j.tutorials.step03.LayerNorm;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
@@ -60,11 +60,11 @@ class Step03LayerNormTest {
         var rstd = zeros(N);
         var xs = segment(x);
         var ws = segment(weight);
-        GPT2Layers.layernormForward(out, mean, rstd, xs, ws, segment(bias), B, T, C);
+        GPT2Kernels.BASELINE.layernormForward(out, mean, rstd, xs, ws, segment(bias), B, T, C);
         var dx = zeros(N * C);
         var dw = zeros(C);
         var db = zeros(C);
-        GPT2Layers.layernormBackward(dx, dw, db, segment(dout), xs, ws, mean, rstd, B, T, C);
+        GPT2Kernels.BASELINE.layernormBackward(dx, dw, db, segment(dout), xs, ws, mean, rstd, B, T, C);
 
         var lesson = LayerNorm.forward(x, weight, bias, N, C);
         double[] ldx = new double[N * C], ldw = new double[C], ldb = new double[C];

@@ -10,12 +10,12 @@ import static dev.llmc4j.tutorials.Tensors.zeros;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.llmc4j.cpu.Attention;
+import dev.llmc4j.cpu.CpuKernels;
 import dev.llmc4j.tutorials.step05.CausalSelfAttention;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
-/** Step 5: the lesson's attention against common's {@link Attention}, a gradient check, and causality. */
+/** Step 5: the lesson's attention against common's (the baseline kernels'), a gradient check, and causality. */
 class Step05AttentionTest {
     static final int B = 2, T = 5, C = 12, NH = 3;
 
@@ -34,9 +34,10 @@ class Step05AttentionTest {
         var preatt = zeros(attention);
         var att = zeros(attention);
         var input = segment(qkv);
-        Attention.forward(out, preatt, att, input, B, T, C, NH);
+        CpuKernels.BASELINE.attentionForward(out, preatt, att, input, B, T, NH, NH, C / NH);
         var dqkv = zeros(qkv.length);
-        Attention.backward(dqkv, zeros(attention), zeros(attention), segment(dout), input, att, B, T, C, NH);
+        CpuKernels.BASELINE.attentionBackward(dqkv, zeros(attention), zeros(attention), segment(dout), input, att,
+                B, T, NH, NH, C / NH);
 
         double[] errors = {relativeError(doubles(out, B * T * C), lesson.out()),
             relativeError(doubles(att, attention), lesson.att()), relativeError(doubles(dqkv, qkv.length), lessonDqkv)};

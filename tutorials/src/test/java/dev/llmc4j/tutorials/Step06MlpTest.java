@@ -11,7 +11,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.llmc4j.cpu.Matmul;
-import dev.llmc4j.gpt2.GPT2Layers;
+import dev.llmc4j.gpt2.GPT2Kernels;
 import dev.llmc4j.tutorials.step06.Gelu;
 import dev.llmc4j.tutorials.step06.Mlp;
 import java.util.Random;
@@ -36,8 +36,8 @@ class Step06MlpTest {
         java.util.Arrays.fill(ones, 1);
         var out = zeros(inputs.length);
         var dx = zeros(inputs.length);
-        GPT2Layers.geluForward(out, segment(inputs), inputs.length);
-        GPT2Layers.geluBackward(dx, segment(inputs), segment(ones), inputs.length);
+        GPT2Kernels.BASELINE.geluForward(out, segment(inputs), inputs.length);
+        GPT2Kernels.BASELINE.geluBackward(dx, segment(inputs), segment(ones), inputs.length);
         double[] lessonDx = new double[inputs.length];
         Gelu.backward(lessonDx, inputs, ones);
         double errorOut = relativeError(doubles(out, inputs.length), Gelu.forward(inputs));
@@ -52,12 +52,12 @@ class Step06MlpTest {
     @Test
     void mlpMatchesGPT2sLayersChained() {
         var lesson = Mlp.forward(x, weights, N, C);
-        var matmul = Matmul.kernels();
+        var matmul = Matmul.VECTOR; // what the model runs by default
         var h = zeros(N * 4 * C);
         var a = zeros(N * 4 * C);
         var out = zeros(N * C);
         matmul.forward(h, segment(x), segment(weights.fcw()), segment(weights.fcb()), N, C, 4 * C);
-        GPT2Layers.geluForward(a, h, N * 4 * C);
+        GPT2Kernels.BASELINE.geluForward(a, h, N * 4 * C);
         matmul.forward(out, a, segment(weights.projw()), segment(weights.projb()), N, 4 * C, C);
         double error = relativeError(doubles(out, N * C), lesson.out());
         System.out.printf("MLP: Matmul + GPT2 gelu (float) vs lesson (double): %.1e%n", error);

@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.llmc4j.gpt2.GPT2;
-import dev.llmc4j.gpt2.GPT2Layers;
+import dev.llmc4j.gpt2.GPT2;
 import dev.llmc4j.model.GPT2Config;
 import dev.llmc4j.tutorials.step12.ActivationMemory;
 import dev.llmc4j.tutorials.step12.CheckpointedMlpStack;
@@ -54,7 +54,7 @@ class Step12MemoryTest {
         int B = 2, T = 16;
         long lesson = ActivationMemory.activationFloats(config.numLayers(), config.channels(), config.numHeads(),
                 config.paddedVocabSize(), B, T, recompute);
-        assertEquals(GPT2Layers.activationCount(config, B, T, recompute), lesson);
+        assertEquals(GPT2.activationCount(config, B, T, recompute), lesson);
         try (var model = GPT2.randomInit(config).recompute(recompute)) {
             model.forward(new int[B * T], null, B, T);
             assertEquals(lesson, model.numActivations(), "what GPT2 allocated for its activations at -r " + recompute);
@@ -74,6 +74,6 @@ class Step12MemoryTest {
         long N = (long) B * T, C = d12.channels(), L = d12.numLayers();
         assertEquals((L - 1) * 4 * N * C, floats[0] - floats[1], "-r 1 saves L-1 layers of fchGelu");
         assertEquals((L - 1) * 2 * N * C, floats[1] - floats[2], "-r 2 also saves L-1 layers of ln1 and ln2");
-        for (int r = 0; r < 3; r++) assertEquals(GPT2Layers.activationCount(d12, B, T, r), floats[r], "GPT2's layout at -r " + r);
+        for (int r = 0; r < 3; r++) assertEquals(GPT2.activationCount(d12, B, T, r), floats[r], "GPT2's layout at -r " + r);
     }
 }

@@ -6,11 +6,9 @@ import static dev.llmc4j.tutorials.Tensors.relativeError;
 import static dev.llmc4j.tutorials.Tensors.segment;
 import static dev.llmc4j.tutorials.Tensors.zeros;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.llmc4j.cpu.Kernels;
-import dev.llmc4j.cpu.Matmul;
+import dev.llmc4j.cpu.CpuKernels;
 import dev.llmc4j.cpu.Parallel;
 import dev.llmc4j.tutorials.step13.VectorDot;
 import java.lang.foreign.MemorySegment;
@@ -86,31 +84,25 @@ class Step13FastCpuTest {
         int BT = 13, C = 150, OC = 70;
         double[] inp = gaussian(random, BT * C, 1), weight = gaussian(random, OC * C, 0.1);
         double[] bias = gaussian(random, OC, 0.1), dout = gaussian(random, BT * OC, 1);
-        boolean wasFast = Kernels.fast();
-        try {
-            Kernels.useFast(false);                               // what -Dllmc.kernels=baseline selects
-            assertSame(Matmul.BASELINE, Matmul.kernels());
-            double[][] baseline = run(Matmul.kernels(), inp, weight, bias, dout, BT, C, OC);
-            Kernels.useFast(true);                                // the default
-            assertSame(Matmul.VECTOR, Matmul.kernels());
-            double[][] fast = run(Matmul.kernels(), inp, weight, bias, dout, BT, C, OC);
-            String[] names = {"out", "dinp", "dweight", "dbias"};
-            var line = new StringBuilder("Matmul.VECTOR vs BASELINE (" + BT + "x" + C + " -> " + OC + "):");
-            for (int i = 0; i < names.length; i++) {
-                double error = relativeError(fast[i], baseline[i]);
-                line.append(String.format(" %s %.1e", names[i], error));
-                assertTrue(error < 1e-5, names[i] + ": " + error);  // fp32 rounding, summed in another order
-            }
-            System.out.println(line);
-        } finally {
-            Kernels.useFast(wasFast);
+        // a model is built with a kernel set (GPT2.randomInit(config, GPT2Kernels.BASELINE), or VECTORIZED, the
+        // default); the set's matmul is Matmul.BASELINE or Matmul.VECTOR, compared here through the sets
+        double[][] baseline = run(CpuKernels.BASELINE, inp, weight, bias, dout, BT, C, OC);
+        double[][] fast = run(CpuKernels.VECTORIZED, inp, weight, bias, dout, BT, C, OC);
+        String[] names = {"out", "dinp", "dweight", "dbias"};
+        var line = new StringBuilder("Matmul.VECTOR vs BASELINE (" + BT + "x" + C + " -> " + OC + "):");
+        for (int i = 0; i < names.length; i++) {
+            double error = relativeError(fast[i], baseline[i]);
+            line.append(String.format(" %s %.1e", names[i], error));
+            assertTrue(error < 1e-5, names[i] + ": " + error);  // fp32 rounding, summed in another order
         }
+        System.out.println(line);
     }
 
-    static double[][] run(Matmul kernel, double[] inp, double[] weight, double[] bias, double[] dout, int BT, int C, int OC) {
+    static double[][] run(CpuKernels kernels, double[] inp, double[] weight, double[] bias, double[] dout,
+                          int BT, int C, int OC) {
         MemorySegment out = zeros(BT * OC), dinp = zeros(BT * C), dweight = zeros(OC * C), dbias = zeros(OC);
-        kernel.forward(out, segment(inp), segment(weight), segment(bias), BT, C, OC);
-        kernel.backward(dinp, dweight, dbias, segment(dout), segment(inp), segment(weight), BT, C, OC);
+        kernels.matmulForward(out, segment(inp), segment(weight), segment(bias), BT, C, OC);
+        kernels.matmulBackward(dinp, dweight, dbias, segment(dout), segment(inp), segment(weight), BT, C, OC);
         return new double[][] {doubles(out, BT * OC), doubles(dinp, BT * C), doubles(dweight, OC * C), doubles(dbias, OC)};
     }
 }

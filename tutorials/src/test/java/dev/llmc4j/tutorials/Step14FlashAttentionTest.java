@@ -11,7 +11,7 @@ import static dev.llmc4j.tutorials.Tensors.zeros;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.llmc4j.cpu.Attention;
+import dev.llmc4j.cpu.CpuKernels;
 import dev.llmc4j.model.GPT2Config;
 import dev.llmc4j.tutorials.step14.FlashAttentionLesson;
 import dev.llmc4j.tutorials.step14.OnlineSoftmax;
@@ -102,7 +102,7 @@ class Step14FlashAttentionTest {
 
             // common's attention, in float, with its (B, NH, T, T) preatt and att
             var out = zeros(B * T * C);
-            Attention.forward(out, zeros(B * NH * T * T), zeros(B * NH * T * T), segment(qkv), B, T, C, NH);
+            CpuKernels.BASELINE.attentionForward(out, zeros(B * NH * T * T), zeros(B * NH * T * T), segment(qkv), B, T, NH, NH, C / NH);
             worstCommon = Math.max(worstCommon, relativeError(doubles(out, B * T * C), flash.out()));
         }
         System.out.printf("flash forward vs plain (double), %d shapes: out max |diff| %.1e, lse vs log Σ exp %.1e%n",
@@ -127,14 +127,15 @@ class Step14FlashAttentionTest {
             int scores = B * NH * T * T;
             var input = segment(qkv);
             var att = zeros(scores);
-            Attention.forward(zeros(B * T * C), zeros(scores), att, input, B, T, C, NH);
+            CpuKernels.BASELINE.attentionForward(zeros(B * T * C), zeros(scores), att, input, B, T, NH, NH, C / NH);
             var commonDqkv = zeros(qkv.length);
-            Attention.backward(commonDqkv, zeros(scores), zeros(scores), segment(dout), input, att, B, T, C, NH);
+            CpuKernels.BASELINE.attentionBackward(commonDqkv, zeros(scores), zeros(scores), segment(dout), input, att,
+                    B, T, NH, NH, C / NH);
             double error = relativeError(doubles(commonDqkv, qkv.length), dqkv);
             worst = Math.max(worst, error);
             assertTrue(error < 1e-5, "B=" + B + " T=" + T + " BR=" + BR + " BC=" + BC + ": " + error);
         }
-        System.out.printf("common's Attention.backward (float) vs flash backward (double), %d shapes: dqkv relative error %.1e%n",
+        System.out.printf("common's attention backward (float) vs flash backward (double), %d shapes: dqkv relative error %.1e%n",
                 SHAPES.length, worst);
     }
 

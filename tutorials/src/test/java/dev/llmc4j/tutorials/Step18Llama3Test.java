@@ -8,9 +8,9 @@ import static dev.llmc4j.tutorials.Tensors.segment;
 import static dev.llmc4j.tutorials.Tensors.zeros;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.llmc4j.cpu.Attention;
 import dev.llmc4j.llama3.Llama3Config;
-import dev.llmc4j.llama3.Llama3Layers;
+import dev.llmc4j.llama3.Llama3;
+import dev.llmc4j.llama3.Llama3Kernels;
 import dev.llmc4j.tutorials.step18.Llama3Lesson;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
@@ -33,7 +33,7 @@ class Step18Llama3Test {
         double[] inp = roundedToFloat(gaussian(random, B * T * C, 1));
         double[] weight = roundedToFloat(gaussian(random, C, 1));
         var out = zeros(B * T * C);
-        Llama3Layers.rmsnormForward(out, zeros(B * T), segment(inp), segment(weight), B * T, C, CONFIG.normEps());
+        Llama3Kernels.BASELINE.rmsnormForward(out, zeros(B * T), segment(inp), segment(weight), B * T, C, CONFIG.normEps());
         check("RMSNorm vs Llama3.rmsnormForward:",
                 relativeError(doubles(out, B * T * C), Llama3Lesson.rmsnorm(inp, weight, B * T, C, CONFIG.normEps())));
     }
@@ -41,19 +41,19 @@ class Step18Llama3Test {
     @Test
     void ropeMatchesLlama3() {
         double[] freqs = Llama3Lesson.ropeFrequencies(hd, CONFIG.ropeTheta());
-        check("RoPE frequencies vs Llama3:", relativeError(freqs, Llama3Layers.ropeFrequencies(CONFIG)));
+        check("RoPE frequencies vs Llama3:", relativeError(freqs, Llama3.ropeFrequencies(CONFIG)));
 
         int rowWidth = CONFIG.qkvRows(), rotated = NH + NKV; // queries and keys turn, values do not
         double[] qkv = roundedToFloat(gaussian(random, B * T * rowWidth, 1));
         var real = segment(qkv);
-        float[][] tables = Llama3Layers.ropeTables(CONFIG, T);
-        Llama3Layers.rope(real, tables[0], tables[1], B * T, T, 0, rotated, hd, rowWidth, false);
+        float[][] tables = Llama3.ropeTables(CONFIG, T);
+        Llama3Kernels.BASELINE.rope(real, tables[0], tables[1], B * T, T, 0, rotated, hd, rowWidth, false);
         double[] lesson = qkv.clone();
         Llama3Lesson.rope(lesson, B * T, rowWidth, T, rotated, hd, freqs);
         check("RoPE vs Llama3.rope:", relativeError(doubles(real, B * T * rowWidth), lesson));
 
         // a rotation keeps lengths, and the inverse rotation (the backward) brings the input back
-        Llama3Layers.rope(real, tables[0], tables[1], B * T, T, 0, rotated, hd, rowWidth, true);
+        Llama3Kernels.BASELINE.rope(real, tables[0], tables[1], B * T, T, 0, rotated, hd, rowWidth, true);
         check("RoPE then inverse vs input:", relativeError(doubles(real, B * T * rowWidth), qkv));
     }
 
@@ -62,8 +62,8 @@ class Step18Llama3Test {
         int rowWidth = CONFIG.qkvRows();
         double[] qkv = roundedToFloat(gaussian(random, B * T * rowWidth, 1));
         var out = zeros(B * T * C);
-        Attention.forward(out, zeros(B * NH * T * T), zeros(B * NH * T * T), segment(qkv), B, T, NH, NKV, hd);
-        check("GQA vs Attention.forward:",
+        Llama3Kernels.BASELINE.attentionForward(out, zeros(B * NH * T * T), zeros(B * NH * T * T), segment(qkv), B, T, NH, NKV, hd);
+        check("GQA vs the attention kernel:",
                 relativeError(doubles(out, B * T * C), Llama3Lesson.groupedQueryAttention(qkv, B, T, NH, NKV, hd)));
     }
 
@@ -72,7 +72,7 @@ class Step18Llama3Test {
         int H = CONFIG.ffnHidden();
         double[] fch = roundedToFloat(gaussian(random, B * T * 2 * H, 1));
         var out = zeros(B * T * H);
-        Llama3Layers.swigluForward(out, segment(fch), B * T, H);
+        Llama3Kernels.BASELINE.swigluForward(out, segment(fch), B * T, H);
         check("SwiGLU vs Llama3.swigluForward:", relativeError(doubles(out, B * T * H), Llama3Lesson.swiglu(fch, B * T, H)));
     }
 }

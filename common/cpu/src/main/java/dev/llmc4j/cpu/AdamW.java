@@ -14,6 +14,7 @@ import java.lang.foreign.MemorySegment;
  *   p -= lr (m̂ / (sqrt(v̂) + eps) + weightDecay p)   decoupled weight decay
  * </pre>
  * The gradient is multiplied by {@code gradScale} first: gradient clipping and loss scaling fold in here.
+ * {@link #update} is the baseline of {@link CpuKernels#adamwUpdate}.
  */
 public final class AdamW {
     private AdamW() {}
@@ -24,7 +25,6 @@ public final class AdamW {
     /** Updates floats [offset, offset + count) of params, in parallel, with moments m and v of the same layout. */
     public static void update(MemorySegment params, MemorySegment grads, MemorySegment m, MemorySegment v,
                               long offset, long count, Step step) {
-        if (Kernels.fast()) { FastKernels.adamw(params, grads, m, v, offset, count, step); return; }
         float beta1 = step.beta1(), beta2 = step.beta2(), lr = step.learningRate(), eps = step.eps();
         float decay = step.weightDecay(), scale = step.gradScale();
         float correction1 = (float) (1.0 - Math.pow(beta1, step.t()));

@@ -14,15 +14,20 @@ import java.util.function.IntPredicate;
  */
 public final class AdamWState {
     private final long numParameters;
+    private final CpuKernels kernels;
     private final Arena arena;
     private final String owner;
     private OptimizerShard shard;
     private List<OptimizerShard.Run> runs;   // the shard cut at tensor boundaries, made on the first update
     private MemorySegment m, v;
 
-    /** @param owner the model, for the out-of-memory message */
-    public AdamWState(long numParameters, Arena arena, String owner) {
+    /**
+     * @param kernels the model's kernel set, whose AdamW runs the update
+     * @param owner the model, for the out-of-memory message
+     */
+    public AdamWState(long numParameters, CpuKernels kernels, Arena arena, String owner) {
         this.numParameters = numParameters;
+        this.kernels = kernels;
         this.arena = arena;
         this.owner = owner;
         this.shard = OptimizerShard.whole(numParameters);
@@ -65,8 +70,8 @@ public final class AdamWState {
         for (var run : runs) {
             if (frozen.test(run.tensor())) continue;
             long param = run.parameterOffset() * Float.BYTES, state = run.stateOffset() * Float.BYTES;
-            AdamW.update(params.asSlice(param), grads.asSlice(param), m.asSlice(state), v.asSlice(state), 0, run.count(),
-                    decays.test(run.tensor()) ? step : noDecay);
+            kernels.adamwUpdate(params.asSlice(param), grads.asSlice(param), m.asSlice(state), v.asSlice(state),
+                    0, run.count(), decays.test(run.tensor()) ? step : noDecay);
         }
     }
 

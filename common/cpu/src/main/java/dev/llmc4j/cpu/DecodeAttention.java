@@ -27,18 +27,14 @@ import jdk.incubator.vector.VectorSpecies;
 public final class DecodeAttention {
     private DecodeAttention() {}
 
-    private static final VectorSpecies<Float> S = Kernels.S;
+    private static final VectorSpecies<Float> S = VectorMath.SPECIES;
     private static final int W = S.length();
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
 
-    /** The fast version, or the baseline under -Dllmc.kernels=baseline (see {@link Kernels}). */
+    /** The fast version. */
     public static void forward(MemorySegment out, MemorySegment q, long qOffset, MemorySegment keys, MemorySegment values,
                                int kvStride, int NH, int group, int hs, int last) {
-        if (!Kernels.fast()) {
-            forwardBaseline(out, q, qOffset, keys, values, kvStride, NH, group, hs, last);
-            return;
-        }
         float scale = (float) (1.0 / Math.sqrt(hs));
         int full = hs - hs % W;
         Parallel.forRange(NH, (firstHead, endHead) -> {

@@ -24,13 +24,12 @@ import jdk.incubator.vector.VectorSpecies;
  * half is masked off, and the even element becomes a float by shifting it up. Multiplying those by x's odd and
  * even elements (split once per call) needs no conversion instructions at all.
  *
- * <p>{@link #forwardBaseline} is the plain loop the fast version is tested against; {@link #forward} runs the
- * fast one unless {@code -Dllmc.kernels=baseline} (see {@link Kernels}).
+ * <p>{@link #forwardBaseline} is the plain loop the fast version, {@link #forward}, is tested against.
  */
 public final class MatVec {
     private MatVec() {}
 
-    private static final VectorSpecies<Float> S = Kernels.S;
+    private static final VectorSpecies<Float> S = VectorMath.SPECIES;
     private static final VectorSpecies<Integer> I = S.withLanes(int.class);
     private static final int W = S.length();
     private static final int ROWS = 4; // rows per pass: four independent sums, one x load for four weight loads
@@ -97,12 +96,8 @@ public final class MatVec {
         }
     }
 
-    /** out (OC) = weight (OC, C) · x (C) + bias (OC, or null): the fast version, or under -Dllmc.kernels=baseline the plain loop. */
+    /** out (OC) = weight (OC, C) · x (C) + bias (OC, or null): the fast version. */
     public static void forward(MemorySegment out, MemorySegment x, Weights weight, MemorySegment bias) {
-        if (!Kernels.fast()) {
-            forwardBaseline(out, x, weight, bias);
-            return;
-        }
         int C = weight.cols();
         if (weight.precision() == Precision.FP32) {
             Parallel.forRange(weight.rows(), ROWS, (start, end) -> rowsFp32(out, x, weight, bias, start, end));

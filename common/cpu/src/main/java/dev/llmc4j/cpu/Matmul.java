@@ -22,11 +22,6 @@ public interface Matmul {
     void backward(MemorySegment dinp, MemorySegment dweight, MemorySegment dbias, MemorySegment dout,
                   MemorySegment inp, MemorySegment weight, int BT, int C, int OC);
 
-    /** The kernels the model uses: {@code -Dllmc.kernels=baseline} selects the plain loops (see {@link Kernels}). */
-    static Matmul kernels() {
-        return Kernels.fast() ? VECTOR : BASELINE;
-    }
-
     // ------------------------------------------------------------------------------------------------------------
     /** One dot product per output, parallel over rows; the backward parallel over rows (dinp) and outputs (dweight). */
     Matmul BASELINE = new Matmul() {

@@ -6,13 +6,15 @@ import static dev.llmc4j.cpu.Floats.set;
 
 import java.lang.foreign.MemorySegment;
 
-/** Softmax over the vocabulary, cross-entropy with the targets, and the backward of the two together. */
+/**
+ * Softmax over the vocabulary, cross-entropy with the targets, and the backward of the two together: the baseline
+ * of {@link CpuKernels} (the vectorized versions are in {@link VectorizedCpuKernels}).
+ */
 public final class SoftmaxCrossEntropy {
     private SoftmaxCrossEntropy() {}
 
     /** probs (B,T,Vp) = softmax over the first V logits of each row; the padding columns get probability 0. */
     public static void softmaxForward(MemorySegment probs, MemorySegment logits, int BT, int V, int Vp) {
-        if (Kernels.fast()) { FastKernels.softmaxForward(probs, logits, BT, V, Vp); return; }
         Parallel.forRange(BT, (start, end) -> {
             for (long bt = start; bt < end; bt++) {
                 long row = bt * Vp;
@@ -40,7 +42,6 @@ public final class SoftmaxCrossEntropy {
     /** Softmax and cross-entropy together have the simple gradient dlogits += (probs - onehot(target)) * dloss. */
     public static void crossentropySoftmaxBackward(MemorySegment dlogits, MemorySegment dlosses, MemorySegment probs,
                                             int[] targets, int BT, int V, int Vp) {
-        if (Kernels.fast()) { FastKernels.crossentropySoftmaxBackward(dlogits, dlosses, probs, targets, BT, V, Vp); return; }
         Parallel.forRange(BT, (start, end) -> {
             for (long bt = start; bt < end; bt++) {
                 long row = bt * Vp;

@@ -1,9 +1,8 @@
 package dev.llmc4j.cpu;
 
-import static dev.llmc4j.cpu.Kernels.S;
-
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
@@ -20,8 +19,27 @@ import jdk.incubator.vector.VectorSpecies;
 public final class VectorMath {
     private VectorMath() {}
 
-    private static final VectorSpecies<Integer> INTS = S.length() == 16 ? IntVector.SPECIES_512
-            : S.length() == 8 ? IntVector.SPECIES_256 : IntVector.SPECIES_128;
+    /**
+     * The vector shape every vectorized kernel uses: -Dllmc.vectorBits=128|256|512, default the machine's preferred
+     * species (read once, when the class loads: a JVM-wide constant, never switched while running).
+     */
+    public static final VectorSpecies<Float> SPECIES = switch (System.getProperty("llmc.vectorBits", "")) {
+        case "128" -> FloatVector.SPECIES_128;
+        case "256" -> FloatVector.SPECIES_256;
+        case "512" -> FloatVector.SPECIES_512;
+        default -> FloatVector.SPECIES_PREFERRED;
+    };
+
+    /** Floats per vector of {@link #SPECIES}. */
+    public static final int LANES = SPECIES.length();
+
+    /** The lanes of a vector starting at index i of a row of n floats that are inside the row. */
+    public static VectorMask<Float> inRow(int i, int n) {
+        return SPECIES.indexInRange(i, n);
+    }
+
+    private static final VectorSpecies<Integer> INTS = SPECIES.length() == 16 ? IntVector.SPECIES_512
+            : SPECIES.length() == 8 ? IntVector.SPECIES_256 : IntVector.SPECIES_128;
     private static final float LOG2E = 1.44269504088896341f;
     private static final float LN2_HIGH = 0.693359375f;     // ln 2 split in two so n*ln2 is exact in the high part
     private static final float LN2_LOW = -2.12194440e-4f;
@@ -30,15 +48,15 @@ public final class VectorMath {
     public static FloatVector exp(FloatVector x) {
         x = x.max(-87.3f).min(88.3f);
         var t = x.fma(LOG2E, 0.5f);                                                   // n = floor(x log2 e + 1/2)
-        var whole = (FloatVector) t.convertShape(VectorOperators.F2I, INTS, 0).convertShape(VectorOperators.I2F, S, 0);
+        var whole = (FloatVector) t.convertShape(VectorOperators.F2I, INTS, 0).convertShape(VectorOperators.I2F, SPECIES, 0);
         var n = whole.sub(1f, whole.compare(VectorOperators.GT, t));                  // F2I truncates: step down below 0
-        var r = n.fma(FloatVector.broadcast(S, -LN2_HIGH), x);
-        r = n.fma(FloatVector.broadcast(S, -LN2_LOW), r);
+        var r = n.fma(FloatVector.broadcast(SPECIES, -LN2_HIGH), x);
+        r = n.fma(FloatVector.broadcast(SPECIES, -LN2_LOW), r);
         var p = r.fma(1.9875691500E-4f, 1.3981999507E-3f);
-        p = p.fma(r, FloatVector.broadcast(S, 8.3334519073E-3f));
-        p = p.fma(r, FloatVector.broadcast(S, 4.1665795894E-2f));
-        p = p.fma(r, FloatVector.broadcast(S, 1.6666665459E-1f));
-        p = p.fma(r, FloatVector.broadcast(S, 5.0000001201E-1f));
+        p = p.fma(r, FloatVector.broadcast(SPECIES, 8.3334519073E-3f));
+        p = p.fma(r, FloatVector.broadcast(SPECIES, 4.1665795894E-2f));
+        p = p.fma(r, FloatVector.broadcast(SPECIES, 1.6666665459E-1f));
+        p = p.fma(r, FloatVector.broadcast(SPECIES, 5.0000001201E-1f));
         var expR = p.fma(r.mul(r), r).add(1f);
         var twoToN = (IntVector) n.convertShape(VectorOperators.F2I, INTS, 0);
         return expR.mul((FloatVector) twoToN.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats());
@@ -47,19 +65,19 @@ public final class VectorMath {
     /** tanh u = 1 - 2 / (e^(2u) + 1): saturates to ±1 where e^(2u) overflows or vanishes. */
     public static FloatVector tanh(FloatVector u) {
         var e = exp(u.mul(2f));
-        return FloatVector.broadcast(S, 1f).sub(FloatVector.broadcast(S, 2f).div(e.add(1f)));
+        return FloatVector.broadcast(SPECIES, 1f).sub(FloatVector.broadcast(SPECIES, 2f).div(e.add(1f)));
     }
 
-    // lane i swapped with lane i ^ d, for d = W/2, W/4, ..., 1: the butterfly of a fixed-order tree sum
+    // lane i swapped with lane i ^ d, for d = LANES/2, LANES/4, ..., 1: the butterfly of a fixed-order tree sum
     private static final VectorShuffle<Float>[] BUTTERFLY = butterfly();
 
     @SuppressWarnings("unchecked")
     private static VectorShuffle<Float>[] butterfly() {
-        int steps = Integer.numberOfTrailingZeros(S.length());
+        int steps = Integer.numberOfTrailingZeros(SPECIES.length());
         var shuffles = (VectorShuffle<Float>[]) new VectorShuffle<?>[steps];
         for (int k = 0; k < steps; k++) {
-            int distance = S.length() >> (k + 1);
-            shuffles[k] = VectorShuffle.fromOp(S, i -> i ^ distance);
+            int distance = SPECIES.length() >> (k + 1);
+            shuffles[k] = VectorShuffle.fromOp(SPECIES, i -> i ^ distance);
         }
         return shuffles;
     }

@@ -25,7 +25,7 @@ import jdk.incubator.vector.VectorSpecies;
  */
 public final class VectorMatmul implements Matmul {
 
-    private static final VectorSpecies<Float> S = Kernels.S; // -Dllmc.vectorBits=256|512
+    private static final VectorSpecies<Float> S = VectorMath.SPECIES; // species and lanes: short, as MR and NR
     private static final int W = S.length();
     private static final int MR = 2;          // rows of the register tile
     private static final int NR = 4 * W;      // columns of the register tile (4 vectors)

@@ -24,13 +24,7 @@ class DecodeAttentionTest {
             var plain = arena.allocate((long) NH * hs * Float.BYTES, 64);
             var fast = arena.allocate((long) NH * hs * Float.BYTES, 64);
             DecodeAttention.forwardBaseline(plain, q, 7, keys, values, kvStride, NH, group, hs, last);
-            boolean wasFast = Kernels.fast();
-            Kernels.useFast(true);
-            try {
-                DecodeAttention.forward(fast, q, 7, keys, values, kvStride, NH, group, hs, last);
-            } finally {
-                Kernels.useFast(wasFast);
-            }
+            DecodeAttention.forward(fast, q, 7, keys, values, kvStride, NH, group, hs, last);
             assertTrue(relativeError(fast, plain, (long) NH * hs) < 1e-5, "relative error " + relativeError(fast, plain, (long) NH * hs));
         }
     }

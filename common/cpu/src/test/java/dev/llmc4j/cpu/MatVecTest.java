@@ -32,13 +32,7 @@ class MatVecTest {
                 var plain = arena.allocate((long) OC * Float.BYTES, 64);
                 var fast = arena.allocate((long) OC * Float.BYTES, 64);
                 MatVec.forwardBaseline(plain, x, weight, bias);
-                boolean wasFast = Kernels.fast();
-                Kernels.useFast(true);
-                try {
-                    MatVec.forward(fast, x, weight, bias);
-                } finally {
-                    Kernels.useFast(wasFast);
-                }
+                MatVec.forward(fast, x, weight, bias);
                 assertTrue(relativeError(fast, plain, OC) < 1e-6, precision + ": " + relativeError(fast, plain, OC));
             }
         }

@@ -11,9 +11,9 @@ class VectorMathTest {
 
     private static float[] apply(java.util.function.UnaryOperator<FloatVector> f, float[] x) {
         float[] out = new float[x.length];
-        for (int i = 0; i < x.length; i += Kernels.W) {
-            var mask = Kernels.S.indexInRange(i, x.length);
-            f.apply(FloatVector.fromArray(Kernels.S, x, i, mask)).intoArray(out, i, mask);
+        for (int i = 0; i < x.length; i += VectorMath.LANES) {
+            var mask = VectorMath.SPECIES.indexInRange(i, x.length);
+            f.apply(FloatVector.fromArray(VectorMath.SPECIES, x, i, mask)).intoArray(out, i, mask);
         }
         return out;
     }

@@ -25,11 +25,11 @@ import java.util.List;
  *
  * <p>Host and device differ in who issues the collectives:
  * <ul>
- *   <li>a CPU model's gradients are in host memory; this class reduces them after the backward through the
- *       {@link Communicator} (MPI), slice by slice;</li>
- *   <li>a GPU model ({@link TrainableModel#deviceGradientType()} not null) reduces its own gradients with NCCL during the
- *       backward, layer by layer on a side stream, and all-gathers in its update ({@link
- *       TrainableModel#reduceGradientsDuringBackward}); here only the norm's partial sums and the losses travel.</li>
+ *   <li>a CPU model's gradients are in host memory ({@link HostGradients}); this class reduces them after the
+ *       backward through the {@link Communicator} (MPI), slice by slice;</li>
+ *   <li>a GPU model ({@link DeviceGradients}) reduces its own gradients with NCCL during the backward, layer by layer
+ *       on a side stream, and all-gathers in its update ({@link DeviceGradients#reduceGradientsDuringBackward});
+ *       here only the norm's partial sums and the losses travel.</li>
  * </ul>
  */
 public final class DataParallel {
@@ -39,14 +39,15 @@ public final class DataParallel {
     private final int zeroStage;
     private final List<ParameterSlice> slices;
     private final OptimizerShard shard;
-    private final boolean onDevice;
+    private final DeviceGradients onDevice; // null: the gradients are in host memory, reduced here
 
     public DataParallel(Communicator comm, TrainableModel model, int requestedZeroStage, PrintStream out) {
         if (requestedZeroStage < 0 || requestedZeroStage > 3)
             throw new LlmcException("ZeRO stage -z must be 0 or 1, found " + requestedZeroStage);
         this.comm = comm;
         this.model = model;
-        this.slices = model.parameterSlices();
+        this.slices = model instanceof ShardedOptimizer sharded ? sharded.parameterSlices()
+                : List.of(new ParameterSlice(0, model.numParameters()));
         int P = comm.size();
         int stage = requestedZeroStage;
         if (stage > 1) {
@@ -59,12 +60,19 @@ public final class DataParallel {
         }
         this.zeroStage = stage;
         this.shard = stage == 1 ? OptimizerShard.of(slices, comm.rank(), P) : OptimizerShard.whole(model.numParameters());
-        if (stage == 1) model.shardOptimizerState(shard);
-        this.onDevice = model.deviceGradientType() != null;
-        if (onDevice && P > 1) {
+        if (stage == 1) {
+            if (model instanceof ShardedOptimizer sharded) sharded.shardOptimizerState(shard);
+            else if (!shard.isWhole())
+                throw new LlmcException(model.getClass().getSimpleName() + " does not support ZeRO-1 (-z 1)");
+        }
+        this.onDevice = model instanceof DeviceGradients device ? device : null;
+        if (onDevice == null && P > 1 && !(model instanceof HostGradients))
+            throw new LlmcException(
+                    model.getClass().getSimpleName() + " keeps no gradients to reduce across processes");
+        if (onDevice != null && P > 1) {
             if (!(comm instanceof DeviceCollectives collectives))
                 throw new LlmcException(comm.description() + " reduces host memory only; GPU gradients need NCCL");
-            model.reduceGradientsDuringBackward(collectives, shard);
+            onDevice.reduceGradientsDuringBackward(collectives, shard);
         }
     }
 
@@ -93,20 +101,20 @@ public final class DataParallel {
      */
     public float reduceGradients() {
         if (comm.size() == 1) return model.gradientNorm();
-        if (!onDevice) {
-            MemorySegment gradients = model.gradients();
+        if (onDevice == null) {
+            MemorySegment gradients = ((HostGradients) model).gradients();
             if (zeroStage == 0) comm.allReduceMean(gradients, model.numParameters());
             else for (ParameterSlice slice : slices) comm.reduceScatterMean(floats(gradients, slice), slice.count() / comm.size());
         }
         if (zeroStage == 0) return model.gradientNorm();
-        return (float) Math.sqrt(comm.allReduceSum(model.gradientSquareSum(shard)));
+        return (float) Math.sqrt(comm.allReduceSum(((ShardedOptimizer) model).gradientSquareSum(shard)));
     }
 
     /** AdamW on this rank's parameters; under ZeRO-1 every rank then gathers the pieces the others updated. */
     public void update(float learningRate, float weightDecay, float gradScale, int t) {
         model.update(learningRate, TrainingConfig.BETA1, TrainingConfig.BETA2, TrainingConfig.EPS, weightDecay, gradScale, t);
-        if (zeroStage == 1 && !onDevice) {
-            MemorySegment parameters = model.parameters();
+        if (zeroStage == 1 && onDevice == null) {
+            MemorySegment parameters = ((HostGradients) model).parameters();
             for (ParameterSlice slice : slices) comm.allGather(floats(parameters, slice), slice.count() / comm.size());
         }
     }
@@ -126,8 +134,8 @@ public final class DataParallel {
      */
     public long bytesSentPerStep() {
         int P = comm.size();
-        Nccl.DataType onGpu = model.deviceGradientType(); // NCCL sends the GPU's storage type (bf16: 2 bytes)
-        int elementBytes = onGpu != null ? onGpu.bytes() : Float.BYTES;
+        // NCCL sends the GPU's storage type (bf16: 2 bytes)
+        int elementBytes = onDevice != null ? onDevice.deviceGradientType().bytes() : Float.BYTES;
         return 2L * (P - 1) * model.numParameters() / P * elementBytes;
     }
 }

@@ -1,17 +1,18 @@
 package dev.llmc4j.train;
 
-import dev.llmc4j.distributed.DeviceCollectives;
-import dev.llmc4j.distributed.Nccl;
 import dev.llmc4j.model.OptimizerShard;
-import dev.llmc4j.model.ParameterSlice;
 import dev.llmc4j.util.LlmcException;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
-import java.util.List;
 
 /**
- * What the {@link Trainer} needs of a model, whichever device runs it: forward with targets, backward with
+ * What the {@link Trainer} needs of every model, whichever device runs it: forward with targets, backward with
  * gradient accumulation, the global gradient norm, AdamW, its optimizer state for checkpoints, and generation.
+ *
+ * <p>What only some models can do is a capability of its own, which the trainer checks with {@code instanceof}:
+ * {@link ShardedOptimizer} (ZeRO-1), {@link HostGradients} (gradients in host memory, reduced by MPI),
+ * {@link DeviceGradients} (gradients on a GPU, reduced by the model with NCCL) and {@link MixedPrecisionState}
+ * (master weights, stochastic rounding and loss scaling of 16-bit training).
  */
 public interface TrainableModel extends AutoCloseable {
 
@@ -57,61 +58,6 @@ public interface TrainableModel extends AutoCloseable {
     /** AdamW's second moments, with the same contract as {@link #adamFirstMoments()}. */
     MemorySegment adamSecondMoments();
 
-    // ---- data parallelism (see DataParallel): host memory for the CPU collectives, and ZeRO-1's optimizer shard ----
-
-    /** The parameters, numParameters floats in host memory, for MPI; models that keep them on a GPU do not offer this. */
-    default MemorySegment parameters() {
-        throw new UnsupportedOperationException(getClass().getSimpleName() + " keeps no parameters in host memory for MPI");
-    }
-
-    /** The parameter gradients, numParameters floats in host memory, averaged across processes after the backward. */
-    default MemorySegment gradients() {
-        throw new UnsupportedOperationException(getClass().getSimpleName() + " keeps no gradients in host memory for MPI");
-    }
-
-    /**
-     * The type a GPU model stores its gradients in (what NCCL sends), or null for a model whose gradients are in host
-     * memory ({@link #gradients()}): a GPU model reduces them itself, see {@link #reduceGradientsDuringBackward}.
-     */
-    default Nccl.DataType deviceGradientType() {
-        return null;
-    }
-
-    /**
-     * The parameter slices ZeRO-1 cuts into one piece per process (see {@link OptimizerShard}); one slice, the whole
-     * vector, unless the model says otherwise (GPT-2: one per layer of each tensor, as llm.c cuts them).
-     */
-    default List<ParameterSlice> parameterSlices() {
-        return List.of(new ParameterSlice(0, numParameters()));
-    }
-
-    /**
-     * ZeRO-1: from now on keep AdamW's moments for the shard's pieces only and let {@link #update} change only those
-     * parameters; {@link #adamFirstMoments()} then holds {@code shard.count()} floats. Call before the first update.
-     */
-    default void shardOptimizerState(OptimizerShard shard) {
-        if (!shard.isWhole())
-            throw new UnsupportedOperationException(getClass().getSimpleName() + " does not support ZeRO-1 (-z 1)");
-    }
-
-    /** Sum of the squared gradients of the shard's pieces: this rank's share of the global norm under ZeRO-1. */
-    default double gradientSquareSum(OptimizerShard shard) {
-        if (!shard.isWhole())
-            throw new UnsupportedOperationException(getClass().getSimpleName() + " does not support ZeRO-1 (-z 1)");
-        double norm = gradientNorm();
-        return norm * norm;
-    }
-
-    /**
-     * A GPU model: from now on the backward of the last micro-step of each optimizer step averages the gradients
-     * across the ranks as it goes, layer by layer on a side stream (ZeRO-0: all-reduce; ZeRO-1: reduce-scatter, so
-     * that each rank gets the average of its own pieces), and under ZeRO-1 {@link #update} all-gathers the updated
-     * pieces. A model whose gradients are in host memory does not do this: {@link DataParallel} reduces them.
-     */
-    default void reduceGradientsDuringBackward(DeviceCollectives collectives, OptimizerShard shard) {
-        throw new UnsupportedOperationException(getClass().getSimpleName() + " keeps its gradients in host memory");
-    }
-
     /** Bytes this rank keeps for training (parameters, gradients, optimizer state of the shard), activations aside. */
     default long trainingStateBytes(OptimizerShard shard) {
         return (2 * numParameters() + 2 * shard.count()) * Float.BYTES;
@@ -129,53 +75,6 @@ public interface TrainableModel extends AutoCloseable {
         if (!sameMemory(first, m)) MemorySegment.copy(first, 0, m, 0, bytes);
         if (!sameMemory(second, v)) MemorySegment.copy(second, 0, v, 0, bytes);
     }
-
-    // ---- mixed precision: what an exact resume needs besides m and v (llm.c's state file, header[4] and [20..23]) ----
-
-    /**
-     * The fp32 master weights AdamW updates, for a model that computes in 16 bits and keeps them (llm.c's -w 1): a
-     * host copy of as many floats as {@link #adamFirstMoments()} holds (all parameters, or under ZeRO-1 the shard's,
-     * in the same order), current as of this call; writing into it changes nothing until {@link #loadMasterWeights}.
-     * Null for a model that keeps none (the CPU models: their parameters are the fp32 weights).
-     */
-    default MemorySegment masterWeights() {
-        return null;
-    }
-
-    /** Makes {@code weights} (floats as {@link #masterWeights()} returns them) the master weights: resume. */
-    default void loadMasterWeights(MemorySegment weights) {
-        throw new UnsupportedOperationException(getClass().getSimpleName() + " keeps no fp32 master weights");
-    }
-
-    /**
-     * The state of the generator whose draws seed the update's stochastic rounding (llm.c's rng_state), as it is
-     * now; 0 for a model that rounds no other way than to nearest (the CPU models).
-     */
-    default long optimizerRngState() {
-        return 0;
-    }
-
-    /** {@link #optimizerRngState()} as it was when the last {@link #update} began (llm.c's rng_state_last_update). */
-    default long optimizerRngStateBeforeLastUpdate() {
-        return 0;
-    }
-
-    /** Continues the rounding generator from a saved state (resume); nothing to do for a model without one. */
-    default void restoreOptimizerRng(long state, long stateBeforeLastUpdate) {}
-
-    /**
-     * fp16's dynamic loss scaler, for the state file: the scale now and the good steps since it last changed; null
-     * for a model without one (every model but an fp16 GPU model).
-     */
-    default LossScale lossScale() {
-        return null;
-    }
-
-    /** Continues the loss scaler from a saved state (resume). */
-    default void restoreLossScale(LossScale lossScale) {}
-
-    /** A dynamic loss scaler's state: its scale and the good steps since its last change. */
-    record LossScale(float scale, int goodSteps) {}
 
     private static boolean sameMemory(MemorySegment a, MemorySegment b) {
         return a.isNative() && b.isNative() && a.address() == b.address();

@@ -9,6 +9,7 @@ import dev.llmc4j.random.XorShift;
 import dev.llmc4j.sample.Sampler;
 import dev.llmc4j.util.AtomicFiles;
 import dev.llmc4j.util.LlmcException;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.lang.foreign.MemorySegment;
@@ -73,6 +74,7 @@ public final class Trainer {
     private final Path logFile;
     private final Communicator comm;
     private final DataParallel parallel;
+    private final List<TrainingListener> listeners = new ArrayList<>();
     private List<EvalFile.Example> hellaSwag; // -h 1: the eval file's examples; null: off
 
     /** A trainer whose samples use the llm.c tokenizer file of {@code config.tokenizerFile()} (GPT-2). */
@@ -150,6 +152,12 @@ public final class Trainer {
             out.println("warning: no tokenizer at " + config.tokenizerFile() + "; samples are printed as token ids");
     }
 
+    /** Adds a listener (the --ui monitor) that the run tells of its steps, val losses and samples. */
+    public Trainer listen(TrainingListener listener) {
+        listeners.add(listener);
+        return this;
+    }
+
     /**
      * -h 1: evaluate these HellaSwag examples (llm.c's eval file) at every val step after step 0 and at the last
      * step, printing {@code HellaSwag: correct/total = accuracy} and logging {@code s:N eval:accuracy} as llm.c.
@@ -191,6 +199,7 @@ public final class Trainer {
                 out.printf("val loss %f%n", valLoss);
                 valLosses.add(new LossPoint(step, valLoss));
                 log("s:%d tel:%.4f".formatted(step, valLoss));
+                for (var listener : listeners) listener.validated(step, valLoss);
             }
             if (hellaSwag != null && ((step > 0 && step % Math.max(1, config.valEvery()) == 0) || last)) {
                 progress.clear();
@@ -198,7 +207,7 @@ public final class Trainer {
             }
             if (config.genTokens() > 0 && config.sampleEvery() > 0 && ((step > 0 && step % config.sampleEvery() == 0) || last)) {
                 progress.clear();
-                sample();
+                sample(step);
             }
             if (config.outputDir() != null && config.checkpointEvery() > 0
                     && ((step > 0 && step % config.checkpointEvery() == 0) || last) && !(config.resume() && step == startStep)) {
@@ -224,6 +233,7 @@ public final class Trainer {
             double zLoss = lossOutliers.update(loss);
             double zNorm = normOutliers.update(norm);
             boolean skip = OutlierDetector.shouldSkip(zLoss, config.skipLossZ()) || OutlierDetector.shouldSkip(zNorm, config.skipNormZ());
+            for (var listener : listeners) if (listener.inspects(step + 1)) listener.beforeUpdate(step + 1);
             if (!skip) {
                 parallel.update(lr, config.weightDecay(), gradScale, step + 1); // ZeRO-1: own shard, then all-gather
             }
@@ -243,12 +253,17 @@ public final class Trainer {
                     skip ? " | update skipped (outlier)" : "");
             trainLosses.add(new LossPoint(step + 1, loss));
             log("s:%d trl:%.4f lr:%.6f norm:%.2f".formatted(step + 1, loss, lr, norm));
+            var stepLog = new TrainingListener.StepLog(step + 1, numSteps, loss, zLoss, norm, zNorm, lr, millis,
+                    tokensPerSecond, skip);
+            for (var listener : listeners) listener.stepDone(stepLog);
             progress.show(step + 1, totalMillis / Math.max(1, timedSteps));
         }
         progress.clear();
         double average = timedSteps == 0 ? 0 : totalMillis / timedSteps;
         out.printf("total average iteration time: %f ms%n", average);
-        return new Result(trainLosses, valLosses, average, numSteps);
+        var result = new Result(trainLosses, valLosses, average, numSteps);
+        for (var listener : listeners) listener.finished(result);
+        return result;
     }
 
     private static double nanToZero(double z) {
@@ -276,21 +291,21 @@ public final class Trainer {
     }
 
     /** llm.c's sampling: from the EOT token, seed 1337 each time, temperature 1, streaming the text. */
-    private void sample() {
+    private void sample(int step) {
         if (config.rank() != 0) return;
         int count = Math.min(config.genTokens(), model.maxSeqLen() - 1);
         out.print("generating:\n---\n");
         var start = new int[] {sampleText.startToken()};
+        var text = new ByteArrayOutputStream(); // what was printed, for the listeners
         model.generator().generate(start, count, new Sampler(new XorShift(1337), 1.0f, 0), token -> {
-            if (sampleText.tokenBytes() != null) {
-                byte[] bytes = sampleText.tokenBytes().apply(token);
-                out.write(bytes, 0, bytes.length);
-            } else {
-                out.print(token + " ");
-            }
+            byte[] bytes = sampleText.tokenBytes() != null ? sampleText.tokenBytes().apply(token)
+                    : (token + " ").getBytes(StandardCharsets.UTF_8);
+            out.write(bytes, 0, bytes.length);
+            text.write(bytes, 0, bytes.length);
             out.flush();
         });
         out.print("\n---\n");
+        for (var listener : listeners) listener.sampled(step, text.toString(StandardCharsets.UTF_8));
     }
 
     // ---- checkpoints: model_%08d.bin, state_%08d_%05d.bin per rank, DONE_%08d, exactly as llm.c names them ----
@@ -300,10 +315,13 @@ public final class Trainer {
         if (config.rank() == 0) model.saveCheckpoint(dir.resolve("model_%08d.bin".formatted(step)));
         // a bf16 model's fp32 master weights and its stochastic-rounding rng go with m and v (header[4], [20..23]);
         // a CPU model has neither, and its file keeps [4] = 0 and rng states 0
-        MemorySegment master = model.masterWeights();
-        var lossScale = model.lossScale(); // fp16 only
+        var mixed = model instanceof MixedPrecisionState state ? state : null;
+        MemorySegment master = mixed == null ? null : mixed.masterWeights();
+        var lossScale = mixed == null ? null : mixed.lossScale(); // fp16 only
+        long rng = mixed == null ? 0 : mixed.optimizerRngState();
+        long rngLastUpdate = mixed == null ? 0 : mixed.optimizerRngStateBeforeLastUpdate();
         var header = new TrainingStateFile.Header(config.numProcesses(), config.rank(), master != null, !config.overfitSingleBatch(),
-                step, model.optimizerRngState(), model.optimizerRngStateBeforeLastUpdate(),
+                step, rng, rngLastUpdate,
                 trainLoader.shardPosition(), trainLoader.samplePosition(),
                 lossScale == null ? 0 : lossScale.scale(), lossScale == null ? 0 : lossScale.goodSteps());
         TrainingStateFile.write(dir.resolve("state_%08d_%05d.bin".formatted(step, config.rank())), header,
@@ -339,7 +357,8 @@ public final class Trainer {
         if (step < 0) throw new LlmcException("resume (-y 1): no completed checkpoint (DONE_########) in " + dir);
         Path stateFile = dir.resolve("state_%08d_%05d.bin".formatted(step, config.rank()));
         MemorySegment m = model.adamFirstMoments(), v = model.adamSecondMoments();
-        MemorySegment master = model.masterWeights(); // null unless the model keeps fp32 master weights
+        var mixed = model instanceof MixedPrecisionState state ? state : null;
+        MemorySegment master = mixed == null ? null : mixed.masterWeights(); // null unless it keeps fp32 master weights
         var contents = TrainingStateFile.read(stateFile, parallel.shardCount(), config.numProcesses(), config.rank(), m, v, master);
         var header = contents.header();
         model.loadAdamMoments(m, v); // a no-op for the CPU model (m, v are its own); a GPU model uploads them
@@ -349,7 +368,7 @@ public final class Trainer {
         // state is the same state. A mismatch either way prints a one-line warning and the run goes on, only not bit
         // for bit: state files written before the master weights were saved still resume.
         if (header.masterWeights() && master != null) {
-            model.loadMasterWeights(master);
+            mixed.loadMasterWeights(master);
         } else if (header.masterWeights()) {
             out.println("warning: " + stateFile + " holds fp32 master weights, but this model keeps none; they are not used");
         } else if (master != null) {
@@ -357,13 +376,14 @@ public final class Trainer {
                     + "parameters, so this resumed run is not bit-identical to an uninterrupted one");
         }
         if (header.rngState() != 0) {
-            model.restoreOptimizerRng(header.rngState(), header.rngStateLastUpdate());
-        } else if (model.optimizerRngState() != 0) { // a state file of a model without one (or of an older llmc4j)
+            if (mixed != null) mixed.restoreOptimizerRng(header.rngState(), header.rngStateLastUpdate());
+        } else if (mixed != null && mixed.optimizerRngState() != 0) { // a file of a model without one (or older llmc4j)
             out.println("warning: " + stateFile + " holds no stochastic-rounding rng state; it starts again from its seed");
         }
         if (header.lossScale() > 0) {
-            model.restoreLossScale(new TrainableModel.LossScale(header.lossScale(), header.lossScaleGoodSteps()));
-        } else if (model.lossScale() != null) {
+            var saved = new MixedPrecisionState.LossScale(header.lossScale(), header.lossScaleGoodSteps());
+            if (mixed != null) mixed.restoreLossScale(saved);
+        } else if (mixed != null && mixed.lossScale() != null) {
             out.println("warning: " + stateFile + " holds no loss scale; the fp16 loss scaler starts again from its initial scale");
         }
         if (contents.loader() != null) {

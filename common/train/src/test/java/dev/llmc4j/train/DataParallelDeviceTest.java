@@ -28,7 +28,7 @@ class DataParallelDeviceTest {
     static final List<String> log = new ArrayList<>();
 
 
-    static final class GpuLikeModel implements TrainableModel {
+    static final class GpuLikeModel implements TrainableModel, ShardedOptimizer, DeviceGradients {
         public long numParameters() { return 1000; }
         public int vocabSize() { return 1; }
         public int maxSeqLen() { return 1; }
@@ -124,5 +124,17 @@ class DataParallelDeviceTest {
     void aHostCommunicatorCannotReduceGpuGradients() {
         var error = assertThrows(LlmcException.class, () -> new DataParallel(new RecordingHost(2), new GpuLikeModel(), 0, QUIET));
         assertTrue(error.getMessage().contains("GPU gradients need NCCL"), error.getMessage());
+    }
+
+    @Test
+    void aModelWithoutTheCapabilitiesTrainsAloneOrWithZeroZeroOnly() {
+        try (var core = new TrainableModelTest.Moments()) { // the core contract only: no ZeRO-1, no gradients to share
+            assertEquals(0, new DataParallel(new RecordingHost(1), core, 0, QUIET).zeroStage());
+            var zero1 = assertThrows(LlmcException.class, () -> new DataParallel(new RecordingHost(2), core, 1, QUIET));
+            assertEquals("Moments does not support ZeRO-1 (-z 1)", zero1.getMessage());
+            var shared = assertThrows(LlmcException.class,
+                    () -> new DataParallel(new RecordingHost(2), core, 0, QUIET));
+            assertEquals("Moments keeps no gradients to reduce across processes", shared.getMessage());
+        }
     }
 }

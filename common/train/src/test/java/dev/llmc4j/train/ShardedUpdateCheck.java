@@ -25,8 +25,8 @@ public final class ShardedUpdateCheck {
      *
      * @return the shard checked (rank 1 of 2), for model-specific checks after it
      */
-    public static OptimizerShard assertShardUpdateEqualsTheFullUpdate(TrainableModel full, TrainableModel sharded,
-                                                                     int[] x, int[] y, int B, int T) {
+    public static <M extends TrainableModel & ShardedOptimizer & HostGradients> OptimizerShard
+            assertShardUpdateEqualsTheFullUpdate(M full, M sharded, int[] x, int[] y, int B, int T) {
         long N = full.numParameters();
         var shard = OptimizerShard.of(full.parameterSlices(), 1, 2); // rank 1 of 2: the second half of every slice
         boolean[] owned = new boolean[(int) N];

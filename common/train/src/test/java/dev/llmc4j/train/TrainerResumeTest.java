@@ -36,7 +36,7 @@ class TrainerResumeTest {
     Path dir;
 
     /** 16 bf16 parameters kept as fp32 master weights, rounded stochastically after each AdamW step. */
-    static final class MixedPrecisionModel implements TrainableModel {
+    static final class MixedPrecisionModel implements TrainableModel, MixedPrecisionState {
         static final int N = 16;
         final boolean keepsMaster;          // false: a model whose master weights are not saved (today's CPU models)
         boolean ignoreRngRestore;           // a broken model for the negative control

@@ -10,6 +10,9 @@ import dev.llmc4j.model.GPT2Config;
 import dev.llmc4j.model.GPT2Init;
 import dev.llmc4j.model.OptimizerShard;
 import dev.llmc4j.model.ParameterSlice;
+import dev.llmc4j.train.DeviceGradients;
+import dev.llmc4j.train.MixedPrecisionState;
+import dev.llmc4j.train.ShardedOptimizer;
 import dev.llmc4j.train.TokenGenerator;
 import dev.llmc4j.train.TrainableModel;
 import dev.llmc4j.util.LlmcException;
@@ -32,7 +35,7 @@ import java.util.List;
  *       to 64) and copies one row of logits to the host, as llm.c's train_gpt2.cu samples.</li>
  * </ul>
  */
-public final class GPT2CudaModel implements TrainableModel {
+public final class GPT2CudaModel implements TrainableModel, ShardedOptimizer, DeviceGradients, MixedPrecisionState {
 
     private final GPT2Cuda gpu;
     private final GPT2Config config;

@@ -11,10 +11,10 @@ import java.util.function.IntConsumer;
  * llm.c's way to generate: run the whole sequence through the model again for every new token and sample from
  * the last position. Kept to measure what the KV cache ({@link GPT2Inference}) saves and to test it against.
  */
-public final class GPT2Recompute implements TokenGenerator {
+public final class GPT2NoCacheGenerator implements TokenGenerator {
     private final GPT2 model;
 
-    public GPT2Recompute(GPT2 model) {
+    public GPT2NoCacheGenerator(GPT2 model) {
         this.model = model;
     }
 

@@ -1,7 +1,7 @@
-package dev.llmc4j.gpt2;
+package dev.llmc4j.bench;
 
-import dev.llmc4j.bench.Data;
-import dev.llmc4j.cpu.Kernels;
+import dev.llmc4j.cpu.CpuKernels;
+import dev.llmc4j.gpt2.GPT2Kernels;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.SplittableRandom;
@@ -20,8 +20,8 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * The layers only GPT-2 has (GPT2.java; in GPT2's package because they are package-private): layernorm, GELU and
- * the encoder, forward and backward, baseline vs fast, at GPT-2 124M's shapes with B=4, T=64 (N = B*T = 256
+ * The layers only GPT-2 has (GPT2.java's, through {@link GPT2Kernels}): layernorm, GELU and
+ * the encoder, forward and backward, baseline vs vectorized, at GPT-2 124M's shapes with B=4, T=64 (N = B*T = 256
  * positions, C = 768). All are memory-bound: the "gbytes" column is GB/s of the bytes a call must read and
  * write at least (a kernel that reads its input twice gets no credit for the second pass).
  */
@@ -33,8 +33,10 @@ import org.openjdk.jmh.annotations.Warmup;
 @State(Scope.Benchmark)
 public class GPT2LayersBench {
 
-    @Param({"fast", "baseline"})
+    @Param({"vectorized", "baseline"})
     public String kernel;
+
+    GPT2Kernels kernels;
 
     @Param({"4"})
     public int B;
@@ -56,7 +58,7 @@ public class GPT2LayersBench {
 
     @Setup
     public void setup() {
-        Kernels.useFast(kernel.equals("fast"));
+        kernels = GPT2Kernels.of(CpuKernels.Choice.parse(kernel));
         arena = Arena.ofShared();
         btc = (long) B * T * C;
         bt = (long) B * T;
@@ -70,7 +72,7 @@ public class GPT2LayersBench {
         dbias = Data.zeros(arena, C);
         mean = Data.zeros(arena, bt);
         rstd = Data.zeros(arena, bt);
-        GPT2.layernormForward(out, mean, rstd, inp, weight, bias, B, T, C); // real mean and rstd for the backward
+        kernels.layernormForward(out, mean, rstd, inp, weight, bias, B, T, C); // real mean and rstd for the backward
         fch = Data.random(arena, 4 * btc, 5);
         fchGelu = Data.zeros(arena, 4 * btc);
         dfch = Data.zeros(arena, 4 * btc);
@@ -85,42 +87,41 @@ public class GPT2LayersBench {
     @TearDown
     public void tearDown() {
         arena.close();
-        Kernels.useFast(true);
     }
 
     @Benchmark
     public void layernormForward(Data.Bytes bytes) {
-        GPT2.layernormForward(out, mean, rstd, inp, weight, bias, B, T, C);
+        kernels.layernormForward(out, mean, rstd, inp, weight, bias, B, T, C);
         bytes.gbytes += 4.0 * (2 * btc + 2 * bt + 2L * C) / 1e9; // read inp, weight, bias; write out, mean, rstd
     }
 
     @Benchmark
     public void layernormBackward(Data.Bytes bytes) {
-        GPT2.layernormBackward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, B, T, C);
+        kernels.layernormBackward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, B, T, C);
         bytes.gbytes += 4.0 * (4 * btc + 2 * bt + 5L * C) / 1e9; // read dout, inp, dinp; write dinp; mean, rstd; dweight, dbias
     }
 
     @Benchmark
     public void geluForward(Data.Bytes bytes) {
-        GPT2.geluForward(fchGelu, fch, 4 * btc);
+        kernels.geluForward(fchGelu, fch, 4 * btc);
         bytes.gbytes += 4.0 * (2 * 4 * btc) / 1e9; // read fch, write fchGelu
     }
 
     @Benchmark
     public void geluBackward(Data.Bytes bytes) {
-        GPT2.geluBackward(dfch, fch, dfchGelu, 4 * btc);
+        kernels.geluBackward(dfch, fch, dfchGelu, 4 * btc);
         bytes.gbytes += 4.0 * (4 * 4 * btc) / 1e9; // read fch, dfchGelu, dfch; write dfch
     }
 
     @Benchmark
     public void encoderForward(Data.Bytes bytes) {
-        GPT2.encoderForward(out, tokens, wte, wpe, B, T, C);
+        kernels.encoderForward(out, tokens, wte, wpe, B, T, C);
         bytes.gbytes += 4.0 * (3 * btc) / 1e9; // read a wte row and a wpe row per position, write out
     }
 
     @Benchmark
     public void encoderBackward(Data.Bytes bytes) {
-        GPT2.encoderBackward(dwte, dwpe, dout, tokens, B, T, C);
+        kernels.encoderBackward(dwte, dwpe, dout, tokens, B, T, C);
         bytes.gbytes += 4.0 * (5 * btc) / 1e9; // read dout; read and write a dwte row and a dwpe row per position
     }
 }

@@ -8,16 +8,14 @@ import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 /** Grouped-query attention equals multi-head attention with every key/value head repeated for its query heads. */
-class AttentionTest {
+class CausalSelfAttentionTest {
     static final int B = 2, T = 5, NH = 4, NKV = 2, HS = 3, GROUP = NH / NKV;
     static final int C = NH * HS, GQA_ROW = (NH + 2 * NKV) * HS, MHA_ROW = 3 * C;
 
     @Test
     void gqaEqualsRepeatedHeads() {
         // the index arithmetic of grouped-query attention is what is checked here, so both calls run the plain
-        // kernels (the fast multi-head kernel has its own test against the plain one)
-        boolean fast = Kernels.fast();
-        Kernels.useFast(false);
+        // loops (the vectorized multi-head kernel has its own test against them: VectorizedCpuKernelsTest)
         try (var arena = Arena.ofShared()) {
             var random = new Random(3);
             MemorySegment gqa = arena.allocate(4L * B * T * GQA_ROW), mha = arena.allocate(4L * B * T * MHA_ROW);
@@ -36,15 +34,15 @@ class AttentionTest {
             long att = (long) B * NH * T * T;
             MemorySegment outG = arena.allocate(4L * B * T * C), outM = arena.allocate(4L * B * T * C);
             MemorySegment attG = arena.allocate(4 * att), attM = arena.allocate(4 * att);
-            Attention.forward(outG, arena.allocate(4 * att), attG, gqa, B, T, NH, NKV, HS);
-            Attention.forward(outM, arena.allocate(4 * att), attM, mha, B, T, C, NH);
+            CausalSelfAttention.forward(outG, arena.allocate(4 * att), attG, gqa, B, T, NH, NKV, HS);
+            CausalSelfAttention.forward(outM, arena.allocate(4 * att), attM, mha, B, T, C, NH);
             for (long i = 0; i < (long) B * T * C; i++) assertEquals(Floats.get(outM, i), Floats.get(outG, i));
 
             MemorySegment dout = arena.allocate(4L * B * T * C);
             for (long i = 0; i < (long) B * T * C; i++) Floats.set(dout, i, (float) random.nextGaussian());
             MemorySegment dG = arena.allocate(4L * B * T * GQA_ROW), dM = arena.allocate(4L * B * T * MHA_ROW);
-            Attention.backward(dG, arena.allocate(4 * att), arena.allocate(4 * att), dout, gqa, attG, B, T, NH, NKV, HS);
-            Attention.backward(dM, arena.allocate(4 * att), arena.allocate(4 * att), dout, mha, attM, B, T, C, NH);
+            CausalSelfAttention.backward(dG, arena.allocate(4 * att), arena.allocate(4 * att), dout, gqa, attG, B, T, NH, NKV, HS);
+            CausalSelfAttention.backward(dM, arena.allocate(4 * att), arena.allocate(4 * att), dout, mha, attM, B, T, C, NH);
             for (int r = 0; r < B * T; r++) {
                 for (int h = 0; h < NH; h++) {
                     for (int i = 0; i < HS; i++) {
@@ -63,8 +61,6 @@ class AttentionTest {
                     }
                 }
             }
-        } finally {
-            Kernels.useFast(fast);
         }
     }
 }

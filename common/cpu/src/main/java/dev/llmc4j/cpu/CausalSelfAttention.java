@@ -13,9 +13,12 @@ import java.lang.foreign.MemorySegment;
  * head h uses channels h*hs..(h+1)*hs-1 of its block. Query head h reads key/value head h / (NH/NKV), so
  * NH/NKV consecutive query heads share one key/value head (Llama 3). GPT-2 is the case NKV = NH: inp (B,T,3C).
  * out (B,T,NH*hs).
+ *
+ * <p>These plain loops are the baseline a model runs through {@link CpuKernels}; the vectorized multi-head version
+ * is in {@link VectorizedCpuKernels}.
  */
-public final class Attention {
-    private Attention() {}
+public final class CausalSelfAttention {
+    private CausalSelfAttention() {}
 
     /**
      * For each (b, t, h): preatt[t2] = q_t · k_t2 / sqrt(hs) for t2 <= t, att = softmax(preatt) (zero above the
@@ -29,7 +32,6 @@ public final class Attention {
     /** As above with NKV key/value heads of size hs (grouped-query attention). */
     public static void forward(MemorySegment out, MemorySegment preatt, MemorySegment att, MemorySegment inp,
                                int B, int T, int NH, int NKV, int hs) {
-        if (Kernels.fast() && NKV == NH) { FastKernels.attentionForward(out, preatt, att, inp, B, T, NH * hs, NH); return; }
         long C = (long) NH * hs;                  // width of the query block and of out
         long C3 = (long) (NH + 2 * NKV) * hs;     // row stride of inp
         long keys = C, values = C + (long) NKV * hs;
@@ -92,7 +94,6 @@ public final class Attention {
     /** As above with NKV key/value heads of size hs (grouped-query attention). */
     public static void backward(MemorySegment dinp, MemorySegment dpreatt, MemorySegment datt, MemorySegment dout,
                                 MemorySegment inp, MemorySegment att, int B, int T, int NH, int NKV, int hs) {
-        if (Kernels.fast() && NKV == NH) { FastKernels.attentionBackward(dinp, dpreatt, datt, dout, inp, att, B, T, NH * hs, NH); return; }
         long C = (long) NH * hs;
         long C3 = (long) (NH + 2 * NKV) * hs;
         long keys = C, values = C + (long) NKV * hs;
