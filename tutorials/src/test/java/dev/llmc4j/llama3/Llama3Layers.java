@@ -14,6 +14,15 @@ public final class Llama3Layers {
         Llama3.rmsnormForward(out, rstd, inp, weight, rows, C, eps);
     }
 
+    public static void rmsnormBackward(MemorySegment dinp, MemorySegment dweight, MemorySegment dout, MemorySegment inp,
+                                       MemorySegment weight, MemorySegment rstd, long rows, int C) {
+        Llama3.rmsnormBackward(dinp, dweight, dout, inp, weight, rstd, rows, C);
+    }
+
+    public static void swigluBackward(MemorySegment dfch, MemorySegment fch, MemorySegment dout, long rows, int H) {
+        Llama3.swigluBackward(dfch, fch, dout, rows, H);
+    }
+
     public static double[] ropeFrequencies(Llama3Config config) {
         return Llama3.ropeFrequencies(config);
     }
