@@ -7,6 +7,7 @@ import static dev.llmc4j.tutorials.Tensors.relativeError;
 import static dev.llmc4j.tutorials.Tensors.roundedToFloat;
 import static dev.llmc4j.tutorials.Tensors.segment;
 import static dev.llmc4j.tutorials.Tensors.zeros;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -48,6 +49,14 @@ class Step10OptimizerTest {
                 + " without bias correction m/sqrt(v) = %.3f%n", worst, lr, uncorrected);
         assertTrue(worst < 1e-4 * lr, "every first step is lr * sign(g): " + worst);
         assertEquals(0.1 / Math.sqrt(0.05), uncorrected, 1e-9);
+
+        // where eps matters: a gradient as small as eps itself moves by lr * g / (|g| + eps) = lr / 2
+        double[] tiny = {0.0};
+        Optimizer.adamw(tiny, new double[] {1e-8}, Optimizer.AdamState.zeros(1), lr, 0.9, 0.95, 1e-8, 0.0, 1.0, 1);
+        assertEquals(-lr / 2, tiny[0], 1e-6 * lr);
+        tiny[0] = 0.0;
+        Optimizer.adamL2(tiny, new double[] {1e-8}, Optimizer.AdamState.zeros(1), lr, 0.9, 0.95, 1e-8, 0.0, 1);
+        assertEquals(-lr / 2, tiny[0], 1e-6 * lr);
     }
 
     @Test
@@ -90,6 +99,16 @@ class Step10OptimizerTest {
         // ... and the large-gradient one moves by lr too: its decay drowned in the normalisation (AdamW: lr + lr*wd)
         assertEquals(lr, 1 - coupled[2], 1e-9);
         assertEquals(lr * (1 + wd), 1 - decoupled[2], 1e-9);
+        // the decay is proportional to p: p = 2 and p = -1, no gradient
+        double[] twoAndMinusOne = {2, -1};
+        Optimizer.adamw(twoAndMinusOne, new double[2], Optimizer.AdamState.zeros(2), lr, 0.9, 0.95, 1e-8, wd, 1.0, 1);
+        assertArrayEquals(new double[] {2 - lr * wd * 2, -1 + lr * wd}, twoAndMinusOne, 1e-15);
+        // coupled: wd * p acts as a gradient, so at step 1 it moves by lr * sign(p), whatever its size
+        double[] coupledTwo = {2, -1};
+        var state = Optimizer.AdamState.zeros(2);
+        Optimizer.adamL2(coupledTwo, new double[2], state, lr, 0.9, 0.95, 1e-8, wd, 1);
+        assertArrayEquals(new double[] {2 - lr, -1 + lr}, coupledTwo, 1e-9);
+        assertArrayEquals(new double[] {0.1 * wd * 2, 0.1 * wd * -1}, state.m(), 1e-15, "m saw the penalty wd * p");
     }
 
     @Test
@@ -99,16 +118,27 @@ class Step10OptimizerTest {
         var microBatches = List.of(
                 new Optimizer.MicroBatch(Arrays.copyOf(x, 2 * T), Arrays.copyOf(y, 2 * T)),
                 new Optimizer.MicroBatch(Arrays.copyOfRange(x, 2 * T, 4 * T), Arrays.copyOfRange(y, 2 * T, 4 * T)));
+        int n = (int) TINY.numParameters();
         try (var accumulated = GPT2.randomInit(TINY); var big = GPT2.randomInit(TINY)) {
-            float lessonLoss = Optimizer.accumulatedStep(accumulated, microBatches, 2, T, 1e-3f, 0.1f, 1);
-            float bigLoss = Optimizer.accumulatedStep(big, List.of(new Optimizer.MicroBatch(x, y)), 2 * k, T, 1e-3f,
-                    0.1f, 1);
-            int n = (int) TINY.numParameters();
-            double error = relativeError(doubles(accumulated.parameters(), n), doubles(big.parameters(), n));
-            System.out.printf("one step on 2 micro-batches of B=2 vs on B=4: losses %.6f / %.6f, parameters differ by"
-                    + " %.1e%n", lessonLoss, bigLoss, error);
-            assertEquals(bigLoss, lessonLoss, 1e-5 * bigLoss);
-            assertTrue(error < 1e-6, "the same step: " + error);
+            double[] initial = doubles(big.parameters(), n);
+            double worst = 0;
+            float lessonLoss = 0, bigLoss = 0;
+            for (int t = 1; t <= 2; t++) {   // two steps: the second one must start from zeroed gradients
+                lessonLoss = Optimizer.accumulatedStep(accumulated, microBatches, 2, T, 1e-3f, 0.1f, t);
+                // the reference, written out: one forward and backward on the batch of B = 4, clip, AdamW
+                big.zeroGrad();
+                bigLoss = big.forward(x, y, 2 * k, T);
+                big.backward(1);
+                float norm = big.gradientNorm();
+                big.update(1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, norm > 1 ? 1 / norm : 1, t);
+                assertEquals(bigLoss, lessonLoss, 1e-5 * bigLoss, "the mean loss over the micro-batches, step " + t);
+                worst = Math.max(worst, relativeError(doubles(accumulated.parameters(), n), doubles(big.parameters(), n)));
+            }
+            double moved = relativeError(doubles(big.parameters(), n), initial);
+            System.out.printf("two steps on 2 micro-batches of B=2 vs on B=4: losses %.6f / %.6f, parameters differ by"
+                    + " %.1e (and moved by %.1e)%n", lessonLoss, bigLoss, worst, moved);
+            assertTrue(worst < 1e-2 * moved, "the same steps: " + worst);
+            assertTrue(moved > 1e-4, "the steps moved the parameters: " + moved);
         }
     }
 
@@ -146,9 +176,11 @@ class Step10OptimizerTest {
         var state = Optimizer.AdamState.zeros(n);
         for (int t = 1; t <= 5; t++) {
             double[] grads = roundedToFloat(gaussian(random, n, 0.1));
-            var step = new AdamW.Step(1e-2f, 0.9f, 0.95f, 1e-8f, 0.1f, 0.5f, t);
+            // a clip scale that changes from step to step: a constant one would cancel out in m / sqrt(v)
+            float gradScale = 1.0f / t;
+            var step = new AdamW.Step(1e-2f, 0.9f, 0.95f, 1e-8f, 0.1f, gradScale, t);
             AdamW.update(moduleParams, segment(grads), m, v, 0, n, step);
-            Optimizer.adamw(params, grads, state, 1e-2, 0.9, 0.95, 1e-8, 0.1, 0.5, t);
+            Optimizer.adamw(params, grads, state, 1e-2, 0.9, 0.95, 1e-8, 0.1, gradScale, t);
         }
         double error = relativeError(doubles(moduleParams, n), params);
         System.out.printf("5 AdamW steps: common's AdamW (float) vs lesson (double): %.1e%n", error);

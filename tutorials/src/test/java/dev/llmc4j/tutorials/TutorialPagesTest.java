@@ -49,9 +49,19 @@ class TutorialPagesTest {
     }
 
     @Test
+    void theAutogradBridgeEndsWithItsCommandToo() throws IOException {
+        String text = Files.readString(PAGES.resolve("autograd-bridge.adoc"));
+        int lastSection = text.lastIndexOf("\n== ");
+        assertTrue(text.startsWith("== Run it", lastSection + 1));
+        assertTrue(text.substring(lastSection).contains("./mvnw -q -pl tutorials -am test -Dtest=AutogradBridgeTest"
+                + " -Dllmc.skipFixtures=true -Dsurefire.failIfNoSpecifiedTests=false\n"));
+    }
+
+    @Test
     void everyLinkAndIncludeResolvesWithoutTheDocsBuild() throws IOException {
         var pages = new ArrayList<>(pages());
         pages.add(PAGES.resolve("README.adoc"));
+        pages.add(PAGES.resolve("autograd-bridge.adoc"));
         int links = 0, includes = 0;
         for (Path page : pages) {
             String text = Files.readString(page);
