@@ -49,19 +49,24 @@ class TutorialPagesTest {
     }
 
     @Test
-    void theAutogradBridgeEndsWithItsCommandToo() throws IOException {
-        String text = Files.readString(PAGES.resolve("autograd-bridge.adoc"));
-        int lastSection = text.lastIndexOf("\n== ");
-        assertTrue(text.startsWith("== Run it", lastSection + 1));
-        assertTrue(text.substring(lastSection).contains("./mvnw -q -pl tutorials -am test -Dtest=AutogradBridgeTest"
-                + " -Dllmc.skipFixtures=true -Dsurefire.failIfNoSpecifiedTests=false\n"));
+    void theBridgePagesEndWithTheirCommandsToo() throws IOException {
+        for (String[] page : BRIDGES) {
+            String text = Files.readString(PAGES.resolve(page[0]));
+            int lastSection = text.lastIndexOf("\n== ");
+            assertTrue(text.startsWith("== Run it", lastSection + 1), page[0]);
+            assertTrue(text.substring(lastSection).contains("./mvnw -q -pl tutorials -am test -Dtest=" + page[1]
+                    + " -Dllmc.skipFixtures=true -Dsurefire.failIfNoSpecifiedTests=false\n"), page[0]);
+        }
     }
+
+    /** The pages beside the numbered steps, and their tests. */
+    static final String[][] BRIDGES = {{"autograd-bridge.adoc", "AutogradBridgeTest"}, {"cuda-kernel.adoc", "CudaKernelTest"}};
 
     @Test
     void everyLinkAndIncludeResolvesWithoutTheDocsBuild() throws IOException {
         var pages = new ArrayList<>(pages());
         pages.add(PAGES.resolve("README.adoc"));
-        pages.add(PAGES.resolve("autograd-bridge.adoc"));
+        for (String[] bridge : BRIDGES) pages.add(PAGES.resolve(bridge[0]));
         int links = 0, includes = 0;
         for (Path page : pages) {
             String text = Files.readString(page);
