@@ -2,8 +2,8 @@ package dev.llmc4j.gpt2.cuda;
 
 import dev.llmc4j.distributed.DeviceCollectives;
 import dev.llmc4j.model.GPT2Config;
+import dev.llmc4j.model.OptimizerShard;
 import dev.llmc4j.random.XorShift;
-import dev.llmc4j.train.OptimizerShard;
 import dev.llmc4j.util.LlmcException;
 
 import java.lang.foreign.Arena;

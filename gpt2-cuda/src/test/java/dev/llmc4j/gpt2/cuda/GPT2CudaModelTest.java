@@ -1,7 +1,7 @@
 package dev.llmc4j.gpt2.cuda;
 
+import dev.llmc4j.model.GPT2Checkpoint;
 import dev.llmc4j.testing.RandomTokens;
-import dev.llmc4j.format.GPT2Checkpoint;
 import dev.llmc4j.format.TokenShard;
 import dev.llmc4j.model.GPT2Config;
 import dev.llmc4j.random.XorShift;
