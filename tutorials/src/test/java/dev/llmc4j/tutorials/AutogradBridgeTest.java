@@ -32,7 +32,8 @@ class AutogradBridgeTest {
         Path root = Path.of(System.getProperty("llmc.root", ".."));
         Path out = root.resolve("tutorials/target/autograd");
         String python = System.getProperty("llmc.python", "/usr/bin/python3");
-        var process = new ProcessBuilder(python, root.resolve("reference/autograd_bridge.py").toString(), out.toString())
+        String script = root.resolve("reference/autograd_bridge.py").toString();
+        var process = new ProcessBuilder(python, script, out.toString())
                 .redirectErrorStream(true).start();
         String printed = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
         int exit = process.waitFor();

@@ -112,7 +112,8 @@ class Step06MlpTest {
         matmul.backward(da, dprojw, dprojb, segment(dout), a, segment(weights.projw()), N, 4 * C, C);
         GPT2Layers.geluBackward(dh, h, da, N * 4 * C);
         matmul.backward(dinp, dfcw, dfcb, dh, input, segment(weights.fcw()), N, C, 4 * C);
-        double[] errors = {relativeError(doubles(dinp, N * C), dx), relativeError(doubles(dfcw, 4 * C * C), grads.fcw()),
+        double[] errors = {relativeError(doubles(dinp, N * C), dx),
+            relativeError(doubles(dfcw, 4 * C * C), grads.fcw()),
             relativeError(doubles(dfcb, 4 * C), grads.fcb()), relativeError(doubles(dprojw, C * 4 * C), grads.projw()),
             relativeError(doubles(dprojb, C), grads.projb())};
         System.out.printf("MLP backward: Matmul + GPT2 gelu (float) vs lesson: dx %.1e, dfcw %.1e, dfcb %.1e,"

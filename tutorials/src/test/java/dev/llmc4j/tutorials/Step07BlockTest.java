@@ -105,7 +105,8 @@ class Step07BlockTest {
                 for (int i = 0; i < 4; i++) {
                     double std = standardDeviation(doubles(model.parameters(), config.parameterOffset(tensors[i]),
                             (int) config.parameterSizes()[tensors[i]]));
-                    assertEquals(expected[i], std, 0.1 * expected[i], GPT2Config.PARAMETER_NAMES[tensors[i]] + ", L = " + L);
+                    assertEquals(expected[i], std, 0.1 * expected[i],
+                            GPT2Config.PARAMETER_NAMES[tensors[i]] + ", L = " + L);
                 }
                 double sumOfVariances = 2 * L * Math.pow(0.02 / Math.sqrt(2 * L), 2);
                 System.out.printf("L = %d: attprojw and fcprojw std %.4f = 0.02/sqrt(2L); 2L such additions:"

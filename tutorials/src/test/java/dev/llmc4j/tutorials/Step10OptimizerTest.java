@@ -132,7 +132,8 @@ class Step10OptimizerTest {
                 float norm = big.gradientNorm();
                 big.update(1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, norm > 1 ? 1 / norm : 1, t);
                 assertEquals(bigLoss, lessonLoss, 1e-5 * bigLoss, "the mean loss over the micro-batches, step " + t);
-                worst = Math.max(worst, relativeError(doubles(accumulated.parameters(), n), doubles(big.parameters(), n)));
+                worst = Math.max(worst,
+                        relativeError(doubles(accumulated.parameters(), n), doubles(big.parameters(), n)));
             }
             double moved = relativeError(doubles(big.parameters(), n), initial);
             System.out.printf("two steps on 2 micro-batches of B=2 vs on B=4: losses %.6f / %.6f, parameters differ by"

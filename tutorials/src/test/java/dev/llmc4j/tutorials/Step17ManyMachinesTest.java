@@ -149,7 +149,8 @@ class Step17ManyMachinesTest {
                 sharded.step(rankGradients, 1e-2, 0.9, 0.95, 1e-8, 0.1, 1.0);
                 assertEquals(one.lastGradientNorm(), sharded.lastGradientNorm(), 1e-5 * one.lastGradientNorm());
                 for (int r = 0; r < P; r++)
-                    worstParameters = Math.max(worstParameters, relativeError(sharded.parameters(r), one.parameters(0)));
+                    worstParameters = Math.max(worstParameters,
+                            relativeError(sharded.parameters(r), one.parameters(0)));
             }
             System.out.printf("tiny GPT-2 (%,d parameters), 3 steps: 2 ZeRO-1 ranks on half a batch each vs one process"
                     + " on all of it: mean gradient %.1e, parameters %.1e (relative); m and v: %d floats per rank"
@@ -177,7 +178,7 @@ class Step17ManyMachinesTest {
     @Test
     void bandwidthArithmeticForGpt2OnRealNetworks() {
         long N = GPT2Config.fromDescriptor("d12").numParameters();
-        double bf16Bytes = 2.0 * N;                            // the gradients in bf16, as llm.c's GPU trainer sends them
+        double bf16Bytes = 2.0 * N;                        // the gradients in bf16, as llm.c's GPU trainer sends them
         double nvlink = RingAllReduce.ringSeconds(bf16Bytes, 8, 450e9);   // H100 NVLink 4: 450 GB/s each way
         double infiniband = RingAllReduce.ringSeconds(bf16Bytes, 8, 50e9); // 400 Gb/s InfiniBand NDR per GPU
         double ethernet = RingAllReduce.ringSeconds(bf16Bytes, 8, 1.25e9); // 10 Gb/s Ethernet

@@ -171,7 +171,8 @@ class Step18Llama3Test {
     @Test
     void swigluBackwardMatchesFiniteDifferencesAndLlama3() {
         int rows = 3, H = 5;
-        double[] fch = roundedToFloat(gaussian(random, rows * 2 * H, 2)), dout = roundedToFloat(gaussian(random, rows * H, 1));
+        double[] fch = roundedToFloat(gaussian(random, rows * 2 * H, 2));
+        double[] dout = roundedToFloat(gaussian(random, rows * H, 1));
         double[] dfch = new double[fch.length];
         Llama3Lesson.swigluBackward(dfch, fch, dout, rows, H);
         gradientCheck("SwiGLU backward vs finite diff.:", dfch,
@@ -245,7 +246,8 @@ class Step18Llama3Test {
             var parameters = model.parameters();
             // the norms start at 1: give them random gains, or a wrong index into them would go unseen
             for (int slot : new int[] {2, 8, 14})
-                for (long i = 0; i < sizes[slot]; i++) Floats.set(parameters, offsets[slot] + i, (float) (1 + 0.3 * random.nextGaussian()));
+                for (long i = 0; i < sizes[slot]; i++)
+                    Floats.set(parameters, offsets[slot] + i, (float) (1 + 0.3 * random.nextGaussian()));
             double[][] p = new double[16][];
             for (int slot = 0; slot < 16; slot++) p[slot] = doubles(parameters, offsets[slot], (int) sizes[slot]);
             float moduleLoss = model.forward(tokens, targets, B, T);
@@ -265,7 +267,8 @@ class Step18Llama3Test {
                 for (int v = 0; v < V; v++) sum += Math.exp(logits[r * V + v] - max);
                 loss += (Math.log(sum) + max - logits[r * V + targets[r]]) / rows;
             }
-            System.out.printf("one block + head from the lesson vs Llama3.forward: loss %.7f vs %.7f%n", loss, moduleLoss);
+            System.out.printf("one block + head from the lesson vs Llama3.forward: loss %.7f vs %.7f%n", loss,
+                    moduleLoss);
             assertEquals(moduleLoss, loss, 1e-5 * loss);
             assertTrue(relativeError(p[0], p[1]) > 0.5, "Llama 3's head is its own matrix, not wte");
         }

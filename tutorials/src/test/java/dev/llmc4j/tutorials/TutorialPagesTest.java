@@ -60,7 +60,8 @@ class TutorialPagesTest {
     }
 
     /** The pages beside the numbered steps, and their tests. */
-    static final String[][] BRIDGES = {{"autograd-bridge.adoc", "AutogradBridgeTest"}, {"cuda-kernel.adoc", "CudaKernelTest"}};
+    static final String[][] BRIDGES = {
+        {"autograd-bridge.adoc", "AutogradBridgeTest"}, {"cuda-kernel.adoc", "CudaKernelTest"}};
 
     @Test
     void everyLinkAndIncludeResolvesWithoutTheDocsBuild() throws IOException {
@@ -91,7 +92,8 @@ class TutorialPagesTest {
                 includes++;
             }
         }
-        System.out.printf("tutorial pages: %d pages, %d links and %d includes resolve%n", pages.size(), links, includes);
+        System.out.printf("tutorial pages: %d pages, %d links and %d includes resolve%n", pages.size(), links,
+                includes);
         assertTrue(links >= 18 && includes >= 18, "the pattern found the links and includes");
     }
 }

@@ -95,7 +95,7 @@ public final class Optimizer {
     public static float accumulatedStep(TrainableModel model, List<MicroBatch> microBatches, int B, int T,
                                         float lr, float weightDecay, int t) {
         int k = microBatches.size();
-        model.zeroGrad();                                  // the only reset: each backward below ADDS into the gradients
+        model.zeroGrad();                              // the only reset: each backward below ADDS into the gradients
         float meanLoss = 0;
         for (var micro : microBatches) {
             meanLoss += model.forward(micro.inputs(), micro.targets(), B, T) / k;

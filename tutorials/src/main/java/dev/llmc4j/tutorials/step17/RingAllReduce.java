@@ -15,7 +15,7 @@ package dev.llmc4j.tutorials.step17;
 public final class RingAllReduce {
     private RingAllReduce() {}
 
-    /** The chunk whose complete sum rank r holds after {@link #reduceScatter}, and sends first in {@link #allGather}. */
+    /** The chunk whose complete sum rank r holds after {@link #reduceScatter}; it sends it first in the all-gather. */
     public static int ownedChunk(int rank, int P) {
         return (rank + 1) % P;
     }
@@ -30,7 +30,7 @@ public final class RingAllReduce {
         int P = ranks.length, chunk = ranks[0].length / P;
         for (int round = 0; round < P - 1; round++) {
             double[][] messages = new double[P][];
-            for (int r = 0; r < P; r++) messages[r] = slice(ranks[r], Math.floorMod(r - round, P), chunk); // all at once
+            for (int r = 0; r < P; r++) messages[r] = slice(ranks[r], Math.floorMod(r - round, P), chunk); // at once
             for (int r = 0; r < P; r++) {
                 int to = (r + 1) % P, c = Math.floorMod(r - round, P);
                 for (int i = 0; i < chunk; i++) ranks[to][c * chunk + i] += messages[r][i];
