@@ -8,6 +8,7 @@ import static dev.llmc4j.cpu.Floats.sliceAll;
 
 import dev.llmc4j.cpu.AdamW;
 import dev.llmc4j.cpu.AdamWState;
+import dev.llmc4j.cpu.Floats;
 import dev.llmc4j.cpu.Attention;
 import dev.llmc4j.cpu.Kernels;
 import dev.llmc4j.cpu.Matmul;
@@ -412,6 +413,12 @@ public final class GPT2 implements TrainableModel {
     /** Mean loss of the last forward with targets, or -1 when it had none. */
     public float meanLoss() {
         return meanLoss;
+    }
+
+    @Override
+    public float[] tokenLosses() {
+        if (meanLoss == -1) throw new IllegalStateException("no forward with targets yet");
+        return acts.losses.asSlice(0, (long) batchSize * seqLen * Float.BYTES).toArray(Floats.FLOAT);
     }
 
     /** Floats allocated for the activations (as many again for their gradients); 0 before the first forward. */

@@ -14,6 +14,9 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.foreign.StructLayout;
 import java.lang.invoke.MethodHandle;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
 
 /**
  * NVIDIA's NCCL (libnccl.so.2) through the FFM API, loaded at run time: only a GPU run needs it, so nothing links
@@ -69,16 +72,28 @@ public final class Nccl {
 
     /** Loads NCCL, or explains how to get it. */
     public static Nccl load() {
-        String name = libraryName();
-        SymbolLookup lib;
-        try {
-            lib = SymbolLookup.libraryLookup(name, Arena.global());
-        } catch (IllegalArgumentException e) {
-            throw new LlmcException("cannot load NCCL (" + name + "), which multi-GPU training needs: install it (the"
-                    + " libnccl2 package of NVIDIA's CUDA repository, or pip's nvidia-nccl-cu12, then add its lib folder to"
-                    + " LD_LIBRARY_PATH) or point LLMC_NCCL_LIB at libnccl.so.2");
+        return load(List.of(libraryName()));
+    }
+
+    /**
+     * Loads the first of {@code candidates} (sonames for the dynamic loader, or paths) that opens, or explains how
+     * to get NCCL, naming every candidate tried. The GPU side passes the CUDA and Python-wheel folders too.
+     */
+    public static Nccl load(List<String> candidates) {
+        for (String candidate : candidates) {
+            try {
+                if (candidate.contains("/") && !Files.exists(Path.of(candidate))) continue;
+                return new Nccl(candidate.contains("/")
+                        ? SymbolLookup.libraryLookup(Path.of(candidate), Arena.global())
+                        : SymbolLookup.libraryLookup(candidate, Arena.global()));
+            } catch (IllegalArgumentException e) {
+                // try the next one
+            }
         }
-        return new Nccl(lib);
+        throw new LlmcException("cannot load NCCL (tried " + String.join(", ", candidates) + "), which multi-GPU"
+                + " training needs: install it (the libnccl2 package of NVIDIA's CUDA repository, or pip's"
+                + " nvidia-nccl-cu12, then add its lib folder to LD_LIBRARY_PATH) or point LLMC_NCCL_LIB at"
+                + " libnccl.so.2");
     }
 
     private Nccl(SymbolLookup lib) {

@@ -40,7 +40,7 @@ class NcclTest {
     void missingLibrarySaysWhatToInstall() {
         System.setProperty("llmc.nccl.lib", dir.resolve("libnccl-absent.so.2").toString());
         var error = assertThrows(LlmcException.class, Nccl::load);
-        assertTrue(error.getMessage().startsWith("cannot load NCCL (" + dir.resolve("libnccl-absent.so.2") + "), which multi-GPU training needs"),
+        assertTrue(error.getMessage().startsWith("cannot load NCCL (tried " + dir.resolve("libnccl-absent.so.2") + "), which multi-GPU training needs"),
                 error.getMessage());
     }
 

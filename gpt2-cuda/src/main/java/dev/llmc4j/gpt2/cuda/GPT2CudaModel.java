@@ -112,6 +112,20 @@ public final class GPT2CudaModel implements TrainableModel {
         }
     }
 
+    /**
+     * NCCL for a multi-GPU run: {@code -Dllmc.nccl.lib} / {@code $LLMC_NCCL_LIB}, the dynamic loader's
+     * libnccl.so.2, then CUDA's folders and the lib folders of NVIDIA's Python wheels (nvidia/nccl/lib), which on a
+     * PyTorch-only machine hold the only copy. The error names every place tried.
+     */
+    public static Nccl loadNccl() {
+        return Nccl.load(ncclCandidates());
+    }
+
+    static List<String> ncclCandidates() {
+        String override = System.getProperty("llmc.nccl.lib", System.getenv("LLMC_NCCL_LIB"));
+        return NativeLibraries.candidates(override, List.of("libnccl.so.2"), NativeLibraries.cudaLibraryDirectories());
+    }
+
     /** The GPU model underneath (for the parity check and benchmarks). */
     public GPT2Cuda gpu() {
         return gpu;
@@ -148,6 +162,11 @@ public final class GPT2CudaModel implements TrainableModel {
     @Override
     public float forward(int[] inputs, int[] targets, int B, int T) {
         return gpu.forward(inputs, targets, B, T);
+    }
+
+    @Override
+    public float[] tokenLosses() {
+        return gpu.tokenLosses();
     }
 
     @Override

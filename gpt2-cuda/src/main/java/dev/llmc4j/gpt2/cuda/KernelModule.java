@@ -8,6 +8,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Set;
@@ -16,14 +17,13 @@ import java.util.TreeSet;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 
 /**
- * Our kernels on the GPU: loads {@code kernels.fatbin} (built by build-kernels.sh from src/main/cuda) from the
- * classpath with cuModuleLoadData, looks functions up by name once and launches them.
- *
- * <pre>
- *   kernels.launch("gelu_forward_bf16", Launch.gridStride(n, 512), Dim3.of(512), 0, out, inp, n);
- * </pre>
+ * The fatbin loaded into the current context: {@code kernels.fatbin} (built by build-kernels.sh from
+ * src/main/cuda) from the class path with cuModuleLoadData; functions looked up by name once. The names the host
+ * code launches are checked against {@code kernels.txt} (the fatbin's list) when the module loads, so a kernel
+ * renamed in the .cu files fails at once, naming it, not at its first launch. {@link CudaKernels} holds the one
+ * typed launcher per kernel; this class only knows names and packed arguments.
  */
-public final class Kernels implements AutoCloseable {
+public final class KernelModule implements AutoCloseable {
     static final String FATBIN = "kernels.fatbin";
     static final String NAMES = "kernels.txt";
 
@@ -32,8 +32,14 @@ public final class Kernels implements AutoCloseable {
     private final Map<String, MemorySegment> functions = new HashMap<>();
     private final Map<String, Integer> dynamicSmemLimit = new HashMap<>();
 
-    public Kernels(CudaDriver cuda) {
+    /**
+     * Loads the fatbin after checking that it exports every name in {@code required}.
+     *
+     * @throws LlmcException when the fatbin is missing or lacks a required kernel (naming it)
+     */
+    public KernelModule(CudaDriver cuda, Collection<String> required) {
         this.cuda = cuda;
+        requireExported(exportedNames(), required);
         byte[] image = readResource(FATBIN);
         if (image == null)
             throw new LlmcException("no CUDA kernels: dev/llmc4j/gpt2/cuda/" + FATBIN + " is not on the classpath "
@@ -53,13 +59,26 @@ public final class Kernels implements AutoCloseable {
         return set;
     }
 
+    /** Throws, naming every kernel in {@code required} that {@code exported} (kernels.txt) lacks. */
+    static void requireExported(Set<String> exported, Collection<String> required) {
+        if (exported.isEmpty())
+            throw new LlmcException("no CUDA kernels: dev/llmc4j/gpt2/cuda/" + NAMES + " is not on the class path "
+                    + "(the module was built without nvcc; rebuild gpt2-cuda on a machine with the CUDA toolkit)");
+        var missing = new TreeSet<String>(required);
+        missing.removeAll(exported);
+        if (!missing.isEmpty())
+            throw new LlmcException("kernels.fatbin has no kernel " + String.join(", ", missing) + " (the host code "
+                    + "launches it; kernels.txt lists " + exported.size() + " kernels): rebuild gpt2-cuda, or fix the "
+                    + "name in CudaKernels or in src/main/cuda");
+    }
+
     /** True when the build compiled the kernels into the jar. */
     public static boolean fatbinPresent() {
-        return Kernels.class.getResource(FATBIN) != null;
+        return KernelModule.class.getResource(FATBIN) != null;
     }
 
     static byte[] readResource(String name) {
-        try (InputStream in = Kernels.class.getResourceAsStream(name)) {
+        try (InputStream in = KernelModule.class.getResourceAsStream(name)) {
             return in == null ? null : in.readAllBytes();
         } catch (IOException e) {
             throw new LlmcException("cannot read resource " + name + ": " + e.getMessage(), e);
@@ -71,10 +90,11 @@ public final class Kernels implements AutoCloseable {
     }
 
     /**
-     * Launches {@code name}; {@code args} are long (pointer / size_t), int or float, in the kernel's order.
-     * Dynamic shared memory above the default 48 KiB is opted into (cuFuncSetAttribute) on first use.
+     * Launches {@code name} on {@code stream}; {@code args} are long (pointer / size_t), int or float, in the
+     * kernel's order. Dynamic shared memory above the default 48 KiB is opted into (cuFuncSetAttribute) on first use.
      */
-    public void launch(String name, Launch.Dim3 grid, Launch.Dim3 block, int sharedMemBytes, Object... args) {
+    void launch(String name, Launch.Dim3 grid, Launch.Dim3 block, int sharedMemBytes, MemorySegment stream,
+                Object... args) {
         MemorySegment fn = function(name);
         if (sharedMemBytes > 48 * 1024 && dynamicSmemLimit.getOrDefault(name, 0) < sharedMemBytes) {
             cuda.funcSetAttribute(fn, CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_SIZE_BYTES, sharedMemBytes, name);
@@ -82,7 +102,7 @@ public final class Kernels implements AutoCloseable {
         }
         try (Arena arena = Arena.ofConfined()) {
             KernelArgs packed = KernelArgs.pack(arena, args);
-            cuda.launchKernel(fn, name, grid, block, sharedMemBytes, MemorySegment.NULL, packed.pointerArray());
+            cuda.launchKernel(fn, name, grid, block, sharedMemBytes, stream, packed.pointerArray());
         }
     }
 
@@ -94,6 +114,6 @@ public final class Kernels implements AutoCloseable {
 
     @Override
     public String toString() {
-        return "Kernels" + Arrays.toString(functions.keySet().toArray());
+        return "KernelModule" + Arrays.toString(functions.keySet().toArray());
     }
 }

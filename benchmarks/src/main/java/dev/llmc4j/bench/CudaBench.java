@@ -1,5 +1,11 @@
-package dev.llmc4j.gpt2.cuda;
+package dev.llmc4j.bench;
 
+import dev.llmc4j.gpt2.cuda.CudaDriver;
+import dev.llmc4j.gpt2.cuda.CudaException;
+import dev.llmc4j.gpt2.cuda.GPT2Cuda;
+import dev.llmc4j.gpt2.cuda.GPT2CudaModel;
+import dev.llmc4j.gpt2.cuda.PeakFlops;
+import dev.llmc4j.gpt2.cuda.Precision;
 import dev.llmc4j.model.GPT2Config;
 import dev.llmc4j.util.LlmcException;
 
@@ -10,10 +16,11 @@ import java.util.Random;
 
 /**
  * Training-step benchmark for a GPU machine: ms/step, tokens/s and bf16 MFU of full training steps (zeroGrad,
- * forward, backward, grad norm, AdamW) on random tokens with a randomly initialised model.
+ * forward, backward, grad norm, AdamW) on random tokens with llm.c's random init. gpt2-cuda/scripts/device-check.sh
+ * runs it (phases 4 and 5).
  *
  * <pre>
- *   java -cp ... dev.llmc4j.gpt2.cuda.CudaBench --model d12 --seq 1024 --batch 16,32,64 --attention flash \
+ *   java -cp ... dev.llmc4j.bench.CudaBench --model d12 --seq 1024 --batch 16,32,64 --attention flash \
  *        --precision bf16 --steps 10 --warmup 3
  * </pre>
  * Each configuration prints one human line and one {@code RESULT key=value ...} line for scripts. A configuration
@@ -75,28 +82,14 @@ public final class CudaBench {
         return out;
     }
 
-    /** Small random initialisation (not llm.c's exact init: the numbers only have to be trainable). */
-    static float[] randomParameters(GPT2Config config, long seed) {
-        var layout = ParameterLayout.of(config);
-        float[] p = new float[Math.toIntExact(layout.numParameters())];
-        var rng = new Random(seed);
-        for (int t = 0; t < ParameterLayout.NUM_TENSORS; t++) {
-            int off = (int) layout.offset(t), n = (int) layout.size(t);
-            boolean lnWeight = t == ParameterLayout.LN1W || t == ParameterLayout.LN2W || t == ParameterLayout.LNFW;
-            boolean bias = !ParameterLayout.decays(t) && !lnWeight;
-            for (int i = 0; i < n; i++) p[off + i] = lnWeight ? 1.0f : bias ? 0.0f : 0.02f * (float) rng.nextGaussian();
-        }
-        return p;
-    }
-
     static void run(Config c, String device) {
         GPT2Config config = GPT2Config.fromDescriptor(c.model());
         String tag = String.format(Locale.ROOT, "model=%s precision=%s attention=%s B=%d T=%d recompute=%d",
                 c.model(), c.precision().name().toLowerCase(Locale.ROOT), c.attention().name().toLowerCase(Locale.ROOT),
                 c.batch(), c.seq(), c.recompute());
         var options = new GPT2Cuda.Options(c.precision(), c.attention(), c.recompute(), true, true);
-        try (var model = new GPT2Cuda(config, options)) {
-            model.loadParameters(randomParameters(config, 1337));
+        try (var trainable = GPT2CudaModel.randomInit(config, options)) {
+            GPT2Cuda model = trainable.gpu();
             var rng = new Random(42);
             int bt = c.batch() * c.seq();
             int[] inputs = new int[bt], targets = new int[bt];

@@ -1,4 +1,4 @@
-"""PyTorch reference timing for gpu-bench.sh: a GPT-2 (d12 by default) training step with bf16 autocast,
+"""PyTorch reference timing for the device check (gpt2-cuda/scripts/device-check.sh, phase 6): a GPT-2 (d12 by default) training step with bf16 autocast,
 torch.compile and F.scaled_dot_product_attention (flash), fused AdamW, random tokens. Prints one RESULT line per
 batch size, in the same format as CudaBench. Needs torch >= 2.0 with CUDA; exits 0 with a message otherwise.
 Written for this project (a plain nanoGPT-style model), not copied from anywhere."""
