@@ -74,7 +74,8 @@ public final class TrainingOptions {
             description = "1: train on one val batch over and over (a debugging aid)")
     int overfit;
 
-    @Option(names = {"-o", "--output"}, paramLabel = "DIR", description = "output folder: main.log, loss.png, checkpoints")
+    @Option(names = {"-o", "--output"}, paramLabel = "DIR",
+            description = "output folder: main.log, loss.png and loss.svg, checkpoints")
     Path outputDir;
 
     @Option(names = {"-n", "--checkpoint-every"}, paramLabel = "N", defaultValue = "0",

@@ -436,6 +436,11 @@ public final class GPT2 implements CpuTrainableModel, Inspectable {
         return meanLoss;
     }
 
+    /** Floats of each of the 23 activation tensors a forward at (B, T) keeps with -r 0, in the record's order. */
+    public static long[] activationSizes(GPT2Config config, int B, int T) {
+        return Activations.sizes(config, B, T);
+    }
+
     /** Floats of activations a forward at (B, T) keeps at a recompute level (-r 0, 1 or 2): all 23 tensors. */
     public static long activationCount(GPT2Config config, int B, int T, int recompute) {
         return Activations.count(config, B, T, recompute);
