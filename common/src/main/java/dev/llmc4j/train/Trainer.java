@@ -340,9 +340,9 @@ public final class Trainer {
             out.println("warning: " + stateFile + " holds no loss scale; the fp16 loss scaler starts again from its initial scale");
         }
         if (contents.loader() != null) {
-            trainLoader.restore(contents.loader());
+            trainLoader.restore(contents.loader(), stateFile);
         } else {
-            trainLoader.resume(header.shardPosition(), header.samplePosition());
+            trainLoader.resume(header.shardPosition(), header.samplePosition(), stateFile);
         }
         out.printf("resumed from %s at step %d%n", dir.resolve("model_%08d.bin".formatted(step)), step);
         return step;

@@ -107,7 +107,7 @@ class DataLoaderTest {
             }
             try (var fresh = new DataLoader(pattern, B, T, 0, 1, true, 50257)) {
                 firstInputs(fresh, 7); // move it somewhere else first
-                fresh.restore(state);
+                fresh.restore(state, Path.of("state.bin"));
                 assertEquals(expected, firstInputs(fresh, 25), "after " + consumed + " batches");
             }
         }
@@ -116,7 +116,7 @@ class DataLoaderTest {
     @Test
     void unshuffledResumeAtShardAndSample() {
         try (var loader = new DataLoader(writeShards(), B, T, 0, 1, false, 50257)) {
-            loader.resume(1, 2);
+            loader.resume(1, 2, Path.of("state.bin"));
             assertEquals(List.of(1016, 2000), firstInputs(loader, 2));
         }
     }
