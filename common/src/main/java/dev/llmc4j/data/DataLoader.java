@@ -57,7 +57,7 @@ public final class DataLoader implements AutoCloseable {
     /**
      * @param patterns one or more files or globs in the file-name part ({@code data/tinyshakespeare/*_train.bin});
      *                 each pattern's matches are sorted by name and the lists are concatenated
-     * @param vocabSize token ids must be below it (checked for every batch)
+     * @param vocabSize token ids must be below it (checked for every shard when it is opened, and every batch)
      */
     public DataLoader(List<String> patterns, int batchSize, int seqLen, int rank, int numProcesses, boolean shuffle, int vocabSize) {
         if (batchSize <= 0 || seqLen <= 0) throw new LlmcException("batch size and sequence length must be positive, got B=" + batchSize + " T=" + seqLen);
@@ -80,6 +80,7 @@ public final class DataLoader implements AutoCloseable {
         try {
             for (int i = 0; i < shards.length; i++) {
                 shards[i] = TokenShard.open(files.get(i), arena);
+                shards[i].checkTokensBelow(vocabSize); // the whole shard, so a bad id fails now, not hours in
                 long needed = tokensPerStep + 1;
                 if (shards[i].numTokens() < needed) {
                     throw new LlmcException("%s: too few tokens for one batch: needs at least %d (processes %d x B %d x T %d + 1), found %d"

@@ -143,14 +143,13 @@ class DataLoaderTest {
     }
 
     @Test
-    void tokenOutsideTheVocabularyIsRefusedWhenRead() {
-        int[] tokens = new int[20];
-        tokens[5] = 60000;
+    void tokenOutsideTheVocabularyIsRefusedWhenTheShardOpens() {
+        int[] tokens = new int[4000];
+        tokens[3990] = 60000; // far past what a one-batch run reads
         TokenShard.write(folder.resolve("a.bin"), TokenShard.Kind.GPT2, tokens);
-        try (var loader = new DataLoader(folder.resolve("a.bin").toString(), B, T, 0, 1, false, 50257)) {
-            var error = assertThrows(LlmcException.class, loader::nextBatch);
-            assertTrue(error.getMessage().contains("60000") && error.getMessage().contains("position 5"), error.getMessage());
-        }
+        var error = assertThrows(LlmcException.class, () -> new DataLoader(folder.resolve("a.bin").toString(), B, T, 0, 1, false, 50257));
+        assertTrue(error.getMessage().contains("60000") && error.getMessage().contains("position 3990")
+                && error.getMessage().contains("a.bin"), error.getMessage());
     }
 
     @Test
