@@ -141,6 +141,7 @@ public final class DataCommand implements Runnable {
         @Parameters(arity = "1..*", paramLabel = "FILE", description = "UTF-8 text files, tokenized in the order given.")
         List<Path> files;
 
+        @Range(min = 0, max = 1, minExclusive = true, maxExclusive = true)
         @Option(names = "--val-fraction", paramLabel = "F", defaultValue = "0.1",
                 description = "Fraction of the tokens (from the start) used for validation, 0 < F < 1 (default: ${DEFAULT-VALUE}).")
         double valFraction;

@@ -296,7 +296,7 @@ public final class DataLoader implements AutoCloseable {
     }
 
     /** Expands file names and globs (in the file-name part), each pattern's matches sorted, like glob(3). */
-    static List<Path> expand(List<String> patterns) {
+    public static List<Path> expand(List<String> patterns) {
         if (patterns.isEmpty()) throw new LlmcException("no data files given");
         var files = new ArrayList<Path>();
         for (String pattern : patterns) {

@@ -1,5 +1,6 @@
 package dev.llmc4j.format;
 
+import dev.llmc4j.model.FiniteParameters;
 import dev.llmc4j.model.GPT2Config;
 import dev.llmc4j.util.AtomicFiles;
 import dev.llmc4j.util.LlmcException;
@@ -134,6 +135,8 @@ public record GPT2Checkpoint(Path file, int version, GPT2Config config, MemorySe
         long n = config.numParameters();
         if (fp32Parameters.byteSize() < n * Float.BYTES)
             throw new IllegalArgumentException("parameters hold " + fp32Parameters.byteSize() / Float.BYTES + " floats, need " + n);
+        // a checkpoint never holds NaN or infinity: it would be trained on, or sampled from, in silence
+        FiniteParameters.require(fp32Parameters, GPT2Config.PARAMETER_NAMES, config.parameterSizes(), "not writing " + file);
         AtomicFiles.write(file, channel -> {
             try (var out = new BinaryWriter(channel)) {
                 out.header(MAGIC, version, config.maxSeqLen(), config.vocabSize(), config.numLayers(),

@@ -18,6 +18,7 @@ import dev.llmc4j.format.GPT2Checkpoint;
 import dev.llmc4j.model.GPT2Config;
 import dev.llmc4j.model.GPT2Init;
 import dev.llmc4j.model.ParameterSlice;
+import dev.llmc4j.train.MemoryEstimate;
 import dev.llmc4j.train.OptimizerShard;
 import dev.llmc4j.train.TokenGenerator;
 import dev.llmc4j.train.TrainableModel;
@@ -412,6 +413,20 @@ public final class GPT2 implements TrainableModel {
     /** Mean loss of the last forward with targets, or -1 when it had none. */
     public float meanLoss() {
         return meanLoss;
+    }
+
+    /**
+     * What training a model of this shape holds, before it is built: parameters, gradients, AdamW's moments (a
+     * 1/P shard with ZeRO-1), the activations at B, T with recompute level {@code recompute} and as many again for
+     * their gradients, and, when the run samples, the KV cache of {@link GPT2Inference}.
+     */
+    public static MemoryEstimate.Builder memoryEstimate(GPT2Config config, int B, int T, int recompute, int numProcesses,
+                                                        int zeroStage, boolean samples) {
+        var estimate = MemoryEstimate.builder().trainingState(config.numParameters(), numProcesses, zeroStage)
+                .floats("activations and their gradients (B=%d, T=%d, -r %d)".formatted(B, T, recompute),
+                        2 * Activations.count(config, B, T, recompute));
+        if (samples) estimate.floats("sampling KV cache", 2L * config.numLayers() * config.maxSeqLen() * config.channels());
+        return estimate;
     }
 
     /** Floats allocated for the activations (as many again for their gradients); 0 before the first forward. */
