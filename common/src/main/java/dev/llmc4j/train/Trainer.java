@@ -220,10 +220,6 @@ public final class Trainer {
             // keeps happening (the run diverged, or the model holds NaN); the outlier windows never see such a value
             boolean finite = Float.isFinite(loss) && Float.isFinite(norm);
             nonFiniteInARow = finite ? 0 : nonFiniteInARow + 1;
-            if (nonFiniteInARow >= MAX_NON_FINITE_STEPS)
-                throw new LlmcException(("step %d: loss %s, gradient norm %s: not finite for %d steps in a row, every update "
-                        + "skipped; the run diverged or the model holds NaN/infinity: lower -l (now %.2e), or start from "
-                        + "an earlier checkpoint").formatted(step + 1, loss, norm, nonFiniteInARow, config.learningRate()));
             double zLoss = finite ? lossOutliers.update(loss) : Double.NaN;
             double zNorm = finite ? normOutliers.update(norm) : Double.NaN;
             boolean outlier = OutlierDetector.shouldSkip(zLoss, config.skipLossZ()) || OutlierDetector.shouldSkip(zNorm, config.skipNormZ());
@@ -245,6 +241,10 @@ public final class Trainer {
                     step + 1, numSteps, loss, nanToZero(zLoss), norm, nanToZero(zNorm), lr, millis,
                     Math.max(0, tokensPerSecond), mfu >= 0 ? " | %.1f%% bf16 MFU".formatted(100 * mfu) : "",
                     !finite ? " | update skipped (non-finite loss or norm)" : outlier ? " | update skipped (outlier)" : "");
+            if (nonFiniteInARow >= MAX_NON_FINITE_STEPS)
+                throw new LlmcException(("step %d: loss %s, gradient norm %s: not finite for %d steps in a row, every update "
+                        + "skipped; the run diverged or the model holds NaN/infinity: lower -l (now %.2e), or start from "
+                        + "an earlier checkpoint").formatted(step + 1, loss, norm, nonFiniteInARow, config.learningRate()));
             trainLosses.add(new LossPoint(step + 1, loss));
             log("s:%d trl:%.4f lr:%.6f norm:%.2f".formatted(step + 1, loss, lr, norm));
             progress.show(step + 1, totalMillis / Math.max(1, timedSteps));
