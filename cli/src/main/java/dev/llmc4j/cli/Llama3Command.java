@@ -253,7 +253,7 @@ public final class Llama3Command implements Runnable {
             int samples = config.sampleEvery() > 0 ? config.genTokens() : 0;
             var memory = Llama3.memoryEstimate(shapeToTrain, config.batchSize(), config.seqLen(), config.numProcesses(),
                             distributed.zeroStage, samples)
-                    .data(DataLoader.expand(List.of(config.trainPattern(), config.valPattern()))).jvmNow().build();
+                    .data(DataLoader.expand(List.of(config.trainPattern(), config.valPattern()))).jvm().build();
             memory.requireFits("-b (now %d) or -t (now %d), or the model's size".formatted(config.batchSize(), config.seqLen()));
             return memory;
         }

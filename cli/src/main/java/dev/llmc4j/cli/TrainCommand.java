@@ -164,7 +164,7 @@ public final class TrainCommand implements Callable<Integer> {
         GPT2Config shape = plannedConfig(config);
         var memory = GPT2.memoryEstimate(shape, config.batchSize(), config.seqLen(), device.cpuRecompute(),
                         config.numProcesses(), distributed.zeroStage, config.genTokens() > 0 && config.sampleEvery() > 0)
-                .data(DataLoader.expand(List.of(config.trainPattern(), config.valPattern()))).jvmNow().build();
+                .data(DataLoader.expand(List.of(config.trainPattern(), config.valPattern()))).jvm().build();
         memory.requireFits("-b (now %d) or -t (now %d), use -r 2 (recompute more in the backward), or a smaller model"
                 .formatted(config.batchSize(), config.seqLen()));
         return memory;

@@ -2,6 +2,7 @@ package dev.llmc4j.train;
 
 import dev.llmc4j.util.LlmcException;
 import java.io.IOException;
+import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -22,11 +23,13 @@ import java.util.OptionalLong;
  *                                                the backward keeps as many again for their gradients
  * sampling         the KV cache of generation    only when samples are on
  * data             the token shards' bytes       memory-mapped: the whole-shard check reads every page
- * JVM              the process's resident memory when the estimate is made (heap, code, libraries)
+ * JVM              the process's resident memory when the estimate is made (heap, code, libraries), and how
+ *                  far the heap may still grow (to -Xmx)
  * </pre>
  *
- * All model parts are native memory (FFM arenas), which no JVM flag limits: the check compares them with what
- * the machine can give now (Linux MemAvailable, and a cgroup's limit when there is one).
+ * All model parts are native memory (FFM arenas), which no JVM flag limits: the refusal compares them with what
+ * the machine can give now (Linux MemAvailable, and a cgroup's limit when there is one). The JVM's parts are shown
+ * in the total, not refused on: the heap stays within -Xmx by itself.
  *
  * @param parts the estimate's parts, in bytes, with their names
  */
@@ -73,9 +76,15 @@ public record MemoryEstimate(List<Part> parts) {
             return add("data (mapped shards)", bytes);
         }
 
-        /** What this JVM already holds (resident), when the platform says. */
-        public Builder jvmNow() {
-            return add("JVM now", residentBytes().orElse(0));
+        /**
+         * The JVM: what it holds now (resident: code, classes, the heap touched so far), and how far its heap may
+         * still grow (to -Xmx). The CPU models allocate heap garbage at a high rate (vector temporaries), so the
+         * collector does grow the heap towards its limit: pin it with {@code LLMC_JAVA_OPTS=-Xmx512m} to keep it small.
+         */
+        public Builder jvm() {
+            var heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage();
+            long limit = heap.getMax() > 0 ? heap.getMax() : Runtime.getRuntime().maxMemory();
+            return add(JVM_NOW, residentBytes().orElse(0)).add(JVM_HEAP_GROWTH, Math.max(0, limit - heap.getCommitted()));
         }
 
         public MemoryEstimate build() {
@@ -91,9 +100,14 @@ public record MemoryEstimate(List<Part> parts) {
         return parts.stream().mapToLong(Part::bytes).sum();
     }
 
-    /** Bytes still to be allocated: everything but what the JVM already holds. */
+    private static final String JVM_NOW = "JVM now", JVM_HEAP_GROWTH = "JVM heap growth to -Xmx";
+
+    /**
+     * Bytes the run must allocate (natively, outside the heap): everything but the JVM's parts, which it holds
+     * already or may take within its own limit.
+     */
     public long bytesToAllocate() {
-        return parts.stream().filter(p -> !p.name().equals("JVM now")).mapToLong(Part::bytes).sum();
+        return parts.stream().filter(p -> !p.name().startsWith("JVM ")).mapToLong(Part::bytes).sum();
     }
 
     /** "1.23 GiB (parameters 474.7 MiB, gradients 474.7 MiB, ...)". */
@@ -120,8 +134,8 @@ public record MemoryEstimate(List<Part> parts) {
     /** As {@link #requireFits(String)}, against a given number of available bytes. */
     public void requireFits(long availableBytes, String toLower) {
         if (bytesToAllocate() > availableBytes)
-            throw new LlmcException("this run needs %s of memory per rank, but the machine has %s available; lower %s"
-                    .formatted(describe(), format(availableBytes), toLower));
+            throw new LlmcException(("this run needs %s of memory per rank, %s of it native memory still to allocate, "
+                    + "but the machine has %s available; lower %s").formatted(describe(), format(bytesToAllocate()), format(availableBytes), toLower));
     }
 
     /** GiB or MiB with one or two decimals. */
