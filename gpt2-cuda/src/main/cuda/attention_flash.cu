@@ -9,7 +9,8 @@
 // tiles (BC = 64 keys) left to right up to the diagonal, and keeps for every row a running max m, a running sum
 // l and an unnormalised output O. Each new tile's scores may raise the max; then the old l and O are rescaled
 // by alpha = exp(m_old - m_new) before the tile's contribution is added ("online softmax"). At the end
-// out = O / l and lse = m + log l.
+// out = O / l and lse = m + log l. l adds up P in fp32 (FlashAttention-2's rule); P is rounded to floatX only
+// for the tensor-core matmul PV.
 //
 // Backward (recompute instead of store): with P = exp(S*scale - lse) recomputed per tile and
 // D = rowsum(dO * O) precomputed,
@@ -161,9 +162,11 @@ __device__ void flash_attention_forward(floatX* out, float* lse, const floatX* q
             float base = mNew == -INFINITY ? 0.0f : mNew;
             float tileSum = 0.0f;
             for (int j = 0; j < 32; j++) {
-                floatX p = from_f32<floatX>(expf(Sw[r * FA_BC + c0 + j] - base));
-                Pw[r * FA_BC + c0 + j] = p;
-                tileSum += to_f32(p);           // sum what the matmul will actually use
+                // the row sum takes P in fp32, as FlashAttention-2 does: lse = m + log(l) is what the backward pass
+                // recomputes P from, so it must carry no rounding of P; only the PV matmul sees P rounded to floatX
+                float p = expf(Sw[r * FA_BC + c0 + j] - base);
+                Pw[r * FA_BC + c0 + j] = from_f32<floatX>(p);
+                tileSum += p;
             }
             tileSum += __shfl_xor_sync(0xffffffffu, tileSum, 1);
             float alpha = expf(mOld - base);    // 0 on the first tile (mOld = -inf)

@@ -1,10 +1,10 @@
 package dev.llmc4j.cli;
 
-import dev.llmc4j.format.DebugState;
 import dev.llmc4j.gpt2.GPT2;
 import dev.llmc4j.gpt2.GPT2ParityCheck;
 import dev.llmc4j.gpt2.cuda.CudaParityCheck;
 import dev.llmc4j.gpt2.cuda.GPT2CudaModel;
+import dev.llmc4j.model.DebugState;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;

@@ -4,12 +4,11 @@ import dev.llmc4j.data.DataLoader;
 import dev.llmc4j.distributed.Communicator;
 import dev.llmc4j.distributed.MpiCommunicator;
 import dev.llmc4j.distributed.MultiGpuConfig;
-import dev.llmc4j.distributed.Nccl;
 import dev.llmc4j.distributed.NcclCommunicator;
 import dev.llmc4j.distributed.PeerWatch;
-import dev.llmc4j.format.GPT2Checkpoint;
 import dev.llmc4j.gpt2.GPT2;
 import dev.llmc4j.gpt2.cuda.GPT2CudaModel;
+import dev.llmc4j.model.GPT2Checkpoint;
 import dev.llmc4j.model.GPT2Config;
 import dev.llmc4j.train.MemoryEstimate;
 import dev.llmc4j.train.TrainableModel;
@@ -117,7 +116,7 @@ public final class TrainCommand implements Callable<Integer> {
             gpt2 = buildCudaModel(config, gpus.localDevice());
             if (peerTimeoutSeconds < 1) throw new LlmcException("--peer-timeout: expected at least 1 second, found " + peerTimeoutSeconds);
             PeerWatch.removeLeftovers(gpus); // -pi fs: an earlier run's abort file must not stop this one
-            comm = gpt2.connect(gpus, Nccl.load(), mpi);
+            comm = gpt2.connect(gpus, GPT2CudaModel.loadNccl(), mpi);
             comm.watchPeers(PeerWatch.start(gpus, Duration.ofSeconds(peerTimeoutSeconds), comm::abortCollectives));
             out.printf("[GPT-2] %s, %,d parameters, on %s (GPU %d of this machine, rank %d of %d)%n", configOf(gpt2),
                     gpt2.numParameters(), device.describe(), gpus.localDevice(), gpus.rank(), gpus.numProcesses());

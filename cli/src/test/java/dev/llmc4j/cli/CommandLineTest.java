@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.llmc4j.format.GPT2Checkpoint;
+import dev.llmc4j.model.GPT2Checkpoint;
 import dev.llmc4j.model.GPT2Config;
 import java.lang.foreign.Arena;
 import java.nio.file.Files;

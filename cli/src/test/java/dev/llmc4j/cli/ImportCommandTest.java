@@ -5,10 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.llmc4j.format.GPT2Checkpoint;
 import dev.llmc4j.format.LittleEndian;
 import dev.llmc4j.format.Safetensors;
 import dev.llmc4j.format.Safetensors.TensorData;
+import dev.llmc4j.model.GPT2Checkpoint;
 import dev.llmc4j.model.SyntheticHfGpt2;
 import dev.llmc4j.testing.Fixtures;
 import java.io.IOException;

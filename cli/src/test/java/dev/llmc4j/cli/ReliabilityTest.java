@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.llmc4j.format.GPT2Checkpoint;
 import dev.llmc4j.format.TokenShard;
+import dev.llmc4j.model.GPT2Checkpoint;
 import dev.llmc4j.testing.RandomTokens;
 import dev.llmc4j.train.MemoryEstimate;
 import dev.llmc4j.train.Trainer;

@@ -1,8 +1,8 @@
 package dev.llmc4j.gpt2;
 
-import dev.llmc4j.format.DebugState;
-import dev.llmc4j.format.ParityStep;
+import dev.llmc4j.model.DebugState;
 import dev.llmc4j.model.GPT2Config;
+import dev.llmc4j.train.ParityStep;
 import java.io.PrintStream;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;

@@ -3,7 +3,7 @@ package dev.llmc4j.gpt2;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.llmc4j.format.DebugState;
+import dev.llmc4j.model.DebugState;
 import dev.llmc4j.testing.Fixtures;
 import java.lang.foreign.Arena;
 import org.junit.jupiter.params.ParameterizedTest;

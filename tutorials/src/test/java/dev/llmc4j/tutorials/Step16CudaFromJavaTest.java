@@ -13,7 +13,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import dev.llmc4j.gpt2.cuda.CublasLt;
 import dev.llmc4j.gpt2.cuda.CudaDriver;
 import dev.llmc4j.gpt2.cuda.KernelArgs;
-import dev.llmc4j.gpt2.cuda.Kernels;
+import dev.llmc4j.gpt2.cuda.KernelModule;
 import dev.llmc4j.gpt2.cuda.Launch;
 import dev.llmc4j.tutorials.step16.ColumnMajorLinear;
 import dev.llmc4j.tutorials.step16.Fatbins;
@@ -34,6 +34,7 @@ import java.util.List;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -240,12 +241,12 @@ class Step16CudaFromJavaTest {
 
     @Test
     void theRealFatbinListsItsKernels() throws IOException {
-        assumeTrue(Kernels.fatbinPresent(), "gpt2-cuda's kernels.fatbin is not on the class path (built without nvcc)");
-        var names = Kernels.exportedNames();
+        assumeTrue(KernelModule.fatbinPresent(), "gpt2-cuda's kernels.fatbin is not on the class path (built without nvcc)");
+        var names = KernelModule.exportedNames();
         assertTrue(names.contains("gelu_forward_bf16"), "kernels.txt lists gelu_forward_bf16");
         assertTrue(names.contains("adamw_update_f32"), "kernels.txt lists adamw_update_f32");
         byte[] image;
-        try (InputStream in = Kernels.class.getResourceAsStream("kernels.fatbin")) {
+        try (InputStream in = KernelModule.class.getResourceAsStream("kernels.fatbin")) {
             image = in.readAllBytes();
         }
         assertTrue(Fatbins.isFatbin(image), "magic");
@@ -286,6 +287,7 @@ class Step16CudaFromJavaTest {
         System.out.println("stand-in libcuda: vector_add for n = 1, 255, 256, 257, 1000 equal to a + b; a bad image: " + e.getMessage());
     }
 
+    @Tag("gpu")
     @Test
     void onAGpuVectorAddRuns(@TempDir Path dir) throws Exception {
         TinyCuda cuda;

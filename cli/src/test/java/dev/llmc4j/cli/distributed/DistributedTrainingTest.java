@@ -17,6 +17,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -26,6 +27,7 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code mpirun -np 2 llmc train}, and a failing or dying rank stopping the job instead of hanging it.
  * Skipped (with the reason) where mpirun is not installed; CI installs Open MPI so that they run.
  */
+@Tag("mpi")
 class DistributedTrainingTest {
     @TempDir
     Path dir;

@@ -20,6 +20,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -35,6 +36,8 @@ import org.junit.jupiter.api.io.TempDir;
  * </ul>
  * Needs 2 GPUs and libnccl.so.2; skipped otherwise, with what is missing.
  */
+@Tag("gpu")
+@Tag("mpi")
 class MultiGpuTrainingTest {
     @TempDir
     Path dir;

@@ -41,10 +41,16 @@ public final class CublasLt implements AutoCloseable {
     static final int DESC_TRANSA = 3, DESC_TRANSB = 4, DESC_EPILOGUE = 7, DESC_BIAS_POINTER = 8;
     // cublasLtEpilogue_t
     static final int EPILOGUE_DEFAULT = 1, EPILOGUE_BIAS = 4;
-    // cublasLtMatmulPreferenceAttributes_t
+    // cublasLtMatmulPreferenceAttributes_t (uint64_t workspace, uint32_t alignments: default 256 bytes each)
     static final int PREF_MAX_WORKSPACE_BYTES = 1;
+    static final int PREF_MIN_ALIGNMENT_A_BYTES = 5, PREF_MIN_ALIGNMENT_B_BYTES = 6, PREF_MIN_ALIGNMENT_C_BYTES = 7,
+            PREF_MIN_ALIGNMENT_D_BYTES = 8;
     /** sizeof(cublasLtMatmulHeuristicResult_t): algo (8 x uint64) + size_t workspaceSize + status + float waves + int[4]. */
     static final int HEURISTIC_RESULT_BYTES = 96;
+    /** Offset of the heuristic result's {@code cublasStatus_t state}: after the 64-byte algo and the size_t. */
+    static final int HEURISTIC_STATE_OFFSET = 72;
+    /** The largest alignment cuBLASLt asks about (its default): an address aligned to more counts as this. */
+    static final int MAX_ALIGNMENT = 256;
     public static final long WORKSPACE_BYTES = 32L << 20;
 
     /**
@@ -103,7 +109,25 @@ public final class CublasLt implements AutoCloseable {
     private final Arena arena = Arena.ofShared();     // descriptors' host memory (alpha/beta, algos)
     private final Map<Key, Prepared> prepared = new HashMap<>();
 
-    private record Key(Gemm gemm, int dataType, int computeType, boolean bias, boolean accumulate) {}
+    /**
+     * What an algorithm choice depends on: the shapes, types, epilogue and the operands' alignments. The same gemm
+     * on less aligned pointers (d48's per-layer bias slices are 128-byte aligned) needs its own choice.
+     */
+    private record Key(Gemm gemm, int dataType, int computeType, boolean bias, boolean accumulate,
+                       Alignments alignments) {}
+
+    /** Alignment in bytes (a power of two, at most 256) of each operand's address; bias 0 when there is none. */
+    record Alignments(int first, int second, int d, int bias) {
+        static Alignments of(long first, long second, long d, long bias) {
+            return new Alignments(alignment(first), alignment(second), alignment(d), bias == 0 ? 0 : alignment(bias));
+        }
+    }
+
+    /** The largest power of two, at most {@link #MAX_ALIGNMENT}, that divides {@code address} (0 counts as aligned). */
+    static int alignment(long address) {
+        if (address == 0) return MAX_ALIGNMENT;
+        return (int) Math.min(MAX_ALIGNMENT, Long.lowestOneBit(address));
+    }
 
     private record Prepared(MemorySegment desc, MemorySegment firstLayout, MemorySegment secondLayout,
                             MemorySegment dLayout, MemorySegment algo) {}
@@ -162,15 +186,11 @@ public final class CublasLt implements AutoCloseable {
     public void matmul(Gemm g, Precision precision, boolean allowTf32, long d, long first, long second, long bias,
                        boolean accumulate) {
         int computeType = precision == Precision.FP32 && allowTf32 ? COMPUTE_32F_FAST_TF32 : COMPUTE_32F;
-        Prepared p = prepared.computeIfAbsent(new Key(g, precision.cudaDataType(), computeType, bias != 0, accumulate),
-                this::prepare);
+        var key = new Key(g, precision.cudaDataType(), computeType, bias != 0, accumulate,
+                Alignments.of(first, second, d, bias));
+        Prepared p = prepared.computeIfAbsent(key, k -> prepare(k, bias));
         try (Arena call = Arena.ofConfined()) {
-            if (bias != 0) {
-                MemorySegment biasPtr = call.allocate(ADDRESS);
-                biasPtr.set(ADDRESS, 0, MemorySegment.ofAddress(bias));
-                check((int) descSetAttribute.invokeExact(p.desc(), DESC_BIAS_POINTER, biasPtr, ADDRESS.byteSize()),
-                        "cublasLtMatmulDescSetAttribute(BIAS_POINTER)");
-            }
+            if (bias != 0) setBiasPointer(p.desc(), bias, call);   // this layer's bias, same alignment as prepared
             MemorySegment alpha = call.allocateFrom(JAVA_FLOAT, 1.0f);
             MemorySegment beta = call.allocateFrom(JAVA_FLOAT, accumulate ? 1.0f : 0.0f);
             MemorySegment dPtr = MemorySegment.ofAddress(d);
@@ -184,7 +204,12 @@ public final class CublasLt implements AutoCloseable {
         }
     }
 
-    private Prepared prepare(Key key) {
+    /**
+     * Creates the descriptors and asks the heuristic for an algorithm, with everything the choice depends on set
+     * first: the epilogue's bias pointer (a real one: cuBLASLt may check its alignment) and the operands' actual
+     * alignments, so the algorithm chosen can run on the pointers it will get.
+     */
+    private Prepared prepare(Key key, long bias) {
         Gemm g = key.gemm();
         try (Arena tmp = Arena.ofConfined()) {
             MemorySegment out = tmp.allocate(ADDRESS);
@@ -193,6 +218,7 @@ public final class CublasLt implements AutoCloseable {
             setInt(desc, DESC_TRANSA, g.opFirst(), tmp);
             setInt(desc, DESC_TRANSB, g.opSecond(), tmp);
             setInt(desc, DESC_EPILOGUE, key.bias() ? EPILOGUE_BIAS : EPILOGUE_DEFAULT, tmp);
+            if (key.bias()) setBiasPointer(desc, bias, tmp);
             MemorySegment first = layout(key.dataType(), g.firstRows(), g.firstCols(), g.ldFirst(), tmp);
             MemorySegment second = layout(key.dataType(), g.secondRows(), g.secondCols(), g.ldSecond(), tmp);
             MemorySegment dLayout = layout(key.dataType(), g.m(), g.n(), g.ldD(), tmp);
@@ -201,18 +227,39 @@ public final class CublasLt implements AutoCloseable {
             MemorySegment pref = out.get(ADDRESS, 0);
             MemorySegment ws = tmp.allocateFrom(JAVA_LONG, WORKSPACE_BYTES);
             check((int) prefSetAttribute.invokeExact(pref, PREF_MAX_WORKSPACE_BYTES, ws, 8L), "cublasLtMatmulPreferenceSetAttribute");
+            // cuBLASLt's A is our first operand, B the second; C and D are the same matrix (beta reads D)
+            Alignments a = key.alignments();
+            setPreference(pref, PREF_MIN_ALIGNMENT_A_BYTES, a.first(), tmp);
+            setPreference(pref, PREF_MIN_ALIGNMENT_B_BYTES, a.second(), tmp);
+            setPreference(pref, PREF_MIN_ALIGNMENT_C_BYTES, a.d(), tmp);
+            setPreference(pref, PREF_MIN_ALIGNMENT_D_BYTES, a.d(), tmp);
             MemorySegment results = arena.allocate(HEURISTIC_RESULT_BYTES, 8);
             MemorySegment count = tmp.allocate(JAVA_INT);
             check((int) algoGetHeuristic.invokeExact(handle, desc, first, second, dLayout, dLayout, pref, 1, results, count),
                     "cublasLtMatmulAlgoGetHeuristic(" + g + ")");
             check((int) prefDestroy.invokeExact(pref), "cublasLtMatmulPreferenceDestroy");
             if (count.get(JAVA_INT, 0) == 0)
-                throw new LlmcException("cuBLASLt has no algorithm for " + g + " with data type " + key.dataType());
+                throw new LlmcException("cuBLASLt has no algorithm for " + g + " with data type " + key.dataType()
+                        + " and alignments " + key.alignments());
+            check(results.get(JAVA_INT, HEURISTIC_STATE_OFFSET), "cublasLtMatmulAlgoGetHeuristic(" + g + ").state");
             // the algo is the first 64 bytes of the heuristic result; it must outlive this method
             return new Prepared(desc, first, second, dLayout, results.asSlice(0, 64));
         } catch (Throwable t) {
             throw CudaDriver.rethrow(t);
         }
+    }
+
+    private void setBiasPointer(MemorySegment desc, long bias, Arena arena) throws Throwable {
+        MemorySegment biasPtr = arena.allocate(ADDRESS);
+        biasPtr.set(ADDRESS, 0, MemorySegment.ofAddress(bias));
+        check((int) descSetAttribute.invokeExact(desc, DESC_BIAS_POINTER, biasPtr, ADDRESS.byteSize()),
+                "cublasLtMatmulDescSetAttribute(BIAS_POINTER)");
+    }
+
+    private void setPreference(MemorySegment pref, int attribute, int value, Arena tmp) throws Throwable {
+        MemorySegment v = tmp.allocateFrom(JAVA_INT, value);   // uint32_t
+        check((int) prefSetAttribute.invokeExact(pref, attribute, v, 4L),
+                "cublasLtMatmulPreferenceSetAttribute(" + attribute + ")");
     }
 
     private void setInt(MemorySegment desc, int attribute, int value, Arena tmp) throws Throwable {

@@ -8,7 +8,9 @@ import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
@@ -49,9 +51,11 @@ public final class CudaDriver {
     private static volatile CudaDriver instance;
     private static volatile LlmcException loadFailure;
     private static volatile Boolean available;
+    /** Device ordinal handle -> its primary context, retained once for the life of the process. */
+    private final Map<Integer, MemorySegment> primaryContexts = new HashMap<>();
 
     private final MethodHandle cuInit, cuDriverGetVersion, cuDeviceGetCount, cuDeviceGet, cuDeviceGetName,
-            cuDeviceGetAttribute, cuDevicePrimaryCtxRetain, cuDevicePrimaryCtxRelease, cuCtxSetCurrent,
+            cuDeviceGetAttribute, cuDevicePrimaryCtxRetain, cuCtxSetCurrent,
             cuCtxSynchronize, cuMemGetInfo, cuMemAlloc, cuMemFree, cuMemcpyHtoD, cuMemcpyDtoH, cuMemcpyDtoD,
             cuMemcpyHtoDAsync, cuMemcpyDtoHAsync, cuMemsetD8, cuStreamCreate, cuStreamSynchronize,
             cuStreamDestroy, cuEventCreate, cuEventRecord, cuEventSynchronize, cuStreamWaitEvent, cuEventElapsedTime, cuEventDestroy,
@@ -67,7 +71,6 @@ public final class CudaDriver {
         cuDeviceGetName = bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), "cuDeviceGetName");
         cuDeviceGetAttribute = bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), "cuDeviceGetAttribute");
         cuDevicePrimaryCtxRetain = bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), "cuDevicePrimaryCtxRetain");
-        cuDevicePrimaryCtxRelease = bind(lib, FunctionDescriptor.of(JAVA_INT, JAVA_INT), "cuDevicePrimaryCtxRelease_v2", "cuDevicePrimaryCtxRelease");
         cuCtxSetCurrent = bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS), "cuCtxSetCurrent");
         cuCtxSynchronize = bind(lib, FunctionDescriptor.of(JAVA_INT), "cuCtxSynchronize");
         cuMemGetInfo = bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), "cuMemGetInfo_v2");
@@ -235,20 +238,26 @@ public final class CudaDriver {
         } catch (Throwable t) { throw rethrow(t); }
     }
 
-    /** Retains the device's primary context (the one the runtime API would use) and makes it current. */
-    public MemorySegment retainPrimaryContext(int device) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment ctx = arena.allocate(ADDRESS);
-            check((int) cuDevicePrimaryCtxRetain.invokeExact(ctx, device), "cuDevicePrimaryCtxRetain");
-            MemorySegment context = ctx.get(ADDRESS, 0);
-            setCurrentContext(context);
-            return context;
-        } catch (Throwable t) { throw rethrow(t); }
-    }
-
-    public void releasePrimaryContext(int device) {
-        try { check((int) cuDevicePrimaryCtxRelease.invokeExact(device), "cuDevicePrimaryCtxRelease"); }
-        catch (Throwable t) { throw rethrow(t); }
+    /**
+     * The device's primary context (the one the runtime API, cuBLASLt and NCCL use), made current on this thread.
+     * It is retained once per process, on first use, and never released: released at a model's close, it could be
+     * destroyed between two models in one JVM while cuBLASLt still holds state in it.
+     */
+    public MemorySegment primaryContext(int device) {
+        MemorySegment context;
+        synchronized (primaryContexts) {
+            context = primaryContexts.get(device);
+            if (context == null) {
+                try (Arena arena = Arena.ofConfined()) {
+                    MemorySegment ctx = arena.allocate(ADDRESS);
+                    check((int) cuDevicePrimaryCtxRetain.invokeExact(ctx, device), "cuDevicePrimaryCtxRetain");
+                    context = ctx.get(ADDRESS, 0);
+                } catch (Throwable t) { throw rethrow(t); }
+                primaryContexts.put(device, context);
+            }
+        }
+        setCurrentContext(context);
+        return context;
     }
 
     /** CUDA contexts are per thread: call this on any thread that is not the one that created the model. */

@@ -3,7 +3,7 @@ package dev.llmc4j.gpt2.cuda;
 import dev.llmc4j.util.LlmcException;
 
 /**
- * Host-side facts about the flash-attention kernels (attention_flash.cu): names, supported head sizes and the
+ * Host-side facts about the flash-attention kernels (attention_flash.cu): supported head sizes and the
  * dynamic shared memory each kernel carves up. The byte counts repeat the kernels' carving order; the kernels
  * {@code __trap()} if handed less, so a mismatch fails loudly instead of corrupting memory.
  */
@@ -17,8 +17,12 @@ public final class FlashAttention {
     static final int WARPS = 4;
     static final int WMMA = 16;
 
+    /** The head sizes the kernels are compiled for. */
+    static final int[] HEAD_SIZES = {64, 96, 128};
+
     public static boolean supportsHeadSize(int headSize) {
-        return headSize == 64 || headSize == 96 || headSize == 128;
+        for (int supported : HEAD_SIZES) if (headSize == supported) return true;
+        return false;
     }
 
     static void checkHeadSize(int headSize) {
@@ -27,10 +31,6 @@ public final class FlashAttention {
                     + ": use --attention plain for this model");
     }
 
-    public static String forwardKernel(Precision p, int headSize) { return "flash_attention_forward_" + p.suffix() + "_hs" + headSize; }
-    public static String backwardDkDvKernel(Precision p, int headSize) { return "flash_attention_backward_dkdv_" + p.suffix() + "_hs" + headSize; }
-    public static String backwardDqKernel(Precision p, int headSize) { return "flash_attention_backward_dq_" + p.suffix() + "_hs" + headSize; }
-    public static String preprocessKernel(Precision p) { return "flash_attention_backward_preprocess_" + p.suffix(); }
 
     private static int scratchWidth(int headSize) { return Math.max(headSize, TILE); }
 

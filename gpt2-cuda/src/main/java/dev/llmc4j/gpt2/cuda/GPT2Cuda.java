@@ -2,8 +2,8 @@ package dev.llmc4j.gpt2.cuda;
 
 import dev.llmc4j.distributed.DeviceCollectives;
 import dev.llmc4j.model.GPT2Config;
+import dev.llmc4j.model.OptimizerShard;
 import dev.llmc4j.random.XorShift;
-import dev.llmc4j.train.OptimizerShard;
 import dev.llmc4j.util.LlmcException;
 
 import java.lang.foreign.Arena;
@@ -69,18 +69,16 @@ public final class GPT2Cuda implements AutoCloseable {
         public Options withRecompute(int r) { return new Options(precision, attention, r, masterWeights, allowTf32); }
     }
 
-    private static final int BLOCK = 256;
-
     private final GPT2Config config;
     private final Options options;
     private final ParameterLayout layout;
     private final Precision precision;
     private final int x;                        // bytes per floatX element
     private final CudaDriver cuda;
-    private final int device;
     private final MemorySegment context;
     private final String deviceName;
-    private final Kernels kernels;
+    private final KernelModule module;         // the fatbin, loaded into this context
+    private final CudaKernels kernels;         // one typed launcher per kernel, for this precision
     private final CublasLt blas;
     private final XorShift rng = new XorShift(13371337);   // stochastic-rounding seeds, one draw per tensor per update
     private long rngStateBeforeLastUpdate = rng.state();    // what rng was when the last update began (state files)
@@ -95,7 +93,7 @@ public final class GPT2Cuda implements AutoCloseable {
     private GradientReduction reduction;        // multi-GPU: the gradients' NCCL reduction during the backward
     private MemorySegment sideStream, layerDone, reduced;
     private int microStepsSinceZero;            // backward calls since zeroGrad: the last of them reduces
-    private ActivationLayout acts;
+    private Activations acts;                   // laid out at actsPtr
     private long actsPtr;
     private long actsCapacity;                  // bytes at actsPtr: a smaller (B,T) reuses them (sampling with B=1)
     private int batchSize, seqLen;
@@ -118,13 +116,14 @@ public final class GPT2Cuda implements AutoCloseable {
         int count = cuda.deviceCount();
         if (deviceOrdinal < 0 || deviceOrdinal >= count)
             throw new LlmcException("CUDA device " + deviceOrdinal + " does not exist: " + count + " device(s) found");
-        this.device = cuda.device(deviceOrdinal);
-        this.context = cuda.retainPrimaryContext(device);
+        int device = cuda.device(deviceOrdinal);
+        this.context = cuda.primaryContext(device);
         this.deviceName = cuda.deviceName(device);
         int major = cuda.deviceAttribute(CudaDriver.ATTR_COMPUTE_CAPABILITY_MAJOR, device);
         if (major < 8)
             throw new LlmcException("GPU '" + deviceName + "' has compute capability " + major + ".x; the kernels need 8.0 (Ampere) or newer");
-        this.kernels = new Kernels(cuda);
+        this.module = new KernelModule(cuda, CudaKernels.kernelNames());
+        this.kernels = new CudaKernels(module, precision);
         this.blas = new CublasLt(cuda);
         this.lossScaler = precision == Precision.FP16 ? new DynamicLossScaler() : null;
 
@@ -159,21 +158,10 @@ public final class GPT2Cuda implements AutoCloseable {
     // -------------------------------------------------------------------------------------------------------------
     // pointers
 
-    private String k(String base) { return base + "_" + precision.suffix(); }
-
     private long param(int tensor) { return params + layout.offset(tensor) * x; }
     private long param(int tensor, int l) { return params + layout.layer(tensor, l) * x; }
     private long grad(int tensor) { return grads + layout.offset(tensor) * x; }
     private long grad(int tensor, int l) { return grads + layout.layer(tensor, l) * x; }
-
-    private long act(String name) { return actsPtr + acts.offset(name); }
-
-    /** Layer l of an activation stored per layer (L, perLayer...); layer 0 of a single-layer (recomputed) one. */
-    private long actLayer(String name, int l, long perLayerElements) {
-        ActivationLayout.Tensor t = acts.get(name);
-        boolean single = t.elements() == perLayerElements;
-        return actsPtr + t.offset() + (single ? 0 : (long) l * perLayerElements * t.elementBytes());
-    }
 
     // -------------------------------------------------------------------------------------------------------------
     // parameters in and out
@@ -191,8 +179,7 @@ public final class GPT2Cuda implements AutoCloseable {
         long staging = masterHoldsEverything() ? master : cuda.memAlloc(n * 4L);
         try {
             upload(staging, fp32Params);
-            kernels.launch("convert_f32_to_" + precision.suffix(), Launch.gridStride(n, Launch.ELEMENTWISE_BLOCK),
-                    Launch.Dim3.of(Launch.ELEMENTWISE_BLOCK), 0, params, staging, n);
+            kernels.convertFromFloat(params, staging, n, stream());
             if (staging != master) copyPiecesToMaster(staging);
         } finally {
             if (staging != master) cuda.memFree(staging);
@@ -216,8 +203,7 @@ public final class GPT2Cuda implements AutoCloseable {
         try {
             cuda.memcpyHtoD(staging, fp32, n * 4L);
             if (precision != Precision.FP32)
-                kernels.launch("convert_f32_to_" + precision.suffix(), Launch.gridStride(n, Launch.ELEMENTWISE_BLOCK),
-                        Launch.Dim3.of(Launch.ELEMENTWISE_BLOCK), 0, params, staging, n);
+                kernels.convertFromFloat(params, staging, n, stream());
             if (staging != master && staging != params) copyPiecesToMaster(staging);
         } finally {
             if (staging != master && staging != params) cuda.memFree(staging);
@@ -244,8 +230,7 @@ public final class GPT2Cuda implements AutoCloseable {
         if (master == 0) return;
         long widened = masterHoldsEverything() ? master : cuda.memAlloc(n * 4L);
         try {
-            kernels.launch("convert_bf16_to_f32", Launch.gridStride(n, Launch.ELEMENTWISE_BLOCK),
-                    Launch.Dim3.of(Launch.ELEMENTWISE_BLOCK), 0, widened, params, n);
+            kernels.convertToFloat(widened, params, n, stream());
             if (widened != master) copyPiecesToMaster(widened);
         } finally {
             if (widened != master) cuda.memFree(widened);
@@ -284,8 +269,7 @@ public final class GPT2Cuda implements AutoCloseable {
         }
         long tmp = cuda.memAlloc(n * 4L);
         try {
-            kernels.launch("convert_" + precision.suffix() + "_to_f32", Launch.gridStride(n, Launch.ELEMENTWISE_BLOCK),
-                    Launch.Dim3.of(Launch.ELEMENTWISE_BLOCK), 0, tmp, params, n);
+            kernels.convertToFloat(tmp, params, n, stream());
             cuda.memcpyDtoH(out, tmp, n * 4);
         } finally {
             cuda.memFree(tmp);
@@ -306,7 +290,7 @@ public final class GPT2Cuda implements AutoCloseable {
         requireActivations();
         long count = (long) batchSize * seqLen * config.paddedVocabSize();
         if (out.length < count) throw new IllegalArgumentException("need " + count + " floats, got " + out.length);
-        downloadFloatX(act("logits"), out, count);
+        downloadFloatX(acts.logits().address(), out, count);
     }
 
     /**
@@ -318,7 +302,7 @@ public final class GPT2Cuda implements AutoCloseable {
         int Vp = config.paddedVocabSize();
         if (row < 0 || row >= batchSize * seqLen) throw new IllegalArgumentException("row " + row + " outside [0, " + batchSize * seqLen + ")");
         if (out.length < Vp) throw new IllegalArgumentException("need " + Vp + " floats, got " + out.length);
-        downloadFloatX(act("logits") + (long) row * Vp * x, out, Vp);
+        downloadFloatX(acts.logits().address() + (long) row * Vp * x, out, Vp);
     }
 
     // -------------------------------------------------------------------------------------------------------------
@@ -417,8 +401,7 @@ public final class GPT2Cuda implements AutoCloseable {
         }
         long tmp = cuda.memAlloc(count * 4L);
         try {
-            kernels.launch("convert_" + precision.suffix() + "_to_f32", Launch.gridStride(count, Launch.ELEMENTWISE_BLOCK),
-                    Launch.Dim3.of(Launch.ELEMENTWISE_BLOCK), 0, tmp, src, count);
+            kernels.convertToFloat(tmp, src, count, stream());
             download(tmp, out, count);
         } finally {
             cuda.memFree(tmp);
@@ -486,56 +469,48 @@ public final class GPT2Cuda implements AutoCloseable {
         if (targets != null) validateTokens("targets", targets, BT, V);
         ensureActivations(B, T);
 
-        uploadInts(act("inputs"), inputs, BT);
+        uploadInts(acts.inputs().address(), inputs, BT);
         lastBuckets = EncoderBuckets.of(inputs, BT);
         lastTargets = targets == null ? null : java.util.Arrays.copyOf(targets, BT);
-        if (targets != null) uploadInts(act("targets"), targets, BT);
+        if (targets != null) uploadInts(acts.targets().address(), targets, BT);
 
         long btc = (long) BT * C;
         // encoded = wte[inputs] + wpe                                               (B,T,C)
-        kernels.launch(k("encoder_forward"), Launch.gridStride(btc, Launch.ELEMENTWISE_BLOCK), Launch.Dim3.of(Launch.ELEMENTWISE_BLOCK), 0,
-                act("encoded"), act("inputs"), param(WTE), param(WPE), B, T, C);
+        kernels.encoderForward(acts.encoded().address(), acts.inputs().address(), param(WTE), param(WPE), B, T, C,
+                stream());
 
+        long scratch = acts.scratch().address();
         for (int l = 0; l < L; l++) {
-            long residual = l == 0 ? act("encoded") : actLayer("residual3", l - 1, btc);
-            long ln1 = actLayer("ln1", l, btc);
-            long ln1Mean = actLayer("ln1Mean", l, BT), ln1Rstd = actLayer("ln1Rstd", l, BT);
-            long qkv = actLayer("qkv", l, 3 * btc), atty = actLayer("atty", l, btc);
-            long residual2 = actLayer("residual2", l, btc), ln2 = actLayer("ln2", l, btc);
-            long ln2Mean = actLayer("ln2Mean", l, BT), ln2Rstd = actLayer("ln2Rstd", l, BT);
-            long fch = actLayer("fch", l, 4 * btc), fchGelu = actLayer("fchGelu", l, 4 * btc);
-            long residual3 = actLayer("residual3", l, btc);
-            long scratch = act("scratch");
-
+            var a = acts.layer(l);
             // layer 0 normalises the embeddings; later layers got ln1 from the previous layer's fused kernel
-            if (l == 0) layernormForward(ln1, ln1Mean, ln1Rstd, residual, param(LN1W, l), param(LN1B, l), BT);
-            matmulForward(qkv, ln1, param(QKVW, l), param(QKVB, l), BT, C, 3 * C);      // (B,T,3C)
-            attentionForward(atty, qkv, l, B, T);                                        // (B,T,C)
-            matmulForward(scratch, atty, param(ATTPROJW, l), param(ATTPROJB, l), BT, C, C);
+            if (l == 0)
+                layernormForward(a.ln1(), a.ln1Mean(), a.ln1Rstd(), a.residual(), param(LN1W, l), param(LN1B, l), BT);
+            matmulForward(a.qkv(), a.ln1(), param(QKVW, l), param(QKVB, l), BT, C, 3 * C);    // (B,T,3C)
+            attentionForward(a, B, T);                                                         // (B,T,C)
+            matmulForward(scratch, a.atty(), param(ATTPROJW, l), param(ATTPROJB, l), BT, C, C);
             // residual2 = residual + attproj; ln2 = layernorm(residual2)
-            kernels.launch(k("fused_residual_layernorm_forward"), Launch.warpPerRow(BT, BLOCK), Launch.Dim3.of(BLOCK), 0,
-                    residual2, ln2, ln2Mean, ln2Rstd, residual, scratch, param(LN2W, l), param(LN2B, l), BT, C);
-            matmulForward(fch, ln2, param(FCW, l), param(FCB, l), BT, C, 4 * C);        // (B,T,4C)
-            kernels.launch(k("gelu_forward"), Launch.gridStride(4 * btc, Launch.ELEMENTWISE_BLOCK), Launch.Dim3.of(Launch.ELEMENTWISE_BLOCK), 0,
-                    fchGelu, fch, 4 * btc);
-            matmulForward(scratch, fchGelu, param(FCPROJW, l), param(FCPROJB, l), BT, 4 * C, C);
+            kernels.fusedResidualLayernormForward(a.residual2(), a.ln2(), a.ln2Mean(), a.ln2Rstd(), a.residual(),
+                    scratch, param(LN2W, l), param(LN2B, l), BT, C, stream());
+            matmulForward(a.fch(), a.ln2(), param(FCW, l), param(FCB, l), BT, C, 4 * C);      // (B,T,4C)
+            kernels.geluForward(a.fchGelu(), a.fch(), 4 * btc, stream());
+            matmulForward(scratch, a.fchGelu(), param(FCPROJW, l), param(FCPROJB, l), BT, 4 * C, C);
             // residual3 = residual2 + fcproj; then the next LayerNorm: ln1 of layer l+1, or lnf after the last layer
             boolean last = l == L - 1;
-            long nextLn = last ? act("lnf") : actLayer("ln1", l + 1, btc);
-            long nextMean = last ? act("lnfMean") : actLayer("ln1Mean", l + 1, BT);
-            long nextRstd = last ? act("lnfRstd") : actLayer("ln1Rstd", l + 1, BT);
+            var next = last ? null : acts.layer(l + 1);
+            long nextLn = last ? acts.lnf().address() : next.ln1();
+            long nextMean = last ? acts.lnfMean().address() : next.ln1Mean();
+            long nextRstd = last ? acts.lnfRstd().address() : next.ln1Rstd();
             long nextW = last ? param(LNFW) : param(LN1W, l + 1), nextB = last ? param(LNFB) : param(LN1B, l + 1);
-            kernels.launch(k("fused_residual_layernorm_forward"), Launch.warpPerRow(BT, BLOCK), Launch.Dim3.of(BLOCK), 0,
-                    residual3, nextLn, nextMean, nextRstd, residual2, scratch, nextW, nextB, BT, C);
+            kernels.fusedResidualLayernormForward(a.residual3(), nextLn, nextMean, nextRstd, a.residual2(), scratch,
+                    nextW, nextB, BT, C, stream());
         }
         // logits = lnf wte^T                                                          (B,T,Vp)
-        matmulForward(act("logits"), act("lnf"), param(WTE), 0, BT, C, Vp);
+        long logits = acts.logits().address(), losses = acts.losses().address();
+        matmulForward(logits, acts.lnf().address(), param(WTE), 0, BT, C, Vp);
         if (targets == null) return -1.0f;
-        kernels.launch(k("fused_classifier"), Launch.Dim3.of(BT), Launch.Dim3.of(1024), 0,
-                act("logits"), act("losses"), act("targets"), 0.0f, BT, V, Vp, 0);
-        float[] losses = downloadFloats(act("losses"), BT);
+        kernels.fusedClassifier(logits, losses, acts.targets().address(), 0.0f, BT, V, Vp, false, stream());
         double sum = 0;
-        for (float loss : losses) sum += loss;
+        for (float loss : downloadFloats(losses, BT)) sum += loss;
         return (float) (sum / BT);
     }
 
@@ -549,14 +524,19 @@ public final class GPT2Cuda implements AutoCloseable {
 
     private void ensureActivations(int B, int T) {
         if (acts != null && B == batchSize && T == seqLen) return;
-        acts = new ActivationLayout(config, B, T, precision, options.attention() == Attention.FLASH, options.recompute());
-        if (acts.totalBytes() > actsCapacity) {   // grow; a smaller shape (a B=1 sample between steps) reuses the memory
+        boolean flash = options.attention() == Attention.FLASH;
+        var plan = Activations.plan(config, B, T, precision, flash, options.recompute());
+        acts = null;
+        // grow; a smaller shape (a B=1 sample between steps) reuses the memory
+        if (plan.totalBytes() > actsCapacity) {
             if (actsPtr != 0) cuda.memFree(actsPtr);
             actsPtr = 0;
-            actsPtr = cuda.memAlloc(acts.totalBytes());
-            actsCapacity = acts.totalBytes();
+            actsCapacity = 0;
+            actsPtr = cuda.memAlloc(plan.totalBytes());
+            actsCapacity = plan.totalBytes();
         }
-        cuda.memsetD8(actsPtr, (byte) 0, acts.totalBytes());
+        cuda.memsetD8(actsPtr, (byte) 0, plan.totalBytes());
+        acts = plan.at(actsPtr);
         batchSize = B;
         seqLen = T;
     }
@@ -566,8 +546,7 @@ public final class GPT2Cuda implements AutoCloseable {
     }
 
     private void layernormForward(long out, long mean, long rstd, long inp, long weight, long bias, int rows) {
-        kernels.launch(k("layernorm_forward"), Launch.warpPerRow(rows, BLOCK), Launch.Dim3.of(BLOCK), 0,
-                out, mean, rstd, inp, weight, bias, rows, config.channels());
+        kernels.layernormForward(out, mean, rstd, inp, weight, bias, rows, config.channels(), stream());
     }
 
     /** out (rows, outCols) = inp (rows, inCols) weight^T + bias; weight (outCols, inCols); bias 0 for none. */
@@ -575,18 +554,13 @@ public final class GPT2Cuda implements AutoCloseable {
         blas.matmul(CublasLt.linearForward(rows, inCols, outCols), precision, options.allowTf32(), out, weight, inp, bias, false);
     }
 
-    private void attentionForward(long atty, long qkv, int l, int B, int T) {
-        int C = config.channels(), NH = config.numHeads(), hs = config.headSize();
-        long rows = (long) B * NH * T;
-        if (options.attention() == Attention.FLASH) {
-            long lse = actLayer("lse", l, rows);
-            kernels.launch(FlashAttention.forwardKernel(precision, hs), Launch.flashAttention(B, T, NH),
-                    Launch.Dim3.of(FlashAttention.THREADS), FlashAttention.forwardSharedBytes(hs, x), atty, lse, qkv, B, T, C, NH);
-        } else {
-            long att = actLayer("att", l, rows * T);
-            kernels.launch(k("attention_forward_plain"), Launch.warpPerRow(rows, BLOCK), Launch.Dim3.of(BLOCK), 0,
-                    atty, att, qkv, B, T, C, NH);
-        }
+    /** atty (B,T,C) of layer a from its qkv (B,T,3C); keeps lse (flash) or att (plain) for the backward pass. */
+    private void attentionForward(Activations.Layer a, int B, int T) {
+        int C = config.channels(), NH = config.numHeads();
+        if (options.attention() == Attention.FLASH)
+            kernels.flashAttentionForward(a.atty(), a.lse(), a.qkv(), B, T, C, NH, stream());
+        else
+            kernels.attentionForwardPlain(a.atty(), a.att(), a.qkv(), B, T, C, NH, stream());
     }
 
     // -------------------------------------------------------------------------------------------------------------
@@ -615,59 +589,57 @@ public final class GPT2Cuda implements AutoCloseable {
         float lossScale = lossScaler != null ? lossScaler.scale() : 1.0f;
         float dloss = lossScale / ((float) BT * gradAccumSteps);
 
-        long dresidual = act("dresidual"), dbtc = act("dbtc"), dbt4c = act("dbt4c"), dqkv = act("dqkv");
+        long dresidual = acts.dresidual().address(), dbtc = acts.dbtc().address();
+        long dbt4c = acts.dbt4c().address(), dqkv = acts.dqkv().address();
         cuda.memsetD8(dresidual, (byte) 0, btc * x);
 
         // dlogits = (softmax - onehot) * dloss, in place of the logits
-        kernels.launch(k("fused_classifier"), Launch.Dim3.of(BT), Launch.Dim3.of(1024), 0,
-                act("logits"), act("losses"), act("targets"), dloss, BT, V, Vp, 1);
+        long logits = acts.logits().address();
+        kernels.fusedClassifier(logits, acts.losses().address(), acts.targets().address(), dloss, BT, V, Vp, true,
+                stream());
         // lm head (tied to wte): dlnf = dlogits wte, dwte += dlogits^T lnf
-        matmulBackward(dbtc, grad(WTE), 0, act("logits"), act("lnf"), param(WTE), BT, C, Vp);
-        long lastResidual = actLayer("residual3", L - 1, btc);
-        layernormBackward(dresidual, grad(LNFW), grad(LNFB), dbtc, lastResidual, param(LNFW), act("lnfMean"), act("lnfRstd"), BT);
+        matmulBackward(dbtc, grad(WTE), 0, logits, acts.lnf().address(), param(WTE), BT, C, Vp);
+        layernormBackward(dresidual, grad(LNFW), grad(LNFB), dbtc, acts.residual3().layer(L - 1), param(LNFW),
+                acts.lnfMean().address(), acts.lnfRstd().address(), BT);
 
         for (int l = L - 1; l >= 0; l--) {
             // dresidual holds d(residual3[l]); the residual add passes it unchanged to both of its inputs
-            long residual = l == 0 ? act("encoded") : actLayer("residual3", l - 1, btc);
-            long ln1 = actLayer("ln1", l, btc);
-            long ln1Mean = actLayer("ln1Mean", l, BT), ln1Rstd = actLayer("ln1Rstd", l, BT);
-            long qkv = actLayer("qkv", l, 3 * btc), atty = actLayer("atty", l, btc);
-            long residual2 = actLayer("residual2", l, btc), ln2 = actLayer("ln2", l, btc);
-            long ln2Mean = actLayer("ln2Mean", l, BT), ln2Rstd = actLayer("ln2Rstd", l, BT);
-            long fch = actLayer("fch", l, 4 * btc), fchGelu = actLayer("fchGelu", l, 4 * btc);
+            var a = acts.layer(l);
 
             // MLP: fcproj, gelu, fc
-            if (options.recompute() >= 1)
-                kernels.launch(k("gelu_forward"), Launch.gridStride(4 * btc, Launch.ELEMENTWISE_BLOCK), Launch.Dim3.of(Launch.ELEMENTWISE_BLOCK), 0,
-                        fchGelu, fch, 4 * btc);
-            matmulBackward(dbt4c, grad(FCPROJW, l), grad(FCPROJB, l), dresidual, fchGelu, param(FCPROJW, l), BT, 4 * C, C);
-            kernels.launch(k("gelu_backward_inplace"), Launch.gridStride(4 * btc, Launch.ELEMENTWISE_BLOCK), Launch.Dim3.of(Launch.ELEMENTWISE_BLOCK), 0,
-                    dbt4c, fch, 4 * btc);
-            if (options.recompute() >= 2) layernormForward(ln2, ln2Mean, ln2Rstd, residual2, param(LN2W, l), param(LN2B, l), BT);
-            matmulBackward(dbtc, grad(FCW, l), grad(FCB, l), dbt4c, ln2, param(FCW, l), BT, C, 4 * C);
+            if (options.recompute() >= 1) kernels.geluForward(a.fchGelu(), a.fch(), 4 * btc, stream());
+            matmulBackward(dbt4c, grad(FCPROJW, l), grad(FCPROJB, l), dresidual, a.fchGelu(), param(FCPROJW, l),
+                    BT, 4 * C, C);
+            kernels.geluBackwardInplace(dbt4c, a.fch(), 4 * btc, stream());
+            if (options.recompute() >= 2)
+                layernormForward(a.ln2(), a.ln2Mean(), a.ln2Rstd(), a.residual2(), param(LN2W, l), param(LN2B, l), BT);
+            matmulBackward(dbtc, grad(FCW, l), grad(FCB, l), dbt4c, a.ln2(), param(FCW, l), BT, C, 4 * C);
             // ln2: dresidual (now d residual2) += LayerNorm backward
-            layernormBackward(dresidual, grad(LN2W, l), grad(LN2B, l), dbtc, residual2, param(LN2W, l), ln2Mean, ln2Rstd, BT);
+            layernormBackward(dresidual, grad(LN2W, l), grad(LN2B, l), dbtc, a.residual2(), param(LN2W, l),
+                    a.ln2Mean(), a.ln2Rstd(), BT);
 
             // attention: attproj, attention, qkv
-            matmulBackward(dbtc, grad(ATTPROJW, l), grad(ATTPROJB, l), dresidual, atty, param(ATTPROJW, l), BT, C, C);
-            attentionBackward(dqkv, dbtc, qkv, atty, l, B, T);
-            if (options.recompute() >= 2) layernormForward(ln1, ln1Mean, ln1Rstd, residual, param(LN1W, l), param(LN1B, l), BT);
-            matmulBackward(dbtc, grad(QKVW, l), grad(QKVB, l), dqkv, ln1, param(QKVW, l), BT, C, 3 * C);
+            matmulBackward(dbtc, grad(ATTPROJW, l), grad(ATTPROJB, l), dresidual, a.atty(), param(ATTPROJW, l),
+                    BT, C, C);
+            attentionBackward(dqkv, dbtc, a, B, T);
+            if (options.recompute() >= 2)
+                layernormForward(a.ln1(), a.ln1Mean(), a.ln1Rstd(), a.residual(), param(LN1W, l), param(LN1B, l), BT);
+            matmulBackward(dbtc, grad(QKVW, l), grad(QKVB, l), dqkv, a.ln1(), param(QKVW, l), BT, C, 3 * C);
             // ln1: dresidual (now d residual of this layer) += LayerNorm backward
-            layernormBackward(dresidual, grad(LN1W, l), grad(LN1B, l), dbtc, residual, param(LN1W, l), ln1Mean, ln1Rstd, BT);
+            layernormBackward(dresidual, grad(LN1W, l), grad(LN1B, l), dbtc, a.residual(), param(LN1W, l),
+                    a.ln1Mean(), a.ln1Rstd(), BT);
             // layer l's 12 parameter gradients are final: NCCL averages them on the side stream from here
             if (reduce) reduction.layerDone(l);
         }
 
         // encoder: dwte[token] += dresidual at each of its positions (bucketed, no atomics); dwpe[t] += sum over b
         EncoderBuckets buckets = lastBuckets;
-        uploadInts(act("bucketTokens"), buckets.tokens(), buckets.numBuckets());
-        uploadInts(act("bucketStarts"), buckets.starts(), buckets.numBuckets() + 1);
-        uploadInts(act("bucketPositions"), buckets.positions(), BT);
-        kernels.launch(k("encoder_backward_wte"), Launch.Dim3.of(Launch.ceilDivInt(C, BLOCK), buckets.numBuckets()), Launch.Dim3.of(BLOCK), 0,
-                grad(WTE), dresidual, act("bucketTokens"), act("bucketStarts"), act("bucketPositions"), buckets.numBuckets(), C);
-        kernels.launch(k("encoder_backward_wpe"), Launch.gridStride((long) T * C, BLOCK), Launch.Dim3.of(BLOCK), 0,
-                grad(WPE), dresidual, B, T, C);
+        uploadInts(acts.bucketTokens().address(), buckets.tokens(), buckets.numBuckets());
+        uploadInts(acts.bucketStarts().address(), buckets.starts(), buckets.numBuckets() + 1);
+        uploadInts(acts.bucketPositions().address(), buckets.positions(), BT);
+        kernels.encoderBackwardWte(grad(WTE), dresidual, acts.bucketTokens().address(), acts.bucketStarts().address(),
+                acts.bucketPositions().address(), buckets.numBuckets(), C, stream());
+        kernels.encoderBackwardWpe(grad(WPE), dresidual, B, T, C, stream());
         if (reduce) reduction.backwardDone(); // wte, wpe, lnfw, lnfb; then main waits for the side stream
     }
 
@@ -679,49 +651,25 @@ public final class GPT2Cuda implements AutoCloseable {
                                 int rows, int inCols, int outCols) {
         blas.matmul(CublasLt.linearBackwardInput(rows, inCols, outCols), precision, options.allowTf32(), dinp, weight, dout, 0, false);
         blas.matmul(CublasLt.linearBackwardWeight(rows, inCols, outCols), precision, options.allowTf32(), dweight, inp, dout, 0, true);
-        if (dbias != 0) {
-            int chunkRows = Launch.rowsPerChunk(rows), chunks = Launch.rowChunks(rows);
-            kernels.launch(k("bias_backward_partial"), Launch.Dim3.of(Launch.ceilDivInt(outCols, BLOCK), chunks), Launch.Dim3.of(BLOCK), 0,
-                    act("partials"), dout, rows, outCols, chunkRows);
-            kernels.launch(k("column_sum_finish"), Launch.Dim3.of(Launch.ceilDivInt(outCols, BLOCK)), Launch.Dim3.of(BLOCK), 0,
-                    dbias, act("partials"), chunks, outCols);
-        }
+        if (dbias != 0) kernels.biasBackward(dbias, acts.partials().address(), dout, rows, outCols, stream());
     }
 
     /** dinp += LayerNorm backward; dweight, dbias += their deterministic column sums. */
     private void layernormBackward(long dinp, long dweight, long dbias, long dout, long inp, long weight,
                                    long mean, long rstd, int rows) {
-        int C = config.channels();
-        kernels.launch(k("layernorm_backward_input"), Launch.warpPerRow(rows, BLOCK), Launch.Dim3.of(BLOCK), 0,
-                dinp, dout, inp, weight, mean, rstd, rows, C);
-        int chunkRows = Launch.rowsPerChunk(rows), chunks = Launch.rowChunks(rows);
-        long partials = act("partials");
-        kernels.launch(k("layernorm_backward_params_partial"), Launch.Dim3.of(Launch.ceilDivInt(C, BLOCK), chunks), Launch.Dim3.of(BLOCK), 0,
-                partials, dout, inp, mean, rstd, rows, C, chunkRows);
-        kernels.launch(k("column_sum_finish"), Launch.Dim3.of(Launch.ceilDivInt(C, BLOCK)), Launch.Dim3.of(BLOCK), 0,
-                dweight, partials, chunks, C);
-        kernels.launch(k("column_sum_finish"), Launch.Dim3.of(Launch.ceilDivInt(C, BLOCK)), Launch.Dim3.of(BLOCK), 0,
-                dbias, partials + (long) chunks * C * 4, chunks, C);
+        kernels.layernormBackward(dinp, dweight, dbias, acts.partials().address(), dout, inp, weight, mean, rstd, rows,
+                config.channels(), stream());
     }
 
-    private void attentionBackward(long dqkv, long datty, long qkv, long atty, int l, int B, int T) {
-        int C = config.channels(), NH = config.numHeads(), hs = config.headSize();
-        long rows = (long) B * NH * T;
-        if (options.attention() == Attention.FLASH) {
-            long lse = actLayer("lse", l, rows), D = act("attD");
-            kernels.launch(FlashAttention.preprocessKernel(precision), Launch.warpPerRow(rows, BLOCK), Launch.Dim3.of(BLOCK), 0,
-                    D, datty, atty, B, T, C, NH);
-            kernels.launch(FlashAttention.backwardDkDvKernel(precision, hs), Launch.flashAttention(B, T, NH),
-                    Launch.Dim3.of(FlashAttention.THREADS), FlashAttention.backwardDkDvSharedBytes(hs, x), dqkv, datty, qkv, lse, D, B, T, C, NH);
-            kernels.launch(FlashAttention.backwardDqKernel(precision, hs), Launch.flashAttention(B, T, NH),
-                    Launch.Dim3.of(FlashAttention.THREADS), FlashAttention.backwardDqSharedBytes(hs, x), dqkv, datty, qkv, lse, D, B, T, C, NH);
-        } else {
-            long att = actLayer("att", l, rows * T), dpreatt = act("dpreatt");
-            kernels.launch(k("attention_backward_plain_rows"), Launch.warpPerRow(rows, BLOCK), Launch.Dim3.of(BLOCK), 0,
-                    dqkv, dpreatt, datty, qkv, att, B, T, C, NH);
-            kernels.launch(k("attention_backward_plain_cols"), Launch.warpPerRow(rows, BLOCK), Launch.Dim3.of(BLOCK), 0,
-                    dqkv, dpreatt, datty, qkv, att, B, T, C, NH);
-        }
+    /** dqkv (B,T,3C) of layer a from datty (B,T,C). */
+    private void attentionBackward(long dqkv, long datty, Activations.Layer a, int B, int T) {
+        int C = config.channels(), NH = config.numHeads();
+        if (options.attention() == Attention.FLASH)
+            kernels.flashAttentionBackward(dqkv, acts.attD().address(), datty, a.atty(), a.qkv(), a.lse(), B, T, C, NH,
+                    stream());
+        else
+            kernels.attentionBackwardPlain(dqkv, acts.dpreatt().address(), datty, a.qkv(), a.att(), B, T, C, NH,
+                    stream());
     }
 
     /** Zeroes all parameter gradients (start of each optimizer step). */
@@ -741,11 +689,8 @@ public final class GPT2Cuda implements AutoCloseable {
         bind();
         requireActivations();
         long n = layout.numParameters();
-        long norm = act("norm");
-        kernels.launch(k("norm_squared_partial"), Launch.Dim3.of(Launch.NORM_BLOCKS), Launch.Dim3.of(Launch.NORM_BLOCK), 0,
-                norm, grads, n);
-        kernels.launch("sum_partials", Launch.Dim3.of(1), Launch.Dim3.of(1024), 0,
-                norm + Launch.NORM_BLOCKS * 4L, norm, Launch.NORM_BLOCKS);
+        long norm = acts.norm().address();
+        kernels.normSquared(norm, grads, n, stream());
         float squared = downloadFloats(norm + Launch.NORM_BLOCKS * 4L, 1)[0];
         float result = (float) Math.sqrt(squared);
         return lossScaler != null ? result / lossScaler.scale() : result;
@@ -763,15 +708,14 @@ public final class GPT2Cuda implements AutoCloseable {
             double norm = gradNorm();
             return norm * norm;
         }
-        long norm = act("norm");
+        long norm = acts.norm().address();
         var pieces = shard.pieces();
         for (int i = 0; i < pieces.size(); i++) {
             var piece = pieces.get(i);
-            kernels.launch(k("norm_squared_partial"), Launch.Dim3.of(Launch.NORM_BLOCKS), Launch.Dim3.of(Launch.NORM_BLOCK), 0,
-                    norm, grads + piece.parameterOffset() * x, piece.count());
-            kernels.launch("sum_partials", Launch.Dim3.of(1), Launch.Dim3.of(1024), 0, pieceSums + i * 4L, norm, Launch.NORM_BLOCKS);
+            kernels.normSquaredPartials(norm, grads + piece.parameterOffset() * x, piece.count(), stream());
+            kernels.sumPartials(pieceSums + i * 4L, norm, Launch.NORM_BLOCKS, stream());
         }
-        kernels.launch("sum_partials", Launch.Dim3.of(1), Launch.Dim3.of(1024), 0, pieceSums + pieces.size() * 4L, pieceSums, pieces.size());
+        kernels.sumPartials(pieceSums + pieces.size() * 4L, pieceSums, pieces.size(), stream());
         return downloadFloats(pieceSums + pieces.size() * 4L, 1)[0];
     }
 
@@ -779,10 +723,9 @@ public final class GPT2Cuda implements AutoCloseable {
     public boolean gradientsHaveInfOrNan() {
         bind();
         requireActivations();
-        long n = layout.numParameters(), flag = act("flag");
+        long n = layout.numParameters(), flag = acts.flag().address();
         cuda.memsetD8(flag, (byte) 0, 4);
-        kernels.launch(k("check_finite"), Launch.gridStride(n, Launch.ELEMENTWISE_BLOCK), Launch.Dim3.of(Launch.ELEMENTWISE_BLOCK), 0,
-                flag, grads, n);
+        kernels.checkFinite(flag, grads, n, stream());
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment host = arena.allocate(JAVA_INT);
             cuda.memcpyDtoH(host, flag, 4);
@@ -827,9 +770,9 @@ public final class GPT2Cuda implements AutoCloseable {
         for (var run : shardRuns) {
             long n = run.count(), at = run.parameterOffset(), state = run.stateOffset();
             float decay = !decayMatricesOnly || ParameterLayout.decays(run.tensor()) ? weightDecay : 0.0f;
-            kernels.launch(k("adamw_update"), Launch.gridStride(n, Launch.ELEMENTWISE_BLOCK), Launch.Dim3.of(Launch.ELEMENTWISE_BLOCK), 0,
-                    params + at * x, master == 0 ? 0L : master + state * 4, grads + at * x, adamM + state * 4, adamV + state * 4, n,
-                    learningRate, beta1, beta2, beta1Correction, beta2Correction, eps, decay, scale, seeds[run.tensor()], run.indexInTensor());
+            kernels.adamwUpdate(params + at * x, master == 0 ? 0L : master + state * 4, grads + at * x,
+                    adamM + state * 4, adamV + state * 4, n, learningRate, beta1, beta2, beta1Correction,
+                    beta2Correction, eps, decay, scale, seeds[run.tensor()], run.indexInTensor(), stream());
         }
         if (reduction != null && !shard.isWhole()) reduction.allGatherParameters(params); // ZeRO-1: everyone's pieces to all
         return true;
@@ -916,9 +859,8 @@ public final class GPT2Cuda implements AutoCloseable {
             if (actsPtr != 0) cuda.memFree(actsPtr);
             for (long p : new long[] {params, grads, master, adamM, adamV, pieceSums}) if (p != 0) cuda.memFree(p);
             blas.close();
-            kernels.close();
         } finally {
-            cuda.releasePrimaryContext(device);
+            module.close(); // the primary context itself stays: retained once per process (CudaDriver.primaryContext)
         }
     }
 }

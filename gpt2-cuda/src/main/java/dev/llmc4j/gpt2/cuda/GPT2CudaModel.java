@@ -5,11 +5,11 @@ import dev.llmc4j.distributed.DeviceCollectives;
 import dev.llmc4j.distributed.MultiGpuConfig;
 import dev.llmc4j.distributed.Nccl;
 import dev.llmc4j.distributed.NcclCommunicator;
-import dev.llmc4j.format.GPT2Checkpoint;
+import dev.llmc4j.model.GPT2Checkpoint;
 import dev.llmc4j.model.GPT2Config;
 import dev.llmc4j.model.GPT2Init;
+import dev.llmc4j.model.OptimizerShard;
 import dev.llmc4j.model.ParameterSlice;
-import dev.llmc4j.train.OptimizerShard;
 import dev.llmc4j.train.TokenGenerator;
 import dev.llmc4j.train.TrainableModel;
 import dev.llmc4j.util.LlmcException;
@@ -110,6 +110,20 @@ public final class GPT2CudaModel implements TrainableModel {
                 throw e;
             }
         }
+    }
+
+    /**
+     * NCCL for a multi-GPU run: {@code -Dllmc.nccl.lib} / {@code $LLMC_NCCL_LIB}, the dynamic loader's
+     * libnccl.so.2, then CUDA's folders and the lib folders of NVIDIA's Python wheels (nvidia/nccl/lib), which on a
+     * PyTorch-only machine hold the only copy. The error names every place tried.
+     */
+    public static Nccl loadNccl() {
+        return Nccl.load(ncclCandidates());
+    }
+
+    static List<String> ncclCandidates() {
+        String override = System.getProperty("llmc.nccl.lib", System.getenv("LLMC_NCCL_LIB"));
+        return NativeLibraries.candidates(override, List.of("libnccl.so.2"), NativeLibraries.cudaLibraryDirectories());
     }
 
     /** The GPU model underneath (for the parity check and benchmarks). */

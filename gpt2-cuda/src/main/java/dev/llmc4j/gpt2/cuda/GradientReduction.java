@@ -4,8 +4,8 @@ import static dev.llmc4j.gpt2.cuda.ParameterLayout.*;
 
 import dev.llmc4j.distributed.DeviceCollectives;
 import dev.llmc4j.distributed.Nccl;
+import dev.llmc4j.model.OptimizerShard;
 import dev.llmc4j.model.ParameterSlice;
-import dev.llmc4j.train.OptimizerShard;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;

@@ -1,6 +1,7 @@
 package dev.llmc4j.gpt2.cuda;
 
 import dev.llmc4j.util.LlmcException;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 import java.util.List;
@@ -38,6 +39,7 @@ class CudaDriverTest {
         assertInstanceOf(LlmcException.class, e);
     }
 
+    @Tag("gpu")
     @Test
     void onAGpuMachineTheDriverAnswers() {
         assumeTrue(CudaDriver.isAvailable(), "no CUDA device");

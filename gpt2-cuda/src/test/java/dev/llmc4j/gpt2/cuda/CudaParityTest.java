@@ -4,6 +4,7 @@ import dev.llmc4j.model.GPT2Config;
 import dev.llmc4j.util.LlmcException;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -20,6 +21,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * grad norm, AdamW steps, gradient accumulation, recompute levels, bitwise determinism, fp16 loss scaling.
  * Needs a GPU.
  */
+@Tag("gpu")
 class CudaParityTest {
     // head size 64 (flash-capable), ragged vocabulary (V=250 padded to 256)
     static final GPT2Config SMALL = new GPT2Config(64, 250, 256, 2, 2, 128);

@@ -3,23 +3,38 @@ package dev.llmc4j.gpt2.cuda;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
+import java.util.EnumMap;
 import java.util.List;
+import java.util.Map;
 
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 
-/** Test helper: one GPU context, the kernels, and buffers in/out as float[] of any precision. */
+/** Test helper: one GPU context, the kernels in each precision, and buffers in/out as float[] of any precision. */
 final class Device implements AutoCloseable {
+    /** The default stream, which every test launch uses. */
+    static final MemorySegment STREAM = MemorySegment.NULL;
+
     final CudaDriver cuda;
-    final int device;
-    final Kernels kernels;
+    private final KernelModule module;
+    private final Map<Precision, CudaKernels> kernels = new EnumMap<>(Precision.class);
     private final List<Long> allocations = new ArrayList<>();
 
     Device() {
         cuda = CudaDriver.get();
-        device = cuda.device(0);
-        cuda.retainPrimaryContext(device);
-        kernels = new Kernels(cuda);
+        cuda.primaryContext(cuda.device(0));
+        module = new KernelModule(cuda, CudaKernels.kernelNames());
+        for (Precision p : Precision.values()) kernels.put(p, new CudaKernels(module, p));
+    }
+
+    /** The typed launchers for storage precision p. */
+    CudaKernels kernels(Precision p) {
+        return kernels.get(p);
+    }
+
+    /** Waits for the launches so far: tests want an error at the kernel that caused it. */
+    void sync() {
+        cuda.synchronize();
     }
 
     long alloc(long bytes) {
@@ -50,7 +65,8 @@ final class Device implements AutoCloseable {
         long f32 = upload(a);
         if (p == Precision.FP32) return f32;
         long out = alloc(a.length * (long) p.bytes());
-        launch("convert_f32_to_" + p.suffix(), Launch.gridStride(a.length, 256), Launch.Dim3.of(256), 0, out, f32, (long) a.length);
+        kernels(p).convertFromFloat(out, f32, a.length, STREAM);
+        sync();
         return out;
     }
 
@@ -73,13 +89,9 @@ final class Device implements AutoCloseable {
     float[] downloadAs(long ptr, int n, Precision p) {
         if (p == Precision.FP32) return download(ptr, n);
         long f32 = alloc(n * 4L);
-        launch("convert_" + p.suffix() + "_to_f32", Launch.gridStride(n, 256), Launch.Dim3.of(256), 0, f32, ptr, (long) n);
+        kernels(p).convertToFloat(f32, ptr, n, STREAM);
+        sync();
         return download(f32, n);
-    }
-
-    void launch(String name, Launch.Dim3 grid, Launch.Dim3 block, int smem, Object... args) {
-        kernels.launch(name, grid, block, smem, args);
-        cuda.synchronize();     // tests want errors at the kernel that caused them
     }
 
     /** What storing v as precision p does (round to nearest even). */
@@ -109,7 +121,6 @@ final class Device implements AutoCloseable {
     @Override
     public void close() {
         for (long p : allocations) cuda.memFree(p);
-        kernels.close();
-        cuda.releasePrimaryContext(device);
+        module.close();      // the primary context stays: it is retained once per process
     }
 }

@@ -2,6 +2,7 @@ package dev.llmc4j.gpt2.cuda;
 
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -10,6 +11,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 
+import static dev.llmc4j.gpt2.cuda.Device.STREAM;
 import static dev.llmc4j.gpt2.cuda.GpuAsserts.assertClose;
 import static dev.llmc4j.gpt2.cuda.GpuAsserts.maxAbs;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -19,6 +21,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * Flash attention vs plain attention vs a CPU reference, forward and backward, on shapes with ragged tiles
  * (T not a multiple of 64), several heads and every supported head size. Needs a GPU.
  */
+@Tag("gpu")
 class FlashAttentionGpuTest {
     static Device dev;
 
@@ -84,19 +87,16 @@ class FlashAttentionGpuTest {
         // plain
         long pOut = dev.alloc((long) BT * C * x), pAtt = dev.alloc((long) B * NH * T * T * 4), pDpre = dev.alloc((long) B * NH * T * T * 4);
         long pDqkv = dev.alloc((long) BT * 3 * C * x);
-        var rows = Launch.warpPerRow((long) B * NH * T, 256);
-        dev.launch("attention_forward_plain_" + p.suffix(), rows, Launch.Dim3.of(256), 0, pOut, pAtt, dQkv, B, T, C, NH);
-        dev.launch("attention_backward_plain_rows_" + p.suffix(), rows, Launch.Dim3.of(256), 0, pDqkv, pDpre, dDout, dQkv, pAtt, B, T, C, NH);
-        dev.launch("attention_backward_plain_cols_" + p.suffix(), rows, Launch.Dim3.of(256), 0, pDqkv, pDpre, dDout, dQkv, pAtt, B, T, C, NH);
+        var kernels = dev.kernels(p);
+        kernels.attentionForwardPlain(pOut, pAtt, dQkv, B, T, C, NH, STREAM);
+        kernels.attentionBackwardPlain(pDqkv, pDpre, dDout, dQkv, pAtt, B, T, C, NH, STREAM);
+        dev.sync();
         // flash
         long fOut = dev.alloc((long) BT * C * x), fLse = dev.alloc((long) B * NH * T * 4), fD = dev.alloc((long) B * NH * T * 4);
         long fDqkv = dev.alloc((long) BT * 3 * C * x);
-        var grid = Launch.flashAttention(B, T, NH);
-        var block = Launch.Dim3.of(FlashAttention.THREADS);
-        dev.launch(FlashAttention.forwardKernel(p, hs), grid, block, FlashAttention.forwardSharedBytes(hs, x), fOut, fLse, dQkv, B, T, C, NH);
-        dev.launch(FlashAttention.preprocessKernel(p), rows, Launch.Dim3.of(256), 0, fD, dDout, fOut, B, T, C, NH);
-        dev.launch(FlashAttention.backwardDkDvKernel(p, hs), grid, block, FlashAttention.backwardDkDvSharedBytes(hs, x), fDqkv, dDout, dQkv, fLse, fD, B, T, C, NH);
-        dev.launch(FlashAttention.backwardDqKernel(p, hs), grid, block, FlashAttention.backwardDqSharedBytes(hs, x), fDqkv, dDout, dQkv, fLse, fD, B, T, C, NH);
+        kernels.flashAttentionForward(fOut, fLse, dQkv, B, T, C, NH, STREAM);
+        kernels.flashAttentionBackward(fDqkv, fD, dDout, fOut, dQkv, fLse, B, T, C, NH, STREAM);
+        dev.sync();
 
         float[] plainOut = dev.downloadAs(pOut, BT * C, p), flashOut = dev.downloadAs(fOut, BT * C, p);
         float[] plainDqkv = dev.downloadAs(pDqkv, BT * 3 * C, p), flashDqkv = dev.downloadAs(fDqkv, BT * 3 * C, p);
@@ -112,8 +112,8 @@ class FlashAttentionGpuTest {
 
         // deterministic: running the backward again gives the same bits
         long fDqkv2 = dev.alloc((long) BT * 3 * C * x);
-        dev.launch(FlashAttention.backwardDkDvKernel(p, hs), grid, block, FlashAttention.backwardDkDvSharedBytes(hs, x), fDqkv2, dDout, dQkv, fLse, fD, B, T, C, NH);
-        dev.launch(FlashAttention.backwardDqKernel(p, hs), grid, block, FlashAttention.backwardDqSharedBytes(hs, x), fDqkv2, dDout, dQkv, fLse, fD, B, T, C, NH);
+        kernels.flashAttentionBackward(fDqkv2, fD, dDout, fOut, dQkv, fLse, B, T, C, NH, STREAM);
+        dev.sync();
         assertArrayEquals(flashDqkv, dev.downloadAs(fDqkv2, BT * 3 * C, p));
     }
 }

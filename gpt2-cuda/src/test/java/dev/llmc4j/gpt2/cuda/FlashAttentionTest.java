@@ -34,10 +34,10 @@ class FlashAttentionTest {
 
     @Test
     void namesAndHeadSizes() {
-        assertEquals("flash_attention_forward_bf16_hs64", FlashAttention.forwardKernel(Precision.BF16, 64));
-        assertEquals("flash_attention_backward_dkdv_f16_hs128", FlashAttention.backwardDkDvKernel(Precision.FP16, 128));
-        assertEquals("flash_attention_backward_dq_bf16_hs96", FlashAttention.backwardDqKernel(Precision.BF16, 96));
-        assertEquals("flash_attention_backward_preprocess_bf16", FlashAttention.preprocessKernel(Precision.BF16));
+        assertEquals("flash_attention_forward_bf16_hs64", CudaKernels.flashForward(Precision.BF16, 64));
+        assertEquals("flash_attention_backward_dkdv_f16_hs128", CudaKernels.flashBackwardDkDv(Precision.FP16, 128));
+        assertEquals("flash_attention_backward_dq_bf16_hs96", CudaKernels.flashBackwardDq(Precision.BF16, 96));
+        assertEquals("flash_attention_backward_preprocess_bf16", CudaKernels.flashPreprocess(Precision.BF16));
         assertTrue(FlashAttention.supportsHeadSize(64));
         assertFalse(FlashAttention.supportsHeadSize(32));
         var e = assertThrows(LlmcException.class, () -> FlashAttention.checkHeadSize(80));

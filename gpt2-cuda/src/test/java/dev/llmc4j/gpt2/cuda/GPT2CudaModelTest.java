@@ -1,7 +1,7 @@
 package dev.llmc4j.gpt2.cuda;
 
+import dev.llmc4j.model.GPT2Checkpoint;
 import dev.llmc4j.testing.RandomTokens;
-import dev.llmc4j.format.GPT2Checkpoint;
 import dev.llmc4j.format.TokenShard;
 import dev.llmc4j.model.GPT2Config;
 import dev.llmc4j.random.XorShift;
@@ -9,6 +9,7 @@ import dev.llmc4j.sample.Sampler;
 import dev.llmc4j.train.Trainer;
 import dev.llmc4j.train.TrainingConfig;
 import dev.llmc4j.util.LlmcException;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -77,6 +78,7 @@ class GPT2CudaModelTest {
         return out;
     }
 
+    @Tag("gpu")
     @Test
     void checkpointsRoundTripInTheirPrecision() {
         assumeTrue(CudaDriver.isAvailable(), "no CUDA device");
@@ -100,6 +102,7 @@ class GPT2CudaModelTest {
         }
     }
 
+    @Tag("gpu")
     @Test
     void adamMomentsGoToTheHostAndBack() {
         assumeTrue(CudaDriver.isAvailable(), "no CUDA device");
@@ -126,6 +129,7 @@ class GPT2CudaModelTest {
         }
     }
 
+    @Tag("gpu")
     @Test
     void generationIsDeterministicAndInTheVocabulary() {
         assumeTrue(CudaDriver.isAvailable(), "no CUDA device");
@@ -156,6 +160,7 @@ class GPT2CudaModelTest {
     }
 
     /** fp32 without master weights or stochastic rounding: a resumed run replays the uninterrupted one exactly. */
+    @Tag("gpu")
     @Test
     void resumedFp32RunReproducesTheUninterruptedLosses() {
         assumeTrue(CudaDriver.isAvailable(), "no CUDA device");
@@ -182,6 +187,7 @@ class GPT2CudaModelTest {
      * bf16 with master weights and stochastic rounding: the state file carries the fp32 master weights and the
      * rounding rng, so a run stopped at step 3 and resumed ends bit for bit where the uninterrupted one ends.
      */
+    @Tag("gpu")
     @Test
     void resumedBf16RunEndsBitIdenticalToTheUninterruptedOne() throws Exception {
         assumeTrue(CudaDriver.isAvailable(), "no CUDA device");
@@ -209,6 +215,7 @@ class GPT2CudaModelTest {
     }
 
     /** The master weights and the rounding rng go to the host and back, and the next update then rounds alike. */
+    @Tag("gpu")
     @Test
     void masterWeightsAndRoundingRngGoToTheHostAndBack() {
         assumeTrue(CudaDriver.isAvailable(), "no CUDA device");
@@ -254,6 +261,7 @@ class GPT2CudaModelTest {
     }
 
     /** bf16 with master weights: the loop runs, writes v5 checkpoints, and the loss falls. */
+    @Tag("gpu")
     @Test
     void bf16TrainingWritesVersion5Checkpoints() {
         assumeTrue(CudaDriver.isAvailable(), "no CUDA device");

@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.llmc4j.distributed.DeviceCollectives;
 import dev.llmc4j.distributed.Nccl;
 import dev.llmc4j.model.GPT2Config;
-import dev.llmc4j.train.OptimizerShard;
+import dev.llmc4j.model.OptimizerShard;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;

@@ -1,67 +1,69 @@
 package dev.llmc4j.gpt2.cuda;
 
+import dev.llmc4j.util.LlmcException;
 import org.junit.jupiter.api.Test;
 
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
-import java.util.regex.Pattern;
+import java.util.TreeSet;
 
 import static org.junit.jupiter.api.Assertions.*;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
- * Every kernel the host code launches exists in the fatbin (via kernels.txt, which build-kernels.sh extracts from
- * the preprocessed sources). Catches a renamed kernel on a machine without a GPU.
+ * Every kernel a {@link CudaKernels} launcher can use is exported by the fatbin (kernels.txt, which
+ * build-kernels.sh extracts from the preprocessed sources), and a missing one is named when the module loads.
+ * Catches a renamed kernel on a machine without a GPU.
  */
 class KernelNamesTest {
 
-    /** Names GPT2Cuda builds with k("...") are suffixed per precision; these are the bases. */
-    static List<String> baseNamesUsedBy(Path source) throws IOException {
-        var names = new ArrayList<String>();
-        var m = Pattern.compile("k\\(\"([a-z_0-9]+)\"\\)").matcher(Files.readString(source));
-        while (m.find()) names.add(m.group(1));
-        return names;
-    }
-
-    static Path source(String file) {
-        String root = System.getProperty("llmc.root", "..");
-        Path p = Path.of(root, "gpt2-cuda/src/main/java/dev/llmc4j/gpt2/cuda", file);
-        return Files.exists(p) ? p : Path.of("src/main/java/dev/llmc4j/gpt2/cuda", file);
+    @Test
+    void everyLauncherKernelIsExported() {
+        assumeTrue(KernelModule.fatbinPresent(), "kernels.fatbin not built (no nvcc at build time)");
+        Set<String> exported = KernelModule.exportedNames();
+        var missing = new TreeSet<>(CudaKernels.kernelNames());
+        missing.removeAll(exported);
+        assertEquals(Set.of(), missing);
+        assertDoesNotThrow(() -> KernelModule.requireExported(exported, CudaKernels.kernelNames()));
     }
 
     @Test
-    void everyLaunchedKernelIsExported() throws IOException {
-        assumeTrue(Kernels.fatbinPresent(), "kernels.fatbin not built (no nvcc at build time)");
-        Set<String> exported = Kernels.exportedNames();
-        assertFalse(exported.isEmpty(), "kernels.txt is empty");
+    void theLaunchersNameEveryKernelOfTheFatbin() {
+        assumeTrue(KernelModule.fatbinPresent(), "kernels.fatbin not built (no nvcc at build time)");
+        var unused = new TreeSet<>(KernelModule.exportedNames());
+        CudaKernels.kernelNames().forEach(unused::remove);
+        assertEquals(Set.of(), unused, "kernels no launcher uses");
+    }
 
-        List<String> bases = baseNamesUsedBy(source("GPT2Cuda.java"));
-        assertTrue(bases.size() >= 15, "found " + bases);
-        for (Precision p : Precision.values()) {
-            for (String base : bases) assertTrue(exported.contains(base + "_" + p.suffix()), base + "_" + p.suffix());
-            assertTrue(exported.contains("check_finite_" + p.suffix()));
-            if (p != Precision.FP32) {
-                assertTrue(exported.contains("convert_f32_to_" + p.suffix()));
-                assertTrue(exported.contains("convert_" + p.suffix() + "_to_f32"));
-                assertTrue(exported.contains(FlashAttention.preprocessKernel(p)));
-                for (int hs : new int[] {64, 96, 128}) {
-                    assertTrue(exported.contains(FlashAttention.forwardKernel(p, hs)));
-                    assertTrue(exported.contains(FlashAttention.backwardDkDvKernel(p, hs)));
-                    assertTrue(exported.contains(FlashAttention.backwardDqKernel(p, hs)));
-                }
-            }
-        }
-        assertTrue(exported.contains("sum_partials"));
+    @Test
+    void kernelNamesCoverEveryPrecisionAndFlashHeadSize() {
+        List<String> names = CudaKernels.kernelNames();
+        assertEquals(names.size(), new HashSet<>(names).size(), "no duplicates");
+        assertTrue(names.contains("layernorm_forward_f32"));
+        assertTrue(names.contains("adamw_update_bf16"));
+        assertTrue(names.contains("flash_attention_backward_dq_f16_hs128"));
+        assertFalse(names.contains("flash_attention_forward_f32_hs64"), "no fp32 flash attention");
+        assertFalse(names.contains("convert_f32_to_f32"));
+    }
+
+    @Test
+    void aMissingKernelIsNamedWhenTheModuleLoads() {
+        var exported = new TreeSet<>(CudaKernels.kernelNames());
+        exported.remove("gelu_forward_bf16");
+        exported.remove("sum_partials");
+        var e = assertThrows(LlmcException.class,
+                () -> KernelModule.requireExported(exported, CudaKernels.kernelNames()));
+        assertTrue(e.getMessage().startsWith("kernels.fatbin has no kernel gelu_forward_bf16, sum_partials"),
+                e.getMessage());
+        var none = assertThrows(LlmcException.class, () -> KernelModule.requireExported(Set.of(), List.of("x")));
+        assertTrue(none.getMessage().contains("built without nvcc"), none.getMessage());
     }
 
     @Test
     void fatbinHasTheFatbinMagic() {
-        assumeTrue(Kernels.fatbinPresent(), "kernels.fatbin not built (no nvcc at build time)");
-        byte[] image = Kernels.readResource(Kernels.FATBIN);
+        assumeTrue(KernelModule.fatbinPresent(), "kernels.fatbin not built (no nvcc at build time)");
+        byte[] image = KernelModule.readResource(KernelModule.FATBIN);
         // fatbin files start with 0xBA55ED50 (little-endian 50 ED 55 BA)
         assertEquals((byte) 0x50, image[0]);
         assertEquals((byte) 0xED, image[1]);

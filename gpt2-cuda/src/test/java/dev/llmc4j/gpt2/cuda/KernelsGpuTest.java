@@ -2,20 +2,22 @@ package dev.llmc4j.gpt2.cuda;
 
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 import java.util.Random;
 
+import static dev.llmc4j.gpt2.cuda.Device.STREAM;
 import static dev.llmc4j.gpt2.cuda.GpuAsserts.assertClose;
 import static org.junit.jupiter.api.Assertions.*;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** Each kernel against a small CPU reference, in every storage precision. Needs a GPU. */
+@Tag("gpu")
 class KernelsGpuTest {
     static Device dev;
-    static final Launch.Dim3 B256 = Launch.Dim3.of(256);
 
     @BeforeEach
     void requireGpu() {
@@ -44,7 +46,8 @@ class KernelsGpuTest {
         float[] wte = Device.round(random(rng, V * C, 1), p), wpe = Device.round(random(rng, T * C, 1), p);
         long out = dev.alloc((long) B * T * C * p.bytes());
         long tok = dev.uploadInts(tokens), dWte = dev.uploadAs(wte, p), dWpe = dev.uploadAs(wpe, p);
-        dev.launch("encoder_forward_" + p.suffix(), Launch.gridStride(B * T * C, 256), B256, 0, out, tok, dWte, dWpe, B, T, C);
+        dev.kernels(p).encoderForward(out, tok, dWte, dWpe, B, T, C, STREAM);
+        dev.sync();
         float[] expected = new float[B * T * C];
         for (int bt = 0; bt < B * T; bt++)
             for (int c = 0; c < C; c++) expected[bt * C + c] = Device.round(wte[tokens[bt] * C + c] + wpe[(bt % T) * C + c], p);
@@ -55,10 +58,10 @@ class KernelsGpuTest {
         float[] gWte = Device.round(random(rng, V * C, 1), p), gWpe = Device.round(random(rng, T * C, 1), p);
         long dDout = dev.uploadAs(dout, p), dgWte = dev.uploadAs(gWte, p), dgWpe = dev.uploadAs(gWpe, p);
         var buckets = EncoderBuckets.of(tokens, B * T);
-        dev.launch("encoder_backward_wte_" + p.suffix(), Launch.Dim3.of(1, buckets.numBuckets()), B256, 0,
-                dgWte, dDout, dev.uploadInts(buckets.tokens()), dev.uploadInts(buckets.starts()), dev.uploadInts(buckets.positions()),
-                buckets.numBuckets(), C);
-        dev.launch("encoder_backward_wpe_" + p.suffix(), Launch.gridStride(T * C, 256), B256, 0, dgWpe, dDout, B, T, C);
+        dev.kernels(p).encoderBackwardWte(dgWte, dDout, dev.uploadInts(buckets.tokens()),
+                dev.uploadInts(buckets.starts()), dev.uploadInts(buckets.positions()), buckets.numBuckets(), C, STREAM);
+        dev.kernels(p).encoderBackwardWpe(dgWpe, dDout, B, T, C, STREAM);
+        dev.sync();
         float[] eWte = gWte.clone(), eWpe = gWpe.clone();
         for (int bt = 0; bt < B * T; bt++)
             for (int c = 0; c < C; c++) {
@@ -79,8 +82,8 @@ class KernelsGpuTest {
         Gpt2Reference.layernorm(out, mean, rstd, x, params, 0, C, N, C);
         long dOut = dev.alloc((long) N * C * p.bytes()), dMean = dev.alloc(N * 4L), dRstd = dev.alloc(N * 4L);
         long dx = dev.uploadAs(x, p), dParams = dev.uploadAs(params, p);
-        dev.launch("layernorm_forward_" + p.suffix(), Launch.warpPerRow(N, 256), B256, 0,
-                dOut, dMean, dRstd, dx, dParams, dParams + (long) C * p.bytes(), N, C);
+        dev.kernels(p).layernormForward(dOut, dMean, dRstd, dx, dParams, dParams + (long) C * p.bytes(), N, C, STREAM);
+        dev.sync();
         assertClose("ln out", out, dev.downloadAs(dOut, N * C, p), 1e-5, 2 * Device.eps(p));
         assertClose("ln mean", mean, dev.download(dMean, N), 1e-5, 1e-5);
         assertClose("ln rstd", rstd, dev.download(dRstd, N), 1e-5, 1e-4);
@@ -91,8 +94,9 @@ class KernelsGpuTest {
         for (int i = 0; i < residual.length; i++) residual[i] = Device.round(a[i] + b[i], p);
         Gpt2Reference.layernorm(out, mean, rstd, residual, params, 0, C, N, C);
         long dRes = dev.alloc((long) N * C * p.bytes());
-        dev.launch("fused_residual_layernorm_forward_" + p.suffix(), Launch.warpPerRow(N, 256), B256, 0,
-                dRes, dOut, dMean, dRstd, dev.uploadAs(a, p), dev.uploadAs(b, p), dParams, dParams + (long) C * p.bytes(), N, C);
+        dev.kernels(p).fusedResidualLayernormForward(dRes, dOut, dMean, dRstd, dev.uploadAs(a, p), dev.uploadAs(b, p),
+                dParams, dParams + (long) C * p.bytes(), N, C, STREAM);
+        dev.sync();
         assertClose("residual", residual, dev.downloadAs(dRes, N * C, p), 0, 0);
         assertClose("fused ln out", out, dev.downloadAs(dOut, N * C, p), 1e-5, 2 * Device.eps(p));
     }
@@ -114,12 +118,10 @@ class KernelsGpuTest {
         long dX = dev.uploadAs(x, p), dP = dev.uploadAs(params, p), dDout = dev.uploadAs(dout, p);
         long dDinp = dev.uploadAs(dinp, p), dDp = dev.uploadAs(dparams, p);
         long dMean = dev.upload(mean), dRstd = dev.upload(rstd);
-        int per = Launch.rowsPerChunk(N), chunks = Launch.rowChunks(N);
-        long partials = dev.alloc((long) chunks * 2 * C * 4);
-        dev.launch("layernorm_backward_input_" + p.suffix(), Launch.warpPerRow(N, 256), B256, 0, dDinp, dDout, dX, dP, dMean, dRstd, N, C);
-        dev.launch("layernorm_backward_params_partial_" + p.suffix(), Launch.Dim3.of(1, chunks), B256, 0, partials, dDout, dX, dMean, dRstd, N, C, per);
-        dev.launch("column_sum_finish_" + p.suffix(), Launch.Dim3.of(1), B256, 0, dDp, partials, chunks, C);
-        dev.launch("column_sum_finish_" + p.suffix(), Launch.Dim3.of(1), B256, 0, dDp + (long) C * p.bytes(), partials + (long) chunks * C * 4, chunks, C);
+        long partials = dev.alloc((long) Launch.rowChunks(N) * 2 * C * 4);
+        dev.kernels(p).layernormBackward(dDinp, dDp, dDp + (long) C * p.bytes(), partials, dDout, dX, dP, dMean, dRstd,
+                N, C, STREAM);
+        dev.sync();
         assertClose("dinp", eDinp, dev.downloadAs(dDinp, N * C, p), 1e-4, 2 * Device.eps(p));
         assertClose("dweight/dbias", eDparams, dev.downloadAs(dDp, 2 * C, p), 1e-3, 2 * Device.eps(p));
     }
@@ -134,8 +136,9 @@ class KernelsGpuTest {
         float[] y = new float[n], dx = new float[n];
         for (int i = 0; i < n; i++) { y[i] = Gpt2Reference.gelu(x[i]); dx[i] = Gpt2Reference.geluGrad(x[i]) * dout[i]; }
         long dX = dev.uploadAs(x, p), dY = dev.alloc((long) n * p.bytes()), dD = dev.uploadAs(dout, p);
-        dev.launch("gelu_forward_" + p.suffix(), Launch.gridStride(n, 256), B256, 0, dY, dX, (long) n);
-        dev.launch("gelu_backward_inplace_" + p.suffix(), Launch.gridStride(n, 256), B256, 0, dD, dX, (long) n);
+        dev.kernels(p).geluForward(dY, dX, n, STREAM);
+        dev.kernels(p).geluBackwardInplace(dD, dX, n, STREAM);
+        dev.sync();
         assertClose("gelu", y, dev.downloadAs(dY, n, p), 1e-5, Device.eps(p));
         assertClose("gelu backward", dx, dev.downloadAs(dD, n, p), 1e-5, 2 * Device.eps(p));
     }
@@ -148,16 +151,16 @@ class KernelsGpuTest {
         float[] dout = Device.round(random(rng, N * OC, 1), p), dbias = Device.round(random(rng, OC, 1), p);
         float[] expected = dbias.clone();
         for (int n = 0; n < N; n++) for (int o = 0; o < OC; o++) expected[o] += dout[n * OC + o];
-        int per = Launch.rowsPerChunk(N), chunks = Launch.rowChunks(N);
-        long partials = dev.alloc((long) chunks * OC * 4), dDbias = dev.uploadAs(dbias, p), dDout = dev.uploadAs(dout, p);
-        dev.launch("bias_backward_partial_" + p.suffix(), Launch.Dim3.of(1, chunks), B256, 0, partials, dDout, N, OC, per);
-        dev.launch("column_sum_finish_" + p.suffix(), Launch.Dim3.of(1), B256, 0, dDbias, partials, chunks, OC);
+        long partials = dev.alloc((long) Launch.rowChunks(N) * OC * 4);
+        long dDbias = dev.uploadAs(dbias, p), dDout = dev.uploadAs(dout, p);
+        dev.kernels(p).biasBackward(dDbias, partials, dDout, N, OC, STREAM);
+        dev.sync();
         float[] first = dev.downloadAs(dDbias, OC, p);
         assertClose("dbias", expected, first, 1e-3, 2 * Device.eps(p));
         // deterministic: the same launch on the same data gives the same bits
         long again = dev.uploadAs(dbias, p);
-        dev.launch("bias_backward_partial_" + p.suffix(), Launch.Dim3.of(1, chunks), B256, 0, partials, dDout, N, OC, per);
-        dev.launch("column_sum_finish_" + p.suffix(), Launch.Dim3.of(1), B256, 0, again, partials, chunks, OC);
+        dev.kernels(p).biasBackward(again, partials, dDout, N, OC, STREAM);
+        dev.sync();
         assertArrayEquals(first, dev.downloadAs(again, OC, p));
     }
 
@@ -180,10 +183,12 @@ class KernelsGpuTest {
             for (int v = 0; v < V; v++) dlogits[n * Vp + v] = (float) ((Math.exp(logits[n * Vp + v] - logZ) - (v == targets[n] ? 1 : 0)) * dloss);
         }
         long dLogits = dev.uploadAs(logits, p), dLosses = dev.alloc(N * 4L), dTargets = dev.uploadInts(targets);
-        dev.launch("fused_classifier_" + p.suffix(), Launch.Dim3.of(N), Launch.Dim3.of(1024), 0, dLogits, dLosses, dTargets, dloss, N, V, Vp, 0);
+        dev.kernels(p).fusedClassifier(dLogits, dLosses, dTargets, dloss, N, V, Vp, false, STREAM);
+        dev.sync();
         assertClose("losses (no dlogits)", losses, dev.download(dLosses, N), 1e-4, 1e-4);
         assertClose("logits untouched", logits, dev.downloadAs(dLogits, N * Vp, p), 0, 0);
-        dev.launch("fused_classifier_" + p.suffix(), Launch.Dim3.of(N), Launch.Dim3.of(1024), 0, dLogits, dLosses, dTargets, dloss, N, V, Vp, 1);
+        dev.kernels(p).fusedClassifier(dLogits, dLosses, dTargets, dloss, N, V, Vp, true, STREAM);
+        dev.sync();
         assertClose("losses", losses, dev.download(dLosses, N), 1e-4, 1e-4);
         assertClose("dlogits (padding 0)", dlogits, dev.downloadAs(dLogits, N * Vp, p), 1e-6, 2 * Device.eps(p));
     }
@@ -205,8 +210,9 @@ class KernelsGpuTest {
             eP[i] -= lr * ((eM[i] / c1) / ((float) Math.sqrt(eV[i] / c2) + eps) + wd * eP[i]);
         }
         long dP = dev.upload(param), dG = dev.upload(grad), dM = dev.upload(m), dV = dev.upload(v);
-        dev.launch("adamw_update_f32", Launch.gridStride(n, 512), Launch.Dim3.of(512), 0,
-                dP, 0L, dG, dM, dV, (long) n, lr, b1, b2, c1, c2, eps, wd, scale, 1234, 0L);
+        dev.kernels(Precision.FP32).adamwUpdate(dP, 0L, dG, dM, dV, n, lr, b1, b2, c1, c2, eps, wd, scale, 1234, 0L,
+                STREAM);
+        dev.sync();
         assertClose("m", eM, dev.download(dM, n), 1e-7, 1e-5);
         assertClose("v", eV, dev.download(dV, n), 1e-9, 1e-5);
         assertClose("params", eP, dev.download(dP, n), 1e-6, 1e-5);
@@ -220,8 +226,10 @@ class KernelsGpuTest {
         java.util.Arrays.fill(master, value);
         long dMaster = dev.upload(master), dParams = dev.alloc(n * 2L), dG = dev.alloc(n * 2L), dM = dev.alloc(n * 4L), dV = dev.alloc(n * 4L);
         // lr 0: the update leaves the master value as is, only the rounding to bf16 happens
-        Object[] args = {dParams, dMaster, dG, dM, dV, (long) n, 0.0f, 0.9f, 0.95f, 0.1f, 0.05f, 1e-8f, 0.0f, 1.0f, 42, 0L};
-        dev.launch("adamw_update_bf16", Launch.gridStride(n, 512), Launch.Dim3.of(512), 0, args);
+        var bf16 = dev.kernels(Precision.BF16);
+        bf16.adamwUpdate(dParams, dMaster, dG, dM, dV, n, 0.0f, 0.9f, 0.95f, 0.1f, 0.05f, 1e-8f, 0.0f, 1.0f, 42, 0L,
+                STREAM);
+        dev.sync();
         float[] rounded = dev.downloadAs(dParams, n, Precision.BF16);
         double mean = 0;
         int up = 0;
@@ -234,14 +242,16 @@ class KernelsGpuTest {
         assertEquals(value, mean, 3 * Math.sqrt(n / 3.0 * 2 / 3) / n * 0x1p-7f + 1e-7, "unbiased");
         assertEquals(n / 3.0, up, 5 * Math.sqrt(n * 2 / 9.0));
         // same seed, same bits
-        dev.launch("adamw_update_bf16", Launch.gridStride(n, 512), Launch.Dim3.of(512), 0, args);
+        bf16.adamwUpdate(dParams, dMaster, dG, dM, dV, n, 0.0f, 0.9f, 0.95f, 0.1f, 0.05f, 1e-8f, 0.0f, 1.0f, 42, 0L,
+                STREAM);
+        dev.sync();
         assertArrayEquals(rounded, dev.downloadAs(dParams, n, Precision.BF16));
         // ZeRO-1 updates pieces: a piece launched alone, told where it starts, rounds as in the whole launch
         int first = 10_000, count = 3_000;
         long dPiece = dev.alloc(count * 2L);
-        dev.launch("adamw_update_bf16", Launch.gridStride(count, 512), Launch.Dim3.of(512), 0,
-                dPiece, dMaster + first * 4L, dG + first * 2L, dM + first * 4L, dV + first * 4L, (long) count,
-                0.0f, 0.9f, 0.95f, 0.1f, 0.05f, 1e-8f, 0.0f, 1.0f, 42, (long) first);
+        bf16.adamwUpdate(dPiece, dMaster + first * 4L, dG + first * 2L, dM + first * 4L, dV + first * 4L, count,
+                0.0f, 0.9f, 0.95f, 0.1f, 0.05f, 1e-8f, 0.0f, 1.0f, 42, first, STREAM);
+        dev.sync();
         assertArrayEquals(java.util.Arrays.copyOfRange(rounded, first, first + count), dev.downloadAs(dPiece, count, Precision.BF16));
     }
 
@@ -256,8 +266,8 @@ class KernelsGpuTest {
         long dG = dev.uploadAs(g, p), partials = dev.alloc((Launch.NORM_BLOCKS + 1) * 4L);
         float[] results = new float[2];
         for (int run = 0; run < 2; run++) {
-            dev.launch("norm_squared_partial_" + p.suffix(), Launch.Dim3.of(Launch.NORM_BLOCKS), Launch.Dim3.of(Launch.NORM_BLOCK), 0, partials, dG, (long) n);
-            dev.launch("sum_partials", Launch.Dim3.of(1), Launch.Dim3.of(1024), 0, partials + Launch.NORM_BLOCKS * 4L, partials, Launch.NORM_BLOCKS);
+            dev.kernels(p).normSquared(partials, dG, n, STREAM);
+            dev.sync();
             results[run] = dev.download(partials + Launch.NORM_BLOCKS * 4L, 1)[0];
         }
         assertEquals(expected, results[0], expected * 1e-5);
@@ -271,9 +281,11 @@ class KernelsGpuTest {
         float[] x = new float[n];
         for (int i = 0; i < n; i++) x[i] = i * 0.001f;
         long dX = dev.uploadAs(x, p), flag = dev.alloc(4);
-        dev.launch("check_finite_" + p.suffix(), Launch.gridStride(n, 256), B256, 0, flag, dX, (long) n);
+        dev.kernels(p).checkFinite(flag, dX, n, STREAM);
+        dev.sync();
         assertEquals(0, dev.downloadInts(flag, 1)[0]);
-        dev.launch("scale_inplace_" + p.suffix(), Launch.gridStride(n, 256), B256, 0, dX, (long) n, 0.5f);
+        dev.kernels(p).scaleInplace(dX, n, 0.5f, STREAM);
+        dev.sync();
         float[] half = new float[n];
         for (int i = 0; i < n; i++) half[i] = Device.round(Device.round(x[i], p) * 0.5f, p);
         assertClose("scaled", half, dev.downloadAs(dX, n, p), 0, 0);
@@ -281,7 +293,8 @@ class KernelsGpuTest {
             x[n - 7] = bad;
             dX = dev.uploadAs(x, p);
             dev.cuda.memsetD8(flag, (byte) 0, 4);
-            dev.launch("check_finite_" + p.suffix(), Launch.gridStride(n, 256), B256, 0, flag, dX, (long) n);
+            dev.kernels(p).checkFinite(flag, dX, n, STREAM);
+            dev.sync();
             assertEquals(1, dev.downloadInts(flag, 1)[0], "found " + bad);
         }
     }

@@ -49,7 +49,7 @@ class LayoutTest {
         assertTrue(ParameterLayout.keepsMasterWeights(Precision.FP16, true));
     }
 
-    /** Bytes of all tensors without alignment, written out from the list in ActivationLayout's javadoc. */
+    /** Bytes of all tensors without alignment, written out from the list in the Activations record. */
     static long unalignedBytes(GPT2Config c, int B, int T, Precision p, boolean flash, int recompute) {
         long L = c.numLayers(), C = c.channels(), NH = c.numHeads(), Vp = c.paddedVocabSize(), BT = (long) B * T;
         long ln = recompute >= 2 ? 1 : L, gelu = recompute >= 1 ? 1 : L;
@@ -69,17 +69,17 @@ class LayoutTest {
         for (int[] bt : new int[][] {{4, 64}, {16, 1024}}) {
             for (int recompute = 0; recompute <= 2; recompute++) {
                 for (boolean flash : new boolean[] {true, false}) {
-                    var a = new ActivationLayout(D12, bt[0], bt[1], Precision.BF16, flash, recompute);
+                    var a = Activations.plan(D12, bt[0], bt[1], Precision.BF16, flash, recompute);
                     long expected = unalignedBytes(D12, bt[0], bt[1], Precision.BF16, flash, recompute);
                     tensors = a.tensors().size();
                     assertTrue(a.totalBytes() >= expected, "B,T=" + bt[0] + "," + bt[1]);
-                    assertTrue(a.totalBytes() < expected + (long) tensors * ActivationLayout.ALIGN + ActivationLayout.ALIGN);
+                    assertTrue(a.totalBytes() < expected + (long) tensors * Activations.ALIGN + Activations.ALIGN);
                 }
             }
         }
         // pinned values (bf16, flash, recompute 1), to notice any change of the layout
-        var small = new ActivationLayout(D12, 4, 64, Precision.BF16, true, 1);
-        var large = new ActivationLayout(D12, 16, 1024, Precision.BF16, true, 1);
+        var small = Activations.plan(D12, 4, 64, Precision.BF16, true, 1);
+        var large = Activations.plan(D12, 16, 1024, Precision.BF16, true, 1);
         assertEquals(unalignedBytes(D12, 4, 64, Precision.BF16, true, 1), small.totalBytes(), 36L * 256);
         // B=16, T=1024: 160 (B,T,C)-sized bf16 tensors (4.03 GB) + logits (B,T,Vp) bf16 (1.65 GB) + fp32 bits = 5.70 GB
         assertEquals(5_695_083_264L, large.totalBytes());
@@ -89,45 +89,77 @@ class LayoutTest {
 
     @Test
     void recomputeLevelsShrinkTheRightTensors() {
-        var r0 = new ActivationLayout(D12, 4, 64, Precision.BF16, true, 0);
-        var r1 = new ActivationLayout(D12, 4, 64, Precision.BF16, true, 1);
-        var r2 = new ActivationLayout(D12, 4, 64, Precision.BF16, true, 2);
+        var r0 = Activations.plan(D12, 4, 64, Precision.BF16, true, 0);
+        var r1 = Activations.plan(D12, 4, 64, Precision.BF16, true, 1);
+        var r2 = Activations.plan(D12, 4, 64, Precision.BF16, true, 2);
         long btc = 4L * 64 * 768;
-        assertEquals(12 * 4 * btc, r0.get("fchGelu").elements());
-        assertEquals(4 * btc, r1.get("fchGelu").elements());
-        assertEquals(12 * btc, r1.get("ln1").elements());
-        assertEquals(btc, r2.get("ln1").elements());
-        assertEquals(btc, r2.get("ln2").elements());
+        assertEquals(12 * 4 * btc, r0.fchGelu().elements());
+        assertEquals(4 * btc, r1.fchGelu().elements());
+        assertEquals(12 * btc, r1.ln1().elements());
+        assertEquals(btc, r2.ln1().elements());
+        assertEquals(btc, r2.ln2().elements());
         // the statistics are always kept per layer (the backward pass needs them; recompute rewrites the same values)
-        assertEquals(12 * 4 * 64, r2.get("ln1Mean").elements());
+        assertEquals(12 * 4 * 64, r2.ln1Mean().elements());
         // bytes saved by level 1: 11 layers of (BT, 4C) bf16
         assertEquals(11 * 4 * btc * 2, r0.totalBytes() - r1.totalBytes(), 256 * 2);
     }
 
     @Test
     void flashKeepsOnlyTheLogSumExp() {
-        var flash = new ActivationLayout(D12, 4, 64, Precision.BF16, true, 1);
-        var plain = new ActivationLayout(D12, 4, 64, Precision.BF16, false, 1);
-        assertEquals(12L * 4 * 12 * 64, flash.get("lse").elements());
-        assertFalse(flash.has("att"));
-        assertEquals(12L * 4 * 12 * 64 * 64, plain.get("att").elements());
-        assertFalse(plain.has("lse"));
+        var flash = Activations.plan(D12, 4, 64, Precision.BF16, true, 1);
+        var plain = Activations.plan(D12, 4, 64, Precision.BF16, false, 1);
+        assertEquals(12L * 4 * 12 * 64, flash.lse().elements());
+        assertNull(flash.att());
+        assertNull(flash.dpreatt());
+        assertEquals(12L * 4 * 12 * 64 * 64, plain.att().elements());
+        assertNull(plain.lse());
+        assertNull(plain.attD());
     }
 
     @Test
     void tensorsAreAlignedAndDoNotOverlap() {
-        var a = new ActivationLayout(D12, 3, 100, Precision.FP16, true, 2);
-        var sorted = a.tensors().stream().sorted(Comparator.comparingLong(ActivationLayout.Tensor::offset)).toList();
+        var a = Activations.plan(D12, 3, 100, Precision.FP16, true, 2);
+        var sorted = a.tensors().stream().sorted(Comparator.comparingLong(Activations.DeviceTensor::address)).toList();
         long end = 0;
         for (var t : sorted) {
-            assertEquals(0, t.offset() % ActivationLayout.ALIGN, t.name());
-            assertTrue(t.offset() >= end, t.name() + " overlaps");
-            end = t.offset() + t.bytes();
+            assertEquals(0, t.address() % Activations.ALIGN, t.name());
+            assertTrue(t.address() >= end, t.name() + " overlaps");
+            end = t.address() + t.bytes();
         }
         assertTrue(a.totalBytes() >= end);
-        assertEquals(2, a.get("qkv").elementBytes());
-        assertEquals(4, a.get("lse").elementBytes());
-        assertThrows(IllegalArgumentException.class, () -> a.get("nope"));
-        assertThrows(IllegalArgumentException.class, () -> new ActivationLayout(D12, 1, 1, Precision.BF16, true, 3));
+        assertEquals(2, a.qkv().elementBytes());
+        assertEquals(4, a.lse().elementBytes());
+        assertThrows(IllegalArgumentException.class, () -> Activations.plan(D12, 1, 1, Precision.BF16, true, 3));
+    }
+
+    @Test
+    void movedOntoAnAllocationEveryTensorShiftsByTheBaseAndLayersStepByOneLayer() {
+        var plan = Activations.plan(D12, 2, 32, Precision.BF16, true, 1);
+        long base = 1L << 40;
+        var placed = plan.at(base);
+        assertEquals(plan.tensors().size(), placed.tensors().size());
+        for (int i = 0; i < plan.tensors().size(); i++)
+            assertEquals(plan.tensors().get(i).address() + base, placed.tensors().get(i).address());
+        assertNull(placed.att());
+        long btc = 2L * 32 * 768;
+        assertEquals(placed.qkv().address() + 5 * 3 * btc * 2, placed.qkv().layer(5));
+        // recompute 1 keeps one fchGelu layer: every layer reads and writes the same slice
+        assertEquals(placed.fchGelu().address(), placed.fchGelu().layer(11));
+        assertEquals(plan.totalBytes(), placed.totalBytes());
+    }
+
+    @Test
+    void aLayersSlicesChainThroughTheResidualStream() {
+        var flash = Activations.plan(D12, 2, 32, Precision.BF16, true, 2).at(1L << 36);
+        var first = flash.layer(0);
+        assertEquals(flash.encoded().address(), first.residual());
+        assertEquals(flash.residual3().layer(4), flash.layer(5).residual(), "layer 5 reads layer 4's output");
+        assertEquals(flash.ln1().address(), flash.layer(7).ln1(), "recompute 2: one ln1 shared by every layer");
+        assertEquals(flash.lse().layer(3), flash.layer(3).lse());
+        assertEquals(0, first.att());
+        var plain = Activations.plan(D12, 2, 32, Precision.FP32, false, 0).at(1L << 36);
+        assertEquals(0, plain.layer(1).lse());
+        assertEquals(plain.att().layer(1), plain.layer(1).att());
+        assertNotEquals(plain.ln1().address(), plain.layer(1).ln1(), "recompute 0: ln1 per layer");
     }
 }

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Our GPT-2 training step vs PyTorch's on the same machine, alternating step by step in one run.
+#
+#   benchmarks/scripts/cpu-vs-pytorch.sh [MODEL [B [T [STEPS [WARMUP]]]]]     defaults: d12 4 64 7 3
+#
+# Prints, for the full training step (forward, backward, AdamW) and for the forward pass alone: the median ms of
+# ours and of PyTorch's (Debian's torch with OpenBLAS, /usr/bin/python3), the ratio, GFLOP/s and % of the
+# fp32 FMA peak PEAK_GFLOPS (default 233, the issue's 2-core figure). Both use OMP_NUM_THREADS=2 threads. Builds the
+# benchmarks jar first. The PyTorch side is reference/gpt2_reference.py's model with torch.optim.AdamW.
+# With BENCH_SVG=FILE it also draws the medians as a bar chart (the docs site's performance charts come from here).
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")/../.." && pwd)
+export JAVA_HOME=${JAVA_HOME_25:-/usr/lib/jvm/temurin-25-jdk-amd64}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+cd "$HERE"
+./mvnw -q -B -pl benchmarks -am -DskipTests package
+exec /usr/bin/python3 -u benchmarks/scripts/cpu_vs_pytorch.py "$@"
