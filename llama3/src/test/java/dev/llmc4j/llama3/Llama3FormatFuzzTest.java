@@ -1,6 +1,6 @@
 package dev.llmc4j.llama3;
 
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import static dev.llmc4j.testing.FormatFuzzer.assertNoFailures;
 
 import dev.llmc4j.testing.FormatFuzzer;
 import dev.llmc4j.testing.FormatFuzzer.Field;
@@ -25,12 +25,6 @@ class Llama3FormatFuzzTest {
     @TempDir
     Path dir;
 
-    private static void check(FormatFuzzer.Report report) {
-        System.out.println("[fuzz] " + report.summary());
-        assertTrue(report.failures().isEmpty(), report.summary() + "\n  " + String.join("\n  ",
-                report.failures().stream().map(Object::toString).toList()));
-    }
-
     @Test
     void checkpointFp32() throws Exception {
         fuzzCheckpoint(Llama3Checkpoint.VERSION_FP32);
@@ -50,7 +44,7 @@ class Llama3FormatFuzzTest {
         fields.add(Field.float32("ffn_dim_multiplier (float header[0])", 1024));
         fields.add(Field.float32("norm_eps (float header[1])", 1028));
         fields.add(Field.float32("rope_theta (float header[2])", 1032));
-        check(new FormatFuzzer(dir, SEED + version, RANDOM_CASES).fuzzBinary("Llama 3 checkpoint v" + version,
+        assertNoFailures(new FormatFuzzer(dir, SEED + version, RANDOM_CASES).fuzzBinary("Llama 3 checkpoint v" + version,
                 "model.bin", Files.readAllBytes(valid), fields, file -> Llama3.fromCheckpoint(file).close()));
     }
 
@@ -62,7 +56,7 @@ class Llama3FormatFuzzTest {
         for (String merge : List.of("he", "ll", "hell", "hello", " w", " wo")) {
             lines.append(b64(merge.getBytes(StandardCharsets.UTF_8))).append(' ').append(rank++).append('\n');
         }
-        check(new FormatFuzzer(dir, SEED + 7, RANDOM_CASES).fuzzText("Llama 3 tokenizer.model", "tokenizer.model",
+        assertNoFailures(new FormatFuzzer(dir, SEED + 7, RANDOM_CASES).fuzzText("Llama 3 tokenizer.model", "tokenizer.model",
                 lines.toString(), FormatFuzzer::utf8, file -> {
                     var tokenizer = Llama3Tokenizer.load(file);
                     int[] ids = tokenizer.encodeWithSpecialTokens("<|begin_of_text|>hello world<|eot_id|>");

@@ -1,6 +1,6 @@
 package dev.llmc4j.format;
 
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import static dev.llmc4j.testing.FormatFuzzer.assertNoFailures;
 
 import dev.llmc4j.data.DataLoader;
 import dev.llmc4j.model.DebugState;
@@ -22,7 +22,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.OptionalInt;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -34,7 +33,6 @@ import org.junit.jupiter.api.io.TempDir;
 class FormatFuzzTest {
     private static final long SEED = 20241205;
     private static final int RANDOM_CASES = 200;
-    private static final List<FormatFuzzer.Report> REPORTS = new ArrayList<>();
 
     @TempDir
     Path dir;
@@ -45,19 +43,6 @@ class FormatFuzzTest {
 
     private FormatFuzzer fuzzer(long salt) {
         return new FormatFuzzer(dir, SEED + salt, RANDOM_CASES);
-    }
-
-    private static void check(FormatFuzzer.Report report) {
-        synchronized (REPORTS) {
-            REPORTS.add(report);
-        }
-        assertTrue(report.failures().isEmpty(), report.summary() + "\n  " + String.join("\n  ",
-                report.failures().stream().map(Object::toString).toList()));
-    }
-
-    @AfterAll
-    static void printCounts() {
-        REPORTS.forEach(r -> System.out.println("[fuzz] " + r.summary()));
     }
 
     private static List<Field> gpt2HeaderFields() {
@@ -77,7 +62,7 @@ class FormatFuzzTest {
     private void fuzzCheckpoint(int version) throws Exception {
         Path valid = dir.resolve("valid.bin");
         GPT2Checkpoint.write(valid, CONFIG, MemorySegment.ofArray(FormatFixtures.values(N, 1)), version);
-        check(fuzzer(version).fuzzBinary("GPT-2 checkpoint v" + version, "model.bin", Files.readAllBytes(valid),
+        assertNoFailures(fuzzer(version).fuzzBinary("GPT-2 checkpoint v" + version, "model.bin", Files.readAllBytes(valid),
                 gpt2HeaderFields(), file -> {
                     try (var arena = Arena.ofConfined()) {
                         var checkpoint = GPT2Checkpoint.open(file, arena);
@@ -93,7 +78,7 @@ class FormatFuzzTest {
         DebugState.write(valid, B, T, RandomTokens.of(B * T, V, 1), RandomTokens.of(B * T, V, 2),
                 MemorySegment.ofArray(FormatFixtures.values((long) B * T * V, 3)), 2.5f,
                 MemorySegment.ofArray(FormatFixtures.values(N, 4)), new float[] {2.4f, 2.3f});
-        check(fuzzer(10).fuzzBinary("GPT-2 debug state", "state.bin", Files.readAllBytes(valid),
+        assertNoFailures(fuzzer(10).fuzzBinary("GPT-2 debug state", "state.bin", Files.readAllBytes(valid),
                 FormatFuzzer.Field.slots(0, 0, 5), file -> {
                     try (var arena = Arena.ofConfined()) {
                         DebugState.read(file, CONFIG, arena);
@@ -109,7 +94,7 @@ class FormatFuzzTest {
         TokenizerFile.write(valid, tokens, 39);
         var fields = new ArrayList<>(FormatFuzzer.Field.slots(0, 0, 4));
         fields.add(Field.int32("length byte of token 0 and its bytes", 1024));
-        check(fuzzer(11).fuzzBinary("GPT-2 tokenizer", "tokenizer.bin", Files.readAllBytes(valid), fields, file -> {
+        assertNoFailures(fuzzer(11).fuzzBinary("GPT-2 tokenizer", "tokenizer.bin", Files.readAllBytes(valid), fields, file -> {
             var tokenizer = TokenizerFile.read(file);
             for (int id = 0; id < tokenizer.vocabSize(); id++) tokenizer.decode(id);
         }));
@@ -128,7 +113,7 @@ class FormatFuzzTest {
     private void fuzzShard(TokenShard.Kind kind) throws Exception {
         Path valid = dir.resolve("valid.bin");
         TokenShard.write(valid, kind, RandomTokens.of(300, 10, 5));
-        check(fuzzer(20 + kind.ordinal()).fuzzBinary(kind + " token shard", "shard.bin", Files.readAllBytes(valid),
+        assertNoFailures(fuzzer(20 + kind.ordinal()).fuzzBinary(kind + " token shard", "shard.bin", Files.readAllBytes(valid),
                 FormatFuzzer.Field.slots(0, 0, 3), file -> {
                     try (var loader = new DataLoader(file.toString(), 2, 8, 0, 1, true, 10)) {
                         for (int i = 0; i < 3; i++) loader.nextBatch();
@@ -154,20 +139,20 @@ class FormatFuzzTest {
             }
         };
         var fuzzer = new FormatFuzzer(folder, SEED + 40, RANDOM_CASES);
-        check(fuzzer.fuzzBinary("safetensors", "model.safetensors", bytes,
+        assertNoFailures(fuzzer.fuzzBinary("safetensors", "model.safetensors", bytes,
                 List.of(Field.int64("header length", 0)), importer));
 
         long headerLength = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).getLong(0);
         String json = new String(bytes, 8, (int) headerLength, StandardCharsets.UTF_8);
         byte[] data = Arrays.copyOfRange(bytes, 8 + (int) headerLength, bytes.length);
-        check(fuzzer.fuzzText("safetensors JSON header", "model.safetensors", json, text -> {
+        assertNoFailures(fuzzer.fuzzText("safetensors JSON header", "model.safetensors", json, text -> {
             byte[] header = text.getBytes(StandardCharsets.UTF_8);
             var out = ByteBuffer.allocate(8 + header.length + data.length).order(ByteOrder.LITTLE_ENDIAN);
             return out.putLong(header.length).put(header).put(data).array();
         }, importer));
 
         Files.write(folder.resolve("model.safetensors"), bytes);
-        check(fuzzer.fuzzText("config.json", "config.json", config, FormatFuzzer::utf8,
+        assertNoFailures(fuzzer.fuzzText("config.json", "config.json", config, FormatFuzzer::utf8,
                 file -> importer.read(folder.resolve("model.safetensors"))));
     }
 }

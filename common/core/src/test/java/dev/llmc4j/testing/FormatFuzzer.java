@@ -94,6 +94,14 @@ public final class FormatFuzzer {
         }
     }
 
+    /** Prints the report's summary (the test's record of the counts) and fails listing every failed case, if any. */
+    public static void assertNoFailures(Report report) {
+        System.out.println("[fuzz] " + report.summary());
+        if (!report.failures().isEmpty())
+            throw new AssertionError(report.summary() + "\n  "
+                    + String.join("\n  ", report.failures().stream().map(Failure::toString).toList()));
+    }
+
     private final Path folder;
     private final Random random;
     private final int randomCases;

@@ -1,6 +1,6 @@
 package dev.llmc4j.train;
 
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import static dev.llmc4j.testing.FormatFuzzer.assertNoFailures;
 
 import dev.llmc4j.data.DataLoader;
 import dev.llmc4j.format.TokenShard;
@@ -35,12 +35,6 @@ class TrainingStateFuzzTest {
         return MemorySegment.ofArray(values);
     }
 
-    private static void check(FormatFuzzer.Report report) {
-        System.out.println("[fuzz] " + report.summary());
-        assertTrue(report.failures().isEmpty(), report.summary() + "\n  " + String.join("\n  ",
-                report.failures().stream().map(Object::toString).toList()));
-    }
-
     /** A shuffled run's state file (m, v and the loader's permutations and rng), resumed as the trainer does. */
     @Test
     void trainingState() throws Exception {
@@ -71,7 +65,7 @@ class TrainingStateFuzzTest {
         long rngAt = samplesAt + 8 + 4L * numSamples;
         fields.add(Field.int32("mt19937 left", rngAt + 8));
         fields.add(Field.int32("mt19937 next", rngAt + 12));
-        check(new FormatFuzzer(dir, 20241205 + 30, 200).fuzzBinary("training state", "state_00000005_00000.bin", bytes, fields, file -> {
+        assertNoFailures(new FormatFuzzer(dir, 20241205 + 30, 200).fuzzBinary("training state", "state_00000005_00000.bin", bytes, fields, file -> {
             try (var arena = Arena.ofConfined(); var loader = new DataLoader(shard.toString(), B, T, 0, 1, true, 10)) {
                 var m = arena.allocate(N * Float.BYTES);
                 var v = arena.allocate(N * Float.BYTES);
