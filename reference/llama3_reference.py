@@ -27,9 +27,9 @@ Files (see the spec, section 1.5 b, llm.c's llama3 branch layout):
   lm_head, fcw holds c_fc then c_fc2 per layer), version 3 = fp32, version 5 = bf16 (round to nearest even).
 - debug state v3: int32[256] header [20240803, 3, B, T, S], x, y (int32), logits (B,T,V), loss, the gradients in the
   16-slot layout (fp32), then S losses and S gradient norms from S training steps on the same batch.
-  Training rule (the one our CPU tests use, so the Java parity stays tight): AdamW lr 1e-4, betas (0.9, 0.999),
-  eps 1e-8, weight decay 0.01 on every parameter, no clipping; the recorded norm is the global L2 norm of all
-  gradients; loss k is the forward loss before update k.
+  Training rule: llm.c's (train_llama3.py's defaults, replayed by test_llama3.cu), see train_llmc_rule: AdamW
+  lr 1e-5, betas (0.9, 0.95), eps 1e-8, weight decay 0, gradients clipped to global norm 1.0; the recorded norm is
+  the one before clipping; loss k is the forward loss before update k.
 - Hugging Face safetensors (Llama 3.2 names) in and out, parsed and written by hand. HF stores q_proj/k_proj with
   the rows of every head permuted for its rotate-half RoPE; we undo that on import and redo it on export.
 
@@ -39,6 +39,7 @@ Examples:
     python3 llama3_reference.py --config 3.2-1B --safetensors model.safetensors --write-model llama3.2_1B.bin
 """
 import argparse
+import copy
 import json
 import math
 import os
@@ -533,6 +534,8 @@ def main():
     parser.add_argument("--write-model", help="write the fp32 checkpoint (version 3)")
     parser.add_argument("--write-model-bf16", help="write the bf16 checkpoint (version 5)")
     parser.add_argument("--write-debug-state", help="write the debug state (version 3)")
+    parser.add_argument("--write-debug-state-as-train-llama3",
+                        help="write the debug state the way llm.c's train_llama3.py does (for the tests)")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--seq-len", type=int, default=64)
     parser.add_argument("--steps", type=int, default=10, help="training steps recorded in the debug state")
@@ -566,26 +569,98 @@ def main():
     if args.self_test:
         hf_rotate_half_check(model, x)
 
+    if args.write_debug_state_as_train_llama3:
+        write_debug_state_as_train_llama3(copy.deepcopy(model), x, y, args.steps,
+                                          args.write_debug_state_as_train_llama3)
     if args.write_debug_state:
         logits, loss = model(x, y)
         model.zero_grad()
         loss.backward()
         first_logits, first_loss = logits.detach().clone(), loss.detach().clone()
         grads = [g.clone() for g in slot_tensors(model, grads=True)]
-        # S training steps on the same batch; step 0 re-uses the gradients above
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
-        losses, norms = [], []
-        for step in range(args.steps):
-            if step > 0:
-                optimizer.zero_grad()
-                _, loss = model(x, y)
-                loss.backward()
-            norm = torch.sqrt(sum((p.grad.double() ** 2).sum() for p in model.parameters())).item()
-            losses.append(loss.item())
-            norms.append(norm)
-            print(f"step {step}: loss {loss.item():.6f} grad norm {norm:.6f}")
-            optimizer.step()
+        losses, norms = train_llmc_rule(model, x, y, args.steps)
         write_debug_state(args.write_debug_state, x, y, first_logits, first_loss, grads, losses, norms)
+
+
+def train_llmc_rule(model, x, y, steps):
+    """
+    The S recorded training steps, by the rule of llm.c's llama3 branch (train_llama3.py's defaults, which
+    test_llama3.cu replays): the same batch every step; torch's AdamW with lr 1e-5, betas (0.9, 0.95), eps 1e-8 and
+    weight decay 0 (in two groups, the 2-D tensors and the rest, as train_llama3.py makes them; with decay 0 they
+    update alike); gradients clipped to global norm 1.0 by clip_grad_norm_. Step k records the forward loss before
+    update k and the global gradient norm before clipping. Returns (losses, norms) as Python floats.
+    """
+    parameters = list(model.parameters())
+    groups = [{"params": [p for p in parameters if p.dim() >= 2], "weight_decay": 0.0},
+              {"params": [p for p in parameters if p.dim() < 2], "weight_decay": 0.0}]
+    optimizer = torch.optim.AdamW(groups, lr=1e-5, betas=(0.9, 0.95), eps=1e-8)
+    losses, norms = [], []
+    for step in range(steps):
+        optimizer.zero_grad(set_to_none=True)
+        _, loss = model(x, y)
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(parameters, 1.0)   # returns the norm before clipping
+        optimizer.step()
+        losses.append(loss.item())
+        norms.append(norm.item())
+        print(f"step {step}: loss {loss.item():.6f} grad norm {norm.item():.6f}")
+    return losses, norms
+
+
+def write_debug_state_as_train_llama3(model, x, y, steps, path):
+    """
+    The same debug state, made the way llm.c's train_llama3.py makes it (restated, not its code), so the tests can
+    check that our writer and our Java check agree with llm.c's: one forward/backward, the state written with
+    header[4] = 0 and no history; then its training loop (an optimizer built like its configure_optimizers, the lr of
+    its cosine schedule, which with warmup 0 and decay fraction 1.0 is 1e-5 at every step, set on each param group
+    before the step; the loss divided by its 1 accumulation step; clip_grad_norm_ at 1.0); then the file amended in
+    place: header[4] = S, the S losses and S norms appended. Not atomic, as llm.c's is not; only for tests.
+    """
+    logits, loss = model(x, y)
+    loss.backward()
+    header = np.zeros(256, dtype="<i4")
+    header[:4] = [DEBUG_MAGIC, 3, x.size(0), x.size(1)]
+    with open(path, "wb") as f:
+        f.write(header.tobytes())
+        f.write(x.numpy().astype("<i4").tobytes())
+        f.write(y.numpy().astype("<i4").tobytes())
+        f.write(to_f32_bytes(logits))
+        f.write(to_f32_bytes(loss.view(1)))
+        for g in slot_tensors(model, grads=True):
+            f.write(to_f32_bytes(g))
+
+    learning_rate, final_fraction, accumulation = 1e-5, 1.0, 1
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW([{"params": [p for _, p in named if p.dim() >= 2], "weight_decay": 0.0},
+                                   {"params": [p for _, p in named if p.dim() < 2], "weight_decay": 0.0}],
+                                  lr=learning_rate, betas=(0.9, 0.95))
+    losses, norms = [], []
+    for step in range(steps):
+        optimizer.zero_grad(set_to_none=True)
+        mean_loss = 0.0
+        for _ in range(accumulation):
+            _, loss = model(x, y)
+            loss = loss / accumulation
+            mean_loss += loss.detach()
+            loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        lowest = learning_rate * final_fraction
+        lr = lowest + 0.5 * (1.0 + math.cos(math.pi * step / steps)) * (learning_rate - lowest)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        optimizer.step()
+        losses.append(mean_loss.item())
+        norms.append(norm.item())
+
+    with open(path, "r+b") as f:
+        header = np.frombuffer(f.read(1024), dtype="<i4").copy()
+        header[4] = len(losses)
+        f.seek(0)
+        f.write(header.tobytes())
+        f.seek(0, os.SEEK_END)
+        f.write(np.asarray(losses).astype(np.float32).tobytes())
+        f.write(np.asarray(norms).astype(np.float32).tobytes())
+    print(f"wrote {path} (as train_llama3.py writes it, S={len(losses)})")
 
 
 def write_debug_state(path, x, y, logits, loss, grads, losses, norms):

@@ -1,9 +1,13 @@
 package dev.llmc4j.cli;
 
 import dev.llmc4j.data.DatasetBuilder;
+import dev.llmc4j.data.EvalFile;
+import dev.llmc4j.data.HellaSwag;
+import dev.llmc4j.data.ShardedDatasetBuilder;
 import dev.llmc4j.data.TextEncoder;
 import dev.llmc4j.data.TinyShakespeare;
 import dev.llmc4j.llama3.Llama3Tokenizer;
+import dev.llmc4j.tokenizer.GPT2Tokenizer;
 import dev.llmc4j.util.LlmcException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -12,10 +16,10 @@ import java.util.List;
 import java.util.Locale;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
 
 /** {@code llmc data}: turn text into the GPT-2 or Llama 3 token shards the trainers read. */
 @Command(
@@ -23,7 +27,8 @@ import picocli.CommandLine.Model.CommandSpec;
         mixinStandardHelpOptions = true,
         description = {"Prepare training data: GPT-2 token shards (llm.c format) plus gpt2_tokenizer.bin,",
             "or with --model llama3 --tokenizer tokenizer.model Llama 3 shards (uint32) for ./llmc llama3 train."},
-        subcommands = {DataCommand.TinyShakespeareCommand.class, DataCommand.TextCommand.class})
+        subcommands = {DataCommand.TinyShakespeareCommand.class, DataCommand.TextCommand.class,
+            DataCommand.HellaSwagCommand.class})
 public final class DataCommand implements Runnable {
     @Spec
     CommandSpec spec;
@@ -128,23 +133,39 @@ public final class DataCommand implements Runnable {
             name = "text",
             mixinStandardHelpOptions = true,
             description = {
-                "Tokenize your own UTF-8 text files into GPT-2 (or Llama 3) shards.",
+                "Tokenize your own corpus, of any size, into llm.c's token shards (as its fineweb.py): streamed, on all cores.",
                 "",
-                "Same rules as tinyshakespeare (sections split at blank lines, each prefixed by <|endoftext|>,",
-                "or <|begin_of_text|> for --model llama3); the first --val-fraction of the tokens is the validation shard.",
-                "Writes <name>_val.bin, <name>_train.bin and gpt2_tokenizer.bin (llama3: uint32 shards, no tokenizer file)."
+                "Inputs: any number of UTF-8 text files or globs (in the order given, each glob's matches sorted), or with",
+                "--jsonl FIELD JSON lines whose FIELD is one document each. Text files are cut into sections at blank lines",
+                "(tinyshakespeare's rule). Each document or section starts with <|endoftext|> (<|begin_of_text|> for",
+                "--model llama3). The token stream is cut into shards of --shard-size tokens, the first one the val shard:",
+                "NAME_val_000000.bin, NAME_train_000001.bin, ... plus gpt2_tokenizer.bin (llama3: uint32 shards, no tokenizer file).",
+                "Memory stays bounded; a run that stopped is resumed by running the same command (finished shards are kept).",
+                "--val-fraction F: the small-text mode instead: the whole text in memory, NAME_val.bin and NAME_train.bin."
             })
     static final class TextCommand implements Runnable {
         @Spec
         CommandSpec spec;
 
-        @Parameters(arity = "1..*", paramLabel = "FILE", description = "UTF-8 text files, tokenized in the order given.")
-        List<Path> files;
+        @Parameters(arity = "1..*", paramLabel = "FILE|GLOB", description = "UTF-8 text (or --jsonl) files, or globs such as 'corpus/*.txt'.")
+        List<String> inputs;
+
+        @Option(names = "--jsonl", paramLabel = "FIELD", description = "the inputs are JSON lines; each line's FIELD (a string) is a document")
+        String jsonField;
+
+        @Range(min = 1, max = Integer.MAX_VALUE)
+        @Option(names = "--shard-size", paramLabel = "TOKENS", defaultValue = "100000000",
+                description = "tokens per shard (default: ${DEFAULT-VALUE}, llm.c's FineWeb shards)")
+        long shardSize;
+
+        @Range(min = 1, max = 4096)
+        @Option(names = "--threads", paramLabel = "N", description = "tokenizing threads (default: all cores)")
+        Integer threads;
 
         @Range(min = 0, max = 1, minExclusive = true, maxExclusive = true)
-        @Option(names = "--val-fraction", paramLabel = "F", defaultValue = "0.1",
-                description = "Fraction of the tokens (from the start) used for validation, 0 < F < 1 (default: ${DEFAULT-VALUE}).")
-        double valFraction;
+        @Option(names = "--val-fraction", paramLabel = "F",
+                description = "small-text mode: the first fraction F (0 < F < 1) of the tokens is NAME_val.bin, the rest NAME_train.bin")
+        Double valFraction;
 
         @Option(names = {"-o", "--output"}, paramLabel = "DIR", description = "Output folder (default: data/<name>, or data/<name>-llama3 for --model llama3).")
         Path output;
@@ -157,16 +178,101 @@ public final class DataCommand implements Runnable {
 
         @Override
         public void run() {
+            List<Path> files = InputFiles.expand(inputs);
             String prefix = name != null ? name : stripExtension(files.getFirst().getFileName().toString());
             if (prefix.isBlank()) throw new LlmcException("cannot derive a shard name from " + files.getFirst() + "; pass --name");
             TextEncoder encoder = model.encoder();
             Path folder = output != null ? output : model.defaultFolder(Path.of("data", prefix));
-            report(spec.commandLine().getOut(), DatasetBuilder.buildText(files, valFraction, folder, prefix, encoder));
+            PrintWriter out = spec.commandLine().getOut();
+            if (valFraction != null) {
+                if (jsonField != null) throw new LlmcException("--val-fraction reads text files; leave out --jsonl");
+                report(out, DatasetBuilder.buildText(files, valFraction, folder, prefix, encoder));
+                return;
+            }
+            int threadCount = threads != null ? threads : Runtime.getRuntime().availableProcessors();
+            var bar = TokenProgress.forTerminal();
+            var result = ShardedDatasetBuilder.build(new ShardedDatasetBuilder.Options(files, jsonField, folder, prefix,
+                    shardSize, threadCount, encoder), bar);
+            bar.finish();
+            if (result.skippedShards() > 0)
+                out.println(String.format(Locale.ROOT, "kept %d shards an earlier run finished", result.skippedShards()));
+            out.println(String.format(Locale.ROOT, "wrote %,d tokens in %d shards to %s (%s .. %s): %,.0f tokens/s on %d threads",
+                    result.tokens(), result.shards().size(), folder, result.shards().getFirst().getFileName(),
+                    result.shards().getLast().getFileName(), result.tokensPerSecond(), threadCount));
+            Path tokenizerFile = encoder.writeTokenizer(folder);
+            if (tokenizerFile != null) out.println("wrote " + tokenizerFile);
+            out.flush();
         }
 
         private static String stripExtension(String fileName) {
             int dot = fileName.lastIndexOf('.');
             return dot > 0 ? fileName.substring(0, dot) : fileName;
+        }
+    }
+
+    /** A one-line tokens and tokens/s bar on an interactive terminal (stderr); silent when output is a file or pipe. */
+    static final class TokenProgress implements ShardedDatasetBuilder.Progress {
+        private final boolean terminal;
+        private boolean drawn;
+
+        private TokenProgress(boolean terminal) {
+            this.terminal = terminal;
+        }
+
+        static TokenProgress forTerminal() {
+            var console = System.console();
+            return new TokenProgress(console != null && console.isTerminal());
+        }
+
+        @Override
+        public void update(long tokens, int shard, double tokensPerSecond) {
+            if (!terminal) return;
+            System.err.print(String.format(Locale.ROOT, "\rtokenizing: %,d tokens, shard %d, %,.0f tokens/s   ",
+                    tokens, shard, tokensPerSecond));
+            System.err.flush();
+            drawn = true;
+        }
+
+        void finish() {
+            if (drawn) System.err.println();
+        }
+    }
+
+    @Command(
+            name = "hellaswag",
+            mixinStandardHelpOptions = true,
+            description = {
+                "Write llm.c's HellaSwag eval file (dev/data/hellaswag.py's hellaswag_val.bin, byte for byte) from",
+                "HellaSwag's JSONL, which you supply (llmc works offline: e.g. hellaswag_val.jsonl of rowanz/hellaswag).",
+                "GPT-2 tokens: each context as encode(ctx), each ending as encode(\" \" + ending); 10,042 val examples."
+            })
+    static final class HellaSwagCommand implements Runnable {
+        @Spec
+        CommandSpec spec;
+
+        @Option(names = "--input", paramLabel = "FILE.jsonl", description = "HellaSwag JSON lines (ctx, endings, label)")
+        Path input;
+
+        @Option(names = {"-o", "--output"}, paramLabel = "FILE", defaultValue = "data/hellaswag/hellaswag_val.bin",
+                description = "the eval file (default: ${DEFAULT-VALUE}; llm.c's is dev/data/hellaswag/hellaswag_val.bin)")
+        Path output;
+
+        @Override
+        public void run() {
+            if (input == null)
+                throw new LlmcException("data hellaswag needs --input FILE.jsonl: llmc downloads nothing here; get HellaSwag's "
+                        + "hellaswag_val.jsonl yourself and pass it");
+            var tokenizer = GPT2Tokenizer.get();
+            var examples = HellaSwag.render(input, text -> {
+                // tiktoken's encode, which llm.c's script calls, refuses special-token text
+                if (text.contains(GPT2Tokenizer.EOT_TEXT))
+                    throw new LlmcException(input + ": text contains " + GPT2Tokenizer.EOT_TEXT + ", which GPT-2's encode refuses");
+                return tokenizer.encodeOrdinary(text);
+            });
+            EvalFile.write(output, examples);
+            var out = spec.commandLine().getOut();
+            out.println(String.format(Locale.ROOT, "wrote %,d examples to %s", examples.size(), output));
+            out.flush();
         }
     }
 

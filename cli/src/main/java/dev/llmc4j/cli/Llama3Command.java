@@ -112,8 +112,10 @@ public final class Llama3Command implements Runnable {
     }
 
     @Command(name = "test", mixinStandardHelpOptions = true,
-            description = {"Check Llama 3 against a debug state of reference/llama3_reference.py: logits, loss and the",
-                "16 gradients (relative error <= 1e-5), then the recorded training steps. Exit code 0 when all match."})
+            description = {"Check Llama 3 against a debug state (llm.c's train_llama3.py or reference/llama3_reference.py):",
+                "logits, loss and the 16 gradients (relative error <= 1e-5), then the recorded training steps replayed",
+                "by llm.c's rule (AdamW lr 1e-5, betas 0.9/0.95, eps 1e-8, no weight decay, clipping at norm 1.0):",
+                "losses within 1e-5, pre-clip grad norms within 1e-4 relative. Exit code 0 when all match."})
     static final class Test implements Callable<Integer> {
         @Option(names = "--model", required = true, paramLabel = "FILE") Path modelFile;
         @Option(names = "--state", required = true, paramLabel = "FILE") Path stateFile;
@@ -201,7 +203,7 @@ public final class Llama3Command implements Runnable {
         }
     }
 
-    @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+    @Command(name = "train", sortOptions = false,
             description = {"Train Llama 3 with the shared trainer of ./llmc train (llm.c's loop: AdamW, gradient accumulation,",
                 "clipping at norm 1.0, LR schedules, validation, sampling, checkpoints, exact resume) on Llama 3 token",
                 "shards (uint32, magic 20240801; make them with ./llmc data tinyshakespeare --model llama3 --tokenizer FILE).",
@@ -232,7 +234,9 @@ public final class Llama3Command implements Runnable {
                     var printer = new TokenPrinter(tokenizer);
                     int start = tokenizer != null ? tokenizer.beginOfText() : beginOfText(model.config.vocabSize());
                     var sampleText = new Trainer.SampleText(start, token -> printer.text(token).getBytes(StandardCharsets.UTF_8));
-                    var result = new Trainer(model, config, out, sampleText, comm, distributed.zeroStage, memory).run();
+                    var trainer = new Trainer(model, config, out, sampleText, comm, distributed.zeroStage, memory);
+                    training.attachHellaSwag(trainer, out);
+                    var result = trainer.run();
                     if (comm.rank() == 0) LossChart.writeIfOutput(config.outputDir(), result, "Llama 3 " + model.config.describe());
                 }
             });

@@ -20,6 +20,8 @@ import picocli.CommandLine.Command;
             SampleCommand.class,
             QuickstartCommand.class,
             Llama3Command.class,
+            EvalCommand.class,
+            ExportCommand.class,
         })
 public final class Llmc implements Runnable {
 

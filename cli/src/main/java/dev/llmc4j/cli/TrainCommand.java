@@ -27,7 +27,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code ./llmc train}: llm.c's trainer, with its short flags and readable long names. */
-@Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+@Command(name = "train", sortOptions = false,
         description = {"Train GPT-2 (llm.c's train_gpt2 loop): AdamW, gradient accumulation, clipping at norm 1.0,",
             "LR schedules, validation, sampling, checkpoints and exact resume. Prepare data first: ./llmc data tinyshakespeare",
             "Recompute in backward (both devices): -r 0|1|2. On a GPU: --device cuda [--precision bf16|fp32|fp16] [--attention flash|plain].",
@@ -87,6 +87,7 @@ public final class TrainCommand implements Callable<Integer> {
             try (var gpt2 = buildModel(config)) {
                 out.printf("[GPT-2] %s, %,d parameters, on %s%n", configOf(gpt2), gpt2.numParameters(), device.describe());
                 var trainer = new Trainer(gpt2, config, out, null, comm, distributed.zeroStage, memory);
+                training.attachHellaSwag(trainer, out);
                 var result = trainer.run();
                 if (comm.rank() == 0) LossChart.writeIfOutput(config.outputDir(), result, "GPT-2 " + model.describe());
             }
@@ -121,6 +122,7 @@ public final class TrainCommand implements Callable<Integer> {
             out.printf("[GPT-2] %s, %,d parameters, on %s (GPU %d of this machine, rank %d of %d)%n", configOf(gpt2),
                     gpt2.numParameters(), device.describe(), gpus.localDevice(), gpus.rank(), gpus.numProcesses());
             var trainer = new Trainer(gpt2, config, out, comm, distributed.zeroStage);
+            training.attachHellaSwag(trainer, out);
             var result = trainer.run();
             if (gpus.rank() == 0) LossChart.writeIfOutput(config.outputDir(), result, "GPT-2 " + model.describe());
         } catch (RuntimeException | Error e) {

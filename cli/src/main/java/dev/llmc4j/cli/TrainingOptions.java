@@ -1,7 +1,11 @@
 package dev.llmc4j.cli;
 
+import dev.llmc4j.data.EvalFile;
+import dev.llmc4j.train.Trainer;
 import dev.llmc4j.train.TrainingConfig;
 import dev.llmc4j.util.LlmcException;
+import java.io.PrintStream;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import picocli.CommandLine.Option;
 
@@ -63,6 +67,19 @@ public final class TrainingOptions implements OptionChecks.CrossCheck {
     @Range(min = 0, max = Integer.MAX_VALUE, also = -1)
     @Option(names = {"-m", "--val-batches"}, paramLabel = "N", defaultValue = "20", description = "val batches, -1 for all (default: ${DEFAULT-VALUE})")
     int valBatches;
+
+    @Range(min = 0, max = 1)
+    @Option(names = {"-h", "--hellaswag"}, paramLabel = "0|1", defaultValue = "0",
+            description = "1: HellaSwag accuracy every -v steps (not at 0) and at the end, logged as s:N eval: (needs -b >= 4)")
+    int hellaswag;
+
+    @Option(names = "--hellaswag-file", paramLabel = "FILE", defaultValue = "data/hellaswag/hellaswag_val.bin",
+            description = "llm.c's HellaSwag eval file, from ./llmc data hellaswag (default: ${DEFAULT-VALUE})")
+    Path hellaswagFile;
+
+    // -h is llm.c's HellaSwag switch, so the train commands' help is --help alone
+    @Option(names = "--help", usageHelp = true, description = "Show this help message and exit.")
+    boolean help;
 
     @Range(min = 0, max = Integer.MAX_VALUE)
     @Option(names = {"-s", "--sample-every"}, paramLabel = "N", defaultValue = "20", description = "sample every N steps (default: ${DEFAULT-VALUE})")
@@ -130,6 +147,20 @@ public final class TrainingOptions implements OptionChecks.CrossCheck {
                 warmupSteps, finalFraction, schedule, weightDecay, 1.0f, valEvery, valBatches, sampleEvery, genTokens,
                 overfit != 0, outputDir, checkpointEvery, checkpointsKeep, majorCheckpointEvery, resume != 0,
                 skipLossZ, skipNormZ, tokenizerFile, numProcesses, rank);
+    }
+
+    /**
+     * -h 1: hands the trainer the examples of --hellaswag-file. As llm.c, a missing file is not an error: one line
+     * says so and how to make it, and the run goes on without the eval.
+     */
+    void attachHellaSwag(Trainer trainer, PrintStream out) {
+        if (hellaswag == 0) return;
+        if (!Files.isRegularFile(hellaswagFile)) {
+            out.println("HellaSwag eval not found at " + hellaswagFile + ", skipping its evaluation");
+            out.println("You can run ./llmc data hellaswag --input hellaswag_val.jsonl to make it and use it with -h 1.");
+            return;
+        }
+        trainer.evaluateHellaSwag(EvalFile.read(hellaswagFile));
     }
 
     boolean resume() {

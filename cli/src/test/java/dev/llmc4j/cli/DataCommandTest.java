@@ -194,4 +194,24 @@ class DataCommandTest {
         assertTrue(unknown.err().contains("--model: expected gpt2 or llama3, found llama2"), unknown.err());
         assertTrue(!Files.exists(folder.resolve("a")) && !Files.exists(folder.resolve("b")), "nothing written");
     }
+
+    @Test
+    void textStreamsGlobsIntoLlmcNamedShards() throws IOException {
+        for (int i = 0; i < 3; i++) Files.writeString(folder.resolve("part" + i + ".txt"), "Hello world\n\n".repeat(40));
+        Path out = folder.resolve("s");
+        var result = LlmcRun.of("data", "text", folder.resolve("part*.txt").toString(), "--shard-size", "100",
+                "--name", "parts", "-o", out.toString());
+        assertEquals(0, result.exitCode(), result.err());
+        // per file 40 sections of 4 tokens + the empty last section's EOT = 161; 3 files = 483 tokens = 5 shards
+        assertEquals(1024 + 2 * 100, Files.size(out.resolve("parts_val_000000.bin")));
+        assertEquals(1024 + 2 * 100, Files.size(out.resolve("parts_train_000001.bin")));
+        assertEquals(1024 + 2 * 83, Files.size(out.resolve("parts_train_000004.bin")));
+        assertTrue(result.out().contains("wrote 483 tokens in 5 shards") && result.out().contains("tokens/s"), result.out());
+        var again = LlmcRun.of("data", "text", folder.resolve("part*.txt").toString(), "--shard-size", "100",
+                "--name", "parts", "-o", out.toString());
+        assertTrue(again.out().contains("kept 5 shards an earlier run finished"), again.out());
+        var none = LlmcRun.of("data", "text", folder.resolve("nothing*.txt").toString());
+        assertEquals(1, none.exitCode());
+        assertTrue(none.err().contains("no files match"), none.err());
+    }
 }

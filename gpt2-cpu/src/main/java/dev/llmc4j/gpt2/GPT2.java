@@ -8,6 +8,7 @@ import static dev.llmc4j.cpu.Floats.sliceAll;
 
 import dev.llmc4j.cpu.AdamW;
 import dev.llmc4j.cpu.AdamWState;
+import dev.llmc4j.cpu.Floats;
 import dev.llmc4j.cpu.Attention;
 import dev.llmc4j.cpu.Kernels;
 import dev.llmc4j.cpu.Matmul;
@@ -427,6 +428,12 @@ public final class GPT2 implements TrainableModel {
                         2 * Activations.count(config, B, T, recompute));
         if (samples) estimate.floats("sampling KV cache", 2L * config.numLayers() * config.maxSeqLen() * config.channels());
         return estimate;
+    }
+
+    @Override
+    public float[] tokenLosses() {
+        if (meanLoss == -1) throw new IllegalStateException("no forward with targets yet");
+        return acts.losses.asSlice(0, (long) batchSize * seqLen * Float.BYTES).toArray(Floats.FLOAT);
     }
 
     /** Floats allocated for the activations (as many again for their gradients); 0 before the first forward. */

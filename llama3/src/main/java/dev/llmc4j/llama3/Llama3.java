@@ -462,6 +462,12 @@ public final class Llama3 implements TrainableModel {
         return meanLoss;
     }
 
+    @Override
+    public float[] tokenLosses() {
+        if (meanLoss == -1) throw new IllegalStateException("no forward with targets yet");
+        return acts.losses.asSlice(0, (long) batchSize * seqLen * Float.BYTES).toArray(Floats.FLOAT);
+    }
+
     private MemorySegment allocate(long bytes, String what) {
         return allocate(arena, bytes, what);
     }

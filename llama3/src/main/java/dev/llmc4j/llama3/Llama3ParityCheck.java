@@ -6,16 +6,24 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 /**
- * llm.c's test_llama3, with our CPU tolerances: against a debug state, the logits, the loss and every gradient
- * tensor must match to a relative error of 1e-5 (||ours - ref|| / ||ref||), then the S recorded training steps
- * (AdamW lr 1e-4, betas 0.9/0.999, eps 1e-8, weight decay 0.01 on everything, no clipping: the rule of
- * reference/llama3_reference.py) must give the recorded losses within 1e-4 and grad norms within 1e-4 relative.
+ * llm.c's test_llama3 on the CPU: against a debug state, the logits, the loss and every gradient tensor must match
+ * to a relative error of 1e-5 (||ours - ref|| / ||ref||: stricter than test_llama3.cu's per-element thresholds),
+ * then the S recorded training steps are replayed by llm.c's rule (the one train_llama3.py records them with and
+ * test_llama3.cu replays: AdamW lr 1e-5, betas 0.9/0.95, eps 1e-8, weight decay 0, gradients scaled by 1/norm when
+ * the global norm exceeds 1.0). As test_llama3.cu does in fp32, each loss, rounded to 6 decimals, must be within
+ * 1e-5 of the recorded one; we also check each pre-clip gradient norm, to 1e-4 relative.
  */
 public final class Llama3ParityCheck {
     private Llama3ParityCheck() {}
 
     public static final double TENSOR_TOLERANCE = 1e-5;
-    public static final double LOSS_TOLERANCE = 1e-4;
+    /** test_llama3.cu's fp32 loss threshold. */
+    public static final double LOSS_TOLERANCE = 1e-5;
+    public static final double NORM_TOLERANCE = 1e-4;
+
+    /** The training rule of llm.c's llama3 branch (train_llama3.py defaults, test_llama3.cu's update). */
+    public static final float LEARNING_RATE = 1e-5f, BETA1 = 0.9f, BETA2 = 0.95f, EPS = 1e-8f, WEIGHT_DECAY = 0f;
+    public static final float CLIP_NORM = 1.0f;
 
     public record Result(boolean ok, double logitError, double[] gradientErrors, float[] losses, float[] gradNorms) {}
 
@@ -65,9 +73,12 @@ public final class Llama3ParityCheck {
             model.zeroGrad();
             model.backward();
             norms[step] = model.gradientNorm();
-            model.update(1e-4f, 0.9f, 0.999f, 1e-8f, 0.01f, step + 1);
-            boolean stepOk = Math.abs(losses[step] - expectedLosses[step]) <= LOSS_TOLERANCE
-                    && Math.abs(norms[step] - expectedNorms[step]) <= LOSS_TOLERANCE * expectedNorms[step];
+            float gradScale = norms[step] > CLIP_NORM ? CLIP_NORM / norms[step] : 1.0f;
+            model.update(LEARNING_RATE, BETA1, BETA2, EPS, WEIGHT_DECAY, gradScale, step + 1);
+            // test_llama3.cu compares the loss after rounding it to the 6 decimals it prints
+            double rounded = Math.round(losses[step] * 1e6) / 1e6;
+            boolean stepOk = Math.abs(rounded - expectedLosses[step]) < LOSS_TOLERANCE
+                    && Math.abs(norms[step] - expectedNorms[step]) <= NORM_TOLERANCE * expectedNorms[step];
             out.printf("step %d: loss %.6f (reference %.6f) grad norm %.6f (reference %.6f)  %s (took %.1f ms)%n", step,
                     losses[step], expectedLosses[step], norms[step], expectedNorms[step], stepOk ? "OK" : "NOT OK",
                     (System.nanoTime() - start) / 1e6);

@@ -1,5 +1,6 @@
 package dev.llmc4j.format;
 
+import dev.llmc4j.util.LlmcException;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -48,6 +49,20 @@ public final class Json {
         parser.skipWhitespace();
         if (parser.pos != text.length()) throw parser.error("unexpected '" + text.charAt(parser.pos) + "' after the value");
         return value;
+    }
+
+    /**
+     * Parses one line of JSON lines that must be an object; a user error (naming {@code where}) when it is not.
+     */
+    public static Map<?, ?> parseObjectLine(String line, String where) {
+        Object parsed;
+        try {
+            parsed = parse(line);
+        } catch (JsonException e) {
+            throw new LlmcException(where + ": expected a JSON object, found invalid JSON (" + e.getMessage() + ")");
+        }
+        if (!(parsed instanceof Map<?, ?> object)) throw new LlmcException(where + ": expected a JSON object");
+        return object;
     }
 
     private Object value(int depth) {

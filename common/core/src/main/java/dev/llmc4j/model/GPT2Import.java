@@ -65,9 +65,9 @@ public final class GPT2Import {
     public record Imported(GPT2Config config, MemorySegment parameters, String headsSource) {}
 
     /** One per-layer HF tensor: its name after "h.{i}.", its HF shape in units of C, whether it is Conv1D. */
-    private record LayerTensor(int slot, String suffix, int[] shapeInC, boolean conv1d) {}
+    record LayerTensor(int slot, String suffix, int[] shapeInC, boolean conv1d) {}
 
-    private static final List<LayerTensor> LAYER_TENSORS = List.of(
+    static final List<LayerTensor> LAYER_TENSORS = List.of(
             new LayerTensor(2, "ln_1.weight", new int[] {1}, false),
             new LayerTensor(3, "ln_1.bias", new int[] {1}, false),
             new LayerTensor(4, "attn.c_attn.weight", new int[] {1, 3}, true),

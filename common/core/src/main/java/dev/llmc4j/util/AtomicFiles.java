@@ -22,33 +22,67 @@ public final class AtomicFiles {
     }
 
     public static void write(Path target, ChannelWriter writer) {
-        Path absolute = target.toAbsolutePath();
-        Path folder = absolute.getParent();
-        Path temporary = null;
-        try {
-            Files.createDirectories(folder);
-            temporary = Files.createTempFile(folder, "." + absolute.getFileName(), ".tmp");
-            makeReadableLikeANewFile(temporary);
-            try (var channel = FileChannel.open(temporary, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
-                writer.write(channel);
-                channel.force(true);
-            }
-            try {
-                Files.move(temporary, absolute, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(temporary, absolute, StandardCopyOption.REPLACE_EXISTING);
-            }
-            temporary = null;
+        try (var file = begin(target)) {
+            writer.write(file.channel());
+            file.commit();
         } catch (IOException e) {
             throw new LlmcException("cannot write " + target + ": " + e.getMessage(), e);
-        } finally {
-            if (temporary != null) {
-                try {
-                    Files.deleteIfExists(temporary);
-                } catch (IOException ignored) {
-                    // the original error is the one worth reporting
-                }
+        }
+    }
+
+    /**
+     * A file written piece by piece (a token shard that grows as a corpus is tokenized): the bytes go to a
+     * temporary file beside the target until {@link #commit()} forces and renames it; closing without commit
+     * deletes it, so the target is either absent (or its old self) or complete.
+     */
+    public static final class Pending implements AutoCloseable {
+        private final Path target;
+        private Path temporary;
+        private final FileChannel channel;
+
+        private Pending(Path target) throws IOException {
+            this.target = target.toAbsolutePath();
+            Path folder = this.target.getParent();
+            Files.createDirectories(folder);
+            temporary = Files.createTempFile(folder, "." + this.target.getFileName(), ".tmp");
+            makeReadableLikeANewFile(temporary);
+            channel = FileChannel.open(temporary, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
+        }
+
+        public FileChannel channel() {
+            return channel;
+        }
+
+        /** Forces the bytes to disk and renames the temporary file over the target in one step. */
+        public void commit() throws IOException {
+            channel.force(true);
+            channel.close();
+            try {
+                Files.move(temporary, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(temporary, target, StandardCopyOption.REPLACE_EXISTING);
             }
+            temporary = null;
+        }
+
+        @Override
+        public void close() {
+            if (temporary == null) return;
+            try {
+                channel.close();
+                Files.deleteIfExists(temporary);
+            } catch (IOException ignored) {
+                // the original error is the one worth reporting
+            }
+        }
+    }
+
+    /** Starts writing {@code target} atomically; see {@link Pending}. */
+    public static Pending begin(Path target) {
+        try {
+            return new Pending(target);
+        } catch (IOException e) {
+            throw new LlmcException("cannot write " + target + ": " + e.getMessage(), e);
         }
     }
 

@@ -24,6 +24,14 @@ public interface TrainableModel extends AutoCloseable {
     /** Forward over tokens (B,T) with targets (B,T); returns the mean loss. */
     float forward(int[] inputs, int[] targets, int B, int T);
 
+    /**
+     * The cross-entropy loss at each position (B*T floats) of the last forward with targets: HellaSwag scores each
+     * completion by the mean of these over its tokens.
+     */
+    default float[] tokenLosses() {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " does not hand out per-position losses");
+    }
+
     /** Sets the parameter gradients to zero (before the first micro-batch of a step). */
     void zeroGrad();
 

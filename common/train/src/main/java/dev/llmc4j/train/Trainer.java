@@ -1,6 +1,7 @@
 package dev.llmc4j.train;
 
 import dev.llmc4j.data.DataLoader;
+import dev.llmc4j.data.EvalFile;
 import dev.llmc4j.distributed.Communicator;
 import dev.llmc4j.distributed.SingleProcess;
 import dev.llmc4j.format.TokenizerFile;
@@ -25,6 +26,7 @@ import java.util.function.IntFunction;
  * <pre>
  * for step = start .. numSteps (inclusive):
  *     val loss          every valEvery steps and at the last step
+ *     HellaSwag         with -h 1: every valEvery steps (not at 0) and at the last step
  *     sample            every sampleEvery steps (not at 0) and at the last step
  *     checkpoint        every checkpointEvery steps (not at 0, nor at the step just resumed) and at the last step
  *     stop              at the last step
@@ -71,6 +73,7 @@ public final class Trainer {
     private final Path logFile;
     private final Communicator comm;
     private final DataParallel parallel;
+    private List<EvalFile.Example> hellaSwag; // -h 1: the eval file's examples; null: off
 
     /** A trainer whose samples use the llm.c tokenizer file of {@code config.tokenizerFile()} (GPT-2). */
     public Trainer(TrainableModel model, TrainingConfig config, PrintStream out) {
@@ -159,6 +162,17 @@ public final class Trainer {
             out.println("warning: no tokenizer at " + config.tokenizerFile() + "; samples are printed as token ids");
     }
 
+    /**
+     * -h 1: evaluate these HellaSwag examples (llm.c's eval file) at every val step after step 0 and at the last
+     * step, printing {@code HellaSwag: correct/total = accuracy} and logging {@code s:N eval:accuracy} as llm.c.
+     */
+    public Trainer evaluateHellaSwag(List<EvalFile.Example> examples) {
+        HellaSwagEval.check(examples, config.batchSize(), config.seqLen(), "HellaSwag");
+        this.hellaSwag = examples;
+        out.printf("| run hellaswag     | %-50s |%n", "yes, " + examples.size() + " examples");
+        return this;
+    }
+
     public int numSteps() {
         return numSteps;
     }
@@ -190,6 +204,10 @@ public final class Trainer {
                 out.printf("val loss %f%n", valLoss);
                 valLosses.add(new LossPoint(step, valLoss));
                 log("s:%d tel:%.4f".formatted(step, valLoss));
+            }
+            if (hellaSwag != null && ((step > 0 && step % Math.max(1, config.valEvery()) == 0) || last)) {
+                progress.clear();
+                evaluateHellaSwag(step);
             }
             if (config.genTokens() > 0 && config.sampleEvery() > 0 && ((step > 0 && step % config.sampleEvery() == 0) || last)) {
                 progress.clear();
@@ -293,6 +311,15 @@ public final class Trainer {
             sum += model.forward(valLoader.inputs(), valLoader.targets(), config.batchSize(), config.seqLen());
         }
         return valBatches == 0 ? Float.NaN : parallel.mean(sum / valBatches); // each rank read its own slices
+    }
+
+    /** HellaSwag accuracy over all processes' shares of the examples, printed and logged as llm.c does. */
+    private void evaluateHellaSwag(int step) {
+        var result = HellaSwagEval.run(model, hellaSwag, config.batchSize(), config.seqLen(), config.rank(), config.numProcesses());
+        int correct = (int) Math.round(comm.allReduceSum(result.correct()));
+        float accuracy = (float) correct / result.total();
+        out.printf("HellaSwag: %d/%d = %f%n", correct, result.total(), accuracy);
+        log("s:%d eval:%.4f".formatted(step, accuracy));
     }
 
     /** llm.c's sampling: from the EOT token, seed 1337 each time, temperature 1, streaming the text. */

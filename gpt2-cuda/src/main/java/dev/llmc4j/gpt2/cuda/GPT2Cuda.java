@@ -514,6 +514,12 @@ public final class GPT2Cuda implements AutoCloseable {
         return (float) (sum / BT);
     }
 
+    /** The per-position losses (B*T) of the last forward with targets, copied down from the GPU. */
+    public float[] tokenLosses() {
+        if (acts == null) throw new IllegalStateException("no forward with targets yet");
+        return downloadFloats(acts.losses().address(), batchSize * seqLen);
+    }
+
     private static void validateTokens(String what, int[] tokens, int count, int vocab) {
         if (tokens.length < count)
             throw new LlmcException(what + ": expected B*T = " + count + " tokens, found " + tokens.length);

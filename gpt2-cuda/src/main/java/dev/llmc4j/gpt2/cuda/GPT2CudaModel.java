@@ -165,6 +165,11 @@ public final class GPT2CudaModel implements TrainableModel {
     }
 
     @Override
+    public float[] tokenLosses() {
+        return gpu.tokenLosses();
+    }
+
+    @Override
     public void zeroGrad() {
         gpu.zeroGrad();
     }
