@@ -38,6 +38,7 @@ public final class QuickstartCommand implements Callable<Integer> {
             description = "where the token shards go (default: ${DEFAULT-VALUE})")
     Path data;
 
+    @Range(min = 1, max = Integer.MAX_VALUE)
     @Option(names = {"-x", "--steps"}, paramLabel = "N", defaultValue = "" + STEPS, description = "optimizer steps (default: ${DEFAULT-VALUE})")
     int steps;
 

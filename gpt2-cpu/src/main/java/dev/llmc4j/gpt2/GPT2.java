@@ -20,6 +20,7 @@ import dev.llmc4j.model.OptimizerShard;
 import dev.llmc4j.model.ParameterSlice;
 import dev.llmc4j.train.CpuTrainableModel;
 import dev.llmc4j.train.Inspectable;
+import dev.llmc4j.train.MemoryEstimate;
 import dev.llmc4j.train.TokenGenerator;
 import dev.llmc4j.train.TrainableModel;
 import dev.llmc4j.util.LlmcException;
@@ -444,6 +445,20 @@ public final class GPT2 implements CpuTrainableModel, Inspectable {
     /** Floats of activations a forward at (B, T) keeps at a recompute level (-r 0, 1 or 2): all 23 tensors. */
     public static long activationCount(GPT2Config config, int B, int T, int recompute) {
         return Activations.count(config, B, T, recompute);
+    }
+
+    /**
+     * What training a model of this shape holds, before it is built: parameters, gradients, AdamW's moments (a
+     * 1/P shard with ZeRO-1), the activations at B, T with recompute level {@code recompute} and as many again for
+     * their gradients, and, when the run samples, the KV cache of {@link GPT2Inference}.
+     */
+    public static MemoryEstimate.Builder memoryEstimate(GPT2Config config, int B, int T, int recompute, int numProcesses,
+                                                        int zeroStage, boolean samples) {
+        var estimate = MemoryEstimate.builder().trainingState(config.numParameters(), numProcesses, zeroStage)
+                .floats("activations and their gradients (B=%d, T=%d, -r %d)".formatted(B, T, recompute),
+                        2 * Activations.count(config, B, T, recompute));
+        if (samples) estimate.floats("sampling KV cache", 2L * config.numLayers() * config.maxSeqLen() * config.channels());
+        return estimate;
     }
 
     @Override

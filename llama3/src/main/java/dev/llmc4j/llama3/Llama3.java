@@ -21,6 +21,7 @@ import dev.llmc4j.random.MersenneTwister;
 import dev.llmc4j.sample.Sampler;
 import dev.llmc4j.train.CpuTrainableModel;
 import dev.llmc4j.train.Inspectable;
+import dev.llmc4j.train.MemoryEstimate;
 import dev.llmc4j.train.TokenGenerator;
 import dev.llmc4j.train.TrainableModel;
 import dev.llmc4j.util.LlmcException;
@@ -385,6 +386,21 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
         float[] values = new float[(int) count];
         rng.normal(values, 0f, std);
         MemorySegment.copy(MemorySegment.ofArray(values), 0, tensor, offset * Float.BYTES, count * Float.BYTES);
+    }
+
+    /**
+     * What training a model of this shape holds, before it is built: parameters, gradients, AdamW's moments (a
+     * 1/P shard with ZeRO-1), the activations at B, T and as many again for their gradients, the RoPE tables, and,
+     * when the run samples, a generation's KV cache of {@code genTokens + 1} positions.
+     */
+    public static MemoryEstimate.Builder memoryEstimate(Llama3Config config, int B, int T, int numProcesses, int zeroStage,
+                                                        int genTokens) {
+        var estimate = MemoryEstimate.builder().trainingState(config.numParameters(), numProcesses, zeroStage)
+                .floats("activations and their gradients (B=%d, T=%d)".formatted(B, T), 2 * Activations.count(config, B, T))
+                .floats("RoPE tables", (long) config.maxSeqLen() * config.headSize());
+        long context = Math.min(config.maxSeqLen(), genTokens + 1L);
+        if (genTokens > 0) estimate.floats("sampling KV cache", 2 * context * config.numLayers() * config.kvChannels());
+        return estimate;
     }
 
     /** Loads a llama3-branch (or master-branch) checkpoint, fp32 or bf16. */

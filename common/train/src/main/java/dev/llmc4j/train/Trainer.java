@@ -92,8 +92,19 @@ public final class Trainer {
         this(model, config, out, null, comm, zeroStage);
     }
 
-    /** The general case: any model's sample text, one process of a data-parallel run. */
+    /** Any model's sample text, one process of a data-parallel run. */
     public Trainer(TrainableModel model, TrainingConfig config, PrintStream out, SampleText sampleText, Communicator comm, int zeroStage) {
+        this(model, config, out, sampleText, comm, zeroStage, null);
+    }
+
+    /**
+     * The general case.
+     *
+     * @param memory what the caller estimated (and checked) this rank holds, before building the model: the run
+     *               header shows it as "memory per rank"; null shows the parameters' state only
+     */
+    public Trainer(TrainableModel model, TrainingConfig config, PrintStream out, SampleText sampleText, Communicator comm,
+                   int zeroStage, MemoryEstimate memory) {
         this.model = model;
         this.config = config;
         this.out = out;
@@ -145,7 +156,8 @@ public final class Trainer {
                     ? " (AdamW state sharded: %,d parameters per rank)".formatted(parallel.shardCount()) : " (AdamW state replicated)"));
             out.printf("| sent per step     | %-50s |%n", "%.1f MiB per rank (ring all-reduce of the gradients)".formatted(parallel.bytesSentPerStep() / 1048576.0));
         }
-        out.printf("| memory per rank   | %-50s |%n", "%.1f MiB parameters, gradients, optimizer state".formatted(parallel.stateBytesPerRank() / 1048576.0));
+        if (memory != null) out.printf("| memory per rank   | %-50s |%n", memory.describe());
+        else out.printf("| memory per rank   | %-50s |%n", "%.1f MiB parameters, gradients, optimizer state".formatted(parallel.stateBytesPerRank() / 1048576.0));
         out.printf("train dataset num_batches: %d%n", trainLoader.numTokens() / tokensPerMicroStep);
         out.printf("val dataset num_batches: %d%n", valAvailable);
         if (sampleText == null && tokenizer.isEmpty() && config.tokenizerFile() != null)
@@ -180,6 +192,7 @@ public final class Trainer {
     public Result run() {
         var trainLosses = new ArrayList<LossPoint>();
         var valLosses = new ArrayList<LossPoint>();
+        removeStaleTemporaries();
         int startStep = config.resume() ? resume() : 0;
         if (logFile != null && !config.resume() && config.rank() == 0) writeLog(null); // a fresh run starts a fresh log
         var lossOutliers = new OutlierDetector();
@@ -230,9 +243,14 @@ public final class Trainer {
             float norm = parallel.reduceGradients();
             float gradScale = norm > config.gradClip() ? config.gradClip() / norm : 1.0f;
             float lr = schedule.learningRate(step);
-            double zLoss = lossOutliers.update(loss);
-            double zNorm = normOutliers.update(norm);
-            boolean skip = OutlierDetector.shouldSkip(zLoss, config.skipLossZ()) || OutlierDetector.shouldSkip(zNorm, config.skipNormZ());
+            // a non-finite loss or norm would carry NaN into every parameter: skip the update, and stop when it
+            // keeps happening (the run diverged, or the model holds NaN); the outlier windows never see such a value
+            boolean finite = Float.isFinite(loss) && Float.isFinite(norm);
+            nonFiniteInARow = finite ? 0 : nonFiniteInARow + 1;
+            double zLoss = finite ? lossOutliers.update(loss) : Double.NaN;
+            double zNorm = finite ? normOutliers.update(norm) : Double.NaN;
+            boolean outlier = OutlierDetector.shouldSkip(zLoss, config.skipLossZ()) || OutlierDetector.shouldSkip(zNorm, config.skipNormZ());
+            boolean skip = !finite || outlier;
             for (var listener : listeners) if (listener.inspects(step + 1)) listener.beforeUpdate(step + 1);
             if (!skip) {
                 parallel.update(lr, config.weightDecay(), gradScale, step + 1); // ZeRO-1: own shard, then all-gather
@@ -250,7 +268,11 @@ public final class Trainer {
             out.printf("step %4d/%d | loss %7.6f (%+.2fz)| norm %6.4f (%+.2fz)| lr %.2e | %.2f ms | %.0f tok/s%s%s%n",
                     step + 1, numSteps, loss, nanToZero(zLoss), norm, nanToZero(zNorm), lr, millis,
                     Math.max(0, tokensPerSecond), mfu >= 0 ? " | %.1f%% bf16 MFU".formatted(100 * mfu) : "",
-                    skip ? " | update skipped (outlier)" : "");
+                    !finite ? " | update skipped (non-finite loss or norm)" : outlier ? " | update skipped (outlier)" : "");
+            if (nonFiniteInARow >= MAX_NON_FINITE_STEPS)
+                throw new LlmcException(("step %d: loss %s, gradient norm %s: not finite for %d steps in a row, every update "
+                        + "skipped; the run diverged or the model holds NaN/infinity: lower -l (now %.2e), or start from "
+                        + "an earlier checkpoint").formatted(step + 1, loss, norm, nonFiniteInARow, config.learningRate()));
             trainLosses.add(new LossPoint(step + 1, loss));
             log("s:%d trl:%.4f lr:%.6f norm:%.2f".formatted(step + 1, loss, lr, norm));
             var stepLog = new TrainingListener.StepLog(step + 1, numSteps, loss, zLoss, norm, zNorm, lr, millis,
@@ -264,6 +286,31 @@ public final class Trainer {
         var result = new Result(trainLosses, valLosses, average, numSteps);
         for (var listener : listeners) listener.finished(result);
         return result;
+    }
+
+    /** Updates skipped in a row for a non-finite loss or gradient norm before the run stops. */
+    public static final int MAX_NON_FINITE_STEPS = 5;
+    private int nonFiniteInARow;
+
+    /**
+     * A killed checkpoint write leaves its temporary file ({@link AtomicFiles}: ".model_00000020.bin123.tmp"), as
+     * large as the checkpoint; a new or resumed run removes those of its own names: rank 0 the model files and the
+     * DONE markers, each rank its own state files.
+     */
+    private void removeStaleTemporaries() {
+        Path dir = config.outputDir();
+        if (dir == null || !Files.isDirectory(dir)) return;
+        String rank = "%05d".formatted(config.rank());
+        String ours = config.rank() == 0 ? "\\.(model_\\d{8}\\.bin|DONE_\\d{8}|state_\\d{8}_" + rank + "\\.bin)\\d*\\.tmp"
+                : "\\.state_\\d{8}_" + rank + "\\.bin\\d*\\.tmp";
+        try (var files = Files.list(dir)) {
+            for (Path stale : files.filter(p -> p.getFileName().toString().matches(ours)).toList()) {
+                Files.deleteIfExists(stale);
+                out.println("removed a stale temporary file of an interrupted checkpoint: " + stale);
+            }
+        } catch (IOException e) {
+            throw new LlmcException("cannot clean stale temporary files in " + dir + ": " + e.getMessage(), e);
+        }
     }
 
     private static double nanToZero(double z) {
@@ -387,9 +434,9 @@ public final class Trainer {
             out.println("warning: " + stateFile + " holds no loss scale; the fp16 loss scaler starts again from its initial scale");
         }
         if (contents.loader() != null) {
-            trainLoader.restore(contents.loader());
+            trainLoader.restore(contents.loader(), stateFile);
         } else {
-            trainLoader.resume(header.shardPosition(), header.samplePosition());
+            trainLoader.resume(header.shardPosition(), header.samplePosition(), stateFile);
         }
         out.printf("resumed from %s at step %d%n", dir.resolve("model_%08d.bin".formatted(step)), step);
         return step;
