@@ -12,7 +12,7 @@ import java.lang.annotation.Target;
  */
 @Retention(RetentionPolicy.RUNTIME)
 @Target(ElementType.FIELD)
-@interface Range {
+public @interface Range {
     /** Smallest accepted value (inclusive unless {@link #minExclusive}). */
     double min() default Double.NEGATIVE_INFINITY;
 

@@ -10,11 +10,13 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.function.IntFunction;
+import dev.llmc4j.cli.Range;
 import picocli.CommandLine.Option;
 
 /** The {@code --ui} flags of the train commands: a picocli mixin. */
 public final class MonitorOptions {
 
+    @Range(min = 0, max = 65535, also = -1) // -1: no --ui
     @Option(names = "--ui", arity = "0..1", paramLabel = "PORT", defaultValue = "-1", fallbackValue = "8080",
             description = "serve a live page of the run (curves, gradient and update ratios, attention maps, samples) "
                     + "on this port (default 8080; 0: any free port); rank 0 serves it")
@@ -24,6 +26,7 @@ public final class MonitorOptions {
             description = "--ui: the address to serve on (default: ${DEFAULT-VALUE}, this machine only)")
     String bind;
 
+    @Range(min = 0, max = Integer.MAX_VALUE) // 0: every -v steps
     @Option(names = "--ui-every", paramLabel = "N", defaultValue = "0",
             description = "--ui: gradient, update and activation statistics every N steps (default: -v's)")
     int every;
