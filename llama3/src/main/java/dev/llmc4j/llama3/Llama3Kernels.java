@@ -1,9 +1,7 @@
 package dev.llmc4j.llama3;
 
 import dev.llmc4j.cpu.CpuKernels;
-import dev.llmc4j.cpu.VectorizedCpuKernels;
 import java.lang.foreign.MemorySegment;
-import java.util.List;
 
 /**
  * The kernels a {@link Llama3} runs, chosen when it is built: the layers it shares with GPT-2 ({@link CpuKernels})
@@ -21,7 +19,7 @@ public interface Llama3Kernels extends CpuKernels {
     Llama3Kernels BASELINE = new Llama3Kernels() {};
 
     /** The shared Vector API kernels; see {@link #missingFastVersions()} for what still runs the baseline. */
-    Llama3Kernels VECTORIZED = new Vectorized();
+    Llama3Kernels VECTORIZED = new Llama3VectorizedKernels();
 
     static Llama3Kernels of(Choice choice) {
         return choice.pick(BASELINE, VECTORIZED);
@@ -63,15 +61,5 @@ public interface Llama3Kernels extends CpuKernels {
     /** dfch (rows, 2H) += the gradients of up and gate. */
     default void swigluBackward(MemorySegment dfch, MemorySegment fch, MemorySegment dout, long rows, int H) {
         Llama3.swigluBackward(dfch, fch, dout, rows, H);
-    }
-
-    /** The shared vectorized kernels; Llama 3's own layers keep the defaults above, the baseline, for now. */
-    final class Vectorized extends VectorizedCpuKernels implements Llama3Kernels {
-        private Vectorized() {}
-
-        @Override
-        public List<String> missingFastVersions() {
-            return List.of("embedding", "rmsnorm", "rope", "swiglu", "grouped-query attention (NKV < NH)");
-        }
     }
 }
