@@ -12,6 +12,7 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import java.util.List;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorShuffle;
 
 /**
  * {@link Llama3Kernels#VECTORIZED}: the shared vectorized layers ({@link VectorizedCpuKernels}) plus the fast
@@ -28,7 +29,7 @@ final class Llama3VectorizedKernels extends VectorizedCpuKernels implements Llam
 
     @Override
     public List<String> missingFastVersions() {
-        return List.of("embedding", "rope", "swiglu", "grouped-query attention (NKV < NH)");
+        return List.of("embedding", "grouped-query attention (NKV < NH)");
     }
 
     @Override
@@ -97,5 +98,89 @@ final class Llama3VectorizedKernels extends VectorizedCpuKernels implements Llam
                         .intoMemorySegment(dweight, i * 4L, ORDER, mask);
             }
         }
+    }
+
+    // lane 2i swapped with lane 2i+1: a vector of interleaved pairs (x0, x1) becomes (x1, x0)
+    private static final VectorShuffle<Float> PAIR_SWAP = VectorShuffle.fromOp(SPECIES, i -> i ^ 1);
+
+    /**
+     * Each pair (x0, x1) becomes (x0 c - x1 s, x1 c + x0 s): x * [c, c] + swap(x) * [-s, s], from tables of c and
+     * the signed s laid out per lane (pairs never straddle two vectors: LANES is even). The same products and sums
+     * as the baseline, so the same bits.
+     */
+    @Override
+    public void rope(MemorySegment qkv, float[] cos, float[] sin, long rows, int T, int startPosition,
+                     int rotatedHeads, int hd, int qkvRows, boolean inverse) {
+        int half = hd / 2;
+        int positions = (int) Math.min(rows, T);
+        float[] laneCos = new float[positions * hd], laneSin = new float[positions * hd]; // (positions, hd)
+        for (int p = 0; p < positions; p++) {
+            for (int i = 0; i < half; i++) {
+                float c = cos[(startPosition + p) * half + i];
+                float s = inverse ? -sin[(startPosition + p) * half + i] : sin[(startPosition + p) * half + i];
+                laneCos[p * hd + 2 * i] = c;
+                laneCos[p * hd + 2 * i + 1] = c;
+                laneSin[p * hd + 2 * i] = -s;
+                laneSin[p * hd + 2 * i + 1] = s;
+            }
+        }
+        Parallel.forRange(rows, (start, end) -> {
+            for (long r = start; r < end; r++) {
+                int table = (int) (r % T) * hd;
+                for (int h = 0; h < rotatedHeads; h++) {
+                    long head = r * qkvRows + (long) h * hd;
+                    for (int i = 0; i < hd; i += LANES) {
+                        var mask = inRow(i, hd);
+                        var x = FloatVector.fromMemorySegment(SPECIES, qkv, (head + i) * 4L, ORDER, mask);
+                        var c = FloatVector.fromArray(SPECIES, laneCos, table + i, mask);
+                        var s = FloatVector.fromArray(SPECIES, laneSin, table + i, mask);
+                        x.mul(c).add(x.rearrange(PAIR_SWAP).mul(s))
+                                .intoMemorySegment(qkv, (head + i) * 4L, ORDER, mask);
+                    }
+                }
+            }
+        });
+    }
+
+    /** sigmoid(g) = 1 / (1 + e^-g), e^x from {@link VectorMath#exp} (the same bits compiled or not). */
+    private static FloatVector sigmoid(FloatVector g) {
+        return FloatVector.broadcast(SPECIES, 1f).div(VectorMath.exp(g.neg()).add(1f));
+    }
+
+    @Override
+    public void swigluForward(MemorySegment out, MemorySegment fch, long rows, int H) {
+        Parallel.forRange(rows, (start, end) -> {
+            for (long r = start; r < end; r++) {
+                long up = r * 2 * H, gate = up + H;
+                for (int i = 0; i < H; i += LANES) {
+                    var mask = inRow(i, H);
+                    var g = FloatVector.fromMemorySegment(SPECIES, fch, (gate + i) * 4L, ORDER, mask);
+                    var u = FloatVector.fromMemorySegment(SPECIES, fch, (up + i) * 4L, ORDER, mask);
+                    g.mul(sigmoid(g)).mul(u).intoMemorySegment(out, (r * H + i) * 4L, ORDER, mask);
+                }
+            }
+        });
+    }
+
+    @Override
+    public void swigluBackward(MemorySegment dfch, MemorySegment fch, MemorySegment dout, long rows, int H) {
+        Parallel.forRange(rows, (start, end) -> {
+            for (long r = start; r < end; r++) {
+                long up = r * 2 * H, gate = up + H;
+                for (int i = 0; i < H; i += LANES) {
+                    var mask = inRow(i, H);
+                    var g = FloatVector.fromMemorySegment(SPECIES, fch, (gate + i) * 4L, ORDER, mask);
+                    var u = FloatVector.fromMemorySegment(SPECIES, fch, (up + i) * 4L, ORDER, mask);
+                    var d = FloatVector.fromMemorySegment(SPECIES, dout, (r * H + i) * 4L, ORDER, mask);
+                    var sig = sigmoid(g);
+                    var slope = g.mul(sig.neg().add(1f)).add(1f); // silu'(g) / sigmoid(g) = 1 + g (1 - sigmoid(g))
+                    FloatVector.fromMemorySegment(SPECIES, dfch, (up + i) * 4L, ORDER, mask).add(d.mul(g).mul(sig))
+                            .intoMemorySegment(dfch, (up + i) * 4L, ORDER, mask);
+                    FloatVector.fromMemorySegment(SPECIES, dfch, (gate + i) * 4L, ORDER, mask)
+                            .add(d.mul(u).mul(sig).mul(slope))
+                            .intoMemorySegment(dfch, (gate + i) * 4L, ORDER, mask);
+                }
+            }
+        });
     }
 }
