@@ -29,7 +29,7 @@ final class Llama3VectorizedKernels extends VectorizedCpuKernels implements Llam
 
     @Override
     public List<String> missingFastVersions() {
-        return List.of("embedding", "grouped-query attention (NKV < NH)");
+        return List.of("embedding");
     }
 
     @Override
