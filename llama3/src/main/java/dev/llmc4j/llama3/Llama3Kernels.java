@@ -9,16 +9,16 @@ import java.lang.foreign.MemorySegment;
  * baseline (here: Llama3.java's plain loops, each forward beside its backward) and a faster set overrides what it
  * has a faster version of.
  *
- * <p>{@link #VECTORIZED} is not fast throughout yet: it runs the shared vectorized kernels (matmul, softmax,
- * AdamW, residual) but the baseline of Llama 3's own layers and of grouped-query attention, as
- * {@link #missingFastVersions()} lists (and Llama3KernelsTest pins down).
+ * <p>{@link #VECTORIZED} ({@link Llama3VectorizedKernels}) is fast throughout: the shared vectorized kernels
+ * (matmul, softmax, AdamW, residual, attention with grouped-query heads) and Llama 3's own layers; Llama3KernelsTest
+ * compares each with the baseline.
  */
 public interface Llama3Kernels extends CpuKernels {
 
     /** The plain loops. */
     Llama3Kernels BASELINE = new Llama3Kernels() {};
 
-    /** The shared Vector API kernels; see {@link #missingFastVersions()} for what still runs the baseline. */
+    /** The Vector API kernels. */
     Llama3Kernels VECTORIZED = new Llama3VectorizedKernels();
 
     static Llama3Kernels of(Choice choice) {
