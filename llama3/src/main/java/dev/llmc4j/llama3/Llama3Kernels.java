@@ -9,9 +9,9 @@ import java.lang.foreign.MemorySegment;
  * baseline (here: Llama3.java's plain loops, each forward beside its backward) and a faster set overrides what it
  * has a faster version of.
  *
- * <p>{@link #VECTORIZED} ({@link Llama3VectorizedKernels}) is fast throughout: the shared vectorized kernels
- * (matmul, softmax, AdamW, residual, attention with grouped-query heads) and Llama 3's own layers; Llama3KernelsTest
- * compares each with the baseline.
+ * <p>{@link #VECTORIZED} ({@link Llama3VectorizedKernels}): the shared vectorized kernels (matmul, softmax, AdamW,
+ * residual, attention with grouped-query heads) and Llama 3's RMSNorm, RoPE and SwiGLU; the token embedding keeps
+ * the baseline ({@link #missingFastVersions()}). Llama3KernelsTest compares each fast version with the baseline.
  */
 public interface Llama3Kernels extends CpuKernels {
 
