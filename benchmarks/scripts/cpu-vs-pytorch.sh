@@ -5,8 +5,10 @@
 #
 # Prints, for the full training step (forward, backward, AdamW) and for the forward pass alone: the median ms of
 # ours and of PyTorch's (Debian's torch with OpenBLAS, /usr/bin/python3), the ratio, GFLOP/s and % of the
-# fp32 FMA peak PEAK_GFLOPS (default 233, the issue's 2-core figure). Both use OMP_NUM_THREADS=2 threads. Builds the
-# benchmarks jar first. The PyTorch side is reference/gpt2_reference.py's model with torch.optim.AdamW.
+# machine's fp32 FMA peak, measured first through the Vector API on all threads (MachineLimits; its read bandwidth
+# is printed too). Both use OMP_NUM_THREADS=2 threads. PyTorch runs OpenBLAS's best kernels for the CPU: the script
+# removes OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for the PyTorch side only and prints the core OpenBLAS chose.
+# Builds the benchmarks jar first. The PyTorch side is reference/gpt2_reference.py's model with torch.optim.AdamW.
 # With BENCH_SVG=FILE it also draws the medians as a bar chart (the docs site's performance charts come from here).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")/../.." && pwd)
@@ -14,4 +16,9 @@ export JAVA_HOME=${JAVA_HOME_25:-/usr/lib/jvm/temurin-25-jdk-amd64}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 cd "$HERE"
 ./mvnw -q -B -pl benchmarks -am -DskipTests package
+limits=$("$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
+  -cp benchmarks/target/benchmarks.jar dev.llmc4j.bench.MachineLimits 2>/dev/null)
+echo "$limits" | sed -n 's/^# /machine: /p'
+PEAK_GFLOPS=$(echo "$limits" | sed -n 's/^peak_gflops //p')
+export PEAK_GFLOPS
 exec /usr/bin/python3 -u benchmarks/scripts/cpu_vs_pytorch.py "$@"

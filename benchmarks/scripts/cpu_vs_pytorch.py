@@ -1,12 +1,21 @@
 """Driver for benchmarks/scripts/cpu-vs-pytorch.sh: alternates one step of ours (a StepBench --serve JVM) with one of
-PyTorch's (in this process), so that both see the same machine load, and prints medians."""
+PyTorch's (in this process), so that both see the same machine load, and prints medians, GFLOP/s and the
+fraction of the fp32 FMA peak the script measured (PEAK_GFLOPS)."""
+import ctypes
 import os
 import statistics
 import subprocess
 import sys
 import time
 
-import torch
+# PyTorch gets OpenBLAS's best kernels for this CPU: OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (set on some machines to
+# pin OpenBLAS to its Haswell kernels) are removed before torch loads OpenBLAS, for this process only; our JVM is
+# started with the environment as it was.
+java_environment = dict(os.environ)
+for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+    os.environ.pop(name, None)
+
+import torch  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "reference"))
 import gpt2_reference as ref  # noqa: E402
@@ -28,12 +37,37 @@ step_flops = 3 * forward_flops
 
 java = [os.path.join(os.environ["JAVA_HOME"], "bin", "java"), "--add-modules", "jdk.incubator.vector",
         "--enable-native-access=ALL-UNNAMED", "-cp", "benchmarks/target/benchmarks.jar", "dev.llmc4j.bench.StepBench"]
-# fp32 FMA peak for "% of peak": PEAK_GFLOPS, default the issue's measurement on a 2-core Zen 4 EPYC (233).
-# (StepBench --peak is meant to measure it, but its figure is not yet trustworthy: see README, Performance.)
-peak = float(os.environ.get("PEAK_GFLOPS", "233"))
+# fp32 FMA peak for "% of peak": measured by the script just before (MachineLimits), passed as PEAK_GFLOPS; a
+# short round of it also runs after each pair of steps, and each step's "% of peak" is against the round beside it
+# (on a loaded machine the peak we get moves with the load), the median of those printed
+peak = float(os.environ["PEAK_GFLOPS"])
+
+
+def openblas_core():
+    """The kernel set ("core") OpenBLAS chose in this process: threadpoolctl's report if it is installed, else
+    openblas_get_corename() from the OpenBLAS library torch loaded."""
+    torch.ones(8, 8) @ torch.ones(8, 8)  # make sure the BLAS is loaded
+    try:
+        import threadpoolctl
+        for info in threadpoolctl.threadpool_info():
+            if info.get("internal_api") == "openblas":
+                return info.get("architecture", "unknown")
+    except ImportError:
+        pass
+    with open("/proc/self/maps") as maps:
+        libraries = sorted({line.split()[-1] for line in maps if "blas" in line and "/" in line})
+    for library in libraries:
+        try:
+            corename = ctypes.CDLL(library).openblas_get_corename
+        except (OSError, AttributeError):
+            continue
+        corename.restype = ctypes.c_char_p
+        return corename().decode()
+    return "none (torch does not use OpenBLAS here)"
+
 
 server = subprocess.Popen(java + ["--serve", model_name, str(B), str(T)], stdin=subprocess.PIPE,
-                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=java_environment)
 assert server.stdout.readline().strip() == "ready"
 
 
@@ -65,21 +99,29 @@ def theirs(command):
     return (time.perf_counter() - start) * 1000
 
 
-print(f"GPT-2 {model_name} (L={L} NH={NH} C={C}) B={B} T={T}, {threads} threads, torch {torch.__version__}, "
-      f"fp32 FMA peak {peak:.1f} GFLOP/s; median of {STEPS} after {WARMUP} warm-up, alternating")
+print(f"GPT-2 {model_name} (L={L} NH={NH} C={C}) B={B} T={T}, {threads} threads, torch {torch.__version__} "
+      f"(OpenBLAS core {openblas_core()}), fp32 FMA peak {peak:.1f} GFLOP/s (measured); median of {STEPS} after "
+      f"{WARMUP} warm-up, alternating")
 medians = {}
 for command, flops in (("step", step_flops), ("forward", forward_flops)):
     times = {"ours": [], "pytorch": []}
+    fractions = {"ours": [], "pytorch": []}
+    peaks = []
     for i in range(WARMUP + STEPS):
-        a, b = ours(command), theirs(command)
+        a, b, round_peak = ours(command), theirs(command), ours("peak")
         if i >= WARMUP:
             times["ours"].append(a)
             times["pytorch"].append(b)
+            peaks.append(round_peak)
+            fractions["ours"].append(flops / a / 1e6 / round_peak)
+            fractions["pytorch"].append(flops / b / 1e6 / round_peak)
     o, p = statistics.median(times["ours"]), statistics.median(times["pytorch"])
+    fo, fp = statistics.median(fractions["ours"]), statistics.median(fractions["pytorch"])
     medians[command] = (o, p)
-    print(f"{command:8s} ours {o:8.1f} ms ({flops / o / 1e6:6.1f} GFLOP/s, {100 * flops / o / 1e6 / peak:4.1f}% of peak)"
-          f"   pytorch {p:8.1f} ms ({flops / p / 1e6:6.1f} GFLOP/s, {100 * flops / p / 1e6 / peak:4.1f}% of peak)"
-          f"   ours/pytorch {o / p:.2f}   ({flops / 1e9:.1f} GFLOP)")
+    print(f"{command:8s} ours {o:8.1f} ms ({flops / o / 1e6:6.1f} GFLOP/s, {100 * fo:4.1f}% of peak)"
+          f"   pytorch {p:8.1f} ms ({flops / p / 1e6:6.1f} GFLOP/s, {100 * fp:4.1f}% of peak)"
+          f"   ours/pytorch {o / p:.2f}   ({flops / 1e9:.1f} GFLOP; peak between the steps: median "
+          f"{statistics.median(peaks):.1f} GFLOP/s)")
 
 
 def write_chart(path):

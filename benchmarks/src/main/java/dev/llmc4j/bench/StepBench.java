@@ -9,8 +9,6 @@ import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.util.Arrays;
 import java.util.Random;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Times GPT-2 training steps (forward, backward, AdamW) on random tokens from llm.c's random init.
@@ -18,9 +16,11 @@ import jdk.incubator.vector.VectorSpecies;
  * <pre>
  *   StepBench MODEL B T [STEPS [WARMUP [RECOMPUTE]]]   e.g. d12 4 64 10 3 0: prints each step and the medians
  *   StepBench --serve MODEL B T [RECOMPUTE]            one line per command on stdin: "step" or "forward" runs
- *                                                      one and prints its ms, "quit" ends (bench/cpu_vs_pytorch.py)
- *   StepBench --peak                                   the machine's fp32 FMA peak with our threads, GFLOP/s
+ *                                                      one and prints its ms, "peak" a short round of the fp32
+ *                                                      FMA peak (GFLOP/s), "quit" ends (bench/cpu_vs_pytorch.py)
  * </pre>
+ *
+ * The machine's fp32 FMA peak and read bandwidth, to quote a step against: {@link MachineLimits}.
  */
 public final class StepBench {
     private final GPT2 model;
@@ -66,11 +66,6 @@ public final class StepBench {
     }
 
     public static void main(String[] args) throws Exception {
-        if (args.length >= 1 && args[0].equals("--peak")) {
-            System.out.printf("peak %.1f GFLOP/s (%d threads, %d-bit FMA)%n", peakGflops(), Parallel.threads(),
-                    FloatVector.SPECIES_PREFERRED.vectorBitSize());
-            return;
-        }
         if (args.length >= 1 && args[0].equals("--serve")) {
             var bench = new StepBench(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]),
                     args.length > 4 ? Integer.parseInt(args[4]) : 0);
@@ -80,6 +75,7 @@ public final class StepBench {
                 double ms = switch (line.trim()) {
                     case "step" -> Arrays.stream(bench.trainStep()).sum();
                     case "forward" -> bench.forwardOnly();
+                    case "peak" -> MachineLimits.fmaPeakRound(40);
                     default -> throw new IllegalArgumentException("unknown command " + line);
                 };
                 System.out.println(ms);
@@ -87,7 +83,7 @@ public final class StepBench {
             return;
         }
         if (args.length < 3) {
-            System.err.println("usage: StepBench MODEL B T [STEPS [WARMUP [RECOMPUTE]]] | --serve MODEL B T [RECOMPUTE] | --peak");
+            System.err.println("usage: StepBench MODEL B T [STEPS [WARMUP [RECOMPUTE]]] | --serve MODEL B T [RECOMPUTE]");
             System.exit(2);
         }
         int B = Integer.parseInt(args[1]), T = Integer.parseInt(args[2]);
@@ -109,40 +105,18 @@ public final class StepBench {
         for (int s = 0; s < steps; s++) total[s] = times[0][s] + times[1][s] + times[2][s];
         System.out.printf("median of %d: forward %.1f ms  backward %.1f ms  update %.1f ms  step %.1f ms%n",
                 steps, median(times[0]), median(times[1]), median(times[2]), median(total));
+        // matmul flops as benchmarks/scripts/cpu_vs_pytorch.py counts them: 2 per multiply-add over the 12 L C^2
+        // weights and the lm head, plus attention's two (T x T) products; a training step is 3x the forward
+        var config = GPT2Config.fromDescriptor(args[0]);
+        long L = config.numLayers(), C = config.channels(), Vp = config.paddedVocabSize(), BT = (long) B * T;
+        double stepFlops = 3.0 * (2.0 * BT * (12 * L * C * C + Vp * C) + 4.0 * L * BT * T * C);
+        double gflops = stepFlops / median(total) / 1e6, peak = MachineLimits.measureFmaPeak();
+        System.out.printf("step: %.1f GFLOP, %.1f GFLOP/s, %.1f%% of the fp32 FMA peak measured after the steps (%.1f GFLOP/s)%n",
+                stepFlops / 1e9, gflops, 100 * gflops / peak, peak);
     }
 
     long activationFloats() {
         model.forward(inputs, targets, B, T);
         return model.numActivations();
-    }
-
-    /** 8 independent FMA chains per thread on every thread of our pool, for about a second. */
-    static double peakGflops() {
-        VectorSpecies<Float> s = FloatVector.SPECIES_PREFERRED;
-        int iterations = 10_000, calls = 2_000;
-        float[] sink = new float[Parallel.threads()];
-        double best = 0;
-        for (int round = 0; round < 5; round++) { // the first rounds compile; the best of the rest
-            long start = System.nanoTime();
-            Parallel.forRange(Parallel.threads(), (first, end) -> {
-                for (long thread = first; thread < end; thread++)
-                    for (int call = 0; call < calls; call++) sink[(int) thread] += fmaChains(s, iterations);
-            });
-            double seconds = (System.nanoTime() - start) / 1e9;
-            if (round >= 2) best = Math.max(best, 8.0 * 2 * s.length() * iterations * calls * Parallel.threads() / seconds / 1e9);
-        }
-        return best;
-    }
-
-    /** 8 independent chains (FMA latency 4 x 2 units); more would not fit C1's register allocator, see VectorMatmul. */
-    private static float fmaChains(VectorSpecies<Float> s, int iterations) {
-        var x = FloatVector.broadcast(s, 0.999f);
-        var y = FloatVector.broadcast(s, 1e-6f);
-        var a0 = FloatVector.zero(s); var a1 = a0; var a2 = a0; var a3 = a0; var a4 = a0; var a5 = a0; var a6 = a0; var a7 = a0;
-        for (int i = 0; i < iterations; i++) {
-            a0 = a0.fma(x, y); a1 = a1.fma(x, y); a2 = a2.fma(x, y); a3 = a3.fma(x, y);
-            a4 = a4.fma(x, y); a5 = a5.fma(x, y); a6 = a6.fma(x, y); a7 = a7.fma(x, y);
-        }
-        return a0.add(a1).add(a2).add(a3).add(a4).add(a5).add(a6).add(a7).reduceLanes(jdk.incubator.vector.VectorOperators.ADD);
     }
 }

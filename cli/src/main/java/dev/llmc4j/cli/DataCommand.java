@@ -153,13 +153,16 @@ public final class DataCommand implements Runnable {
         @Option(names = "--jsonl", paramLabel = "FIELD", description = "the inputs are JSON lines; each line's FIELD (a string) is a document")
         String jsonField;
 
+        @Range(min = 1, max = Integer.MAX_VALUE)
         @Option(names = "--shard-size", paramLabel = "TOKENS", defaultValue = "100000000",
                 description = "tokens per shard (default: ${DEFAULT-VALUE}, llm.c's FineWeb shards)")
         long shardSize;
 
+        @Range(min = 1, max = 4096)
         @Option(names = "--threads", paramLabel = "N", description = "tokenizing threads (default: all cores)")
         Integer threads;
 
+        @Range(min = 0, max = 1, minExclusive = true, maxExclusive = true)
         @Option(names = "--val-fraction", paramLabel = "F",
                 description = "small-text mode: the first fraction F (0 < F < 1) of the tokens is NAME_val.bin, the rest NAME_train.bin")
         Double valFraction;

@@ -24,6 +24,7 @@ public final class DeviceOptions {
             description = "cuda: storage type of parameters, gradients and activations (default bf16); cpu: fp32 only")
     String precision;
 
+    @Range(min = 0, max = 2)
     @Option(names = {"-r", "--recompute"}, paramLabel = "0|1|2", defaultValue = "1",
             description = "0 keep all activations, 1 recompute GELU in backward, 2 also LayerNorm (default: ${DEFAULT-VALUE})")
     int recompute;

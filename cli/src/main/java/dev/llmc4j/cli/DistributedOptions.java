@@ -24,14 +24,17 @@ final class DistributedOptions {
     @Spec(Spec.Target.MIXEE)
     CommandSpec command; // the command these options belong to (train, llama3 train), for the messages
 
+    @Range(min = 1, max = 65536)
     @Option(names = {"-pn", "--num-processes"}, paramLabel = "N", defaultValue = "1",
             description = "processes in the run (under mpirun: from MPI) (default: ${DEFAULT-VALUE})")
     int numProcesses;
 
+    @Range(min = 0, max = 65535)
     @Option(names = {"-pr", "--process-rank"}, paramLabel = "R", defaultValue = "0",
             description = "this process's rank (under mpirun: from MPI) (default: ${DEFAULT-VALUE})")
     int rank;
 
+    @Range(min = 1, max = 1024)
     @Option(names = {"-pg", "--gpus-per-node"}, paramLabel = "N", defaultValue = "8",
             description = "GPUs per machine, for -pi tcp/fs: GPU = rank %% N (default: ${DEFAULT-VALUE})")
     int gpusPerNode;
@@ -46,6 +49,7 @@ final class DistributedOptions {
     @Option(names = {"-pf", "--fs-path"}, paramLabel = "DIR", description = "-pi fs: a folder every machine shares")
     Path fsPath;
 
+    @Range(min = 0, max = 1)
     @Option(names = {"-z", "--zero-stage"}, paramLabel = "0|1", defaultValue = "0",
             description = "ZeRO stage: 1 shards AdamW's state across the processes (default: ${DEFAULT-VALUE})")
     int zeroStage;

@@ -44,10 +44,12 @@ public final class EvalCommand implements Runnable {
                 description = "eval file (default: ${DEFAULT-VALUE})")
         Path evalFile;
 
+        @Range(min = 4, max = TrainingOptions.MAX_B_OR_T)
         @Option(names = {"-b", "--batch-size"}, paramLabel = "B", defaultValue = "4",
                 description = "rows per forward, a multiple of 4: B/4 examples at a time (default: ${DEFAULT-VALUE})")
         int batchSize;
 
+        @Range(min = 1, max = TrainingOptions.MAX_B_OR_T, also = 0)
         @Option(names = {"-t", "--seq-len"}, paramLabel = "T", defaultValue = "0",
                 description = "row length (default: the longest example plus one, rounded up to 64, at most the model's context)")
         int seqLen;

@@ -46,6 +46,7 @@ public final class ImportCommand implements Runnable {
         @Option(names = {"-o", "--output"}, required = true, paramLabel = "FILE", description = "checkpoint to write")
         Path output;
 
+        @Range(min = 1, max = 65536)
         @Option(names = "--heads", paramLabel = "N", description = "number of attention heads (default: see above)")
         Integer heads;
 

@@ -1,5 +1,6 @@
 package dev.llmc4j.cli;
 
+import dev.llmc4j.cli.monitor.ReportCommand;
 import dev.llmc4j.cpu.CpuKernels;
 import dev.llmc4j.util.LlmcException;
 import picocli.CommandLine;
@@ -20,6 +21,7 @@ import picocli.CommandLine.Command;
             TrainCommand.class,
             SampleCommand.class,
             QuickstartCommand.class,
+            ReportCommand.class,
             Llama3Command.class,
             EvalCommand.class,
             ExportCommand.class,
@@ -49,6 +51,18 @@ public final class Llmc implements Runnable {
     /** Runs a command line and returns its exit code; user errors print one line, never a stack trace. */
     public static int execute(String... args) {
         var commandLine = new CommandLine(new Llmc());
+        MemoryEstimateHelp.addTo(commandLine);
+        // every option value is checked before a command runs: a bad one is a usage error (exit code 2)
+        commandLine.setExecutionStrategy(parseResult -> {
+            OptionChecks.check(parseResult);
+            return new CommandLine.RunLast().execute(parseResult);
+        });
+        commandLine.setParameterExceptionHandler((exception, arguments) -> {
+            var cmd = exception.getCommandLine();
+            cmd.getErr().println("error: " + exception.getMessage() + " (see: " + cmd.getCommandSpec().qualifiedName() + " --help)");
+            CommandLine.UnmatchedArgumentException.printSuggestions(exception, cmd.getErr());
+            return cmd.getCommandSpec().exitCodeOnInvalidInput();
+        });
         commandLine.setExecutionExceptionHandler((exception, cmd, parseResult) -> {
             if (exception instanceof LlmcException) {
                 cmd.getErr().println("error: " + exception.getMessage());

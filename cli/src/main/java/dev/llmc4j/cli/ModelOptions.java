@@ -8,21 +8,30 @@ import picocli.CommandLine.Option;
  * Which GPT-2 to build, as llm.c's {@code -e}: a checkpoint file (*.bin), a descriptor (d6, d12, d24, d36, d48),
  * or an explicit shape with --layers/--heads/--channels.
  */
-public final class ModelOptions {
+public final class ModelOptions implements OptionChecks.CrossCheck {
 
     @Option(names = {"-e", "--model"}, paramLabel = "FILE|DESCRIPTOR",
             description = "checkpoint file (*.bin) or model descriptor d6, d12, d24, d36, d48 (default: ${DEFAULT-VALUE})",
             defaultValue = "d12")
     String model;
 
+    @Range(min = 1, max = 1024)
     @Option(names = "--layers", paramLabel = "L", description = "number of layers (with --heads and --channels)")
     Integer layers;
 
+    @Range(min = 1, max = 65536)
     @Option(names = "--heads", paramLabel = "NH", description = "number of attention heads")
     Integer heads;
 
+    @Range(min = 1, max = 1 << 20)
     @Option(names = "--channels", paramLabel = "C", description = "channels (embedding size)")
     Integer channels;
+
+    /** An explicit shape must be complete and its parameter count must fit (a descriptor is checked when used). */
+    @Override
+    public void checkTogether() {
+        explicitShape();
+    }
 
     /** True when the model comes from a checkpoint file rather than random init. */
     public boolean isCheckpoint() {

@@ -1,5 +1,6 @@
 package dev.llmc4j.cli;
 
+import dev.llmc4j.cli.monitor.MonitorOptions;
 import dev.llmc4j.data.DatasetBuilder;
 import dev.llmc4j.data.TinyShakespeare;
 import dev.llmc4j.gpt2.GPT2;
@@ -14,6 +15,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -36,8 +38,12 @@ public final class QuickstartCommand implements Callable<Integer> {
             description = "where the token shards go (default: ${DEFAULT-VALUE})")
     Path data;
 
+    @Range(min = 1, max = Integer.MAX_VALUE)
     @Option(names = {"-x", "--steps"}, paramLabel = "N", defaultValue = "" + STEPS, description = "optimizer steps (default: ${DEFAULT-VALUE})")
     int steps;
+
+    @Mixin
+    MonitorOptions monitor;
 
     // The model and run: small enough for a laptop CPU, big enough to pick up Shakespeare's shape (names, line
     // breaks, archaic words) within about 10 minutes on 2 cores.
@@ -65,8 +71,12 @@ public final class QuickstartCommand implements Callable<Integer> {
         var config = new TrainingConfig(train.toString(), val.toString(), BATCH, SEQ_LEN, -1, steps, LEARNING_RATE,
                 Math.max(1, steps / 30), 0.1f, "cosine", 0.0f, 1.0f, Math.max(1, steps / 10), 20, steps, 64, false,
                 output, steps, 1, 0, false, 0, 0, data.resolve("gpt2_tokenizer.bin"), 1, 0);
-        try (var model = GPT2.randomInit(gpt2Config, GPT2Kernels.of(Llmc.kernels()))) {
-            var result = new Trainer(model, config, out).run();
+        try (var model = GPT2.randomInit(gpt2Config, GPT2Kernels.of(Llmc.kernels()));
+             var ui = monitor.open(model, config, "quickstart: GPT-2 " + gpt2Config,
+                     MonitorOptions.gpt2TokenText(config.tokenizerFile()), out)) {
+            var trainer = new Trainer(model, config, out);
+            if (ui != null) trainer.listen(ui.monitor());
+            var result = trainer.run();
             Path picture = output.resolve("loss.png");
             LossChart.write(picture, result.trainLosses(), result.valLosses(), "quickstart: GPT-2 on tinyshakespeare");
 

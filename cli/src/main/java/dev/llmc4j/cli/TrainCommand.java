@@ -1,5 +1,7 @@
 package dev.llmc4j.cli;
 
+import dev.llmc4j.cli.monitor.MonitorOptions;
+import dev.llmc4j.data.DataLoader;
 import dev.llmc4j.distributed.Communicator;
 import dev.llmc4j.distributed.MpiCommunicator;
 import dev.llmc4j.distributed.MultiGpuConfig;
@@ -8,14 +10,19 @@ import dev.llmc4j.distributed.PeerWatch;
 import dev.llmc4j.gpt2.GPT2;
 import dev.llmc4j.gpt2.GPT2Kernels;
 import dev.llmc4j.gpt2.cuda.GPT2CudaModel;
+import dev.llmc4j.model.GPT2Checkpoint;
+import dev.llmc4j.model.GPT2Config;
+import dev.llmc4j.train.MemoryEstimate;
 import dev.llmc4j.train.TrainableModel;
 import dev.llmc4j.train.Trainer;
 import dev.llmc4j.train.TrainingConfig;
 import dev.llmc4j.util.LlmcException;
 import java.io.PrintStream;
+import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -39,10 +46,12 @@ public final class TrainCommand implements Callable<Integer> {
     @Mixin
     DistributedOptions distributed;
 
+    @Range(min = 0, max = 1)
     @Option(names = {"-w", "--master-weights"}, paramLabel = "0|1", defaultValue = "1",
             description = "cuda: keep fp32 master weights for AdamW with 16-bit storage (default: ${DEFAULT-VALUE})")
     int masterWeights;
 
+    @Range(min = 0, max = 1)
     @Option(names = {"-f", "--tf32"}, paramLabel = "0|1", defaultValue = "1",
             description = "cuda: fp32 matmuls on TF32 tensor cores (default: ${DEFAULT-VALUE})")
     int tf32;
@@ -58,6 +67,7 @@ public final class TrainCommand implements Callable<Integer> {
     @Mixin
     TrainingOptions training;
 
+    @Range(min = 1, max = 86400)
     @Option(names = "--peer-timeout", paramLabel = "SECONDS", defaultValue = "60",
             description = "-pi tcp|fs: a rank silent this long (fs heartbeat, tcp pings) or not connected (tcp) counts as failed (default: ${DEFAULT-VALUE})")
     int peerTimeoutSeconds;
@@ -65,6 +75,9 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--tokenizer", paramLabel = "FILE",
             description = "gpt2_tokenizer.bin for printing samples (default: next to the train data)")
     Path tokenizer;
+
+    @Mixin
+    MonitorOptions monitor;
 
     @Override
     public Integer call() {
@@ -75,10 +88,14 @@ public final class TrainCommand implements Callable<Integer> {
             PrintStream out = DistributedOptions.rankZeroOut(comm.rank());
             if (comm.size() > 1 && device.device() != DeviceOptions.Device.CPU) // setup() sent GPU runs elsewhere
                 throw new IllegalStateException("GPU training under MPI goes through trainOnGpus");
-            try (var gpt2 = buildModel(config)) {
+            MemoryEstimate memory = device.device() == DeviceOptions.Device.CPU ? checkMemory(config) : null;
+            try (var gpt2 = buildModel(config);
+                 var ui = monitor.open(gpt2, config, "GPT-2 " + model.describe(),
+                         MonitorOptions.gpt2TokenText(config.tokenizerFile()), out)) {
                 out.printf("[GPT-2] %s, %,d parameters, on %s%n", configOf(gpt2), gpt2.numParameters(), device.describe());
-                var trainer = new Trainer(gpt2, config, out, comm, distributed.zeroStage);
+                var trainer = new Trainer(gpt2, config, out, null, comm, distributed.zeroStage, memory);
                 training.attachHellaSwag(trainer, out);
+                if (ui != null) trainer.listen(ui.monitor());
                 var result = trainer.run();
                 if (comm.rank() == 0) LossChart.writeIfOutput(config.outputDir(), result, "GPT-2 " + model.describe());
             }
@@ -101,6 +118,7 @@ public final class TrainCommand implements Callable<Integer> {
         MultiGpuConfig gpus = null;
         GPT2CudaModel gpt2 = null;
         NcclCommunicator comm = null;
+        MonitorOptions.Session ui = null;
         try {
             gpus = distributed.multiGpu(mpi);
             var config = trainingConfig(gpus.numProcesses(), gpus.rank());
@@ -113,8 +131,12 @@ public final class TrainCommand implements Callable<Integer> {
             out.printf("[GPT-2] %s, %,d parameters, on %s (GPU %d of this machine, rank %d of %d)%n", configOf(gpt2),
                     gpt2.numParameters(), device.describe(), gpus.localDevice(), gpus.rank(), gpus.numProcesses());
             var trainer = new Trainer(gpt2, config, out, comm, distributed.zeroStage);
+            ui = monitor.open(gpt2, config, "GPT-2 " + model.describe(),
+                    MonitorOptions.gpt2TokenText(config.tokenizerFile()), out);
+            if (ui != null) trainer.listen(ui.monitor());
             training.attachHellaSwag(trainer, out);
             var result = trainer.run();
+            if (ui != null) ui.close();
             if (gpus.rank() == 0) LossChart.writeIfOutput(config.outputDir(), result, "GPT-2 " + model.describe());
         } catch (RuntimeException | Error e) {
             int rank = gpus != null ? gpus.rank() : mpi != null ? mpi.rank() : distributed.rank;
@@ -126,6 +148,7 @@ public final class TrainCommand implements Callable<Integer> {
                 if (comm != null) comm.abort(1, e.getMessage() != null ? e.getMessage() : e.toString()); // does not return
                 mpi.abort(1);
             }
+            if (ui != null) ui.close();
             if (gpt2 != null) gpt2.close();
             if (mpi != null) mpi.close();
             throw e;
@@ -144,6 +167,31 @@ public final class TrainCommand implements Callable<Integer> {
         checkDataExists(trainPattern, "train");
         checkDataExists(valPattern, "val");
         return training.toConfig(trainPattern, valPattern, tokenizerFile, numProcesses, rank);
+    }
+
+    /**
+     * What this rank will hold (parameters, gradients, AdamW, activations at B, T with -r, the KV cache when
+     * sampling, the mapped data, the JVM), estimated from the model's shape before anything is allocated; a run
+     * that cannot fit in the memory the machine has now is refused here, with the total, its parts and what to
+     * lower.
+     */
+    MemoryEstimate checkMemory(TrainingConfig config) {
+        GPT2Config shape = plannedConfig(config);
+        var memory = GPT2.memoryEstimate(shape, config.batchSize(), config.seqLen(), device.cpuRecompute(),
+                        config.numProcesses(), distributed.zeroStage, config.genTokens() > 0 && config.sampleEvery() > 0)
+                .data(DataLoader.expand(List.of(config.trainPattern(), config.valPattern()))).jvm().build();
+        memory.requireFits("-b (now %d) or -t (now %d), use -r 2 (recompute more in the backward), or a smaller model"
+                .formatted(config.batchSize(), config.seqLen()));
+        return memory;
+    }
+
+    /** The shape the run will train: the checkpoint's header (resume, or -e FILE), else -e's descriptor or shape. */
+    GPT2Config plannedConfig(TrainingConfig config) {
+        Path checkpoint = config.resume() ? resumeModelFile(config.outputDir()) : model.isCheckpoint() ? Path.of(model.model) : null;
+        if (checkpoint == null) return model.config();
+        try (var arena = Arena.ofConfined()) {
+            return GPT2Checkpoint.open(checkpoint, arena).config();
+        }
     }
 
     /**

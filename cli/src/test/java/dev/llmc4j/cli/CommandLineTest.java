@@ -56,6 +56,20 @@ class CommandLineTest {
     }
 
     @Test
+    void sampleKeepsTheWeightsInBf16OnRequest() {
+        Path file = dir.resolve("small.bin");
+        assertEquals(0, LlmcRun.of("init", "--layers", "1", "--heads", "2", "--channels", "16", "-o", file.toString()).exitCode());
+        var bf16 = LlmcRun.of("sample", "-e", file.toString(), "-g", "3", "--weights", "bf16");
+        assertEquals(0, bf16.exitCode(), bf16.err());
+        assertTrue(bf16.err().contains("3 tokens") && bf16.err().contains("bf16 weights"), bf16.err());
+        var unknown = LlmcRun.of("sample", "-e", file.toString(), "--weights", "fp8");
+        assertTrue(unknown.exitCode() != 0 && unknown.err().contains("fp8"), unknown.err());
+        var withoutCache = LlmcRun.of("sample", "-e", file.toString(), "--weights", "bf16", "--no-kv-cache");
+        assertEquals(1, withoutCache.exitCode());
+        assertTrue(withoutCache.err().contains("--no-kv-cache"), withoutCache.err());
+    }
+
+    @Test
     void corruptCheckpointNamesFileFieldExpectedAndFound() throws Exception {
         Path file = dir.resolve("bad.bin");
         assertEquals(0, LlmcRun.of("init", "--layers", "1", "--heads", "2", "--channels", "16", "-o", file.toString()).exitCode());

@@ -52,6 +52,9 @@ class Llama3CommandTest {
         var sample = LlmcRun.of("llama3", "sample", "-e", out.resolve("model_00000004.bin").toString(), "-n", "5", "--top-k", "10", "--top-p", "0.9");
         assertEquals(0, sample.exitCode(), sample.err());
         assertTrue(sample.out().contains("5 new tokens"), sample.out());
+        var bf16 = LlmcRun.of("llama3", "sample", "-e", out.resolve("model_00000004.bin").toString(), "-n", "5", "--weights", "bf16");
+        assertEquals(0, bf16.exitCode(), bf16.err());
+        assertTrue(bf16.out().contains("5 new tokens") && bf16.out().contains("bf16 weights"), bf16.out());
     }
 
     @Test

@@ -38,6 +38,16 @@ class TrainCommandTest {
     }
 
     @Test
+    void uiIsOffUnlessAskedForAndTakesAnOptionalPort() {
+        assertFalse(parse().monitor.enabled());
+        assertEquals(8080, parse("--ui").monitor.port());
+        assertEquals(0, parse("--ui", "0", "-x", "5").monitor.port());
+        var beforeAnotherOption = parse("--ui", "-x", "5");
+        assertEquals(8080, beforeAnotherOption.monitor.port());
+        assertEquals(5, beforeAnotherOption.training.maxSteps);
+    }
+
+    @Test
     void defaultsAreCpuAndLlmcsGpuDefaults() {
         var command = parse();
         assertEquals(DeviceOptions.Device.CPU, command.device.device());

@@ -19,6 +19,8 @@ import dev.llmc4j.model.GPT2Init;
 import dev.llmc4j.model.OptimizerShard;
 import dev.llmc4j.model.ParameterSlice;
 import dev.llmc4j.train.CpuTrainableModel;
+import dev.llmc4j.train.Inspectable;
+import dev.llmc4j.train.MemoryEstimate;
 import dev.llmc4j.train.TokenGenerator;
 import dev.llmc4j.train.TrainableModel;
 import dev.llmc4j.util.LlmcException;
@@ -27,6 +29,7 @@ import java.io.PrintStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -48,7 +51,7 @@ import java.util.List;
  * compare with these. The forward and backward passes call every layer through the set: {@code k.layernormForward}
  * is the {@link #layernormForward} below, or its vectorized twin.
  */
-public final class GPT2 implements CpuTrainableModel {
+public final class GPT2 implements CpuTrainableModel, Inspectable {
 
     // ------------------------------------------------------------------------------------------------------------
     // Encoder: token embedding plus position embedding.
@@ -434,9 +437,28 @@ public final class GPT2 implements CpuTrainableModel {
         return meanLoss;
     }
 
+    /** Floats of each of the 23 activation tensors a forward at (B, T) keeps with -r 0, in the record's order. */
+    public static long[] activationSizes(GPT2Config config, int B, int T) {
+        return Activations.sizes(config, B, T);
+    }
+
     /** Floats of activations a forward at (B, T) keeps at a recompute level (-r 0, 1 or 2): all 23 tensors. */
     public static long activationCount(GPT2Config config, int B, int T, int recompute) {
         return Activations.count(config, B, T, recompute);
+    }
+
+    /**
+     * What training a model of this shape holds, before it is built: parameters, gradients, AdamW's moments (a
+     * 1/P shard with ZeRO-1), the activations at B, T with recompute level {@code recompute} and as many again for
+     * their gradients, and, when the run samples, the KV cache of {@link GPT2Inference}.
+     */
+    public static MemoryEstimate.Builder memoryEstimate(GPT2Config config, int B, int T, int recompute, int numProcesses,
+                                                        int zeroStage, boolean samples) {
+        var estimate = MemoryEstimate.builder().trainingState(config.numParameters(), numProcesses, zeroStage)
+                .floats("activations and their gradients (B=%d, T=%d, -r %d)".formatted(B, T, recompute),
+                        2 * Activations.count(config, B, T, recompute));
+        if (samples) estimate.floats("sampling KV cache", 2L * config.numLayers() * config.maxSeqLen() * config.channels());
+        return estimate;
     }
 
     @Override
@@ -670,6 +692,47 @@ public final class GPT2 implements CpuTrainableModel {
     /** llm.c's test rule: AdamW with decay on every parameter and no clipping. */
     public void update(float learningRate, float beta1, float beta2, float eps, float weightDecay, int t) {
         update(learningRate, beta1, beta2, eps, weightDecay, false, 1.0f, t);
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Inspectable: what the --ui monitor shows.
+
+    private static final String[] TENSOR_NAMES = {"wte", "wpe", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb",
+        "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb", "lnfw", "lnfb"};
+
+    @Override
+    public int numLayers() {
+        return config.numLayers();
+    }
+
+    @Override
+    public int numHeads() {
+        return config.numHeads();
+    }
+
+    @Override
+    public List<TensorSlice> parameterTensors() {
+        return Inspectable.llmcSlots(TENSOR_NAMES, config.parameterSizes(), config.numLayers());
+    }
+
+    /** Per layer: attention output (attproj), MLP hidden before GELU (fch), MLP output (fcproj), residual stream. */
+    @Override
+    public List<ActivationSlice> activations() {
+        if (acts == null) return List.of();
+        long btc = (long) batchSize * seqLen * config.channels();
+        var slices = new ArrayList<ActivationSlice>();
+        for (int l = 0; l < config.numLayers(); l++) {
+            slices.add(new ActivationSlice("attproj", l, layer(acts.attproj, l, btc)));
+            slices.add(new ActivationSlice("fch", l, layer(acts.fch, l, 4 * btc)));
+            slices.add(new ActivationSlice("fcproj", l, layer(acts.fcproj, l, btc)));
+            slices.add(new ActivationSlice("residual", l, layer(acts.residual3, l, btc)));
+        }
+        return slices;
+    }
+
+    @Override
+    public MemorySegment attentionProbabilities() {
+        return acts.att;
     }
 
     @Override

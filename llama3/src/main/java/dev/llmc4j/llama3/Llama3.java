@@ -8,14 +8,20 @@ import static dev.llmc4j.cpu.Floats.set;
 import dev.llmc4j.cpu.AdamW;
 import dev.llmc4j.cpu.AdamWState;
 import dev.llmc4j.cpu.CausalSelfAttention;
-import dev.llmc4j.cpu.Floats;
 import dev.llmc4j.cpu.CpuKernels;
+import dev.llmc4j.cpu.DecodeAttention;
+import dev.llmc4j.cpu.Floats;
+import dev.llmc4j.cpu.MatVec;
+import dev.llmc4j.cpu.MatVec.Precision;
+import dev.llmc4j.cpu.MatVec.Weights;
 import dev.llmc4j.cpu.Parallel;
 import dev.llmc4j.model.OptimizerShard;
 import dev.llmc4j.model.ParameterSlice;
 import dev.llmc4j.random.MersenneTwister;
 import dev.llmc4j.sample.Sampler;
 import dev.llmc4j.train.CpuTrainableModel;
+import dev.llmc4j.train.Inspectable;
+import dev.llmc4j.train.MemoryEstimate;
 import dev.llmc4j.train.TokenGenerator;
 import dev.llmc4j.train.TrainableModel;
 import dev.llmc4j.util.LlmcException;
@@ -23,6 +29,7 @@ import dev.llmc4j.util.OffHeap;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.function.IntConsumer;
@@ -49,7 +56,7 @@ import java.util.function.IntConsumer;
  * <p>As a {@link TrainableModel} it trains with the same {@code dev.llmc4j.train.Trainer} as GPT-2 (schedules,
  * validation, sampling with the KV cache, checkpoints and exact resume).
  */
-public final class Llama3 implements CpuTrainableModel {
+public final class Llama3 implements CpuTrainableModel, Inspectable {
 
     // ------------------------------------------------------------------------------------------------------------
     // Token embedding (no position embedding: RoPE carries the positions).
@@ -381,6 +388,21 @@ public final class Llama3 implements CpuTrainableModel {
         MemorySegment.copy(MemorySegment.ofArray(values), 0, tensor, offset * Float.BYTES, count * Float.BYTES);
     }
 
+    /**
+     * What training a model of this shape holds, before it is built: parameters, gradients, AdamW's moments (a
+     * 1/P shard with ZeRO-1), the activations at B, T and as many again for their gradients, the RoPE tables, and,
+     * when the run samples, a generation's KV cache of {@code genTokens + 1} positions.
+     */
+    public static MemoryEstimate.Builder memoryEstimate(Llama3Config config, int B, int T, int numProcesses, int zeroStage,
+                                                        int genTokens) {
+        var estimate = MemoryEstimate.builder().trainingState(config.numParameters(), numProcesses, zeroStage)
+                .floats("activations and their gradients (B=%d, T=%d)".formatted(B, T), 2 * Activations.count(config, B, T))
+                .floats("RoPE tables", (long) config.maxSeqLen() * config.headSize());
+        long context = Math.min(config.maxSeqLen(), genTokens + 1L);
+        if (genTokens > 0) estimate.floats("sampling KV cache", 2 * context * config.numLayers() * config.kvChannels());
+        return estimate;
+    }
+
     /** Loads a llama3-branch (or master-branch) checkpoint, fp32 or bf16. */
     public static Llama3 fromCheckpoint(Path file) {
         return fromCheckpoint(file, Llama3Kernels.VECTORIZED);
@@ -670,7 +692,56 @@ public final class Llama3 implements CpuTrainableModel {
     // ------------------------------------------------------------------------------------------------------------
     // Inference with a KV cache: keys (after RoPE) and values of every position seen so far are kept per layer, so
     // each new token costs one row of work instead of recomputing the whole sequence. A prompt goes in as one
-    // batch of rows (fast matmuls); then one token at a time.
+    // batch of rows (fast matmuls); then one token at a time, through MatVec: with one row each weight is read once
+    // and used once, so a token costs the time to read the weights, in fp32 or in a bf16 copy at half the bytes.
+
+    /**
+     * The matrices one generated token reads, per layer, in one precision: views of the parameters (FP32; they
+     * follow training) or a bf16 copy taken now (BF16; closing frees it).
+     */
+    public final class InferenceWeights implements AutoCloseable {
+        private final Arena copies = Arena.ofShared();
+        final Precision precision;
+        final Weights[] qkvw, attprojw, fcw, fcprojw; // per layer: (qkvRows, C), (C, C), (2H, C), (C, H)
+        final Weights lmHead;                         // (V, C)
+
+        InferenceWeights(Precision precision) {
+            int L = config.numLayers(), C = config.channels(), H = config.ffnHidden(), qkvRows = config.qkvRows();
+            this.precision = precision;
+            this.qkvw = new Weights[L];
+            this.attprojw = new Weights[L];
+            this.fcw = new Weights[L];
+            this.fcprojw = new Weights[L];
+            for (int l = 0; l < L; l++) {
+                qkvw[l] = Weights.of(precision, copies, layer(params.qkvw, l, (long) qkvRows * C), qkvRows, C);
+                attprojw[l] = Weights.of(precision, copies, layer(params.attprojw, l, (long) C * C), C, C);
+                fcw[l] = Weights.of(precision, copies, layer(params.fcw, l, 2L * H * C), 2 * H, C);
+                fcprojw[l] = Weights.of(precision, copies, layer(params.fcprojw, l, (long) C * H), C, H);
+            }
+            this.lmHead = Weights.of(precision, copies, params.lmHead, config.vocabSize(), C);
+        }
+
+        public Precision precision() {
+            return precision;
+        }
+
+        /** Bytes of weights one generated token reads (the Linear layers and the lm head; the norms are tiny). */
+        public long bytesPerToken() {
+            long bytes = lmHead.bytes();
+            for (int l = 0; l < qkvw.length; l++) bytes += qkvw[l].bytes() + attprojw[l].bytes() + fcw[l].bytes() + fcprojw[l].bytes();
+            return bytes;
+        }
+
+        @Override
+        public void close() {
+            copies.close();
+        }
+    }
+
+    /** The weights generation reads, in {@code precision} (a BF16 copy is taken now; close it when done). */
+    public InferenceWeights inferenceWeights(Precision precision) {
+        return new InferenceWeights(precision);
+    }
 
     /**
      * One conversation's cache and scratch buffers (batch 1), up to {@code contextLength} positions. The memory is
@@ -679,16 +750,18 @@ public final class Llama3 implements CpuTrainableModel {
     public final class Session implements AutoCloseable {
         private final Arena sessionArena = Arena.ofShared(); // shared: the thread pool reads and writes it
         private final int contextLength;
+        private final InferenceWeights weights;  // what one-token steps read
         private final MemorySegment keyCache;   // (L, contextLength, NKV*hd)
         private final MemorySegment valueCache; // (L, contextLength, NKV*hd)
         private int position;                   // positions filled so far
         private int rowCapacity;
-        private MemorySegment x, xb, qkv, atty, attproj, fch, fchSwiglu, fcproj, scores, logits;
+        private MemorySegment x, xb, qkv, atty, attproj, fch, fchSwiglu, fcproj, logits;
 
-        Session(int contextLength) {
+        Session(int contextLength, InferenceWeights weights) {
             if (contextLength < 1 || contextLength > config.maxSeqLen())
                 throw new LlmcException("context length must be in 1.." + config.maxSeqLen() + ", found " + contextLength);
             this.contextLength = contextLength;
+            this.weights = weights;
             long bytes = (long) config.numLayers() * contextLength * config.kvChannels() * Float.BYTES;
             this.keyCache = allocate(sessionArena, bytes, "key cache");
             this.valueCache = allocate(sessionArena, bytes, "value cache");
@@ -715,13 +788,13 @@ public final class Llama3 implements CpuTrainableModel {
             fch = allocate(sessionArena, rows * 2 * H * Float.BYTES, "inference activations");
             fchSwiglu = allocate(sessionArena, rows * H * Float.BYTES, "inference activations");
             fcproj = allocate(sessionArena, rows * C * Float.BYTES, "inference activations");
-            scores = allocate(sessionArena, (long) Parallel.threads() * contextLength * Float.BYTES, "attention scores");
             rowCapacity = rows;
         }
 
         /**
          * Runs {@code tokens} at the next positions, appends their keys and values to the cache, and returns the
-         * logits (V) after the last one.
+         * logits (V) after the last one. Several tokens (a prompt) go through the fp32 matmuls as one batch; one
+         * token goes through the session's {@link InferenceWeights}.
          */
         public float[] forward(int[] tokens) {
             int n = tokens.length;
@@ -736,11 +809,12 @@ public final class Llama3 implements CpuTrainableModel {
             ensureRows(n);
             var k = kernels;
             var p = params;
-                long nc = (long) n * C;
+            var w = weights;
+            long nc = (long) n * C;
             k.embeddingForward(x, tokens, p.wte, n, C);
             for (int l = 0; l < L; l++) {
                 k.rmsnormForward(xb, null, x, layer(p.ln1w, l, C), n, C, eps);
-                k.matmulForward(qkv, xb, layer(p.qkvw, l, (long) qkvRows * C), null, n, C, qkvRows);
+                linear(qkv, xb, layer(p.qkvw, l, (long) qkvRows * C), w.qkvw[l], n);
                 k.rope(qkv, ropeCos, ropeSin, n, n, position, NH + NKV, hd, qkvRows, false);
                 // append this batch's keys and values to the cache
                 MemorySegment keys = layer(keyCache, l, (long) contextLength * kvC);
@@ -751,68 +825,49 @@ public final class Llama3 implements CpuTrainableModel {
                     MemorySegment.copy(qkv, (row + (long) (NH + NKV) * hd) * Float.BYTES, values, cacheRow * Float.BYTES, (long) kvC * Float.BYTES);
                 }
                 cachedAttention(atty, qkv, keys, values, n);
-                k.matmulForward(attproj, atty, layer(p.attprojw, l, (long) C * C), null, n, C, C);
+                linear(attproj, atty, layer(p.attprojw, l, (long) C * C), w.attprojw[l], n);
                 k.residualForward(x, x, attproj, nc);
                 k.rmsnormForward(xb, null, x, layer(p.ln2w, l, C), n, C, eps);
-                k.matmulForward(fch, xb, layer(p.fcw, l, 2L * H * C), null, n, C, 2 * H);
+                linear(fch, xb, layer(p.fcw, l, 2L * H * C), w.fcw[l], n);
                 k.swigluForward(fchSwiglu, fch, n, H);
-                k.matmulForward(fcproj, fchSwiglu, layer(p.fcprojw, l, (long) C * H), null, n, H, C);
+                linear(fcproj, fchSwiglu, layer(p.fcprojw, l, (long) C * H), w.fcprojw[l], n);
                 k.residualForward(x, x, fcproj, nc);
             }
             position += n;
             // only the last row's logits are needed
             MemorySegment last = Floats.slice(x, (long) (n - 1) * C, C);
             k.rmsnormForward(xb, null, last, p.lnfw, 1, C, eps);
-            k.matmulForward(logits, xb, p.lmHead, null, 1, C, V);
+            MatVec.forward(logits, xb, w.lmHead, null);
             float[] out = new float[V];
             MemorySegment.copy(logits, Floats.FLOAT, 0, out, 0, V);
             return out;
         }
 
-        /** For row r (position position + r) and head h: softmax(q · k_t / sqrt(hd), t <= position + r) · v. */
+        // out (n, OC) = inp (n, IC) · weightᵀ: one row streams the generation weights (MatVec), a batch runs the
+        // matmul over the fp32 parameters (fp32, the same weights as weight when that is FP32)
+        private void linear(MemorySegment out, MemorySegment inp, MemorySegment fp32, Weights weight, int n) {
+            if (n == 1) MatVec.forward(out, inp, weight, null);
+            else kernels.matmulForward(out, inp, fp32, null, n, weight.cols(), weight.rows());
+        }
+
+        /** For row r (position position + r): its query heads against the cache up to its own position. */
         private void cachedAttention(MemorySegment out, MemorySegment qkv, MemorySegment keys, MemorySegment values, int n) {
-            int NH = config.numHeads(), hd = config.headSize(), kvC = config.kvChannels(), qkvRows = config.qkvRows();
-            int group = config.kvGroupSize();
-            float scale = (float) (1.0 / Math.sqrt(hd));
-            int chunks = Parallel.threads();
-            long work = (long) n * NH;
-            Parallel.forRange(chunks, (firstChunk, endChunk) -> {
-                for (long chunk = firstChunk; chunk < endChunk; chunk++) {
-                    MemorySegment score = Floats.slice(scores, chunk * contextLength, contextLength);
-                    for (long index = work * chunk / chunks; index < work * (chunk + 1) / chunks; index++) {
-                        int r = (int) (index / NH), h = (int) (index % NH);
-                        int last = position + r;
-                        long query = (long) r * qkvRows + (long) h * hd;
-                        long kvHead = (long) (h / group) * hd;
-                        float max = Float.NEGATIVE_INFINITY;
-                        for (int t = 0; t <= last; t++) {
-                            float dot = 0;
-                            for (int i = 0; i < hd; i++) dot += get(qkv, query + i) * get(keys, (long) t * kvC + kvHead + i);
-                            dot *= scale;
-                            max = Math.max(max, dot);
-                            set(score, t, dot);
-                        }
-                        float sum = 0;
-                        for (int t = 0; t <= last; t++) {
-                            float e = (float) Math.exp(get(score, t) - max);
-                            set(score, t, e);
-                            sum += e;
-                        }
-                        long output = (long) r * NH * hd + (long) h * hd;
-                        for (int i = 0; i < hd; i++) set(out, output + i, 0);
-                        for (int t = 0; t <= last; t++) {
-                            float weight = get(score, t) / sum;
-                            for (int i = 0; i < hd; i++) add(out, output + i, weight * get(values, (long) t * kvC + kvHead + i));
-                        }
-                    }
-                }
-            });
+            int NH = config.numHeads(), hd = config.headSize(), qkvRows = config.qkvRows();
+            for (int r = 0; r < n; r++) {
+                DecodeAttention.forward(Floats.slice(out, (long) r * NH * hd, (long) NH * hd), qkv, (long) r * qkvRows,
+                        keys, values, config.kvChannels(), NH, config.kvGroupSize(), hd, position + r);
+            }
         }
     }
 
-    /** A new inference session (empty KV cache) for up to contextLength positions. */
+    /** A new inference session (empty KV cache) for up to contextLength positions, over the fp32 parameters. */
     public Session newSession(int contextLength) {
-        return new Session(contextLength);
+        return new Session(contextLength, new InferenceWeights(Precision.FP32));
+    }
+
+    /** A new inference session whose one-token steps read {@code weights} (see {@link #inferenceWeights}). */
+    public Session newSession(int contextLength, InferenceWeights weights) {
+        return new Session(contextLength, weights);
     }
 
     /** Figures of one generation: tokens produced, seconds for the prompt and for the new tokens. */
@@ -828,11 +883,17 @@ public final class Llama3 implements CpuTrainableModel {
      * stops early at a token in {@code stopTokens} or when the context is full.
      */
     public GenerationStats generate(int[] prompt, int maxNewTokens, Sampler sampler, int[] stopTokens, IntConsumer onToken) {
+        return generate(prompt, maxNewTokens, sampler, stopTokens, onToken, new InferenceWeights(Precision.FP32));
+    }
+
+    /** {@link #generate(int[], int, Sampler, int[], IntConsumer)} with each new token reading {@code weights}. */
+    public GenerationStats generate(int[] prompt, int maxNewTokens, Sampler sampler, int[] stopTokens, IntConsumer onToken,
+                                    InferenceWeights weights) {
         if (prompt.length == 0) throw new LlmcException("the prompt needs at least one token (e.g. <|begin_of_text|>)");
         if (prompt.length > config.maxSeqLen())
             throw new LlmcException("prompt of %d tokens exceeds the model's context length %d".formatted(prompt.length, config.maxSeqLen()));
         int context = Math.min(config.maxSeqLen(), prompt.length + maxNewTokens);
-        try (var session = newSession(context)) {
+        try (var session = newSession(context, weights)) {
             long start = System.nanoTime();
             float[] logits = session.forward(prompt);
             long promptDone = System.nanoTime();
@@ -847,6 +908,47 @@ public final class Llama3 implements CpuTrainableModel {
             long end = System.nanoTime();
             return new GenerationStats(prompt.length, generated, (promptDone - start) / 1e9, (end - promptDone) / 1e9);
         }
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Inspectable: what the --ui monitor shows. The bias slots are zeros that never train: left out.
+
+    private static final String[] TENSOR_NAMES = {"wte", "lm_head", "ln1w", null, "qkvw", null, "attprojw", null,
+        "ln2w", null, "fcw", null, "fcprojw", null, "lnfw", null};
+
+    @Override
+    public int numLayers() {
+        return config.numLayers();
+    }
+
+    @Override
+    public int numHeads() {
+        return config.numHeads();
+    }
+
+    @Override
+    public List<TensorSlice> parameterTensors() {
+        return Inspectable.llmcSlots(TENSOR_NAMES, config.parameterSizes(), config.numLayers());
+    }
+
+    /** Per layer: attention output (attproj), MLP hidden [up | gate] (fch), MLP output (fcproj), residual stream. */
+    @Override
+    public List<ActivationSlice> activations() {
+        if (acts == null) return List.of();
+        long bt = (long) batchSize * seqLen, btc = bt * config.channels();
+        var slices = new ArrayList<ActivationSlice>();
+        for (int l = 0; l < config.numLayers(); l++) {
+            slices.add(new ActivationSlice("attproj", l, layer(acts.attproj, l, btc)));
+            slices.add(new ActivationSlice("fch", l, layer(acts.fch, l, 2 * bt * config.ffnHidden())));
+            slices.add(new ActivationSlice("fcproj", l, layer(acts.fcproj, l, btc)));
+            slices.add(new ActivationSlice("residual", l, layer(acts.residual3, l, btc)));
+        }
+        return slices;
+    }
+
+    @Override
+    public MemorySegment attentionProbabilities() {
+        return acts.att;
     }
 
     @Override

@@ -2,6 +2,7 @@ package dev.llmc4j.llama3;
 
 import dev.llmc4j.format.BFloat16;
 import dev.llmc4j.format.FileFormatException;
+import dev.llmc4j.model.FiniteParameters;
 import dev.llmc4j.util.AtomicFiles;
 import dev.llmc4j.util.LlmcException;
 import java.io.IOException;
@@ -244,6 +245,9 @@ public final class Llama3Checkpoint implements AutoCloseable {
         if (version != VERSION_FP32 && version != VERSION_BF16)
             throw new IllegalArgumentException("version must be 3 or 5, got " + version);
         long count = config.numParameters();
+        // a checkpoint never holds NaN or infinity: it would be trained on, or sampled from, in silence
+        FiniteParameters.require(parameters.asSlice(offset * Float.BYTES, count * Float.BYTES),
+                Llama3Config.PARAMETER_NAMES, config.parameterSizes(), "not writing " + file);
         AtomicFiles.write(file, channel -> {
             writeFully(channel, header(config, version));
             final int chunk = 1 << 20; // floats per write

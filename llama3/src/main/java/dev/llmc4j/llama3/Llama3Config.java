@@ -40,7 +40,8 @@ public record Llama3Config(int maxSeqLen, int vocabSize, int numLayers, int numH
     }
 
     public Llama3Config {
-        require(maxSeqLen > 0, "max sequence length must be positive, found " + maxSeqLen);
+        require(maxSeqLen > 0 && maxSeqLen <= MAX_SEQ_LEN,
+                "maxT: expected 1.." + MAX_SEQ_LEN + " (Llama 3.1's longest context), found " + maxSeqLen);
         require(vocabSize > 0, "vocab size must be positive, found " + vocabSize);
         require(numLayers > 0, "layer count must be positive, found " + numLayers);
         require(numHeads > 0 && numKvHeads > 0, "head counts must be positive, found " + numHeads + "/" + numKvHeads);
@@ -50,10 +51,24 @@ public record Llama3Config(int maxSeqLen, int vocabSize, int numLayers, int numH
                 "heads (" + numHeads + ") must be a multiple of kv heads (" + numKvHeads + ")");
         require((channels / numHeads) % 2 == 0, "head size " + channels / numHeads + " must be even for RoPE");
         require(multipleOf > 0, "multiple_of must be positive, found " + multipleOf);
-        require(ffnDimMultiplier > 0, "ffn_dim_multiplier must be positive, found " + ffnDimMultiplier);
-        require(normEps > 0, "norm eps must be positive, found " + normEps);
-        require(ropeTheta > 0, "rope theta must be positive, found " + ropeTheta);
+        require(ffnDimMultiplier > 0 && ffnDimMultiplier <= 64,
+                "ffn_dim_multiplier: expected a number in (0, 64], found " + ffnDimMultiplier);
+        require(normEps > 0 && normEps < 1, "norm_eps: expected a number in (0, 1), found " + normEps);
+        require(ropeTheta > 0 && Float.isFinite(ropeTheta), "rope_theta: expected a finite positive number, found " + ropeTheta);
+        // the sizes multiply: the SwiGLU width and the parameter count must fit their types before anyone allocates
+        double hidden = Math.ceil(ffnDimMultiplier * (8.0 * channels / 3) / multipleOf) * multipleOf;
+        require(hidden < Integer.MAX_VALUE, "ffn hidden size: expected under 2^31 (from C = " + channels
+                + ", ffn_dim_multiplier = " + ffnDimMultiplier + ", multiple_of = " + multipleOf + "), found " + hidden);
+        double parameters = 2.0 * vocabSize * channels + (double) numLayers * channels
+                * ((numHeads + 2.0 * numKvHeads) * (channels / numHeads) + channels + 3 * hidden + 8);
+        require(parameters <= MAX_PARAMETERS, "parameter count: expected at most %.0e, found %.3g (L=%d C=%d V=%d)"
+                .formatted(MAX_PARAMETERS, parameters, numLayers, channels, vocabSize));
     }
+
+    /** Llama 3.1's longest context: the RoPE tables are (maxT, hd/2) floats. */
+    public static final int MAX_SEQ_LEN = 131072;
+    /** More parameters than any machine holds, and far from overflowing a long's byte counts. */
+    public static final double MAX_PARAMETERS = 1e15;
 
     private static void require(boolean ok, String message) {
         if (!ok) throw new LlmcException("invalid Llama 3 config: " + message);

@@ -123,6 +123,15 @@ public final class Llama3Tokenizer {
             }
         }
         if (ranks.isEmpty()) throw new LlmcException(name + ": no tokens found (expected lines of 'base64 rank')");
+        // a rank is a token id: the n ranks must be 0..n-1, or ids would have no bytes (a gap) and a huge rank would
+        // size the id table; the specials follow at n
+        if (seen.size() != ranks.size() || !seen.keySet().stream().allMatch(rank -> rank < ranks.size())) {
+            int missing = 0;
+            while (seen.containsKey(missing)) missing++;
+            int highest = seen.keySet().stream().mapToInt(Integer::intValue).max().orElse(-1);
+            throw new LlmcException("%s: ranks: expected each of 0..%d once (%d tokens), found no rank %d (highest rank %d)"
+                    .formatted(name, ranks.size() - 1, ranks.size(), missing, highest));
+        }
         return ranks;
     }
 

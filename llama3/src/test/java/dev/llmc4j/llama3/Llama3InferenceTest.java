@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.llmc4j.cpu.Floats;
+import dev.llmc4j.cpu.MatVec.Precision;
 import dev.llmc4j.random.XorShift;
 import dev.llmc4j.sample.Sampler;
 import dev.llmc4j.util.LlmcException;
@@ -72,6 +73,37 @@ class Llama3InferenceTest {
             assertEquals(produced.subList(0, produced.indexOf(produced.get(2)) + 1), stopped);
             var e = assertThrows(LlmcException.class, () -> model.newSession(16).forward(new int[] {97}));
             assertTrue(e.getMessage().contains("97"));
+        }
+    }
+
+    @Test
+    void bf16WeightsFollowFp32() {
+        try (var model = Llama3.randomInit(CONFIG, 10);
+             var fp32 = model.inferenceWeights(Precision.FP32);
+             var bf16 = model.inferenceWeights(Precision.BF16);
+             var exactSession = model.newSession(32, fp32);
+             var roundedSession = model.newSession(32, bf16)) {
+            assertEquals(fp32.bytesPerToken(), 2 * bf16.bytesPerToken());
+            int[] prompt = {1, 5, 9};
+            exactSession.forward(prompt); // the prompt runs the fp32 matmuls in both
+            roundedSession.forward(prompt);
+            int token = 7;
+            for (int step = 0; step < 20; step++) {
+                float[] exact = exactSession.forward(new int[] {token}), rounded = roundedSession.forward(new int[] {token});
+                double diff = 0, norm = 0, maxDiff = 0;
+                int best = 0, bf16Best = 0;
+                for (int v = 0; v < exact.length; v++) {
+                    diff += (exact[v] - rounded[v]) * (exact[v] - rounded[v]);
+                    norm += exact[v] * exact[v];
+                    maxDiff = Math.max(maxDiff, Math.abs(exact[v] - rounded[v]));
+                    if (exact[v] > exact[best]) best = v;
+                    if (rounded[v] > rounded[bf16Best]) bf16Best = v;
+                }
+                assertTrue(Math.sqrt(diff / norm) < 2e-2, "step " + step + ": relative error " + Math.sqrt(diff / norm));
+                assertTrue(best == bf16Best || exact[best] - exact[bf16Best] <= 2 * maxDiff,
+                        "step " + step + ": greedy token " + bf16Best + " instead of " + best);
+                token = best;
+            }
         }
     }
 }

@@ -2,8 +2,10 @@ package dev.llmc4j.tutorials;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.llmc4j.cpu.CausalSelfAttention;
 import dev.llmc4j.data.DatasetBuilder;
 import dev.llmc4j.data.TinyShakespeare;
 import dev.llmc4j.format.TokenShard;
@@ -16,6 +18,7 @@ import dev.llmc4j.tokenizer.GPT2Tokenizer;
 import dev.llmc4j.train.LearningRateSchedule;
 import dev.llmc4j.train.Trainer;
 import dev.llmc4j.train.TrainingConfig;
+import dev.llmc4j.tutorials.step11.KvCache;
 import dev.llmc4j.tutorials.step11.TrainingLoop;
 import dev.llmc4j.tutorials.step11.TrainingLoop.Batch;
 import java.io.ByteArrayOutputStream;
@@ -26,6 +29,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Random;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -104,6 +108,32 @@ class Step11TrainingTest {
             assertArrayEquals(slow, fast);
             assertTrue(worst < 1e-4, "float rounding only: " + worst);
         }
+    }
+
+    @Test
+    void theLessonsKvCacheMatchesCommonsAttentionOverTheWholeSequence() {
+        int T = 9, C = 12, NH = 3;
+        double[] qkv = Tensors.roundedToFloat(Tensors.gaussian(new Random(11), T * 3 * C, 1));
+        // common's attention over all T positions at once (B = 1): row t is what the cache must give at step t
+        var out = Tensors.zeros(T * C);
+        CausalSelfAttention.forward(out, Tensors.zeros(NH * T * T), Tensors.zeros(NH * T * T), Tensors.segment(qkv), 1, T, C, NH);
+        var cache = new KvCache(T, C, NH);
+        double worst = 0;
+        for (int t = 0; t < T; t++) {
+            double[] row = cache.append(Arrays.copyOfRange(qkv, t * 3 * C, (t + 1) * 3 * C));
+            worst = Math.max(worst, Tensors.relativeError(Tensors.doubles(out, (long) t * C, C), row));
+        }
+        // the attention over the cache still reads every earlier key: NH * T(T+1)/2 key reads, O(n^2) in total
+        long keysRead = cache.keysRead();
+        long gpt2Cache = KvCache.cacheFloats(12, 1024, 768);
+        System.out.printf("KV cache vs CausalSelfAttention.forward over the sequence: worst relative error %.1e%n", worst);
+        System.out.printf("%d tokens, %d heads: %d key reads = NH * T(T+1)/2; GPT-2 124M's cache at T = 1024: %,d"
+                + " floats (%.1f MiB in fp32)%n", T, NH, keysRead, gpt2Cache, gpt2Cache * 4 / 1048576.0);
+        assertTrue(worst < 1e-5, "float rounding only: " + worst);
+        assertEquals(T, cache.length());
+        assertEquals((long) NH * T * (T + 1) / 2, keysRead);
+        assertEquals(2L * 12 * 1024 * 768, gpt2Cache);
+        assertThrows(IllegalStateException.class, () -> cache.append(new double[3 * C]), "the cache is full");
     }
 
     @Test

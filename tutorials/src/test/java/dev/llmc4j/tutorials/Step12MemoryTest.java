@@ -18,6 +18,58 @@ import org.junit.jupiter.params.provider.ValueSource;
 /** Step 12: recomputation changes memory, never the gradients; the activation count matches GPT2's buffers. */
 class Step12MemoryTest {
 
+    /** The stack's forward, written here from the math: x_{l+1} = x_l + gelu(x_l · W1ᵀ) · W2ᵀ; returns x_L. */
+    static double[] forward(double[] x, double[][] w1, double[][] w2, int N, int C, int H) {
+        for (int l = 0; l < w1.length; l++) {
+            double[] next = x.clone();
+            for (int n = 0; n < N; n++) {
+                for (int h = 0; h < H; h++) {
+                    double pre = 0;
+                    for (int c = 0; c < C; c++) pre += x[n * C + c] * w1[l][h * C + c];
+                    double a = 0.5 * pre * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (pre + 0.044715 * pre * pre * pre)));
+                    for (int c = 0; c < C; c++) next[n * C + c] += a * w2[l][c * H + h];
+                }
+            }
+            x = next;
+        }
+        return x;
+    }
+
+    @Test
+    void everyPolicysGradientsPassAGradientCheck() {
+        // the policies are compared with each other below; this checks them against the math itself
+        int L = 3, N = 2, C = 4, H = 6;
+        var random = new Random(121);
+        double[][] w1 = new double[L][], w2 = new double[L][];
+        for (int l = 0; l < L; l++) {
+            w1[l] = Tensors.gaussian(random, H * C, 0.5);
+            w2[l] = Tensors.gaussian(random, C * H, 0.5);
+        }
+        double[] x = Tensors.gaussian(random, N * C, 1), dout = Tensors.gaussian(random, N * C, 1);
+        var stack = new CheckpointedMlpStack(w1, w2, N, C, H);
+        double worst = 0;
+        for (var policy : Policy.values()) {
+            var grads = stack.forwardBackward(x, dout, policy);
+            worst = Math.max(worst, Tensors.relativeError(grads.dx(),
+                    Tensors.numericGradient(x.clone(), v -> forward(v, w1, w2, N, C, H), dout, 1e-6)));
+            for (int l = 0; l < L; l++) {
+                int layer = l;
+                worst = Math.max(worst, Tensors.relativeError(grads.weights()[l][0], Tensors.numericGradient(
+                        w1[l].clone(), v -> forward(x, replace(w1, layer, v), w2, N, C, H), dout, 1e-6)));
+                worst = Math.max(worst, Tensors.relativeError(grads.weights()[l][1], Tensors.numericGradient(
+                        w2[l].clone(), v -> forward(x, w1, replace(w2, layer, v), N, C, H), dout, 1e-6)));
+            }
+        }
+        System.out.printf("gradient check of all three policies (dx, W1, W2 of every layer): worst %.1e%n", worst);
+        assertTrue(worst < 1e-7, "gradient check: " + worst);
+    }
+
+    static double[][] replace(double[][] weights, int layer, double[] values) {
+        double[][] copy = weights.clone();
+        copy[layer] = values;
+        return copy;
+    }
+
     @Test
     void recomputingGivesTheSameGradientsBitForBit() {
         int L = 4, N = 3, C = 5, H = 20;

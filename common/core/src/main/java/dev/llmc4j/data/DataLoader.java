@@ -57,7 +57,7 @@ public final class DataLoader implements AutoCloseable {
     /**
      * @param patterns one or more files or globs in the file-name part ({@code data/tinyshakespeare/*_train.bin});
      *                 each pattern's matches are sorted by name and the lists are concatenated
-     * @param vocabSize token ids must be below it (checked for every batch)
+     * @param vocabSize token ids must be below it (checked for every shard when it is opened, and every batch)
      */
     public DataLoader(List<String> patterns, int batchSize, int seqLen, int rank, int numProcesses, boolean shuffle, int vocabSize) {
         if (batchSize <= 0 || seqLen <= 0) throw new LlmcException("batch size and sequence length must be positive, got B=" + batchSize + " T=" + seqLen);
@@ -80,6 +80,7 @@ public final class DataLoader implements AutoCloseable {
         try {
             for (int i = 0; i < shards.length; i++) {
                 shards[i] = TokenShard.open(files.get(i), arena);
+                shards[i].checkTokensBelow(vocabSize); // the whole shard, so a bad id fails now, not hours in
                 long needed = tokensPerStep + 1;
                 if (shards[i].numTokens() < needed) {
                     throw new LlmcException("%s: too few tokens for one batch: needs at least %d (processes %d x B %d x T %d + 1), found %d"
@@ -136,18 +137,20 @@ public final class DataLoader implements AutoCloseable {
     /**
      * Continues at a given shard position and sample position (llm.c's {@code dataloader_resume}): the shard is
      * loaded again but no permutation is drawn. With shuffling, restore the permutations and the rng first
-     * ({@link #restore(State)} does all of it).
+     * ({@link #restore(State, Path)} does all of it). {@code source} (the state file) names the fields in errors.
      */
-    public void resume(int shardPosition, long samplePosition) {
+    public void resume(int shardPosition, long samplePosition, Path source) {
         if (shardPosition < 0 || shardPosition >= shards.length) {
-            throw new LlmcException("cannot resume at shard " + shardPosition + ": there are " + shards.length + " shards");
+            throw new LlmcException("%s: shard position: expected 0..%d (the data has %d shards), found %d"
+                    .formatted(source, shards.length - 1, shards.length, shardPosition));
         }
         this.shardPosition = shardPosition;
-        this.samplePosition = samplePosition;
         loadShard(shardPosition);
         if (samplePosition < 0 || samplePosition > shardNumSamples) {
-            throw new LlmcException("cannot resume at sample " + samplePosition + ": shard " + currentShard.file() + " has " + shardNumSamples);
+            throw new LlmcException("%s: sample position: expected 0..%d (the samples of %s), found %d"
+                    .formatted(source, shardNumSamples, currentShard.file(), samplePosition));
         }
+        this.samplePosition = samplePosition;
     }
 
     /** Everything needed to continue exactly: positions, permutations and the rng. */
@@ -162,22 +165,50 @@ public final class DataLoader implements AutoCloseable {
         return new State(shardPosition, samplePosition, shardOrder, shuffle ? sampleOrder : null, rng.saveState());
     }
 
-    public void restore(State state) {
+    /**
+     * Continues exactly where {@code state} was saved; every field is checked against the data first (the shard
+     * order and sample order must be permutations of these shards' indices, the rng position inside its words),
+     * and a bad one is a one-line error naming {@code source}, the field, expected and found.
+     */
+    public void restore(State state, Path source) {
         if (state.shardOrder().length != shards.length) {
-            throw new LlmcException("saved data loader state has " + state.shardOrder().length + " shards, the pattern matches " + shards.length);
+            throw new LlmcException("%s: number of shards: expected %d (the shards the pattern matches), found %d"
+                    .formatted(source, shards.length, state.shardOrder().length));
         }
         if ((state.sampleOrder() != null) != shuffle) {
-            throw new LlmcException("saved data loader state was " + (shuffle ? "not " : "") + "shuffled, this loader is" + (shuffle ? "" : " not"));
+            throw new LlmcException("%s: shuffle flag: expected %s, found %s (the saved run was%s shuffled)"
+                    .formatted(source, shuffle, !shuffle, shuffle ? " not" : ""));
+        }
+        checkPermutation(source, "shard order", state.shardOrder());
+        var rngState = state.rng();
+        int left = rngState.left(), next = rngState.next();
+        if (left < 1 || left > MersenneTwister.STATE_WORDS || next < 0 || left + next > MersenneTwister.STATE_WORDS + 1) {
+            throw new LlmcException("%s: mt19937 position (left, next): expected 1 <= left <= %d and left + next <= %d, found (%d, %d)"
+                    .formatted(source, MersenneTwister.STATE_WORDS, MersenneTwister.STATE_WORDS + 1, left, next));
         }
         System.arraycopy(state.shardOrder(), 0, shardOrder, 0, shardOrder.length);
-        rng.restoreState(state.rng());
-        resume(state.shardPosition(), state.samplePosition());
+        rng.restoreState(rngState);
+        resume(state.shardPosition(), state.samplePosition(), source);
         if (shuffle) {
             if (state.sampleOrder().length != shardNumSamples) {
-                throw new LlmcException("saved sample order has " + state.sampleOrder().length + " entries, shard "
-                        + currentShard.file() + " has " + shardNumSamples + " samples");
+                throw new LlmcException("%s: number of samples: expected %d (the samples of %s), found %d"
+                        .formatted(source, shardNumSamples, currentShard.file(), state.sampleOrder().length));
             }
+            checkPermutation(source, "sample order", state.sampleOrder());
             sampleOrder = state.sampleOrder();
+        }
+    }
+
+    /** Each of 0..n-1 exactly once. */
+    private static void checkPermutation(Path source, String field, int[] order) {
+        var seen = new boolean[order.length];
+        for (int i = 0; i < order.length; i++) {
+            int value = order[i];
+            if (value < 0 || value >= order.length || seen[value]) {
+                throw new LlmcException("%s: %s[%d]: expected an index 0..%d not used before (a permutation), found %d"
+                        .formatted(source, field, i, order.length - 1, value));
+            }
+            seen[value] = true;
         }
     }
 
@@ -265,7 +296,7 @@ public final class DataLoader implements AutoCloseable {
     }
 
     /** Expands file names and globs (in the file-name part), each pattern's matches sorted, like glob(3). */
-    static List<Path> expand(List<String> patterns) {
+    public static List<Path> expand(List<String> patterns) {
         if (patterns.isEmpty()) throw new LlmcException("no data files given");
         var files = new ArrayList<Path>();
         for (String pattern : patterns) {

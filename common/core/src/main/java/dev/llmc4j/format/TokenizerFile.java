@@ -41,7 +41,7 @@ public final class TokenizerFile {
         try {
             bytes = Files.readAllBytes(file);
         } catch (NoSuchFileException e) {
-            throw new LlmcException("tokenizer file not found: " + file);
+            throw new FileFormatException(file, "no such file (the tokenizer)");
         } catch (IOException e) {
             throw new LlmcException("cannot read tokenizer file " + file + ": " + e.getMessage(), e);
         }
@@ -65,6 +65,13 @@ public final class TokenizerFile {
             throw new FileFormatException(file, "version (header[1])", "1 or 2", version);
         }
         if (vocabSize <= 0) throw new FileFormatException(file, "token count (header[2])", "> 0", vocabSize);
+        // every token takes at least 2 bytes (its length and one byte): a count the file cannot hold is refused
+        // before the table is allocated
+        long mostTokens = (bytes.length - (long) ShardHeaders.HEADER_BYTES) / 2;
+        if (vocabSize > mostTokens) {
+            throw new FileFormatException(file, "token count (header[2])", "at most " + mostTokens
+                    + " (2 bytes per token in the " + bytes.length + "-byte file)", vocabSize);
+        }
         if (eot < 0 || eot >= vocabSize) {
             throw new FileFormatException(file, "EOT id (header[3])", "0.." + (vocabSize - 1), eot);
         }

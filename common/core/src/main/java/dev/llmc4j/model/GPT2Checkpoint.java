@@ -102,8 +102,8 @@ public record GPT2Checkpoint(Path file, int version, GPT2Config config, MemorySe
         // absurd sizes would overflow the long arithmetic of the size check; a double estimate catches them first
         double estimatedParameters = ((double) paddedVocab + maxT) * channels
                 + (double) layers * (12.0 * channels * channels + 13.0 * channels) + 2.0 * channels;
-        if (estimatedParameters > 1e17)
-            throw new FileFormatException(file, "header sizes (slots 2..7)", "a model under 10^17 parameters",
+        if (estimatedParameters > GPT2Config.MAX_PARAMETERS)
+            throw new FileFormatException(file, "header sizes (slots 2..7)", "a model under 10^15 parameters",
                     "maxT=%d V=%d L=%d NH=%d C=%d Vp=%d".formatted(maxT, vocab, layers, heads, channels, paddedVocab));
         return new GPT2Config(maxT, vocab, paddedVocab, layers, heads, channels);
     }
@@ -138,6 +138,8 @@ public record GPT2Checkpoint(Path file, int version, GPT2Config config, MemorySe
         long n = config.numParameters();
         if (fp32Parameters.byteSize() < n * Float.BYTES)
             throw new IllegalArgumentException("parameters hold " + fp32Parameters.byteSize() / Float.BYTES + " floats, need " + n);
+        // a checkpoint never holds NaN or infinity: it would be trained on, or sampled from, in silence
+        FiniteParameters.require(fp32Parameters, GPT2Config.PARAMETER_NAMES, config.parameterSizes(), "not writing " + file);
         AtomicFiles.write(file, channel -> {
             try (var out = new BinaryWriter(channel)) {
                 out.header(MAGIC, version, config.maxSeqLen(), config.vocabSize(), config.numLayers(),

@@ -25,7 +25,16 @@ public record GPT2Config(int maxSeqLen, int vocabSize, int paddedVocabSize, int 
             throw new LlmcException("GPT-2 config: padded vocab " + paddedVocabSize + " is smaller than vocab " + vocabSize);
         if (channels % numHeads != 0)
             throw new LlmcException("GPT-2 config: channels (" + channels + ") must be a multiple of heads (" + numHeads + ")");
+        // the sizes multiply: a count past a long (or past any machine) is refused here, before anyone allocates
+        double estimate = ((double) paddedVocabSize + maxSeqLen) * channels
+                + (double) numLayers * (12.0 * channels * channels + 13.0 * channels) + 2.0 * channels;
+        if (estimate > MAX_PARAMETERS)
+            throw new LlmcException("GPT-2 config: %.3g parameters (%s), expected at most %.0e; lower L or C"
+                    .formatted(estimate, describe(maxSeqLen, vocabSize, paddedVocabSize, numLayers, numHeads, channels), MAX_PARAMETERS));
     }
+
+    /** More parameters than any machine holds (4 PB of fp32), and far from overflowing a long's byte counts. */
+    public static final double MAX_PARAMETERS = 1e15;
 
     /** A GPT-2 with the standard vocabulary and context and the given depth and width. */
     public static GPT2Config of(int numLayers, int numHeads, int channels) {

@@ -10,7 +10,9 @@ package dev.llmc4j.random;
  * value for n < 16.
  */
 public final class MersenneTwister {
-    private static final int N = 624;
+    /** Words of state: a saved position {@code next} indexes them, {@code left} counts the draws before a twist. */
+    public static final int STATE_WORDS = 624;
+    private static final int N = STATE_WORDS;
     private static final int M = 397;
     private static final int MATRIX_A = 0x9908b0df;
     private static final int UPPER_MASK = 0x80000000;

@@ -107,7 +107,7 @@ class DataLoaderTest {
             }
             try (var fresh = new DataLoader(pattern, B, T, 0, 1, true, 50257)) {
                 firstInputs(fresh, 7); // move it somewhere else first
-                fresh.restore(state);
+                fresh.restore(state, Path.of("state.bin"));
                 assertEquals(expected, firstInputs(fresh, 25), "after " + consumed + " batches");
             }
         }
@@ -116,7 +116,7 @@ class DataLoaderTest {
     @Test
     void unshuffledResumeAtShardAndSample() {
         try (var loader = new DataLoader(writeShards(), B, T, 0, 1, false, 50257)) {
-            loader.resume(1, 2);
+            loader.resume(1, 2, Path.of("state.bin"));
             assertEquals(List.of(1016, 2000), firstInputs(loader, 2));
         }
     }
@@ -143,14 +143,13 @@ class DataLoaderTest {
     }
 
     @Test
-    void tokenOutsideTheVocabularyIsRefusedWhenRead() {
-        int[] tokens = new int[20];
-        tokens[5] = 60000;
+    void tokenOutsideTheVocabularyIsRefusedWhenTheShardOpens() {
+        int[] tokens = new int[4000];
+        tokens[3990] = 60000; // far past what a one-batch run reads
         TokenShard.write(folder.resolve("a.bin"), TokenShard.Kind.GPT2, tokens);
-        try (var loader = new DataLoader(folder.resolve("a.bin").toString(), B, T, 0, 1, false, 50257)) {
-            var error = assertThrows(LlmcException.class, loader::nextBatch);
-            assertTrue(error.getMessage().contains("60000") && error.getMessage().contains("position 5"), error.getMessage());
-        }
+        var error = assertThrows(LlmcException.class, () -> new DataLoader(folder.resolve("a.bin").toString(), B, T, 0, 1, false, 50257));
+        assertTrue(error.getMessage().contains("60000") && error.getMessage().contains("position 3990")
+                && error.getMessage().contains("a.bin"), error.getMessage());
     }
 
     @Test

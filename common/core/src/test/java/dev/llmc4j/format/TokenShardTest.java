@@ -116,4 +116,28 @@ class TokenShardTest {
         var error = assertThrows(LlmcException.class, () -> TokenShard.open(folder.resolve("nope.bin")));
         assertTrue(error.getMessage().contains("nope.bin"));
     }
+
+    /** Every id of the shard, not only those a run reads: the check finds the first bad one at any position. */
+    @Test
+    void wholeShardCheckFindsTheFirstIdOutsideTheVocabulary() throws IOException {
+        for (var kind : TokenShard.Kind.values()) {
+            for (int length : new int[] {1, 7, 64, 1000, 4099}) {
+                int[] tokens = new int[length];
+                Arrays.setAll(tokens, i -> i % 50);
+                Path file = folder.resolve(kind + "_" + length + ".bin");
+                TokenShard.write(file, kind, tokens);
+                var shard = TokenShard.open(file);
+                shard.checkTokensBelow(50); // all below
+                for (int bad : new int[] {0, length / 2, length - 1}) {
+                    int[] damaged = tokens.clone();
+                    damaged[bad] = kind == TokenShard.Kind.GPT2 ? 65535 : 50;
+                    if (bad + 1 < length) damaged[length - 1] = 60; // a later bad id must not be the one reported
+                    TokenShard.write(file, kind, damaged);
+                    var error = assertThrows(FileFormatException.class, () -> TokenShard.open(file).checkTokensBelow(50));
+                    assertTrue(error.getMessage().contains("token at position " + bad + ":"), error.getMessage());
+                    assertTrue(error.getMessage().contains(file.toString()), error.getMessage());
+                }
+            }
+        }
+    }
 }

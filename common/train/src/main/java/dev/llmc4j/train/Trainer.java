@@ -9,6 +9,7 @@ import dev.llmc4j.random.XorShift;
 import dev.llmc4j.sample.Sampler;
 import dev.llmc4j.util.AtomicFiles;
 import dev.llmc4j.util.LlmcException;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.lang.foreign.MemorySegment;
@@ -73,6 +74,7 @@ public final class Trainer {
     private final Path logFile;
     private final Communicator comm;
     private final DataParallel parallel;
+    private final List<TrainingListener> listeners = new ArrayList<>();
     private List<EvalFile.Example> hellaSwag; // -h 1: the eval file's examples; null: off
 
     /** A trainer whose samples use the llm.c tokenizer file of {@code config.tokenizerFile()} (GPT-2). */
@@ -90,8 +92,19 @@ public final class Trainer {
         this(model, config, out, null, comm, zeroStage);
     }
 
-    /** The general case: any model's sample text, one process of a data-parallel run. */
+    /** Any model's sample text, one process of a data-parallel run. */
     public Trainer(TrainableModel model, TrainingConfig config, PrintStream out, SampleText sampleText, Communicator comm, int zeroStage) {
+        this(model, config, out, sampleText, comm, zeroStage, null);
+    }
+
+    /**
+     * The general case.
+     *
+     * @param memory what the caller estimated (and checked) this rank holds, before building the model: the run
+     *               header shows it as "memory per rank"; null shows the parameters' state only
+     */
+    public Trainer(TrainableModel model, TrainingConfig config, PrintStream out, SampleText sampleText, Communicator comm,
+                   int zeroStage, MemoryEstimate memory) {
         this.model = model;
         this.config = config;
         this.out = out;
@@ -143,11 +156,18 @@ public final class Trainer {
                     ? " (AdamW state sharded: %,d parameters per rank)".formatted(parallel.shardCount()) : " (AdamW state replicated)"));
             out.printf("| sent per step     | %-50s |%n", "%.1f MiB per rank (ring all-reduce of the gradients)".formatted(parallel.bytesSentPerStep() / 1048576.0));
         }
-        out.printf("| memory per rank   | %-50s |%n", "%.1f MiB parameters, gradients, optimizer state".formatted(parallel.stateBytesPerRank() / 1048576.0));
+        if (memory != null) out.printf("| memory per rank   | %-50s |%n", memory.describe());
+        else out.printf("| memory per rank   | %-50s |%n", "%.1f MiB parameters, gradients, optimizer state".formatted(parallel.stateBytesPerRank() / 1048576.0));
         out.printf("train dataset num_batches: %d%n", trainLoader.numTokens() / tokensPerMicroStep);
         out.printf("val dataset num_batches: %d%n", valAvailable);
         if (sampleText == null && tokenizer.isEmpty() && config.tokenizerFile() != null)
             out.println("warning: no tokenizer at " + config.tokenizerFile() + "; samples are printed as token ids");
+    }
+
+    /** Adds a listener (the --ui monitor) that the run tells of its steps, val losses and samples. */
+    public Trainer listen(TrainingListener listener) {
+        listeners.add(listener);
+        return this;
     }
 
     /**
@@ -172,6 +192,7 @@ public final class Trainer {
     public Result run() {
         var trainLosses = new ArrayList<LossPoint>();
         var valLosses = new ArrayList<LossPoint>();
+        removeStaleTemporaries();
         int startStep = config.resume() ? resume() : 0;
         if (logFile != null && !config.resume() && config.rank() == 0) writeLog(null); // a fresh run starts a fresh log
         var lossOutliers = new OutlierDetector();
@@ -191,6 +212,7 @@ public final class Trainer {
                 out.printf("val loss %f%n", valLoss);
                 valLosses.add(new LossPoint(step, valLoss));
                 log("s:%d tel:%.4f".formatted(step, valLoss));
+                for (var listener : listeners) listener.validated(step, valLoss);
             }
             if (hellaSwag != null && ((step > 0 && step % Math.max(1, config.valEvery()) == 0) || last)) {
                 progress.clear();
@@ -198,7 +220,7 @@ public final class Trainer {
             }
             if (config.genTokens() > 0 && config.sampleEvery() > 0 && ((step > 0 && step % config.sampleEvery() == 0) || last)) {
                 progress.clear();
-                sample();
+                sample(step);
             }
             if (config.outputDir() != null && config.checkpointEvery() > 0
                     && ((step > 0 && step % config.checkpointEvery() == 0) || last) && !(config.resume() && step == startStep)) {
@@ -221,9 +243,15 @@ public final class Trainer {
             float norm = parallel.reduceGradients();
             float gradScale = norm > config.gradClip() ? config.gradClip() / norm : 1.0f;
             float lr = schedule.learningRate(step);
-            double zLoss = lossOutliers.update(loss);
-            double zNorm = normOutliers.update(norm);
-            boolean skip = OutlierDetector.shouldSkip(zLoss, config.skipLossZ()) || OutlierDetector.shouldSkip(zNorm, config.skipNormZ());
+            // a non-finite loss or norm would carry NaN into every parameter: skip the update, and stop when it
+            // keeps happening (the run diverged, or the model holds NaN); the outlier windows never see such a value
+            boolean finite = Float.isFinite(loss) && Float.isFinite(norm);
+            nonFiniteInARow = finite ? 0 : nonFiniteInARow + 1;
+            double zLoss = finite ? lossOutliers.update(loss) : Double.NaN;
+            double zNorm = finite ? normOutliers.update(norm) : Double.NaN;
+            boolean outlier = OutlierDetector.shouldSkip(zLoss, config.skipLossZ()) || OutlierDetector.shouldSkip(zNorm, config.skipNormZ());
+            boolean skip = !finite || outlier;
+            for (var listener : listeners) if (listener.inspects(step + 1)) listener.beforeUpdate(step + 1);
             if (!skip) {
                 parallel.update(lr, config.weightDecay(), gradScale, step + 1); // ZeRO-1: own shard, then all-gather
             }
@@ -240,15 +268,49 @@ public final class Trainer {
             out.printf("step %4d/%d | loss %7.6f (%+.2fz)| norm %6.4f (%+.2fz)| lr %.2e | %.2f ms | %.0f tok/s%s%s%n",
                     step + 1, numSteps, loss, nanToZero(zLoss), norm, nanToZero(zNorm), lr, millis,
                     Math.max(0, tokensPerSecond), mfu >= 0 ? " | %.1f%% bf16 MFU".formatted(100 * mfu) : "",
-                    skip ? " | update skipped (outlier)" : "");
+                    !finite ? " | update skipped (non-finite loss or norm)" : outlier ? " | update skipped (outlier)" : "");
+            if (nonFiniteInARow >= MAX_NON_FINITE_STEPS)
+                throw new LlmcException(("step %d: loss %s, gradient norm %s: not finite for %d steps in a row, every update "
+                        + "skipped; the run diverged or the model holds NaN/infinity: lower -l (now %.2e), or start from "
+                        + "an earlier checkpoint").formatted(step + 1, loss, norm, nonFiniteInARow, config.learningRate()));
             trainLosses.add(new LossPoint(step + 1, loss));
             log("s:%d trl:%.4f lr:%.6f norm:%.2f".formatted(step + 1, loss, lr, norm));
+            var stepLog = new TrainingListener.StepLog(step + 1, numSteps, loss, zLoss, norm, zNorm, lr, millis,
+                    tokensPerSecond, skip);
+            for (var listener : listeners) listener.stepDone(stepLog);
             progress.show(step + 1, totalMillis / Math.max(1, timedSteps));
         }
         progress.clear();
         double average = timedSteps == 0 ? 0 : totalMillis / timedSteps;
         out.printf("total average iteration time: %f ms%n", average);
-        return new Result(trainLosses, valLosses, average, numSteps);
+        var result = new Result(trainLosses, valLosses, average, numSteps);
+        for (var listener : listeners) listener.finished(result);
+        return result;
+    }
+
+    /** Updates skipped in a row for a non-finite loss or gradient norm before the run stops. */
+    public static final int MAX_NON_FINITE_STEPS = 5;
+    private int nonFiniteInARow;
+
+    /**
+     * A killed checkpoint write leaves its temporary file ({@link AtomicFiles}: ".model_00000020.bin123.tmp"), as
+     * large as the checkpoint; a new or resumed run removes those of its own names: rank 0 the model files and the
+     * DONE markers, each rank its own state files.
+     */
+    private void removeStaleTemporaries() {
+        Path dir = config.outputDir();
+        if (dir == null || !Files.isDirectory(dir)) return;
+        String rank = "%05d".formatted(config.rank());
+        String ours = config.rank() == 0 ? "\\.(model_\\d{8}\\.bin|DONE_\\d{8}|state_\\d{8}_" + rank + "\\.bin)\\d*\\.tmp"
+                : "\\.state_\\d{8}_" + rank + "\\.bin\\d*\\.tmp";
+        try (var files = Files.list(dir)) {
+            for (Path stale : files.filter(p -> p.getFileName().toString().matches(ours)).toList()) {
+                Files.deleteIfExists(stale);
+                out.println("removed a stale temporary file of an interrupted checkpoint: " + stale);
+            }
+        } catch (IOException e) {
+            throw new LlmcException("cannot clean stale temporary files in " + dir + ": " + e.getMessage(), e);
+        }
     }
 
     private static double nanToZero(double z) {
@@ -276,21 +338,21 @@ public final class Trainer {
     }
 
     /** llm.c's sampling: from the EOT token, seed 1337 each time, temperature 1, streaming the text. */
-    private void sample() {
+    private void sample(int step) {
         if (config.rank() != 0) return;
         int count = Math.min(config.genTokens(), model.maxSeqLen() - 1);
         out.print("generating:\n---\n");
         var start = new int[] {sampleText.startToken()};
+        var text = new ByteArrayOutputStream(); // what was printed, for the listeners
         model.generator().generate(start, count, new Sampler(new XorShift(1337), 1.0f, 0), token -> {
-            if (sampleText.tokenBytes() != null) {
-                byte[] bytes = sampleText.tokenBytes().apply(token);
-                out.write(bytes, 0, bytes.length);
-            } else {
-                out.print(token + " ");
-            }
+            byte[] bytes = sampleText.tokenBytes() != null ? sampleText.tokenBytes().apply(token)
+                    : (token + " ").getBytes(StandardCharsets.UTF_8);
+            out.write(bytes, 0, bytes.length);
+            text.write(bytes, 0, bytes.length);
             out.flush();
         });
         out.print("\n---\n");
+        for (var listener : listeners) listener.sampled(step, text.toString(StandardCharsets.UTF_8));
     }
 
     // ---- checkpoints: model_%08d.bin, state_%08d_%05d.bin per rank, DONE_%08d, exactly as llm.c names them ----
@@ -372,9 +434,9 @@ public final class Trainer {
             out.println("warning: " + stateFile + " holds no loss scale; the fp16 loss scaler starts again from its initial scale");
         }
         if (contents.loader() != null) {
-            trainLoader.restore(contents.loader());
+            trainLoader.restore(contents.loader(), stateFile);
         } else {
-            trainLoader.resume(header.shardPosition(), header.samplePosition());
+            trainLoader.resume(header.shardPosition(), header.samplePosition(), stateFile);
         }
         out.printf("resumed from %s at step %d%n", dir.resolve("model_%08d.bin".formatted(step)), step);
         return step;

@@ -2,6 +2,7 @@ package dev.llmc4j.train;
 
 import dev.llmc4j.data.DataLoader;
 import dev.llmc4j.format.FileFormatException;
+import dev.llmc4j.format.Headers;
 import dev.llmc4j.random.MersenneTwister;
 import dev.llmc4j.util.AtomicFiles;
 import dev.llmc4j.util.LlmcException;
@@ -14,7 +15,6 @@ import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 
 /**
  * llm.c's training-state file ({@code state_%08d_%05d.bin}, one per process), read and written byte for byte:
@@ -111,7 +111,7 @@ public final class TrainingStateFile {
      */
     public static Contents read(Path file, long numParameters, int numProcesses, int rank, MemorySegment m, MemorySegment v,
                                 MemorySegment masterWeights) {
-        try (var channel = FileChannel.open(file, StandardOpenOption.READ); var arena = Arena.ofConfined()) {
+        try (var channel = Headers.openForReading(file); var arena = Arena.ofConfined()) {
             long size = channel.size();
             if (size < 1024) throw new FileFormatException(file, "header", "1024 bytes", size + " bytes");
             var head = ByteBuffer.allocate(1024).order(ByteOrder.LITTLE_ENDIAN);
@@ -120,10 +120,22 @@ public final class TrainingStateFile {
             expect(file, "version (header[1])", VERSION, head.getInt(4));
             expect(file, "number of processes (header[2])", numProcesses, head.getInt(8));
             expect(file, "rank (header[3])", rank, head.getInt(12));
-            boolean hasMasterWeights = head.getInt(16) != 0;
-            boolean shuffle = head.getInt(20) != 0;
-            var header = new Header(numProcesses, rank, hasMasterWeights, shuffle, head.getInt(40), head.getLong(80),
-                    head.getLong(88), (int) head.getLong(120), head.getLong(128), head.getFloat(160), head.getInt(164));
+            boolean hasMasterWeights = flag(file, "master weights (header[4])", head.getInt(16));
+            boolean shuffle = flag(file, "shuffle (header[5])", head.getInt(20));
+            int step = head.getInt(40);
+            if (step < 0) throw new FileFormatException(file, "step (header[10])", "0 or more", step);
+            long shardPosition = head.getLong(120), samplePosition = head.getLong(128);
+            if (shardPosition < 0 || shardPosition > Integer.MAX_VALUE)
+                throw new FileFormatException(file, "shard position (header[30..31])", "a shard index in [0, 2^31)", shardPosition);
+            if (samplePosition < 0)
+                throw new FileFormatException(file, "sample position (header[32..33])", "0 or more", samplePosition);
+            float lossScale = head.getFloat(160);
+            if (!(lossScale >= 0) || Float.isInfinite(lossScale))
+                throw new FileFormatException(file, "fp16 loss scale (header[40])", "0 (none) or a finite positive scale", lossScale);
+            int goodSteps = head.getInt(164);
+            if (goodSteps < 0) throw new FileFormatException(file, "loss scale good steps (header[41])", "0 or more", goodSteps);
+            var header = new Header(numProcesses, rank, hasMasterWeights, shuffle, step, head.getLong(80),
+                    head.getLong(88), (int) shardPosition, samplePosition, lossScale, goodSteps);
             long blockBytes = numParameters * Float.BYTES;
             long needed = 1024 + 2 * blockBytes;
             if (size < needed)
@@ -143,11 +155,12 @@ public final class TrainingStateFile {
                 long at = needed;
                 var le = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
                 var li = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-                int numShards = (int) readLong(file, mapped, at, le, "number of shards");
+                // each count is checked against the bytes left (4 per entry, then the 2520-byte rng) before allocating
+                int numShards = readCount(file, mapped, at, le, "number of shards (loader tail at " + at + ")");
                 int[] shards = new int[numShards];
                 for (int i = 0; i < numShards; i++) shards[i] = mapped.get(li, at + 8 + 4L * i);
                 at += 8 + 4L * numShards;
-                int numSamples = (int) readLong(file, mapped, at, le, "shard_num_samples");
+                int numSamples = readCount(file, mapped, at, le, "shard_num_samples (loader tail at " + at + ")");
                 int[] samples = new int[numSamples];
                 for (int i = 0; i < numSamples; i++) samples[i] = mapped.get(li, at + 8 + 4L * i);
                 at += 8 + 4L * numSamples;
@@ -163,15 +176,24 @@ public final class TrainingStateFile {
             }
             return new Contents(header, loader);
         } catch (IOException e) {
-            throw new LlmcException("cannot read training state " + file + ": " + e.getMessage(), e);
+            throw new FileFormatException(file, "cannot read the training state: " + e.getMessage());
         }
     }
 
-    private static long readLong(Path file, MemorySegment mapped, long at, ValueLayout.OfLong layout, String field) {
+    /** A uint64 count of int32 entries at {@code at}, which the rest of the file (and the rng after it) must hold. */
+    private static int readCount(Path file, MemorySegment mapped, long at, ValueLayout.OfLong layout, String field) {
         if (at + 8 > mapped.byteSize()) throw new FileFormatException(file, field, "8 more bytes at offset " + at, "end of file");
         long value = mapped.get(layout, at);
-        if (value < 0 || value > Integer.MAX_VALUE) throw new FileFormatException(file, field, "a count in [0, 2^31)", value);
-        return value;
+        long room = Math.max(0, (mapped.byteSize() - at - 8 - MT_STRUCT_BYTES) / 4);
+        if (value < 0 || value > room)
+            throw new FileFormatException(file, field, "a count of at most " + room + " (the int32 entries the file has room for)",
+                    Long.toUnsignedString(value));
+        return (int) value;
+    }
+
+    private static boolean flag(Path file, String field, int value) {
+        if (value != 0 && value != 1) throw new FileFormatException(file, field, "0 or 1", value);
+        return value == 1;
     }
 
     private static void expect(Path file, String field, int expected, int found) {

@@ -1,10 +1,12 @@
 package dev.llmc4j.tutorials.step10;
 
+import dev.llmc4j.train.TrainableModel;
+import java.util.List;
+
 /**
  * Step 10: everything between "we have the gradient" and "the parameters moved": gradient clipping, the learning
- * rate schedule and AdamW with decoupled weight decay, in double. Gradient accumulation needs no code here: the
- * backward already ADDS into the gradients, so k micro-batches whose losses are each scaled by 1/k sum to the
- * gradient of their mean (see the page and the test).
+ * rate schedule and AdamW with decoupled weight decay (next to Adam with coupled L2), in double; and gradient
+ * accumulation, the loop that makes k micro-batches one optimizer step, written against the real model.
  */
 public final class Optimizer {
     private Optimizer() {}
@@ -61,6 +63,49 @@ public final class Optimizer {
         }
     }
     // end::adamw[]
+
+    // tag::l2[]
+    /**
+     * Adam with COUPLED L2 regularisation (what "Adam + weight decay" meant before AdamW): the decay term
+     * weightDecay * p joins the gradient, so it goes through m and v and gets divided by sqrt(v) like the rest.
+     * A parameter with a large gradient then barely decays; one with a zero gradient "decays" by a full Adam step.
+     */
+    public static void adamL2(double[] params, double[] grads, AdamState state, double lr, double beta1, double beta2,
+                              double eps, double weightDecay, int t) {
+        for (int i = 0; i < params.length; i++) {
+            double g = grads[i] + weightDecay * params[i];           // the L2 penalty's gradient, coupled
+            state.m[i] = beta1 * state.m[i] + (1 - beta1) * g;
+            state.v[i] = beta2 * state.v[i] + (1 - beta2) * g * g;
+            double mHat = state.m[i] / (1 - Math.pow(beta1, t));
+            double vHat = state.v[i] / (1 - Math.pow(beta2, t));
+            params[i] -= lr * mHat / (Math.sqrt(vHat) + eps);
+        }
+    }
+    // end::l2[]
+
+    // tag::accumulate[]
+    /** One micro-batch: B*T input tokens and the B*T tokens that follow them. */
+    public record MicroBatch(int[] inputs, int[] targets) {}
+
+    /**
+     * One optimizer step over k micro-batches of (B, T) tokens: the gradients of the MEAN loss over all k*B*T
+     * positions, as if one batch k times larger had run, then clipping at norm 1 and AdamW (llm.c's betas and eps).
+     * Returns that mean loss. t is the 1-based step.
+     */
+    public static float accumulatedStep(TrainableModel model, List<MicroBatch> microBatches, int B, int T,
+                                        float lr, float weightDecay, int t) {
+        int k = microBatches.size();
+        model.zeroGrad();                              // the only reset: each backward below ADDS into the gradients
+        float meanLoss = 0;
+        for (var micro : microBatches) {
+            meanLoss += model.forward(micro.inputs(), micro.targets(), B, T) / k;
+            model.backward(k);                             // dloss = 1/(B*T*k): this micro-batch's share of the mean
+        }
+        float gradScale = (float) clipScale(model.gradientNorm(), 1.0); // the norm of the SUM, after all k
+        model.update(lr, 0.9f, 0.95f, 1e-8f, weightDecay, gradScale, t);
+        return meanLoss;
+    }
+    // end::accumulate[]
 
     // tag::decay[]
     /** llm.c decays only the 2-D tensors: wte, wpe and the four weight matrices; never biases or layernorm gains. */

@@ -52,7 +52,8 @@ public final class TrainingLoop {
     /**
      * Generation the slow way, as llm.c's train_gpt2.c does: for every new token, run the WHOLE sequence so far
      * through the model (B = 1, T = its length) and sample from the logits of the last position. Token n costs a
-     * forward over n positions, so n tokens cost O(n²) positions; the KV cache (GPT2Inference) makes it O(n).
+     * forward over n positions, so n tokens cost O(n²) position-forwards; the KV cache (GPT2Inference, KvCache)
+     * makes that O(n), though the attention over the cache still reads O(n²) keys in total.
      */
     public static int[] generateWithoutCache(GPT2 model, int[] prompt, int count, Sampler sampler, List<float[]> logitsSeen) {
         int V = model.config.vocabSize(), Vp = model.config.paddedVocabSize();

@@ -6,9 +6,9 @@ package dev.llmc4j.tutorials.step12;
  * reaches that layer. Three policies:
  *
  * <pre>
- *   STORE_ALL  keep x, h and a of every layer                       what GPT2 does today (llm.c -r 0)
+ *   STORE_ALL  keep x, h and a of every layer                       llm.c -r 0 (./llmc train -r 0)
  *   RECOMPUTE_GELU  keep x and h; the backward recomputes a = gelu(h)
- *                   into ONE scratch buffer shared by all layers    llm.c -r 1 (its fch_gelu)
+ *                   into ONE scratch buffer shared by all layers    llm.c -r 1, the default of llm.c and of ./llmc
  *   CHECKPOINT keep only each layer's input x; the backward reruns the layer's forward from x before its backward:
  *              one extra forward, and only one layer's h and a alive at a time   "activation checkpointing"
  * </pre>
