@@ -44,8 +44,8 @@ import java.util.function.IntConsumer;
  * What both models share lives in {@code dev.llmc4j.cpu} (common): the matmul, {@link CausalSelfAttention} (with
  * GQA), residual, softmax and cross-entropy, {@link AdamW} and the thread pool {@link Parallel}. Which kernels run
  * is chosen when the model is built, a {@link Llama3Kernels} set ({@link CpuKernels} plus this file's layers):
- * {@link Llama3Kernels#BASELINE}, the plain loops, or {@link Llama3Kernels#VECTORIZED} (the default), which has no
- * fast version of this file's layers yet ({@link Llama3Kernels#missingFastVersions()}). The passes call every
+ * {@link Llama3Kernels#BASELINE}, the plain loops, or {@link Llama3Kernels#VECTORIZED} (the default), the Vector
+ * API versions of the same layers ({@link Llama3VectorizedKernels}). The passes call every
  * layer through the set: {@code k.rmsnormForward} is the {@link #rmsnormForward} below, in either set.
  *
  * <p>Shapes use llm.c's letters: B batch, T sequence length, C channels, NH query heads, NKV key/value heads,

@@ -1,9 +1,7 @@
 package dev.llmc4j.llama3;
 
 import dev.llmc4j.cpu.CpuKernels;
-import dev.llmc4j.cpu.VectorizedCpuKernels;
 import java.lang.foreign.MemorySegment;
-import java.util.List;
 
 /**
  * The kernels a {@link Llama3} runs, chosen when it is built: the layers it shares with GPT-2 ({@link CpuKernels})
@@ -11,17 +9,17 @@ import java.util.List;
  * baseline (here: Llama3.java's plain loops, each forward beside its backward) and a faster set overrides what it
  * has a faster version of.
  *
- * <p>{@link #VECTORIZED} is not fast throughout yet: it runs the shared vectorized kernels (matmul, softmax,
- * AdamW, residual) but the baseline of Llama 3's own layers and of grouped-query attention, as
- * {@link #missingFastVersions()} lists (and Llama3KernelsTest pins down).
+ * <p>{@link #VECTORIZED} ({@link Llama3VectorizedKernels}): the shared vectorized kernels (matmul, softmax, AdamW,
+ * residual, attention with grouped-query heads) and Llama 3's RMSNorm, RoPE and SwiGLU; the token embedding keeps
+ * the baseline ({@link #missingFastVersions()}). Llama3KernelsTest compares each fast version with the baseline.
  */
 public interface Llama3Kernels extends CpuKernels {
 
     /** The plain loops. */
     Llama3Kernels BASELINE = new Llama3Kernels() {};
 
-    /** The shared Vector API kernels; see {@link #missingFastVersions()} for what still runs the baseline. */
-    Llama3Kernels VECTORIZED = new Vectorized();
+    /** The Vector API kernels. */
+    Llama3Kernels VECTORIZED = new Llama3VectorizedKernels();
 
     static Llama3Kernels of(Choice choice) {
         return choice.pick(BASELINE, VECTORIZED);
@@ -63,15 +61,5 @@ public interface Llama3Kernels extends CpuKernels {
     /** dfch (rows, 2H) += the gradients of up and gate. */
     default void swigluBackward(MemorySegment dfch, MemorySegment fch, MemorySegment dout, long rows, int H) {
         Llama3.swigluBackward(dfch, fch, dout, rows, H);
-    }
-
-    /** The shared vectorized kernels; Llama 3's own layers keep the defaults above, the baseline, for now. */
-    final class Vectorized extends VectorizedCpuKernels implements Llama3Kernels {
-        private Vectorized() {}
-
-        @Override
-        public List<String> missingFastVersions() {
-            return List.of("embedding", "rmsnorm", "rope", "swiglu", "grouped-query attention (NKV < NH)");
-        }
     }
 }

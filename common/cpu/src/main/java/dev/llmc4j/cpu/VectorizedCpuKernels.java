@@ -135,39 +135,27 @@ public class VectorizedCpuKernels implements CpuKernels {
     }
 
     /**
-     * Multi-head attention (NKV = NH: GPT-2) has a fast version; grouped-query attention (NKV < NH: Llama 3) runs
-     * the baseline until it has one (Llama 3's kernel set lists it among its missing fast versions).
+     * Attention, multi-head (NKV = NH: GPT-2) or grouped-query (NKV < NH: Llama 3, each key/value head shared by
+     * NH / NKV query heads); see {@link CausalSelfAttention#forward}. Parallel over (b, query head).
      */
     @Override
     public void attentionForward(MemorySegment out, MemorySegment preatt, MemorySegment att, MemorySegment inp,
                                  int B, int T, int NH, int NKV, int hs) {
-        if (NKV != NH) CpuKernels.super.attentionForward(out, preatt, att, inp, B, T, NH, NKV, hs);
-        else multiHeadAttentionForward(out, preatt, att, inp, B, T, NH * hs, NH);
-    }
-
-    @Override
-    public void attentionBackward(MemorySegment dinp, MemorySegment dpreatt, MemorySegment datt, MemorySegment dout,
-                                  MemorySegment inp, MemorySegment att, int B, int T, int NH, int NKV, int hs) {
-        if (NKV != NH) CpuKernels.super.attentionBackward(dinp, dpreatt, datt, dout, inp, att, B, T, NH, NKV, hs);
-        else multiHeadAttentionBackward(dinp, dpreatt, datt, dout, inp, att, B, T, NH * hs, NH);
-    }
-
-    /** Attention forward, parallel over (b, h); see {@link CausalSelfAttention#forward}. */
-    private static void multiHeadAttentionForward(MemorySegment out, MemorySegment preatt, MemorySegment att,
-                                                  MemorySegment inp, int B, int T, int C, int NH) {
-        int hs = C / NH;
-        long C3 = 3L * C;
+        long C = (long) NH * hs;
+        long C3 = (long) (NH + 2 * NKV) * hs; // qkv row: [Q (NH hs) | K (NKV hs) | V (NKV hs)]
+        int group = NH / NKV;
         float scale = (float) (1.0 / Math.sqrt(hs));
         Parallel.forRange((long) B * NH, (start, end) -> {
             for (long index = start; index < end; index++) {
                 long b = index / NH, h = index % NH;
-                long base = b * T * C3 + h * hs; // q of (b, 0, h); k at +C, v at +2C
+                long base = b * T * C3 + h * hs; // q of (b, 0, h)
+                long keyBase = b * T * C3 + C + h / group * hs, valueBase = keyBase + (long) NKV * hs;
                 for (int t = 0; t < T; t++) {
                     long query = base + t * C3;
                     long row = ((b * NH + h) * T + t) * T;
                     float max = -10000.0f;
                     for (int t2 = 0; t2 <= t; t2++) {
-                        float score = dot(inp, query, base + t2 * C3 + C, hs) * scale;
+                        float score = dot(inp, query, keyBase + t2 * C3, hs) * scale;
                         preatt.setAtIndex(JAVA_FLOAT, row + t2, score);
                         max = Math.max(max, score);
                     }
@@ -187,46 +175,52 @@ public class VectorizedCpuKernels implements CpuKernels {
                     for (int t2 = n; t2 < T; t2++) att.setAtIndex(JAVA_FLOAT, row + t2, 0);
                     long output = (b * T + t) * C + h * hs;
                     for (int i = 0; i < hs; i++) out.setAtIndex(JAVA_FLOAT, output + i, 0);
-                    for (int t2 = 0; t2 < n; t2++) axpy(out, output, att.getAtIndex(JAVA_FLOAT, row + t2), inp, base + t2 * C3 + 2L * C, hs);
+                    for (int t2 = 0; t2 < n; t2++) axpy(out, output, att.getAtIndex(JAVA_FLOAT, row + t2), inp, valueBase + t2 * C3, hs);
                 }
             }
         });
     }
 
     /**
-     * Attention backward, parallel over (b, h). The softmax backward uses its closed form
+     * Attention backward, parallel over (b, key/value head): a thread owns the key/value head's dk and dv and the
+     * dq of its group of query heads, taken in order, so no two threads write the same gradient (for NKV = NH a
+     * group is one head). The softmax backward uses its closed form
      * dpreatt[t2] = att[t2] (datt[t2] - Σ_t3 att[t3] datt[t3]): O(T) per row instead of the plain loop's O(T²).
      */
-    private static void multiHeadAttentionBackward(MemorySegment dinp, MemorySegment dpreatt, MemorySegment datt,
-                                                   MemorySegment dout, MemorySegment inp, MemorySegment att,
-                                                   int B, int T, int C, int NH) {
-        int hs = C / NH;
-        long C3 = 3L * C;
+    @Override
+    public void attentionBackward(MemorySegment dinp, MemorySegment dpreatt, MemorySegment datt, MemorySegment dout,
+                                  MemorySegment inp, MemorySegment att, int B, int T, int NH, int NKV, int hs) {
+        long C = (long) NH * hs;
+        long C3 = (long) (NH + 2 * NKV) * hs;
+        int group = NH / NKV;
         float scale = (float) (1.0 / Math.sqrt(hs));
-        Parallel.forRange((long) B * NH, (start, end) -> {
+        Parallel.forRange((long) B * NKV, (start, end) -> {
             for (long index = start; index < end; index++) {
-                long b = index / NH, h = index % NH;
-                long base = b * T * C3 + h * hs;
-                for (int t = 0; t < T; t++) {
-                    long row = ((b * NH + h) * T + t) * T;
-                    long query = base + t * C3;
-                    long output = (b * T + t) * C + h * hs;
-                    float weighted = 0; // Σ att * datt over the row
-                    for (int t2 = 0; t2 <= t; t2++) {
-                        long value = base + t2 * C3 + 2L * C;
-                        float a = att.getAtIndex(JAVA_FLOAT, row + t2);
-                        float d = datt.getAtIndex(JAVA_FLOAT, row + t2) + dotAcross(dout, output, inp, value, hs);
-                        datt.setAtIndex(JAVA_FLOAT, row + t2, d);
-                        weighted += a * d;
-                        axpy(dinp, value, a, dout, output, hs); // dv += att * dout
-                    }
-                    for (int t2 = 0; t2 <= t; t2++) {
-                        float a = att.getAtIndex(JAVA_FLOAT, row + t2);
-                        float dp = dpreatt.getAtIndex(JAVA_FLOAT, row + t2) + a * (datt.getAtIndex(JAVA_FLOAT, row + t2) - weighted);
-                        dpreatt.setAtIndex(JAVA_FLOAT, row + t2, dp);
-                        long key = base + t2 * C3 + C;
-                        axpy(dinp, query, dp * scale, inp, key, hs); // dq += k * dpreatt * scale
-                        axpy(dinp, key, dp * scale, inp, query, hs); // dk += q * dpreatt * scale
+                long b = index / NKV, kv = index % NKV;
+                for (long h = kv * group; h < (kv + 1) * group; h++) {
+                    long base = b * T * C3 + h * hs;
+                    long keyBase = b * T * C3 + C + kv * hs, valueBase = keyBase + (long) NKV * hs;
+                    for (int t = 0; t < T; t++) {
+                        long row = ((b * NH + h) * T + t) * T;
+                        long query = base + t * C3;
+                        long output = (b * T + t) * C + h * hs;
+                        float weighted = 0; // Σ att * datt over the row
+                        for (int t2 = 0; t2 <= t; t2++) {
+                            long value = valueBase + t2 * C3;
+                            float a = att.getAtIndex(JAVA_FLOAT, row + t2);
+                            float d = datt.getAtIndex(JAVA_FLOAT, row + t2) + dotAcross(dout, output, inp, value, hs);
+                            datt.setAtIndex(JAVA_FLOAT, row + t2, d);
+                            weighted += a * d;
+                            axpy(dinp, value, a, dout, output, hs); // dv += att * dout
+                        }
+                        for (int t2 = 0; t2 <= t; t2++) {
+                            float a = att.getAtIndex(JAVA_FLOAT, row + t2);
+                            float dp = dpreatt.getAtIndex(JAVA_FLOAT, row + t2) + a * (datt.getAtIndex(JAVA_FLOAT, row + t2) - weighted);
+                            dpreatt.setAtIndex(JAVA_FLOAT, row + t2, dp);
+                            long key = keyBase + t2 * C3;
+                            axpy(dinp, query, dp * scale, inp, key, hs); // dq += k * dpreatt * scale
+                            axpy(dinp, key, dp * scale, inp, query, hs); // dk += q * dpreatt * scale
+                        }
                     }
                 }
             }

@@ -84,25 +84,30 @@ public class VectorizedCpuKernelsTest {
         }
     }
 
-    @ParameterizedTest(name = "B={0} T={1} C={2} NH={3}")
-    @CsvSource({"1,1,4,1", "2,5,12,3", "1,17,40,2", "2,9,64,4", "1,33,96,2"})
-    void attention(int B, int T, int C, int NH) {
+    /** Multi-head (NKV = NH) and grouped-query (NKV < NH, each key/value head shared by NH / NKV query heads). */
+    @ParameterizedTest(name = "B={0} T={1} C={2} NH={3} NKV={4}")
+    @CsvSource({"1,1,4,1,1", "2,5,12,3,3", "1,17,40,2,2", "2,9,64,4,4", "1,33,96,2,2",
+                "2,5,12,3,1", "2,9,64,4,2", "1,17,60,6,3", "1,33,96,8,2"})
+    void attention(int B, int T, int C, int NH, int NKV) {
         try (var arena = Arena.ofShared()) {
-            var random = new Random(T * 100 + C);
-            long btc = (long) B * T * C, att = (long) B * NH * T * T;
-            var inp = random(arena, 3 * btc, random);
+            var random = new Random(T * 100 + C + NKV);
+            int hs = C / NH;
+            long btc = (long) B * T * C, att = (long) B * NH * T * T, qkv = (long) B * T * (NH + 2 * NKV) * hs;
+            var inp = random(arena, qkv, random);
             var out = random(arena, btc, random);
             var preatt = random(arena, att, random);
             var attention = random(arena, att, random);
             assertSame(BASELINE, VECTORIZED, new MemorySegment[] {out, preatt, attention, inp},
-                    (k, b) -> k.attentionForward(b[0], b[1], b[2], b[3], B, T, NH, NH, C / NH), 1e-6, "attention forward");
-            CausalSelfAttention.forward(out, preatt, attention, inp, B, T, C, NH);
-            var dinp = random(arena, 3 * btc, random);
+                    (k, b) -> k.attentionForward(b[0], b[1], b[2], b[3], B, T, NH, NKV, hs), 1e-6,
+                    "attention forward");
+            CausalSelfAttention.forward(out, preatt, attention, inp, B, T, NH, NKV, hs);
+            var dinp = random(arena, qkv, random);
             var dpreatt = random(arena, att, random);
             var datt = random(arena, att, random);
             var dout = random(arena, btc, random);
             assertSame(BASELINE, VECTORIZED, new MemorySegment[] {dinp, dpreatt, datt, dout, inp, attention},
-                    (k, b) -> k.attentionBackward(b[0], b[1], b[2], b[3], b[4], b[5], B, T, NH, NH, C / NH), 1e-5, "attention backward");
+                    (k, b) -> k.attentionBackward(b[0], b[1], b[2], b[3], b[4], b[5], B, T, NH, NKV, hs), 1e-5,
+                    "attention backward");
         }
     }
 

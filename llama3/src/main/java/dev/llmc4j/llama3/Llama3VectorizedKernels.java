@@ -1,0 +1,190 @@
+package dev.llmc4j.llama3;
+
+import static dev.llmc4j.cpu.VectorMath.LANES;
+import static dev.llmc4j.cpu.VectorMath.SPECIES;
+import static dev.llmc4j.cpu.VectorMath.inRow;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+
+import dev.llmc4j.cpu.Parallel;
+import dev.llmc4j.cpu.VectorMath;
+import dev.llmc4j.cpu.VectorizedCpuKernels;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import java.util.List;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorShuffle;
+
+/**
+ * {@link Llama3Kernels#VECTORIZED}: the shared vectorized layers ({@link VectorizedCpuKernels}) plus the fast
+ * versions of Llama3.java's own layers (RMSNorm, RoPE, SwiGLU): the same arithmetic as the plain loops there, LANES floats
+ * at a time with the Vector API (a masked vector for the ragged end of a row), reductions in
+ * {@link VectorMath#sum}'s fixed order. Tests compare every override with the baseline it replaces
+ * (Llama3KernelsTest).
+ */
+final class Llama3VectorizedKernels extends VectorizedCpuKernels implements Llama3Kernels {
+
+    // Vector loads and stores are written out (byte offsets = 4 * index), as in GPT2VectorizedKernels: C2 keeps
+    // vectors in registers only when these calls inline.
+    private static final ByteOrder ORDER = ByteOrder.nativeOrder();
+
+    /**
+     * The token embedding keeps the baseline: its forward is a parallel row copy already, and a Vector API backward
+     * (parallel over channels, as GPT-2's encoder) measured slower than the plain serial loop, which C2 vectorizes.
+     */
+    @Override
+    public List<String> missingFastVersions() {
+        return List.of("embedding");
+    }
+
+    @Override
+    public void rmsnormForward(MemorySegment out, MemorySegment rstd, MemorySegment inp, MemorySegment weight,
+                               long rows, int C, float eps) {
+        Parallel.forRange(rows, (start, end) -> {
+            for (long bt = start; bt < end; bt++) {
+                long row = bt * C;
+                var sumOfSquares = FloatVector.zero(SPECIES); // masked loads: the lanes past the row add 0
+                for (int i = 0; i < C; i += LANES) {
+                    var x = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, inRow(i, C));
+                    sumOfSquares = x.fma(x, sumOfSquares);
+                }
+                float s = (float) (1.0 / Math.sqrt(VectorMath.sum(sumOfSquares) / C + eps));
+                for (int i = 0; i < C; i += LANES) {
+                    var mask = inRow(i, C);
+                    var x = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask);
+                    var w = FloatVector.fromMemorySegment(SPECIES, weight, i * 4L, ORDER, mask);
+                    x.mul(s).mul(w).intoMemorySegment(out, (row + i) * 4L, ORDER, mask);
+                }
+                if (rstd != null) rstd.setAtIndex(JAVA_FLOAT, bt, s);
+            }
+        });
+    }
+
+    /** Rows split into one chunk per thread; each chunk sums its dweight in its own padded array, added in order. */
+    @Override
+    public void rmsnormBackward(MemorySegment dinp, MemorySegment dweight, MemorySegment dout, MemorySegment inp,
+                                MemorySegment weight, MemorySegment rstd, long rows, int C) {
+        int chunks = Parallel.threads();
+        int padded = (C + LANES - 1) / LANES * LANES;
+        float[][] partialDweight = new float[chunks][padded];
+        Parallel.forRange(chunks, (firstChunk, endChunk) -> {
+            for (long chunk = firstChunk; chunk < endChunk; chunk++) {
+                float[] dw = partialDweight[(int) chunk];
+                for (long bt = rows * chunk / chunks; bt < rows * (chunk + 1) / chunks; bt++) {
+                    long row = bt * C;
+                    float s = rstd.getAtIndex(JAVA_FLOAT, bt);
+                    var gnSum = FloatVector.zero(SPECIES);
+                    for (int i = 0; i < C; i += LANES) {
+                        var mask = inRow(i, C);
+                        var n = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask).mul(s);
+                        var w = FloatVector.fromMemorySegment(SPECIES, weight, i * 4L, ORDER, mask);
+                        var g = w.mul(FloatVector.fromMemorySegment(SPECIES, dout, (row + i) * 4L, ORDER, mask));
+                        gnSum = g.fma(n, gnSum);
+                    }
+                    float gnMean = VectorMath.sum(gnSum) / C;
+                    for (int i = 0; i < C; i += LANES) {
+                        var mask = inRow(i, C);
+                        var n = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask).mul(s);
+                        var d = FloatVector.fromMemorySegment(SPECIES, dout, (row + i) * 4L, ORDER, mask);
+                        n.fma(d, FloatVector.fromArray(SPECIES, dw, i)).intoArray(dw, i);
+                        var g = FloatVector.fromMemorySegment(SPECIES, weight, i * 4L, ORDER, mask).mul(d);
+                        var dx = g.sub(n.mul(gnMean)).mul(s); // rstd * (g - n * mean(g n))
+                        FloatVector.fromMemorySegment(SPECIES, dinp, (row + i) * 4L, ORDER, mask).add(dx)
+                                .intoMemorySegment(dinp, (row + i) * 4L, ORDER, mask);
+                    }
+                }
+            }
+        });
+        for (int chunk = 0; chunk < chunks; chunk++) { // fixed order: the same sums for the same thread count
+            for (int i = 0; i < C; i += LANES) {
+                var mask = inRow(i, C);
+                FloatVector.fromMemorySegment(SPECIES, dweight, i * 4L, ORDER, mask)
+                        .add(FloatVector.fromArray(SPECIES, partialDweight[chunk], i))
+                        .intoMemorySegment(dweight, i * 4L, ORDER, mask);
+            }
+        }
+    }
+
+    // lane 2i swapped with lane 2i+1: a vector of interleaved pairs (x0, x1) becomes (x1, x0)
+    private static final VectorShuffle<Float> PAIR_SWAP = VectorShuffle.fromOp(SPECIES, i -> i ^ 1);
+
+    /**
+     * Each pair (x0, x1) becomes (x0 c - x1 s, x1 c + x0 s): x * [c, c] + swap(x) * [-s, s], from tables of c and
+     * the signed s laid out per lane (pairs never straddle two vectors: LANES is even). The same products and sums
+     * as the baseline, so the same bits.
+     */
+    @Override
+    public void rope(MemorySegment qkv, float[] cos, float[] sin, long rows, int T, int startPosition,
+                     int rotatedHeads, int hd, int qkvRows, boolean inverse) {
+        int half = hd / 2;
+        int positions = (int) Math.min(rows, T);
+        float[] laneCos = new float[positions * hd], laneSin = new float[positions * hd]; // (positions, hd)
+        for (int p = 0; p < positions; p++) {
+            for (int i = 0; i < half; i++) {
+                float c = cos[(startPosition + p) * half + i];
+                float s = inverse ? -sin[(startPosition + p) * half + i] : sin[(startPosition + p) * half + i];
+                laneCos[p * hd + 2 * i] = c;
+                laneCos[p * hd + 2 * i + 1] = c;
+                laneSin[p * hd + 2 * i] = -s;
+                laneSin[p * hd + 2 * i + 1] = s;
+            }
+        }
+        Parallel.forRange(rows, (start, end) -> {
+            for (long r = start; r < end; r++) {
+                int table = (int) (r % T) * hd;
+                for (int h = 0; h < rotatedHeads; h++) {
+                    long head = r * qkvRows + (long) h * hd;
+                    for (int i = 0; i < hd; i += LANES) {
+                        var mask = inRow(i, hd);
+                        var x = FloatVector.fromMemorySegment(SPECIES, qkv, (head + i) * 4L, ORDER, mask);
+                        var c = FloatVector.fromArray(SPECIES, laneCos, table + i, mask);
+                        var s = FloatVector.fromArray(SPECIES, laneSin, table + i, mask);
+                        x.mul(c).add(x.rearrange(PAIR_SWAP).mul(s))
+                                .intoMemorySegment(qkv, (head + i) * 4L, ORDER, mask);
+                    }
+                }
+            }
+        });
+    }
+
+    /** sigmoid(g) = 1 / (1 + e^-g), e^x from {@link VectorMath#exp} (the same bits compiled or not). */
+    private static FloatVector sigmoid(FloatVector g) {
+        return FloatVector.broadcast(SPECIES, 1f).div(VectorMath.exp(g.neg()).add(1f));
+    }
+
+    @Override
+    public void swigluForward(MemorySegment out, MemorySegment fch, long rows, int H) {
+        Parallel.forRange(rows, (start, end) -> {
+            for (long r = start; r < end; r++) {
+                long up = r * 2 * H, gate = up + H;
+                for (int i = 0; i < H; i += LANES) {
+                    var mask = inRow(i, H);
+                    var g = FloatVector.fromMemorySegment(SPECIES, fch, (gate + i) * 4L, ORDER, mask);
+                    var u = FloatVector.fromMemorySegment(SPECIES, fch, (up + i) * 4L, ORDER, mask);
+                    g.mul(sigmoid(g)).mul(u).intoMemorySegment(out, (r * H + i) * 4L, ORDER, mask);
+                }
+            }
+        });
+    }
+
+    @Override
+    public void swigluBackward(MemorySegment dfch, MemorySegment fch, MemorySegment dout, long rows, int H) {
+        Parallel.forRange(rows, (start, end) -> {
+            for (long r = start; r < end; r++) {
+                long up = r * 2 * H, gate = up + H;
+                for (int i = 0; i < H; i += LANES) {
+                    var mask = inRow(i, H);
+                    var g = FloatVector.fromMemorySegment(SPECIES, fch, (gate + i) * 4L, ORDER, mask);
+                    var u = FloatVector.fromMemorySegment(SPECIES, fch, (up + i) * 4L, ORDER, mask);
+                    var d = FloatVector.fromMemorySegment(SPECIES, dout, (r * H + i) * 4L, ORDER, mask);
+                    var sig = sigmoid(g);
+                    var slope = g.mul(sig.neg().add(1f)).add(1f); // silu'(g) / sigmoid(g) = 1 + g (1 - sigmoid(g))
+                    FloatVector.fromMemorySegment(SPECIES, dfch, (up + i) * 4L, ORDER, mask).add(d.mul(g).mul(sig))
+                            .intoMemorySegment(dfch, (up + i) * 4L, ORDER, mask);
+                    FloatVector.fromMemorySegment(SPECIES, dfch, (gate + i) * 4L, ORDER, mask)
+                            .add(d.mul(u).mul(sig).mul(slope))
+                            .intoMemorySegment(dfch, (gate + i) * 4L, ORDER, mask);
+                }
+            }
+        });
+    }
+}
