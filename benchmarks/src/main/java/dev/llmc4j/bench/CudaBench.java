@@ -8,7 +8,6 @@ import dev.llmc4j.gpt2.cuda.PeakFlops;
 import dev.llmc4j.gpt2.cuda.Precision;
 import dev.llmc4j.model.GPT2Config;
 import dev.llmc4j.util.LlmcException;
-
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -29,8 +28,15 @@ import java.util.Random;
 public final class CudaBench {
     private CudaBench() {}
 
-    record Config(String model, Precision precision, GPT2Cuda.Attention attention, int batch, int seq, int recompute,
-                  int steps, int warmup) {}
+    record Config(
+            String model,
+            Precision precision,
+            GPT2Cuda.Attention attention,
+            int batch,
+            int seq,
+            int recompute,
+            int steps,
+            int warmup) {}
 
     public static void main(String[] args) {
         try {
@@ -51,26 +57,54 @@ public final class CudaBench {
             String a = args[i];
             String v = i + 1 < args.length ? args[i + 1] : null;
             switch (a) {
-                case "--model" -> { model = v; i++; }
-                case "--batch" -> { batches = parseInts(v); i++; }
-                case "--seq" -> { seq = Integer.parseInt(v); i++; }
-                case "--steps" -> { steps = Integer.parseInt(v); i++; }
-                case "--warmup" -> { warmup = Integer.parseInt(v); i++; }
-                case "--recompute" -> { recompute = Integer.parseInt(v); i++; }
-                case "--precision" -> { precision = Precision.parse(v); i++; }
+                case "--model" -> {
+                    model = v;
+                    i++;
+                }
+                case "--batch" -> {
+                    batches = parseInts(v);
+                    i++;
+                }
+                case "--seq" -> {
+                    seq = Integer.parseInt(v);
+                    i++;
+                }
+                case "--steps" -> {
+                    steps = Integer.parseInt(v);
+                    i++;
+                }
+                case "--warmup" -> {
+                    warmup = Integer.parseInt(v);
+                    i++;
+                }
+                case "--recompute" -> {
+                    recompute = Integer.parseInt(v);
+                    i++;
+                }
+                case "--precision" -> {
+                    precision = Precision.parse(v);
+                    i++;
+                }
                 case "--attention" -> {
                     var list = new ArrayList<GPT2Cuda.Attention>();
-                    for (String s : v.split(",")) list.add(GPT2Cuda.Attention.valueOf(s.trim().toUpperCase(Locale.ROOT)));
+                    for (String s : v.split(","))
+                        list.add(GPT2Cuda.Attention.valueOf(s.trim().toUpperCase(Locale.ROOT)));
                     attentions = list;
                     i++;
                 }
-                default -> throw new LlmcException("unknown option " + a
-                        + " (known: --model --batch --seq --steps --warmup --recompute --precision --attention)");
+                default ->
+                    throw new LlmcException("unknown option " + a
+                            + " (known: --model --batch --seq --steps --warmup --recompute --precision --attention)");
             }
         }
         var cuda = CudaDriver.get();
         String device = cuda.deviceName(cuda.device(0));
-        System.out.printf(Locale.ROOT, "device: %s, bf16 peak %.1f TFLOPS, driver %d%n", device, PeakFlops.bf16Tflops(device), cuda.driverVersion());
+        System.out.printf(
+                Locale.ROOT,
+                "device: %s, bf16 peak %.1f TFLOPS, driver %d%n",
+                device,
+                PeakFlops.bf16Tflops(device),
+                cuda.driverVersion());
         for (var attention : attentions)
             for (int batch : batches)
                 run(new Config(model, precision, attention, batch, seq, recompute, steps, warmup), device);
@@ -84,16 +118,25 @@ public final class CudaBench {
 
     static void run(Config c, String device) {
         GPT2Config config = GPT2Config.fromDescriptor(c.model());
-        String tag = String.format(Locale.ROOT, "model=%s precision=%s attention=%s B=%d T=%d recompute=%d",
-                c.model(), c.precision().name().toLowerCase(Locale.ROOT), c.attention().name().toLowerCase(Locale.ROOT),
-                c.batch(), c.seq(), c.recompute());
+        String tag = String.format(
+                Locale.ROOT,
+                "model=%s precision=%s attention=%s B=%d T=%d recompute=%d",
+                c.model(),
+                c.precision().name().toLowerCase(Locale.ROOT),
+                c.attention().name().toLowerCase(Locale.ROOT),
+                c.batch(),
+                c.seq(),
+                c.recompute());
         var options = new GPT2Cuda.Options(c.precision(), c.attention(), c.recompute(), true, true);
         try (var trainable = GPT2CudaModel.randomInit(config, options)) {
             GPT2Cuda model = trainable.gpu();
             var rng = new Random(42);
             int bt = c.batch() * c.seq();
             int[] inputs = new int[bt], targets = new int[bt];
-            for (int i = 0; i < bt; i++) { inputs[i] = rng.nextInt(config.vocabSize()); targets[i] = rng.nextInt(config.vocabSize()); }
+            for (int i = 0; i < bt; i++) {
+                inputs[i] = rng.nextInt(config.vocabSize());
+                targets[i] = rng.nextInt(config.vocabSize());
+            }
             double totalMs = 0;
             float loss = 0;
             for (int step = 0; step < c.warmup() + c.steps(); step++) {
@@ -111,10 +154,22 @@ public final class CudaBench {
             double msPerStep = totalMs / c.steps();
             double tokensPerSecond = bt / (msPerStep / 1000);
             double mfu = PeakFlops.mfu(config, c.seq(), bt, msPerStep / 1000, device);
-            System.out.printf(Locale.ROOT, "%-80s %9.2f ms/step %10.0f tok/s  MFU %5.1f%%  loss %.4f%n",
-                    tag, msPerStep, tokensPerSecond, mfu * 100, loss);
-            System.out.printf(Locale.ROOT, "RESULT %s status=ok ms_per_step=%.3f tok_per_s=%.1f mfu=%.4f loss=%.4f%n",
-                    tag, msPerStep, tokensPerSecond, mfu, loss);
+            System.out.printf(
+                    Locale.ROOT,
+                    "%-80s %9.2f ms/step %10.0f tok/s  MFU %5.1f%%  loss %.4f%n",
+                    tag,
+                    msPerStep,
+                    tokensPerSecond,
+                    mfu * 100,
+                    loss);
+            System.out.printf(
+                    Locale.ROOT,
+                    "RESULT %s status=ok ms_per_step=%.3f tok_per_s=%.1f mfu=%.4f loss=%.4f%n",
+                    tag,
+                    msPerStep,
+                    tokensPerSecond,
+                    mfu,
+                    loss);
         } catch (CudaException e) {
             String status = e.errorName().contains("OUT_OF_MEMORY") ? "oom" : "error";
             System.out.printf(Locale.ROOT, "%-80s %s: %s%n", tag, status, e.getMessage());

@@ -29,7 +29,9 @@ import org.openjdk.jmh.annotations.Warmup;
 @OutputTimeUnit(TimeUnit.SECONDS)
 @Warmup(iterations = 2, time = 2)
 @Measurement(iterations = 3, time = 2)
-@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED"})
+@Fork(
+        value = 1,
+        jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED"})
 @State(Scope.Benchmark)
 public class GPT2LayersBench {
 
@@ -51,8 +53,8 @@ public class GPT2LayersBench {
 
     Arena arena;
     MemorySegment inp, out, dinp, dout, weight, bias, dweight, dbias, mean, rstd; // (B,T,C) and (C) and (B,T)
-    MemorySegment fch, fchGelu, dfch, dfchGelu;                                    // (B,T,4C)
-    MemorySegment wte, wpe, dwte, dwpe;                                            // (V,C), (T,C)
+    MemorySegment fch, fchGelu, dfch, dfchGelu; // (B,T,4C)
+    MemorySegment wte, wpe, dwte, dwpe; // (V,C), (T,C)
     int[] tokens;
     long btc, bt;
 
@@ -98,7 +100,8 @@ public class GPT2LayersBench {
     @Benchmark
     public void layernormBackward(Data.Bytes bytes) {
         kernels.layernormBackward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, B, T, C);
-        bytes.gbytes += 4.0 * (4 * btc + 2 * bt + 5L * C) / 1e9; // read dout, inp, dinp; write dinp; mean, rstd; dweight, dbias
+        bytes.gbytes +=
+                4.0 * (4 * btc + 2 * bt + 5L * C) / 1e9; // read dout, inp, dinp; write dinp; mean, rstd; dweight, dbias
     }
 
     @Benchmark

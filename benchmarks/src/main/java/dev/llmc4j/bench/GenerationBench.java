@@ -32,8 +32,8 @@ import java.util.function.IntUnaryOperator;
 public final class GenerationBench {
     private GenerationBench() {}
 
-    static final Llama3Config LLAMA3 = new Llama3Config(1024, 32768, 4, 8, 2, 512, 1.3f, 256, 1e-5f, 500000f,
-            false, 3, 1);
+    static final Llama3Config LLAMA3 =
+            new Llama3Config(1024, 32768, 4, 8, 2, 512, 1.3f, 256, 1e-5f, 500000f, false, 3, 1);
 
     /** One model at one precision: runs a round of greedy generation and reports the seconds per new token. */
     interface Generator {
@@ -50,17 +50,22 @@ public final class GenerationBench {
         int rounds = args.length > 2 ? Integer.parseInt(args[2]) : 5;
         var limits = MachineLimits.measure();
         System.out.println("machine: " + limits.describe());
-        System.out.printf(Locale.ROOT, "KV-cache generation, %d new tokens per round, median of %d rounds after 1 warm-up, "
-                + "fp32 and bf16 alternating, %d threads%n", tokens, rounds, Parallel.threads());
+        System.out.printf(
+                Locale.ROOT,
+                "KV-cache generation, %d new tokens per round, median of %d rounds after 1 warm-up, "
+                        + "fp32 and bf16 alternating, %d threads%n",
+                tokens,
+                rounds,
+                Parallel.threads());
         try (var probe = new ReadProbe()) {
             try (var gpt2 = GPT2.randomInit(GPT2Config.fromDescriptor(gpt2Model));
-                 var gpt2Fp32 = new GPT2Inference(gpt2, Precision.FP32);
-                 var gpt2Bf16 = new GPT2Inference(gpt2, Precision.BF16)) {
+                    var gpt2Fp32 = new GPT2Inference(gpt2, Precision.FP32);
+                    var gpt2Bf16 = new GPT2Inference(gpt2, Precision.BF16)) {
                 compare(probe, tokens, rounds, List.of(gpt2(gpt2Model, gpt2Fp32), gpt2(gpt2Model, gpt2Bf16)));
             }
             try (var llama = Llama3.randomInit(LLAMA3, 42);
-                 var fp32 = llama.inferenceWeights(Precision.FP32);
-                 var bf16 = llama.inferenceWeights(Precision.BF16)) {
+                    var fp32 = llama.inferenceWeights(Precision.FP32);
+                    var bf16 = llama.inferenceWeights(Precision.BF16)) {
                 compare(probe, tokens, rounds, List.of(llama3(llama, fp32), llama3(llama, bf16)));
             }
         }
@@ -78,16 +83,26 @@ public final class GenerationBench {
                 if (round >= 0) tokensPerSecond.get(i)[round] = perSecond;
             }
         }
-        System.out.printf(Locale.ROOT, "read bandwidth before each round: median %.1f GB/s (%.1f to %.1f)%n",
-                median(bandwidth), Arrays.stream(bandwidth).min().orElse(0), Arrays.stream(bandwidth).max().orElse(0));
+        System.out.printf(
+                Locale.ROOT,
+                "read bandwidth before each round: median %.1f GB/s (%.1f to %.1f)%n",
+                median(bandwidth),
+                Arrays.stream(bandwidth).min().orElse(0),
+                Arrays.stream(bandwidth).max().orElse(0));
         for (int i = 0; i < generators.size(); i++) {
             var g = generators.get(i);
             long bytes = g.bytesPerToken();
             double[] fraction = new double[rounds];
             for (int r = 0; r < rounds; r++) fraction[r] = tokensPerSecond.get(i)[r] / (bandwidth[r] * 1e9 / bytes);
-            System.out.printf(Locale.ROOT, "%-22s %7.1f tokens/s   limit %7.1f tokens/s (%.0f MB of weights per token)   "
-                    + "%5.1f%% of the limit%n", g.name(), median(tokensPerSecond.get(i)), median(bandwidth) * 1e9 / bytes,
-                    bytes / 1e6, 100 * median(fraction));
+            System.out.printf(
+                    Locale.ROOT,
+                    "%-22s %7.1f tokens/s   limit %7.1f tokens/s (%.0f MB of weights per token)   "
+                            + "%5.1f%% of the limit%n",
+                    g.name(),
+                    median(tokensPerSecond.get(i)),
+                    median(bandwidth) * 1e9 / bytes,
+                    bytes / 1e6,
+                    100 * median(fraction));
         }
     }
 

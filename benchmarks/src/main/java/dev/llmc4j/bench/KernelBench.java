@@ -30,7 +30,9 @@ import org.openjdk.jmh.annotations.Warmup;
 @OutputTimeUnit(TimeUnit.SECONDS)
 @Warmup(iterations = 2, time = 2)
 @Measurement(iterations = 3, time = 2)
-@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED"})
+@Fork(
+        value = 1,
+        jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED"})
 public class KernelBench {
     static final int B = 4, T = 64, C = 768, NH = 12, V = 50257, Vp = 50304;
     static final long BTC = (long) B * T * C, BT = (long) B * T;
@@ -160,7 +162,8 @@ public class KernelBench {
     public void softmaxCrossentropyForward(Logits s, Data.Bytes bytes) {
         s.kernels.softmaxForward(s.probs, s.logits, (int) BT, V, Vp);
         s.kernels.crossentropyForward(s.losses, s.probs, s.targets, (int) BT, Vp);
-        bytes.gbytes += 4.0 * (BT * V + BT * Vp + 2 * BT) / 1e9; // read logits; write probs; read probs[target], write losses
+        bytes.gbytes +=
+                4.0 * (BT * V + BT * Vp + 2 * BT) / 1e9; // read logits; write probs; read probs[target], write losses
     }
 
     @Benchmark

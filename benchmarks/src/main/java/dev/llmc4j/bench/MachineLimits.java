@@ -1,7 +1,7 @@
 package dev.llmc4j.bench;
 
-import dev.llmc4j.cpu.VectorMath;
 import dev.llmc4j.cpu.Parallel;
+import dev.llmc4j.cpu.VectorMath;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -41,8 +41,13 @@ public record MachineLimits(double peakGflops, double readGBytesPerSecond) {
 
     /** One line: "fp32 FMA peak X GFLOP/s, read bandwidth Y GB/s (N threads, B-bit vectors)". */
     public String describe() {
-        return String.format(Locale.ROOT, "fp32 FMA peak %.1f GFLOP/s, read bandwidth %.1f GB/s (%d threads, %d-bit vectors)",
-                peakGflops, readGBytesPerSecond, Parallel.threads(), S.vectorBitSize());
+        return String.format(
+                Locale.ROOT,
+                "fp32 FMA peak %.1f GFLOP/s, read bandwidth %.1f GB/s (%d threads, %d-bit vectors)",
+                peakGflops,
+                readGBytesPerSecond,
+                Parallel.threads(),
+                S.vectorBitSize());
     }
 
     public static void main(String[] args) {
@@ -79,10 +84,23 @@ public record MachineLimits(double peakGflops, double readGBytesPerSecond) {
     private static float fmaChains(int iterations) {
         var x = FloatVector.broadcast(S, 0.999f);
         var y = FloatVector.broadcast(S, 1e-6f);
-        var a0 = FloatVector.zero(S); var a1 = a0; var a2 = a0; var a3 = a0; var a4 = a0; var a5 = a0; var a6 = a0; var a7 = a0;
+        var a0 = FloatVector.zero(S);
+        var a1 = a0;
+        var a2 = a0;
+        var a3 = a0;
+        var a4 = a0;
+        var a5 = a0;
+        var a6 = a0;
+        var a7 = a0;
         for (int i = 0; i < iterations; i++) {
-            a0 = a0.fma(x, y); a1 = a1.fma(x, y); a2 = a2.fma(x, y); a3 = a3.fma(x, y);
-            a4 = a4.fma(x, y); a5 = a5.fma(x, y); a6 = a6.fma(x, y); a7 = a7.fma(x, y);
+            a0 = a0.fma(x, y);
+            a1 = a1.fma(x, y);
+            a2 = a2.fma(x, y);
+            a3 = a3.fma(x, y);
+            a4 = a4.fma(x, y);
+            a5 = a5.fma(x, y);
+            a6 = a6.fma(x, y);
+            a7 = a7.fma(x, y);
         }
         return a0.add(a1).add(a2).add(a3).add(a4).add(a5).add(a6).add(a7).reduceLanes(VectorOperators.ADD);
     }
@@ -101,9 +119,10 @@ public record MachineLimits(double peakGflops, double readGBytesPerSecond) {
         private final MemorySegment buffer = arena.allocate(BANDWIDTH_BYTES, 64);
 
         public ReadProbe() {
-            Parallel.forRange(BANDWIDTH_BYTES / Float.BYTES, (start, end) -> { // each page from the thread that reads it
-                for (long i = start; i < end; i += 1024) buffer.setAtIndex(ValueLayout.JAVA_FLOAT, i, 1f);
-            });
+            Parallel.forRange(
+                    BANDWIDTH_BYTES / Float.BYTES, (start, end) -> { // each page from the thread that reads it
+                        for (long i = start; i < end; i += 1024) buffer.setAtIndex(ValueLayout.JAVA_FLOAT, i, 1f);
+                    });
             // compile the reading loop before it is timed: a pass calls it once per thread, too few calls for the JIT
             // to compile the method itself (each call would start interpreted and switch over mid-loop)
             float sink = 0;
@@ -136,11 +155,15 @@ public record MachineLimits(double peakGflops, double readGBytesPerSecond) {
         }
     }
 
-    // bytes [from, to) of m as floats, four vectors per step (four independent sums); to - from is a multiple of 4 vectors
+    // bytes [from, to) of m as floats, four vectors per step (four independent sums); to - from is a multiple of 4
+    // vectors
     private static float sum(MemorySegment m, long from, long to) {
         var order = ByteOrder.nativeOrder();
         long step = S.vectorByteSize();
-        var s0 = FloatVector.zero(S); var s1 = s0; var s2 = s0; var s3 = s0;
+        var s0 = FloatVector.zero(S);
+        var s1 = s0;
+        var s2 = s0;
+        var s3 = s0;
         for (long at = from; at < to; at += 4 * step) {
             s0 = s0.add(FloatVector.fromMemorySegment(S, m, at, order));
             s1 = s1.add(FloatVector.fromMemorySegment(S, m, at + step, order));

@@ -4,11 +4,9 @@ import dev.llmc4j.cpu.Matmul;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.TimeUnit;
-import org.openjdk.jmh.annotations.AuxCounters;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
-import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Measurement;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
@@ -27,7 +25,9 @@ import org.openjdk.jmh.annotations.Warmup;
 @OutputTimeUnit(TimeUnit.SECONDS)
 @Warmup(iterations = 2, time = 2)
 @Measurement(iterations = 3, time = 2)
-@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED"})
+@Fork(
+        value = 1,
+        jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED"})
 @State(Scope.Benchmark)
 public class MatmulBench {
 
@@ -49,11 +49,26 @@ public class MatmulBench {
     @Setup
     public void setup() {
         switch (layer) {
-            case "qkv" -> { C = 768; OC = 3 * 768; }
-            case "attproj" -> { C = 768; OC = 768; }
-            case "fc" -> { C = 768; OC = 4 * 768; }
-            case "fcproj" -> { C = 4 * 768; OC = 768; }
-            case "lmhead" -> { C = 768; OC = 50304; }
+            case "qkv" -> {
+                C = 768;
+                OC = 3 * 768;
+            }
+            case "attproj" -> {
+                C = 768;
+                OC = 768;
+            }
+            case "fc" -> {
+                C = 768;
+                OC = 4 * 768;
+            }
+            case "fcproj" -> {
+                C = 4 * 768;
+                OC = 768;
+            }
+            case "lmhead" -> {
+                C = 768;
+                OC = 50304;
+            }
             default -> throw new IllegalArgumentException(layer);
         }
         matmul = kernel.equals("fast") ? Matmul.VECTOR : Matmul.BASELINE;

@@ -67,7 +67,10 @@ public final class StepBench {
 
     public static void main(String[] args) throws Exception {
         if (args.length >= 1 && args[0].equals("--serve")) {
-            var bench = new StepBench(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]),
+            var bench = new StepBench(
+                    args[1],
+                    Integer.parseInt(args[2]),
+                    Integer.parseInt(args[3]),
                     args.length > 4 ? Integer.parseInt(args[4]) : 0);
             System.out.println("ready");
             var in = new BufferedReader(new InputStreamReader(System.in));
@@ -83,7 +86,8 @@ public final class StepBench {
             return;
         }
         if (args.length < 3) {
-            System.err.println("usage: StepBench MODEL B T [STEPS [WARMUP [RECOMPUTE]]] | --serve MODEL B T [RECOMPUTE]");
+            System.err.println(
+                    "usage: StepBench MODEL B T [STEPS [WARMUP [RECOMPUTE]]] | --serve MODEL B T [RECOMPUTE]");
             System.exit(2);
         }
         int B = Integer.parseInt(args[1]), T = Integer.parseInt(args[2]);
@@ -91,19 +95,28 @@ public final class StepBench {
         int warmup = args.length > 4 ? Integer.parseInt(args[4]) : 3;
         int recompute = args.length > 5 ? Integer.parseInt(args[5]) : 0;
         var bench = new StepBench(args[0], B, T, recompute);
-        System.out.printf("GPT-2 %s B=%d T=%d recompute=%d threads=%d kernels=%s; activations %,d floats (%.1f MiB)%n",
-                args[0], B, T, recompute, Parallel.threads(), bench.model.kernels().name(),
-                bench.activationFloats(), bench.activationFloats() * 4 / 1048576.0);
+        System.out.printf(
+                "GPT-2 %s B=%d T=%d recompute=%d threads=%d kernels=%s; activations %,d floats (%.1f MiB)%n",
+                args[0],
+                B,
+                T,
+                recompute,
+                Parallel.threads(),
+                bench.model.kernels().name(),
+                bench.activationFloats(),
+                bench.activationFloats() * 4 / 1048576.0);
         double[][] times = new double[3][steps];
         for (int s = 0; s < warmup + steps; s++) {
             double[] t = bench.trainStep();
-            System.out.printf("%s %2d: forward %8.1f ms  backward %8.1f ms  update %7.1f ms  total %8.1f ms%n",
+            System.out.printf(
+                    "%s %2d: forward %8.1f ms  backward %8.1f ms  update %7.1f ms  total %8.1f ms%n",
                     s < warmup ? "warmup" : "step  ", s, t[0], t[1], t[2], t[0] + t[1] + t[2]);
             if (s >= warmup) for (int k = 0; k < 3; k++) times[k][s - warmup] = t[k];
         }
         double[] total = new double[steps];
         for (int s = 0; s < steps; s++) total[s] = times[0][s] + times[1][s] + times[2][s];
-        System.out.printf("median of %d: forward %.1f ms  backward %.1f ms  update %.1f ms  step %.1f ms%n",
+        System.out.printf(
+                "median of %d: forward %.1f ms  backward %.1f ms  update %.1f ms  step %.1f ms%n",
                 steps, median(times[0]), median(times[1]), median(times[2]), median(total));
         // matmul flops as benchmarks/scripts/cpu_vs_pytorch.py counts them: 2 per multiply-add over the 12 L C^2
         // weights and the lm head, plus attention's two (T x T) products; a training step is 3x the forward
@@ -111,7 +124,8 @@ public final class StepBench {
         long L = config.numLayers(), C = config.channels(), Vp = config.paddedVocabSize(), BT = (long) B * T;
         double stepFlops = 3.0 * (2.0 * BT * (12 * L * C * C + Vp * C) + 4.0 * L * BT * T * C);
         double gflops = stepFlops / median(total) / 1e6, peak = MachineLimits.measureFmaPeak();
-        System.out.printf("step: %.1f GFLOP, %.1f GFLOP/s, %.1f%% of the fp32 FMA peak measured after the steps (%.1f GFLOP/s)%n",
+        System.out.printf(
+                "step: %.1f GFLOP, %.1f GFLOP/s, %.1f%% of the fp32 FMA peak measured after the steps (%.1f GFLOP/s)%n",
                 stepFlops / 1e9, gflops, 100 * gflops / peak, peak);
     }
 

@@ -28,23 +28,101 @@ final class AotTraining {
         try {
             var random = new Random(1);
             Path gpt2Train = dir.resolve("gpt2_train.bin"), gpt2Val = dir.resolve("gpt2_val.bin");
-            TokenShard.write(gpt2Train, TokenShard.Kind.GPT2, random.ints(20_000, 0, 50257).toArray());
-            TokenShard.write(gpt2Val, TokenShard.Kind.GPT2, random.ints(4_000, 0, 50257).toArray());
+            TokenShard.write(
+                    gpt2Train,
+                    TokenShard.Kind.GPT2,
+                    random.ints(20_000, 0, 50257).toArray());
+            TokenShard.write(
+                    gpt2Val, TokenShard.Kind.GPT2, random.ints(4_000, 0, 50257).toArray());
             Path gpt2Out = dir.resolve("gpt2");
-            run("train", "--layers", "2", "--heads", "4", "--channels", "128", "-i", gpt2Train.toString(), "-j", gpt2Val.toString(),
-                    "-b", "4", "-t", "64", "-x", "6", "-v", "3", "-m", "2", "-s", "3", "-g", "8", "-n", "6", "-o", gpt2Out.toString());
+            run(
+                    "train",
+                    "--layers",
+                    "2",
+                    "--heads",
+                    "4",
+                    "--channels",
+                    "128",
+                    "-i",
+                    gpt2Train.toString(),
+                    "-j",
+                    gpt2Val.toString(),
+                    "-b",
+                    "4",
+                    "-t",
+                    "64",
+                    "-x",
+                    "6",
+                    "-v",
+                    "3",
+                    "-m",
+                    "2",
+                    "-s",
+                    "3",
+                    "-g",
+                    "8",
+                    "-n",
+                    "6",
+                    "-o",
+                    gpt2Out.toString());
             for (String weights : new String[] {"fp32", "bf16"})
                 run("sample", "-e", gpt2Out.resolve("model_00000006.bin").toString(), "-g", "16", "--weights", weights);
 
             Path llamaTrain = dir.resolve("llama3_train.bin"), llamaVal = dir.resolve("llama3_val.bin");
-            TokenShard.write(llamaTrain, TokenShard.Kind.LLAMA3, random.ints(20_000, 0, 512).toArray());
-            TokenShard.write(llamaVal, TokenShard.Kind.LLAMA3, random.ints(4_000, 0, 512).toArray());
+            TokenShard.write(
+                    llamaTrain,
+                    TokenShard.Kind.LLAMA3,
+                    random.ints(20_000, 0, 512).toArray());
+            TokenShard.write(
+                    llamaVal, TokenShard.Kind.LLAMA3, random.ints(4_000, 0, 512).toArray());
             Path llamaOut = dir.resolve("llama3");
-            run("llama3", "train", "--vocab", "512", "--layers", "2", "--heads", "4", "--kv-heads", "2", "--channels", "128",
-                    "--max-seq-len", "64", "-i", llamaTrain.toString(), "-j", llamaVal.toString(), "-b", "4", "-t", "64",
-                    "-x", "6", "-v", "3", "-m", "2", "-s", "3", "-g", "8", "-n", "6", "-o", llamaOut.toString());
+            run(
+                    "llama3",
+                    "train",
+                    "--vocab",
+                    "512",
+                    "--layers",
+                    "2",
+                    "--heads",
+                    "4",
+                    "--kv-heads",
+                    "2",
+                    "--channels",
+                    "128",
+                    "--max-seq-len",
+                    "64",
+                    "-i",
+                    llamaTrain.toString(),
+                    "-j",
+                    llamaVal.toString(),
+                    "-b",
+                    "4",
+                    "-t",
+                    "64",
+                    "-x",
+                    "6",
+                    "-v",
+                    "3",
+                    "-m",
+                    "2",
+                    "-s",
+                    "3",
+                    "-g",
+                    "8",
+                    "-n",
+                    "6",
+                    "-o",
+                    llamaOut.toString());
             for (String weights : new String[] {"fp32", "bf16"})
-                run("llama3", "sample", "-e", llamaOut.resolve("model_00000006.bin").toString(), "-n", "16", "--weights", weights);
+                run(
+                        "llama3",
+                        "sample",
+                        "-e",
+                        llamaOut.resolve("model_00000006.bin").toString(),
+                        "-n",
+                        "16",
+                        "--weights",
+                        weights);
         } finally {
             try (Stream<Path> files = Files.walk(dir)) {
                 files.sorted(Comparator.reverseOrder()).forEach(AotTraining::delete);
@@ -54,7 +132,8 @@ final class AotTraining {
 
     private static void run(String... args) {
         int exitCode = Llmc.execute(args);
-        if (exitCode != 0) throw new IllegalStateException("llmc " + String.join(" ", args) + " exited with " + exitCode);
+        if (exitCode != 0)
+            throw new IllegalStateException("llmc " + String.join(" ", args) + " exited with " + exitCode);
     }
 
     private static void delete(Path path) {

@@ -25,10 +25,15 @@ import picocli.CommandLine.Spec;
 @Command(
         name = "data",
         mixinStandardHelpOptions = true,
-        description = {"Prepare training data: GPT-2 token shards (llm.c format) plus gpt2_tokenizer.bin,",
-            "or with --model llama3 --tokenizer tokenizer.model Llama 3 shards (uint32) for ./llmc llama3 train."},
-        subcommands = {DataCommand.TinyShakespeareCommand.class, DataCommand.TextCommand.class,
-            DataCommand.HellaSwagCommand.class})
+        description = {
+            "Prepare training data: GPT-2 token shards (llm.c format) plus gpt2_tokenizer.bin,",
+            "or with --model llama3 --tokenizer tokenizer.model Llama 3 shards (uint32) for ./llmc llama3 train."
+        },
+        subcommands = {
+            DataCommand.TinyShakespeareCommand.class,
+            DataCommand.TextCommand.class,
+            DataCommand.HellaSwagCommand.class
+        })
 public final class DataCommand implements Runnable {
     @Spec
     CommandSpec spec;
@@ -40,13 +45,19 @@ public final class DataCommand implements Runnable {
 
     /** {@code --model gpt2|llama3} and {@code --tokenizer FILE}: whose tokens the shards hold (llm.c's {@code --model}). */
     static final class ModelChoice {
-        @Option(names = "--model", paramLabel = "gpt2|llama3", defaultValue = "gpt2",
+        @Option(
+                names = "--model",
+                paramLabel = "gpt2|llama3",
+                defaultValue = "gpt2",
                 description = "whose tokens: gpt2 (uint16 shards and gpt2_tokenizer.bin) or llama3 (uint32 shards,"
                         + " <|begin_of_text|> before each section; needs --tokenizer) (default: ${DEFAULT-VALUE})")
         String model;
 
-        @Option(names = "--tokenizer", paramLabel = "FILE",
-                description = "--model llama3: Meta's tokenizer.model (tiktoken format), which you supply; llmc never downloads it")
+        @Option(
+                names = "--tokenizer",
+                paramLabel = "FILE",
+                description =
+                        "--model llama3: Meta's tokenizer.model (tiktoken format), which you supply; llmc never downloads it")
         Path tokenizer;
 
         boolean isLlama3() {
@@ -61,13 +72,16 @@ public final class DataCommand implements Runnable {
         TextEncoder encoder() {
             if (!isLlama3()) {
                 if (tokenizer != null)
-                    throw new LlmcException("--tokenizer is for --model llama3; GPT-2's tokenizer is built in (leave --tokenizer out)");
+                    throw new LlmcException(
+                            "--tokenizer is for --model llama3; GPT-2's tokenizer is built in (leave --tokenizer out)");
                 return TextEncoder.gpt2();
             }
             if (tokenizer == null)
-                throw new LlmcException("--model llama3 needs --tokenizer FILE: Meta's Llama 3 tokenizer.model (tiktoken format), which you supply");
+                throw new LlmcException(
+                        "--model llama3 needs --tokenizer FILE: Meta's Llama 3 tokenizer.model (tiktoken format), which you supply");
             if (!Files.isRegularFile(tokenizer) || !Files.isReadable(tokenizer))
-                throw new LlmcException("--tokenizer " + tokenizer + ": no readable file there (Meta's Llama 3 tokenizer.model)");
+                throw new LlmcException(
+                        "--tokenizer " + tokenizer + ": no readable file there (Meta's Llama 3 tokenizer.model)");
             try {
                 return Llama3Tokenizer.load(tokenizer).shardEncoder();
             } catch (LlmcException e) {
@@ -98,20 +112,28 @@ public final class DataCommand implements Runnable {
         @Spec
         CommandSpec spec;
 
-        @Option(names = {"-o", "--output"}, paramLabel = "DIR",
-                description = "Where the shards go (default: data/tinyshakespeare, or data/tinyshakespeare-llama3 for --model llama3,"
-                        + " under the current folder; llm.c uses dev/data/tinyshakespeare).")
+        @Option(
+                names = {"-o", "--output"},
+                paramLabel = "DIR",
+                description =
+                        "Where the shards go (default: data/tinyshakespeare, or data/tinyshakespeare-llama3 for --model llama3,"
+                                + " under the current folder; llm.c uses dev/data/tinyshakespeare).")
         Path output;
 
         @Mixin
         ModelChoice model;
 
-        @Option(names = "--input", paramLabel = "FILE",
+        @Option(
+                names = "--input",
+                paramLabel = "FILE",
                 description = "Use this copy of input.txt instead of downloading (its SHA-256 must match).")
         Path input;
 
-        @Option(names = "--cache", paramLabel = "DIR",
-                description = "Where the downloaded text is kept (default: $XDG_CACHE_HOME/llmc4j/tinyshakespeare, else ~/.cache/llmc4j/tinyshakespeare).")
+        @Option(
+                names = "--cache",
+                paramLabel = "DIR",
+                description =
+                        "Where the downloaded text is kept (default: $XDG_CACHE_HOME/llmc4j/tinyshakespeare, else ~/.cache/llmc4j/tinyshakespeare).")
         Path cache;
 
         @Override
@@ -147,14 +169,23 @@ public final class DataCommand implements Runnable {
         @Spec
         CommandSpec spec;
 
-        @Parameters(arity = "1..*", paramLabel = "FILE|GLOB", description = "UTF-8 text (or --jsonl) files, or globs such as 'corpus/*.txt'.")
+        @Parameters(
+                arity = "1..*",
+                paramLabel = "FILE|GLOB",
+                description = "UTF-8 text (or --jsonl) files, or globs such as 'corpus/*.txt'.")
         List<String> inputs;
 
-        @Option(names = "--jsonl", paramLabel = "FIELD", description = "the inputs are JSON lines; each line's FIELD (a string) is a document")
+        @Option(
+                names = "--jsonl",
+                paramLabel = "FIELD",
+                description = "the inputs are JSON lines; each line's FIELD (a string) is a document")
         String jsonField;
 
         @Range(min = 1, max = Integer.MAX_VALUE)
-        @Option(names = "--shard-size", paramLabel = "TOKENS", defaultValue = "100000000",
+        @Option(
+                names = "--shard-size",
+                paramLabel = "TOKENS",
+                defaultValue = "100000000",
                 description = "tokens per shard (default: ${DEFAULT-VALUE}, llm.c's FineWeb shards)")
         long shardSize;
 
@@ -163,24 +194,36 @@ public final class DataCommand implements Runnable {
         Integer threads;
 
         @Range(min = 0, max = 1, minExclusive = true, maxExclusive = true)
-        @Option(names = "--val-fraction", paramLabel = "F",
-                description = "small-text mode: the first fraction F (0 < F < 1) of the tokens is NAME_val.bin, the rest NAME_train.bin")
+        @Option(
+                names = "--val-fraction",
+                paramLabel = "F",
+                description =
+                        "small-text mode: the first fraction F (0 < F < 1) of the tokens is NAME_val.bin, the rest NAME_train.bin")
         Double valFraction;
 
-        @Option(names = {"-o", "--output"}, paramLabel = "DIR", description = "Output folder (default: data/<name>, or data/<name>-llama3 for --model llama3).")
+        @Option(
+                names = {"-o", "--output"},
+                paramLabel = "DIR",
+                description = "Output folder (default: data/<name>, or data/<name>-llama3 for --model llama3).")
         Path output;
 
         @Mixin
         ModelChoice model;
 
-        @Option(names = "--name", paramLabel = "NAME", description = "Shard name prefix (default: the first file's name without extension).")
+        @Option(
+                names = "--name",
+                paramLabel = "NAME",
+                description = "Shard name prefix (default: the first file's name without extension).")
         String name;
 
         @Override
         public void run() {
             List<Path> files = InputFiles.expand(inputs);
-            String prefix = name != null ? name : stripExtension(files.getFirst().getFileName().toString());
-            if (prefix.isBlank()) throw new LlmcException("cannot derive a shard name from " + files.getFirst() + "; pass --name");
+            String prefix = name != null
+                    ? name
+                    : stripExtension(files.getFirst().getFileName().toString());
+            if (prefix.isBlank())
+                throw new LlmcException("cannot derive a shard name from " + files.getFirst() + "; pass --name");
             TextEncoder encoder = model.encoder();
             Path folder = output != null ? output : model.defaultFolder(Path.of("data", prefix));
             PrintWriter out = spec.commandLine().getOut();
@@ -191,14 +234,24 @@ public final class DataCommand implements Runnable {
             }
             int threadCount = threads != null ? threads : Runtime.getRuntime().availableProcessors();
             var bar = TokenProgress.forTerminal();
-            var result = ShardedDatasetBuilder.build(new ShardedDatasetBuilder.Options(files, jsonField, folder, prefix,
-                    shardSize, threadCount, encoder), bar);
+            var result = ShardedDatasetBuilder.build(
+                    new ShardedDatasetBuilder.Options(
+                            files, jsonField, folder, prefix, shardSize, threadCount, encoder),
+                    bar);
             bar.finish();
             if (result.skippedShards() > 0)
-                out.println(String.format(Locale.ROOT, "kept %d shards an earlier run finished", result.skippedShards()));
-            out.println(String.format(Locale.ROOT, "wrote %,d tokens in %d shards to %s (%s .. %s): %,.0f tokens/s on %d threads",
-                    result.tokens(), result.shards().size(), folder, result.shards().getFirst().getFileName(),
-                    result.shards().getLast().getFileName(), result.tokensPerSecond(), threadCount));
+                out.println(
+                        String.format(Locale.ROOT, "kept %d shards an earlier run finished", result.skippedShards()));
+            out.println(String.format(
+                    Locale.ROOT,
+                    "wrote %,d tokens in %d shards to %s (%s .. %s): %,.0f tokens/s on %d threads",
+                    result.tokens(),
+                    result.shards().size(),
+                    folder,
+                    result.shards().getFirst().getFileName(),
+                    result.shards().getLast().getFileName(),
+                    result.tokensPerSecond(),
+                    threadCount));
             Path tokenizerFile = encoder.writeTokenizer(folder);
             if (tokenizerFile != null) out.println("wrote " + tokenizerFile);
             out.flush();
@@ -227,8 +280,12 @@ public final class DataCommand implements Runnable {
         @Override
         public void update(long tokens, int shard, double tokensPerSecond) {
             if (!terminal) return;
-            System.err.print(String.format(Locale.ROOT, "\rtokenizing: %,d tokens, shard %d, %,.0f tokens/s   ",
-                    tokens, shard, tokensPerSecond));
+            System.err.print(String.format(
+                    Locale.ROOT,
+                    "\rtokenizing: %,d tokens, shard %d, %,.0f tokens/s   ",
+                    tokens,
+                    shard,
+                    tokensPerSecond));
             System.err.flush();
             drawn = true;
         }
@@ -250,23 +307,32 @@ public final class DataCommand implements Runnable {
         @Spec
         CommandSpec spec;
 
-        @Option(names = "--input", paramLabel = "FILE.jsonl", description = "HellaSwag JSON lines (ctx, endings, label)")
+        @Option(
+                names = "--input",
+                paramLabel = "FILE.jsonl",
+                description = "HellaSwag JSON lines (ctx, endings, label)")
         Path input;
 
-        @Option(names = {"-o", "--output"}, paramLabel = "FILE", defaultValue = "data/hellaswag/hellaswag_val.bin",
-                description = "the eval file (default: ${DEFAULT-VALUE}; llm.c's is dev/data/hellaswag/hellaswag_val.bin)")
+        @Option(
+                names = {"-o", "--output"},
+                paramLabel = "FILE",
+                defaultValue = "data/hellaswag/hellaswag_val.bin",
+                description =
+                        "the eval file (default: ${DEFAULT-VALUE}; llm.c's is dev/data/hellaswag/hellaswag_val.bin)")
         Path output;
 
         @Override
         public void run() {
             if (input == null)
-                throw new LlmcException("data hellaswag needs --input FILE.jsonl: llmc downloads nothing here; get HellaSwag's "
-                        + "hellaswag_val.jsonl yourself and pass it");
+                throw new LlmcException(
+                        "data hellaswag needs --input FILE.jsonl: llmc downloads nothing here; get HellaSwag's "
+                                + "hellaswag_val.jsonl yourself and pass it");
             var tokenizer = GPT2Tokenizer.get();
             var examples = HellaSwag.render(input, text -> {
                 // tiktoken's encode, which llm.c's script calls, refuses special-token text
                 if (text.contains(GPT2Tokenizer.EOT_TEXT))
-                    throw new LlmcException(input + ": text contains " + GPT2Tokenizer.EOT_TEXT + ", which GPT-2's encode refuses");
+                    throw new LlmcException(
+                            input + ": text contains " + GPT2Tokenizer.EOT_TEXT + ", which GPT-2's encode refuses");
                 return tokenizer.encodeOrdinary(text);
             });
             EvalFile.write(output, examples);
@@ -304,8 +370,15 @@ public final class DataCommand implements Runnable {
             String line;
             if (total > 0) {
                 int filled = (int) (WIDTH * done / total);
-                line = String.format(Locale.ROOT, "\r%s [%s%s] %3d%% %,d / %,d KiB", label, "#".repeat(filled),
-                        " ".repeat(WIDTH - filled), 100 * done / total, done / 1024, total / 1024);
+                line = String.format(
+                        Locale.ROOT,
+                        "\r%s [%s%s] %3d%% %,d / %,d KiB",
+                        label,
+                        "#".repeat(filled),
+                        " ".repeat(WIDTH - filled),
+                        100 * done / total,
+                        done / 1024,
+                        total / 1024);
             } else {
                 line = String.format(Locale.ROOT, "\r%s %,d KiB", label, done / 1024);
             }

@@ -14,23 +14,38 @@ import picocli.CommandLine.Option;
 public final class DeviceOptions {
 
     /** The two devices a GPT-2 runs on. */
-    public enum Device { CPU, CUDA }
+    public enum Device {
+        CPU,
+        CUDA
+    }
 
-    @Option(names = "--device", paramLabel = "cpu|cuda", defaultValue = "cpu",
+    @Option(
+            names = "--device",
+            paramLabel = "cpu|cuda",
+            defaultValue = "cpu",
             description = "cpu (fp32, the default) or cuda (an NVIDIA GPU, compute capability 8.0+)")
     String device;
 
-    @Option(names = "--precision", paramLabel = "bf16|fp32|fp16",
+    @Option(
+            names = "--precision",
+            paramLabel = "bf16|fp32|fp16",
             description = "cuda: storage type of parameters, gradients and activations (default bf16); cpu: fp32 only")
     String precision;
 
     @Range(min = 0, max = 2)
-    @Option(names = {"-r", "--recompute"}, paramLabel = "0|1|2", defaultValue = "1",
-            description = "0 keep all activations, 1 recompute GELU in backward, 2 also LayerNorm (default: ${DEFAULT-VALUE})")
+    @Option(
+            names = {"-r", "--recompute"},
+            paramLabel = "0|1|2",
+            defaultValue = "1",
+            description =
+                    "0 keep all activations, 1 recompute GELU in backward, 2 also LayerNorm (default: ${DEFAULT-VALUE})")
     int recompute;
 
-    @Option(names = "--attention", paramLabel = "flash|plain",
-            description = "cuda: flash (16-bit, head size 64/96/128) or plain (default: flash for bf16/fp16, plain for fp32)")
+    @Option(
+            names = "--attention",
+            paramLabel = "flash|plain",
+            description =
+                    "cuda: flash (16-bit, head size 64/96/128) or plain (default: flash for bf16/fp16, plain for fp32)")
     String attention;
 
     public Device device() {
@@ -74,15 +89,18 @@ public final class DeviceOptions {
     /** Rejects GPU-only settings that cannot apply on the CPU (the CPU model computes in fp32 only). */
     public void checkCpu() {
         if (precision != null && precision() != Precision.FP32)
-            throw new LlmcException("--precision " + precision + " needs --device cuda: the CPU model computes in fp32");
-        if (recompute < 0 || recompute > 2) throw new LlmcException("recompute (-r) must be 0, 1 or 2, found " + recompute);
+            throw new LlmcException(
+                    "--precision " + precision + " needs --device cuda: the CPU model computes in fp32");
+        if (recompute < 0 || recompute > 2)
+            throw new LlmcException("recompute (-r) must be 0, 1 or 2, found " + recompute);
     }
 
     /** "cuda (bf16, flash attention, recompute 1)" or "cpu (fp32, recompute 1)". */
     public String describe() {
         if (!isCuda()) return "cpu (fp32, recompute %d)".formatted(recompute);
         Precision p = precision();
-        return "cuda (%s, %s attention, recompute %d)".formatted(p.name().toLowerCase(Locale.ROOT),
-                attention(p).name().toLowerCase(Locale.ROOT), recompute);
+        return "cuda (%s, %s attention, recompute %d)"
+                .formatted(
+                        p.name().toLowerCase(Locale.ROOT), attention(p).name().toLowerCase(Locale.ROOT), recompute);
     }
 }

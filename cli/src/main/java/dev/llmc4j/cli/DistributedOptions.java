@@ -25,32 +25,54 @@ final class DistributedOptions {
     CommandSpec command; // the command these options belong to (train, llama3 train), for the messages
 
     @Range(min = 1, max = 65536)
-    @Option(names = {"-pn", "--num-processes"}, paramLabel = "N", defaultValue = "1",
+    @Option(
+            names = {"-pn", "--num-processes"},
+            paramLabel = "N",
+            defaultValue = "1",
             description = "processes in the run (under mpirun: from MPI) (default: ${DEFAULT-VALUE})")
     int numProcesses;
 
     @Range(min = 0, max = 65535)
-    @Option(names = {"-pr", "--process-rank"}, paramLabel = "R", defaultValue = "0",
+    @Option(
+            names = {"-pr", "--process-rank"},
+            paramLabel = "R",
+            defaultValue = "0",
             description = "this process's rank (under mpirun: from MPI) (default: ${DEFAULT-VALUE})")
     int rank;
 
     @Range(min = 1, max = 1024)
-    @Option(names = {"-pg", "--gpus-per-node"}, paramLabel = "N", defaultValue = "8",
+    @Option(
+            names = {"-pg", "--gpus-per-node"},
+            paramLabel = "N",
+            defaultValue = "8",
             description = "GPUs per machine, for -pi tcp/fs: GPU = rank %% N (default: ${DEFAULT-VALUE})")
     int gpusPerNode;
 
-    @Option(names = {"-pi", "--process-init"}, paramLabel = "mpi|tcp|fs", defaultValue = "mpi",
-            description = "how GPU processes exchange the NCCL id: mpi, tcp (rank 0 serves it) or fs (a shared folder) (default: ${DEFAULT-VALUE})")
+    @Option(
+            names = {"-pi", "--process-init"},
+            paramLabel = "mpi|tcp|fs",
+            defaultValue = "mpi",
+            description =
+                    "how GPU processes exchange the NCCL id: mpi, tcp (rank 0 serves it) or fs (a shared folder) (default: ${DEFAULT-VALUE})")
     String init;
 
-    @Option(names = {"-ps", "--server-host"}, paramLabel = "HOST", description = "-pi tcp: the address of rank 0's machine")
+    @Option(
+            names = {"-ps", "--server-host"},
+            paramLabel = "HOST",
+            description = "-pi tcp: the address of rank 0's machine")
     String serverHost;
 
-    @Option(names = {"-pf", "--fs-path"}, paramLabel = "DIR", description = "-pi fs: a folder every machine shares")
+    @Option(
+            names = {"-pf", "--fs-path"},
+            paramLabel = "DIR",
+            description = "-pi fs: a folder every machine shares")
     Path fsPath;
 
     @Range(min = 0, max = 1)
-    @Option(names = {"-z", "--zero-stage"}, paramLabel = "0|1", defaultValue = "0",
+    @Option(
+            names = {"-z", "--zero-stage"},
+            paramLabel = "0|1",
+            defaultValue = "0",
             description = "ZeRO stage: 1 shards AdamW's state across the processes (default: ${DEFAULT-VALUE})")
     int zeroStage;
 
@@ -72,19 +94,22 @@ final class DistributedOptions {
         var method = NcclIdExchange.Method.parse(init);
         if (!cuda) {
             if (underMpirun && method != NcclIdExchange.Method.MPI)
-                throw new LlmcException("-pi " + init + " initialises NCCL for GPU training; the CPU trainer under mpirun uses MPI (leave -pi out)");
+                throw new LlmcException("-pi " + init
+                        + " initialises NCCL for GPU training; the CPU trainer under mpirun uses MPI (leave -pi out)");
             if (underMpirun) return Setup.MPI_CPU;
             if (numProcesses > 1)
-                throw new LlmcException(("-pn %d without mpirun: CPU processes train together through MPI; start them with"
-                        + " mpirun -np %d ./%s ... (-pi tcp/fs with -pn/-pr start GPU runs, whose NCCL needs no MPI)")
-                        .formatted(numProcesses, numProcesses, commandName()));
+                throw new LlmcException(
+                        ("-pn %d without mpirun: CPU processes train together through MPI; start them with"
+                                        + " mpirun -np %d ./%s ... (-pi tcp/fs with -pn/-pr start GPU runs, whose NCCL needs no MPI)")
+                                .formatted(numProcesses, numProcesses, commandName()));
             return Setup.SINGLE;
         }
         if (!underMpirun && numProcesses == 1) return Setup.SINGLE;
         if (!underMpirun && method == NcclIdExchange.Method.MPI)
-            throw new LlmcException(("-pn %d with -pi mpi needs mpirun: start the GPU processes with mpirun -np %d ./llmc train"
-                    + " --device cuda ..., or give each one -pn %d -pr RANK and -pi tcp -ps HOST (or -pi fs -pf DIR)")
-                    .formatted(numProcesses, numProcesses, numProcesses));
+            throw new LlmcException(
+                    ("-pn %d with -pi mpi needs mpirun: start the GPU processes with mpirun -np %d ./llmc train"
+                                    + " --device cuda ..., or give each one -pn %d -pr RANK and -pi tcp -ps HOST (or -pi fs -pf DIR)")
+                            .formatted(numProcesses, numProcesses, numProcesses));
         return Setup.NCCL_GPU;
     }
 
@@ -109,7 +134,8 @@ final class DistributedOptions {
         if (!MpiCommunicator.underMpirun()) return null;
         var comm = MpiCommunicator.init();
         if (numProcesses != 1 && numProcesses != comm.size()) {
-            var error = new LlmcException("-pn %d disagrees with mpirun's %d processes".formatted(numProcesses, comm.size()));
+            var error = new LlmcException(
+                    "-pn %d disagrees with mpirun's %d processes".formatted(numProcesses, comm.size()));
             comm.close();
             throw error;
         }
@@ -124,12 +150,13 @@ final class DistributedOptions {
         var method = NcclIdExchange.Method.parse(init);
         if (MpiCommunicator.underMpirun()) {
             if (method != NcclIdExchange.Method.MPI)
-                throw new LlmcException("-pi " + init + " initialises NCCL for GPU training; the CPU trainer under mpirun uses MPI (leave -pi out)");
+                throw new LlmcException("-pi " + init
+                        + " initialises NCCL for GPU training; the CPU trainer under mpirun uses MPI (leave -pi out)");
             return openMpiIfStarted();
         }
         if (numProcesses > 1)
             throw new LlmcException(("-pn %d without mpirun: CPU processes train together through MPI; start them with"
-                    + " mpirun -np %d ./%s ... (-pi tcp/fs with -pn/-pr start GPU runs, whose NCCL needs no MPI)")
+                            + " mpirun -np %d ./%s ... (-pi tcp/fs with -pn/-pr start GPU runs, whose NCCL needs no MPI)")
                     .formatted(numProcesses, numProcesses, commandName()));
         return SingleProcess.INSTANCE;
     }
@@ -146,8 +173,8 @@ final class DistributedOptions {
         } catch (RuntimeException | Error e) {
             if (comm.size() > 1) {
                 if (!(e instanceof LlmcException)) e.printStackTrace();
-                System.err.println("error on rank %d of %d: %s%nrank %d: stopping every rank (MPI_Abort)".formatted(
-                        comm.rank(), comm.size(), e.getMessage(), comm.rank()));
+                System.err.println("error on rank %d of %d: %s%nrank %d: stopping every rank (MPI_Abort)"
+                        .formatted(comm.rank(), comm.size(), e.getMessage(), comm.rank()));
                 comm.abort(1);
             }
             throw e;

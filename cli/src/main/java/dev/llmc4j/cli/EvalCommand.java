@@ -17,7 +17,9 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /** {@code ./llmc eval hellaswag}: a checkpoint's HellaSwag accuracy, as llm.c's trainer measures it with -h 1. */
-@Command(name = "eval", mixinStandardHelpOptions = true,
+@Command(
+        name = "eval",
+        mixinStandardHelpOptions = true,
         description = "Evaluate a checkpoint on a multiple-choice eval file.",
         subcommands = {EvalCommand.HellaSwagCommand.class})
 public final class EvalCommand implements Runnable {
@@ -29,32 +31,52 @@ public final class EvalCommand implements Runnable {
         spec.commandLine().usage(spec.commandLine().getOut());
     }
 
-    @Command(name = "hellaswag", mixinStandardHelpOptions = true,
-            description = {"HellaSwag accuracy of a GPT-2 or Llama 3 checkpoint on llm.c's eval file (make it with",
+    @Command(
+            name = "hellaswag",
+            mixinStandardHelpOptions = true,
+            description = {
+                "HellaSwag accuracy of a GPT-2 or Llama 3 checkpoint on llm.c's eval file (make it with",
                 "./llmc data hellaswag): each completion scored by its mean loss over its tokens, the lowest one predicted",
-                "(completion style, acc_norm; llm.c's -h 1). The file's tokens must fit the model's vocabulary."})
+                "(completion style, acc_norm; llm.c's -h 1). The file's tokens must fit the model's vocabulary."
+            })
     static final class HellaSwagCommand implements Callable<Integer> {
         @Spec
         CommandSpec spec;
 
-        @Option(names = {"-e", "--model"}, required = true, paramLabel = "FILE", description = "GPT-2 or Llama 3 checkpoint (.bin)")
+        @Option(
+                names = {"-e", "--model"},
+                required = true,
+                paramLabel = "FILE",
+                description = "GPT-2 or Llama 3 checkpoint (.bin)")
         Path modelFile;
 
-        @Option(names = {"-f", "--file"}, paramLabel = "FILE", defaultValue = "data/hellaswag/hellaswag_val.bin",
+        @Option(
+                names = {"-f", "--file"},
+                paramLabel = "FILE",
+                defaultValue = "data/hellaswag/hellaswag_val.bin",
                 description = "eval file (default: ${DEFAULT-VALUE})")
         Path evalFile;
 
         @Range(min = 4, max = TrainingOptions.MAX_B_OR_T)
-        @Option(names = {"-b", "--batch-size"}, paramLabel = "B", defaultValue = "4",
+        @Option(
+                names = {"-b", "--batch-size"},
+                paramLabel = "B",
+                defaultValue = "4",
                 description = "rows per forward, a multiple of 4: B/4 examples at a time (default: ${DEFAULT-VALUE})")
         int batchSize;
 
         @Range(min = 1, max = TrainingOptions.MAX_B_OR_T, also = 0)
-        @Option(names = {"-t", "--seq-len"}, paramLabel = "T", defaultValue = "0",
-                description = "row length (default: the longest example plus one, rounded up to 64, at most the model's context)")
+        @Option(
+                names = {"-t", "--seq-len"},
+                paramLabel = "T",
+                defaultValue = "0",
+                description =
+                        "row length (default: the longest example plus one, rounded up to 64, at most the model's context)")
         int seqLen;
 
-        @Option(names = "--verbose", description = "print every example's four mean completion losses and its prediction")
+        @Option(
+                names = "--verbose",
+                description = "print every example's four mean completion losses and its prediction")
         boolean verbose;
 
         @Override
@@ -69,7 +91,8 @@ public final class EvalCommand implements Runnable {
                 if (T > model.maxSeqLen())
                     throw new LlmcException("-t " + T + " exceeds the model's context length " + model.maxSeqLen());
                 for (var example : examples) {
-                    for (int[] tokens : example.completions()) checkVocabulary(tokens, model.vocabSize(), example.index());
+                    for (int[] tokens : example.completions())
+                        checkVocabulary(tokens, model.vocabSize(), example.index());
                     checkVocabulary(example.context(), model.vocabSize(), example.index());
                 }
                 long start = System.nanoTime();
@@ -77,12 +100,27 @@ public final class EvalCommand implements Runnable {
                 if (verbose) {
                     for (var example : examples) {
                         float[] losses = result.completionLosses()[example.index()];
-                        out.println(String.format(Locale.ROOT, "%d: losses %.6f %.6f %.6f %.6f predicted %d label %d", example.index(),
-                                losses[0], losses[1], losses[2], losses[3], result.predictions()[example.index()], example.label()));
+                        out.println(String.format(
+                                Locale.ROOT,
+                                "%d: losses %.6f %.6f %.6f %.6f predicted %d label %d",
+                                example.index(),
+                                losses[0],
+                                losses[1],
+                                losses[2],
+                                losses[3],
+                                result.predictions()[example.index()],
+                                example.label()));
                     }
                 }
-                out.println(String.format(Locale.ROOT, "HellaSwag: %d/%d = %f (B=%d, T=%d, %.1f s)", result.correct(),
-                        result.total(), result.accuracy(), batchSize, T, (System.nanoTime() - start) / 1e9));
+                out.println(String.format(
+                        Locale.ROOT,
+                        "HellaSwag: %d/%d = %f (B=%d, T=%d, %.1f s)",
+                        result.correct(),
+                        result.total(),
+                        result.accuracy(),
+                        batchSize,
+                        T,
+                        (System.nanoTime() - start) / 1e9));
             }
             return 0;
         }
@@ -90,8 +128,9 @@ public final class EvalCommand implements Runnable {
         private void checkVocabulary(int[] tokens, int vocabSize, int example) {
             for (int token : tokens) {
                 if (token >= vocabSize)
-                    throw new LlmcException("%s, example %d: token id: expected below the model's vocabulary size %d, found %d"
-                            .formatted(evalFile, example, vocabSize, token));
+                    throw new LlmcException(
+                            "%s, example %d: token id: expected below the model's vocabulary size %d, found %d"
+                                    .formatted(evalFile, example, vocabSize, token));
             }
         }
 

@@ -39,11 +39,18 @@ public final class ImportCommand implements Runnable {
         @Spec
         CommandSpec spec;
 
-        @Option(names = "--from", required = true, paramLabel = "FILE",
+        @Option(
+                names = "--from",
+                required = true,
+                paramLabel = "FILE",
                 description = "model.safetensors, or the folder holding it (a Hugging Face snapshot)")
         Path from;
 
-        @Option(names = {"-o", "--output"}, required = true, paramLabel = "FILE", description = "checkpoint to write")
+        @Option(
+                names = {"-o", "--output"},
+                required = true,
+                paramLabel = "FILE",
+                description = "checkpoint to write")
         Path output;
 
         @Range(min = 1, max = 65536)
@@ -57,12 +64,19 @@ public final class ImportCommand implements Runnable {
         public Integer call() {
             Path file = Files.isDirectory(from) ? from.resolve("model.safetensors") : from;
             int version = bf16 ? 5 : 3;
-            var summary = GPT2Import.importCheckpoint(file, output,
-                    heads == null ? OptionalInt.empty() : OptionalInt.of(heads), version);
+            var summary = GPT2Import.importCheckpoint(
+                    file, output, heads == null ? OptionalInt.empty() : OptionalInt.of(heads), version);
             var config = summary.config();
-            spec.commandLine().getOut().printf(
-                    "wrote %s: GPT-2 %s, %,d parameters, checkpoint version %d (%s); heads from %s%n",
-                    output, config, config.numParameters(), version, bf16 ? "bf16" : "fp32", summary.headsSource());
+            spec.commandLine()
+                    .getOut()
+                    .printf(
+                            "wrote %s: GPT-2 %s, %,d parameters, checkpoint version %d (%s); heads from %s%n",
+                            output,
+                            config,
+                            config.numParameters(),
+                            version,
+                            bf16 ? "bf16" : "fp32",
+                            summary.headsSource());
             return 0;
         }
     }

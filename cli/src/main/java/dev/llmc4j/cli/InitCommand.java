@@ -9,14 +9,20 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code ./llmc init}: writes a randomly initialised GPT-2 checkpoint, bit-identical to PyTorch's seed-42 init. */
-@Command(name = "init", mixinStandardHelpOptions = true,
+@Command(
+        name = "init",
+        mixinStandardHelpOptions = true,
         description = "Write a GPT-2 checkpoint from llm.c's random init (identical to PyTorch's with seed 42).")
 public final class InitCommand implements Callable<Integer> {
 
     @Mixin
     ModelOptions model;
 
-    @Option(names = {"-o", "--output"}, required = true, paramLabel = "FILE", description = "checkpoint to write")
+    @Option(
+            names = {"-o", "--output"},
+            required = true,
+            paramLabel = "FILE",
+            description = "checkpoint to write")
     Path output;
 
     @Option(names = "--bf16", description = "write version 5 (bf16) instead of version 3 (fp32)")
@@ -25,12 +31,14 @@ public final class InitCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         if (model.isCheckpoint())
-            throw new LlmcException("init makes a new model: give a descriptor (-e d12) or --layers/--heads/--channels, not a checkpoint file");
+            throw new LlmcException(
+                    "init makes a new model: give a descriptor (-e d12) or --layers/--heads/--channels, not a checkpoint file");
         var config = model.config();
         try (var gpt2 = GPT2.randomInit(config)) {
             gpt2.save(output, bf16 ? 5 : 3);
         }
-        System.out.printf("wrote %s: GPT-2 %s, %,d parameters, checkpoint version %d (%s)%n",
+        System.out.printf(
+                "wrote %s: GPT-2 %s, %,d parameters, checkpoint version %d (%s)%n",
                 output, config, config.numParameters(), bf16 ? 5 : 3, bf16 ? "bf16" : "fp32");
         return 0;
     }

@@ -24,7 +24,9 @@ final class InputFiles {
             Path folder = pattern.getParent() != null ? pattern.getParent() : Path.of(".");
             var matcher = FileSystems.getDefault().getPathMatcher("glob:" + pattern.getFileName());
             try (Stream<Path> entries = Files.list(folder)) {
-                List<Path> matches = entries.filter(p -> Files.isRegularFile(p) && matcher.matches(p.getFileName())).sorted().toList();
+                List<Path> matches = entries.filter(p -> Files.isRegularFile(p) && matcher.matches(p.getFileName()))
+                        .sorted()
+                        .toList();
                 if (matches.isEmpty()) throw new LlmcException("no files match " + input);
                 files.addAll(matches);
             } catch (IOException e) {

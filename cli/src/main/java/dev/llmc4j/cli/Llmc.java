@@ -59,7 +59,9 @@ public final class Llmc implements Runnable {
         });
         commandLine.setParameterExceptionHandler((exception, arguments) -> {
             var cmd = exception.getCommandLine();
-            cmd.getErr().println("error: " + exception.getMessage() + " (see: " + cmd.getCommandSpec().qualifiedName() + " --help)");
+            cmd.getErr()
+                    .println("error: " + exception.getMessage() + " (see: "
+                            + cmd.getCommandSpec().qualifiedName() + " --help)");
             CommandLine.UnmatchedArgumentException.printSuggestions(exception, cmd.getErr());
             return cmd.getCommandSpec().exitCodeOnInvalidInput();
         });

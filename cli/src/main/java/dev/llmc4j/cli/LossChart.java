@@ -63,8 +63,8 @@ final class LossChart {
         var data = new XYSeriesCollection();
         data.addSeries(series("train loss", train));
         data.addSeries(series("val loss", val));
-        JFreeChart chart = ChartFactory.createXYLineChart(title, "step", "loss", data, PlotOrientation.VERTICAL,
-                true, false, false);
+        JFreeChart chart = ChartFactory.createXYLineChart(
+                title, "step", "loss", data, PlotOrientation.VERTICAL, true, false, false);
         chart.setBackgroundPaint(Color.WHITE);
         XYPlot plot = chart.getXYPlot();
         plot.setBackgroundPaint(Color.WHITE);

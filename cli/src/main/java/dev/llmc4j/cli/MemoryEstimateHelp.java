@@ -20,13 +20,17 @@ final class MemoryEstimateHelp {
     static void addTo(CommandLine root) {
         // GPT-2: -e d12, -t 1024, -r 1, samples on (the defaults of ./llmc train)
         GPT2Config d12 = GPT2Config.fromDescriptor("d12");
-        addTo(root.getSubcommands().get("train"), "d12, -r 1",
+        addTo(
+                root.getSubcommands().get("train"),
+                "d12, -r 1",
                 (b, t) -> GPT2.memoryEstimate(d12, b, t, 1, 1, 0, true).build().totalBytes());
         // Llama 3: the shape options' defaults
         var llama = new Llama3Command.Shape();
         new CommandLine(llama).parseArgs(); // fills in the defaults
         var config = llama.config();
-        addTo(root.getSubcommands().get("llama3").getSubcommands().get("train"), "the default shape",
+        addTo(
+                root.getSubcommands().get("llama3").getSubcommands().get("train"),
+                "the default shape",
                 (b, t) -> Llama3.memoryEstimate(config, b, t, 1, 0, 64).build().totalBytes());
     }
 
@@ -37,7 +41,8 @@ final class MemoryEstimateHelp {
         String batch = "memory per rank (%s, T=1024): %s + %s per sequence of B; a run that does not fit is refused"
                 .formatted(model, MemoryEstimate.format(base), MemoryEstimate.format(perSequence));
         String length = "memory per rank (%s, B=4): %s at T=256, %s at T=1024 (attention grows with T^2)"
-                .formatted(model, MemoryEstimate.format(bytes.apply(4, 256)), MemoryEstimate.format(bytes.apply(4, 1024)));
+                .formatted(
+                        model, MemoryEstimate.format(bytes.apply(4, 256)), MemoryEstimate.format(bytes.apply(4, 1024)));
         var options = new ArrayList<>(spec.options());
         options.forEach(spec::remove);
         for (OptionSpec option : options) {
@@ -51,7 +56,9 @@ final class MemoryEstimateHelp {
             } else {
                 var text = new ArrayList<>(Arrays.asList(option.description()));
                 text.add(extra);
-                spec.addOption(option.toBuilder().description(text.toArray(String[]::new)).build());
+                spec.addOption(option.toBuilder()
+                        .description(text.toArray(String[]::new))
+                        .build());
             }
         }
     }

@@ -10,8 +10,11 @@ import picocli.CommandLine.Option;
  */
 public final class ModelOptions implements OptionChecks.CrossCheck {
 
-    @Option(names = {"-e", "--model"}, paramLabel = "FILE|DESCRIPTOR",
-            description = "checkpoint file (*.bin) or model descriptor d6, d12, d24, d36, d48 (default: ${DEFAULT-VALUE})",
+    @Option(
+            names = {"-e", "--model"},
+            paramLabel = "FILE|DESCRIPTOR",
+            description =
+                    "checkpoint file (*.bin) or model descriptor d6, d12, d24, d36, d48 (default: ${DEFAULT-VALUE})",
             defaultValue = "d12")
     String model;
 

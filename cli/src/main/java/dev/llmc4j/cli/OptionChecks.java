@@ -28,8 +28,16 @@ final class OptionChecks {
 
     /** The numeric types picocli fills that must carry a {@link Range}. */
     static boolean isNumeric(Class<?> type) {
-        return type == int.class || type == long.class || type == float.class || type == double.class || type == short.class
-                || type == Integer.class || type == Long.class || type == Float.class || type == Double.class || type == Short.class;
+        return type == int.class
+                || type == long.class
+                || type == float.class
+                || type == double.class
+                || type == short.class
+                || type == Integer.class
+                || type == Long.class
+                || type == Float.class
+                || type == Double.class
+                || type == Short.class;
     }
 
     /** Checks the matched command and its parents (a subcommand's parent options were parsed too). */
@@ -61,8 +69,12 @@ final class OptionChecks {
         boolean finite = Double.isFinite(number);
         boolean inside = range == null ? finite : finite && within(number, range);
         if (!inside)
-            throw new ParameterException(commandLine, "%s: expected %s, found %s".formatted(
-                    option.longestName(), describe(range, field.getType()), value), option, String.valueOf(value));
+            throw new ParameterException(
+                    commandLine,
+                    "%s: expected %s, found %s"
+                            .formatted(option.longestName(), describe(range, field.getType()), value),
+                    option,
+                    String.valueOf(value));
     }
 
     private static boolean within(double number, Range range) {
@@ -74,17 +86,23 @@ final class OptionChecks {
 
     /** "an integer in 1..65536", "a number in (0, 1]", "-1 or an integer in 1..2147483647". */
     static String describe(Range range, Class<?> type) {
-        boolean integral = !(type == float.class || type == double.class || type == Float.class || type == Double.class);
+        boolean integral =
+                !(type == float.class || type == double.class || type == Float.class || type == Double.class);
         if (range == null) return integral ? "an integer" : "a finite number";
         String text;
         if (integral) {
             text = "an integer in " + bound(range.min()) + ".." + bound(range.max());
         } else {
-            text = "a number in %s%s, %s%s".formatted(range.minExclusive() ? "(" : "[", bound(range.min()), bound(range.max()),
-                    range.maxExclusive() ? ")" : "]");
+            text = "a number in %s%s, %s%s"
+                    .formatted(
+                            range.minExclusive() ? "(" : "[",
+                            bound(range.min()),
+                            bound(range.max()),
+                            range.maxExclusive() ? ")" : "]");
         }
         if (range.also().length == 0) return text;
-        List<String> specials = Arrays.stream(range.also()).mapToObj(Long::toString).toList();
+        List<String> specials =
+                Arrays.stream(range.also()).mapToObj(Long::toString).toList();
         return String.join(", ", specials) + " or " + text;
     }
 
@@ -98,7 +116,9 @@ final class OptionChecks {
     static List<String> numericOptionsWithoutRange(CommandLine root) {
         return allCommands(root).stream()
                 .flatMap(cmd -> cmd.getCommandSpec().options().stream()
-                        .filter(o -> o.userObject() instanceof Field f && isNumeric(f.getType()) && f.getAnnotation(Range.class) == null)
+                        .filter(o -> o.userObject() instanceof Field f
+                                && isNumeric(f.getType())
+                                && f.getAnnotation(Range.class) == null)
                         .map(o -> cmd.getCommandSpec().qualifiedName() + " " + o.longestName()))
                 .collect(Collectors.toList());
     }

@@ -22,24 +22,42 @@ import picocli.CommandLine.Option;
  * {@code ./llmc quickstart}: the whole job in one command — tinyshakespeare, a small GPT-2 trained from scratch
  * on the CPU for a few minutes, a sample, and the loss curves.
  */
-@Command(name = "quickstart", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Prepare tinyshakespeare, train a small GPT-2 from scratch on the CPU (about 10 minutes on 2 cores),",
-            "sample Shakespeare-like text and draw the loss curves. Everything lands in --output."})
+@Command(
+        name = "quickstart",
+        mixinStandardHelpOptions = true,
+        sortOptions = false,
+        description = {
+            "Prepare tinyshakespeare, train a small GPT-2 from scratch on the CPU (about 10 minutes on 2 cores),",
+            "sample Shakespeare-like text and draw the loss curves. Everything lands in --output."
+        })
 public final class QuickstartCommand implements Callable<Integer> {
 
-    @Option(names = "--input", paramLabel = "FILE", description = "a local copy of tinyshakespeare's input.txt (else it is downloaded)")
+    @Option(
+            names = "--input",
+            paramLabel = "FILE",
+            description = "a local copy of tinyshakespeare's input.txt (else it is downloaded)")
     Path input;
 
-    @Option(names = {"-o", "--output"}, paramLabel = "DIR", defaultValue = "out/quickstart",
+    @Option(
+            names = {"-o", "--output"},
+            paramLabel = "DIR",
+            defaultValue = "out/quickstart",
             description = "where the model, log, loss picture and samples go (default: ${DEFAULT-VALUE})")
     Path output;
 
-    @Option(names = "--data", paramLabel = "DIR", defaultValue = "data/tinyshakespeare",
+    @Option(
+            names = "--data",
+            paramLabel = "DIR",
+            defaultValue = "data/tinyshakespeare",
             description = "where the token shards go (default: ${DEFAULT-VALUE})")
     Path data;
 
     @Range(min = 1, max = Integer.MAX_VALUE)
-    @Option(names = {"-x", "--steps"}, paramLabel = "N", defaultValue = "" + STEPS, description = "optimizer steps (default: ${DEFAULT-VALUE})")
+    @Option(
+            names = {"-x", "--steps"},
+            paramLabel = "N",
+            defaultValue = "" + STEPS,
+            description = "optimizer steps (default: ${DEFAULT-VALUE})")
     int steps;
 
     @Mixin
@@ -66,14 +84,44 @@ public final class QuickstartCommand implements Callable<Integer> {
         }
 
         var gpt2Config = GPT2Config.of(LAYERS, HEADS, CHANNELS);
-        out.printf("%n== 2/3 train: GPT-2 with %d layers, %d heads, %d channels (%,d parameters), %d steps of %d x %d tokens%n",
+        out.printf(
+                "%n== 2/3 train: GPT-2 with %d layers, %d heads, %d channels (%,d parameters), %d steps of %d x %d tokens%n",
                 LAYERS, HEADS, CHANNELS, gpt2Config.numParameters(), steps, BATCH, SEQ_LEN);
-        var config = new TrainingConfig(train.toString(), val.toString(), BATCH, SEQ_LEN, -1, steps, LEARNING_RATE,
-                Math.max(1, steps / 30), 0.1f, "cosine", 0.0f, 1.0f, Math.max(1, steps / 10), 20, steps, 64, false,
-                output, steps, 1, 0, false, 0, 0, data.resolve("gpt2_tokenizer.bin"), 1, 0);
+        var config = new TrainingConfig(
+                train.toString(),
+                val.toString(),
+                BATCH,
+                SEQ_LEN,
+                -1,
+                steps,
+                LEARNING_RATE,
+                Math.max(1, steps / 30),
+                0.1f,
+                "cosine",
+                0.0f,
+                1.0f,
+                Math.max(1, steps / 10),
+                20,
+                steps,
+                64,
+                false,
+                output,
+                steps,
+                1,
+                0,
+                false,
+                0,
+                0,
+                data.resolve("gpt2_tokenizer.bin"),
+                1,
+                0);
         try (var model = GPT2.randomInit(gpt2Config, GPT2Kernels.of(Llmc.kernels()));
-             var ui = monitor.open(model, config, "quickstart: GPT-2 " + gpt2Config,
-                     MonitorOptions.gpt2TokenText(config.tokenizerFile()), out)) {
+                var ui = monitor.open(
+                        model,
+                        config,
+                        "quickstart: GPT-2 " + gpt2Config,
+                        MonitorOptions.gpt2TokenText(config.tokenizerFile()),
+                        out)) {
             var trainer = new Trainer(model, config, out);
             if (ui != null) trainer.listen(ui.monitor());
             var result = trainer.run();
@@ -83,13 +131,20 @@ public final class QuickstartCommand implements Callable<Integer> {
             out.printf("%n== 3/3 sample: 200 tokens after \"ROMEO:\" (temperature 0.8, top-k 40)%n");
             var tokenizer = GPT2Tokenizer.get();
             out.print("ROMEO:");
-            model.generator().generate(tokenizer.encodeOrdinary("ROMEO:"), 200, new Sampler(new XorShift(1337), 0.8f, 40), token -> {
-                byte[] bytes = tokenizer.tokenBytes(token);
-                out.write(bytes, 0, bytes.length);
-                out.flush();
-            });
+            model.generator()
+                    .generate(
+                            tokenizer.encodeOrdinary("ROMEO:"),
+                            200,
+                            new Sampler(new XorShift(1337), 0.8f, 40),
+                            token -> {
+                                byte[] bytes = tokenizer.tokenBytes(token);
+                                out.write(bytes, 0, bytes.length);
+                                out.flush();
+                            });
             var lastVal = result.valLosses().getLast();
-            out.printf("%n%n== done: val loss %.3f at step %d (it started near %.1f = ln 50257)%n", lastVal.loss(), lastVal.step(), Math.log(50257));
+            out.printf(
+                    "%n%n== done: val loss %.3f at step %d (it started near %.1f = ln 50257)%n",
+                    lastVal.loss(), lastVal.step(), Math.log(50257));
             out.println("  model:       " + output.resolve("model_%08d.bin".formatted(steps)));
             out.println("  loss curves: " + picture);
             out.println("  log:         " + output.resolve("main.log"));

@@ -10,13 +10,13 @@ import dev.llmc4j.distributed.NcclIdExchange;
 import dev.llmc4j.distributed.SingleProcess;
 import dev.llmc4j.gpt2.cuda.GPT2CudaModel;
 import dev.llmc4j.util.LlmcException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import org.junit.jupiter.api.io.TempDir;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
 /** The multi-process flags outside mpirun: one process, or a one-line error that says how to start several. */
@@ -41,15 +41,18 @@ class DistributedOptionsTest {
         options.numProcesses = 1;
         options.init = "mpi";
         assertEquals(SingleProcess.INSTANCE, options.openCpu());
-        assertEquals("error: -pn 2 without mpirun: CPU processes train together through MPI; start them with mpirun -np 2"
-                + " ./llmc train ... (-pi tcp/fs with -pn/-pr start GPU runs, whose NCCL needs no MPI)", errorOf("train", "-pn", "2"));
+        assertEquals(
+                "error: -pn 2 without mpirun: CPU processes train together through MPI; start them with mpirun -np 2"
+                        + " ./llmc train ... (-pi tcp/fs with -pn/-pr start GPU runs, whose NCCL needs no MPI)",
+                errorOf("train", "-pn", "2"));
         assertEquals("error: -pi: expected mpi, tcp or fs, found udp", errorOf("train", "-pi", "udp"));
     }
 
     @Test
     void gpuFlagsBecomeAMultiGpuConfig() {
         var command = new TrainCommand();
-        new CommandLine(command).parseArgs("-pn", "16", "-pr", "9", "-pg", "8", "-pi", "tcp", "-ps", "node01", "-z", "1");
+        new CommandLine(command)
+                .parseArgs("-pn", "16", "-pr", "9", "-pg", "8", "-pi", "tcp", "-ps", "node01", "-z", "1");
         var config = command.distributed.multiGpu(null);
         assertEquals(16, config.numProcesses());
         assertEquals(9, config.rank());
@@ -74,27 +77,39 @@ class DistributedOptionsTest {
         assertEquals(DistributedOptions.Setup.MPI_CPU, parse("-z", "1").setup(false, true));
         assertEquals(DistributedOptions.Setup.NCCL_GPU, parse().setup(true, true));
         assertEquals(DistributedOptions.Setup.NCCL_GPU, parse("-pi", "tcp").setup(true, true));
-        assertEquals(DistributedOptions.Setup.NCCL_GPU, parse("-pn", "2", "-pr", "1", "-pi", "tcp", "-ps", "node0").setup(true, false));
-        assertEquals(DistributedOptions.Setup.NCCL_GPU, parse("-pn", "2", "-pi", "fs", "-pf", "/shared").setup(true, false));
+        assertEquals(
+                DistributedOptions.Setup.NCCL_GPU,
+                parse("-pn", "2", "-pr", "1", "-pi", "tcp", "-ps", "node0").setup(true, false));
+        assertEquals(
+                DistributedOptions.Setup.NCCL_GPU,
+                parse("-pn", "2", "-pi", "fs", "-pf", "/shared").setup(true, false));
     }
 
     @Test
     void gpuRunsTheTrainerCannotDoEndInOneLine() {
         // ZeRO-1 on GPUs is accepted (the GPU model shards AdamW's state and its fp32 master weights)
         assertEquals(DistributedOptions.Setup.NCCL_GPU, parse("-z", "1").setup(true, true));
-        assertEquals(DistributedOptions.Setup.NCCL_GPU, parse("-pn", "2", "-pi", "tcp", "-ps", "node0", "-z", "1").setup(true, false));
-        assertEquals("-pn 2 with -pi mpi needs mpirun: start the GPU processes with mpirun -np 2 ./llmc train --device cuda ...,"
-                + " or give each one -pn 2 -pr RANK and -pi tcp -ps HOST (or -pi fs -pf DIR)",
-                assertThrows(LlmcException.class, () -> parse("-pn", "2").setup(true, false)).getMessage());
-        assertEquals("-pi tcp initialises NCCL for GPU training; the CPU trainer under mpirun uses MPI (leave -pi out)",
-                assertThrows(LlmcException.class, () -> parse("-pi", "tcp").setup(false, true)).getMessage());
+        assertEquals(
+                DistributedOptions.Setup.NCCL_GPU,
+                parse("-pn", "2", "-pi", "tcp", "-ps", "node0", "-z", "1").setup(true, false));
+        assertEquals(
+                "-pn 2 with -pi mpi needs mpirun: start the GPU processes with mpirun -np 2 ./llmc train --device cuda ...,"
+                        + " or give each one -pn 2 -pr RANK and -pi tcp -ps HOST (or -pi fs -pf DIR)",
+                assertThrows(LlmcException.class, () -> parse("-pn", "2").setup(true, false))
+                        .getMessage());
+        assertEquals(
+                "-pi tcp initialises NCCL for GPU training; the CPU trainer under mpirun uses MPI (leave -pi out)",
+                assertThrows(LlmcException.class, () -> parse("-pi", "tcp").setup(false, true))
+                        .getMessage());
     }
 
     @Test
     void theCommandLineRefusesBeforeLoadingAnything() {
         assumeFalse(MpiCommunicator.underMpirun(), "this test itself runs under mpirun");
-        assertEquals("error: -pn 2 with -pi mpi needs mpirun: start the GPU processes with mpirun -np 2 ./llmc train --device cuda ...,"
-                + " or give each one -pn 2 -pr RANK and -pi tcp -ps HOST (or -pi fs -pf DIR)", errorOf("train", "--device", "cuda", "-pn", "2"));
+        assertEquals(
+                "error: -pn 2 with -pi mpi needs mpirun: start the GPU processes with mpirun -np 2 ./llmc train --device cuda ...,"
+                        + " or give each one -pn 2 -pr RANK and -pi tcp -ps HOST (or -pi fs -pf DIR)",
+                errorOf("train", "--device", "cuda", "-pn", "2"));
     }
 
     private static boolean hasGpu() {
@@ -112,9 +127,27 @@ class DistributedOptionsTest {
         assumeFalse(MpiCommunicator.underMpirun(), "this test itself runs under mpirun");
         assumeFalse(hasGpu(), "this machine has a GPU");
         Path data = Files.write(dir.resolve("tokens.bin"), new byte[0]);
-        String error = errorOf("train", "--device", "cuda", "-e", "d6", "-pn", "2", "-pr", "1", "-pi", "fs", "-pf", dir.toString(),
-                "-i", data.toString(), "-j", data.toString());
+        String error = errorOf(
+                "train",
+                "--device",
+                "cuda",
+                "-e",
+                "d6",
+                "-pn",
+                "2",
+                "-pr",
+                "1",
+                "-pi",
+                "fs",
+                "-pf",
+                dir.toString(),
+                "-i",
+                data.toString(),
+                "-j",
+                data.toString());
         assertTrue(error.startsWith("error: no CUDA device: "), error);
-        assertTrue(Files.list(dir).noneMatch(p -> p.getFileName().toString().startsWith("ncclUniqueId")), "no NCCL id exchange began");
+        assertTrue(
+                Files.list(dir).noneMatch(p -> p.getFileName().toString().startsWith("ncclUniqueId")),
+                "no NCCL id exchange began");
     }
 }

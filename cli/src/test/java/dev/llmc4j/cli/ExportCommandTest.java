@@ -30,8 +30,24 @@ import org.junit.jupiter.api.io.TempDir;
 class ExportCommandTest {
     static final String MAKE_FIXTURES = "reference/make_fixtures.sh target/fixtures";
     static final String MAKE_LLAMA3_FIXTURES = "reference/make_llama3_fixtures.sh target/fixtures";
-    static final String[] LLAMA3_SMALL_SHAPE = {"--layers", "2", "--heads", "4", "--kv-heads", "2", "--channels", "64",
-        "--vocab", "512", "--max-seq-len", "128", "--ffn-multiplier", "1.3", "--multiple-of", "32"};
+    static final String[] LLAMA3_SMALL_SHAPE = {
+        "--layers",
+        "2",
+        "--heads",
+        "4",
+        "--kv-heads",
+        "2",
+        "--channels",
+        "64",
+        "--vocab",
+        "512",
+        "--max-seq-len",
+        "128",
+        "--ffn-multiplier",
+        "1.3",
+        "--multiple-of",
+        "32"
+    };
 
     @TempDir
     Path folder;
@@ -40,7 +56,8 @@ class ExportCommandTest {
         Path out = folder.resolve("hf-" + model.getFileName());
         var run = LlmcRun.of("export", "hf", "-e", model.toString(), "-o", out.toString());
         assertEquals(0, run.exitCode(), run.err());
-        assertTrue(Files.isRegularFile(out.resolve("model.safetensors")) && Files.isRegularFile(out.resolve("config.json")));
+        assertTrue(Files.isRegularFile(out.resolve("model.safetensors"))
+                && Files.isRegularFile(out.resolve("config.json")));
         return out;
     }
 
@@ -81,8 +98,16 @@ class ExportCommandTest {
         Path model = Fixtures.require("llama3_small.bin", MAKE_LLAMA3_FIXTURES);
         Path hf = export(model);
         Path back = folder.resolve("back.bin");
-        String[] args = concat(new String[] {"llama3", "import", "--safetensors", hf.resolve("model.safetensors").toString(),
-            "-o", back.toString()}, LLAMA3_SMALL_SHAPE);
+        String[] args = concat(
+                new String[] {
+                    "llama3",
+                    "import",
+                    "--safetensors",
+                    hf.resolve("model.safetensors").toString(),
+                    "-o",
+                    back.toString()
+                },
+                LLAMA3_SMALL_SHAPE);
         var run = LlmcRun.of(args);
         assertEquals(0, run.exitCode(), run.err());
         assertEquals(-1L, Files.mismatch(model, back), "first differing byte");
@@ -98,7 +123,9 @@ class ExportCommandTest {
         int[] tokens = new Random(12).ints(40, 0, 512).toArray();
         try (var llama = Llama3.fromCheckpoint(model)) {
             llama.forward(tokens, null, 1, tokens.length);
-            float[] ours = llama.logits().asSlice(0, (long) tokens.length * 512 * Float.BYTES).toArray(ValueLayout.JAVA_FLOAT);
+            float[] ours = llama.logits()
+                    .asSlice(0, (long) tokens.length * 512 * Float.BYTES)
+                    .toArray(ValueLayout.JAVA_FLOAT);
             compare(referenceLogits(hf, tokens), ours);
         }
     }
@@ -106,17 +133,26 @@ class ExportCommandTest {
     @Test
     void notACheckpointIsAOneLineError() throws IOException {
         Path junk = Files.write(folder.resolve("junk.bin"), new byte[2048]);
-        var run = LlmcRun.of("export", "hf", "-e", junk.toString(), "-o", folder.resolve("x").toString());
+        var run = LlmcRun.of(
+                "export", "hf", "-e", junk.toString(), "-o", folder.resolve("x").toString());
         assertEquals(1, run.exitCode());
         assertTrue(run.err().contains("magic") && run.err().lines().count() == 1, run.err());
     }
 
     private float[] referenceLogits(Path hf, int[] tokens) {
         Path out = folder.resolve("logits.bin");
-        Reference.run("hf_logits.py", "--folder", hf.toString(), "--out", out.toString(),
-                "--tokens", Arrays.stream(tokens).mapToObj(Integer::toString).collect(Collectors.joining(",")));
+        Reference.run(
+                "hf_logits.py",
+                "--folder",
+                hf.toString(),
+                "--out",
+                out.toString(),
+                "--tokens",
+                Arrays.stream(tokens).mapToObj(Integer::toString).collect(Collectors.joining(",")));
         try {
-            var buffer = ByteBuffer.wrap(Files.readAllBytes(out)).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+            var buffer = ByteBuffer.wrap(Files.readAllBytes(out))
+                    .order(ByteOrder.LITTLE_ENDIAN)
+                    .asFloatBuffer();
             float[] logits = new float[buffer.remaining()];
             buffer.get(logits);
             return logits;
@@ -132,7 +168,8 @@ class ExportCommandTest {
             double error = Math.abs(ours[i] - reference[i]) / Math.max(1, Math.abs(reference[i]));
             worst = Math.max(worst, error);
         }
-        System.out.printf("largest logit error (relative, at least 1 absolute) %.3e over %d logits%n", worst, ours.length);
+        System.out.printf(
+                "largest logit error (relative, at least 1 absolute) %.3e over %d logits%n", worst, ours.length);
         assertTrue(worst <= 1e-5, "largest logit error " + worst);
     }
 

@@ -64,7 +64,8 @@ class HellaSwagCommandTest {
     /** jtokkit's copy of tiktoken's GPT-2 ranks, for the reference's plain-Python encoder (tiktoken is not installed). */
     private Path ranks() throws IOException {
         Path file = folder.resolve("r50k_base.tiktoken");
-        try (InputStream in = GPT2Tokenizer.class.getClassLoader().getResourceAsStream("com/knuddels/jtokkit/r50k_base.tiktoken")) {
+        try (InputStream in =
+                GPT2Tokenizer.class.getClassLoader().getResourceAsStream("com/knuddels/jtokkit/r50k_base.tiktoken")) {
             Files.copy(in, file);
         }
         return file;
@@ -83,8 +84,14 @@ class HellaSwagCommandTest {
         Path jsonl = madeJsonl();
         Path ours = writeWithLlmc(jsonl);
         Path theirs = folder.resolve("reference.bin");
-        Reference.run("hellaswag_reference.py", "--input", jsonl.toString(), "--output", theirs.toString(),
-                "--ranks", ranks().toString());
+        Reference.run(
+                "hellaswag_reference.py",
+                "--input",
+                jsonl.toString(),
+                "--output",
+                theirs.toString(),
+                "--ranks",
+                ranks().toString());
         assertEquals(-1L, Files.mismatch(ours, theirs), "first differing byte");
         var examples = EvalFile.read(ours);
         assertEquals(5, examples.size());
@@ -97,7 +104,8 @@ class HellaSwagCommandTest {
         var run = LlmcRun.of("data", "hellaswag");
         assertEquals(1, run.exitCode());
         assertTrue(run.err().contains("--input"), run.err());
-        var bad = LlmcRun.of("data", "hellaswag", "--input", folder.resolve("missing.jsonl").toString());
+        var bad = LlmcRun.of(
+                "data", "hellaswag", "--input", folder.resolve("missing.jsonl").toString());
         assertTrue(bad.err().contains("not found") && bad.err().lines().count() == 1, bad.err());
     }
 
@@ -105,7 +113,13 @@ class HellaSwagCommandTest {
     void badLinesAreOneLineErrors() throws IOException {
         Path jsonl = folder.resolve("bad.jsonl");
         Files.writeString(jsonl, "{\"ctx\": \"a\", \"label\": 7, \"endings\": [\"b\", \"c\", \"d\", \"e\"]}\n");
-        var run = LlmcRun.of("data", "hellaswag", "--input", jsonl.toString(), "-o", folder.resolve("o.bin").toString());
+        var run = LlmcRun.of(
+                "data",
+                "hellaswag",
+                "--input",
+                jsonl.toString(),
+                "-o",
+                folder.resolve("o.bin").toString());
         assertEquals(1, run.exitCode());
         assertTrue(run.err().contains("line 1") && run.err().contains("label"), run.err());
     }
@@ -116,8 +130,18 @@ class HellaSwagCommandTest {
         Path safetensors = Fixtures.require("gpt2_small.safetensors", MAKE_FIXTURES);
         Path evalFile = writeWithLlmc(madeJsonl());
         var reference = evaluateWithReference(evalFile, "--gpt2-safetensors", safetensors.toString(), "--heads", "4");
-        compare(reference, LlmcRun.of("eval", "hellaswag", "-e", model.toString(), "-f", evalFile.toString(),
-                "-b", "8", "--verbose"));
+        compare(
+                reference,
+                LlmcRun.of(
+                        "eval",
+                        "hellaswag",
+                        "-e",
+                        model.toString(),
+                        "-f",
+                        evalFile.toString(),
+                        "-b",
+                        "8",
+                        "--verbose"));
     }
 
     @Test
@@ -128,15 +152,32 @@ class HellaSwagCommandTest {
         var examples = new ArrayList<EvalFile.Example>();
         for (int i = 0; i < 9; i++) {
             int[][] endings = new int[4][];
-            for (int c = 0; c < 4; c++) endings[c] = random.ints(1 + random.nextInt(6), 0, 512).toArray();
-            examples.add(new EvalFile.Example(i, random.nextInt(4), random.ints(1 + random.nextInt(20), 0, 512).toArray(), endings));
+            for (int c = 0; c < 4; c++)
+                endings[c] = random.ints(1 + random.nextInt(6), 0, 512).toArray();
+            examples.add(new EvalFile.Example(
+                    i,
+                    random.nextInt(4),
+                    random.ints(1 + random.nextInt(20), 0, 512).toArray(),
+                    endings));
         }
         Path evalFile = folder.resolve("made_llama3.bin");
         EvalFile.write(evalFile, examples);
         assertEquals(examples.size(), EvalFile.read(evalFile).size());
         var reference = evaluateWithReference(evalFile, "--llama3-model", model.toString());
-        compare(reference, LlmcRun.of("eval", "hellaswag", "-e", model.toString(), "-f", evalFile.toString(),
-                "-b", "8", "-t", "32", "--verbose"));
+        compare(
+                reference,
+                LlmcRun.of(
+                        "eval",
+                        "hellaswag",
+                        "-e",
+                        model.toString(),
+                        "-f",
+                        evalFile.toString(),
+                        "-b",
+                        "8",
+                        "-t",
+                        "32",
+                        "--verbose"));
     }
 
     @SuppressWarnings("unchecked")
@@ -168,9 +209,16 @@ class HellaSwagCommandTest {
             for (int c = 0; c < 4; c++) {
                 double expected = ((Number) losses.get(index).get(c)).doubleValue();
                 double ours = Double.parseDouble(m.group(2 + c));
-                assertEquals(expected, ours, 1e-5 * Math.max(1, Math.abs(expected)), "example " + index + " completion " + c);
+                assertEquals(
+                        expected,
+                        ours,
+                        1e-5 * Math.max(1, Math.abs(expected)),
+                        "example " + index + " completion " + c);
             }
-            assertEquals(((Number) predictions.get(index)).intValue(), Integer.parseInt(m.group(6)), "prediction of " + index);
+            assertEquals(
+                    ((Number) predictions.get(index)).intValue(),
+                    Integer.parseInt(m.group(6)),
+                    "prediction of " + index);
             seen++;
         }
         assertEquals(losses.size(), seen, run.out());
@@ -184,21 +232,69 @@ class HellaSwagCommandTest {
         Path evalFile = writeWithLlmc(madeJsonl());
         Path data = writeShard(folder.resolve("tokens.bin"));
         Path out = folder.resolve("run");
-        var run = LlmcRun.of("train", "-e", model.toString(), "-i", data.toString(), "-j", data.toString(), "-b", "4",
-                "-t", "64", "-x", "3", "-v", "2", "-m", "1", "-s", "0", "-h", "1", "--hellaswag-file", evalFile.toString(),
-                "-n", "3", "-o", out.toString());
+        var run = LlmcRun.of(
+                "train",
+                "-e",
+                model.toString(),
+                "-i",
+                data.toString(),
+                "-j",
+                data.toString(),
+                "-b",
+                "4",
+                "-t",
+                "64",
+                "-x",
+                "3",
+                "-v",
+                "2",
+                "-m",
+                "1",
+                "-s",
+                "0",
+                "-h",
+                "1",
+                "--hellaswag-file",
+                evalFile.toString(),
+                "-n",
+                "3",
+                "-o",
+                out.toString());
         assertEquals(0, run.exitCode(), run.err() + run.out());
-        List<String> evalLines = Files.readAllLines(out.resolve("main.log")).stream().filter(l -> l.contains(" eval:")).toList();
+        List<String> evalLines = Files.readAllLines(out.resolve("main.log")).stream()
+                .filter(l -> l.contains(" eval:"))
+                .toList();
         // llm.c: at val steps after 0 (step 2) and at the last step (3)
         assertEquals(2, evalLines.size(), evalLines.toString());
-        assertTrue(evalLines.get(0).matches("s:2 eval:\\d\\.\\d{4}") && evalLines.get(1).startsWith("s:3 eval:"), evalLines.toString());
+        assertTrue(
+                evalLines.get(0).matches("s:2 eval:\\d\\.\\d{4}")
+                        && evalLines.get(1).startsWith("s:3 eval:"),
+                evalLines.toString());
         // the last eval is that of the final model: the same as evaluating its checkpoint
         try (var trained = GPT2.fromCheckpoint(out.resolve("model_00000003.bin"))) {
             var result = HellaSwagEval.run(trained, EvalFile.read(evalFile), 4, 64, 0, 1);
             assertEquals("s:3 eval:%.4f".formatted((float) result.correct() / result.total()), evalLines.get(1));
         }
-        var missing = LlmcRun.of("train", "-e", model.toString(), "-i", data.toString(), "-j", data.toString(), "-b", "4",
-                "-t", "64", "-x", "1", "-s", "0", "-h", "1", "--hellaswag-file", folder.resolve("none.bin").toString());
+        var missing = LlmcRun.of(
+                "train",
+                "-e",
+                model.toString(),
+                "-i",
+                data.toString(),
+                "-j",
+                data.toString(),
+                "-b",
+                "4",
+                "-t",
+                "64",
+                "-x",
+                "1",
+                "-s",
+                "0",
+                "-h",
+                "1",
+                "--hellaswag-file",
+                folder.resolve("none.bin").toString());
         assertEquals(0, missing.exitCode(), missing.err());
         assertTrue(missing.out().contains("HellaSwag eval not found"), missing.out());
     }

@@ -24,8 +24,6 @@ class ImportCommandTest {
     @TempDir
     Path folder;
 
-
-
     private static void assertOneLineError(LlmcRun result, String... parts) {
         assertEquals(1, result.exitCode(), result.out() + result.err());
         String err = result.err().strip();
@@ -70,7 +68,8 @@ class ImportCommandTest {
     @Test
     void missingFile() {
         Path out = folder.resolve("gpt2.bin");
-        var result = LlmcRun.of("import", "gpt2", "--from", folder.resolve("nope.safetensors").toString(), "-o", out.toString());
+        var result = LlmcRun.of(
+                "import", "gpt2", "--from", folder.resolve("nope.safetensors").toString(), "-o", out.toString());
         assertOneLineError(result, "nope.safetensors", "no such file");
         assertFalse(Files.exists(out));
     }
@@ -78,7 +77,13 @@ class ImportCommandTest {
     @Test
     void notASafetensorsFile() throws IOException {
         Path file = Files.writeString(folder.resolve("model.safetensors"), "this is text, not safetensors");
-        var result = LlmcRun.of("import", "gpt2", "--from", file.toString(), "-o", folder.resolve("gpt2.bin").toString());
+        var result = LlmcRun.of(
+                "import",
+                "gpt2",
+                "--from",
+                file.toString(),
+                "-o",
+                folder.resolve("gpt2.bin").toString());
         assertOneLineError(result, file.toString(), "header length");
     }
 
@@ -86,7 +91,13 @@ class ImportCommandTest {
     void notAGpt2File() {
         Path file = folder.resolve("llama.safetensors");
         Safetensors.write(file, Map.of("model.norm.weight", TensorData.of(new float[4], 4)));
-        var result = LlmcRun.of("import", "gpt2", "--from", file.toString(), "-o", folder.resolve("gpt2.bin").toString());
+        var result = LlmcRun.of(
+                "import",
+                "gpt2",
+                "--from",
+                file.toString(),
+                "-o",
+                folder.resolve("gpt2.bin").toString());
         assertOneLineError(result, file.toString(), "wte.weight", "not a GPT-2 file", "model.norm.weight");
     }
 
@@ -96,16 +107,38 @@ class ImportCommandTest {
         tensors.put("h.0.mlp.c_fc.weight", TensorData.of(new float[32 * 8], 32, 8)); // Linear layout, not Conv1D
         Path file = folder.resolve("model.safetensors");
         Safetensors.write(file, tensors);
-        var result = LlmcRun.of("import", "gpt2", "--from", file.toString(), "-o", folder.resolve("gpt2.bin").toString(), "--heads", "2");
+        var result = LlmcRun.of(
+                "import",
+                "gpt2",
+                "--from",
+                file.toString(),
+                "-o",
+                folder.resolve("gpt2.bin").toString(),
+                "--heads",
+                "2");
         assertOneLineError(result, "shape of h.0.mlp.c_fc.weight", "[8, 32]", "found [32, 8]");
     }
 
     @Test
     void headsThatDoNotDivideC() {
         Path file = new SyntheticHfGpt2(1, 8).write(folder.resolve("model.safetensors"), "", false);
-        var result = LlmcRun.of("import", "gpt2", "--from", file.toString(), "-o", folder.resolve("gpt2.bin").toString(), "--heads", "3");
+        var result = LlmcRun.of(
+                "import",
+                "gpt2",
+                "--from",
+                file.toString(),
+                "-o",
+                folder.resolve("gpt2.bin").toString(),
+                "--heads",
+                "3");
         assertOneLineError(result, "heads", "divisor of C = 8", "found 3");
-        result = LlmcRun.of("import", "gpt2", "--from", file.toString(), "-o", folder.resolve("gpt2.bin").toString());
+        result = LlmcRun.of(
+                "import",
+                "gpt2",
+                "--from",
+                file.toString(),
+                "-o",
+                folder.resolve("gpt2.bin").toString());
         assertOneLineError(result, "cannot tell the number of heads", "--heads");
     }
 
@@ -121,7 +154,8 @@ class ImportCommandTest {
         Path safetensors = Fixtures.require("gpt2_small.safetensors", "reference/make_fixtures.sh target/fixtures");
         Path reference = Fixtures.require("gpt2_small.bin", "reference/make_fixtures.sh target/fixtures");
         Path out = folder.resolve("gpt2_small.bin");
-        var result = LlmcRun.of("import", "gpt2", "--from", safetensors.toString(), "-o", out.toString(), "--heads", "4");
+        var result =
+                LlmcRun.of("import", "gpt2", "--from", safetensors.toString(), "-o", out.toString(), "--heads", "4");
         assertEquals(0, result.exitCode(), result.err());
         assertEquals(-1, Files.mismatch(reference, out), "imported checkpoint differs from " + reference);
     }

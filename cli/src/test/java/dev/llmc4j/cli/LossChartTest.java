@@ -21,8 +21,8 @@ class LossChartTest {
 
     @Test
     void writesAPngAndAnSvgWithBothCurvesAndALegend() throws Exception {
-        var train = List.of(new LossPoint(1, 4.5f), new LossPoint(2, 4.1f), new LossPoint(3, Float.NaN),
-                new LossPoint(4, 3.2f));
+        var train = List.of(
+                new LossPoint(1, 4.5f), new LossPoint(2, 4.1f), new LossPoint(3, Float.NaN), new LossPoint(4, 3.2f));
         var val = List.of(new LossPoint(2, 4.3f), new LossPoint(4, 3.6f));
         Path png = dir.resolve("loss.png");
         LossChart.write(png, train, val, "GPT-2 test");
@@ -37,7 +37,7 @@ class LossChartTest {
         var factory = DocumentBuilderFactory.newInstance();
         // the SVG names the W3C's DTD: parse without fetching it (the tests never touch the network)
         factory.setFeature("http://apache.org/xml/features/nonvalidating/load-external-dtd", false);
-        var document = factory.newDocumentBuilder().parse(svg.toFile());       // well-formed
+        var document = factory.newDocumentBuilder().parse(svg.toFile()); // well-formed
         assertEquals("svg", document.getDocumentElement().getNodeName());
         String text = Files.readString(svg);
         for (String label : new String[] {"train loss", "val loss", "GPT-2 test", "step", "loss"})

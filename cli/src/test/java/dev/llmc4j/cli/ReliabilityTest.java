@@ -46,8 +46,8 @@ class ReliabilityTest {
             TokenShard.write(train, TokenShard.Kind.GPT2, RandomTokens.of(400, 50257, 1));
             TokenShard.write(val, TokenShard.Kind.GPT2, RandomTokens.of(100, 50257, 2));
         }
-        var args = new ArrayList<>(List.of("train", "-i", train.toString(), "-j", val.toString(), "-v", "100", "-m", "2",
-                "-s", "0", "-g", "0"));
+        var args = new ArrayList<>(List.of(
+                "train", "-i", train.toString(), "-j", val.toString(), "-v", "100", "-m", "2", "-s", "0", "-g", "0"));
         if (!modelAndMore.contains("-b")) args.addAll(List.of("-b", "1"));
         if (!modelAndMore.contains("-t")) args.addAll(List.of("-t", "8"));
         args.addAll(modelAndMore);
@@ -94,15 +94,35 @@ class ReliabilityTest {
         assertOneErrorLine(llmc(tinyRun("-d", "12")), 2, "--total-batch", "12");
         Path model = dir.resolve("m.bin");
         for (String temperature : new String[] {"NaN", "Infinity", "0", "-1"}) {
-            assertOneErrorLine(LlmcRun.of("sample", "-e", model.toString(), "--temperature", temperature), 2, "--temperature", temperature);
-            assertOneErrorLine(LlmcRun.of("llama3", "sample", "-e", model.toString(), "--temperature", temperature.equals("0") ? "-0.5" : temperature),
-                    2, "--temperature");
+            assertOneErrorLine(
+                    LlmcRun.of("sample", "-e", model.toString(), "--temperature", temperature),
+                    2,
+                    "--temperature",
+                    temperature);
+            assertOneErrorLine(
+                    LlmcRun.of(
+                            "llama3",
+                            "sample",
+                            "-e",
+                            model.toString(),
+                            "--temperature",
+                            temperature.equals("0") ? "-0.5" : temperature),
+                    2,
+                    "--temperature");
         }
         // a parameter count past any machine (and past a long's bytes) never reaches the allocator
-        assertOneErrorLine(LlmcRun.of("init", "--layers", "1024", "--heads", "1", "--channels", "1048576", "-o", model.toString()),
-                2, "parameters");
-        assertOneErrorLine(LlmcRun.of("llama3", "init", "--max-seq-len", "2147483647", "-o", model.toString()), 2, "--max-seq-len");
-        assertOneErrorLine(LlmcRun.of("llama3", "init", "--ffn-multiplier", "1e30", "-o", model.toString()), 2, "--ffn-multiplier");
+        assertOneErrorLine(
+                LlmcRun.of("init", "--layers", "1024", "--heads", "1", "--channels", "1048576", "-o", model.toString()),
+                2,
+                "parameters");
+        assertOneErrorLine(
+                LlmcRun.of("llama3", "init", "--max-seq-len", "2147483647", "-o", model.toString()),
+                2,
+                "--max-seq-len");
+        assertOneErrorLine(
+                LlmcRun.of("llama3", "init", "--ffn-multiplier", "1e30", "-o", model.toString()),
+                2,
+                "--ffn-multiplier");
         assertOneErrorLine(LlmcRun.of("data", "text", "--val-fraction", "1", "x.txt"), 2, "--val-fraction");
         assertFalse(Files.exists(model), "nothing written");
     }
@@ -112,7 +132,10 @@ class ReliabilityTest {
     /** A tiny checkpoint with NaN in wpe, which every sequence reads (written by hand: our writer refuses such a file). */
     private Path nanCheckpoint() throws IOException {
         Path file = dir.resolve("nan.bin");
-        assertEquals(0, LlmcRun.of("init", "--layers", "1", "--heads", "2", "--channels", "16", "-o", file.toString()).exitCode());
+        assertEquals(
+                0,
+                LlmcRun.of("init", "--layers", "1", "--heads", "2", "--channels", "16", "-o", file.toString())
+                        .exitCode());
         byte[] bytes = Files.readAllBytes(file);
         long wpe = 50304L * 16; // wte is (Vp, C) = (50304, 16); wpe element 5 is position 0, channel 5
         ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).putFloat((int) (1024 + 4 * (wpe + 5)), Float.NaN);
@@ -126,9 +149,16 @@ class ReliabilityTest {
         var args = run(List.of("-e", nanCheckpoint().toString(), "-x", "20", "-o", out.toString()));
         var result = llmc(args);
         assertOneErrorLine(result, 1, "not finite for " + Trainer.MAX_NON_FINITE_STEPS + " steps in a row", "-l");
-        assertEquals(Trainer.MAX_NON_FINITE_STEPS, result.out().lines().filter(l -> l.contains("update skipped (non-finite")).count(),
+        assertEquals(
+                Trainer.MAX_NON_FINITE_STEPS,
+                result.out()
+                        .lines()
+                        .filter(l -> l.contains("update skipped (non-finite"))
+                        .count(),
                 result.out());
-        assertTrue(listing(out).stream().noneMatch(name -> name.startsWith("model_") || name.endsWith(".tmp")), listing(out).toString());
+        assertTrue(
+                listing(out).stream().noneMatch(name -> name.startsWith("model_") || name.endsWith(".tmp")),
+                listing(out).toString());
     }
 
     @Test
@@ -136,14 +166,20 @@ class ReliabilityTest {
         Path out = dir.resolve("out");
         var args = run(List.of("-e", nanCheckpoint().toString(), "-x", "3", "-n", "1", "-o", out.toString()));
         assertOneErrorLine(llmc(args), 1, "model_00000001.bin", "tensor wpe", "NaN");
-        assertTrue(listing(out).stream().noneMatch(name -> name.startsWith("model_") || name.startsWith("state_")
-                || name.startsWith("DONE_") || name.endsWith(".tmp")), listing(out).toString());
+        assertTrue(
+                listing(out).stream()
+                        .noneMatch(name -> name.startsWith("model_")
+                                || name.startsWith("state_")
+                                || name.startsWith("DONE_")
+                                || name.endsWith(".tmp")),
+                listing(out).toString());
     }
 
     @Test
     void sampleRefusesANonFiniteCheckpointNamingTheTensor() throws IOException {
         Path file = nanCheckpoint();
-        assertOneErrorLine(LlmcRun.of("sample", "-e", file.toString(), "-g", "2"), 1, "nan.bin", "tensor wpe", "element 5");
+        assertOneErrorLine(
+                LlmcRun.of("sample", "-e", file.toString(), "-g", "2"), 1, "nan.bin", "tensor wpe", "element 5");
     }
 
     // ---- 5. memory ----
@@ -153,7 +189,14 @@ class ReliabilityTest {
         long peakBefore = MemoryEstimate.peakResidentBytes().orElse(0);
         var args = run(List.of("-e", "d48", "-b", "4096", "-t", "1024", "-x", "1"));
         var result = llmc(args);
-        assertOneErrorLine(result, 1, "per rank", "parameters", "activations", "available", "lower -b (now 4096) or -t (now 1024)");
+        assertOneErrorLine(
+                result,
+                1,
+                "per rank",
+                "parameters",
+                "activations",
+                "available",
+                "lower -b (now 4096) or -t (now 1024)");
         long grown = MemoryEstimate.peakResidentBytes().orElse(0) - peakBefore;
         assertTrue(grown < 512L << 20, "refused before any large allocation, but the peak grew by " + grown + " bytes");
     }
@@ -162,8 +205,13 @@ class ReliabilityTest {
     void theRunHeaderAndTheHelpShowTheEstimate() throws IOException {
         var result = llmc(tinyRun("-x", "1"));
         assertEquals(0, result.exitCode(), result.err());
-        String header = result.out().lines().filter(l -> l.contains("memory per rank")).findFirst().orElseThrow();
-        assertTrue(header.contains("parameters") && header.contains("activations") && header.contains("JVM now"), header);
+        String header = result.out()
+                .lines()
+                .filter(l -> l.contains("memory per rank"))
+                .findFirst()
+                .orElseThrow();
+        assertTrue(
+                header.contains("parameters") && header.contains("activations") && header.contains("JVM now"), header);
         String help = LlmcRun.of("train", "--help").out();
         assertTrue(help.contains("memory per rank (d12, -r 1, T=1024)") && help.contains("per sequence of B"), help);
         assertTrue(help.contains("memory per rank (d12, -r 1, B=4)"), help);
@@ -188,19 +236,25 @@ class ReliabilityTest {
     @Test
     void aDamagedStateFileIsRefusedOnResumeNamingTheField() throws IOException {
         Path out = dir.resolve("out");
-        assertEquals(0, llmc(tinyRun("-x", "2", "-n", "2", "-o", out.toString())).exitCode());
+        assertEquals(
+                0, llmc(tinyRun("-x", "2", "-n", "2", "-o", out.toString())).exitCode());
         Path state = out.resolve("state_00000002_00000.bin");
         byte[] bytes = Files.readAllBytes(state);
         long numParameters;
         try (var arena = java.lang.foreign.Arena.ofConfined()) {
-            numParameters = GPT2Checkpoint.open(out.resolve("model_00000002.bin"), arena).numParameters();
+            numParameters = GPT2Checkpoint.open(out.resolve("model_00000002.bin"), arena)
+                    .numParameters();
         }
         int shardOrder = (int) (1024 + 8 * numParameters + 8); // the first shard-order entry of the loader tail
         ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).putInt(shardOrder, 7);
         Files.write(state, bytes);
         var before = listing(out);
-        assertOneErrorLine(llmc(tinyRun("-x", "4", "-n", "1", "-y", "1", "-o", out.toString())), 1,
-                "state_00000002_00000.bin", "shard order[0]", "found 7");
+        assertOneErrorLine(
+                llmc(tinyRun("-x", "4", "-n", "1", "-y", "1", "-o", out.toString())),
+                1,
+                "state_00000002_00000.bin",
+                "shard order[0]",
+                "found 7");
         assertEquals(before, listing(out), "nothing written");
     }
 
@@ -209,9 +263,11 @@ class ReliabilityTest {
     @Test
     void staleTemporariesOfThisRunAreRemovedOnStartAndResume() throws IOException {
         Path out = Files.createDirectories(dir.resolve("out"));
-        List<String> ours = List.of(".model_00000005.bin8123.tmp", ".state_00000005_00000.bin77.tmp", ".DONE_00000005123.tmp");
+        List<String> ours =
+                List.of(".model_00000005.bin8123.tmp", ".state_00000005_00000.bin77.tmp", ".DONE_00000005123.tmp");
         List<String> notOurs = List.of(".state_00000005_00001.bin9.tmp", "notes.tmp", ".model_00000005.bin");
-        for (String name : Stream.concat(ours.stream(), notOurs.stream()).toList()) Files.write(out.resolve(name), new byte[100]);
+        for (String name : Stream.concat(ours.stream(), notOurs.stream()).toList())
+            Files.write(out.resolve(name), new byte[100]);
         var fresh = llmc(tinyRun("-x", "1", "-n", "1", "-o", out.toString()));
         assertEquals(0, fresh.exitCode(), fresh.err());
         for (String name : ours) assertFalse(Files.exists(out.resolve(name)), name);

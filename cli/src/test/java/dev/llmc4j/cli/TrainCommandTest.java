@@ -22,8 +22,6 @@ class TrainCommandTest {
     @TempDir
     Path folder;
 
-
-
     private static TrainCommand parse(String... args) {
         var command = new TrainCommand();
         new CommandLine(command).parseArgs(args);
@@ -61,7 +59,8 @@ class TrainCommandTest {
         var command = parse("--device", "cuda", "--precision", "fp32", "-r", "2", "-w", "0", "-f", "0");
         assertTrue(command.device.isCuda());
         // fp32 picks plain attention by itself
-        assertEquals(new GPT2Cuda.Options(Precision.FP32, GPT2Cuda.Attention.PLAIN, 2, false, false), command.cudaOptions());
+        assertEquals(
+                new GPT2Cuda.Options(Precision.FP32, GPT2Cuda.Attention.PLAIN, 2, false, false), command.cudaOptions());
 
         var bf16 = parse("--device", "CUDA", "--precision", "bf16", "--attention", "plain", "--recompute", "0");
         assertEquals(new GPT2Cuda.Options(Precision.BF16, GPT2Cuda.Attention.PLAIN, 0, true, true), bf16.cudaOptions());
@@ -75,12 +74,22 @@ class TrainCommandTest {
     @Test
     void badCombinationsAreUserErrors() {
         assertThrows(LlmcException.class, () -> parse("--device", "tpu").device.device());
-        assertThrows(LlmcException.class, () -> parse("--device", "cuda", "--precision", "fp8").cudaOptions());
-        assertThrows(LlmcException.class, () -> parse("--device", "cuda", "--attention", "sparse").cudaOptions());
-        assertThrows(LlmcException.class, () -> parse("--device", "cuda", "--precision", "fp32", "--attention", "flash").cudaOptions());
-        assertThrows(LlmcException.class, () -> parse("--device", "cuda", "-r", "3").cudaOptions());
-        assertThrows(LlmcException.class, () -> parse("--device", "cuda", "-w", "2").cudaOptions());
-        assertThrows(LlmcException.class, () -> parse("--precision", "bf16").device.checkCpu());
+        assertThrows(
+                LlmcException.class,
+                () -> parse("--device", "cuda", "--precision", "fp8").cudaOptions());
+        assertThrows(
+                LlmcException.class,
+                () -> parse("--device", "cuda", "--attention", "sparse").cudaOptions());
+        assertThrows(
+                LlmcException.class,
+                () -> parse("--device", "cuda", "--precision", "fp32", "--attention", "flash")
+                        .cudaOptions());
+        assertThrows(
+                LlmcException.class, () -> parse("--device", "cuda", "-r", "3").cudaOptions());
+        assertThrows(
+                LlmcException.class, () -> parse("--device", "cuda", "-w", "2").cudaOptions());
+        assertThrows(
+                LlmcException.class, () -> parse("--precision", "bf16").device.checkCpu());
         parse("--precision", "fp32", "-r", "2").device.checkCpu(); // fp32 on the CPU is what it does; -r is accepted
         assertThrows(LlmcException.class, () -> parse("-r", "3").device.cpuRecompute());
     }
@@ -95,7 +104,8 @@ class TrainCommandTest {
 
     @Test
     void cpuModelGetsTheRecomputeLevel() throws IOException {
-        var command = parse(concat(new String[] {"--layers", "1", "--heads", "2", "--channels", "16", "-r", "2"}, data()));
+        var command =
+                parse(concat(new String[] {"--layers", "1", "--heads", "2", "--channels", "16", "-r", "2"}, data()));
         try (var model = command.buildModel(command.trainingConfig())) {
             assertEquals(2, ((dev.llmc4j.gpt2.GPT2) model).recompute());
         }
@@ -105,7 +115,9 @@ class TrainCommandTest {
     void unknownDeviceExitsWithOneLine() throws IOException {
         var result = LlmcRun.of(concat(new String[] {"train", "--device", "tpu", "-x", "1"}, data()));
         assertEquals(1, result.exitCode());
-        assertEquals("error: unknown device 'tpu': expected cpu or cuda", result.err().strip());
+        assertEquals(
+                "error: unknown device 'tpu': expected cpu or cuda",
+                result.err().strip());
     }
 
     @Test
@@ -129,8 +141,14 @@ class TrainCommandTest {
     @Test
     void testGpt2OnCudaWithoutAGpuExitsWithOneLine() {
         assumeFalse(CudaDriver.isAvailable(), "a CUDA device is present");
-        var result = LlmcRun.of("test-gpt2", "--device", "cuda", "--model", folder.resolve("gpt2_124M_bf16.bin").toString(),
-                "--state", folder.resolve("state.bin").toString());
+        var result = LlmcRun.of(
+                "test-gpt2",
+                "--device",
+                "cuda",
+                "--model",
+                folder.resolve("gpt2_124M_bf16.bin").toString(),
+                "--state",
+                folder.resolve("state.bin").toString());
         assertEquals(1, result.exitCode());
         String err = result.err().strip();
         assertTrue(err.startsWith("error: no CUDA device: "), err);
@@ -141,7 +159,8 @@ class TrainCommandTest {
     void helpListsTheDeviceOptions() {
         var result = LlmcRun.of("train", "--help");
         assertEquals(0, result.exitCode());
-        for (String option : new String[] {"--device", "--precision", "--recompute", "--attention", "--master-weights", "--tf32"})
+        for (String option :
+                new String[] {"--device", "--precision", "--recompute", "--attention", "--master-weights", "--tf32"})
             assertTrue(result.out().contains(option), option + " in\n" + result.out());
         var test = LlmcRun.of("test-gpt2", "--help");
         assertTrue(test.out().contains("--device") && test.out().contains("--precision"), test.out());

@@ -57,7 +57,8 @@ public final class GPT2 implements CpuTrainableModel, Inspectable {
     // Encoder: token embedding plus position embedding.
 
     /** out (B,T,C) = wte[token] + wpe[position]; wte (V,C), wpe (maxT,C). */
-    static void encoderForward(MemorySegment out, int[] tokens, MemorySegment wte, MemorySegment wpe, int B, int T, int C) {
+    static void encoderForward(
+            MemorySegment out, int[] tokens, MemorySegment wte, MemorySegment wpe, int B, int T, int C) {
         Parallel.forRange((long) B * T, (start, end) -> {
             for (long bt = start; bt < end; bt++) {
                 long token = tokens[(int) bt];
@@ -70,7 +71,8 @@ public final class GPT2 implements CpuTrainableModel, Inspectable {
     }
 
     /** dwte[token] += dout; dwpe[position] += dout. Serial: two positions can hold the same token. */
-    static void encoderBackward(MemorySegment dwte, MemorySegment dwpe, MemorySegment dout, int[] tokens, int B, int T, int C) {
+    static void encoderBackward(
+            MemorySegment dwte, MemorySegment dwpe, MemorySegment dout, int[] tokens, int B, int T, int C) {
         for (long bt = 0; bt < (long) B * T; bt++) {
             long token = tokens[(int) bt];
             long t = bt % T;
@@ -88,8 +90,16 @@ public final class GPT2 implements CpuTrainableModel, Inspectable {
     static final float LAYERNORM_EPS = 1e-5f;
 
     /** out (B,T,C) = (inp - mean) * rstd * weight + bias; caches mean (B,T) and rstd (B,T) for the backward. */
-    static void layernormForward(MemorySegment out, MemorySegment mean, MemorySegment rstd, MemorySegment inp,
-                                 MemorySegment weight, MemorySegment bias, int B, int T, int C) {
+    static void layernormForward(
+            MemorySegment out,
+            MemorySegment mean,
+            MemorySegment rstd,
+            MemorySegment inp,
+            MemorySegment weight,
+            MemorySegment bias,
+            int B,
+            int T,
+            int C) {
         Parallel.forRange((long) B * T, (start, end) -> {
             for (long bt = start; bt < end; bt++) {
                 long row = bt * C;
@@ -117,8 +127,16 @@ public final class GPT2 implements CpuTrainableModel, Inspectable {
      * The forward's output again from its kept mean and rstd (recompute level 2): the same arithmetic as the last
      * loop of {@link #layernormForward}, so the same bits, without the two passes that find mean and rstd.
      */
-    static void layernormRecompute(MemorySegment out, MemorySegment inp, MemorySegment mean, MemorySegment rstd,
-                                   MemorySegment weight, MemorySegment bias, int B, int T, int C) {
+    static void layernormRecompute(
+            MemorySegment out,
+            MemorySegment inp,
+            MemorySegment mean,
+            MemorySegment rstd,
+            MemorySegment weight,
+            MemorySegment bias,
+            int B,
+            int T,
+            int C) {
         Parallel.forRange((long) B * T, (start, end) -> {
             for (long bt = start; bt < end; bt++) {
                 long row = bt * C;
@@ -135,9 +153,18 @@ public final class GPT2 implements CpuTrainableModel, Inspectable {
      * With n = (x - mean) * rstd and g = weight * dout: dbias += dout, dweight += n * dout, and
      * dinp += (g - mean(g) - n * mean(g * n)) * rstd (the two means remove the directions the normalisation fixed).
      */
-    static void layernormBackward(MemorySegment dinp, MemorySegment dweight, MemorySegment dbias, MemorySegment dout,
-                                  MemorySegment inp, MemorySegment weight, MemorySegment mean, MemorySegment rstd,
-                                  int B, int T, int C) {
+    static void layernormBackward(
+            MemorySegment dinp,
+            MemorySegment dweight,
+            MemorySegment dbias,
+            MemorySegment dout,
+            MemorySegment inp,
+            MemorySegment weight,
+            MemorySegment mean,
+            MemorySegment rstd,
+            int B,
+            int T,
+            int C) {
         // dinp rows are independent; dweight and dbias sum over all rows, so each thread keeps its own partial sums
         long rows = (long) B * T;
         int chunks = Parallel.threads();
@@ -216,32 +243,34 @@ public final class GPT2 implements CpuTrainableModel, Inspectable {
 
     /** The 16 parameter tensors, slices of one buffer; per-layer tensors are stacked layer-major. */
     record ParameterTensors(
-            MemorySegment wte,      // (Vp, C) token embeddings, also the (tied) lm head
-            MemorySegment wpe,      // (maxT, C) position embeddings
-            MemorySegment ln1w,     // (L, C)
-            MemorySegment ln1b,     // (L, C)
-            MemorySegment qkvw,     // (L, 3C, C)
-            MemorySegment qkvb,     // (L, 3C)
+            MemorySegment wte, // (Vp, C) token embeddings, also the (tied) lm head
+            MemorySegment wpe, // (maxT, C) position embeddings
+            MemorySegment ln1w, // (L, C)
+            MemorySegment ln1b, // (L, C)
+            MemorySegment qkvw, // (L, 3C, C)
+            MemorySegment qkvb, // (L, 3C)
             MemorySegment attprojw, // (L, C, C)
             MemorySegment attprojb, // (L, C)
-            MemorySegment ln2w,     // (L, C)
-            MemorySegment ln2b,     // (L, C)
-            MemorySegment fcw,      // (L, 4C, C)
-            MemorySegment fcb,      // (L, 4C)
-            MemorySegment fcprojw,  // (L, C, 4C)
-            MemorySegment fcprojb,  // (L, C)
-            MemorySegment lnfw,     // (C)
-            MemorySegment lnfb) {   // (C)
+            MemorySegment ln2w, // (L, C)
+            MemorySegment ln2b, // (L, C)
+            MemorySegment fcw, // (L, 4C, C)
+            MemorySegment fcb, // (L, 4C)
+            MemorySegment fcprojw, // (L, C, 4C)
+            MemorySegment fcprojb, // (L, C)
+            MemorySegment lnfw, // (C)
+            MemorySegment lnfb) { // (C)
 
         static ParameterTensors slice(GPT2Config config, MemorySegment memory) {
             var t = sliceAll(memory, config.parameterSizes());
-            return new ParameterTensors(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7],
-                    t[8], t[9], t[10], t[11], t[12], t[13], t[14], t[15]);
+            return new ParameterTensors(
+                    t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], t[13], t[14],
+                    t[15]);
         }
 
         MemorySegment[] all() {
-            return new MemorySegment[] {wte, wpe, ln1w, ln1b, qkvw, qkvb, attprojw, attprojb,
-                ln2w, ln2b, fcw, fcb, fcprojw, fcprojb, lnfw, lnfb};
+            return new MemorySegment[] {
+                wte, wpe, ln1w, ln1b, qkvw, qkvb, attprojw, attprojb, ln2w, ln2b, fcw, fcb, fcprojw, fcprojb, lnfw, lnfb
+            };
         }
     }
 
@@ -253,29 +282,29 @@ public final class GPT2 implements CpuTrainableModel, Inspectable {
      * (1, ...) then. The activation gradients use the same layout, so they shrink by as much.
      */
     record Activations(
-            MemorySegment encoded,   // (B, T, C)
-            MemorySegment ln1,       // ([L], B, T, C)  one layer at recompute >= 2
-            MemorySegment ln1Mean,   // (L, B, T)
-            MemorySegment ln1Rstd,   // (L, B, T)
-            MemorySegment qkv,       // (L, B, T, 3C)
-            MemorySegment atty,      // (L, B, T, C)
-            MemorySegment preatt,    // (L, B, NH, T, T)
-            MemorySegment att,       // (L, B, NH, T, T)
-            MemorySegment attproj,   // (L, B, T, C)
+            MemorySegment encoded, // (B, T, C)
+            MemorySegment ln1, // ([L], B, T, C)  one layer at recompute >= 2
+            MemorySegment ln1Mean, // (L, B, T)
+            MemorySegment ln1Rstd, // (L, B, T)
+            MemorySegment qkv, // (L, B, T, 3C)
+            MemorySegment atty, // (L, B, T, C)
+            MemorySegment preatt, // (L, B, NH, T, T)
+            MemorySegment att, // (L, B, NH, T, T)
+            MemorySegment attproj, // (L, B, T, C)
             MemorySegment residual2, // (L, B, T, C)
-            MemorySegment ln2,       // ([L], B, T, C)  one layer at recompute >= 2
-            MemorySegment ln2Mean,   // (L, B, T)
-            MemorySegment ln2Rstd,   // (L, B, T)
-            MemorySegment fch,       // (L, B, T, 4C)
-            MemorySegment fchGelu,   // ([L], B, T, 4C) one layer at recompute >= 1
-            MemorySegment fcproj,    // (L, B, T, C)
+            MemorySegment ln2, // ([L], B, T, C)  one layer at recompute >= 2
+            MemorySegment ln2Mean, // (L, B, T)
+            MemorySegment ln2Rstd, // (L, B, T)
+            MemorySegment fch, // (L, B, T, 4C)
+            MemorySegment fchGelu, // ([L], B, T, 4C) one layer at recompute >= 1
+            MemorySegment fcproj, // (L, B, T, C)
             MemorySegment residual3, // (L, B, T, C)
-            MemorySegment lnf,       // (B, T, C)
-            MemorySegment lnfMean,   // (B, T)
-            MemorySegment lnfRstd,   // (B, T)
-            MemorySegment logits,    // (B, T, Vp)
-            MemorySegment probs,     // (B, T, Vp)
-            MemorySegment losses) {  // (B, T)
+            MemorySegment lnf, // (B, T, C)
+            MemorySegment lnfMean, // (B, T)
+            MemorySegment lnfRstd, // (B, T)
+            MemorySegment logits, // (B, T, Vp)
+            MemorySegment probs, // (B, T, Vp)
+            MemorySegment losses) { // (B, T)
 
         static long[] sizes(GPT2Config config, int B, int T) {
             return sizes(config, B, T, 0);
@@ -286,9 +315,12 @@ public final class GPT2 implements CpuTrainableModel, Inspectable {
             long BT = (long) B * T;
             long lnLayers = recompute >= 2 ? 1 : L, geluLayers = recompute >= 1 ? 1 : L;
             return new long[] {
-                BT * C, lnLayers * BT * C, L * BT, L * BT, L * BT * 3 * C, L * BT * C, L * B * NH * T * T, L * B * NH * T * T,
-                L * BT * C, L * BT * C, lnLayers * BT * C, L * BT, L * BT, L * BT * 4 * C, geluLayers * BT * 4 * C, L * BT * C,
-                L * BT * C, BT * C, BT, BT, BT * Vp, BT * Vp, BT};
+                BT * C, lnLayers * BT * C, L * BT, L * BT, L * BT * 3 * C, L * BT * C, L * B * NH * T * T,
+                        L * B * NH * T * T,
+                L * BT * C, L * BT * C, lnLayers * BT * C, L * BT, L * BT, L * BT * 4 * C, geluLayers * BT * 4 * C,
+                        L * BT * C,
+                L * BT * C, BT * C, BT, BT, BT * Vp, BT * Vp, BT
+            };
         }
 
         static long count(GPT2Config config, int B, int T) {
@@ -303,8 +335,9 @@ public final class GPT2 implements CpuTrainableModel, Inspectable {
 
         static Activations slice(GPT2Config config, int B, int T, int recompute, MemorySegment memory) {
             var a = sliceAll(memory, sizes(config, B, T, recompute));
-            return new Activations(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11],
-                    a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21], a[22]);
+            return new Activations(
+                    a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14],
+                    a[15], a[16], a[17], a[18], a[19], a[20], a[21], a[22]);
         }
     }
 
@@ -452,12 +485,15 @@ public final class GPT2 implements CpuTrainableModel, Inspectable {
      * 1/P shard with ZeRO-1), the activations at B, T with recompute level {@code recompute} and as many again for
      * their gradients, and, when the run samples, the KV cache of {@link GPT2Inference}.
      */
-    public static MemoryEstimate.Builder memoryEstimate(GPT2Config config, int B, int T, int recompute, int numProcesses,
-                                                        int zeroStage, boolean samples) {
-        var estimate = MemoryEstimate.builder().trainingState(config.numParameters(), numProcesses, zeroStage)
-                .floats("activations and their gradients (B=%d, T=%d, -r %d)".formatted(B, T, recompute),
+    public static MemoryEstimate.Builder memoryEstimate(
+            GPT2Config config, int B, int T, int recompute, int numProcesses, int zeroStage, boolean samples) {
+        var estimate = MemoryEstimate.builder()
+                .trainingState(config.numParameters(), numProcesses, zeroStage)
+                .floats(
+                        "activations and their gradients (B=%d, T=%d, -r %d)".formatted(B, T, recompute),
                         2 * Activations.count(config, B, T, recompute));
-        if (samples) estimate.floats("sampling KV cache", 2L * config.numLayers() * config.maxSeqLen() * config.channels());
+        if (samples)
+            estimate.floats("sampling KV cache", 2L * config.numLayers() * config.maxSeqLen() * config.channels());
         return estimate;
     }
 
@@ -482,7 +518,8 @@ public final class GPT2 implements CpuTrainableModel, Inspectable {
     public GPT2 recompute(int level) {
         if (level < 0 || level > 2) throw new LlmcException("recompute (-r) must be 0, 1 or 2, found " + level);
         if (level != recompute && activationMemory != null)
-            throw new IllegalStateException("set recompute before the first forward: the activations are laid out for " + recompute);
+            throw new IllegalStateException(
+                    "set recompute before the first forward: the activations are laid out for " + recompute);
         recompute = level;
         return this;
     }
@@ -497,7 +534,8 @@ public final class GPT2 implements CpuTrainableModel, Inspectable {
 
     private void ensureActivations(int B, int T) {
         if (T > config.maxSeqLen())
-            throw new LlmcException("sequence length " + T + " exceeds the model's context length " + config.maxSeqLen());
+            throw new LlmcException(
+                    "sequence length " + T + " exceeds the model's context length " + config.maxSeqLen());
         long needed = Activations.count(config, B, T, recompute);
         if (needed > activationCapacity) {
             activationMemory = allocate(needed * Float.BYTES, "activations");
@@ -539,17 +577,36 @@ public final class GPT2 implements CpuTrainableModel, Inspectable {
 
             MemorySegment ln1 = layer(a.ln1, lnLayer, btc), qkv = layer(a.qkv, l, bt3c), atty = layer(a.atty, l, btc);
             MemorySegment attproj = layer(a.attproj, l, btc), residual2 = layer(a.residual2, l, btc);
-            MemorySegment ln2 = layer(a.ln2, lnLayer, btc), fch = layer(a.fch, l, bt4c), fchGelu = layer(a.fchGelu, geluLayer, bt4c);
+            MemorySegment ln2 = layer(a.ln2, lnLayer, btc),
+                    fch = layer(a.fch, l, bt4c),
+                    fchGelu = layer(a.fchGelu, geluLayer, bt4c);
             MemorySegment fcproj = layer(a.fcproj, l, btc), residual3 = layer(a.residual3, l, btc);
 
-            k.layernormForward(ln1, layer(a.ln1Mean, l, bt), layer(a.ln1Rstd, l, bt), residual,
-                    layer(p.ln1w, l, C), layer(p.ln1b, l, C), B, T, C);
+            k.layernormForward(
+                    ln1,
+                    layer(a.ln1Mean, l, bt),
+                    layer(a.ln1Rstd, l, bt),
+                    residual,
+                    layer(p.ln1w, l, C),
+                    layer(p.ln1b, l, C),
+                    B,
+                    T,
+                    C);
             k.matmulForward(qkv, ln1, layer(p.qkvw, l, 3L * C * C), layer(p.qkvb, l, 3L * C), BT, C, 3 * C);
-            k.attentionForward(atty, layer(a.preatt, l, attention), layer(a.att, l, attention), qkv, B, T, NH, NH, C / NH);
+            k.attentionForward(
+                    atty, layer(a.preatt, l, attention), layer(a.att, l, attention), qkv, B, T, NH, NH, C / NH);
             k.matmulForward(attproj, atty, layer(p.attprojw, l, (long) C * C), layer(p.attprojb, l, C), BT, C, C);
             k.residualForward(residual2, residual, attproj, btc);
-            k.layernormForward(ln2, layer(a.ln2Mean, l, bt), layer(a.ln2Rstd, l, bt), residual2,
-                    layer(p.ln2w, l, C), layer(p.ln2b, l, C), B, T, C);
+            k.layernormForward(
+                    ln2,
+                    layer(a.ln2Mean, l, bt),
+                    layer(a.ln2Rstd, l, bt),
+                    residual2,
+                    layer(p.ln2w, l, C),
+                    layer(p.ln2b, l, C),
+                    B,
+                    T,
+                    C);
             k.matmulForward(fch, ln2, layer(p.fcw, l, 4L * C * C), layer(p.fcb, l, 4L * C), BT, C, 4 * C);
             k.geluForward(fchGelu, fch, bt4c);
             k.matmulForward(fcproj, fchGelu, layer(p.fcprojw, l, 4L * C * C), layer(p.fcprojb, l, C), BT, 4 * C, C);
@@ -598,7 +655,9 @@ public final class GPT2 implements CpuTrainableModel, Inspectable {
         var g = grads;
         var a = acts;
         var d = gradActs;
-        activationGradientMemory.asSlice(0, Activations.count(config, B, T, recompute) * Float.BYTES).fill((byte) 0);
+        activationGradientMemory
+                .asSlice(0, Activations.count(config, B, T, recompute) * Float.BYTES)
+                .fill((byte) 0);
 
         // the loss is the mean over B*T positions (and micro-steps): each position's loss gets that share
         float dloss = 1.0f / (BT * (float) microSteps);
@@ -624,34 +683,112 @@ public final class GPT2 implements CpuTrainableModel, Inspectable {
                 dfchGelu.fill((byte) 0);
             }
             if (recompute >= 2) {
-                k.layernormRecompute(ln2, layer(a.residual2, l, btc), layer(a.ln2Mean, l, bt), layer(a.ln2Rstd, l, bt),
-                        layer(p.ln2w, l, C), layer(p.ln2b, l, C), B, T, C);
-                k.layernormRecompute(ln1, residual, layer(a.ln1Mean, l, bt), layer(a.ln1Rstd, l, bt),
-                        layer(p.ln1w, l, C), layer(p.ln1b, l, C), B, T, C);
+                k.layernormRecompute(
+                        ln2,
+                        layer(a.residual2, l, btc),
+                        layer(a.ln2Mean, l, bt),
+                        layer(a.ln2Rstd, l, bt),
+                        layer(p.ln2w, l, C),
+                        layer(p.ln2b, l, C),
+                        B,
+                        T,
+                        C);
+                k.layernormRecompute(
+                        ln1,
+                        residual,
+                        layer(a.ln1Mean, l, bt),
+                        layer(a.ln1Rstd, l, bt),
+                        layer(p.ln1w, l, C),
+                        layer(p.ln1b, l, C),
+                        B,
+                        T,
+                        C);
                 dln1.fill((byte) 0);
                 dln2.fill((byte) 0);
             }
 
             // backward through the MLP half of the block
             k.residualBackward(layer(d.residual2, l, btc), layer(d.fcproj, l, btc), layer(d.residual3, l, btc), btc);
-            k.matmulBackward(dfchGelu, layer(g.fcprojw, l, 4L * C * C), layer(g.fcprojb, l, C),
-                    layer(d.fcproj, l, btc), fchGelu, layer(p.fcprojw, l, 4L * C * C), BT, 4 * C, C);
+            k.matmulBackward(
+                    dfchGelu,
+                    layer(g.fcprojw, l, 4L * C * C),
+                    layer(g.fcprojb, l, C),
+                    layer(d.fcproj, l, btc),
+                    fchGelu,
+                    layer(p.fcprojw, l, 4L * C * C),
+                    BT,
+                    4 * C,
+                    C);
             k.geluBackward(layer(d.fch, l, bt4c), layer(a.fch, l, bt4c), dfchGelu, bt4c);
-            k.matmulBackward(dln2, layer(g.fcw, l, 4L * C * C), layer(g.fcb, l, 4L * C),
-                    layer(d.fch, l, bt4c), ln2, layer(p.fcw, l, 4L * C * C), BT, C, 4 * C);
-            k.layernormBackward(layer(d.residual2, l, btc), layer(g.ln2w, l, C), layer(g.ln2b, l, C), dln2,
-                    layer(a.residual2, l, btc), layer(p.ln2w, l, C), layer(a.ln2Mean, l, bt), layer(a.ln2Rstd, l, bt), B, T, C);
+            k.matmulBackward(
+                    dln2,
+                    layer(g.fcw, l, 4L * C * C),
+                    layer(g.fcb, l, 4L * C),
+                    layer(d.fch, l, bt4c),
+                    ln2,
+                    layer(p.fcw, l, 4L * C * C),
+                    BT,
+                    C,
+                    4 * C);
+            k.layernormBackward(
+                    layer(d.residual2, l, btc),
+                    layer(g.ln2w, l, C),
+                    layer(g.ln2b, l, C),
+                    dln2,
+                    layer(a.residual2, l, btc),
+                    layer(p.ln2w, l, C),
+                    layer(a.ln2Mean, l, bt),
+                    layer(a.ln2Rstd, l, bt),
+                    B,
+                    T,
+                    C);
 
             // backward through the attention half
             k.residualBackward(dresidual, layer(d.attproj, l, btc), layer(d.residual2, l, btc), btc);
-            k.matmulBackward(layer(d.atty, l, btc), layer(g.attprojw, l, (long) C * C), layer(g.attprojb, l, C),
-                    layer(d.attproj, l, btc), layer(a.atty, l, btc), layer(p.attprojw, l, (long) C * C), BT, C, C);
-            k.attentionBackward(layer(d.qkv, l, bt3c), layer(d.preatt, l, attention), layer(d.att, l, attention),
-                    layer(d.atty, l, btc), layer(a.qkv, l, bt3c), layer(a.att, l, attention), B, T, NH, NH, C / NH);
-            k.matmulBackward(dln1, layer(g.qkvw, l, 3L * C * C), layer(g.qkvb, l, 3L * C),
-                    layer(d.qkv, l, bt3c), ln1, layer(p.qkvw, l, 3L * C * C), BT, C, 3 * C);
-            k.layernormBackward(dresidual, layer(g.ln1w, l, C), layer(g.ln1b, l, C), dln1,
-                    residual, layer(p.ln1w, l, C), layer(a.ln1Mean, l, bt), layer(a.ln1Rstd, l, bt), B, T, C);
+            k.matmulBackward(
+                    layer(d.atty, l, btc),
+                    layer(g.attprojw, l, (long) C * C),
+                    layer(g.attprojb, l, C),
+                    layer(d.attproj, l, btc),
+                    layer(a.atty, l, btc),
+                    layer(p.attprojw, l, (long) C * C),
+                    BT,
+                    C,
+                    C);
+            k.attentionBackward(
+                    layer(d.qkv, l, bt3c),
+                    layer(d.preatt, l, attention),
+                    layer(d.att, l, attention),
+                    layer(d.atty, l, btc),
+                    layer(a.qkv, l, bt3c),
+                    layer(a.att, l, attention),
+                    B,
+                    T,
+                    NH,
+                    NH,
+                    C / NH);
+            k.matmulBackward(
+                    dln1,
+                    layer(g.qkvw, l, 3L * C * C),
+                    layer(g.qkvb, l, 3L * C),
+                    layer(d.qkv, l, bt3c),
+                    ln1,
+                    layer(p.qkvw, l, 3L * C * C),
+                    BT,
+                    C,
+                    3 * C);
+            k.layernormBackward(
+                    dresidual,
+                    layer(g.ln1w, l, C),
+                    layer(g.ln1b, l, C),
+                    dln1,
+                    residual,
+                    layer(p.ln1w, l, C),
+                    layer(a.ln1Mean, l, bt),
+                    layer(a.ln1Rstd, l, bt),
+                    B,
+                    T,
+                    C);
         }
         k.encoderBackward(g.wte, g.wpe, d.encoded, inputs, B, T, C);
     }
@@ -664,16 +801,28 @@ public final class GPT2 implements CpuTrainableModel, Inspectable {
      * {@code gradScale} first (gradient clipping folds in here). Weight decay applies to every tensor, or with
      * {@code decayMatricesOnly} only to the 2-D ones (wte, wpe and the four weight matrices), as llm.c's trainer does.
      */
-    public void update(float learningRate, float beta1, float beta2, float eps, float weightDecay,
-                       boolean decayMatricesOnly, float gradScale, int t) {
-        optimizer.update(parameterMemory, gradientMemory, config.parameterSizes(),
-                tensor -> !decayMatricesOnly || ParameterSlice.isMatrix(tensor), tensor -> false,
+    public void update(
+            float learningRate,
+            float beta1,
+            float beta2,
+            float eps,
+            float weightDecay,
+            boolean decayMatricesOnly,
+            float gradScale,
+            int t) {
+        optimizer.update(
+                parameterMemory,
+                gradientMemory,
+                config.parameterSizes(),
+                tensor -> !decayMatricesOnly || ParameterSlice.isMatrix(tensor),
+                tensor -> false,
                 new AdamW.Step(learningRate, beta1, beta2, eps, weightDecay, gradScale, t));
     }
 
     /** llm.c's trainer rule: weight decay on the 2-D tensors only. */
     @Override
-    public void update(float learningRate, float beta1, float beta2, float eps, float weightDecay, float gradScale, int t) {
+    public void update(
+            float learningRate, float beta1, float beta2, float eps, float weightDecay, float gradScale, int t) {
         update(learningRate, beta1, beta2, eps, weightDecay, true, gradScale, t);
     }
 
@@ -697,8 +846,24 @@ public final class GPT2 implements CpuTrainableModel, Inspectable {
     // ------------------------------------------------------------------------------------------------------------
     // Inspectable: what the --ui monitor shows.
 
-    private static final String[] TENSOR_NAMES = {"wte", "wpe", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb",
-        "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb", "lnfw", "lnfb"};
+    private static final String[] TENSOR_NAMES = {
+        "wte",
+        "wpe",
+        "ln1w",
+        "ln1b",
+        "qkvw",
+        "qkvb",
+        "attprojw",
+        "attprojb",
+        "ln2w",
+        "ln2b",
+        "fcw",
+        "fcb",
+        "fcprojw",
+        "fcprojb",
+        "lnfw",
+        "lnfb"
+    };
 
     @Override
     public int numLayers() {
@@ -779,7 +944,9 @@ public final class GPT2 implements CpuTrainableModel, Inspectable {
 
     /** Trains {@code model} for {@code steps} steps of (B, T) batches from the shards {@code trainTokens} names. */
     static void train(GPT2 model, String trainTokens, int B, int T, int steps, PrintStream out) {
-        out.printf("GPT-2 %s, %s kernels, B=%d T=%d%n", model.config, model.kernels().name(), B, T);
+        out.printf(
+                "GPT-2 %s, %s kernels, B=%d T=%d%n",
+                model.config, model.kernels().name(), B, T);
         try (var trainLoader = new DataLoader(trainTokens, B, T, 0, 1, true, model.config.vocabSize())) {
             for (int step = 1; step <= steps; step++) {
                 long start = System.nanoTime();

@@ -32,11 +32,11 @@ public final class GPT2Inference implements TokenGenerator, AutoCloseable {
     private final Arena arena = Arena.ofShared();
     private final Precision precision;
     private final Weights[] qkvw, attprojw, fcw, fcprojw; // per layer: (3C, C), (C, C), (4C, C), (C, 4C)
-    private final Weights lmHead;                          // (V, C): wte's first V rows (the padding is never sampled)
-    private final MemorySegment keys, values;           // (L, maxT, C)
+    private final Weights lmHead; // (V, C): wte's first V rows (the padding is never sampled)
+    private final MemorySegment keys, values; // (L, maxT, C)
     private final MemorySegment residual, ln, qkv, atty, attproj, residual2, fch, fchGelu, fcproj; // one position
     private final MemorySegment mean, rstd, logits;
-    private int position;                                // tokens already in the cache
+    private int position; // tokens already in the cache
 
     /** Generation over the model's fp32 weights, which it reads as they are (it follows training). */
     public GPT2Inference(GPT2 model) {
@@ -89,7 +89,8 @@ public final class GPT2Inference implements TokenGenerator, AutoCloseable {
     /** Bytes of weights one token reads: the Linear layers' and the lm head's (the rest is below 1% at d12). */
     public long weightBytesPerToken() {
         long bytes = lmHead.bytes();
-        for (int l = 0; l < L; l++) bytes += qkvw[l].bytes() + attprojw[l].bytes() + fcw[l].bytes() + fcprojw[l].bytes();
+        for (int l = 0; l < L; l++)
+            bytes += qkvw[l].bytes() + attprojw[l].bytes() + fcw[l].bytes() + fcprojw[l].bytes();
         return bytes;
     }
 
@@ -113,7 +114,8 @@ public final class GPT2Inference implements TokenGenerator, AutoCloseable {
         if (token < 0 || token >= V) throw new LlmcException("token id: expected [0, " + V + "), found " + token);
         var p = model.params;
         int t = position;
-        for (int i = 0; i < C; i++) set(residual, i, get(p.wte(), (long) token * C + i) + get(p.wpe(), (long) t * C + i));
+        for (int i = 0; i < C; i++)
+            set(residual, i, get(p.wte(), (long) token * C + i) + get(p.wpe(), (long) t * C + i));
         var k = model.kernels(); // the model's kernel set (the Linear layers and attention: MatVec, DecodeAttention)
         for (int l = 0; l < L; l++) {
             k.layernormForward(ln, mean, rstd, residual, layer(p.ln1w(), l, C), layer(p.ln1b(), l, C), 1, 1, C);
@@ -123,7 +125,8 @@ public final class GPT2Inference implements TokenGenerator, AutoCloseable {
                 set(keys, cacheRow + i, get(qkv, C + i));
                 set(values, cacheRow + i, get(qkv, 2L * C + i));
             }
-            DecodeAttention.forward(atty, qkv, 0, layer(keys, l, (long) maxT * C), layer(values, l, (long) maxT * C), C, NH, 1, hs, t);
+            DecodeAttention.forward(
+                    atty, qkv, 0, layer(keys, l, (long) maxT * C), layer(values, l, (long) maxT * C), C, NH, 1, hs, t);
             MatVec.forward(attproj, atty, attprojw[l], layer(p.attprojb(), l, C));
             k.residualForward(residual2, residual, attproj, C);
             k.layernormForward(ln, mean, rstd, residual2, layer(p.ln2w(), l, C), layer(p.ln2b(), l, C), 1, 1, C);

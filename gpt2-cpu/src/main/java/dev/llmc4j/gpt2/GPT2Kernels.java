@@ -25,33 +25,58 @@ public interface GPT2Kernels extends CpuKernels {
     }
 
     /** out (B,T,C) = wte[token] + wpe[position]; wte (V,C), wpe (maxT,C). */
-    default void encoderForward(MemorySegment out, int[] tokens, MemorySegment wte, MemorySegment wpe,
-                                int B, int T, int C) {
+    default void encoderForward(
+            MemorySegment out, int[] tokens, MemorySegment wte, MemorySegment wpe, int B, int T, int C) {
         GPT2.encoderForward(out, tokens, wte, wpe, B, T, C);
     }
 
     /** dwte[token] += dout; dwpe[position] += dout. */
-    default void encoderBackward(MemorySegment dwte, MemorySegment dwpe, MemorySegment dout, int[] tokens,
-                                 int B, int T, int C) {
+    default void encoderBackward(
+            MemorySegment dwte, MemorySegment dwpe, MemorySegment dout, int[] tokens, int B, int T, int C) {
         GPT2.encoderBackward(dwte, dwpe, dout, tokens, B, T, C);
     }
 
     /** out (B,T,C) = (inp - mean) * rstd * weight + bias; keeps mean (B,T) and rstd (B,T). */
-    default void layernormForward(MemorySegment out, MemorySegment mean, MemorySegment rstd, MemorySegment inp,
-                                  MemorySegment weight, MemorySegment bias, int B, int T, int C) {
+    default void layernormForward(
+            MemorySegment out,
+            MemorySegment mean,
+            MemorySegment rstd,
+            MemorySegment inp,
+            MemorySegment weight,
+            MemorySegment bias,
+            int B,
+            int T,
+            int C) {
         GPT2.layernormForward(out, mean, rstd, inp, weight, bias, B, T, C);
     }
 
     /** The forward's output again from its kept mean and rstd (recompute level 2), bit for bit. */
-    default void layernormRecompute(MemorySegment out, MemorySegment inp, MemorySegment mean, MemorySegment rstd,
-                                    MemorySegment weight, MemorySegment bias, int B, int T, int C) {
+    default void layernormRecompute(
+            MemorySegment out,
+            MemorySegment inp,
+            MemorySegment mean,
+            MemorySegment rstd,
+            MemorySegment weight,
+            MemorySegment bias,
+            int B,
+            int T,
+            int C) {
         GPT2.layernormRecompute(out, inp, mean, rstd, weight, bias, B, T, C);
     }
 
     /** dinp, dweight, dbias += the layernorm's gradients. */
-    default void layernormBackward(MemorySegment dinp, MemorySegment dweight, MemorySegment dbias, MemorySegment dout,
-                                   MemorySegment inp, MemorySegment weight, MemorySegment mean, MemorySegment rstd,
-                                   int B, int T, int C) {
+    default void layernormBackward(
+            MemorySegment dinp,
+            MemorySegment dweight,
+            MemorySegment dbias,
+            MemorySegment dout,
+            MemorySegment inp,
+            MemorySegment weight,
+            MemorySegment mean,
+            MemorySegment rstd,
+            int B,
+            int T,
+            int C) {
         GPT2.layernormBackward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, B, T, C);
     }
 

@@ -29,7 +29,10 @@ public final class GPT2ParityCheck {
 
     public record Result(List<TensorComparison> tensors, List<ParityStep> steps, boolean ok) {
         public TensorComparison tensor(String name) {
-            return tensors.stream().filter(t -> t.name().equals(name)).findFirst().orElseThrow();
+            return tensors.stream()
+                    .filter(t -> t.name().equals(name))
+                    .findFirst()
+                    .orElseThrow();
         }
     }
 
@@ -54,7 +57,9 @@ public final class GPT2ParityCheck {
         double lossDiff = Math.abs(loss - state.loss());
         boolean lossOk = lossDiff <= MAX_LOSS_DIFFERENCE;
         tensors.add(new TensorComparison("loss", lossDiff, lossDiff / Math.abs(state.loss()), lossOk));
-        out.printf("%-9s ours %.6f ref %.6f |diff| %.2e %s%n", "loss", loss, state.loss(), lossDiff, lossOk ? "OK" : "NOT OK");
+        out.printf(
+                "%-9s ours %.6f ref %.6f |diff| %.2e %s%n",
+                "loss", loss, state.loss(), lossDiff, lossOk ? "OK" : "NOT OK");
 
         long[] sizes = config.parameterSizes();
         long offset = 0;
@@ -94,7 +99,9 @@ public final class GPT2ParityCheck {
 
     private static TensorComparison report(PrintStream out, String name, double[] maxAbsAndRelative) {
         boolean ok = maxAbsAndRelative[1] <= MAX_RELATIVE_ERROR;
-        out.printf("%-9s max |diff| %.3e  relative error %.3e  %s%n", name, maxAbsAndRelative[0], maxAbsAndRelative[1], ok ? "OK" : "NOT OK");
+        out.printf(
+                "%-9s max |diff| %.3e  relative error %.3e  %s%n",
+                name, maxAbsAndRelative[0], maxAbsAndRelative[1], ok ? "OK" : "NOT OK");
         return new TensorComparison(name, maxAbsAndRelative[0], maxAbsAndRelative[1], ok);
     }
 

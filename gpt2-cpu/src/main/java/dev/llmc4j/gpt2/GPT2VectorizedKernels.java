@@ -11,7 +11,6 @@ import dev.llmc4j.cpu.VectorizedCpuKernels;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 
 /**
  * {@link GPT2Kernels#VECTORIZED}: the shared vectorized layers ({@link VectorizedCpuKernels}) plus the fast versions
@@ -26,13 +25,16 @@ final class GPT2VectorizedKernels extends VectorizedCpuKernels implements GPT2Ke
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
 
     @Override
-    public void encoderForward(MemorySegment out, int[] tokens, MemorySegment wte, MemorySegment wpe, int B, int T, int C) {
+    public void encoderForward(
+            MemorySegment out, int[] tokens, MemorySegment wte, MemorySegment wpe, int B, int T, int C) {
         Parallel.forRange((long) B * T, (start, end) -> {
             for (long bt = start; bt < end; bt++) {
                 long token = tokens[(int) bt], t = bt % T;
                 for (int i = 0; i < C; i += LANES) {
                     var m = inRow(i, C);
-                    FloatVector.fromMemorySegment(SPECIES, wte, (token * C + i) * 4L, ORDER, m).add(FloatVector.fromMemorySegment(SPECIES, wpe, (t * C + i) * 4L, ORDER, m)).intoMemorySegment(out, (bt * C + i) * 4L, ORDER, m);
+                    FloatVector.fromMemorySegment(SPECIES, wte, (token * C + i) * 4L, ORDER, m)
+                            .add(FloatVector.fromMemorySegment(SPECIES, wpe, (t * C + i) * 4L, ORDER, m))
+                            .intoMemorySegment(out, (bt * C + i) * 4L, ORDER, m);
                 }
             }
         });
@@ -40,40 +42,61 @@ final class GPT2VectorizedKernels extends VectorizedCpuKernels implements GPT2Ke
 
     /** Parallel over channels: each thread owns columns of dwte and dwpe, so repeated tokens never collide. */
     @Override
-    public void encoderBackward(MemorySegment dwte, MemorySegment dwpe, MemorySegment dout, int[] tokens, int B, int T, int C) {
+    public void encoderBackward(
+            MemorySegment dwte, MemorySegment dwpe, MemorySegment dout, int[] tokens, int B, int T, int C) {
         Parallel.forRange(C, LANES, (first, last) -> {
             for (long bt = 0; bt < (long) B * T; bt++) {
                 long token = tokens[(int) bt], t = bt % T;
                 for (int i = (int) first; i < last; i += LANES) {
                     var m = inRow(i, (int) last);
                     var d = FloatVector.fromMemorySegment(SPECIES, dout, (bt * C + i) * 4L, ORDER, m);
-                    FloatVector.fromMemorySegment(SPECIES, dwte, (token * C + i) * 4L, ORDER, m).add(d).intoMemorySegment(dwte, (token * C + i) * 4L, ORDER, m);
-                    FloatVector.fromMemorySegment(SPECIES, dwpe, (t * C + i) * 4L, ORDER, m).add(d).intoMemorySegment(dwpe, (t * C + i) * 4L, ORDER, m);
+                    FloatVector.fromMemorySegment(SPECIES, dwte, (token * C + i) * 4L, ORDER, m)
+                            .add(d)
+                            .intoMemorySegment(dwte, (token * C + i) * 4L, ORDER, m);
+                    FloatVector.fromMemorySegment(SPECIES, dwpe, (t * C + i) * 4L, ORDER, m)
+                            .add(d)
+                            .intoMemorySegment(dwpe, (t * C + i) * 4L, ORDER, m);
                 }
             }
         });
     }
 
     @Override
-    public void layernormForward(MemorySegment out, MemorySegment mean, MemorySegment rstd, MemorySegment inp,
-                                 MemorySegment weight, MemorySegment bias, int B, int T, int C) {
+    public void layernormForward(
+            MemorySegment out,
+            MemorySegment mean,
+            MemorySegment rstd,
+            MemorySegment inp,
+            MemorySegment weight,
+            MemorySegment bias,
+            int B,
+            int T,
+            int C) {
         Parallel.forRange((long) B * T, (start, end) -> {
             for (long bt = start; bt < end; bt++) {
                 long row = bt * C;
                 var sum = FloatVector.zero(SPECIES);
-                for (int i = 0; i < C; i += LANES) sum = sum.add(FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, inRow(i, C)));
+                for (int i = 0; i < C; i += LANES)
+                    sum = sum.add(FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, inRow(i, C)));
                 float m = VectorMath.sum(sum) / C;
                 var variance = FloatVector.zero(SPECIES);
                 for (int i = 0; i < C; i += LANES) {
                     var mask = inRow(i, C);
-                    var shifted = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask).sub(m, mask); // masked: the lanes past the row stay 0
+                    var shifted = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask)
+                            .sub(m, mask); // masked: the lanes past the row stay 0
                     variance = shifted.fma(shifted, variance);
                 }
                 float s = (float) (1.0 / Math.sqrt(VectorMath.sum(variance) / C + GPT2.LAYERNORM_EPS));
                 for (int i = 0; i < C; i += LANES) {
                     var mask = inRow(i, C);
-                    var normalized = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask).sub(m).mul(s);
-                    normalized.fma(FloatVector.fromMemorySegment(SPECIES, weight, (i) * 4L, ORDER, mask), FloatVector.fromMemorySegment(SPECIES, bias, (i) * 4L, ORDER, mask)).intoMemorySegment(out, (row + i) * 4L, ORDER, mask);
+                    var normalized = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask)
+                            .sub(m)
+                            .mul(s);
+                    normalized
+                            .fma(
+                                    FloatVector.fromMemorySegment(SPECIES, weight, (i) * 4L, ORDER, mask),
+                                    FloatVector.fromMemorySegment(SPECIES, bias, (i) * 4L, ORDER, mask))
+                            .intoMemorySegment(out, (row + i) * 4L, ORDER, mask);
                 }
                 mean.setAtIndex(JAVA_FLOAT, bt, m);
                 rstd.setAtIndex(JAVA_FLOAT, bt, s);
@@ -83,25 +106,48 @@ final class GPT2VectorizedKernels extends VectorizedCpuKernels implements GPT2Ke
 
     /** The last loop of {@link #layernormForward} alone, from the kept mean and rstd: the same bits. */
     @Override
-    public void layernormRecompute(MemorySegment out, MemorySegment inp, MemorySegment mean, MemorySegment rstd,
-                                   MemorySegment weight, MemorySegment bias, int B, int T, int C) {
+    public void layernormRecompute(
+            MemorySegment out,
+            MemorySegment inp,
+            MemorySegment mean,
+            MemorySegment rstd,
+            MemorySegment weight,
+            MemorySegment bias,
+            int B,
+            int T,
+            int C) {
         Parallel.forRange((long) B * T, (start, end) -> {
             for (long bt = start; bt < end; bt++) {
                 long row = bt * C;
                 float m = mean.getAtIndex(JAVA_FLOAT, bt), s = rstd.getAtIndex(JAVA_FLOAT, bt);
                 for (int i = 0; i < C; i += LANES) {
                     var mask = inRow(i, C);
-                    var normalized = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask).sub(m).mul(s);
-                    normalized.fma(FloatVector.fromMemorySegment(SPECIES, weight, (i) * 4L, ORDER, mask), FloatVector.fromMemorySegment(SPECIES, bias, (i) * 4L, ORDER, mask)).intoMemorySegment(out, (row + i) * 4L, ORDER, mask);
+                    var normalized = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask)
+                            .sub(m)
+                            .mul(s);
+                    normalized
+                            .fma(
+                                    FloatVector.fromMemorySegment(SPECIES, weight, (i) * 4L, ORDER, mask),
+                                    FloatVector.fromMemorySegment(SPECIES, bias, (i) * 4L, ORDER, mask))
+                            .intoMemorySegment(out, (row + i) * 4L, ORDER, mask);
                 }
             }
         });
     }
 
     @Override
-    public void layernormBackward(MemorySegment dinp, MemorySegment dweight, MemorySegment dbias, MemorySegment dout,
-                                  MemorySegment inp, MemorySegment weight, MemorySegment mean, MemorySegment rstd,
-                                  int B, int T, int C) {
+    public void layernormBackward(
+            MemorySegment dinp,
+            MemorySegment dweight,
+            MemorySegment dbias,
+            MemorySegment dout,
+            MemorySegment inp,
+            MemorySegment weight,
+            MemorySegment mean,
+            MemorySegment rstd,
+            int B,
+            int T,
+            int C) {
         long rows = (long) B * T;
         int chunks = Parallel.threads();
         int padded = (C + LANES - 1) / LANES * LANES;
@@ -118,21 +164,29 @@ final class GPT2VectorizedKernels extends VectorizedCpuKernels implements GPT2Ke
                     var gnSum = FloatVector.zero(SPECIES);
                     for (int i = 0; i < C; i += LANES) {
                         var mask = inRow(i, C);
-                        var n = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask).sub(m).mul(s);
-                        var g = FloatVector.fromMemorySegment(SPECIES, weight, (i) * 4L, ORDER, mask).mul(FloatVector.fromMemorySegment(SPECIES, dout, (row + i) * 4L, ORDER, mask));
+                        var n = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask)
+                                .sub(m)
+                                .mul(s);
+                        var g = FloatVector.fromMemorySegment(SPECIES, weight, (i) * 4L, ORDER, mask)
+                                .mul(FloatVector.fromMemorySegment(SPECIES, dout, (row + i) * 4L, ORDER, mask));
                         gSum = gSum.add(g);
                         gnSum = g.fma(n, gnSum);
                     }
                     float gMean = VectorMath.sum(gSum) / C, gnMean = VectorMath.sum(gnSum) / C;
                     for (int i = 0; i < C; i += LANES) {
                         var mask = inRow(i, C);
-                        var n = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask).sub(m).mul(s);
+                        var n = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask)
+                                .sub(m)
+                                .mul(s);
                         var d = FloatVector.fromMemorySegment(SPECIES, dout, (row + i) * 4L, ORDER, mask);
                         FloatVector.fromArray(SPECIES, db, i).add(d).intoArray(db, i);
                         n.fma(d, FloatVector.fromArray(SPECIES, dw, i)).intoArray(dw, i);
-                        var g = FloatVector.fromMemorySegment(SPECIES, weight, (i) * 4L, ORDER, mask).mul(d);
+                        var g = FloatVector.fromMemorySegment(SPECIES, weight, (i) * 4L, ORDER, mask)
+                                .mul(d);
                         var dx = g.sub(gMean).sub(n.mul(gnMean)).mul(s);
-                        FloatVector.fromMemorySegment(SPECIES, dinp, (row + i) * 4L, ORDER, mask).add(dx).intoMemorySegment(dinp, (row + i) * 4L, ORDER, mask);
+                        FloatVector.fromMemorySegment(SPECIES, dinp, (row + i) * 4L, ORDER, mask)
+                                .add(dx)
+                                .intoMemorySegment(dinp, (row + i) * 4L, ORDER, mask);
                     }
                 }
             }
@@ -140,8 +194,12 @@ final class GPT2VectorizedKernels extends VectorizedCpuKernels implements GPT2Ke
         for (int chunk = 0; chunk < chunks; chunk++) { // fixed order: the same sums for the same thread count
             for (int i = 0; i < C; i += LANES) {
                 var mask = inRow(i, C);
-                FloatVector.fromMemorySegment(SPECIES, dweight, (i) * 4L, ORDER, mask).add(FloatVector.fromArray(SPECIES, partialDweight[chunk], i)).intoMemorySegment(dweight, (i) * 4L, ORDER, mask);
-                FloatVector.fromMemorySegment(SPECIES, dbias, (i) * 4L, ORDER, mask).add(FloatVector.fromArray(SPECIES, partialDbias[chunk], i)).intoMemorySegment(dbias, (i) * 4L, ORDER, mask);
+                FloatVector.fromMemorySegment(SPECIES, dweight, (i) * 4L, ORDER, mask)
+                        .add(FloatVector.fromArray(SPECIES, partialDweight[chunk], i))
+                        .intoMemorySegment(dweight, (i) * 4L, ORDER, mask);
+                FloatVector.fromMemorySegment(SPECIES, dbias, (i) * 4L, ORDER, mask)
+                        .add(FloatVector.fromArray(SPECIES, partialDbias[chunk], i))
+                        .intoMemorySegment(dbias, (i) * 4L, ORDER, mask);
             }
         }
     }
@@ -152,7 +210,10 @@ final class GPT2VectorizedKernels extends VectorizedCpuKernels implements GPT2Ke
             for (long i = start; i < end; i += LANES) {
                 var mask = SPECIES.indexInRange(0, (int) Math.min(LANES, end - i)); // all lanes but in the last vector
                 var x = FloatVector.fromMemorySegment(SPECIES, inp, (i) * 4L, ORDER, mask);
-                var u = x.mul(x).mul(0.044715f * GPT2.GELU_SCALE).add(GPT2.GELU_SCALE).mul(x); // sqrt(2/pi) (x + 0.044715 x^3)
+                var u = x.mul(x)
+                        .mul(0.044715f * GPT2.GELU_SCALE)
+                        .add(GPT2.GELU_SCALE)
+                        .mul(x); // sqrt(2/pi) (x + 0.044715 x^3)
                 VectorMath.tanh(u).add(1f).mul(x).mul(0.5f).intoMemorySegment(out, (i) * 4L, ORDER, mask);
             }
         });
@@ -171,7 +232,10 @@ final class GPT2VectorizedKernels extends VectorizedCpuKernels implements GPT2Ke
                 // 0.5 (1 + tanh) + 0.5 x sech^2 sqrt(2/pi) (1 + 3 * 0.044715 x^2)
                 var slope = x2.mul(3f * 0.044715f).add(1f).mul(sech2).mul(x).mul(0.5f * GPT2.GELU_SCALE);
                 var local = tanh.add(1f).mul(0.5f).add(slope);
-                local.fma(FloatVector.fromMemorySegment(SPECIES, dout, (i) * 4L, ORDER, mask), FloatVector.fromMemorySegment(SPECIES, dinp, (i) * 4L, ORDER, mask)).intoMemorySegment(dinp, (i) * 4L, ORDER, mask);
+                local.fma(
+                                FloatVector.fromMemorySegment(SPECIES, dout, (i) * 4L, ORDER, mask),
+                                FloatVector.fromMemorySegment(SPECIES, dinp, (i) * 4L, ORDER, mask))
+                        .intoMemorySegment(dinp, (i) * 4L, ORDER, mask);
             }
         });
     }

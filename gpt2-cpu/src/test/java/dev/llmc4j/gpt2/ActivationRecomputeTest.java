@@ -66,7 +66,10 @@ class ActivationRecomputeTest {
             var recomputed = train(recompute, GPT2Kernels.VECTORIZED);
             for (int step = 0; step < 3; step++) {
                 assertEquals(all.losses().get(step), recomputed.losses().get(step), 1e-6f, "-r " + recompute);
-                assertArrayEquals(all.gradients().get(step), recomputed.gradients().get(step), 1e-6f,
+                assertArrayEquals(
+                        all.gradients().get(step),
+                        recomputed.gradients().get(step),
+                        1e-6f,
                         "-r " + recompute + " step " + (step + 1));
             }
         }
@@ -111,7 +114,8 @@ class ActivationRecomputeTest {
             var inp = arena.allocate(n * 4, 64);
             var weight = arena.allocate(C * 4L, 64);
             var bias = arena.allocate(C * 4L, 64);
-            for (long i = 0; i < n; i++) inp.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) random.nextGaussian() * 3 + 1);
+            for (long i = 0; i < n; i++)
+                inp.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) random.nextGaussian() * 3 + 1);
             for (int i = 0; i < C; i++) {
                 weight.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) random.nextGaussian());
                 bias.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) random.nextGaussian());

@@ -18,8 +18,8 @@ class GPT2InferenceTest {
     @Test
     void bf16GreedyTokensAndLogitsFollowFp32() {
         try (var model = GPT2.randomInit(SMALL);
-             var fp32 = new GPT2Inference(model, Precision.FP32);
-             var bf16 = new GPT2Inference(model, Precision.BF16)) {
+                var fp32 = new GPT2Inference(model, Precision.FP32);
+                var bf16 = new GPT2Inference(model, Precision.BF16)) {
             assertEquals(fp32.weightBytesPerToken(), 2 * bf16.weightBytesPerToken());
             int token = 3;
             for (int step = 0; step < 30; step++) {
@@ -30,9 +30,11 @@ class GPT2InferenceTest {
                     norm += exact[v] * exact[v];
                     maxDiff = Math.max(maxDiff, Math.abs(exact[v] - rounded[v]));
                 }
-                assertTrue(Math.sqrt(diff / norm) < 2e-2, "step " + step + ": relative error " + Math.sqrt(diff / norm));
+                assertTrue(
+                        Math.sqrt(diff / norm) < 2e-2, "step " + step + ": relative error " + Math.sqrt(diff / norm));
                 int best = argmax(exact), bf16Best = argmax(rounded);
-                assertTrue(best == bf16Best || exact[best] - exact[bf16Best] <= 2 * maxDiff,
+                assertTrue(
+                        best == bf16Best || exact[best] - exact[bf16Best] <= 2 * maxDiff,
                         "step " + step + ": greedy token " + bf16Best + " instead of " + best);
                 token = best; // both continue from fp32's token
             }

@@ -11,8 +11,8 @@ import dev.llmc4j.cpu.VectorizedCpuKernelsTest;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.Random;
 import java.util.List;
+import java.util.Random;
 import java.util.function.BiConsumer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -22,8 +22,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 class GPT2KernelsTest {
 
     /** The baseline, then the vectorized set, on copies of the buffers; every buffer compared. */
-    static void assertSameOutputs(MemorySegment[] buffers, BiConsumer<GPT2Kernels, MemorySegment[]> body,
-                                  double tolerance, String what) {
+    static void assertSameOutputs(
+            MemorySegment[] buffers, BiConsumer<GPT2Kernels, MemorySegment[]> body, double tolerance, String what) {
         VectorizedCpuKernelsTest.assertSame(BASELINE, VECTORIZED, buffers, body, tolerance, what);
     }
 
@@ -54,21 +54,49 @@ class GPT2KernelsTest {
             int[] tokens = random.ints(B * T, 0, V).toArray();
             tokens[0] = tokens[B * T - 1]; // a repeated token
 
-            assertSameOutputs(new MemorySegment[] {out, mean, rstd, inp, weight, bias},
-                    (k, b) -> k.layernormForward(b[0], b[1], b[2], b[3], b[4], b[5], B, T, C), 1e-6, "layernorm forward");
+            assertSameOutputs(
+                    new MemorySegment[] {out, mean, rstd, inp, weight, bias},
+                    (k, b) -> k.layernormForward(b[0], b[1], b[2], b[3], b[4], b[5], B, T, C),
+                    1e-6,
+                    "layernorm forward");
             GPT2.layernormForward(out, mean, rstd, inp, weight, bias, B, T, C);
             var dweight = random(arena, C, random);
             var dbias = random(arena, C, random);
-            assertSameOutputs(new MemorySegment[] {other, dweight, dbias, out, inp, weight, mean, rstd},
-                    (k, b) -> k.layernormBackward(b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], B, T, C), 1e-6, "layernorm backward");
+            assertSameOutputs(
+                    new MemorySegment[] {other, dweight, dbias, out, inp, weight, mean, rstd},
+                    (k, b) -> k.layernormBackward(b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], B, T, C),
+                    1e-6,
+                    "layernorm backward");
 
-            for (long i = 0; i < btc; i++) inp.setAtIndex(ValueLayout.JAVA_FLOAT, i, 3 * inp.getAtIndex(ValueLayout.JAVA_FLOAT, i));
-            assertSameOutputs(new MemorySegment[] {out, inp}, (k, b) -> k.geluForward(b[0], b[1], btc), 1e-6, "gelu forward");
-            assertSameOutputs(new MemorySegment[] {other, inp, out}, (k, b) -> k.geluBackward(b[0], b[1], b[2], btc), 1e-6, "gelu backward");
-            assertSameOutputs(new MemorySegment[] {out, inp, other}, (k, b) -> k.residualForward(b[0], b[1], b[2], btc), 1e-7, "residual forward");
-            assertSameOutputs(new MemorySegment[] {out, inp, other}, (k, b) -> k.residualBackward(b[0], b[1], b[2], btc), 1e-7, "residual backward");
-            assertSameOutputs(new MemorySegment[] {out, wte, wpe}, (k, b) -> k.encoderForward(b[0], tokens, b[1], b[2], B, T, C), 1e-7, "encoder forward");
-            assertSameOutputs(new MemorySegment[] {wte, wpe, out}, (k, b) -> k.encoderBackward(b[0], b[1], b[2], tokens, B, T, C), 1e-6, "encoder backward");
+            for (long i = 0; i < btc; i++)
+                inp.setAtIndex(ValueLayout.JAVA_FLOAT, i, 3 * inp.getAtIndex(ValueLayout.JAVA_FLOAT, i));
+            assertSameOutputs(
+                    new MemorySegment[] {out, inp}, (k, b) -> k.geluForward(b[0], b[1], btc), 1e-6, "gelu forward");
+            assertSameOutputs(
+                    new MemorySegment[] {other, inp, out},
+                    (k, b) -> k.geluBackward(b[0], b[1], b[2], btc),
+                    1e-6,
+                    "gelu backward");
+            assertSameOutputs(
+                    new MemorySegment[] {out, inp, other},
+                    (k, b) -> k.residualForward(b[0], b[1], b[2], btc),
+                    1e-7,
+                    "residual forward");
+            assertSameOutputs(
+                    new MemorySegment[] {out, inp, other},
+                    (k, b) -> k.residualBackward(b[0], b[1], b[2], btc),
+                    1e-7,
+                    "residual backward");
+            assertSameOutputs(
+                    new MemorySegment[] {out, wte, wpe},
+                    (k, b) -> k.encoderForward(b[0], tokens, b[1], b[2], B, T, C),
+                    1e-7,
+                    "encoder forward");
+            assertSameOutputs(
+                    new MemorySegment[] {wte, wpe, out},
+                    (k, b) -> k.encoderBackward(b[0], b[1], b[2], tokens, B, T, C),
+                    1e-6,
+                    "encoder backward");
         }
     }
 }

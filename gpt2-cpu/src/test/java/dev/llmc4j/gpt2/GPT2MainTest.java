@@ -54,7 +54,8 @@ class GPT2MainTest {
         Path tokens = dir.resolve("train.bin");
         TokenShard.write(tokens, TokenShard.Kind.GPT2, RandomTokens.of(3000, 96, 6));
         var printed = new ByteArrayOutputStream();
-        try (var a = GPT2.randomInit(TINY, GPT2Kernels.BASELINE); var b = GPT2.randomInit(TINY, GPT2Kernels.BASELINE)) {
+        try (var a = GPT2.randomInit(TINY, GPT2Kernels.BASELINE);
+                var b = GPT2.randomInit(TINY, GPT2Kernels.BASELINE)) {
             GPT2.train(a, tokens.toString(), 2, 16, 2, new PrintStream(printed, true, StandardCharsets.UTF_8));
             // the same two steps written out: llm.c's test settings, batches in the loader's (seeded) order
             try (var loader = new DataLoader(tokens.toString(), 2, 16, 0, 1, true, 96)) {
@@ -65,10 +66,14 @@ class GPT2MainTest {
                     b.zeroGrad();
                     b.backward();
                     b.update(1e-4f, 0.9f, 0.999f, 1e-8f, 0.0f, step);
-                    expected.append("step %d: train loss %f".formatted(step, loss)).append('\n');
+                    expected.append("step %d: train loss %f".formatted(step, loss))
+                            .append('\n');
                 }
-                String actual = printed.toString(StandardCharsets.UTF_8).lines().filter(l -> l.startsWith("step "))
-                        .map(l -> l.substring(0, l.indexOf(" (took"))).reduce("", (x, y) -> x + y + "\n");
+                String actual = printed.toString(StandardCharsets.UTF_8)
+                        .lines()
+                        .filter(l -> l.startsWith("step "))
+                        .map(l -> l.substring(0, l.indexOf(" (took")))
+                        .reduce("", (x, y) -> x + y + "\n");
                 assertEquals(expected.toString(), actual);
             }
         }

@@ -22,7 +22,8 @@ class GPT2ParityTest {
         String make = "reference/make_fixtures.sh target/fixtures";
         var modelFile = Fixtures.require("gpt2_" + tag + ".bin", make);
         var stateFile = Fixtures.require("gpt2_" + tag + "_debug_state.bin", make);
-        try (var model = GPT2.fromCheckpoint(modelFile); var arena = Arena.ofConfined()) {
+        try (var model = GPT2.fromCheckpoint(modelFile);
+                var arena = Arena.ofConfined()) {
             var state = DebugState.read(stateFile, model.config, arena);
             assertEquals(10, state.expectedLosses().length, "the reference records 10 step losses");
             var result = GPT2ParityCheck.run(model, state, System.out);
@@ -30,7 +31,8 @@ class GPT2ParityTest {
                 assertTrue(tensor.ok(), tag + " " + tensor.name() + ": relative error " + tensor.relativeError());
             }
             for (var step : result.steps()) {
-                assertTrue(step.ok(), tag + " step " + step.step() + ": loss " + step.loss() + " vs " + step.expected());
+                assertTrue(
+                        step.ok(), tag + " step " + step.step() + ": loss " + step.loss() + " vs " + step.expected());
             }
             assertTrue(result.ok());
         }
@@ -40,7 +42,8 @@ class GPT2ParityTest {
     @ValueSource(strings = {"small", "d12"})
     void randomInitIsBitIdenticalToPyTorch(String tag) {
         var modelFile = Fixtures.require("gpt2_" + tag + ".bin", "reference/make_fixtures.sh target/fixtures");
-        try (var reference = GPT2.fromCheckpoint(modelFile); var ours = GPT2.randomInit(reference.config)) {
+        try (var reference = GPT2.fromCheckpoint(modelFile);
+                var ours = GPT2.randomInit(reference.config)) {
             long mismatch = reference.parameters().mismatch(ours.parameters());
             assertEquals(-1, mismatch, "first differing byte of the parameters");
         }

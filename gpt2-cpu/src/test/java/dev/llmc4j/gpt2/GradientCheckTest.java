@@ -127,7 +127,8 @@ class GradientCheckTest {
                     for (int t2 = 0; t2 <= t; t2++) sum += scores[t2] = Math.exp(scores[t2] - max);
                     for (int t2 = 0; t2 <= t; t2++)
                         for (int i = 0; i < hs; i++)
-                            out[(b * T + t) * C + h * hs + i] += scores[t2] / sum * qkv[(b * T + t2) * 3 * C + 2 * C + h * hs + i];
+                            out[(b * T + t) * C + h * hs + i] +=
+                                    scores[t2] / sum * qkv[(b * T + t2) * 3 * C + 2 * C + h * hs + i];
                 }
         return out;
     }
@@ -160,7 +161,8 @@ class GradientCheckTest {
         double[] wte = random(V * C), wpe = random(T * C), r = random(B * T * C);
         Function<double[], double[]> byWte = w -> {
             var out = new double[B * T * C];
-            for (int bt = 0; bt < B * T; bt++) for (int i = 0; i < C; i++) out[bt * C + i] = w[tokens[bt] * C + i] + wpe[(bt % T) * C + i];
+            for (int bt = 0; bt < B * T; bt++)
+                for (int i = 0; i < C; i++) out[bt * C + i] = w[tokens[bt] * C + i] + wpe[(bt % T) * C + i];
             return out;
         };
         var dwte = zeros(V * C);
@@ -198,9 +200,18 @@ class GradientCheckTest {
             var db = zeros(OC);
             kernels.backward(dx, dw, db, floats(r), floats(x), floats(w), rows, C, OC);
             String name = kernels == Matmul.BASELINE ? "baseline" : "vector";
-            assertClose("matmul " + name + " dinp", numericGradient(x, v -> matmul(v, w, bias, rows, C, OC), r), doubles(dx, rows * C));
-            assertClose("matmul " + name + " dweight", numericGradient(w, v -> matmul(x, v, bias, rows, C, OC), r), doubles(dw, OC * C));
-            assertClose("matmul " + name + " dbias", numericGradient(bias, v -> matmul(x, w, v, rows, C, OC), r), doubles(db, OC));
+            assertClose(
+                    "matmul " + name + " dinp",
+                    numericGradient(x, v -> matmul(v, w, bias, rows, C, OC), r),
+                    doubles(dx, rows * C));
+            assertClose(
+                    "matmul " + name + " dweight",
+                    numericGradient(w, v -> matmul(x, v, bias, rows, C, OC), r),
+                    doubles(dw, OC * C));
+            assertClose(
+                    "matmul " + name + " dbias",
+                    numericGradient(bias, v -> matmul(x, w, v, rows, C, OC), r),
+                    doubles(db, OC));
         }
     }
 
@@ -214,8 +225,12 @@ class GradientCheckTest {
         var att = zeros(B * NH * T * T);
         CausalSelfAttention.forward(out, preatt, att, inp, B, T, C, NH);
         var dinp = zeros(B * T * 3 * C);
-        CausalSelfAttention.backward(dinp, zeros(B * NH * T * T), zeros(B * NH * T * T), floats(r), inp, att, B, T, C, NH);
-        assertClose("attention dinp", numericGradient(qkv, v -> attention(v, B, T, C, NH), r), doubles(dinp, B * T * 3 * C));
+        CausalSelfAttention.backward(
+                dinp, zeros(B * NH * T * T), zeros(B * NH * T * T), floats(r), inp, att, B, T, C, NH);
+        assertClose(
+                "attention dinp",
+                numericGradient(qkv, v -> attention(v, B, T, C, NH), r),
+                doubles(dinp, B * T * 3 * C));
     }
 
     @Test

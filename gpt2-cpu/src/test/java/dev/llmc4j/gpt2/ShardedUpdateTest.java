@@ -11,7 +11,8 @@ class ShardedUpdateTest {
     void shardUpdateEqualsTheFullUpdateOnThePiecesAndLeavesTheRestAlone() {
         int T = 8;
         int[] x = RandomTokens.of(2 * T, 96, 1), y = RandomTokens.of(2 * T, 96, 2);
-        try (var full = GPT2.randomInit(GPT2TrainingTest.TINY); var sharded = GPT2.randomInit(GPT2TrainingTest.TINY)) {
+        try (var full = GPT2.randomInit(GPT2TrainingTest.TINY);
+                var sharded = GPT2.randomInit(GPT2TrainingTest.TINY)) {
             ShardedUpdateCheck.assertShardUpdateEqualsTheFullUpdate(full, sharded, x, y, 2, T);
         }
     }

@@ -65,7 +65,12 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
     static void embeddingForward(MemorySegment out, int[] tokens, MemorySegment wte, long rows, int C) {
         Parallel.forRange(rows, (start, end) -> {
             for (long bt = start; bt < end; bt++) {
-                MemorySegment.copy(wte, (long) tokens[(int) bt] * C * Float.BYTES, out, bt * C * Float.BYTES, (long) C * Float.BYTES);
+                MemorySegment.copy(
+                        wte,
+                        (long) tokens[(int) bt] * C * Float.BYTES,
+                        out,
+                        bt * C * Float.BYTES,
+                        (long) C * Float.BYTES);
             }
         });
     }
@@ -82,8 +87,14 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
     // RMSNorm: scale each position's C channels to unit root-mean-square, then by a learned weight. No mean, no bias.
 
     /** out (rows, C) = inp * rstd * weight with rstd = 1 / sqrt(mean(inp^2) + eps); caches rstd (rows). */
-    static void rmsnormForward(MemorySegment out, MemorySegment rstd, MemorySegment inp, MemorySegment weight,
-                               long rows, int C, float eps) {
+    static void rmsnormForward(
+            MemorySegment out,
+            MemorySegment rstd,
+            MemorySegment inp,
+            MemorySegment weight,
+            long rows,
+            int C,
+            float eps) {
         Parallel.forRange(rows, (start, end) -> {
             for (long bt = start; bt < end; bt++) {
                 long row = bt * C;
@@ -103,8 +114,15 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
      * With n = inp * rstd and g = weight * dout: dweight += n * dout and dinp += rstd * (g - n * mean(g * n))
      * (the mean removes the direction along inp, whose length the normalisation fixed).
      */
-    static void rmsnormBackward(MemorySegment dinp, MemorySegment dweight, MemorySegment dout, MemorySegment inp,
-                                MemorySegment weight, MemorySegment rstd, long rows, int C) {
+    static void rmsnormBackward(
+            MemorySegment dinp,
+            MemorySegment dweight,
+            MemorySegment dout,
+            MemorySegment inp,
+            MemorySegment weight,
+            MemorySegment rstd,
+            long rows,
+            int C) {
         // dinp rows are independent; dweight sums over all rows, so each chunk keeps its own partial sums
         int chunks = Parallel.threads();
         float[][] partialDweight = new float[chunks][C];
@@ -177,8 +195,17 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
      * sits at position startPosition + r % T. With {@code inverse} it rotates by the negative angle: that is the
      * backward (a rotation's transpose is its inverse), applied to the gradient.
      */
-    static void rope(MemorySegment qkv, float[] cos, float[] sin, long rows, int T, int startPosition,
-                     int rotatedHeads, int hd, int qkvRows, boolean inverse) {
+    static void rope(
+            MemorySegment qkv,
+            float[] cos,
+            float[] sin,
+            long rows,
+            int T,
+            int startPosition,
+            int rotatedHeads,
+            int hd,
+            int qkvRows,
+            boolean inverse) {
         int half = hd / 2;
         Parallel.forRange(rows, (start, end) -> {
             for (long r = start; r < end; r++) {
@@ -237,61 +264,80 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
 
     /** The 16 parameter slots of llm.c's llama3 branch; per-layer tensors are stacked layer-major. */
     record ParameterTensors(
-            MemorySegment wte,      // (V, C) token embeddings
-            MemorySegment lmHead,   // (V, C) output projection (the slot GPT-2 uses for wpe)
-            MemorySegment ln1w,     // (L, C) RMSNorm before attention
-            MemorySegment ln1b,     // (L, C) unused, zero
-            MemorySegment qkvw,     // (L, (NH + 2 NKV) hd, C)
-            MemorySegment qkvb,     // unused, zero
+            MemorySegment wte, // (V, C) token embeddings
+            MemorySegment lmHead, // (V, C) output projection (the slot GPT-2 uses for wpe)
+            MemorySegment ln1w, // (L, C) RMSNorm before attention
+            MemorySegment ln1b, // (L, C) unused, zero
+            MemorySegment qkvw, // (L, (NH + 2 NKV) hd, C)
+            MemorySegment qkvb, // unused, zero
             MemorySegment attprojw, // (L, C, C)
             MemorySegment attprojb, // unused, zero
-            MemorySegment ln2w,     // (L, C) RMSNorm before the MLP
-            MemorySegment ln2b,     // unused, zero
-            MemorySegment fcw,      // (L, 2H, C): c_fc ("up") then c_fc2 ("gate") for each layer
-            MemorySegment fcb,      // unused, zero
-            MemorySegment fcprojw,  // (L, C, H) "down"
-            MemorySegment fcprojb,  // unused, zero
-            MemorySegment lnfw,     // (C) final RMSNorm
-            MemorySegment lnfb) {   // unused, zero
+            MemorySegment ln2w, // (L, C) RMSNorm before the MLP
+            MemorySegment ln2b, // unused, zero
+            MemorySegment fcw, // (L, 2H, C): c_fc ("up") then c_fc2 ("gate") for each layer
+            MemorySegment fcb, // unused, zero
+            MemorySegment fcprojw, // (L, C, H) "down"
+            MemorySegment fcprojb, // unused, zero
+            MemorySegment lnfw, // (C) final RMSNorm
+            MemorySegment lnfb) { // unused, zero
 
         static ParameterTensors slice(Llama3Config config, MemorySegment memory) {
             var t = Floats.sliceAll(memory, config.parameterSizes());
-            return new ParameterTensors(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7],
-                    t[8], t[9], t[10], t[11], t[12], t[13], t[14], t[15]);
+            return new ParameterTensors(
+                    t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], t[13], t[14],
+                    t[15]);
         }
     }
 
     /** The activations of one forward pass at batch B and length T. */
     record Activations(
-            MemorySegment encoded,   // (B, T, C) token embeddings, the residual stream entering layer 0
-            MemorySegment ln1,       // (L, B, T, C)
-            MemorySegment ln1Rstd,   // (L, B, T)
-            MemorySegment qkv,       // (L, B, T, (NH + 2 NKV) hd), q and k after RoPE
-            MemorySegment atty,      // (L, B, T, C)
-            MemorySegment preatt,    // (L, B, NH, T, T)
-            MemorySegment att,       // (L, B, NH, T, T)
-            MemorySegment attproj,   // (L, B, T, C)
+            MemorySegment encoded, // (B, T, C) token embeddings, the residual stream entering layer 0
+            MemorySegment ln1, // (L, B, T, C)
+            MemorySegment ln1Rstd, // (L, B, T)
+            MemorySegment qkv, // (L, B, T, (NH + 2 NKV) hd), q and k after RoPE
+            MemorySegment atty, // (L, B, T, C)
+            MemorySegment preatt, // (L, B, NH, T, T)
+            MemorySegment att, // (L, B, NH, T, T)
+            MemorySegment attproj, // (L, B, T, C)
             MemorySegment residual2, // (L, B, T, C)
-            MemorySegment ln2,       // (L, B, T, C)
-            MemorySegment ln2Rstd,   // (L, B, T)
-            MemorySegment fch,       // (L, B, T, 2H) [up | gate]
+            MemorySegment ln2, // (L, B, T, C)
+            MemorySegment ln2Rstd, // (L, B, T)
+            MemorySegment fch, // (L, B, T, 2H) [up | gate]
             MemorySegment fchSwiglu, // (L, B, T, H)
-            MemorySegment fcproj,    // (L, B, T, C)
+            MemorySegment fcproj, // (L, B, T, C)
             MemorySegment residual3, // (L, B, T, C)
-            MemorySegment lnf,       // (B, T, C)
-            MemorySegment lnfRstd,   // (B, T)
-            MemorySegment logits,    // (B, T, V)
-            MemorySegment probs,     // (B, T, V)
-            MemorySegment losses) {  // (B, T)
+            MemorySegment lnf, // (B, T, C)
+            MemorySegment lnfRstd, // (B, T)
+            MemorySegment logits, // (B, T, V)
+            MemorySegment probs, // (B, T, V)
+            MemorySegment losses) { // (B, T)
 
         static long[] sizes(Llama3Config config, int B, int T) {
             long L = config.numLayers(), C = config.channels(), NH = config.numHeads(), V = config.vocabSize();
             long H = config.ffnHidden(), qkv = config.qkvRows();
             long BT = (long) B * T;
             return new long[] {
-                BT * C, L * BT * C, L * BT, L * BT * qkv, L * BT * C, L * B * NH * T * T, L * B * NH * T * T,
-                L * BT * C, L * BT * C, L * BT * C, L * BT, L * BT * 2 * H, L * BT * H, L * BT * C, L * BT * C,
-                BT * C, BT, BT * V, BT * V, BT};
+                BT * C,
+                L * BT * C,
+                L * BT,
+                L * BT * qkv,
+                L * BT * C,
+                L * B * NH * T * T,
+                L * B * NH * T * T,
+                L * BT * C,
+                L * BT * C,
+                L * BT * C,
+                L * BT,
+                L * BT * 2 * H,
+                L * BT * H,
+                L * BT * C,
+                L * BT * C,
+                BT * C,
+                BT,
+                BT * V,
+                BT * V,
+                BT
+            };
         }
 
         static long count(Llama3Config config, int B, int T) {
@@ -300,8 +346,9 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
 
         static Activations slice(Llama3Config config, int B, int T, MemorySegment memory) {
             var a = Floats.sliceAll(memory, sizes(config, B, T));
-            return new Activations(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11],
-                    a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19]);
+            return new Activations(
+                    a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14],
+                    a[15], a[16], a[17], a[18], a[19]);
         }
     }
 
@@ -371,8 +418,8 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
         for (int l = 0; l < L; l++) {
             normal(rng, p.qkvw, l * qkv * C, qkv * C, 0.02f);
             normal(rng, p.attprojw, l * C * C, C * C, residualStd);
-            normal(rng, p.fcw, l * 2 * H * C, H * C, 0.02f);           // c_fc
-            normal(rng, p.fcw, l * 2 * H * C + H * C, H * C, 0.02f);   // c_fc2
+            normal(rng, p.fcw, l * 2 * H * C, H * C, 0.02f); // c_fc
+            normal(rng, p.fcw, l * 2 * H * C + H * C, H * C, 0.02f); // c_fc2
             normal(rng, p.fcprojw, l * C * H, C * H, residualStd);
         }
         for (var norm : new MemorySegment[] {p.ln1w, p.ln2w, p.lnfw}) {
@@ -393,10 +440,13 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
      * 1/P shard with ZeRO-1), the activations at B, T and as many again for their gradients, the RoPE tables, and,
      * when the run samples, a generation's KV cache of {@code genTokens + 1} positions.
      */
-    public static MemoryEstimate.Builder memoryEstimate(Llama3Config config, int B, int T, int numProcesses, int zeroStage,
-                                                        int genTokens) {
-        var estimate = MemoryEstimate.builder().trainingState(config.numParameters(), numProcesses, zeroStage)
-                .floats("activations and their gradients (B=%d, T=%d)".formatted(B, T), 2 * Activations.count(config, B, T))
+    public static MemoryEstimate.Builder memoryEstimate(
+            Llama3Config config, int B, int T, int numProcesses, int zeroStage, int genTokens) {
+        var estimate = MemoryEstimate.builder()
+                .trainingState(config.numParameters(), numProcesses, zeroStage)
+                .floats(
+                        "activations and their gradients (B=%d, T=%d)".formatted(B, T),
+                        2 * Activations.count(config, B, T))
                 .floats("RoPE tables", (long) config.maxSeqLen() * config.headSize());
         long context = Math.min(config.maxSeqLen(), genTokens + 1L);
         if (genTokens > 0) estimate.floats("sampling KV cache", 2 * context * config.numLayers() * config.kvChannels());
@@ -509,7 +559,8 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
 
     private void ensureActivations(int B, int T) {
         if (T > config.maxSeqLen())
-            throw new LlmcException("sequence length " + T + " exceeds the model's context length " + config.maxSeqLen());
+            throw new LlmcException(
+                    "sequence length " + T + " exceeds the model's context length " + config.maxSeqLen());
         long needed = Activations.count(config, B, T);
         if (needed > activationCapacity) {
             activationMemory = allocate(needed * Float.BYTES, "activations");
@@ -551,7 +602,9 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
 
             MemorySegment ln1 = layer(a.ln1, l, btc), qkv = layer(a.qkv, l, btqkv), atty = layer(a.atty, l, btc);
             MemorySegment attproj = layer(a.attproj, l, btc), residual2 = layer(a.residual2, l, btc);
-            MemorySegment ln2 = layer(a.ln2, l, btc), fch = layer(a.fch, l, bt2h), fchSwiglu = layer(a.fchSwiglu, l, bth);
+            MemorySegment ln2 = layer(a.ln2, l, btc),
+                    fch = layer(a.fch, l, bt2h),
+                    fchSwiglu = layer(a.fchSwiglu, l, bth);
             MemorySegment fcproj = layer(a.fcproj, l, btc), residual3 = layer(a.residual3, l, btc);
 
             // attention half: x + attproj(attention(k.rope(q), k.rope(k), v)) with q, k, v from rmsnorm(x)
@@ -609,15 +662,24 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
         var g = grads;
         var a = acts;
         var d = gradActs;
-        activationGradientMemory.asSlice(0, Activations.count(config, B, T) * Float.BYTES).fill((byte) 0);
+        activationGradientMemory
+                .asSlice(0, Activations.count(config, B, T) * Float.BYTES)
+                .fill((byte) 0);
 
         float dloss = 1.0f / (BT * (float) microSteps);
         for (int i = 0; i < BT; i++) set(d.losses, i, dloss);
 
         k.crossentropySoftmaxBackward(d.logits, d.losses, a.probs, targets, BT, V, V);
         k.matmulBackward(d.lnf, g.lmHead, null, d.logits, a.lnf, p.lmHead, BT, C, V);
-        k.rmsnormBackward(layer(d.residual3, L - 1, btc), g.lnfw, d.lnf, layer(a.residual3, L - 1, btc), p.lnfw,
-                a.lnfRstd, BT, C);
+        k.rmsnormBackward(
+                layer(d.residual3, L - 1, btc),
+                g.lnfw,
+                d.lnf,
+                layer(a.residual3, L - 1, btc),
+                p.lnfw,
+                a.lnfRstd,
+                BT,
+                C);
 
         for (int l = L - 1; l >= 0; l--) {
             MemorySegment residual = l == 0 ? a.encoded : layer(a.residual3, l - 1, btc);
@@ -625,26 +687,82 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
 
             // backward through the MLP half
             k.residualBackward(layer(d.residual2, l, btc), layer(d.fcproj, l, btc), layer(d.residual3, l, btc), btc);
-            k.matmulBackward(layer(d.fchSwiglu, l, bth), layer(g.fcprojw, l, (long) C * H), null,
-                    layer(d.fcproj, l, btc), layer(a.fchSwiglu, l, bth), layer(p.fcprojw, l, (long) C * H), BT, H, C);
+            k.matmulBackward(
+                    layer(d.fchSwiglu, l, bth),
+                    layer(g.fcprojw, l, (long) C * H),
+                    null,
+                    layer(d.fcproj, l, btc),
+                    layer(a.fchSwiglu, l, bth),
+                    layer(p.fcprojw, l, (long) C * H),
+                    BT,
+                    H,
+                    C);
             k.swigluBackward(layer(d.fch, l, bt2h), layer(a.fch, l, bt2h), layer(d.fchSwiglu, l, bth), BT, H);
-            k.matmulBackward(layer(d.ln2, l, btc), layer(g.fcw, l, 2L * H * C), null,
-                    layer(d.fch, l, bt2h), layer(a.ln2, l, btc), layer(p.fcw, l, 2L * H * C), BT, C, 2 * H);
-            k.rmsnormBackward(layer(d.residual2, l, btc), layer(g.ln2w, l, C), layer(d.ln2, l, btc),
-                    layer(a.residual2, l, btc), layer(p.ln2w, l, C), layer(a.ln2Rstd, l, bt), BT, C);
+            k.matmulBackward(
+                    layer(d.ln2, l, btc),
+                    layer(g.fcw, l, 2L * H * C),
+                    null,
+                    layer(d.fch, l, bt2h),
+                    layer(a.ln2, l, btc),
+                    layer(p.fcw, l, 2L * H * C),
+                    BT,
+                    C,
+                    2 * H);
+            k.rmsnormBackward(
+                    layer(d.residual2, l, btc),
+                    layer(g.ln2w, l, C),
+                    layer(d.ln2, l, btc),
+                    layer(a.residual2, l, btc),
+                    layer(p.ln2w, l, C),
+                    layer(a.ln2Rstd, l, bt),
+                    BT,
+                    C);
 
             // backward through the attention half
             k.residualBackward(dresidual, layer(d.attproj, l, btc), layer(d.residual2, l, btc), btc);
-            k.matmulBackward(layer(d.atty, l, btc), layer(g.attprojw, l, (long) C * C), null,
-                    layer(d.attproj, l, btc), layer(a.atty, l, btc), layer(p.attprojw, l, (long) C * C), BT, C, C);
+            k.matmulBackward(
+                    layer(d.atty, l, btc),
+                    layer(g.attprojw, l, (long) C * C),
+                    null,
+                    layer(d.attproj, l, btc),
+                    layer(a.atty, l, btc),
+                    layer(p.attprojw, l, (long) C * C),
+                    BT,
+                    C,
+                    C);
             MemorySegment dqkv = layer(d.qkv, l, btqkv);
-            k.attentionBackward(dqkv, layer(d.preatt, l, attention), layer(d.att, l, attention),
-                    layer(d.atty, l, btc), layer(a.qkv, l, btqkv), layer(a.att, l, attention), B, T, NH, NKV, hd);
+            k.attentionBackward(
+                    dqkv,
+                    layer(d.preatt, l, attention),
+                    layer(d.att, l, attention),
+                    layer(d.atty, l, btc),
+                    layer(a.qkv, l, btqkv),
+                    layer(a.att, l, attention),
+                    B,
+                    T,
+                    NH,
+                    NKV,
+                    hd);
             k.rope(dqkv, ropeCos, ropeSin, BT, T, 0, NH + NKV, hd, qkvRows, true); // gradient w.r.t. q, k before RoPE
-            k.matmulBackward(layer(d.ln1, l, btc), layer(g.qkvw, l, (long) qkvRows * C), null,
-                    dqkv, layer(a.ln1, l, btc), layer(p.qkvw, l, (long) qkvRows * C), BT, C, qkvRows);
-            k.rmsnormBackward(dresidual, layer(g.ln1w, l, C), layer(d.ln1, l, btc), residual, layer(p.ln1w, l, C),
-                    layer(a.ln1Rstd, l, bt), BT, C);
+            k.matmulBackward(
+                    layer(d.ln1, l, btc),
+                    layer(g.qkvw, l, (long) qkvRows * C),
+                    null,
+                    dqkv,
+                    layer(a.ln1, l, btc),
+                    layer(p.qkvw, l, (long) qkvRows * C),
+                    BT,
+                    C,
+                    qkvRows);
+            k.rmsnormBackward(
+                    dresidual,
+                    layer(g.ln1w, l, C),
+                    layer(d.ln1, l, btc),
+                    residual,
+                    layer(p.ln1w, l, C),
+                    layer(a.ln1Rstd, l, bt),
+                    BT,
+                    C);
         }
         k.embeddingBackward(g.wte, d.encoded, inputs, BT, C);
     }
@@ -658,17 +776,29 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
      * folds in here); weight decay on every tensor, or with {@code decayMatricesOnly} only on the 2-D ones (embeddings
      * and weight matrices, not the RMSNorm weights).
      */
-    public void update(float learningRate, float beta1, float beta2, float eps, float weightDecay,
-                       boolean decayMatricesOnly, float gradScale, int t) {
+    public void update(
+            float learningRate,
+            float beta1,
+            float beta2,
+            float eps,
+            float weightDecay,
+            boolean decayMatricesOnly,
+            float gradScale,
+            int t) {
         // Llama has no biases: their zero slots stay as they are
-        optimizer.update(parameterMemory, gradients(), config.parameterSizes(),
-                tensor -> !decayMatricesOnly || ParameterSlice.isMatrix(tensor), Llama3Config::isBiasSlot,
+        optimizer.update(
+                parameterMemory,
+                gradients(),
+                config.parameterSizes(),
+                tensor -> !decayMatricesOnly || ParameterSlice.isMatrix(tensor),
+                Llama3Config::isBiasSlot,
                 new AdamW.Step(learningRate, beta1, beta2, eps, weightDecay, gradScale, t));
     }
 
     /** llm.c's trainer rule: weight decay on the 2-D tensors only. */
     @Override
-    public void update(float learningRate, float beta1, float beta2, float eps, float weightDecay, float gradScale, int t) {
+    public void update(
+            float learningRate, float beta1, float beta2, float eps, float weightDecay, float gradScale, int t) {
         update(learningRate, beta1, beta2, eps, weightDecay, true, gradScale, t);
     }
 
@@ -703,7 +833,7 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
         private final Arena copies = Arena.ofShared();
         final Precision precision;
         final Weights[] qkvw, attprojw, fcw, fcprojw; // per layer: (qkvRows, C), (C, C), (2H, C), (C, H)
-        final Weights lmHead;                         // (V, C)
+        final Weights lmHead; // (V, C)
 
         InferenceWeights(Precision precision) {
             int L = config.numLayers(), C = config.channels(), H = config.ffnHidden(), qkvRows = config.qkvRows();
@@ -728,7 +858,8 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
         /** Bytes of weights one generated token reads (the Linear layers and the lm head; the norms are tiny). */
         public long bytesPerToken() {
             long bytes = lmHead.bytes();
-            for (int l = 0; l < qkvw.length; l++) bytes += qkvw[l].bytes() + attprojw[l].bytes() + fcw[l].bytes() + fcprojw[l].bytes();
+            for (int l = 0; l < qkvw.length; l++)
+                bytes += qkvw[l].bytes() + attprojw[l].bytes() + fcw[l].bytes() + fcprojw[l].bytes();
             return bytes;
         }
 
@@ -750,16 +881,17 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
     public final class Session implements AutoCloseable {
         private final Arena sessionArena = Arena.ofShared(); // shared: the thread pool reads and writes it
         private final int contextLength;
-        private final InferenceWeights weights;  // what one-token steps read
-        private final MemorySegment keyCache;   // (L, contextLength, NKV*hd)
+        private final InferenceWeights weights; // what one-token steps read
+        private final MemorySegment keyCache; // (L, contextLength, NKV*hd)
         private final MemorySegment valueCache; // (L, contextLength, NKV*hd)
-        private int position;                   // positions filled so far
+        private int position; // positions filled so far
         private int rowCapacity;
         private MemorySegment x, xb, qkv, atty, attproj, fch, fchSwiglu, fcproj, logits;
 
         Session(int contextLength, InferenceWeights weights) {
             if (contextLength < 1 || contextLength > config.maxSeqLen())
-                throw new LlmcException("context length must be in 1.." + config.maxSeqLen() + ", found " + contextLength);
+                throw new LlmcException(
+                        "context length must be in 1.." + config.maxSeqLen() + ", found " + contextLength);
             this.contextLength = contextLength;
             this.weights = weights;
             long bytes = (long) config.numLayers() * contextLength * config.kvChannels() * Float.BYTES;
@@ -821,8 +953,18 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
                 MemorySegment values = layer(valueCache, l, (long) contextLength * kvC);
                 for (int r = 0; r < n; r++) {
                     long row = (long) r * qkvRows, cacheRow = (long) (position + r) * kvC;
-                    MemorySegment.copy(qkv, (row + (long) NH * hd) * Float.BYTES, keys, cacheRow * Float.BYTES, (long) kvC * Float.BYTES);
-                    MemorySegment.copy(qkv, (row + (long) (NH + NKV) * hd) * Float.BYTES, values, cacheRow * Float.BYTES, (long) kvC * Float.BYTES);
+                    MemorySegment.copy(
+                            qkv,
+                            (row + (long) NH * hd) * Float.BYTES,
+                            keys,
+                            cacheRow * Float.BYTES,
+                            (long) kvC * Float.BYTES);
+                    MemorySegment.copy(
+                            qkv,
+                            (row + (long) (NH + NKV) * hd) * Float.BYTES,
+                            values,
+                            cacheRow * Float.BYTES,
+                            (long) kvC * Float.BYTES);
                 }
                 cachedAttention(atty, qkv, keys, values, n);
                 linear(attproj, atty, layer(p.attprojw, l, (long) C * C), w.attprojw[l], n);
@@ -851,11 +993,21 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
         }
 
         /** For row r (position position + r): its query heads against the cache up to its own position. */
-        private void cachedAttention(MemorySegment out, MemorySegment qkv, MemorySegment keys, MemorySegment values, int n) {
+        private void cachedAttention(
+                MemorySegment out, MemorySegment qkv, MemorySegment keys, MemorySegment values, int n) {
             int NH = config.numHeads(), hd = config.headSize(), qkvRows = config.qkvRows();
             for (int r = 0; r < n; r++) {
-                DecodeAttention.forward(Floats.slice(out, (long) r * NH * hd, (long) NH * hd), qkv, (long) r * qkvRows,
-                        keys, values, config.kvChannels(), NH, config.kvGroupSize(), hd, position + r);
+                DecodeAttention.forward(
+                        Floats.slice(out, (long) r * NH * hd, (long) NH * hd),
+                        qkv,
+                        (long) r * qkvRows,
+                        keys,
+                        values,
+                        config.kvChannels(),
+                        NH,
+                        config.kvGroupSize(),
+                        hd,
+                        position + r);
             }
         }
     }
@@ -882,16 +1034,23 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
      * token with {@code sampler} (temperature, top-k, top-p: {@link Sampler}) and calling {@code onToken} for it;
      * stops early at a token in {@code stopTokens} or when the context is full.
      */
-    public GenerationStats generate(int[] prompt, int maxNewTokens, Sampler sampler, int[] stopTokens, IntConsumer onToken) {
+    public GenerationStats generate(
+            int[] prompt, int maxNewTokens, Sampler sampler, int[] stopTokens, IntConsumer onToken) {
         return generate(prompt, maxNewTokens, sampler, stopTokens, onToken, new InferenceWeights(Precision.FP32));
     }
 
     /** {@link #generate(int[], int, Sampler, int[], IntConsumer)} with each new token reading {@code weights}. */
-    public GenerationStats generate(int[] prompt, int maxNewTokens, Sampler sampler, int[] stopTokens, IntConsumer onToken,
-                                    InferenceWeights weights) {
+    public GenerationStats generate(
+            int[] prompt,
+            int maxNewTokens,
+            Sampler sampler,
+            int[] stopTokens,
+            IntConsumer onToken,
+            InferenceWeights weights) {
         if (prompt.length == 0) throw new LlmcException("the prompt needs at least one token (e.g. <|begin_of_text|>)");
         if (prompt.length > config.maxSeqLen())
-            throw new LlmcException("prompt of %d tokens exceeds the model's context length %d".formatted(prompt.length, config.maxSeqLen()));
+            throw new LlmcException("prompt of %d tokens exceeds the model's context length %d"
+                    .formatted(prompt.length, config.maxSeqLen()));
         int context = Math.min(config.maxSeqLen(), prompt.length + maxNewTokens);
         try (var session = newSession(context, weights)) {
             long start = System.nanoTime();
@@ -913,8 +1072,24 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
     // ------------------------------------------------------------------------------------------------------------
     // Inspectable: what the --ui monitor shows. The bias slots are zeros that never train: left out.
 
-    private static final String[] TENSOR_NAMES = {"wte", "lm_head", "ln1w", null, "qkvw", null, "attprojw", null,
-        "ln2w", null, "fcw", null, "fcprojw", null, "lnfw", null};
+    private static final String[] TENSOR_NAMES = {
+        "wte",
+        "lm_head",
+        "ln1w",
+        null,
+        "qkvw",
+        null,
+        "attprojw",
+        null,
+        "ln2w",
+        null,
+        "fcw",
+        null,
+        "fcprojw",
+        null,
+        "lnfw",
+        null
+    };
 
     @Override
     public int numLayers() {

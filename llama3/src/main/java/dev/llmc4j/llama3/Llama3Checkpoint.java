@@ -37,10 +37,14 @@ public final class Llama3Checkpoint implements AutoCloseable {
     public static final int VERSION_BF16 = 5;
     /** int32[256] + float32[256]. */
     public static final int HEADER_BYTES = 2048;
+
     private static final int MASTER_HEADER_BYTES = 1024;
 
     /** Which of the two llm.c layouts the file uses. */
-    public enum Layout { LLAMA3_BRANCH, MASTER }
+    public enum Layout {
+        LLAMA3_BRANCH,
+        MASTER
+    }
 
     private final Path file;
     private final Llama3Config config;
@@ -49,8 +53,8 @@ public final class Llama3Checkpoint implements AutoCloseable {
     private final Arena arena;
     private final MemorySegment tensors; // everything after the header
 
-    private Llama3Checkpoint(Path file, Llama3Config config, int version, Layout layout, Arena arena,
-                             MemorySegment tensors) {
+    private Llama3Checkpoint(
+            Path file, Llama3Config config, int version, Layout layout, Arena arena, MemorySegment tensors) {
         this.file = file;
         this.config = config;
         this.version = version;
@@ -59,11 +63,21 @@ public final class Llama3Checkpoint implements AutoCloseable {
         this.tensors = tensors;
     }
 
-    public Path file() { return file; }
-    public Llama3Config config() { return config; }
+    public Path file() {
+        return file;
+    }
+
+    public Llama3Config config() {
+        return config;
+    }
     /** 3 (fp32) or 5 (bf16). */
-    public int version() { return version; }
-    public Layout layout() { return layout; }
+    public int version() {
+        return version;
+    }
+
+    public Layout layout() {
+        return layout;
+    }
 
     /** Bytes of one stored value. */
     private int width() {
@@ -88,7 +102,8 @@ public final class Llama3Checkpoint implements AutoCloseable {
         } catch (IOException e) {
             throw new LlmcException("cannot read " + file + ": " + e.getMessage(), e);
         }
-        if (size < MASTER_HEADER_BYTES) throw new FileFormatException(file, "file size", ">= 1024 bytes (a header)", size + " bytes");
+        if (size < MASTER_HEADER_BYTES)
+            throw new FileFormatException(file, "file size", ">= 1024 bytes (a header)", size + " bytes");
         Arena arena = Arena.ofShared();
         try (var channel = FileChannel.open(file, StandardOpenOption.READ)) {
             MemorySegment all = channel.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
@@ -106,8 +121,8 @@ public final class Llama3Checkpoint implements AutoCloseable {
         return all.getAtIndex(ValueLayout.JAVA_INT_UNALIGNED, index);
     }
 
-    private static Llama3Checkpoint parse(Path file, MemorySegment all, long size, Arena arena,
-                                          List<Llama3Config> masterShapes) {
+    private static Llama3Checkpoint parse(
+            Path file, MemorySegment all, long size, Arena arena, List<Llama3Config> masterShapes) {
         int magic = headerInt(all, 0);
         if (magic != MAGIC) throw new FileFormatException(file, "header[0] (magic)", MAGIC, magic);
         int version = headerInt(all, 1);
@@ -120,45 +135,75 @@ public final class Llama3Checkpoint implements AutoCloseable {
         String configProblem = null;
         if (size >= HEADER_BYTES) {
             try {
-                config = new Llama3Config(headerInt(all, 2), headerInt(all, 3), headerInt(all, 4), headerInt(all, 5),
-                        headerInt(all, 6), headerInt(all, 7),
-                        all.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, 256), headerInt(all, 8),
+                config = new Llama3Config(
+                        headerInt(all, 2),
+                        headerInt(all, 3),
+                        headerInt(all, 4),
+                        headerInt(all, 5),
+                        headerInt(all, 6),
+                        headerInt(all, 7),
+                        all.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, 256),
+                        headerInt(all, 8),
                         all.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, 257),
-                        all.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, 258), headerInt(all, 9) != 0,
-                        headerInt(all, 10), headerInt(all, 11));
+                        all.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, 258),
+                        headerInt(all, 9) != 0,
+                        headerInt(all, 10),
+                        headerInt(all, 11));
             } catch (LlmcException e) {
                 configProblem = e.getMessage();
             }
         }
         long expected = config == null ? -1 : HEADER_BYTES + width * config.numParameters();
         if (config != null && size == expected) {
-            return new Llama3Checkpoint(file, config, version, Layout.LLAMA3_BRANCH, arena,
-                    all.asSlice(HEADER_BYTES));
+            return new Llama3Checkpoint(file, config, version, Layout.LLAMA3_BRANCH, arena, all.asSlice(HEADER_BYTES));
         }
         Llama3Config master = masterConfig(all, masterShapes);
         if (master != null && size == MASTER_HEADER_BYTES + width * masterParameterCount(master)) {
             return new Llama3Checkpoint(file, master, version, Layout.MASTER, arena, all.asSlice(MASTER_HEADER_BYTES));
         }
         if (config == null) {
-            throw new FileFormatException(file, "header",
-                    "a valid llama3-branch header", configProblem == null ? "a truncated file" : configProblem);
+            throw new FileFormatException(
+                    file,
+                    "header",
+                    "a valid llama3-branch header",
+                    configProblem == null ? "a truncated file" : configProblem);
         }
-        throw new FileFormatException(file, "file size", expected + " bytes (2048-byte header + " + width + " x "
-                + config.numParameters() + " parameters of " + config.describe() + ")", size + " bytes");
+        throw new FileFormatException(
+                file,
+                "file size",
+                expected + " bytes (2048-byte header + " + width + " x " + config.numParameters() + " parameters of "
+                        + config.describe() + ")",
+                size + " bytes");
     }
 
     /** The master-branch header, if its (L, NH, C, NKV, V) name one of the known shapes. */
     private static Llama3Config masterConfig(MemorySegment all, List<Llama3Config> shapes) {
-        int layers = headerInt(all, 4), heads = headerInt(all, 5), kvHeads = headerInt(all, 6), channels = headerInt(all, 7);
+        int layers = headerInt(all, 4),
+                heads = headerInt(all, 5),
+                kvHeads = headerInt(all, 6),
+                channels = headerInt(all, 7);
         int vocab = headerInt(all, 3), maxT = headerInt(all, 2);
         for (var known : shapes) {
-            if (known.numLayers() == layers && known.numHeads() == heads && known.channels() == channels
-                    && known.numKvHeads() == kvHeads && known.vocabSize() == vocab) {
+            if (known.numLayers() == layers
+                    && known.numHeads() == heads
+                    && known.channels() == channels
+                    && known.numKvHeads() == kvHeads
+                    && known.vocabSize() == vocab) {
                 int theta = headerInt(all, 11);
-                return new Llama3Config(maxT > 0 ? maxT : known.maxSeqLen(), vocab, layers, heads, kvHeads, channels,
-                        known.ffnDimMultiplier(), headerInt(all, 9) > 0 ? headerInt(all, 9) : known.multipleOf(),
-                        known.normEps(), theta > 0 ? theta : known.ropeTheta(), headerInt(all, 12) != 0,
-                        headerInt(all, 14), headerInt(all, 15));
+                return new Llama3Config(
+                        maxT > 0 ? maxT : known.maxSeqLen(),
+                        vocab,
+                        layers,
+                        heads,
+                        kvHeads,
+                        channels,
+                        known.ffnDimMultiplier(),
+                        headerInt(all, 9) > 0 ? headerInt(all, 9) : known.multipleOf(),
+                        known.normEps(),
+                        theta > 0 ? theta : known.ropeTheta(),
+                        headerInt(all, 12) != 0,
+                        headerInt(all, 14),
+                        headerInt(all, 15));
             }
         }
         return null;
@@ -167,7 +212,9 @@ public final class Llama3Checkpoint implements AutoCloseable {
     /** wte, ln_1, c_attn, attn.c_proj, ln_2, c_fc, c_fc2, mlp.c_proj, ln_f, lm_head (no bias slots). */
     private static long[] masterSizes(Llama3Config c) {
         long L = c.numLayers(), C = c.channels(), V = c.vocabSize(), H = c.ffnHidden();
-        return new long[] {V * C, L * C, L * c.qkvRows() * C, L * C * C, L * C, L * H * C, L * H * C, L * C * H, C, V * C};
+        return new long[] {
+            V * C, L * C, L * c.qkvRows() * C, L * C * C, L * C, L * H * C, L * H * C, L * C * H, C, V * C
+        };
     }
 
     private static long masterParameterCount(Llama3Config c) {
@@ -194,7 +241,8 @@ public final class Llama3Checkpoint implements AutoCloseable {
         destination.asSlice(destinationOffset * 4, config.numParameters() * 4).fill((byte) 0);
         int[] masterToSlot = {0, 2, 4, 6, 8, -1, -1, 12, 14, 1};
         for (int i = 0; i < master.length; i++) {
-            if (masterToSlot[i] >= 0) copyFloats(masterOffsets[i], destination, destinationOffset + offsets[masterToSlot[i]], master[i]);
+            if (masterToSlot[i] >= 0)
+                copyFloats(masterOffsets[i], destination, destinationOffset + offsets[masterToSlot[i]], master[i]);
         }
         long H = config.ffnHidden(), C = config.channels();
         for (int l = 0; l < config.numLayers(); l++) { // fcw per layer = c_fc[l] then c_fc2[l]
@@ -228,8 +276,20 @@ public final class Llama3Checkpoint implements AutoCloseable {
     /** The 2048-byte llama3-branch header. */
     static ByteBuffer header(Llama3Config c, int version) {
         var header = ByteBuffer.allocate(HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
-        int[] ints = {MAGIC, version, c.maxSeqLen(), c.vocabSize(), c.numLayers(), c.numHeads(), c.numKvHeads(),
-            c.channels(), c.multipleOf(), c.useScaledRope() ? 1 : 0, c.major(), c.minor()};
+        int[] ints = {
+            MAGIC,
+            version,
+            c.maxSeqLen(),
+            c.vocabSize(),
+            c.numLayers(),
+            c.numHeads(),
+            c.numKvHeads(),
+            c.channels(),
+            c.multipleOf(),
+            c.useScaledRope() ? 1 : 0,
+            c.major(),
+            c.minor()
+        };
         for (int i = 0; i < ints.length; i++) header.putInt(i * 4, ints[i]);
         header.putFloat(1024, c.ffnDimMultiplier());
         header.putFloat(1028, c.normEps());
@@ -246,8 +306,11 @@ public final class Llama3Checkpoint implements AutoCloseable {
             throw new IllegalArgumentException("version must be 3 or 5, got " + version);
         long count = config.numParameters();
         // a checkpoint never holds NaN or infinity: it would be trained on, or sampled from, in silence
-        FiniteParameters.require(parameters.asSlice(offset * Float.BYTES, count * Float.BYTES),
-                Llama3Config.PARAMETER_NAMES, config.parameterSizes(), "not writing " + file);
+        FiniteParameters.require(
+                parameters.asSlice(offset * Float.BYTES, count * Float.BYTES),
+                Llama3Config.PARAMETER_NAMES,
+                config.parameterSizes(),
+                "not writing " + file);
         AtomicFiles.write(file, channel -> {
             writeFully(channel, header(config, version));
             final int chunk = 1 << 20; // floats per write

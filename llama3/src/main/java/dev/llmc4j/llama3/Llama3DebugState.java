@@ -37,8 +37,17 @@ public final class Llama3DebugState implements AutoCloseable {
     private final float[] gradNorms;
     private final Arena arena;
 
-    private Llama3DebugState(int batchSize, int seqLen, int[] inputs, int[] targets, MemorySegment logits, float loss,
-                             MemorySegment grads, float[] losses, float[] gradNorms, Arena arena) {
+    private Llama3DebugState(
+            int batchSize,
+            int seqLen,
+            int[] inputs,
+            int[] targets,
+            MemorySegment logits,
+            float loss,
+            MemorySegment grads,
+            float[] losses,
+            float[] gradNorms,
+            Arena arena) {
         this.batchSize = batchSize;
         this.seqLen = seqLen;
         this.inputs = inputs;
@@ -51,21 +60,41 @@ public final class Llama3DebugState implements AutoCloseable {
         this.arena = arena;
     }
 
-    public int batchSize() { return batchSize; }
-    public int seqLen() { return seqLen; }
+    public int batchSize() {
+        return batchSize;
+    }
+
+    public int seqLen() {
+        return seqLen;
+    }
     /** Input tokens (B*T). */
-    public int[] inputs() { return inputs.clone(); }
+    public int[] inputs() {
+        return inputs.clone();
+    }
     /** Target tokens (B*T). */
-    public int[] targets() { return targets.clone(); }
+    public int[] targets() {
+        return targets.clone();
+    }
     /** fp32 (B, T, V). */
-    public MemorySegment logits() { return logits; }
-    public float loss() { return loss; }
+    public MemorySegment logits() {
+        return logits;
+    }
+
+    public float loss() {
+        return loss;
+    }
     /** fp32, numParameters() values in the 16-slot layout. */
-    public MemorySegment grads() { return grads; }
+    public MemorySegment grads() {
+        return grads;
+    }
     /** Loss before each of the S training steps (losses[0] == loss()). */
-    public float[] losses() { return losses.clone(); }
+    public float[] losses() {
+        return losses.clone();
+    }
     /** Global L2 norm of the gradients at each of the S steps (before any clipping). */
-    public float[] gradNorms() { return gradNorms.clone(); }
+    public float[] gradNorms() {
+        return gradNorms.clone();
+    }
 
     public static Llama3DebugState read(Path file, Llama3Config config) {
         long size;
@@ -76,7 +105,8 @@ public final class Llama3DebugState implements AutoCloseable {
         } catch (IOException e) {
             throw new LlmcException("cannot read " + file + ": " + e.getMessage(), e);
         }
-        if (size < HEADER_BYTES) throw new FileFormatException(file, "file size", ">= 1024 bytes (a header)", size + " bytes");
+        if (size < HEADER_BYTES)
+            throw new FileFormatException(file, "file size", ">= 1024 bytes (a header)", size + " bytes");
         Arena arena = Arena.ofShared();
         try (var channel = FileChannel.open(file, StandardOpenOption.READ)) {
             MemorySegment all = channel.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
@@ -106,8 +136,12 @@ public final class Llama3DebugState implements AutoCloseable {
         long logitCount = bt * config.vocabSize();
         long expected = HEADER_BYTES + 8 * bt + 4 * logitCount + 4 + 4 * config.numParameters() + 8L * steps;
         if (size != expected)
-            throw new FileFormatException(file, "file size", expected + " bytes (B=" + batchSize + ", T=" + seqLen
-                    + ", S=" + steps + ", " + config.describe() + ")", size + " bytes");
+            throw new FileFormatException(
+                    file,
+                    "file size",
+                    expected + " bytes (B=" + batchSize + ", T=" + seqLen + ", S=" + steps + ", " + config.describe()
+                            + ")",
+                    size + " bytes");
         long offset = HEADER_BYTES;
         int[] inputs = all.asSlice(offset, 4 * bt).toArray(ValueLayout.JAVA_INT_UNALIGNED);
         offset += 4 * bt;
@@ -130,7 +164,8 @@ public final class Llama3DebugState implements AutoCloseable {
     private static void checkTokens(Path file, String field, int[] tokens, int vocabSize) {
         for (int i = 0; i < tokens.length; i++) {
             if (tokens[i] < 0 || tokens[i] >= vocabSize)
-                throw new FileFormatException(file, field + "[" + i + "] (token id)", "0.." + (vocabSize - 1), tokens[i]);
+                throw new FileFormatException(
+                        file, field + "[" + i + "] (token id)", "0.." + (vocabSize - 1), tokens[i]);
         }
     }
 

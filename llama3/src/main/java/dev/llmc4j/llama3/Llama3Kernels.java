@@ -36,20 +36,42 @@ public interface Llama3Kernels extends CpuKernels {
     }
 
     /** out (rows, C) = inp * rstd * weight; keeps rstd (rows) unless it is null (inference). */
-    default void rmsnormForward(MemorySegment out, MemorySegment rstd, MemorySegment inp, MemorySegment weight,
-                                long rows, int C, float eps) {
+    default void rmsnormForward(
+            MemorySegment out,
+            MemorySegment rstd,
+            MemorySegment inp,
+            MemorySegment weight,
+            long rows,
+            int C,
+            float eps) {
         Llama3.rmsnormForward(out, rstd, inp, weight, rows, C, eps);
     }
 
     /** dinp, dweight += the RMSNorm's gradients. */
-    default void rmsnormBackward(MemorySegment dinp, MemorySegment dweight, MemorySegment dout, MemorySegment inp,
-                                 MemorySegment weight, MemorySegment rstd, long rows, int C) {
+    default void rmsnormBackward(
+            MemorySegment dinp,
+            MemorySegment dweight,
+            MemorySegment dout,
+            MemorySegment inp,
+            MemorySegment weight,
+            MemorySegment rstd,
+            long rows,
+            int C) {
         Llama3.rmsnormBackward(dinp, dweight, dout, inp, weight, rstd, rows, C);
     }
 
     /** Rotates the first rotatedHeads heads of each qkv row in place; inverse rotates back (RoPE's backward). */
-    default void rope(MemorySegment qkv, float[] cos, float[] sin, long rows, int T, int startPosition,
-                      int rotatedHeads, int hd, int qkvRows, boolean inverse) {
+    default void rope(
+            MemorySegment qkv,
+            float[] cos,
+            float[] sin,
+            long rows,
+            int T,
+            int startPosition,
+            int rotatedHeads,
+            int hd,
+            int qkvRows,
+            boolean inverse) {
         Llama3.rope(qkv, cos, sin, rows, T, startPosition, rotatedHeads, hd, qkvRows, inverse);
     }
 

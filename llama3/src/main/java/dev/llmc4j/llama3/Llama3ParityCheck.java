@@ -19,16 +19,19 @@ public final class Llama3ParityCheck {
     public static final double TENSOR_TOLERANCE = 1e-5;
     /** test_llama3.cu's fp32 loss threshold. */
     public static final double LOSS_TOLERANCE = 1e-5;
+
     public static final double NORM_TOLERANCE = 1e-4;
 
     /** The training rule of llm.c's llama3 branch (train_llama3.py defaults, test_llama3.cu's update). */
     public static final float LEARNING_RATE = 1e-5f, BETA1 = 0.9f, BETA2 = 0.95f, EPS = 1e-8f, WEIGHT_DECAY = 0f;
+
     public static final float CLIP_NORM = 1.0f;
 
     public record Result(boolean ok, double logitError, double[] gradientErrors, float[] losses, float[] gradNorms) {}
 
     /** ||ours - ref|| / ||ref|| over count floats (plain ||ours - ref|| when ref is zero, as the bias slots are). */
-    public static double relativeError(MemorySegment ours, long oursOffset, MemorySegment ref, long refOffset, long count) {
+    public static double relativeError(
+            MemorySegment ours, long oursOffset, MemorySegment ref, long refOffset, long count) {
         double diff = 0, norm = 0;
         for (long i = 0; i < count; i++) {
             double r = ref.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, refOffset + i);
@@ -59,9 +62,12 @@ public final class Llama3ParityCheck {
         long[] offsets = config.parameterOffsets(), sizes = config.parameterSizes();
         double[] gradientErrors = new double[16];
         for (int slot = 0; slot < 16; slot++) {
-            gradientErrors[slot] = relativeError(model.gradients(), offsets[slot], state.grads(), offsets[slot], sizes[slot]);
+            gradientErrors[slot] =
+                    relativeError(model.gradients(), offsets[slot], state.grads(), offsets[slot], sizes[slot]);
             boolean slotOk = gradientErrors[slot] <= TENSOR_TOLERANCE;
-            out.printf("d%-9s relative error %.3e  %s%n", Llama3Config.PARAMETER_NAMES[slot], gradientErrors[slot], slotOk ? "OK" : "NOT OK");
+            out.printf(
+                    "d%-9s relative error %.3e  %s%n",
+                    Llama3Config.PARAMETER_NAMES[slot], gradientErrors[slot], slotOk ? "OK" : "NOT OK");
             ok &= slotOk;
         }
 
@@ -79,8 +85,14 @@ public final class Llama3ParityCheck {
             double rounded = Math.round(losses[step] * 1e6) / 1e6;
             boolean stepOk = Math.abs(rounded - expectedLosses[step]) < LOSS_TOLERANCE
                     && Math.abs(norms[step] - expectedNorms[step]) <= NORM_TOLERANCE * expectedNorms[step];
-            out.printf("step %d: loss %.6f (reference %.6f) grad norm %.6f (reference %.6f)  %s (took %.1f ms)%n", step,
-                    losses[step], expectedLosses[step], norms[step], expectedNorms[step], stepOk ? "OK" : "NOT OK",
+            out.printf(
+                    "step %d: loss %.6f (reference %.6f) grad norm %.6f (reference %.6f)  %s (took %.1f ms)%n",
+                    step,
+                    losses[step],
+                    expectedLosses[step],
+                    norms[step],
+                    expectedNorms[step],
+                    stepOk ? "OK" : "NOT OK",
                     (System.nanoTime() - start) / 1e6);
             ok &= stepOk;
         }

@@ -38,7 +38,8 @@ public final class Llama3Tokenizer {
     /** Llama 3's pre-tokenizer: contractions, letters with one leading non-letter, 1-3 digits, punctuation, spaces. */
     public static final String LLAMA3_PATTERN =
             "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*"
-            + "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+                    + "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
     public static final int NUM_SPECIAL_TOKENS = 256;
 
     public static final String BEGIN_OF_TEXT = "<|begin_of_text|>";
@@ -49,6 +50,7 @@ public final class Llama3Tokenizer {
 
     /** Token bytes as Latin-1 strings (one char per byte): cheap hashing, no wrapper type. */
     private final Map<String, Integer> ranks;
+
     private final byte[][] tokenBytes;
     private final Map<String, Integer> specialTokens;
     private final Map<Integer, String> specialById = new HashMap<>();
@@ -69,17 +71,21 @@ public final class Llama3Tokenizer {
         }
         for (int id : specialTokens.values()) maxId = Math.max(maxId, id);
         this.tokenBytes = new byte[maxId + 1][];
-        for (var entry : ranks.entrySet()) tokenBytes[entry.getValue()] = entry.getKey().clone();
+        for (var entry : ranks.entrySet())
+            tokenBytes[entry.getValue()] = entry.getKey().clone();
         this.specialTokens = new LinkedHashMap<>(specialTokens);
         for (var entry : specialTokens.entrySet()) {
             if (tokenBytes[entry.getValue()] != null)
-                throw new IllegalArgumentException("special token " + entry.getKey() + " reuses id " + entry.getValue());
+                throw new IllegalArgumentException(
+                        "special token " + entry.getKey() + " reuses id " + entry.getValue());
             tokenBytes[entry.getValue()] = entry.getKey().getBytes(StandardCharsets.UTF_8);
             specialById.put(entry.getValue(), entry.getKey());
         }
         this.splitPattern = Pattern.compile(splitRegex, Pattern.UNICODE_CHARACTER_CLASS);
-        this.specialPattern = specialTokens.isEmpty() ? null : Pattern.compile(String.join("|",
-                specialTokens.keySet().stream().map(Pattern::quote).toList()));
+        this.specialPattern = specialTokens.isEmpty()
+                ? null
+                : Pattern.compile(String.join(
+                        "|", specialTokens.keySet().stream().map(Pattern::quote).toList()));
     }
 
     /** Loads a Llama 3 {@code tokenizer.model} and adds the 256 special tokens after its regular ones. */
@@ -115,7 +121,8 @@ public final class Llama3Tokenizer {
                 byte[] bytes = Base64.getDecoder().decode(line.substring(0, space));
                 int rank = Integer.parseInt(line.substring(space + 1).trim());
                 if (rank < 0 || bytes.length == 0) throw new IllegalArgumentException("negative rank or empty token");
-                if (seen.put(rank, lineNumber) != null) throw new IllegalArgumentException("rank " + rank + " appears twice");
+                if (seen.put(rank, lineNumber) != null)
+                    throw new IllegalArgumentException("rank " + rank + " appears twice");
                 ranks.put(bytes, rank);
             } catch (IllegalArgumentException e) {
                 throw new LlmcException(name + ": line " + lineNumber + ": expected 'base64 rank', found '"
@@ -128,9 +135,11 @@ public final class Llama3Tokenizer {
         if (seen.size() != ranks.size() || !seen.keySet().stream().allMatch(rank -> rank < ranks.size())) {
             int missing = 0;
             while (seen.containsKey(missing)) missing++;
-            int highest = seen.keySet().stream().mapToInt(Integer::intValue).max().orElse(-1);
-            throw new LlmcException("%s: ranks: expected each of 0..%d once (%d tokens), found no rank %d (highest rank %d)"
-                    .formatted(name, ranks.size() - 1, ranks.size(), missing, highest));
+            int highest =
+                    seen.keySet().stream().mapToInt(Integer::intValue).max().orElse(-1);
+            throw new LlmcException(
+                    "%s: ranks: expected each of 0..%d once (%d tokens), found no rank %d (highest rank %d)"
+                            .formatted(name, ranks.size() - 1, ranks.size(), missing, highest));
         }
         return ranks;
     }
@@ -140,9 +149,18 @@ public final class Llama3Tokenizer {
      * finetune_right_pad_id, 128008 eom_id, 128009 eot_id, 128010 python_tag, then reserved 3..247 up to 128255.
      */
     public static Map<String, Integer> llama3SpecialTokens(int firstId) {
-        var names = new ArrayList<>(List.of(BEGIN_OF_TEXT, END_OF_TEXT, "<|reserved_special_token_0|>",
-                "<|reserved_special_token_1|>", "<|finetune_right_pad_id|>", "<|reserved_special_token_2|>", START_HEADER, END_HEADER,
-                "<|eom_id|>", EOT, "<|python_tag|>"));
+        var names = new ArrayList<>(List.of(
+                BEGIN_OF_TEXT,
+                END_OF_TEXT,
+                "<|reserved_special_token_0|>",
+                "<|reserved_special_token_1|>",
+                "<|finetune_right_pad_id|>",
+                "<|reserved_special_token_2|>",
+                START_HEADER,
+                END_HEADER,
+                "<|eom_id|>",
+                EOT,
+                "<|python_tag|>"));
         for (int reserved = 3; names.size() < NUM_SPECIAL_TOKENS; reserved++) {
             names.add("<|reserved_special_token_" + reserved + "|>");
         }
@@ -163,9 +181,17 @@ public final class Llama3Tokenizer {
         return id;
     }
 
-    public int beginOfText() { return specialToken(BEGIN_OF_TEXT); }
-    public int endOfText() { return specialToken(END_OF_TEXT); }
-    public int endOfTurn() { return specialToken(EOT); }
+    public int beginOfText() {
+        return specialToken(BEGIN_OF_TEXT);
+    }
+
+    public int endOfText() {
+        return specialToken(END_OF_TEXT);
+    }
+
+    public int endOfTurn() {
+        return specialToken(EOT);
+    }
 
     /** Encodes text, treating special-token strings in it as plain text. */
     public int[] encode(String text) {
@@ -239,9 +265,11 @@ public final class Llama3Tokenizer {
             if (best > 0) pairRank[best - 1] = rankOf(piece, starts[best - 1], starts[best + 1]);
         }
         for (int i = 0; i < parts; i++) {
-            Integer id = ranks.get(new String(piece, starts[i], starts[i + 1] - starts[i], StandardCharsets.ISO_8859_1));
-            if (id == null) throw new LlmcException("tokenizer has no token for byte sequence "
-                    + Arrays.toString(Arrays.copyOfRange(piece, starts[i], starts[i + 1])));
+            Integer id =
+                    ranks.get(new String(piece, starts[i], starts[i + 1] - starts[i], StandardCharsets.ISO_8859_1));
+            if (id == null)
+                throw new LlmcException("tokenizer has no token for byte sequence "
+                        + Arrays.toString(Arrays.copyOfRange(piece, starts[i], starts[i + 1])));
             out.add(id);
         }
     }
@@ -254,7 +282,8 @@ public final class Llama3Tokenizer {
     /** The raw bytes of one token (a piece of UTF-8, maybe not a whole character). */
     public byte[] decodeBytes(int token) {
         if (token < 0 || token >= tokenBytes.length || tokenBytes[token] == null)
-            throw new LlmcException("token id " + token + " is not in the vocabulary (0.." + (tokenBytes.length - 1) + ")");
+            throw new LlmcException(
+                    "token id " + token + " is not in the vocabulary (0.." + (tokenBytes.length - 1) + ")");
         return tokenBytes[token].clone();
     }
 

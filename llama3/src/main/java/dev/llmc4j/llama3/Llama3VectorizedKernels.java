@@ -37,8 +37,14 @@ final class Llama3VectorizedKernels extends VectorizedCpuKernels implements Llam
     }
 
     @Override
-    public void rmsnormForward(MemorySegment out, MemorySegment rstd, MemorySegment inp, MemorySegment weight,
-                               long rows, int C, float eps) {
+    public void rmsnormForward(
+            MemorySegment out,
+            MemorySegment rstd,
+            MemorySegment inp,
+            MemorySegment weight,
+            long rows,
+            int C,
+            float eps) {
         Parallel.forRange(rows, (start, end) -> {
             for (long bt = start; bt < end; bt++) {
                 long row = bt * C;
@@ -61,8 +67,15 @@ final class Llama3VectorizedKernels extends VectorizedCpuKernels implements Llam
 
     /** Rows split into one chunk per thread; each chunk sums its dweight in its own padded array, added in order. */
     @Override
-    public void rmsnormBackward(MemorySegment dinp, MemorySegment dweight, MemorySegment dout, MemorySegment inp,
-                                MemorySegment weight, MemorySegment rstd, long rows, int C) {
+    public void rmsnormBackward(
+            MemorySegment dinp,
+            MemorySegment dweight,
+            MemorySegment dout,
+            MemorySegment inp,
+            MemorySegment weight,
+            MemorySegment rstd,
+            long rows,
+            int C) {
         int chunks = Parallel.threads();
         int padded = (C + LANES - 1) / LANES * LANES;
         float[][] partialDweight = new float[chunks][padded];
@@ -75,7 +88,8 @@ final class Llama3VectorizedKernels extends VectorizedCpuKernels implements Llam
                     var gnSum = FloatVector.zero(SPECIES);
                     for (int i = 0; i < C; i += LANES) {
                         var mask = inRow(i, C);
-                        var n = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask).mul(s);
+                        var n = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask)
+                                .mul(s);
                         var w = FloatVector.fromMemorySegment(SPECIES, weight, i * 4L, ORDER, mask);
                         var g = w.mul(FloatVector.fromMemorySegment(SPECIES, dout, (row + i) * 4L, ORDER, mask));
                         gnSum = g.fma(n, gnSum);
@@ -83,12 +97,15 @@ final class Llama3VectorizedKernels extends VectorizedCpuKernels implements Llam
                     float gnMean = VectorMath.sum(gnSum) / C;
                     for (int i = 0; i < C; i += LANES) {
                         var mask = inRow(i, C);
-                        var n = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask).mul(s);
+                        var n = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask)
+                                .mul(s);
                         var d = FloatVector.fromMemorySegment(SPECIES, dout, (row + i) * 4L, ORDER, mask);
                         n.fma(d, FloatVector.fromArray(SPECIES, dw, i)).intoArray(dw, i);
-                        var g = FloatVector.fromMemorySegment(SPECIES, weight, i * 4L, ORDER, mask).mul(d);
+                        var g = FloatVector.fromMemorySegment(SPECIES, weight, i * 4L, ORDER, mask)
+                                .mul(d);
                         var dx = g.sub(n.mul(gnMean)).mul(s); // rstd * (g - n * mean(g n))
-                        FloatVector.fromMemorySegment(SPECIES, dinp, (row + i) * 4L, ORDER, mask).add(dx)
+                        FloatVector.fromMemorySegment(SPECIES, dinp, (row + i) * 4L, ORDER, mask)
+                                .add(dx)
                                 .intoMemorySegment(dinp, (row + i) * 4L, ORDER, mask);
                     }
                 }
@@ -113,8 +130,17 @@ final class Llama3VectorizedKernels extends VectorizedCpuKernels implements Llam
      * as the baseline, so the same bits.
      */
     @Override
-    public void rope(MemorySegment qkv, float[] cos, float[] sin, long rows, int T, int startPosition,
-                     int rotatedHeads, int hd, int qkvRows, boolean inverse) {
+    public void rope(
+            MemorySegment qkv,
+            float[] cos,
+            float[] sin,
+            long rows,
+            int T,
+            int startPosition,
+            int rotatedHeads,
+            int hd,
+            int qkvRows,
+            boolean inverse) {
         int half = hd / 2;
         int positions = (int) Math.min(rows, T);
         float[] laneCos = new float[positions * hd], laneSin = new float[positions * hd]; // (positions, hd)
@@ -138,7 +164,8 @@ final class Llama3VectorizedKernels extends VectorizedCpuKernels implements Llam
                         var x = FloatVector.fromMemorySegment(SPECIES, qkv, (head + i) * 4L, ORDER, mask);
                         var c = FloatVector.fromArray(SPECIES, laneCos, table + i, mask);
                         var s = FloatVector.fromArray(SPECIES, laneSin, table + i, mask);
-                        x.mul(c).add(x.rearrange(PAIR_SWAP).mul(s))
+                        x.mul(c)
+                                .add(x.rearrange(PAIR_SWAP).mul(s))
                                 .intoMemorySegment(qkv, (head + i) * 4L, ORDER, mask);
                     }
                 }
@@ -178,7 +205,8 @@ final class Llama3VectorizedKernels extends VectorizedCpuKernels implements Llam
                     var d = FloatVector.fromMemorySegment(SPECIES, dout, (r * H + i) * 4L, ORDER, mask);
                     var sig = sigmoid(g);
                     var slope = g.mul(sig.neg().add(1f)).add(1f); // silu'(g) / sigmoid(g) = 1 + g (1 - sigmoid(g))
-                    FloatVector.fromMemorySegment(SPECIES, dfch, (up + i) * 4L, ORDER, mask).add(d.mul(g).mul(sig))
+                    FloatVector.fromMemorySegment(SPECIES, dfch, (up + i) * 4L, ORDER, mask)
+                            .add(d.mul(g).mul(sig))
                             .intoMemorySegment(dfch, (up + i) * 4L, ORDER, mask);
                     FloatVector.fromMemorySegment(SPECIES, dfch, (gate + i) * 4L, ORDER, mask)
                             .add(d.mul(u).mul(sig).mul(slope))

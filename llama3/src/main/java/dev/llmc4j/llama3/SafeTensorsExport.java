@@ -30,14 +30,18 @@ public final class SafeTensorsExport {
 
     /** Writes {@code folder/model.safetensors} and {@code folder/config.json} for the checkpoint; returns its config. */
     public static Llama3Config export(Path checkpoint, Path folder) {
-        try (var file = Llama3Checkpoint.read(checkpoint); var arena = Arena.ofConfined()) {
+        try (var file = Llama3Checkpoint.read(checkpoint);
+                var arena = Arena.ofConfined()) {
             Llama3Config config = file.config();
             MemorySegment parameters = arena.allocate(config.numParameters() * Float.BYTES, 64);
             file.loadParameters(parameters, 0);
             boolean tied = tied(config, parameters);
-            Safetensors.write(folder.resolve("model.safetensors"), tensors(config, parameters, tied), Map.of("format", "pt"));
-            AtomicFiles.write(folder.resolve("config.json"),
-                    configJson(config, tied, file.version() == Llama3Checkpoint.VERSION_BF16).getBytes(StandardCharsets.UTF_8));
+            Safetensors.write(
+                    folder.resolve("model.safetensors"), tensors(config, parameters, tied), Map.of("format", "pt"));
+            AtomicFiles.write(
+                    folder.resolve("config.json"),
+                    configJson(config, tied, file.version() == Llama3Checkpoint.VERSION_BF16)
+                            .getBytes(StandardCharsets.UTF_8));
             return config;
         }
     }
@@ -46,8 +50,14 @@ public final class SafeTensorsExport {
     static boolean tied(Llama3Config c, MemorySegment parameters) {
         long[] off = c.parameterOffsets();
         long bytes = (long) c.vocabSize() * c.channels() * Float.BYTES;
-        return MemorySegment.mismatch(parameters, off[0] * Float.BYTES, off[0] * Float.BYTES + bytes,
-                parameters, off[1] * Float.BYTES, off[1] * Float.BYTES + bytes) == -1;
+        return MemorySegment.mismatch(
+                        parameters,
+                        off[0] * Float.BYTES,
+                        off[0] * Float.BYTES + bytes,
+                        parameters,
+                        off[1] * Float.BYTES,
+                        off[1] * Float.BYTES + bytes)
+                == -1;
     }
 
     static Map<String, Safetensors.TensorData> tensors(Llama3Config c, MemorySegment params, boolean tied) {
@@ -64,7 +74,7 @@ public final class SafeTensorsExport {
             out.put(p + "self_attn.v_proj.weight", tensor(params, qkvw + ((long) NH * hd + kvC) * C, kvC, C));
             out.put(p + "self_attn.o_proj.weight", tensor(params, off[6] + l * C * C, C, C));
             out.put(p + "mlp.gate_proj.weight", tensor(params, off[10] + l * 2 * H * C + H * C, H, C)); // c_fc2
-            out.put(p + "mlp.up_proj.weight", tensor(params, off[10] + l * 2 * H * C, H, C));          // c_fc
+            out.put(p + "mlp.up_proj.weight", tensor(params, off[10] + l * 2 * H * C, H, C)); // c_fc
             out.put(p + "mlp.down_proj.weight", tensor(params, off[12] + l * C * H, C, H));
             out.put(p + "input_layernorm.weight", tensor(params, off[2] + l * C, C));
             out.put(p + "post_attention_layernorm.weight", tensor(params, off[8] + l * C, C));
@@ -88,7 +98,12 @@ public final class SafeTensorsExport {
         for (int h = 0; h < heads; h++) {
             for (int j = 0; j < hd; j++) {
                 int ours = j < half ? 2 * j : 2 * (j - half) + 1;
-                MemorySegment.copy(params, (offset + ((long) h * hd + ours) * C) * Float.BYTES, hf, ((long) h * hd + j) * rowBytes, rowBytes);
+                MemorySegment.copy(
+                        params,
+                        (offset + ((long) h * hd + ours) * C) * Float.BYTES,
+                        hf,
+                        ((long) h * hd + j) * rowBytes,
+                        rowBytes);
             }
         }
         return new Safetensors.TensorData(new long[] {(long) heads * hd, C}, hf);
@@ -100,7 +115,9 @@ public final class SafeTensorsExport {
                 ? "{\"factor\": 8.0, \"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0, "
                         + "\"original_max_position_embeddings\": 8192, \"rope_type\": \"llama3\"}"
                 : "null";
-        return String.format(Locale.ROOT, """
+        return String.format(
+                Locale.ROOT,
+                """
                 {
                   "architectures": ["LlamaForCausalLM"],
                   "model_type": "llama",
@@ -124,8 +141,19 @@ public final class SafeTensorsExport {
                   "tie_word_embeddings": %s,
                   "torch_dtype": "%s"
                 }
-                """, c.vocabSize(), c.channels(), c.ffnHidden(), c.numLayers(), c.numHeads(), c.numKvHeads(), c.headSize(),
-                c.maxSeqLen(), Float.toString(c.normEps()), Float.toString(c.ropeTheta()), ropeScaling, tied,
+                """,
+                c.vocabSize(),
+                c.channels(),
+                c.ffnHidden(),
+                c.numLayers(),
+                c.numHeads(),
+                c.numKvHeads(),
+                c.headSize(),
+                c.maxSeqLen(),
+                Float.toString(c.normEps()),
+                Float.toString(c.ropeTheta()),
+                ropeScaling,
+                tied,
                 bf16 ? "bfloat16" : "float32");
     }
 }

@@ -43,7 +43,8 @@ public final class SafeTensorsImport {
     private static void check(Safetensors tensors, String name, long... shape) {
         long[] found = tensors.shape(name); // a missing tensor is a FileFormatException naming it
         if (!Arrays.equals(found, shape))
-            throw new FileFormatException(tensors.file(), "shape of " + name, Arrays.toString(shape), Arrays.toString(found));
+            throw new FileFormatException(
+                    tensors.file(), "shape of " + name, Arrays.toString(shape), Arrays.toString(found));
     }
 
     /** Reads tensor {@code name} of the given shape into params at float offset {@code offset}, unchanged. */
@@ -56,8 +57,15 @@ public final class SafeTensorsImport {
      * Reads a q or k projection (heads*hd, C) into params at {@code offset}, undoing HF's rotate-half row order
      * inside every head: HF row j of a head holds our row 2j for j < hd/2, and our row 2(j - hd/2) + 1 after.
      */
-    private static void copyUnpermuted(Safetensors tensors, String name, int heads, int hd, long C,
-                                       MemorySegment params, long offset, MemorySegment scratch) {
+    private static void copyUnpermuted(
+            Safetensors tensors,
+            String name,
+            int heads,
+            int hd,
+            long C,
+            MemorySegment params,
+            long offset,
+            MemorySegment scratch) {
         check(tensors, name, (long) heads * hd, C);
         MemorySegment hf = scratch.asSlice(0, (long) heads * hd * C * Float.BYTES);
         tensors.readFloats(name, hf);
@@ -91,11 +99,12 @@ public final class SafeTensorsImport {
                 copy(tensors, p + "input_layernorm.weight", params, off[2] + l * C, C);
                 long qkvw = off[4] + l * qkv * C; // rows [Q (NH*hd) | K (NKV*hd) | V (NKV*hd)]
                 copyUnpermuted(tensors, p + "self_attn.q_proj.weight", NH, hd, C, params, qkvw, scratch);
-                copyUnpermuted(tensors, p + "self_attn.k_proj.weight", NKV, hd, C, params, qkvw + (long) NH * hd * C, scratch);
+                copyUnpermuted(
+                        tensors, p + "self_attn.k_proj.weight", NKV, hd, C, params, qkvw + (long) NH * hd * C, scratch);
                 copy(tensors, p + "self_attn.v_proj.weight", params, qkvw + ((long) NH * hd + kvC) * C, kvC, C);
                 copy(tensors, p + "self_attn.o_proj.weight", params, off[6] + l * C * C, C, C);
                 copy(tensors, p + "post_attention_layernorm.weight", params, off[8] + l * C, C);
-                copy(tensors, p + "mlp.up_proj.weight", params, off[10] + l * 2 * H * C, H, C);          // c_fc
+                copy(tensors, p + "mlp.up_proj.weight", params, off[10] + l * 2 * H * C, H, C); // c_fc
                 copy(tensors, p + "mlp.gate_proj.weight", params, off[10] + l * 2 * H * C + H * C, H, C); // c_fc2
                 copy(tensors, p + "mlp.down_proj.weight", params, off[12] + l * C * H, C, H);
             }

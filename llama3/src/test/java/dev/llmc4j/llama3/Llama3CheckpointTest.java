@@ -1,12 +1,12 @@
 package dev.llmc4j.llama3;
 
-import dev.llmc4j.testing.Fixtures;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.llmc4j.format.FileFormatException;
+import dev.llmc4j.testing.Fixtures;
 import dev.llmc4j.util.LlmcException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -24,7 +24,8 @@ class Llama3CheckpointTest {
 
     static final Llama3Config TINY = new Llama3Config(16, 40, 2, 4, 2, 16, 1.0f, 8, 1e-5f, 10000f, false, 3, 2);
 
-    @TempDir Path tmp;
+    @TempDir
+    Path tmp;
 
     static float[] randomParameters(Llama3Config config, long seed) {
         var random = new Random(seed);
@@ -32,7 +33,8 @@ class Llama3CheckpointTest {
         long[] offsets = config.parameterOffsets(), sizes = config.parameterSizes();
         for (int slot = 0; slot < 16; slot++) {
             if (Llama3Config.isBiasSlot(slot)) continue;
-            for (long i = offsets[slot]; i < offsets[slot] + sizes[slot]; i++) params[(int) i] = (float) random.nextGaussian();
+            for (long i = offsets[slot]; i < offsets[slot] + sizes[slot]; i++)
+                params[(int) i] = (float) random.nextGaussian();
         }
         return params;
     }
@@ -92,16 +94,22 @@ class Llama3CheckpointTest {
         Path truncated = tmp.resolve("truncated.bin");
         Files.write(truncated, Arrays.copyOf(bytes, bytes.length - 4));
         var e = assertThrows(FileFormatException.class, () -> Llama3Checkpoint.read(truncated));
-        assertTrue(e.getMessage().contains("truncated.bin") && e.getMessage().contains("file size")
-                && e.getMessage().contains(String.valueOf(bytes.length)), e.getMessage());
+        assertTrue(
+                e.getMessage().contains("truncated.bin")
+                        && e.getMessage().contains("file size")
+                        && e.getMessage().contains(String.valueOf(bytes.length)),
+                e.getMessage());
 
         Path badMagic = tmp.resolve("magic.bin");
         byte[] copy = bytes.clone();
         ByteBuffer.wrap(copy).order(ByteOrder.LITTLE_ENDIAN).putInt(0, 20240326);
         Files.write(badMagic, copy);
         e = assertThrows(FileFormatException.class, () -> Llama3Checkpoint.read(badMagic));
-        assertTrue(e.getMessage().contains("magic") && e.getMessage().contains("20240803")
-                && e.getMessage().contains("20240326"), e.getMessage());
+        assertTrue(
+                e.getMessage().contains("magic")
+                        && e.getMessage().contains("20240803")
+                        && e.getMessage().contains("20240326"),
+                e.getMessage());
 
         Path badVersion = tmp.resolve("version.bin");
         copy = bytes.clone();
@@ -125,25 +133,42 @@ class Llama3CheckpointTest {
         float[] params = randomParameters(c, 5);
         long[] off = c.parameterOffsets();
         int L = c.numLayers(), C = c.channels(), V = c.vocabSize(), H = c.ffnHidden(), qkv = c.qkvRows();
-        var out = ByteBuffer.allocate((int) (1024 + 4 * (2L * V * C + L * (2L * C + (long) qkv * C + (long) C * C + 3L * H * C) + C)))
+        var out = ByteBuffer.allocate((int)
+                        (1024 + 4 * (2L * V * C + L * (2L * C + (long) qkv * C + (long) C * C + 3L * H * C) + C)))
                 .order(ByteOrder.LITTLE_ENDIAN);
-        int[] header = {20240803, 3, c.maxSeqLen(), V, L, c.numHeads(), c.numKvHeads(), C, 1, c.multipleOf(), 0,
-            (int) c.ropeTheta(), 0, 4, 3, 2};
+        int[] header = {
+            20240803,
+            3,
+            c.maxSeqLen(),
+            V,
+            L,
+            c.numHeads(),
+            c.numKvHeads(),
+            C,
+            1,
+            c.multipleOf(),
+            0,
+            (int) c.ropeTheta(),
+            0,
+            4,
+            3,
+            2
+        };
         for (int i = 0; i < header.length; i++) out.putInt(4 * i, header[i]);
         out.position(1024);
         java.util.function.BiConsumer<Long, Long> put = (from, count) -> {
             for (long i = 0; i < count; i++) out.putFloat(params[(int) (from + i)]);
         };
-        put.accept(off[0], (long) V * C);                  // wte
-        put.accept(off[2], (long) L * C);                  // ln_1
-        put.accept(off[4], (long) L * qkv * C);            // c_attn
-        put.accept(off[6], (long) L * C * C);              // attn.c_proj
-        put.accept(off[8], (long) L * C);                  // ln_2
-        for (int l = 0; l < L; l++) put.accept(off[10] + 2L * l * H * C, (long) H * C);       // c_fc
+        put.accept(off[0], (long) V * C); // wte
+        put.accept(off[2], (long) L * C); // ln_1
+        put.accept(off[4], (long) L * qkv * C); // c_attn
+        put.accept(off[6], (long) L * C * C); // attn.c_proj
+        put.accept(off[8], (long) L * C); // ln_2
+        for (int l = 0; l < L; l++) put.accept(off[10] + 2L * l * H * C, (long) H * C); // c_fc
         for (int l = 0; l < L; l++) put.accept(off[10] + 2L * l * H * C + (long) H * C, (long) H * C); // c_fc2
-        put.accept(off[12], (long) L * C * H);             // mlp.c_proj
-        put.accept(off[14], (long) C);                     // ln_f
-        put.accept(off[1], (long) V * C);                  // lm_head
+        put.accept(off[12], (long) L * C * H); // mlp.c_proj
+        put.accept(off[14], (long) C); // ln_f
+        put.accept(off[1], (long) V * C); // lm_head
         Path file = tmp.resolve("master.bin");
         Files.write(file, out.array());
         try (var checkpoint = Llama3Checkpoint.read(file, List.of(c))) {
@@ -158,7 +183,8 @@ class Llama3CheckpointTest {
     void matchesTheReferenceFiles() throws IOException {
         Path fp32 = Fixtures.require("llama3_small.bin", MAKE_FIXTURES);
         Path bf16 = Fixtures.require("llama3_small_bf16.bin", MAKE_FIXTURES);
-        try (var a = Llama3Checkpoint.read(fp32); var b = Llama3Checkpoint.read(bf16)) {
+        try (var a = Llama3Checkpoint.read(fp32);
+                var b = Llama3Checkpoint.read(bf16)) {
             assertEquals(Llama3ConfigTest.SMALL, a.config());
             assertEquals(a.config(), b.config());
             float[] params = a.parametersToArray();

@@ -38,8 +38,24 @@ class Llama3ConfigTest {
     @Test
     void parameterSizesAndOffsets() {
         long[] sizes = SMALL.parameterSizes();
-        long[] expected = {512 * 64, 512 * 64, 2 * 64, 2 * 64, 2 * 128 * 64, 2 * 128, 2 * 64 * 64, 2 * 64,
-            2 * 64, 2 * 64, 2 * 2 * 224 * 64, 2 * 2 * 224, 2 * 64 * 224, 2 * 64, 64, 64};
+        long[] expected = {
+            512 * 64,
+            512 * 64,
+            2 * 64,
+            2 * 64,
+            2 * 128 * 64,
+            2 * 128,
+            2 * 64 * 64,
+            2 * 64,
+            2 * 64,
+            2 * 64,
+            2 * 2 * 224 * 64,
+            2 * 2 * 224,
+            2 * 64 * 224,
+            2 * 64,
+            64,
+            64
+        };
         assertArrayEquals(expected, sizes);
         long[] offsets = SMALL.parameterOffsets();
         assertEquals(0, offsets[0]);
@@ -57,7 +73,9 @@ class Llama3ConfigTest {
         assertSame(Llama3Config.LLAMA_3_2_3B, Llama3Config.fromName("Llama3.2_3B"));
         var e = assertThrows(LlmcException.class, () -> Llama3Config.fromName("3-70B"));
         assertTrue(e.getMessage().contains("3-70B"));
-        assertThrows(LlmcException.class, () -> new Llama3Config(128, 512, 2, 4, 3, 64, 1f, 32, 1e-5f, 5e5f, true, 3, 1));
-        assertThrows(LlmcException.class, () -> new Llama3Config(128, 512, 2, 5, 5, 64, 1f, 32, 1e-5f, 5e5f, true, 3, 1));
+        assertThrows(
+                LlmcException.class, () -> new Llama3Config(128, 512, 2, 4, 3, 64, 1f, 32, 1e-5f, 5e5f, true, 3, 1));
+        assertThrows(
+                LlmcException.class, () -> new Llama3Config(128, 512, 2, 5, 5, 64, 1f, 32, 1e-5f, 5e5f, true, 3, 1));
     }
 }

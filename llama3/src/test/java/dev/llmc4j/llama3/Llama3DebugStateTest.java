@@ -1,11 +1,11 @@
 package dev.llmc4j.llama3;
 
-import dev.llmc4j.testing.Fixtures;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.llmc4j.format.FileFormatException;
+import dev.llmc4j.testing.Fixtures;
 import java.io.IOException;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
@@ -20,13 +20,15 @@ class Llama3DebugStateTest {
 
     static final Llama3Config TINY = Llama3CheckpointTest.TINY;
 
-    @TempDir Path tmp;
+    @TempDir
+    Path tmp;
 
     /** A debug state with B=2, T=3, S=2 and recognisable values. */
     static byte[] synthetic(Llama3Config c, int badToken) {
         int B = 2, T = 3, S = 2, V = c.vocabSize();
         long n = c.numParameters();
-        var out = ByteBuffer.allocate((int) (1024 + 8 * B * T + 4L * B * T * V + 4 + 4 * n + 8 * S)).order(ByteOrder.LITTLE_ENDIAN);
+        var out = ByteBuffer.allocate((int) (1024 + 8 * B * T + 4L * B * T * V + 4 + 4 * n + 8 * S))
+                .order(ByteOrder.LITTLE_ENDIAN);
         out.putInt(0, 20240803).putInt(4, 3).putInt(8, B).putInt(12, T).putInt(16, S);
         out.position(1024);
         for (int i = 0; i < B * T; i++) out.putInt(i == 4 ? badToken : i);

@@ -44,20 +44,29 @@ class Llama3FormatFuzzTest {
         fields.add(Field.float32("ffn_dim_multiplier (float header[0])", 1024));
         fields.add(Field.float32("norm_eps (float header[1])", 1028));
         fields.add(Field.float32("rope_theta (float header[2])", 1032));
-        assertNoFailures(new FormatFuzzer(dir, SEED + version, RANDOM_CASES).fuzzBinary("Llama 3 checkpoint v" + version,
-                "model.bin", Files.readAllBytes(valid), fields, file -> Llama3.fromCheckpoint(file).close()));
+        assertNoFailures(new FormatFuzzer(dir, SEED + version, RANDOM_CASES)
+                .fuzzBinary(
+                        "Llama 3 checkpoint v" + version,
+                        "model.bin",
+                        Files.readAllBytes(valid),
+                        fields,
+                        file -> Llama3.fromCheckpoint(file).close()));
     }
 
     @Test
     void tokenizerModel() throws Exception {
         var lines = new StringBuilder();
         int rank = 0;
-        for (int b = 0; b < 256; b++) lines.append(b64(new byte[] {(byte) b})).append(' ').append(rank++).append('\n');
+        for (int b = 0; b < 256; b++)
+            lines.append(b64(new byte[] {(byte) b})).append(' ').append(rank++).append('\n');
         for (String merge : List.of("he", "ll", "hell", "hello", " w", " wo")) {
-            lines.append(b64(merge.getBytes(StandardCharsets.UTF_8))).append(' ').append(rank++).append('\n');
+            lines.append(b64(merge.getBytes(StandardCharsets.UTF_8)))
+                    .append(' ')
+                    .append(rank++)
+                    .append('\n');
         }
-        assertNoFailures(new FormatFuzzer(dir, SEED + 7, RANDOM_CASES).fuzzText("Llama 3 tokenizer.model", "tokenizer.model",
-                lines.toString(), FormatFuzzer::utf8, file -> {
+        assertNoFailures(new FormatFuzzer(dir, SEED + 7, RANDOM_CASES)
+                .fuzzText("Llama 3 tokenizer.model", "tokenizer.model", lines.toString(), FormatFuzzer::utf8, file -> {
                     var tokenizer = Llama3Tokenizer.load(file);
                     int[] ids = tokenizer.encodeWithSpecialTokens("<|begin_of_text|>hello world<|eot_id|>");
                     tokenizer.decode(ids);

@@ -60,16 +60,23 @@ class Llama3InferenceTest {
     void generateStopsAndReportsSpeed() {
         try (var model = Llama3.randomInit(CONFIG, 9)) {
             var produced = new ArrayList<Integer>();
-            var stats = model.generate(new int[] {1, 2, 3}, 10, new Sampler(new XorShift(42), 0.8f, 0, 0.95f), new int[0], produced::add);
+            var stats = model.generate(
+                    new int[] {1, 2, 3}, 10, new Sampler(new XorShift(42), 0.8f, 0, 0.95f), new int[0], produced::add);
             assertEquals(10, produced.size());
             assertEquals(10, stats.generatedTokens());
             assertTrue(stats.tokensPerSecond() > 0);
             // the TokenGenerator the Trainer uses: same tokens for the same sampler seed
-            int[] viaGenerator = model.generator().generate(new int[] {1, 2, 3}, 10, new Sampler(new XorShift(42), 0.8f, 0, 0.95f), t -> {});
+            int[] viaGenerator = model.generator()
+                    .generate(new int[] {1, 2, 3}, 10, new Sampler(new XorShift(42), 0.8f, 0, 0.95f), t -> {});
             assertEquals(produced, java.util.Arrays.stream(viaGenerator).boxed().toList());
             // a stop token ends the generation after it
             var stopped = new ArrayList<Integer>();
-            model.generate(new int[] {1, 2, 3}, 10, new Sampler(new XorShift(42), 0.8f, 0, 0.95f), new int[] {produced.get(2)}, stopped::add);
+            model.generate(
+                    new int[] {1, 2, 3},
+                    10,
+                    new Sampler(new XorShift(42), 0.8f, 0, 0.95f),
+                    new int[] {produced.get(2)},
+                    stopped::add);
             assertEquals(produced.subList(0, produced.indexOf(produced.get(2)) + 1), stopped);
             var e = assertThrows(LlmcException.class, () -> model.newSession(16).forward(new int[] {97}));
             assertTrue(e.getMessage().contains("97"));
@@ -79,17 +86,18 @@ class Llama3InferenceTest {
     @Test
     void bf16WeightsFollowFp32() {
         try (var model = Llama3.randomInit(CONFIG, 10);
-             var fp32 = model.inferenceWeights(Precision.FP32);
-             var bf16 = model.inferenceWeights(Precision.BF16);
-             var exactSession = model.newSession(32, fp32);
-             var roundedSession = model.newSession(32, bf16)) {
+                var fp32 = model.inferenceWeights(Precision.FP32);
+                var bf16 = model.inferenceWeights(Precision.BF16);
+                var exactSession = model.newSession(32, fp32);
+                var roundedSession = model.newSession(32, bf16)) {
             assertEquals(fp32.bytesPerToken(), 2 * bf16.bytesPerToken());
             int[] prompt = {1, 5, 9};
             exactSession.forward(prompt); // the prompt runs the fp32 matmuls in both
             roundedSession.forward(prompt);
             int token = 7;
             for (int step = 0; step < 20; step++) {
-                float[] exact = exactSession.forward(new int[] {token}), rounded = roundedSession.forward(new int[] {token});
+                float[] exact = exactSession.forward(new int[] {token}),
+                        rounded = roundedSession.forward(new int[] {token});
                 double diff = 0, norm = 0, maxDiff = 0;
                 int best = 0, bf16Best = 0;
                 for (int v = 0; v < exact.length; v++) {
@@ -99,8 +107,10 @@ class Llama3InferenceTest {
                     if (exact[v] > exact[best]) best = v;
                     if (rounded[v] > rounded[bf16Best]) bf16Best = v;
                 }
-                assertTrue(Math.sqrt(diff / norm) < 2e-2, "step " + step + ": relative error " + Math.sqrt(diff / norm));
-                assertTrue(best == bf16Best || exact[best] - exact[bf16Best] <= 2 * maxDiff,
+                assertTrue(
+                        Math.sqrt(diff / norm) < 2e-2, "step " + step + ": relative error " + Math.sqrt(diff / norm));
+                assertTrue(
+                        best == bf16Best || exact[best] - exact[bf16Best] <= 2 * maxDiff,
                         "step " + step + ": greedy token " + bf16Best + " instead of " + best);
                 token = best;
             }

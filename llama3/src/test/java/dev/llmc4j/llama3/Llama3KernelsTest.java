@@ -31,8 +31,7 @@ class Llama3KernelsTest {
 
     @Test
     void theVectorizedSetNamesItsMissingFastVersions() {
-        assertEquals(List.of("embedding"),
-                Llama3Kernels.VECTORIZED.missingFastVersions());
+        assertEquals(List.of("embedding"), Llama3Kernels.VECTORIZED.missingFastVersions());
         assertEquals("vectorized", Llama3Kernels.VECTORIZED.name());
         assertEquals("baseline", Llama3Kernels.BASELINE.name());
         assertEquals(List.of(), Llama3Kernels.BASELINE.missingFastVersions());
@@ -64,8 +63,8 @@ class Llama3KernelsTest {
     }
 
     /** The baseline, then the vectorized set, on copies of the buffers; every buffer compared. */
-    static void assertSameOutputs(MemorySegment[] buffers, BiConsumer<Llama3Kernels, MemorySegment[]> body,
-                                  double tolerance, String what) {
+    static void assertSameOutputs(
+            MemorySegment[] buffers, BiConsumer<Llama3Kernels, MemorySegment[]> body, double tolerance, String what) {
         VectorizedCpuKernelsTest.assertSame(BASELINE, VECTORIZED, buffers, body, tolerance, what);
     }
 
@@ -81,15 +80,23 @@ class Llama3KernelsTest {
             var weight = random(arena, C, random);
             var dweight = random(arena, C, random);
             var rstd = random(arena, rows, random);
-            assertSameOutputs(new MemorySegment[] {out, rstd, inp, weight},
-                    (k, b) -> k.rmsnormForward(b[0], b[1], b[2], b[3], rows, C, 1e-5f), 1e-6, "rmsnorm forward");
+            assertSameOutputs(
+                    new MemorySegment[] {out, rstd, inp, weight},
+                    (k, b) -> k.rmsnormForward(b[0], b[1], b[2], b[3], rows, C, 1e-5f),
+                    1e-6,
+                    "rmsnorm forward");
             Llama3.rmsnormForward(out, rstd, inp, weight, rows, C, 1e-5f);
-            assertSameOutputs(new MemorySegment[] {dinp, dweight, out, inp, weight, rstd},
-                    (k, b) -> k.rmsnormBackward(b[0], b[1], b[2], b[3], b[4], b[5], rows, C), 1e-6,
+            assertSameOutputs(
+                    new MemorySegment[] {dinp, dweight, out, inp, weight, rstd},
+                    (k, b) -> k.rmsnormBackward(b[0], b[1], b[2], b[3], b[4], b[5], rows, C),
+                    1e-6,
                     "rmsnorm backward");
             // inference keeps no rstd
-            assertSameOutputs(new MemorySegment[] {out, inp, weight},
-                    (k, b) -> k.rmsnormForward(b[0], null, b[1], b[2], rows, C, 1e-5f), 1e-6, "rmsnorm inference");
+            assertSameOutputs(
+                    new MemorySegment[] {out, inp, weight},
+                    (k, b) -> k.rmsnormForward(b[0], null, b[1], b[2], rows, C, 1e-5f),
+                    1e-6,
+                    "rmsnorm inference");
         }
     }
 
@@ -110,9 +117,11 @@ class Llama3KernelsTest {
             }
             var qkv = random(arena, (long) rows * qkvRows, random);
             for (boolean inverse : new boolean[] {false, true}) {
-                assertSameOutputs(new MemorySegment[] {qkv},
+                assertSameOutputs(
+                        new MemorySegment[] {qkv},
                         (k, b) -> k.rope(b[0], cos, sin, rows, T, startPosition, NH + NKV, hd, qkvRows, inverse),
-                        1e-7, inverse ? "rope backward" : "rope forward");
+                        1e-7,
+                        inverse ? "rope backward" : "rope forward");
             }
         }
     }
@@ -129,10 +138,16 @@ class Llama3KernelsTest {
             var dfch = random(arena, 2L * rows * H, random);
             var out = random(arena, (long) rows * H, random);
             var dout = random(arena, (long) rows * H, random);
-            assertSameOutputs(new MemorySegment[] {out, fch},
-                    (k, b) -> k.swigluForward(b[0], b[1], rows, H), 1e-6, "swiglu forward");
-            assertSameOutputs(new MemorySegment[] {dfch, fch, dout},
-                    (k, b) -> k.swigluBackward(b[0], b[1], b[2], rows, H), 1e-6, "swiglu backward");
+            assertSameOutputs(
+                    new MemorySegment[] {out, fch},
+                    (k, b) -> k.swigluForward(b[0], b[1], rows, H),
+                    1e-6,
+                    "swiglu forward");
+            assertSameOutputs(
+                    new MemorySegment[] {dfch, fch, dout},
+                    (k, b) -> k.swigluBackward(b[0], b[1], b[2], rows, H),
+                    1e-6,
+                    "swiglu backward");
         }
     }
 }

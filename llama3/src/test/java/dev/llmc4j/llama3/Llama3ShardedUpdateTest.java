@@ -1,9 +1,9 @@
 package dev.llmc4j.llama3;
 
-import dev.llmc4j.testing.RandomTokens;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.llmc4j.model.ParameterSlice;
+import dev.llmc4j.testing.RandomTokens;
 import dev.llmc4j.train.ShardedUpdateCheck;
 import java.lang.foreign.ValueLayout;
 import org.junit.jupiter.api.Test;
@@ -21,7 +21,9 @@ class Llama3ShardedUpdateTest {
             var slices = model.parameterSlices();
             assertEquals(12 * TINY.numLayers() + 4, slices.size());
             assertEquals(ParameterSlice.perLayer(TINY.parameterSizes(), TINY.numLayers()), slices);
-            assertEquals(TINY.numParameters(), slices.stream().mapToLong(ParameterSlice::count).sum());
+            assertEquals(
+                    TINY.numParameters(),
+                    slices.stream().mapToLong(ParameterSlice::count).sum());
         }
     }
 
@@ -29,7 +31,8 @@ class Llama3ShardedUpdateTest {
     void shardUpdateEqualsTheFullUpdateOnThePiecesAndLeavesTheRestAlone() {
         int T = 8;
         int[] x = RandomTokens.of(2 * T, 96, 1), y = RandomTokens.of(2 * T, 96, 2);
-        try (var full = Llama3.randomInit(TINY, 42); var sharded = Llama3.randomInit(TINY, 42)) {
+        try (var full = Llama3.randomInit(TINY, 42);
+                var sharded = Llama3.randomInit(TINY, 42)) {
             ShardedUpdateCheck.assertShardUpdateEqualsTheFullUpdate(full, sharded, x, y, 2, T);
             // the bias slots were skipped: parameters and moments still zero
             long[] offsets = TINY.parameterOffsets(), sizes = TINY.parameterSizes();
@@ -37,7 +40,10 @@ class Llama3ShardedUpdateTest {
                 if (!Llama3Config.isBiasSlot(slot)) continue;
                 for (long i = offsets[slot]; i < offsets[slot] + sizes[slot]; i++) {
                     assertEquals(0f, sharded.parameters().getAtIndex(ValueLayout.JAVA_FLOAT, i), "bias slot " + slot);
-                    assertEquals(0f, full.adamFirstMoments().getAtIndex(ValueLayout.JAVA_FLOAT, i), "m of bias slot " + slot);
+                    assertEquals(
+                            0f,
+                            full.adamFirstMoments().getAtIndex(ValueLayout.JAVA_FLOAT, i),
+                            "m of bias slot " + slot);
                 }
             }
         }

@@ -36,32 +36,55 @@ class Llama3TokenizerTest {
     static Llama3Tokenizer cl100k;
     static Encoding jtokkit;
 
-    @TempDir Path tmp;
+    @TempDir
+    Path tmp;
 
     @BeforeAll
     static void load() throws IOException {
         try (InputStream in = Encoding.class.getResourceAsStream("/com/knuddels/jtokkit/cl100k_base.tiktoken")) {
             assertTrue(in != null, "jtokkit's cl100k_base.tiktoken resource");
             var ranks = Llama3Tokenizer.readRanks(in, "cl100k_base.tiktoken");
-            cl100k = new Llama3Tokenizer(ranks, Map.of("<|endoftext|>", 100257, "<|fim_prefix|>", 100258),
-                    CL100K_PATTERN);
+            cl100k = new Llama3Tokenizer(
+                    ranks, Map.of("<|endoftext|>", 100257, "<|fim_prefix|>", 100258), CL100K_PATTERN);
         }
         jtokkit = Encodings.newDefaultEncodingRegistry().getEncoding(EncodingType.CL100K_BASE);
     }
 
     static List<String> samples() {
         var samples = new ArrayList<>(List.of(
-                "", " ", "Hello, world!", "hello world", "  leading and trailing  ", "a\nb\r\nc\n\n\nd",
-                "It's, we're, they've, I'm, you'll, he'd, IT'S, We'Re", "don't stop", "'s 's", "Ο Δίας είναι",
-                "Größenmaßstäbe für Übungen", "日本語のテキストです。", "中文测试，标点符号！", "emoji 😀🎉👍🏽 mixed",
-                "numbers 1 12 123 1234 12345 3.14159 1,000,000", "x = f(y) + g[z]; // comment\n\tif (a != b) {}",
-                "def main():\n    print('hi')\n\n\n    return 0\n", "tabs\t\tand\u00a0nbsp\u3000ideographic space",
-                "   \n   \n", "!!!???...---", "e\u0301 combining", "ﬁ ligature", "Ⅻ ½ ٣٤٥", "<|endoftext|> is plain text here",
-                "MiXeD CaSe WoRdS", "url https://example.org/path?q=1&r=2#frag", "a".repeat(300), " ".repeat(50) + "x",
+                "",
+                " ",
+                "Hello, world!",
+                "hello world",
+                "  leading and trailing  ",
+                "a\nb\r\nc\n\n\nd",
+                "It's, we're, they've, I'm, you'll, he'd, IT'S, We'Re",
+                "don't stop",
+                "'s 's",
+                "Ο Δίας είναι",
+                "Größenmaßstäbe für Übungen",
+                "日本語のテキストです。",
+                "中文测试，标点符号！",
+                "emoji 😀🎉👍🏽 mixed",
+                "numbers 1 12 123 1234 12345 3.14159 1,000,000",
+                "x = f(y) + g[z]; // comment\n\tif (a != b) {}",
+                "def main():\n    print('hi')\n\n\n    return 0\n",
+                "tabs\t\tand\u00a0nbsp\u3000ideographic space",
+                "   \n   \n",
+                "!!!???...---",
+                "e\u0301 combining",
+                "ﬁ ligature",
+                "Ⅻ ½ ٣٤٥",
+                "<|endoftext|> is plain text here",
+                "MiXeD CaSe WoRdS",
+                "url https://example.org/path?q=1&r=2#frag",
+                "a".repeat(300),
+                " ".repeat(50) + "x",
                 "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n"));
         var random = new Random(42);
-        String pool = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789     \n\n\r\t.,;:!?'\"-_()[]{}<>/\\@#$%^&*+="
-                + "éüßøåçñÉÜ日本語中文한국어ДЖЯжяعربيΩλ\u00a0\u3000\u2003\u0301½Ⅻ٣";
+        String pool =
+                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789     \n\n\r\t.,;:!?'\"-_()[]{}<>/\\@#$%^&*+="
+                        + "éüßøåçñÉÜ日本語中文한국어ДЖЯжяعربيΩλ\u00a0\u3000\u2003\u0301½Ⅻ٣";
         String[] emoji = {"😀", "🎉", "👍🏽", "🇩🇪", "𝔘"};
         for (int s = 0; s < 2000; s++) {
             var text = new StringBuilder();
@@ -102,9 +125,13 @@ class Llama3TokenizerTest {
     void loadsALlamaStyleFileWithSpecialTokens() throws IOException {
         var lines = new StringBuilder();
         int rank = 0;
-        for (int b = 0; b < 256; b++) lines.append(b64(new byte[] {(byte) b})).append(' ').append(rank++).append('\n');
+        for (int b = 0; b < 256; b++)
+            lines.append(b64(new byte[] {(byte) b})).append(' ').append(rank++).append('\n');
         for (String merge : List.of("he", "ll", "hell", "hello", " w", " wo")) {
-            lines.append(b64(merge.getBytes(StandardCharsets.UTF_8))).append(' ').append(rank++).append('\n');
+            lines.append(b64(merge.getBytes(StandardCharsets.UTF_8)))
+                    .append(' ')
+                    .append(rank++)
+                    .append('\n');
         }
         Path model = tmp.resolve("tokenizer.model");
         Files.writeString(model, lines);

@@ -1,12 +1,12 @@
 package dev.llmc4j.llama3;
 
-import dev.llmc4j.testing.RandomTokens;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.llmc4j.cpu.Floats;
 import dev.llmc4j.format.TokenShard;
+import dev.llmc4j.testing.RandomTokens;
 import dev.llmc4j.train.Trainer;
 import dev.llmc4j.train.TrainingConfig;
 import dev.llmc4j.util.LlmcException;
@@ -29,20 +29,23 @@ class Llama3TrainingTest {
     @TempDir
     Path dir;
 
-
     @Test
     void gradientAccumulationEqualsOneBigBatch() {
         int T = 8;
         int[] x = RandomTokens.of(4 * T, 96, 1), y = RandomTokens.of(4 * T, 96, 2);
-        try (var big = Llama3.randomInit(TINY, 42); var small = Llama3.randomInit(TINY, 42)) {
+        try (var big = Llama3.randomInit(TINY, 42);
+                var small = Llama3.randomInit(TINY, 42)) {
             big.zeroGrad();
             big.forward(x, y, 4, T);
             big.backward(1);
 
             small.zeroGrad(); // two micro-batches of B=2, each contributing half
             for (int half = 0; half < 2; half++) {
-                small.forward(Arrays.copyOfRange(x, half * 2 * T, (half + 1) * 2 * T),
-                        Arrays.copyOfRange(y, half * 2 * T, (half + 1) * 2 * T), 2, T);
+                small.forward(
+                        Arrays.copyOfRange(x, half * 2 * T, (half + 1) * 2 * T),
+                        Arrays.copyOfRange(y, half * 2 * T, (half + 1) * 2 * T),
+                        2,
+                        T);
                 small.backward(2);
             }
             double diff = 0, norm = 0;
@@ -69,8 +72,34 @@ class Llama3TrainingTest {
     private TrainingConfig config(Path out, int steps, boolean resume) {
         // B=2, T=8, total batch 32 tokens (2 micro-steps), lr 1e-3 cosine with 2 warmup steps to 10%, decay 0.1,
         // val every 3 steps over 2 batches, a 4-token sample every 3 steps, a checkpoint every 3 steps
-        return new TrainingConfig(dir.resolve("train.bin").toString(), dir.resolve("val.bin").toString(), 2, 8, 32, steps,
-                1e-3f, 2, 0.1f, "cosine", 0.1f, 1.0f, 3, 2, 3, 4, false, out, 3, 0, 0, resume, 0, 0, null, 1, 0);
+        return new TrainingConfig(
+                dir.resolve("train.bin").toString(),
+                dir.resolve("val.bin").toString(),
+                2,
+                8,
+                32,
+                steps,
+                1e-3f,
+                2,
+                0.1f,
+                "cosine",
+                0.1f,
+                1.0f,
+                3,
+                2,
+                3,
+                4,
+                false,
+                out,
+                3,
+                0,
+                0,
+                resume,
+                0,
+                0,
+                null,
+                1,
+                0);
     }
 
     private static final Trainer.SampleText IDS_FROM_ZERO = new Trainer.SampleText(0, null);
@@ -82,8 +111,11 @@ class Llama3TrainingTest {
 
     private static List<String> stepLines(String output) {
         // "step    4/6 | loss ... | norm ... | lr ... |" without the timing columns
-        return output.lines().filter(l -> l.startsWith("step "))
-                .map(l -> l.substring(0, l.indexOf(" ms")).replaceAll("\\| [0-9.]+$", "").replaceAll("step +\\d+/\\d+", ""))
+        return output.lines()
+                .filter(l -> l.startsWith("step "))
+                .map(l -> l.substring(0, l.indexOf(" ms"))
+                        .replaceAll("\\| [0-9.]+$", "")
+                        .replaceAll("step +\\d+/\\d+", ""))
                 .collect(Collectors.toCollection(ArrayList::new));
     }
 
@@ -102,7 +134,8 @@ class Llama3TrainingTest {
         }
         assertEquals(6, stepLines(uninterrupted).size(), uninterrupted);
         assertTrue(uninterrupted.contains("val loss") && uninterrupted.contains("generating:"), uninterrupted);
-        assertTrue(Files.exists(dir.resolve("a/model_00000006.bin")) && Files.exists(dir.resolve("a/state_00000006_00000.bin")));
+        assertTrue(Files.exists(dir.resolve("a/model_00000006.bin"))
+                && Files.exists(dir.resolve("a/state_00000006_00000.bin")));
         try (var checkpoint = Llama3Checkpoint.read(dir.resolve("a/model_00000006.bin"))) {
             assertEquals(TINY, checkpoint.config()); // the checkpoint is a llama3-branch file of the same shape
         }
@@ -125,11 +158,38 @@ class Llama3TrainingTest {
     void overfitsOneBatch() {
         writeShards();
         // -a 1: one val batch over and over, constant lr 1e-2, no warmup, no decay: the loss must fall well below ln 96
-        var config = new TrainingConfig(dir.resolve("train.bin").toString(), dir.resolve("val.bin").toString(), 2, 8, -1, 12,
-                1e-2f, 0, 1.0f, "constant", 0f, 1.0f, 100, 1, 0, 0, true, null, 0, 0, 0, false, 0, 0, null, 1, 0);
+        var config = new TrainingConfig(
+                dir.resolve("train.bin").toString(),
+                dir.resolve("val.bin").toString(),
+                2,
+                8,
+                -1,
+                12,
+                1e-2f,
+                0,
+                1.0f,
+                "constant",
+                0f,
+                1.0f,
+                100,
+                1,
+                0,
+                0,
+                true,
+                null,
+                0,
+                0,
+                0,
+                false,
+                0,
+                0,
+                null,
+                1,
+                0);
         try (var model = Llama3.randomInit(TINY, 42)) {
             var out = new ByteArrayOutputStream();
-            var result = new Trainer(model, config, new PrintStream(out, true, StandardCharsets.UTF_8), IDS_FROM_ZERO).run();
+            var result =
+                    new Trainer(model, config, new PrintStream(out, true, StandardCharsets.UTF_8), IDS_FROM_ZERO).run();
             var losses = result.trainLosses();
             assertEquals(12, losses.size());
             assertTrue(losses.get(11).loss() < 0.5f * losses.get(0).loss(), "losses " + losses);
@@ -141,7 +201,8 @@ class Llama3TrainingTest {
         writeShards();
         try (var model = Llama3.randomInit(TINY, 42)) {
             // without a Llama 3 start token the trainer would start samples from GPT-2's EOT, 50256
-            var error = assertThrows(LlmcException.class, () -> new Trainer(model, config(dir.resolve("c"), 3, false), System.out));
+            var error = assertThrows(
+                    LlmcException.class, () -> new Trainer(model, config(dir.resolve("c"), 3, false), System.out));
             assertTrue(error.getMessage().contains("50256"), error.getMessage());
         }
     }

@@ -1,12 +1,12 @@
 package dev.llmc4j.llama3;
 
-import dev.llmc4j.testing.Fixtures;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.llmc4j.cpu.Floats;
 import dev.llmc4j.format.FileFormatException;
+import dev.llmc4j.testing.Fixtures;
 import dev.llmc4j.util.LlmcException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -20,7 +20,8 @@ import org.junit.jupiter.api.io.TempDir;
 class SafeTensorsImportTest {
     static final String MAKE_FIXTURES = "reference/make_llama3_fixtures.sh target/fixtures";
 
-    @TempDir Path tmp;
+    @TempDir
+    Path tmp;
 
     /** The reference exported its weights under HF names with HF's q/k row order; importing restores them exactly. */
     @Test
@@ -28,7 +29,7 @@ class SafeTensorsImportTest {
         Path safetensors = Fixtures.require("llama3_small.safetensors", MAKE_FIXTURES);
         Path checkpoint = Fixtures.require("llama3_small.bin", MAKE_FIXTURES);
         try (var reference = Llama3Checkpoint.read(checkpoint);
-             var model = SafeTensorsImport.load(safetensors, reference.config())) {
+                var model = SafeTensorsImport.load(safetensors, reference.config())) {
             assertArrayEquals(reference.parametersToArray(), model.parameters().toArray(Floats.FLOAT));
         }
     }
@@ -42,12 +43,17 @@ class SafeTensorsImportTest {
         Path file = tmp.resolve("partial.safetensors");
         Files.write(file, bytes.array());
         var e = assertThrows(FileFormatException.class, () -> SafeTensorsImport.load(file, Llama3CheckpointTest.TINY));
-        assertTrue(e.getMessage().contains("model.embed_tokens.weight") && e.getMessage().contains("missing"), e.getMessage());
+        assertTrue(
+                e.getMessage().contains("model.embed_tokens.weight")
+                        && e.getMessage().contains("missing"),
+                e.getMessage());
 
         Path garbage = tmp.resolve("garbage.safetensors");
         Files.write(garbage, new byte[] {(byte) 0xff, 0, 0, 0, 0, 0, 0, 0, 1, 2});
         assertThrows(FileFormatException.class, () -> SafeTensorsImport.load(garbage, Llama3CheckpointTest.TINY));
-        var missing = assertThrows(LlmcException.class, () -> SafeTensorsImport.load(tmp.resolve("no.safetensors"), Llama3CheckpointTest.TINY));
+        var missing = assertThrows(
+                LlmcException.class,
+                () -> SafeTensorsImport.load(tmp.resolve("no.safetensors"), Llama3CheckpointTest.TINY));
         assertTrue(missing.getMessage().contains("no.safetensors"));
     }
 }

@@ -34,10 +34,12 @@ class AutogradBridgeTest {
         String python = System.getProperty("llmc.python", "/usr/bin/python3");
         String script = root.resolve("reference/autograd_bridge.py").toString();
         var process = new ProcessBuilder(python, script, out.toString())
-                .redirectErrorStream(true).start();
+                .redirectErrorStream(true)
+                .start();
         String printed = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
         int exit = process.waitFor();
-        Assumptions.assumeFalse(printed.contains("No module named 'torch'"),
+        Assumptions.assumeFalse(
+                printed.contains("No module named 'torch'"),
                 "skipped: " + python + " has no torch (Debian: apt-get install python3-torch)");
         assertEquals(0, exit, "reference/autograd_bridge.py failed:\n" + printed);
         System.out.println("PyTorch: " + printed);
@@ -61,7 +63,7 @@ class AutogradBridgeTest {
     static void same(String what, double[] autograd, double[] lesson) {
         double error = relativeError(lesson, autograd);
         System.out.printf("%-40s relative error %.1e%n", what, error);
-        assertTrue(error < 1e-12, what + ": " + error);      // both in double: only the order of the sums differs
+        assertTrue(error < 1e-12, what + ": " + error); // both in double: only the order of the sums differs
     }
 
     @Test
@@ -93,8 +95,9 @@ class AutogradBridgeTest {
         int[] targets = new int[N];
         for (int n = 0; n < N; n++) targets[n] = (int) saved.get("ce.targets")[n];
         double[] probs = CrossEntropy.softmax(logits, N, V, V);
-        same("step 8 mean loss vs F.cross_entropy", saved.get("ce.loss"),
-                new double[] {CrossEntropy.meanLoss(probs, targets, N, V)});
+        same("step 8 mean loss vs F.cross_entropy", saved.get("ce.loss"), new double[] {
+            CrossEntropy.meanLoss(probs, targets, N, V)
+        });
         same("step 8 dlogits vs logits.grad", saved.get("ce.dlogits"), CrossEntropy.backward(probs, targets, N, V, V));
     }
 

@@ -19,15 +19,15 @@ import org.junit.jupiter.api.io.TempDir;
  * against a plain softmax, the coalescing arithmetic, and softmax.cu through nvcc (skipped without nvcc).
  */
 class CudaKernelTest {
-    static final Path SOFTMAX_CU = Path.of(System.getProperty("llmc.root", ".."),
-            "tutorials/src/main/cuda/kernels/softmax.cu");
+    static final Path SOFTMAX_CU =
+            Path.of(System.getProperty("llmc.root", ".."), "tutorials/src/main/cuda/kernels/softmax.cu");
 
     @Test
     void fiveButterflyStepsGiveEveryLaneTheWholeWarpsSumAndMax() {
         float[] sum = new float[32], max = new float[32];
         for (int lane = 0; lane < 32; lane++) {
-            sum[lane] = lane + 1;                    // 1 + 2 + ... + 32 = 528, exact in float
-            max[lane] = (lane * 7) % 32 - 10;        // a permutation of -10 .. 21
+            sum[lane] = lane + 1; // 1 + 2 + ... + 32 = 528, exact in float
+            max[lane] = (lane * 7) % 32 - 10; // a permutation of -10 .. 21
         }
         WarpSoftmax.warpSum(sum);
         WarpSoftmax.warpMax(max);
@@ -55,8 +55,10 @@ class CudaKernelTest {
                 worst = Math.max(worst, Math.abs(warp[i] - expected) / expected);
             }
         }
-        System.out.printf("softmax_warp_per_row replayed lane by lane vs softmax in double, rows of 1 to 1000:"
-                + " worst relative error %.1e%n", worst);
+        System.out.printf(
+                "softmax_warp_per_row replayed lane by lane vs softmax in double, rows of 1 to 1000:"
+                        + " worst relative error %.1e%n",
+                worst);
         assertTrue(worst < 1e-5, "float rounding only: " + worst);
     }
 
@@ -66,7 +68,8 @@ class CudaKernelTest {
         assertEquals(2, WarpSoftmax.segmentsTouched(8, 1), "the same, 32 bytes off: two segments");
         assertEquals(2, WarpSoftmax.segmentsTouched(0, 2), "every other float: two segments, half of each wasted");
         assertEquals(32, WarpSoftmax.segmentsTouched(0, 768), "one thread per row of 768: 32 segments");
-        System.out.printf("one warp-wide load: coalesced %d segment, thread-per-row (C = 768) %d segments%n",
+        System.out.printf(
+                "one warp-wide load: coalesced %d segment, thread-per-row (C = 768) %d segments%n",
                 WarpSoftmax.segmentsTouched(0, 1), WarpSoftmax.segmentsTouched(0, 768));
     }
 

@@ -1,6 +1,5 @@
 package dev.llmc4j.tutorials;
 
-import dev.llmc4j.testing.RandomTokens;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -9,6 +8,7 @@ import dev.llmc4j.data.DataLoader;
 import dev.llmc4j.data.DatasetBuilder;
 import dev.llmc4j.data.TinyShakespeare;
 import dev.llmc4j.format.TokenShard;
+import dev.llmc4j.testing.RandomTokens;
 import dev.llmc4j.tokenizer.GPT2Tokenizer;
 import dev.llmc4j.tutorials.step01.ShardFile;
 import java.io.IOException;
@@ -25,14 +25,14 @@ class Step01TokensTest {
     @TempDir
     Path dir;
 
-
     @Test
     void lessonShardIsByteForByteTheModulesShard() throws IOException {
         int[] tokens = RandomTokens.of(1000, GPT2Tokenizer.VOCAB_SIZE, 1);
         Path file = dir.resolve("module.bin");
         TokenShard.write(file, TokenShard.Kind.GPT2, tokens);
         byte[] lesson = ShardFile.encode(tokens);
-        assertArrayEquals(Files.readAllBytes(file), lesson, "our hand-written shard bytes differ from TokenShard.write's");
+        assertArrayEquals(
+                Files.readAllBytes(file), lesson, "our hand-written shard bytes differ from TokenShard.write's");
         assertEquals(1024 + 2 * 1000, lesson.length);
 
         Path ours = dir.resolve("lesson.bin");
@@ -71,17 +71,24 @@ class Step01TokensTest {
 
     @Test
     void tinyShakespeareTokens() {
-        Path text = Path.of(System.getProperty("llmc.root", "."), "..", "shared", "data", "tinyshakespeare.txt").normalize();
-        Assumptions.assumeTrue(Files.isRegularFile(text),
-                "skipped: tinyshakespeare not found at " + text + " (the tests never download it; ./llmc data tinyshakespeare does)");
+        Path text = Path.of(System.getProperty("llmc.root", "."), "..", "shared", "data", "tinyshakespeare.txt")
+                .normalize();
+        Assumptions.assumeTrue(
+                Files.isRegularFile(text),
+                "skipped: tinyshakespeare not found at " + text
+                        + " (the tests never download it; ./llmc data tinyshakespeare does)");
         var tokenizer = GPT2Tokenizer.get();
         String content = DatasetBuilder.readUtf8(text);
 
         int[] tokens = DatasetBuilder.tokenizeSections(tokenizer, content);
-        System.out.printf("tinyshakespeare: %,d characters -> %,d tokens (%.2f characters per token)%n",
+        System.out.printf(
+                "tinyshakespeare: %,d characters -> %,d tokens (%.2f characters per token)%n",
                 content.length(), tokens.length, (double) content.length() / tokens.length);
         System.out.println("first 8 tokens: " + Arrays.toString(Arrays.copyOf(tokens, 8)));
-        for (int i = 1; i < 8; i++) System.out.printf("  %5d -> \"%s\"%n", tokens[i], tokenizer.decode(new int[] {tokens[i]}).replace("\n", "\\n"));
+        for (int i = 1; i < 8; i++)
+            System.out.printf(
+                    "  %5d -> \"%s\"%n",
+                    tokens[i], tokenizer.decode(new int[] {tokens[i]}).replace("\n", "\\n"));
 
         assertEquals(GPT2Tokenizer.EOT, tokens[0], "every section starts with <|endoftext|>");
         assertEquals(TinyShakespeare.VAL_TOKENS + 305_260, tokens.length, "llm.c's 32,768 val + 305,260 train tokens");

@@ -63,7 +63,8 @@ class Step02EmbeddingsTest {
             double[] wpe = doubles(model.parameters(), config.parameterOffset(1), maxT * channels);
             int[] tokens = {5, 17, 63, 0};
             double[] out = Embeddings.forward(tokens, wte, wpe, 1, 4, channels);
-            System.out.printf("wte (%d, %d) and wpe (%d, %d); token 17 at t=1 starts %.4f %.4f %.4f ...%n",
+            System.out.printf(
+                    "wte (%d, %d) and wpe (%d, %d); token 17 at t=1 starts %.4f %.4f %.4f ...%n",
                     Vp, channels, maxT, channels, out[channels], out[channels + 1], out[channels + 2]);
             assertEquals(wte[17 * channels] + wpe[channels], out[channels], 0);
         }

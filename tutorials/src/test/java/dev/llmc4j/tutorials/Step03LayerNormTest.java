@@ -45,10 +45,15 @@ class Step03LayerNormTest {
         LayerNorm.backward(dx, dweight, dbias, dout, x, weight, result.mean(), result.rstd(), N, C);
 
         double h = 1e-6;
-        double[] numericDx = LayerNorm.numericGradient(x.clone(), v -> LayerNorm.forward(v, weight, bias, N, C).out(), dout, h);
-        double[] numericDw = LayerNorm.numericGradient(weight.clone(), v -> LayerNorm.forward(x, v, bias, N, C).out(), dout, h);
-        double[] numericDb = LayerNorm.numericGradient(bias.clone(), v -> LayerNorm.forward(x, weight, v, N, C).out(), dout, h);
-        double errorX = relativeError(dx, numericDx), errorW = relativeError(dweight, numericDw), errorB = relativeError(dbias, numericDb);
+        double[] numericDx = LayerNorm.numericGradient(
+                x.clone(), v -> LayerNorm.forward(v, weight, bias, N, C).out(), dout, h);
+        double[] numericDw = LayerNorm.numericGradient(
+                weight.clone(), v -> LayerNorm.forward(x, v, bias, N, C).out(), dout, h);
+        double[] numericDb = LayerNorm.numericGradient(
+                bias.clone(), v -> LayerNorm.forward(x, weight, v, N, C).out(), dout, h);
+        double errorX = relativeError(dx, numericDx),
+                errorW = relativeError(dweight, numericDw),
+                errorB = relativeError(dbias, numericDb);
         System.out.printf("gradient check (double): dx %.1e, dweight %.1e, dbias %.1e%n", errorX, errorW, errorB);
         assertTrue(errorX < 1e-7 && errorW < 1e-7 && errorB < 1e-7, "analytic and numeric gradients agree");
     }
@@ -71,9 +76,14 @@ class Step03LayerNormTest {
         LayerNorm.backward(ldx, ldw, ldb, dout, x, weight, lesson.mean(), lesson.rstd(), N, C);
 
         double errors[] = {
-            relativeError(doubles(out, N * C), lesson.out()), relativeError(doubles(rstd, N), lesson.rstd()),
-            relativeError(doubles(dx, N * C), ldx), relativeError(doubles(dw, C), ldw), relativeError(doubles(db, C), ldb)};
-        System.out.printf("GPT2 (float) vs lesson (double): out %.1e, rstd %.1e, dx %.1e, dweight %.1e, dbias %.1e%n",
+            relativeError(doubles(out, N * C), lesson.out()),
+            relativeError(doubles(rstd, N), lesson.rstd()),
+            relativeError(doubles(dx, N * C), ldx),
+            relativeError(doubles(dw, C), ldw),
+            relativeError(doubles(db, C), ldb)
+        };
+        System.out.printf(
+                "GPT2 (float) vs lesson (double): out %.1e, rstd %.1e, dx %.1e, dweight %.1e, dbias %.1e%n",
                 errors[0], errors[1], errors[2], errors[3], errors[4]);
         for (double error : errors) assertTrue(error < 1e-5, "float rounding only: " + error);
     }

@@ -40,11 +40,14 @@ class Step04MatmulTest {
             var dinpSegment = zeros(N * C);
             var dweightSegment = zeros(OC * C);
             var dbiasSegment = zeros(OC);
-            kernel.backward(dinpSegment, dweightSegment, dbiasSegment, segment(dout), segment(inp), segment(weight), N, C, OC);
+            kernel.backward(
+                    dinpSegment, dweightSegment, dbiasSegment, segment(dout), segment(inp), segment(weight), N, C, OC);
             double[] errors = {
                 relativeError(doubles(outSegment, N * OC), out), relativeError(doubles(dinpSegment, N * C), dinp),
-                relativeError(doubles(dweightSegment, OC * C), dweight), relativeError(doubles(dbiasSegment, OC), dbias)};
-            System.out.printf("Matmul.%-8s vs lesson: out %.1e, dinp %.1e, dweight %.1e, dbias %.1e%n",
+                relativeError(doubles(dweightSegment, OC * C), dweight), relativeError(doubles(dbiasSegment, OC), dbias)
+            };
+            System.out.printf(
+                    "Matmul.%-8s vs lesson: out %.1e, dinp %.1e, dweight %.1e, dbias %.1e%n",
                     name, errors[0], errors[1], errors[2], errors[3]);
             for (double error : errors) assertTrue(error < 1e-5, name + ": " + error);
         }
@@ -55,24 +58,33 @@ class Step04MatmulTest {
         double[] dinp = new double[N * C], dweight = new double[OC * C], dbias = new double[OC];
         Linear.backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
         double error = Math.max(
-                relativeError(dinp, numericGradient(inp.clone(), v -> Linear.forward(v, weight, bias, N, C, OC), dout, 1e-5)),
-                Math.max(relativeError(dweight, numericGradient(weight.clone(), v -> Linear.forward(inp, v, bias, N, C, OC), dout, 1e-5)),
-                        relativeError(dbias, numericGradient(bias.clone(), v -> Linear.forward(inp, weight, v, N, C, OC), dout, 1e-5))));
+                relativeError(
+                        dinp, numericGradient(inp.clone(), v -> Linear.forward(v, weight, bias, N, C, OC), dout, 1e-5)),
+                Math.max(
+                        relativeError(
+                                dweight,
+                                numericGradient(
+                                        weight.clone(), v -> Linear.forward(inp, v, bias, N, C, OC), dout, 1e-5)),
+                        relativeError(
+                                dbias,
+                                numericGradient(
+                                        bias.clone(), v -> Linear.forward(inp, weight, v, N, C, OC), dout, 1e-5))));
         System.out.printf("gradient check (double): worst relative error %.1e%n", error);
         assertTrue(error < 1e-8); // the loss is linear in each input: central differences are exact up to rounding
     }
-
-
 
     @Test
     void whereGPT2sFlopsGo() {
         // one forward of GPT-2 124M at B=4, T=64: the four matmuls of each layer and the lm head
         var config = GPT2Config.fromDescriptor("d12");
         long tokens = 4 * 64, C = config.channels(), L = config.numLayers(), Vp = config.paddedVocabSize();
-        long perLayer = Linear.forwardFlops(tokens, C, 3 * C) + Linear.forwardFlops(tokens, C, C)
-                + Linear.forwardFlops(tokens, C, 4 * C) + Linear.forwardFlops(tokens, 4 * C, C);
+        long perLayer = Linear.forwardFlops(tokens, C, 3 * C)
+                + Linear.forwardFlops(tokens, C, C)
+                + Linear.forwardFlops(tokens, C, 4 * C)
+                + Linear.forwardFlops(tokens, 4 * C, C);
         long lmHead = Linear.forwardFlops(tokens, C, Vp);
-        System.out.printf("d12, 256 tokens: %.2f GFLOP in the layers' matmuls, %.2f GFLOP in the lm head%n",
+        System.out.printf(
+                "d12, 256 tokens: %.2f GFLOP in the layers' matmuls, %.2f GFLOP in the lm head%n",
                 L * perLayer / 1e9, lmHead / 1e9);
         // checked against the model's own tensor sizes, not the formula again: a matmul does one multiply-add
         // (2 flops) per weight and per token, so the layers cost 2 x tokens x (qkvw + attprojw + fcw + fcprojw)

@@ -36,12 +36,17 @@ class Step05AttentionTest {
         var input = segment(qkv);
         CpuKernels.BASELINE.attentionForward(out, preatt, att, input, B, T, NH, NH, C / NH);
         var dqkv = zeros(qkv.length);
-        CpuKernels.BASELINE.attentionBackward(dqkv, zeros(attention), zeros(attention), segment(dout), input, att,
-                B, T, NH, NH, C / NH);
+        CpuKernels.BASELINE.attentionBackward(
+                dqkv, zeros(attention), zeros(attention), segment(dout), input, att, B, T, NH, NH, C / NH);
 
-        double[] errors = {relativeError(doubles(out, B * T * C), lesson.out()),
-            relativeError(doubles(att, attention), lesson.att()), relativeError(doubles(dqkv, qkv.length), lessonDqkv)};
-        System.out.printf("Attention (float) vs lesson (double): out %.1e, att %.1e, dqkv %.1e%n", errors[0], errors[1], errors[2]);
+        double[] errors = {
+            relativeError(doubles(out, B * T * C), lesson.out()),
+            relativeError(doubles(att, attention), lesson.att()),
+            relativeError(doubles(dqkv, qkv.length), lessonDqkv)
+        };
+        System.out.printf(
+                "Attention (float) vs lesson (double): out %.1e, att %.1e, dqkv %.1e%n",
+                errors[0], errors[1], errors[2]);
         for (double error : errors) assertTrue(error < 1e-5, "float rounding only: " + error);
     }
 
@@ -50,7 +55,8 @@ class Step05AttentionTest {
         var result = CausalSelfAttention.forward(qkv, B, T, C, NH);
         double[] dqkv = new double[qkv.length];
         CausalSelfAttention.backward(dqkv, dout, qkv, result.att(), B, T, C, NH);
-        double[] numeric = numericGradient(qkv.clone(), x -> CausalSelfAttention.forward(x, B, T, C, NH).out(), dout, 1e-6);
+        double[] numeric = numericGradient(
+                qkv.clone(), x -> CausalSelfAttention.forward(x, B, T, C, NH).out(), dout, 1e-6);
         double error = relativeError(dqkv, numeric);
         System.out.printf("gradient check (double): dqkv relative error %.1e%n", error);
         assertTrue(error < 1e-7);
@@ -64,7 +70,8 @@ class Step05AttentionTest {
         for (int i = 0; i < 3 * C; i++) changed[(0 * T + last) * 3 * C + i] += 10; // change everything at position T-1
         var after = CausalSelfAttention.forward(changed, B, T, C, NH);
         for (int t = 0; t < last; t++)
-            for (int c = 0; c < C; c++) assertEquals(before.out()[t * C + c], after.out()[t * C + c], 0, "position " + t);
+            for (int c = 0; c < C; c++)
+                assertEquals(before.out()[t * C + c], after.out()[t * C + c], 0, "position " + t);
         // every attention row sums to 1 over t2 <= t and is zero above the diagonal
         for (int row = 0; row < B * NH * T; row++) {
             int t = row % T;
@@ -76,5 +83,4 @@ class Step05AttentionTest {
             assertEquals(1, sum, 1e-12);
         }
     }
-
 }

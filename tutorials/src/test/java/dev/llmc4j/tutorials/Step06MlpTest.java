@@ -23,8 +23,10 @@ class Step06MlpTest {
 
     final Random random = new Random(6);
     final double[] x = roundedToFloat(gaussian(random, N * C, 1));
-    final Mlp.Weights weights = new Mlp.Weights(roundedToFloat(gaussian(random, 4 * C * C, 0.3)),
-            roundedToFloat(gaussian(random, 4 * C, 0.1)), roundedToFloat(gaussian(random, C * 4 * C, 0.3)),
+    final Mlp.Weights weights = new Mlp.Weights(
+            roundedToFloat(gaussian(random, 4 * C * C, 0.3)),
+            roundedToFloat(gaussian(random, 4 * C, 0.1)),
+            roundedToFloat(gaussian(random, C * 4 * C, 0.3)),
             roundedToFloat(gaussian(random, C, 0.1)));
     final double[] dout = roundedToFloat(gaussian(random, N * C, 1));
 
@@ -74,15 +76,52 @@ class Step06MlpTest {
         // each tensor perturbed through its own copy, handed to the forward explicitly (no reliance on aliasing)
         var w = weights;
         double[][] errors = {
-            {relativeError(dx, numericGradient(x.clone(), v -> Mlp.forward(v, w, N, C).out(), dout, 1e-6))},
-            {relativeError(grads.fcw(), numericGradient(w.fcw().clone(),
-                    v -> Mlp.forward(x, new Mlp.Weights(v, w.fcb(), w.projw(), w.projb()), N, C).out(), dout, 1e-6))},
-            {relativeError(grads.fcb(), numericGradient(w.fcb().clone(),
-                    v -> Mlp.forward(x, new Mlp.Weights(w.fcw(), v, w.projw(), w.projb()), N, C).out(), dout, 1e-6))},
-            {relativeError(grads.projw(), numericGradient(w.projw().clone(),
-                    v -> Mlp.forward(x, new Mlp.Weights(w.fcw(), w.fcb(), v, w.projb()), N, C).out(), dout, 1e-6))},
-            {relativeError(grads.projb(), numericGradient(w.projb().clone(),
-                    v -> Mlp.forward(x, new Mlp.Weights(w.fcw(), w.fcb(), w.projw(), v), N, C).out(), dout, 1e-6))}};
+            {
+                relativeError(
+                        dx,
+                        numericGradient(x.clone(), v -> Mlp.forward(v, w, N, C).out(), dout, 1e-6))
+            },
+            {
+                relativeError(
+                        grads.fcw(),
+                        numericGradient(
+                                w.fcw().clone(),
+                                v -> Mlp.forward(x, new Mlp.Weights(v, w.fcb(), w.projw(), w.projb()), N, C)
+                                        .out(),
+                                dout,
+                                1e-6))
+            },
+            {
+                relativeError(
+                        grads.fcb(),
+                        numericGradient(
+                                w.fcb().clone(),
+                                v -> Mlp.forward(x, new Mlp.Weights(w.fcw(), v, w.projw(), w.projb()), N, C)
+                                        .out(),
+                                dout,
+                                1e-6))
+            },
+            {
+                relativeError(
+                        grads.projw(),
+                        numericGradient(
+                                w.projw().clone(),
+                                v -> Mlp.forward(x, new Mlp.Weights(w.fcw(), w.fcb(), v, w.projb()), N, C)
+                                        .out(),
+                                dout,
+                                1e-6))
+            },
+            {
+                relativeError(
+                        grads.projb(),
+                        numericGradient(
+                                w.projb().clone(),
+                                v -> Mlp.forward(x, new Mlp.Weights(w.fcw(), w.fcb(), w.projw(), v), N, C)
+                                        .out(),
+                                dout,
+                                1e-6))
+            }
+        };
         double worst = 0;
         for (double[] error : errors) worst = Math.max(worst, error[0]);
         System.out.printf("MLP gradient check (double), x, fcw, fcb, projw, projb: worst relative error %.1e%n", worst);
@@ -112,14 +151,17 @@ class Step06MlpTest {
         matmul.backward(da, dprojw, dprojb, segment(dout), a, segment(weights.projw()), N, 4 * C, C);
         GPT2Kernels.BASELINE.geluBackward(dh, h, da, N * 4 * C);
         matmul.backward(dinp, dfcw, dfcb, dh, input, segment(weights.fcw()), N, C, 4 * C);
-        double[] errors = {relativeError(doubles(dinp, N * C), dx),
+        double[] errors = {
+            relativeError(doubles(dinp, N * C), dx),
             relativeError(doubles(dfcw, 4 * C * C), grads.fcw()),
-            relativeError(doubles(dfcb, 4 * C), grads.fcb()), relativeError(doubles(dprojw, C * 4 * C), grads.projw()),
-            relativeError(doubles(dprojb, C), grads.projb())};
-        System.out.printf("MLP backward: Matmul + GPT2 gelu (float) vs lesson: dx %.1e, dfcw %.1e, dfcb %.1e,"
-                + " dprojw %.1e, dprojb %.1e%n", errors[0], errors[1], errors[2], errors[3], errors[4]);
+            relativeError(doubles(dfcb, 4 * C), grads.fcb()),
+            relativeError(doubles(dprojw, C * 4 * C), grads.projw()),
+            relativeError(doubles(dprojb, C), grads.projb())
+        };
+        System.out.printf(
+                "MLP backward: Matmul + GPT2 gelu (float) vs lesson: dx %.1e, dfcw %.1e, dfcb %.1e,"
+                        + " dprojw %.1e, dprojb %.1e%n",
+                errors[0], errors[1], errors[2], errors[3], errors[4]);
         for (double error : errors) assertTrue(error < 1e-5, "float rounding only: " + error);
     }
-
-
 }

@@ -26,8 +26,14 @@ class Step07BlockTest {
 
     static TransformerForward lessonOf(GPT2 model) {
         double[] parameters = doubles(model.parameters(), (int) CONFIG.numParameters());
-        return new TransformerForward(CONFIG.maxSeqLen(), CONFIG.vocabSize(), CONFIG.paddedVocabSize(),
-                CONFIG.numLayers(), CONFIG.numHeads(), CONFIG.channels(), parameters);
+        return new TransformerForward(
+                CONFIG.maxSeqLen(),
+                CONFIG.vocabSize(),
+                CONFIG.paddedVocabSize(),
+                CONFIG.numLayers(),
+                CONFIG.numHeads(),
+                CONFIG.channels(),
+                parameters);
     }
 
     @Test
@@ -46,7 +52,9 @@ class Step07BlockTest {
                     b[bt * V + v] = expected[bt * Vp + v];
                 }
             double error = Tensors.relativeError(a, b);
-            System.out.printf("logits (B=%d, T=%d, V=%d): lesson (double) vs GPT2.forward (float): relative error %.1e%n", B, T, V, error);
+            System.out.printf(
+                    "logits (B=%d, T=%d, V=%d): lesson (double) vs GPT2.forward (float): relative error %.1e%n",
+                    B, T, V, error);
             assertTrue(error < 1e-5, "float rounding only: " + error);
         }
     }
@@ -87,8 +95,10 @@ class Step07BlockTest {
                     worst = Math.max(worst, Math.abs(actual - logit) / (Math.abs(logit) + 1e-3));
                 }
             }
-            System.out.printf("zero output projections: the blocks are the identity in the lesson (exactly) and in"
-                    + " GPT2.forward (logits of a model without blocks, worst relative difference %.1e)%n", worst);
+            System.out.printf(
+                    "zero output projections: the blocks are the identity in the lesson (exactly) and in"
+                            + " GPT2.forward (logits of a model without blocks, worst relative difference %.1e)%n",
+                    worst);
             assertTrue(worst < 1e-4, "GPT2's blocks add nothing either: " + worst);
         }
     }
@@ -101,16 +111,18 @@ class Step07BlockTest {
             var config = new GPT2Config(16, 50, 64, L, 2, 16);
             try (var model = GPT2.randomInit(config)) {
                 double[] expected = {0.02, 0.02 / Math.sqrt(2 * L), 0.02, 0.02 / Math.sqrt(2 * L)};
-                int[] tensors = {4, 6, 10, 12};                     // qkvw, attprojw, fcw, fcprojw
+                int[] tensors = {4, 6, 10, 12}; // qkvw, attprojw, fcw, fcprojw
                 for (int i = 0; i < 4; i++) {
-                    double std = standardDeviation(doubles(model.parameters(), config.parameterOffset(tensors[i]),
-                            (int) config.parameterSizes()[tensors[i]]));
-                    assertEquals(expected[i], std, 0.1 * expected[i],
-                            GPT2Config.PARAMETER_NAMES[tensors[i]] + ", L = " + L);
+                    double std = standardDeviation(doubles(model.parameters(), config.parameterOffset(tensors[i]), (int)
+                            config.parameterSizes()[tensors[i]]));
+                    assertEquals(
+                            expected[i], std, 0.1 * expected[i], GPT2Config.PARAMETER_NAMES[tensors[i]] + ", L = " + L);
                 }
                 double sumOfVariances = 2 * L * Math.pow(0.02 / Math.sqrt(2 * L), 2);
-                System.out.printf("L = %d: attprojw and fcprojw std %.4f = 0.02/sqrt(2L); 2L such additions:"
-                        + " variance %.1e = 0.02²%n", L, 0.02 / Math.sqrt(2 * L), sumOfVariances);
+                System.out.printf(
+                        "L = %d: attprojw and fcprojw std %.4f = 0.02/sqrt(2L); 2L such additions:"
+                                + " variance %.1e = 0.02²%n",
+                        L, 0.02 / Math.sqrt(2 * L), sumOfVariances);
             }
         }
     }

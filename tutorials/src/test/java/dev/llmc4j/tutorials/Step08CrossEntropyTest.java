@@ -37,13 +37,16 @@ class Step08CrossEntropyTest {
         double moduleLoss = 0;
         for (double loss : doubles(losses, N)) moduleLoss += loss / N;
         double errorProbs = relativeError(doubles(probs, N * Vp), lessonProbs);
-        double errorGrad = relativeError(doubles(dlogits, N * Vp), CrossEntropy.backward(lessonProbs, targets, N, V, Vp));
-        System.out.printf("SoftmaxCrossEntropy (float) vs lesson (double): probs %.1e, loss %.7f vs %.7f, dlogits %.1e%n",
+        double errorGrad =
+                relativeError(doubles(dlogits, N * Vp), CrossEntropy.backward(lessonProbs, targets, N, V, Vp));
+        System.out.printf(
+                "SoftmaxCrossEntropy (float) vs lesson (double): probs %.1e, loss %.7f vs %.7f, dlogits %.1e%n",
                 errorProbs, moduleLoss, CrossEntropy.meanLoss(lessonProbs, targets, N, Vp), errorGrad);
         assertTrue(errorProbs < 1e-6 && errorGrad < 1e-6);
         assertEquals(CrossEntropy.meanLoss(lessonProbs, targets, N, Vp), moduleLoss, 1e-5);
         for (int n = 0; n < N; n++)
-            for (int i = V; i < Vp; i++) assertEquals(0, lessonProbs[n * Vp + i], "padding column " + i + " has no probability");
+            for (int i = V; i < Vp; i++)
+                assertEquals(0, lessonProbs[n * Vp + i], "padding column " + i + " has no probability");
     }
 
     @Test
@@ -71,6 +74,8 @@ class Step08CrossEntropyTest {
         double[] flat = new double[N * Vp];
         double loss = CrossEntropy.meanLoss(CrossEntropy.softmax(flat, N, V, Vp), targets, N, Vp);
         assertEquals(Math.log(V), loss, 1e-12);
-        System.out.printf("uniform logits: loss = ln %d = %.4f; for GPT-2's vocabulary ln 50257 = %.4f%n", V, loss, Math.log(50257));
+        System.out.printf(
+                "uniform logits: loss = ln %d = %.4f; for GPT-2's vocabulary ln 50257 = %.4f%n",
+                V, loss, Math.log(50257));
     }
 }

@@ -28,8 +28,14 @@ class Step09BackwardTest {
     }
 
     static DoubleGPT2 lessonOf(GPT2 model) {
-        return new DoubleGPT2(CONFIG.maxSeqLen(), CONFIG.vocabSize(), CONFIG.paddedVocabSize(), CONFIG.numLayers(),
-                CONFIG.numHeads(), CONFIG.channels(), doubles(model.parameters(), (int) CONFIG.numParameters()));
+        return new DoubleGPT2(
+                CONFIG.maxSeqLen(),
+                CONFIG.vocabSize(),
+                CONFIG.paddedVocabSize(),
+                CONFIG.numLayers(),
+                CONFIG.numHeads(),
+                CONFIG.channels(),
+                doubles(model.parameters(), (int) CONFIG.numParameters()));
     }
 
     @Test
@@ -48,7 +54,9 @@ class Step09BackwardTest {
                 // the wte rows of tokens that occur carry the gradient; elsewhere sample at random
                 int[] picks = new int[6];
                 for (int k = 0; k < picks.length; k++) {
-                    picks[k] = tensor == 0 ? inputs[k] * CONFIG.channels() + random.nextInt(CONFIG.channels()) : random.nextInt(size);
+                    picks[k] = tensor == 0
+                            ? inputs[k] * CONFIG.channels() + random.nextInt(CONFIG.channels())
+                            : random.nextInt(size);
                 }
                 double[] numeric = new double[picks.length], exact = new double[picks.length];
                 for (int k = 0; k < picks.length; k++) {
@@ -63,7 +71,9 @@ class Step09BackwardTest {
                     exact[k] = analytic[i];
                 }
                 double error = relativeError(exact, numeric);
-                System.out.printf("  %-9s analytic vs numeric (double, 6 entries): %.1e%n", GPT2Config.PARAMETER_NAMES[tensor], error);
+                System.out.printf(
+                        "  %-9s analytic vs numeric (double, 6 entries): %.1e%n",
+                        GPT2Config.PARAMETER_NAMES[tensor], error);
                 worst = Math.max(worst, error);
             }
             assertTrue(worst < 1e-6, "worst relative error " + worst);
@@ -80,14 +90,17 @@ class Step09BackwardTest {
             model.zeroGrad();
             model.backward();
             assertEquals(lessonLoss, loss, 1e-5, "the losses agree");
-            System.out.printf("loss: GPT2 %.7f, lesson %.7f (ln %d = %.4f)%n", loss, lessonLoss, CONFIG.vocabSize(), Math.log(CONFIG.vocabSize()));
+            System.out.printf(
+                    "loss: GPT2 %.7f, lesson %.7f (ln %d = %.4f)%n",
+                    loss, lessonLoss, CONFIG.vocabSize(), Math.log(CONFIG.vocabSize()));
             double worst = 0;
             for (int tensor = 0; tensor < 16; tensor++) {
                 int start = lesson.offset(tensor), size = (int) CONFIG.parameterSizes()[tensor];
                 double[] gpt2 = doubles(model.gradients(), start, size);
                 double[] ours = Arrays.copyOfRange(lesson.grads, start, start + size);
                 double error = relativeError(gpt2, ours);
-                System.out.printf("  d%-9s GPT2 (float) vs lesson (double): %.1e%n", GPT2Config.PARAMETER_NAMES[tensor], error);
+                System.out.printf(
+                        "  d%-9s GPT2 (float) vs lesson (double): %.1e%n", GPT2Config.PARAMETER_NAMES[tensor], error);
                 worst = Math.max(worst, error);
             }
             assertTrue(worst < 1e-4, "worst relative error " + worst);

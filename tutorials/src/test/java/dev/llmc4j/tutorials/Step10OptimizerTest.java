@@ -1,6 +1,5 @@
 package dev.llmc4j.tutorials;
 
-import dev.llmc4j.testing.RandomTokens;
 import static dev.llmc4j.tutorials.Tensors.doubles;
 import static dev.llmc4j.tutorials.Tensors.gaussian;
 import static dev.llmc4j.tutorials.Tensors.relativeError;
@@ -14,6 +13,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.llmc4j.cpu.AdamW;
 import dev.llmc4j.gpt2.GPT2;
 import dev.llmc4j.model.GPT2Config;
+import dev.llmc4j.testing.RandomTokens;
 import dev.llmc4j.train.LearningRateSchedule;
 import dev.llmc4j.train.TrainingConfig;
 import dev.llmc4j.tutorials.step10.Optimizer;
@@ -45,8 +45,10 @@ class Step10OptimizerTest {
             worst = Math.max(worst, Math.abs(params[i] + lr * Math.signum(grads[i])));
         }
         double uncorrected = state.m()[0] / Math.sqrt(state.v()[0]) / Math.signum(grads[0]);
-        System.out.printf("first AdamW step, gradients from 3e-4 to 2.5e4: |step + lr*sign(g)| <= %.1e (lr = %.0e);"
-                + " without bias correction m/sqrt(v) = %.3f%n", worst, lr, uncorrected);
+        System.out.printf(
+                "first AdamW step, gradients from 3e-4 to 2.5e4: |step + lr*sign(g)| <= %.1e (lr = %.0e);"
+                        + " without bias correction m/sqrt(v) = %.3f%n",
+                worst, lr, uncorrected);
         assertTrue(worst < 1e-4 * lr, "every first step is lr * sign(g): " + worst);
         assertEquals(0.1 / Math.sqrt(0.05), uncorrected, 1e-9);
 
@@ -90,7 +92,8 @@ class Step10OptimizerTest {
         for (int i = 0; i < 3; i++) {
             double decoupledDecay = decoupledNoDecay[i] - decoupled[i];
             double coupledMove = 1 - coupled[i];
-            System.out.printf("  gradient %-6s AdamW: decay %.2e of a total move %.2e;  Adam+L2: total move %.2e%n",
+            System.out.printf(
+                    "  gradient %-6s AdamW: decay %.2e of a total move %.2e;  Adam+L2: total move %.2e%n",
                     grads[i], decoupledDecay, 1 - decoupled[i], coupledMove);
             assertEquals(lr * wd * 1.0, decoupledDecay, 1e-15, "decoupled: exactly lr * wd * p, whatever the gradient");
         }
@@ -119,11 +122,12 @@ class Step10OptimizerTest {
                 new Optimizer.MicroBatch(Arrays.copyOf(x, 2 * T), Arrays.copyOf(y, 2 * T)),
                 new Optimizer.MicroBatch(Arrays.copyOfRange(x, 2 * T, 4 * T), Arrays.copyOfRange(y, 2 * T, 4 * T)));
         int n = (int) TINY.numParameters();
-        try (var accumulated = GPT2.randomInit(TINY); var big = GPT2.randomInit(TINY)) {
+        try (var accumulated = GPT2.randomInit(TINY);
+                var big = GPT2.randomInit(TINY)) {
             double[] initial = doubles(big.parameters(), n);
             double worst = 0;
             float lessonLoss = 0, bigLoss = 0;
-            for (int t = 1; t <= 2; t++) {   // two steps: the second one must start from zeroed gradients
+            for (int t = 1; t <= 2; t++) { // two steps: the second one must start from zeroed gradients
                 lessonLoss = Optimizer.accumulatedStep(accumulated, microBatches, 2, T, 1e-3f, 0.1f, t);
                 // the reference, written out: one forward and backward on the batch of B = 4, clip, AdamW
                 big.zeroGrad();
@@ -132,12 +136,14 @@ class Step10OptimizerTest {
                 float norm = big.gradientNorm();
                 big.update(1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, norm > 1 ? 1 / norm : 1, t);
                 assertEquals(bigLoss, lessonLoss, 1e-5 * bigLoss, "the mean loss over the micro-batches, step " + t);
-                worst = Math.max(worst,
-                        relativeError(doubles(accumulated.parameters(), n), doubles(big.parameters(), n)));
+                worst = Math.max(
+                        worst, relativeError(doubles(accumulated.parameters(), n), doubles(big.parameters(), n)));
             }
             double moved = relativeError(doubles(big.parameters(), n), initial);
-            System.out.printf("two steps on 2 micro-batches of B=2 vs on B=4: losses %.6f / %.6f, parameters differ by"
-                    + " %.1e (and moved by %.1e)%n", lessonLoss, bigLoss, worst, moved);
+            System.out.printf(
+                    "two steps on 2 micro-batches of B=2 vs on B=4: losses %.6f / %.6f, parameters differ by"
+                            + " %.1e (and moved by %.1e)%n",
+                    lessonLoss, bigLoss, worst, moved);
             assertTrue(worst < 1e-2 * moved, "the same steps: " + worst);
             assertTrue(moved > 1e-4, "the steps moved the parameters: " + moved);
         }
@@ -148,15 +154,19 @@ class Step10OptimizerTest {
         // the check of gradientAccumulationEqualsOneBigBatch, run on a loop that forgets the 1/k: it must fail
         int T = 8;
         int[] x = RandomTokens.of(4 * T, TINY.vocabSize(), 3), y = RandomTokens.of(4 * T, TINY.vocabSize(), 4);
-        try (var big = GPT2.randomInit(TINY); var wrong = GPT2.randomInit(TINY)) {
+        try (var big = GPT2.randomInit(TINY);
+                var wrong = GPT2.randomInit(TINY)) {
             big.zeroGrad();
             big.forward(x, y, 4, T);
             big.backward(1);
             wrong.zeroGrad();
             for (int micro = 0; micro < 2; micro++) {
-                wrong.forward(Arrays.copyOfRange(x, micro * 2 * T, (micro + 1) * 2 * T),
-                        Arrays.copyOfRange(y, micro * 2 * T, (micro + 1) * 2 * T), 2, T);
-                wrong.backward(1);                           // forgot the 1/k: the SUM of two means, twice too large
+                wrong.forward(
+                        Arrays.copyOfRange(x, micro * 2 * T, (micro + 1) * 2 * T),
+                        Arrays.copyOfRange(y, micro * 2 * T, (micro + 1) * 2 * T),
+                        2,
+                        T);
+                wrong.backward(1); // forgot the 1/k: the SUM of two means, twice too large
             }
             int n = (int) TINY.numParameters();
             double error = relativeError(doubles(wrong.gradients(), n), doubles(big.gradients(), n));
@@ -164,7 +174,6 @@ class Step10OptimizerTest {
             assertEquals(1.0, error, 1e-4, "k = 2 micro-batches summed: 2x the big batch's gradient");
         }
     }
-
 
     @Test
     void adamwMatchesCommonsAdamW() {
@@ -195,15 +204,20 @@ class Step10OptimizerTest {
             double lesson = Optimizer.cosineLearningRate(step, 6e-4, 10, 100, 0.1);
             assertEquals(lesson, schedule.learningRate(step), 1e-6 * 6e-4, "step " + step);
         }
-        System.out.printf("cosine, peak 6e-4, warmup 10 of 100 steps: lr(0) %.2e, lr(9) %.2e, lr(55) %.2e, lr(99) %.2e%n",
-                schedule.learningRate(0), schedule.learningRate(9), schedule.learningRate(55), schedule.learningRate(99));
+        System.out.printf(
+                "cosine, peak 6e-4, warmup 10 of 100 steps: lr(0) %.2e, lr(9) %.2e, lr(55) %.2e, lr(99) %.2e%n",
+                schedule.learningRate(0),
+                schedule.learningRate(9),
+                schedule.learningRate(55),
+                schedule.learningRate(99));
     }
 
     @Test
     void clippingUsesTheGlobalNorm() {
         try (var model = GPT2.randomInit(TINY)) {
             model.zeroGrad();
-            model.forward(RandomTokens.of(4 * 8, TINY.vocabSize(), 1), RandomTokens.of(4 * 8, TINY.vocabSize(), 2), 4, 8);
+            model.forward(
+                    RandomTokens.of(4 * 8, TINY.vocabSize(), 1), RandomTokens.of(4 * 8, TINY.vocabSize(), 2), 4, 8);
             model.backward();
             double lessonNorm = Optimizer.globalNorm(doubles(model.gradients(), (int) TINY.numParameters()));
             assertEquals(lessonNorm, model.gradientNorm(), 1e-6 * lessonNorm);
@@ -219,7 +233,8 @@ class Step10OptimizerTest {
         try (var model = GPT2.randomInit(TINY)) {
             // make the layernorm gains and the biases non-zero so that a decay would show
             for (int tensor : new int[] {3, 5}) {
-                var slice = dev.llmc4j.cpu.Floats.slice(model.parameters(), TINY.parameterOffset(tensor), TINY.parameterSizes()[tensor]);
+                var slice = dev.llmc4j.cpu.Floats.slice(
+                        model.parameters(), TINY.parameterOffset(tensor), TINY.parameterSizes()[tensor]);
                 for (long i = 0; i < TINY.parameterSizes()[tensor]; i++) dev.llmc4j.cpu.Floats.set(slice, i, 0.5f);
             }
             double[] before = doubles(model.parameters(), (int) TINY.numParameters());
@@ -231,7 +246,8 @@ class Step10OptimizerTest {
                 double expected = Optimizer.decays(tensor) ? before[i] * (1 - 0.1 * 0.5) : before[i];
                 assertEquals(expected, after[i], 1e-7, GPT2Config.PARAMETER_NAMES[tensor]);
             }
-            System.out.println("weight decay 0.5, lr 0.1, zero gradient: wte, wpe, qkvw, attprojw, fcw, fcprojw shrink by 5%; the rest stay");
+            System.out.println(
+                    "weight decay 0.5, lr 0.1, zero gradient: wte, wpe, qkvw, attprojw, fcw, fcprojw shrink by 5%; the rest stay");
         }
     }
 
@@ -239,13 +255,18 @@ class Step10OptimizerTest {
     void gradientAccumulationEqualsOneBigBatch() {
         int T = 8;
         int[] x = RandomTokens.of(4 * T, TINY.vocabSize(), 3), y = RandomTokens.of(4 * T, TINY.vocabSize(), 4);
-        try (var big = GPT2.randomInit(TINY); var small = GPT2.randomInit(TINY)) {
+        try (var big = GPT2.randomInit(TINY);
+                var small = GPT2.randomInit(TINY)) {
             big.zeroGrad();
             big.forward(x, y, 4, T);
             big.backward(1);
             small.zeroGrad();
             for (int micro = 0; micro < 2; micro++) { // 2 micro-batches of B=2; backward(2) scales each loss by 1/2
-                small.forward(Arrays.copyOfRange(x, micro * 2 * T, (micro + 1) * 2 * T), Arrays.copyOfRange(y, micro * 2 * T, (micro + 1) * 2 * T), 2, T);
+                small.forward(
+                        Arrays.copyOfRange(x, micro * 2 * T, (micro + 1) * 2 * T),
+                        Arrays.copyOfRange(y, micro * 2 * T, (micro + 1) * 2 * T),
+                        2,
+                        T);
                 small.backward(2);
             }
             int n = (int) TINY.numParameters();

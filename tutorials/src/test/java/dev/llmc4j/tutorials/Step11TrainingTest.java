@@ -51,7 +51,9 @@ class Step11TrainingTest {
 
     static Batch batch(int[] tokens, int index, int B, int T) {
         int start = index * B * T;
-        return new Batch(Arrays.copyOfRange(tokens, start, start + B * T), Arrays.copyOfRange(tokens, start + 1, start + B * T + 1));
+        return new Batch(
+                Arrays.copyOfRange(tokens, start, start + B * T),
+                Arrays.copyOfRange(tokens, start + 1, start + B * T + 1));
     }
 
     @Test
@@ -61,8 +63,34 @@ class Step11TrainingTest {
         Path shard = dir.resolve("val.bin");
         TokenShard.write(shard, TokenShard.Kind.GPT2, tokens);
         // the Trainer in llm.c's -a 1 mode: the first batch of the val shard, over and over
-        var config = new TrainingConfig(shard.toString(), shard.toString(), B, T, -1, steps, 1e-2f, 0, 1.0f, "cosine", 0.0f,
-                1.0f, 100, 1, 0, 0, true, null, 0, 0, 0, false, 0, 0, null, 1, 0);
+        var config = new TrainingConfig(
+                shard.toString(),
+                shard.toString(),
+                B,
+                T,
+                -1,
+                steps,
+                1e-2f,
+                0,
+                1.0f,
+                "cosine",
+                0.0f,
+                1.0f,
+                100,
+                1,
+                0,
+                0,
+                true,
+                null,
+                0,
+                0,
+                0,
+                false,
+                0,
+                0,
+                null,
+                1,
+                0);
         var printed = new ByteArrayOutputStream();
         Trainer.Result result;
         try (var model = GPT2.randomInit(TINY)) {
@@ -73,13 +101,19 @@ class Step11TrainingTest {
             var schedule = LearningRateSchedule.of("cosine", 1e-2f, 0, steps, 1.0f);
             lesson = TrainingLoop.train(model, List.of(batch(tokens, 0, B, T)), B, T, steps, schedule, 0.0f);
         }
-        printed.toString(StandardCharsets.UTF_8).lines().filter(line -> line.startsWith("step")).limit(3).forEach(System.out::println);
+        printed.toString(StandardCharsets.UTF_8)
+                .lines()
+                .filter(line -> line.startsWith("step"))
+                .limit(3)
+                .forEach(System.out::println);
         float[] trainer = new float[steps];
         for (int i = 0; i < steps; i++) trainer[i] = result.trainLosses().get(i).loss();
-        System.out.printf("lesson loop losses: %.6f %.6f %.6f ... %.6f%n", lesson[0], lesson[1], lesson[2], lesson[steps - 1]);
+        System.out.printf(
+                "lesson loop losses: %.6f %.6f %.6f ... %.6f%n", lesson[0], lesson[1], lesson[2], lesson[steps - 1]);
         // the same arithmetic in the same order. Not always bit for bit: a method the JIT has compiled meanwhile
         // (Math.tanh, Math.exp) may round its last bit differently from the interpreter, and 20 steps carry that on
-        for (int i = 0; i < steps; i++) assertEquals(trainer[i], lesson[i], 1e-5 * trainer[i], "loss of step " + (i + 1));
+        for (int i = 0; i < steps; i++)
+            assertEquals(trainer[i], lesson[i], 1e-5 * trainer[i], "loss of step " + (i + 1));
         assertTrue(lesson[steps - 1] < lesson[0] - 1, "one batch over and over: the loss must fall");
     }
 
@@ -89,7 +123,8 @@ class Step11TrainingTest {
         int count = 12;
         try (var model = GPT2.randomInit(TINY)) {
             var slowLogits = new ArrayList<float[]>();
-            int[] slow = TrainingLoop.generateWithoutCache(model, prompt, count, new Sampler(new XorShift(1337), 1.0f, 0), slowLogits);
+            int[] slow = TrainingLoop.generateWithoutCache(
+                    model, prompt, count, new Sampler(new XorShift(1337), 1.0f, 0), slowLogits);
             var inference = new GPT2Inference(model);
             int[] fast = inference.generate(prompt, count, new Sampler(new XorShift(1337), 1.0f, 0), token -> {});
             // and the cache's logits, position by position
@@ -98,7 +133,8 @@ class Step11TrainingTest {
             for (int token : prompt) cached = inference.next(token);
             double worst = 0;
             for (int i = 0; i < count; i++) {
-                for (int v = 0; v < TINY.vocabSize(); v++) worst = Math.max(worst, Math.abs(cached[v] - slowLogits.get(i)[v]));
+                for (int v = 0; v < TINY.vocabSize(); v++)
+                    worst = Math.max(worst, Math.abs(cached[v] - slowLogits.get(i)[v]));
                 if (i + 1 < count) cached = inference.next(slow[i]);
             }
             inference.close();
@@ -116,7 +152,8 @@ class Step11TrainingTest {
         double[] qkv = Tensors.roundedToFloat(Tensors.gaussian(new Random(11), T * 3 * C, 1));
         // common's attention over all T positions at once (B = 1): row t is what the cache must give at step t
         var out = Tensors.zeros(T * C);
-        CausalSelfAttention.forward(out, Tensors.zeros(NH * T * T), Tensors.zeros(NH * T * T), Tensors.segment(qkv), 1, T, C, NH);
+        CausalSelfAttention.forward(
+                out, Tensors.zeros(NH * T * T), Tensors.zeros(NH * T * T), Tensors.segment(qkv), 1, T, C, NH);
         var cache = new KvCache(T, C, NH);
         double worst = 0;
         for (int t = 0; t < T; t++) {
@@ -126,9 +163,12 @@ class Step11TrainingTest {
         // the attention over the cache still reads every earlier key: NH * T(T+1)/2 key reads, O(n^2) in total
         long keysRead = cache.keysRead();
         long gpt2Cache = KvCache.cacheFloats(12, 1024, 768);
-        System.out.printf("KV cache vs CausalSelfAttention.forward over the sequence: worst relative error %.1e%n", worst);
-        System.out.printf("%d tokens, %d heads: %d key reads = NH * T(T+1)/2; GPT-2 124M's cache at T = 1024: %,d"
-                + " floats (%.1f MiB in fp32)%n", T, NH, keysRead, gpt2Cache, gpt2Cache * 4 / 1048576.0);
+        System.out.printf(
+                "KV cache vs CausalSelfAttention.forward over the sequence: worst relative error %.1e%n", worst);
+        System.out.printf(
+                "%d tokens, %d heads: %d key reads = NH * T(T+1)/2; GPT-2 124M's cache at T = 1024: %,d"
+                        + " floats (%.1f MiB in fp32)%n",
+                T, NH, keysRead, gpt2Cache, gpt2Cache * 4 / 1048576.0);
         assertTrue(worst < 1e-5, "float rounding only: " + worst);
         assertEquals(T, cache.length());
         assertEquals((long) NH * T * (T + 1) / 2, keysRead);
@@ -138,9 +178,12 @@ class Step11TrainingTest {
 
     @Test
     void trainOnTinyShakespeare() {
-        Path text = Path.of(System.getProperty("llmc.root", "."), "..", "shared", "data", "tinyshakespeare.txt").normalize();
-        Assumptions.assumeTrue(Files.isRegularFile(text),
-                "skipped: tinyshakespeare not found at " + text + " (the tests never download it; ./llmc data tinyshakespeare does)");
+        Path text = Path.of(System.getProperty("llmc.root", "."), "..", "shared", "data", "tinyshakespeare.txt")
+                .normalize();
+        Assumptions.assumeTrue(
+                Files.isRegularFile(text),
+                "skipped: tinyshakespeare not found at " + text
+                        + " (the tests never download it; ./llmc data tinyshakespeare does)");
         var tokenizer = GPT2Tokenizer.get();
         int[] tokens = DatasetBuilder.tokenizeSections(tokenizer, DatasetBuilder.readUtf8(text));
         int[] val = Arrays.copyOf(tokens, TinyShakespeare.VAL_TOKENS);
@@ -154,9 +197,11 @@ class Step11TrainingTest {
         // a very small GPT-2 with the real vocabulary: 2 layers, 2 heads, 32 channels (1.7M parameters, mostly wte)
         try (var model = GPT2.randomInit(GPT2Config.of(2, 2, 32))) {
             float before = TrainingLoop.validationLoss(model, valBatches, b, t);
-            float[] losses = TrainingLoop.train(model, trainBatches, b, t, steps, LearningRateSchedule.of("cosine", 3e-3f, 3, steps, 0.1f), 0.0f);
+            float[] losses = TrainingLoop.train(
+                    model, trainBatches, b, t, steps, LearningRateSchedule.of("cosine", 3e-3f, 3, steps, 0.1f), 0.0f);
             float after = TrainingLoop.validationLoss(model, valBatches, b, t);
-            System.out.printf("%,d parameters; val loss %.3f -> %.3f after %d steps (train loss %.3f -> %.3f)%n",
+            System.out.printf(
+                    "%,d parameters; val loss %.3f -> %.3f after %d steps (train loss %.3f -> %.3f)%n",
                     model.numParameters(), before, after, steps, losses[0], losses[steps - 1]);
             int[] sample = model.generator().generate(new int[] {GPT2Tokenizer.EOT}, 24, Sampler.llmc(), token -> {});
             System.out.println("sample: " + tokenizer.decode(sample).replace("\n", "\\n"));

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.llmc4j.gpt2.GPT2;
-import dev.llmc4j.gpt2.GPT2;
 import dev.llmc4j.model.GPT2Config;
 import dev.llmc4j.tutorials.step12.ActivationMemory;
 import dev.llmc4j.tutorials.step12.CheckpointedMlpStack;
@@ -50,14 +49,31 @@ class Step12MemoryTest {
         double worst = 0;
         for (var policy : Policy.values()) {
             var grads = stack.forwardBackward(x, dout, policy);
-            worst = Math.max(worst, Tensors.relativeError(grads.dx(),
-                    Tensors.numericGradient(x.clone(), v -> forward(v, w1, w2, N, C, H), dout, 1e-6)));
+            worst = Math.max(
+                    worst,
+                    Tensors.relativeError(
+                            grads.dx(),
+                            Tensors.numericGradient(x.clone(), v -> forward(v, w1, w2, N, C, H), dout, 1e-6)));
             for (int l = 0; l < L; l++) {
                 int layer = l;
-                worst = Math.max(worst, Tensors.relativeError(grads.weights()[l][0], Tensors.numericGradient(
-                        w1[l].clone(), v -> forward(x, replace(w1, layer, v), w2, N, C, H), dout, 1e-6)));
-                worst = Math.max(worst, Tensors.relativeError(grads.weights()[l][1], Tensors.numericGradient(
-                        w2[l].clone(), v -> forward(x, w1, replace(w2, layer, v), N, C, H), dout, 1e-6)));
+                worst = Math.max(
+                        worst,
+                        Tensors.relativeError(
+                                grads.weights()[l][0],
+                                Tensors.numericGradient(
+                                        w1[l].clone(),
+                                        v -> forward(x, replace(w1, layer, v), w2, N, C, H),
+                                        dout,
+                                        1e-6)));
+                worst = Math.max(
+                        worst,
+                        Tensors.relativeError(
+                                grads.weights()[l][1],
+                                Tensors.numericGradient(
+                                        w2[l].clone(),
+                                        v -> forward(x, w1, replace(w2, layer, v), N, C, H),
+                                        dout,
+                                        1e-6)));
             }
         }
         System.out.printf("gradient check of all three policies (dx, W1, W2 of every layer): worst %.1e%n", worst);
@@ -88,8 +104,11 @@ class Step12MemoryTest {
             var recomputed = stack.forwardBackward(x, dout, policy);
             assertArrayEquals(stored.dx(), recomputed.dx(), 0, policy + ": dx");
             for (int l = 0; l < L; l++)
-                for (int k = 0; k < 2; k++) assertArrayEquals(stored.weights()[l][k], recomputed.weights()[l][k], 0, policy + " layer " + l);
-            System.out.printf("%-14s keeps %4d activation floats (STORE_ALL: %d); gradients identical%n", policy, stack.floatsKept(), storedFloats);
+                for (int k = 0; k < 2; k++)
+                    assertArrayEquals(stored.weights()[l][k], recomputed.weights()[l][k], 0, policy + " layer " + l);
+            System.out.printf(
+                    "%-14s keeps %4d activation floats (STORE_ALL: %d); gradients identical%n",
+                    policy, stack.floatsKept(), storedFloats);
             assertTrue(stack.floatsKept() < storedFloats);
         }
         // L layers of x, h, a (STORE_ALL) vs L of x, h and one shared a (RECOMPUTE_GELU) vs L of x and one h and a
@@ -104,8 +123,8 @@ class Step12MemoryTest {
     void activationCountMatchesGPT2sBuffers(int recompute) {
         var config = new GPT2Config(64, 100, 128, 3, 4, 32);
         int B = 2, T = 16;
-        long lesson = ActivationMemory.activationFloats(config.numLayers(), config.channels(), config.numHeads(),
-                config.paddedVocabSize(), B, T, recompute);
+        long lesson = ActivationMemory.activationFloats(
+                config.numLayers(), config.channels(), config.numHeads(), config.paddedVocabSize(), B, T, recompute);
         assertEquals(GPT2.activationCount(config, B, T, recompute), lesson);
         try (var model = GPT2.randomInit(config).recompute(recompute)) {
             model.forward(new int[B * T], null, B, T);
@@ -120,12 +139,14 @@ class Step12MemoryTest {
         System.out.println("GPT-2 124M (d12), B=4, T=1024, fp32 activations:");
         long[] floats = new long[3];
         for (int r = 0; r < 3; r++) {
-            floats[r] = ActivationMemory.activationFloats(d12.numLayers(), d12.channels(), d12.numHeads(), d12.paddedVocabSize(), B, T, r);
+            floats[r] = ActivationMemory.activationFloats(
+                    d12.numLayers(), d12.channels(), d12.numHeads(), d12.paddedVocabSize(), B, T, r);
             System.out.printf("  -r %d: %,d floats = %.2f GiB%n", r, floats[r], floats[r] * 4.0 / (1 << 30));
         }
         long N = (long) B * T, C = d12.channels(), L = d12.numLayers();
         assertEquals((L - 1) * 4 * N * C, floats[0] - floats[1], "-r 1 saves L-1 layers of fchGelu");
         assertEquals((L - 1) * 2 * N * C, floats[1] - floats[2], "-r 2 also saves L-1 layers of ln1 and ln2");
-        for (int r = 0; r < 3; r++) assertEquals(GPT2.activationCount(d12, B, T, r), floats[r], "GPT2's layout at -r " + r);
+        for (int r = 0; r < 3; r++)
+            assertEquals(GPT2.activationCount(d12, B, T, r), floats[r], "GPT2's layout at -r " + r);
     }
 }

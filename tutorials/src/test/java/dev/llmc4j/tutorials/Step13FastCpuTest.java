@@ -43,7 +43,8 @@ class Step13FastCpuTest {
 
     @Test
     void vectorDotAndAxpyEqualScalarLoops() {
-        System.out.printf("this CPU: %d float lanes per vector (%d bits), %d threads in Parallel%n",
+        System.out.printf(
+                "this CPU: %d float lanes per vector (%d bits), %d threads in Parallel%n",
                 VectorDot.lanes(), VectorDot.lanes() * 32, Parallel.threads());
         double worst = 0;
         for (int n : raggedSizes()) {
@@ -61,7 +62,8 @@ class Step13FastCpuTest {
             VectorDot.scalarAxpy(yScalar, 0.37f, a, n);
             assertArrayEquals(yScalar, y, "axpy n=" + n);
         }
-        System.out.printf("dot, dot4 vs scalar loop on %d ragged sizes: at most %.2f of the rounding bound%n",
+        System.out.printf(
+                "dot, dot4 vs scalar loop on %d ragged sizes: at most %.2f of the rounding bound%n",
                 raggedSizes().length, worst);
     }
 
@@ -93,16 +95,18 @@ class Step13FastCpuTest {
         for (int i = 0; i < names.length; i++) {
             double error = relativeError(fast[i], baseline[i]);
             line.append(String.format(" %s %.1e", names[i], error));
-            assertTrue(error < 1e-5, names[i] + ": " + error);  // fp32 rounding, summed in another order
+            assertTrue(error < 1e-5, names[i] + ": " + error); // fp32 rounding, summed in another order
         }
         System.out.println(line);
     }
 
-    static double[][] run(CpuKernels kernels, double[] inp, double[] weight, double[] bias, double[] dout,
-                          int BT, int C, int OC) {
+    static double[][] run(
+            CpuKernels kernels, double[] inp, double[] weight, double[] bias, double[] dout, int BT, int C, int OC) {
         MemorySegment out = zeros(BT * OC), dinp = zeros(BT * C), dweight = zeros(OC * C), dbias = zeros(OC);
         kernels.matmulForward(out, segment(inp), segment(weight), segment(bias), BT, C, OC);
         kernels.matmulBackward(dinp, dweight, dbias, segment(dout), segment(inp), segment(weight), BT, C, OC);
-        return new double[][] {doubles(out, BT * OC), doubles(dinp, BT * C), doubles(dweight, OC * C), doubles(dbias, OC)};
+        return new double[][] {
+            doubles(out, BT * OC), doubles(dinp, BT * C), doubles(dweight, OC * C), doubles(dbias, OC)
+        };
     }
 }

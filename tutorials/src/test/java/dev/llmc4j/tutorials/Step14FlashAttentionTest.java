@@ -2,8 +2,8 @@ package dev.llmc4j.tutorials;
 
 import static dev.llmc4j.tutorials.Tensors.doubles;
 import static dev.llmc4j.tutorials.Tensors.gaussian;
-import static dev.llmc4j.tutorials.Tensors.numericGradient;
 import static dev.llmc4j.tutorials.Tensors.maxAbsDifference;
+import static dev.llmc4j.tutorials.Tensors.numericGradient;
 import static dev.llmc4j.tutorials.Tensors.relativeError;
 import static dev.llmc4j.tutorials.Tensors.roundedToFloat;
 import static dev.llmc4j.tutorials.Tensors.segment;
@@ -47,8 +47,10 @@ class Step14FlashAttentionTest {
             // the lse alone gives back every probability: p_j = exp(s_j - lse)
             for (int j = 0; j < n; j++) worstP = Math.max(worstP, Math.abs(Math.exp(scores[j] - row.lse()) - p[j]));
         }
-        System.out.printf("online softmax vs two-pass, 1 row of %d keys, blocks of 1, 4, 16, 37, 64: "
-                + "out %.1e, exp(s - lse) vs p %.1e%n", n, worstOut, worstP);
+        System.out.printf(
+                "online softmax vs two-pass, 1 row of %d keys, blocks of 1, 4, 16, 37, 64: "
+                        + "out %.1e, exp(s - lse) vs p %.1e%n",
+                n, worstOut, worstP);
         assertTrue(worstOut < 1e-14 && worstP < 1e-15);
 
         // scores around 1000: exp overflows double (past 709), the running max keeps every exponent <= 0
@@ -76,9 +78,10 @@ class Step14FlashAttentionTest {
                     double sumExp = 0;
                     for (int t2 = 0; t2 <= t; t2++) {
                         for (int i = 0; i < hs; i++)
-                            scores[t2] += qkv[(b * T + t) * 3 * C + h * hs + i] * qkv[(b * T + t2) * 3 * C + C + h * hs + i];
+                            scores[t2] +=
+                                    qkv[(b * T + t) * 3 * C + h * hs + i] * qkv[(b * T + t2) * 3 * C + C + h * hs + i];
                         scores[t2] /= Math.sqrt(hs);
-                        sumExp += Math.exp(scores[t2]);    // no max shift: these scores are small
+                        sumExp += Math.exp(scores[t2]); // no max shift: these scores are small
                     }
                     lse[(b * NH + h) * T + t] = Math.log(sumExp);
                     double[] p = OnlineSoftmax.twoPass(scores);
@@ -102,12 +105,15 @@ class Step14FlashAttentionTest {
 
             // common's attention, in float, with its (B, NH, T, T) preatt and att
             var out = zeros(B * T * C);
-            CpuKernels.BASELINE.attentionForward(out, zeros(B * NH * T * T), zeros(B * NH * T * T), segment(qkv), B, T, NH, NH, C / NH);
+            CpuKernels.BASELINE.attentionForward(
+                    out, zeros(B * NH * T * T), zeros(B * NH * T * T), segment(qkv), B, T, NH, NH, C / NH);
             worstCommon = Math.max(worstCommon, relativeError(doubles(out, B * T * C), flash.out()));
         }
-        System.out.printf("flash forward vs plain (double), %d shapes: out max |diff| %.1e, lse vs log Σ exp %.1e%n",
+        System.out.printf(
+                "flash forward vs plain (double), %d shapes: out max |diff| %.1e, lse vs log Σ exp %.1e%n",
                 SHAPES.length, worstOut, worstLse);
-        System.out.printf("common's Attention (float) vs flash lesson (double): out relative error %.1e%n", worstCommon);
+        System.out.printf(
+                "common's Attention (float) vs flash lesson (double): out relative error %.1e%n", worstCommon);
         assertTrue(worstOut < 1e-13, "same math, another order of additions: " + worstOut);
         assertTrue(worstLse < 1e-13, "lse: " + worstLse);
         assertTrue(worstCommon < 1e-5, "float rounding only: " + worstCommon);
@@ -129,13 +135,14 @@ class Step14FlashAttentionTest {
             var att = zeros(scores);
             CpuKernels.BASELINE.attentionForward(zeros(B * T * C), zeros(scores), att, input, B, T, NH, NH, C / NH);
             var commonDqkv = zeros(qkv.length);
-            CpuKernels.BASELINE.attentionBackward(commonDqkv, zeros(scores), zeros(scores), segment(dout), input, att,
-                    B, T, NH, NH, C / NH);
+            CpuKernels.BASELINE.attentionBackward(
+                    commonDqkv, zeros(scores), zeros(scores), segment(dout), input, att, B, T, NH, NH, C / NH);
             double error = relativeError(doubles(commonDqkv, qkv.length), dqkv);
             worst = Math.max(worst, error);
             assertTrue(error < 1e-5, "B=" + B + " T=" + T + " BR=" + BR + " BC=" + BC + ": " + error);
         }
-        System.out.printf("common's attention backward (float) vs flash backward (double), %d shapes: dqkv relative error %.1e%n",
+        System.out.printf(
+                "common's attention backward (float) vs flash backward (double), %d shapes: dqkv relative error %.1e%n",
                 SHAPES.length, worst);
     }
 
@@ -146,7 +153,11 @@ class Step14FlashAttentionTest {
         var result = FlashAttentionLesson.forward(qkv, B, T, C, NH, BR, BC);
         var dqkv = new double[qkv.length];
         FlashAttentionLesson.backward(dqkv, dout, qkv, result.out(), result.lse(), B, T, C, NH, BR, BC);
-        double[] numeric = numericGradient(qkv.clone(), x -> FlashAttentionLesson.forward(x, B, T, C, NH, BR, BC).out(), dout, 1e-6);
+        double[] numeric = numericGradient(
+                qkv.clone(),
+                x -> FlashAttentionLesson.forward(x, B, T, C, NH, BR, BC).out(),
+                dout,
+                1e-6);
         double error = relativeError(dqkv, numeric);
         System.out.printf("gradient check of the flash backward (double): dqkv relative error %.1e%n", error);
         assertTrue(error < 1e-7);
@@ -156,12 +167,14 @@ class Step14FlashAttentionTest {
     void memoryOfTheScoresAtGpt2Size() {
         var config = GPT2Config.fromDescriptor("d12");
         int B = 4, T = config.maxSeqLen(), NH = config.numHeads(), L = config.numLayers();
-        long plain = (long) B * NH * T * T;   // one (B, NH, T, T) score matrix per layer
-        long flash = (long) B * NH * T;       // one lse (B, NH, T) per layer
+        long plain = (long) B * NH * T * T; // one (B, NH, T, T) score matrix per layer
+        long flash = (long) B * NH * T; // one lse (B, NH, T) per layer
         System.out.printf("GPT-2 124M (d12), B=%d, T=%d, NH=%d, fp32, per layer:%n", B, T, NH);
-        System.out.printf("  plain: scores (B,NH,T,T) %,d floats = %.0f MiB; all %d layers: %.2f GiB (common keeps two: preatt, att)%n",
+        System.out.printf(
+                "  plain: scores (B,NH,T,T) %,d floats = %.0f MiB; all %d layers: %.2f GiB (common keeps two: preatt, att)%n",
                 plain, plain * 4.0 / (1 << 20), L, L * plain * 4.0 / (1 << 30));
-        System.out.printf("  flash: lse (B,NH,T) %,d floats = %.0f KiB; all %d layers: %.2f MiB%n",
+        System.out.printf(
+                "  flash: lse (B,NH,T) %,d floats = %.0f KiB; all %d layers: %.2f MiB%n",
                 flash, flash * 4.0 / (1 << 10), L, L * flash * 4.0 / (1 << 20));
         // checked against what the code allocates, not the formulas again: GPT2 keeps preatt and att, each
         // (L, B, NH, T, T) (tensors 6 and 7 of its 23 activations) ...
@@ -174,5 +187,4 @@ class Step14FlashAttentionTest {
         assertEquals((long) b * nh * t, result.lse().length, "lse: one number per (b, head, query)");
         assertEquals((long) b * t * c, result.out().length);
     }
-
 }

@@ -52,11 +52,11 @@ class Step16CudaFromJavaTest {
     void downcallsIntoLibc() {
         assertEquals(5, LibC.strlen("hello"));
         assertEquals(0, LibC.strlen(""));
-        assertEquals(6, LibC.strlen("héllo"));                      // UTF-8: é is two bytes
-        assertEquals(5, LibC.strlenCritical("hello\0".getBytes()));  // a heap array, no copy
-        assertEquals(Math.cos(0.5), LibC.cos(0.5), 1e-15);          // libm, opened by name
-        assertEquals(System.getenv("PATH"), LibC.getenv("PATH"));   // a C string coming back
-        assertNull(LibC.getenv("LLMC4J_STEP16_SURELY_UNSET"));     // NULL comes back as MemorySegment.NULL
+        assertEquals(6, LibC.strlen("héllo")); // UTF-8: é is two bytes
+        assertEquals(5, LibC.strlenCritical("hello\0".getBytes())); // a heap array, no copy
+        assertEquals(Math.cos(0.5), LibC.cos(0.5), 1e-15); // libm, opened by name
+        assertEquals(System.getenv("PATH"), LibC.getenv("PATH")); // a C string coming back
+        assertNull(LibC.getenv("LLMC4J_STEP16_SURELY_UNSET")); // NULL comes back as MemorySegment.NULL
 
         // what one call costs: the string is in native memory already, so this is the downcall alone
         try (Arena arena = Arena.ofConfined()) {
@@ -64,7 +64,7 @@ class Step16CudaFromJavaTest {
             byte[] heapHello = "hello, world\0".getBytes();
             int calls = 2_000_000;
             long sum = 0;
-            for (int round = 0; round < 5; round++) {              // the first rounds warm up the JIT
+            for (int round = 0; round < 5; round++) { // the first rounds warm up the JIT
                 long start = System.nanoTime();
                 for (int i = 0; i < calls; i++) sum += LibC.strlen(hello);
                 long normal = System.nanoTime() - start;
@@ -72,7 +72,8 @@ class Step16CudaFromJavaTest {
                 for (int i = 0; i < calls; i++) sum += LibC.strlenCritical(heapHello);
                 long critical = System.nanoTime() - start;
                 if (round == 4)
-                    System.out.printf("strlen through FFM: %.1f ns per downcall (critical, on a heap array: %.1f ns)%n",
+                    System.out.printf(
+                            "strlen through FFM: %.1f ns per downcall (critical, on a heap array: %.1f ns)%n",
                             (double) normal / calls, (double) critical / calls);
             }
             assertEquals(5L * 2 * calls * 12, sum);
@@ -94,7 +95,8 @@ class Step16CudaFromJavaTest {
         LibC.qsort(values);
         long elapsed = System.nanoTime() - start, upcalls = LibC.comparisons() - before;
         assertTrue(upcalls > values.length, "qsort compared " + upcalls + " times");
-        System.out.printf("qsort of %,d ints: %,d upcalls into the Java comparator, %.0f ns each (sort included)%n",
+        System.out.printf(
+                "qsort of %,d ints: %,d upcalls into the Java comparator, %.0f ns each (sort included)%n",
                 values.length, upcalls, (double) elapsed / upcalls);
     }
 
@@ -102,8 +104,8 @@ class Step16CudaFromJavaTest {
     @Test
     void kernelParamsEqualKernelArgsByteForByte() {
         List<Object[]> argumentLists = List.of(
-                new Object[] {0x7f00_1234_5678L, 0x7f00_1234_9000L, 0x7f00_1234_a000L, 1000},     // vector_add
-                new Object[] {0x7f00_0000_0100L, 42, 1.5f, -7L, -1},       // -1: an unsigned 0xFFFFFFFF
+                new Object[] {0x7f00_1234_5678L, 0x7f00_1234_9000L, 0x7f00_1234_a000L, 1000}, // vector_add
+                new Object[] {0x7f00_0000_0100L, 42, 1.5f, -7L, -1}, // -1: an unsigned 0xFFFFFFFF
                 new Object[] {0x0102_0304_0506_0708L, 0x01020304, 1.0f, Float.NaN, Long.MIN_VALUE},
                 new Object[] {3.0f});
         try (Arena arena = Arena.ofConfined()) {
@@ -111,7 +113,8 @@ class Step16CudaFromJavaTest {
                 MemorySegment lesson = KernelParams.pack(arena, args);
                 MemorySegment real = KernelArgs.pack(arena, args).pointerArray();
                 assertEquals(real.byteSize(), lesson.byteSize(), "void*[" + args.length + "]");
-                long lessonBase = lesson.getAtIndex(ADDRESS, 0).address(), realBase = real.getAtIndex(ADDRESS, 0).address();
+                long lessonBase = lesson.getAtIndex(ADDRESS, 0).address(),
+                        realBase = real.getAtIndex(ADDRESS, 0).address();
                 for (int i = 0; i < args.length; i++) {
                     MemorySegment lessonSlot = lesson.getAtIndex(ADDRESS, i), realSlot = real.getAtIndex(ADDRESS, i);
                     // same place relative to the first value: the same 8-byte slots
@@ -123,11 +126,14 @@ class Step16CudaFromJavaTest {
                     assertArrayEquals(realBytes, lessonBytes, "argument " + i + " = " + args[i]);
                 }
             }
-            assertThrows(IllegalArgumentException.class, () -> KernelParams.pack(arena, 1.0));   // a double: no
+            assertThrows(IllegalArgumentException.class, () -> KernelParams.pack(arena, 1.0)); // a double: no
             assertThrows(IllegalArgumentException.class, () -> KernelParams.pack(arena, 1, null));
-            MemorySegment vectorAdd = KernelParams.pack(arena, 0x7f00_1234_5678L, 0x7f00_1234_9000L, 0x7f00_1234_a000L, 1000);
-            System.out.printf("vector_add(c, a, b, n=1000): void*[4] of %d bytes -> slots of 8 bytes; n's slot = %s%n",
-                    vectorAdd.byteSize(), hex(vectorAdd.getAtIndex(ADDRESS, 3).reinterpret(8).toArray(JAVA_BYTE)));
+            MemorySegment vectorAdd =
+                    KernelParams.pack(arena, 0x7f00_1234_5678L, 0x7f00_1234_9000L, 0x7f00_1234_a000L, 1000);
+            System.out.printf(
+                    "vector_add(c, a, b, n=1000): void*[4] of %d bytes -> slots of 8 bytes; n's slot = %s%n",
+                    vectorAdd.byteSize(),
+                    hex(vectorAdd.getAtIndex(ADDRESS, 3).reinterpret(8).toArray(JAVA_BYTE)));
         }
     }
 
@@ -139,21 +145,34 @@ class Step16CudaFromJavaTest {
 
     @Test
     void geometryEqualsLaunch() {
-        long[] sizes = {0, 1, 31, 32, 33, 511, 512, 513, 1000, 12_345, 1 << 20, 4L * 64 * 768, 16L * 1024 * 3072, 50304L * 768};
+        long[] sizes = {
+            0, 1, 31, 32, 33, 511, 512, 513, 1000, 12_345, 1 << 20, 4L * 64 * 768, 16L * 1024 * 3072, 50304L * 768
+        };
         for (int block : new int[] {128, 256, 512, 1024}) {
             for (long n : sizes) {
-                assertEquals(Launch.gridStride(n, block).x(), Geometry.gridStrideBlocks(n, block), "gridStride n=" + n + " block=" + block);
+                assertEquals(
+                        Launch.gridStride(n, block).x(),
+                        Geometry.gridStrideBlocks(n, block),
+                        "gridStride n=" + n + " block=" + block);
                 long threads = (long) Geometry.blocksFor(n, block) * block;
-                assertTrue(threads >= n && (threads - n < block || n == 0), "blocksFor n=" + n);   // covers n, no idle block
+                assertTrue(
+                        threads >= n && (threads - n < block || n == 0), "blocksFor n=" + n); // covers n, no idle block
             }
             for (long rows : new long[] {1, 7, 8, 9, 4 * 64, 16 * 1024, 16L * 12 * 1024})
-                assertEquals(Launch.warpPerRow(rows, block).x(), Geometry.warpPerRowBlocks(rows, block), "warpPerRow rows=" + rows);
+                assertEquals(
+                        Launch.warpPerRow(rows, block).x(),
+                        Geometry.warpPerRowBlocks(rows, block),
+                        "warpPerRow rows=" + rows);
         }
-        long gelu = 16L * 1024 * 4 * 768;                            // d12, B=16, T=1024: the MLP's 4C activations
-        System.out.printf("grids: vector_add n=1000 -> %d blocks of 256; GELU over %,d elements -> %d blocks of 512 "
-                + "(capped, %.1f elements per thread); LayerNorm B*T=16384 rows -> %d blocks of 256%n",
-                Geometry.blocksFor(1000, 256), gelu, Geometry.gridStrideBlocks(gelu, 512),
-                (double) gelu / (512L * Geometry.gridStrideBlocks(gelu, 512)), Geometry.warpPerRowBlocks(16 * 1024, 256));
+        long gelu = 16L * 1024 * 4 * 768; // d12, B=16, T=1024: the MLP's 4C activations
+        System.out.printf(
+                "grids: vector_add n=1000 -> %d blocks of 256; GELU over %,d elements -> %d blocks of 512 "
+                        + "(capped, %.1f elements per thread); LayerNorm B*T=16384 rows -> %d blocks of 256%n",
+                Geometry.blocksFor(1000, 256),
+                gelu,
+                Geometry.gridStrideBlocks(gelu, 512),
+                (double) gelu / (512L * Geometry.gridStrideBlocks(gelu, 512)),
+                Geometry.warpPerRowBlocks(16 * 1024, 256));
     }
 
     @Test
@@ -167,8 +186,10 @@ class Step16CudaFromJavaTest {
             assertEquals(real.opFirst(), lesson.opFirst(), what);
             assertEquals(real.opSecond(), lesson.opSecond(), what);
             assertEquals(List.of(real.m(), real.n(), real.k()), List.of(lesson.m(), lesson.n(), lesson.k()), what);
-            assertEquals(List.of(real.ldFirst(), real.ldSecond(), real.ldD()),
-                    List.of(lesson.ldFirst(), lesson.ldSecond(), lesson.ldD()), what);
+            assertEquals(
+                    List.of(real.ldFirst(), real.ldSecond(), real.ldD()),
+                    List.of(lesson.ldFirst(), lesson.ldSecond(), lesson.ldD()),
+                    what);
         }
         // and it computes the right thing: column-major D with first = W, second = inp is row-major inp W^T + bias
         int rows = 5, in = 7, out = 3;
@@ -203,7 +224,9 @@ class Step16CudaFromJavaTest {
         var lesson = assertThrows(LlmcException.class, () -> TinyCuda.load("libcuda.so.1"));
         assertTrue(lesson.getMessage().startsWith("no CUDA driver: cannot load libcuda.so.1 ("), lesson.getMessage());
         var real = assertThrows(LlmcException.class, CudaDriver::get);
-        assertTrue(real.getMessage().startsWith("no CUDA driver (libcuda.so.1) found: tried libcuda.so.1"), real.getMessage());
+        assertTrue(
+                real.getMessage().startsWith("no CUDA driver (libcuda.so.1) found: tried libcuda.so.1"),
+                real.getMessage());
         System.out.println("lesson: " + lesson.getMessage());
         System.out.println("gpt2-cuda: " + real.getMessage());
     }
@@ -222,7 +245,8 @@ class Step16CudaFromJavaTest {
         byte[] image = compileVectorAdd(dir, 80);
         assertTrue(Fatbins.isFatbin(image), "magic");
         assertTrue(Fatbins.mentions(image, "vector_add"), "the kernel's name is in the image");
-        System.out.printf("nvcc -fatbin vector_add.cu (sm_80 SASS + compute_80 PTX): %,d bytes, starts %s%n",
+        System.out.printf(
+                "nvcc -fatbin vector_add.cu (sm_80 SASS + compute_80 PTX): %,d bytes, starts %s%n",
                 image.length, hex(Arrays.copyOf(image, 4)));
     }
 
@@ -241,7 +265,9 @@ class Step16CudaFromJavaTest {
 
     @Test
     void theRealFatbinListsItsKernels() throws IOException {
-        assumeTrue(KernelModule.fatbinPresent(), "gpt2-cuda's kernels.fatbin is not on the class path (built without nvcc)");
+        assumeTrue(
+                KernelModule.fatbinPresent(),
+                "gpt2-cuda's kernels.fatbin is not on the class path (built without nvcc)");
         var names = KernelModule.exportedNames();
         assertTrue(names.contains("gelu_forward_bf16"), "kernels.txt lists gelu_forward_bf16");
         assertTrue(names.contains("adamw_update_f32"), "kernels.txt lists adamw_update_f32");
@@ -250,8 +276,10 @@ class Step16CudaFromJavaTest {
             image = in.readAllBytes();
         }
         assertTrue(Fatbins.isFatbin(image), "magic");
-        System.out.printf("gpt2-cuda kernels.fatbin: %,d bytes, %d kernels in kernels.txt, gelu_forward_bf16 %s%n",
-                image.length, names.size(),
+        System.out.printf(
+                "gpt2-cuda kernels.fatbin: %,d bytes, %d kernels in kernels.txt, gelu_forward_bf16 %s%n",
+                image.length,
+                names.size(),
                 Fatbins.mentions(image, "gelu_forward_bf16") ? "found in the image" : "not visible (compressed image)");
     }
 
@@ -263,28 +291,40 @@ class Step16CudaFromJavaTest {
     @Test
     void vectorAddThroughAStandInDriver(@TempDir Path dir) throws Exception {
         var compiler = Stream.of("cc", "gcc", "clang")
-                .flatMap(name -> Stream.of(System.getenv().getOrDefault("PATH", "").split(":")).map(d -> Path.of(d, name)))
-                .filter(Files::isExecutable).findFirst();
+                .flatMap(name -> Stream.of(
+                                System.getenv().getOrDefault("PATH", "").split(":"))
+                        .map(d -> Path.of(d, name)))
+                .filter(Files::isExecutable)
+                .findFirst();
         assumeTrue(compiler.isPresent(), "no C compiler (cc, gcc, clang) on PATH: cannot build the stand-in libcuda");
         Path library = dir.resolve("libcuda_fake.so");
-        var command = List.of(compiler.get().toString(), "-shared", "-fPIC", "-O1", "-o", library.toString(), FAKE_LIBCUDA.toString());
+        var command = List.of(
+                compiler.get().toString(),
+                "-shared",
+                "-fPIC",
+                "-O1",
+                "-o",
+                library.toString(),
+                FAKE_LIBCUDA.toString());
         Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
         String output = new String(process.getInputStream().readAllBytes());
         assertTrue(process.waitFor(60, TimeUnit.SECONDS), "cc timed out");
         assertEquals(0, process.exitValue(), String.join(" ", command) + "\n" + output);
 
         TinyCuda cuda = TinyCuda.load(library.toString());
-        byte[] image = {0x50, (byte) 0xED, 0x55, (byte) 0xBA, 1, 0, 0x10, 0};   // the stand-in checks the magic only
+        byte[] image = {0x50, (byte) 0xED, 0x55, (byte) 0xBA, 1, 0, 0x10, 0}; // the stand-in checks the magic only
         var random = new Random(16);
-        for (int n : new int[] {1, 255, 256, 257, 1000}) {                  // ragged: the last block sticks out
+        for (int n : new int[] {1, 255, 256, 257, 1000}) { // ragged: the last block sticks out
             float[] a = floats(random, n), b = floats(random, n);
             float[] c = cuda.vectorAdd(image, a, b);
             for (int i = 0; i < n; i++) assertEquals(a[i] + b[i], c[i], "n=" + n + " c[" + i + "]");
         }
         // a CUresult comes back as an exception naming the call and the error
-        var e = assertThrows(LlmcException.class, () -> cuda.vectorAdd(new byte[] {1, 2, 3, 4}, new float[] {1}, new float[] {2}));
+        var e = assertThrows(
+                LlmcException.class, () -> cuda.vectorAdd(new byte[] {1, 2, 3, 4}, new float[] {1}, new float[] {2}));
         assertEquals("cuModuleLoadData failed: CUDA_ERROR_INVALID_IMAGE", e.getMessage());
-        System.out.println("stand-in libcuda: vector_add for n = 1, 255, 256, 257, 1000 equal to a + b; a bad image: " + e.getMessage());
+        System.out.println("stand-in libcuda: vector_add for n = 1, 255, 256, 257, 1000 equal to a + b; a bad image: "
+                + e.getMessage());
     }
 
     @Tag("gpu")
@@ -297,11 +337,11 @@ class Step16CudaFromJavaTest {
             assumeTrue(false, "no CUDA device: " + e.getMessage());
             return;
         }
-        byte[] fatbin = compileVectorAdd(dir, 80, 90);       // SASS for A100 and H100, PTX for later GPUs
+        byte[] fatbin = compileVectorAdd(dir, 80, 90); // SASS for A100 and H100, PTX for later GPUs
         var random = new Random(16);
         float[] a = floats(random, 1000), b = floats(random, 1000);
         float[] c = cuda.vectorAdd(fatbin, a, b);
-        for (int i = 0; i < a.length; i++) assertEquals(a[i] + b[i], c[i], "c[" + i + "]");   // one fp32 add: exact
+        for (int i = 0; i < a.length; i++) assertEquals(a[i] + b[i], c[i], "c[" + i + "]"); // one fp32 add: exact
         System.out.println("vector_add on the GPU: 1000 sums equal the CPU's bit for bit");
     }
 }

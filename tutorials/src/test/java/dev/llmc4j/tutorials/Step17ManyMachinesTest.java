@@ -60,8 +60,11 @@ class Step17ManyMachinesTest {
         for (int r = 0; r < P; r++) {
             int c = RingAllReduce.ownedChunk(r, P);
             owned[c] = true;
-            assertArrayEquals(Arrays.copyOfRange(sum, c * chunk, (c + 1) * chunk),
-                    Arrays.copyOfRange(ranks[r], c * chunk, (c + 1) * chunk), 1e-12, "rank " + r + "'s chunk " + c);
+            assertArrayEquals(
+                    Arrays.copyOfRange(sum, c * chunk, (c + 1) * chunk),
+                    Arrays.copyOfRange(ranks[r], c * chunk, (c + 1) * chunk),
+                    1e-12,
+                    "rank " + r + "'s chunk " + c);
             // and only that one: the chunk before it is a partial sum
             int before = Math.floorMod(c - 1, P);
             assertTrue(Math.abs(ranks[r][before * chunk] - sum[before * chunk]) > 1e-9, "a partial sum, rank " + r);
@@ -117,12 +120,12 @@ class Step17ManyMachinesTest {
         int P = 2, B = 4, T = 8, N = (int) config.numParameters();
         assertEquals(0, N % P, "the tiny model's parameters split evenly over 2 ranks");
         int[] x = RandomTokens.of(B * T, config.vocabSize(), 17), y = RandomTokens.of(B * T, config.vocabSize(), 18);
-        int rows = B / P * T;                                  // each rank reads B/P rows of the batch
+        int rows = B / P * T; // each rank reads B/P rows of the batch
         GPT2[] ranks = new GPT2[P];
         try (var single = GPT2.randomInit(config)) {
             for (int r = 0; r < P; r++) ranks[r] = GPT2.randomInit(config); // the same seed: the same initial weights
             double[] initial = doubles(single.parameters(), N);
-            var one = new Zero1(initial, 1);                    // P = 1: one process, plain AdamW
+            var one = new Zero1(initial, 1); // P = 1: one process, plain AdamW
             var sharded = new Zero1(initial, P);
             double worstGradient = 0, worstParameters = 0;
             for (int step = 1; step <= 3; step++) {
@@ -136,8 +139,12 @@ class Step17ManyMachinesTest {
                 for (int r = 0; r < P; r++) {
                     load(ranks[r], sharded.parameters(r));
                     ranks[r].zeroGrad();
-                    meanLoss += ranks[r].forward(Arrays.copyOfRange(x, r * rows, (r + 1) * rows),
-                            Arrays.copyOfRange(y, r * rows, (r + 1) * rows), B / P, T) / P; // MPI: average the loss
+                    meanLoss += ranks[r].forward(
+                                    Arrays.copyOfRange(x, r * rows, (r + 1) * rows),
+                                    Arrays.copyOfRange(y, r * rows, (r + 1) * rows),
+                                    B / P,
+                                    T)
+                            / P; // MPI: average the loss
                     ranks[r].backward(1);
                     rankGradients[r] = doubles(ranks[r].gradients(), N);
                 }
@@ -149,12 +156,14 @@ class Step17ManyMachinesTest {
                 sharded.step(rankGradients, 1e-2, 0.9, 0.95, 1e-8, 0.1, 1.0);
                 assertEquals(one.lastGradientNorm(), sharded.lastGradientNorm(), 1e-5 * one.lastGradientNorm());
                 for (int r = 0; r < P; r++)
-                    worstParameters = Math.max(worstParameters,
-                            relativeError(sharded.parameters(r), one.parameters(0)));
+                    worstParameters =
+                            Math.max(worstParameters, relativeError(sharded.parameters(r), one.parameters(0)));
             }
-            System.out.printf("tiny GPT-2 (%,d parameters), 3 steps: 2 ZeRO-1 ranks on half a batch each vs one process"
-                    + " on all of it: mean gradient %.1e, parameters %.1e (relative); m and v: %d floats per rank"
-                    + " instead of %d%n", N, worstGradient, worstParameters, sharded.firstMomentsOnRank(0), N);
+            System.out.printf(
+                    "tiny GPT-2 (%,d parameters), 3 steps: 2 ZeRO-1 ranks on half a batch each vs one process"
+                            + " on all of it: mean gradient %.1e, parameters %.1e (relative); m and v: %d floats per rank"
+                            + " instead of %d%n",
+                    N, worstGradient, worstParameters, sharded.firstMomentsOnRank(0), N);
             assertTrue(worstGradient < 1e-5, "float rounding only: " + worstGradient);
             assertTrue(worstParameters < 1e-5, "float rounding only: " + worstParameters);
         } finally {
@@ -171,20 +180,21 @@ class Step17ManyMachinesTest {
         long N = GPT2Config.fromDescriptor("d6").numParameters();
         assertEquals(30_357_504L, N);
         assertEquals("463.2", "%.1f".formatted(Zero1.bytesPerRank(N, 2, false) / 1048576.0)); // ZeRO-0
-        assertEquals("347.4", "%.1f".formatted(Zero1.bytesPerRank(N, 2, true) / 1048576.0));  // ZeRO-1
-        assertEquals("115.8", "%.1f".formatted(2.0 * (2 - 1) / 2 * N * 4 / 1048576.0));      // sent per rank and step
+        assertEquals("347.4", "%.1f".formatted(Zero1.bytesPerRank(N, 2, true) / 1048576.0)); // ZeRO-1
+        assertEquals("115.8", "%.1f".formatted(2.0 * (2 - 1) / 2 * N * 4 / 1048576.0)); // sent per rank and step
     }
 
     @Test
     void bandwidthArithmeticForGpt2OnRealNetworks() {
         long N = GPT2Config.fromDescriptor("d12").numParameters();
-        double bf16Bytes = 2.0 * N;                        // the gradients in bf16, as llm.c's GPU trainer sends them
-        double nvlink = RingAllReduce.ringSeconds(bf16Bytes, 8, 450e9);   // H100 NVLink 4: 450 GB/s each way
+        double bf16Bytes = 2.0 * N; // the gradients in bf16, as llm.c's GPU trainer sends them
+        double nvlink = RingAllReduce.ringSeconds(bf16Bytes, 8, 450e9); // H100 NVLink 4: 450 GB/s each way
         double infiniband = RingAllReduce.ringSeconds(bf16Bytes, 8, 50e9); // 400 Gb/s InfiniBand NDR per GPU
         double ethernet = RingAllReduce.ringSeconds(bf16Bytes, 8, 1.25e9); // 10 Gb/s Ethernet
-        System.out.printf("GPT-2 124M, %,d bf16 gradients (%.0f MB), ring over 8 GPUs: NVLink %.2f ms,"
-                + " InfiniBand NDR %.1f ms, 10 GbE %.0f ms%n", N, bf16Bytes / 1e6, nvlink * 1e3, infiniband * 1e3,
-                ethernet * 1e3);
+        System.out.printf(
+                "GPT-2 124M, %,d bf16 gradients (%.0f MB), ring over 8 GPUs: NVLink %.2f ms,"
+                        + " InfiniBand NDR %.1f ms, 10 GbE %.0f ms%n",
+                N, bf16Bytes / 1e6, nvlink * 1e3, infiniband * 1e3, ethernet * 1e3);
         assertEquals(2.0 * 7 / 8 * bf16Bytes / 450e9, nvlink, 1e-15);
         assertEquals(9, infiniband / nvlink, 1e-9);
         assertEquals(0.0, RingAllReduce.ringSeconds(bf16Bytes, 1, 1e9), "one rank sends nothing");

@@ -43,8 +43,10 @@ class Step18Llama3Test {
         double[] inp = roundedToFloat(gaussian(random, B * T * C, 1));
         double[] weight = roundedToFloat(gaussian(random, C, 1));
         var out = zeros(B * T * C);
-        Llama3Kernels.BASELINE.rmsnormForward(out, zeros(B * T), segment(inp), segment(weight), B * T, C, CONFIG.normEps());
-        check("RMSNorm vs Llama3.rmsnormForward:",
+        Llama3Kernels.BASELINE.rmsnormForward(
+                out, zeros(B * T), segment(inp), segment(weight), B * T, C, CONFIG.normEps());
+        check(
+                "RMSNorm vs Llama3.rmsnormForward:",
                 relativeError(doubles(out, B * T * C), Llama3Lesson.rmsnorm(inp, weight, B * T, C, CONFIG.normEps())));
     }
 
@@ -73,7 +75,8 @@ class Step18Llama3Test {
         double[] qkv = roundedToFloat(gaussian(random, B * T * rowWidth, 1));
         var out = zeros(B * T * C);
         CausalSelfAttention.forward(out, zeros(B * NH * T * T), zeros(B * NH * T * T), segment(qkv), B, T, NH, NKV, hd);
-        check("GQA vs Attention.forward:",
+        check(
+                "GQA vs Attention.forward:",
                 relativeError(doubles(out, B * T * C), Llama3Lesson.groupedQueryAttention(qkv, B, T, NH, NKV, hd)));
     }
 
@@ -83,7 +86,9 @@ class Step18Llama3Test {
         double[] fch = roundedToFloat(gaussian(random, B * T * 2 * H, 1));
         var out = zeros(B * T * H);
         Llama3Kernels.BASELINE.swigluForward(out, segment(fch), B * T, H);
-        check("SwiGLU vs Llama3.swigluForward:", relativeError(doubles(out, B * T * H), Llama3Lesson.swiglu(fch, B * T, H)));
+        check(
+                "SwiGLU vs Llama3.swigluForward:",
+                relativeError(doubles(out, B * T * H), Llama3Lesson.swiglu(fch, B * T, H)));
     }
 
     static void gradientCheck(String what, double[] analytic, double[] numeric) {
@@ -100,9 +105,13 @@ class Step18Llama3Test {
         double[] dout = roundedToFloat(gaussian(random, rows * c, 1));
         double[] dinp = new double[rows * c], dweight = new double[c];
         Llama3Lesson.rmsnormBackward(dinp, dweight, dout, inp, weight, rows, c, eps);
-        gradientCheck("RMSNorm dinp vs finite differences:", dinp,
+        gradientCheck(
+                "RMSNorm dinp vs finite differences:",
+                dinp,
                 numericGradient(inp.clone(), x -> Llama3Lesson.rmsnorm(x, weight, rows, c, eps), dout, 1e-6));
-        gradientCheck("RMSNorm dweight vs finite diff.:", dweight,
+        gradientCheck(
+                "RMSNorm dweight vs finite diff.:",
+                dweight,
                 numericGradient(weight.clone(), w -> Llama3Lesson.rmsnorm(inp, w, rows, c, eps), dout, 1e-6));
         var rstd = zeros(rows);
         var input = segment(inp);
@@ -123,11 +132,18 @@ class Step18Llama3Test {
         double[] dout = roundedToFloat(gaussian(random, rows * rowWidth, 1));
         double[] dx = dout.clone();
         Llama3Lesson.ropeBackward(dx, rows, rowWidth, T, rotated, hd, freqs);
-        gradientCheck("RoPE backward vs finite differences:", dx, numericGradient(qkv.clone(), x -> {
-            double[] y = x.clone();
-            Llama3Lesson.rope(y, rows, rowWidth, T, rotated, hd, freqs);
-            return y;
-        }, dout, 1e-6));
+        gradientCheck(
+                "RoPE backward vs finite differences:",
+                dx,
+                numericGradient(
+                        qkv.clone(),
+                        x -> {
+                            double[] y = x.clone();
+                            Llama3Lesson.rope(y, rows, rowWidth, T, rotated, hd, freqs);
+                            return y;
+                        },
+                        dout,
+                        1e-6));
         var real = segment(dout);
         float[][] tables = Llama3.ropeTables(CONFIG, T);
         Llama3Kernels.BASELINE.rope(real, tables[0], tables[1], rows, T, 0, rotated, hd, rowWidth, true);
@@ -141,14 +157,18 @@ class Step18Llama3Test {
         double[] dout = roundedToFloat(gaussian(random, B * T * C, 1));
         double[] dqkv = new double[qkv.length];
         Llama3Lesson.groupedQueryAttentionBackward(dqkv, dout, qkv, B, T, NH, NKV, hd);
-        gradientCheck("GQA backward vs finite differences:", dqkv, numericGradient(qkv.clone(),
-                x -> Llama3Lesson.groupedQueryAttention(x, B, T, NH, NKV, hd), dout, 1e-6));
+        gradientCheck(
+                "GQA backward vs finite differences:",
+                dqkv,
+                numericGradient(
+                        qkv.clone(), x -> Llama3Lesson.groupedQueryAttention(x, B, T, NH, NKV, hd), dout, 1e-6));
         int attention = B * NH * T * T;
         var input = segment(qkv);
         var att = zeros(attention);
         CausalSelfAttention.forward(zeros(B * T * C), zeros(attention), att, input, B, T, NH, NKV, hd);
         var real = zeros(qkv.length);
-        CausalSelfAttention.backward(real, zeros(attention), zeros(attention), segment(dout), input, att, B, T, NH, NKV, hd);
+        CausalSelfAttention.backward(
+                real, zeros(attention), zeros(attention), segment(dout), input, att, B, T, NH, NKV, hd);
         check("GQA backward vs Attention.backward:", relativeError(doubles(real, qkv.length), dqkv));
         // the group sum, seen directly: with only query head 0 sending a gradient, kv head 0's dK is its share alone;
         // with all three heads of group 0 it is the sum of the three shares
@@ -163,8 +183,7 @@ class Step18Llama3Test {
     static double[] onlyHeads(double[] dout, int from, int to) {
         double[] out = new double[dout.length];
         for (int row = 0; row < B * T; row++)
-            for (int h = from; h < to; h++)
-                System.arraycopy(dout, row * C + h * hd, out, row * C + h * hd, hd);
+            for (int h = from; h < to; h++) System.arraycopy(dout, row * C + h * hd, out, row * C + h * hd, hd);
         return out;
     }
 
@@ -175,7 +194,9 @@ class Step18Llama3Test {
         double[] dout = roundedToFloat(gaussian(random, rows * H, 1));
         double[] dfch = new double[fch.length];
         Llama3Lesson.swigluBackward(dfch, fch, dout, rows, H);
-        gradientCheck("SwiGLU backward vs finite diff.:", dfch,
+        gradientCheck(
+                "SwiGLU backward vs finite diff.:",
+                dfch,
                 numericGradient(fch.clone(), x -> Llama3Lesson.swiglu(x, rows, H), dout, 1e-6));
         var real = zeros(fch.length);
         Llama3Kernels.BASELINE.swigluBackward(real, segment(fch), segment(dout), rows, H);
@@ -210,8 +231,10 @@ class Step18Llama3Test {
         }
         // and it does depend on the difference: distance 0 and distance 5 give different scores
         double change = Math.abs(dotAt(qs, 5, ks, 0, headSize) - dotAt(qs, 0, ks, 0, headSize));
-        System.out.printf("RoPE: q·k at (p + s, p' + s) vs (p, p') for 40 positions: worst difference %.1e"
-                + " (the score moves by %.2f between distances 0 and 5)%n", worst, change);
+        System.out.printf(
+                "RoPE: q·k at (p + s, p' + s) vs (p, p') for 40 positions: worst difference %.1e"
+                        + " (the score moves by %.2f between distances 0 and 5)%n",
+                worst, change);
         assertTrue(worst < 1e-12, "relative positions only: " + worst);
         assertTrue(change > 1e-3, "the score depends on the distance: " + change);
     }
@@ -226,10 +249,11 @@ class Step18Llama3Test {
         double[] hf = Llama3Lesson.interleavedToHalves(head);
         Llama3Lesson.ropeRotateHalf(hf, 0, headSize, position, freqs);
         double permuted = relativeError(hf, Llama3Lesson.interleavedToHalves(metaAtP));
-        double[] trap = head.clone();                 // Meta's weights, HF's rotation, no permutation: the trap
+        double[] trap = head.clone(); // Meta's weights, HF's rotation, no permutation: the trap
         Llama3Lesson.ropeRotateHalf(trap, 0, headSize, position, freqs);
         double wrong = relativeError(trap, metaAtP);
-        System.out.printf("rotate-half on permuted rows vs interleaved RoPE: %.1e; without the permutation: %.2f%n",
+        System.out.printf(
+                "rotate-half on permuted rows vs interleaved RoPE: %.1e; without the permutation: %.2f%n",
                 permuted, wrong);
         assertTrue(permuted < 1e-14, "the same rotation, up to the permutation");
         assertTrue(wrong > 0.1, "without it, a different function");
@@ -240,7 +264,10 @@ class Step18Llama3Test {
         var config = new Llama3Config(T, 32, 1, NH, NKV, C, 1.0f, 8, 1e-5f, 500000f, false, 3, 1);
         int V = config.vocabSize(), H = config.ffnHidden(), rows = B * T;
         int[] tokens = new int[rows], targets = new int[rows];
-        for (int i = 0; i < rows; i++) { tokens[i] = random.nextInt(V); targets[i] = random.nextInt(V); }
+        for (int i = 0; i < rows; i++) {
+            tokens[i] = random.nextInt(V);
+            targets[i] = random.nextInt(V);
+        }
         try (var model = Llama3.randomInit(config, 1337)) {
             long[] offsets = config.parameterOffsets(), sizes = config.parameterSizes();
             var parameters = model.parameters();
@@ -255,11 +282,15 @@ class Step18Llama3Test {
             double[] x = new double[rows * C];
             for (int r = 0; r < rows; r++) System.arraycopy(p[0], tokens[r] * C, x, r * C, C); // wte; no wpe
             var weights = new Llama3Lesson.LayerWeights(p[2], p[4], p[6], p[8], p[10], p[12]);
-            var shape = new Llama3Lesson.Shape(B, T, C, NH, NKV, hd, H, config.normEps(),
-                    Llama3Lesson.ropeFrequencies(hd, config.ropeTheta()));
+            var shape = new Llama3Lesson.Shape(
+                    B, T, C, NH, NKV, hd, H, config.normEps(), Llama3Lesson.ropeFrequencies(hd, config.ropeTheta()));
             x = Llama3Lesson.block(x, weights, shape);
-            double[] logits = Llama3Lesson.linear(Llama3Lesson.rmsnorm(x, p[14], rows, C, config.normEps()), p[1],
-                    rows, C, V);                             // the untied head: slot 1, not wte
+            double[] logits = Llama3Lesson.linear(
+                    Llama3Lesson.rmsnorm(x, p[14], rows, C, config.normEps()),
+                    p[1],
+                    rows,
+                    C,
+                    V); // the untied head: slot 1, not wte
             double loss = 0;
             for (int r = 0; r < rows; r++) {
                 double max = Double.NEGATIVE_INFINITY, sum = 0;
@@ -267,8 +298,8 @@ class Step18Llama3Test {
                 for (int v = 0; v < V; v++) sum += Math.exp(logits[r * V + v] - max);
                 loss += (Math.log(sum) + max - logits[r * V + targets[r]]) / rows;
             }
-            System.out.printf("one block + head from the lesson vs Llama3.forward: loss %.7f vs %.7f%n", loss,
-                    moduleLoss);
+            System.out.printf(
+                    "one block + head from the lesson vs Llama3.forward: loss %.7f vs %.7f%n", loss, moduleLoss);
             assertEquals(moduleLoss, loss, 1e-5 * loss);
             assertTrue(relativeError(p[0], p[1]) > 0.5, "Llama 3's head is its own matrix, not wte");
         }
@@ -276,7 +307,7 @@ class Step18Llama3Test {
 
     @Test
     void llama3TokensNeedFourBytes() {
-        int vocabulary = 128_256;                            // Llama 3's tokenizer
+        int vocabulary = 128_256; // Llama 3's tokenizer
         assertTrue(vocabulary - 1 > TokenShard.Kind.GPT2.maxTokenId(), "does not fit GPT-2's uint16 shards");
         assertEquals(4, TokenShard.Kind.LLAMA3.tokenBytes);
         assertEquals(2, TokenShard.Kind.GPT2.tokenBytes);

@@ -26,7 +26,9 @@ class TutorialPagesTest {
 
     static List<Path> pages() throws IOException {
         try (Stream<Path> files = Files.list(PAGES)) {
-            return files.filter(p -> PAGE.matcher(p.getFileName().toString()).matches()).sorted().toList();
+            return files.filter(p -> PAGE.matcher(p.getFileName().toString()).matches())
+                    .sorted()
+                    .toList();
         }
     }
 
@@ -40,7 +42,7 @@ class TutorialPagesTest {
             int lastSection = text.lastIndexOf("\n== ");
             assertTrue(text.startsWith("== Run it", lastSection + 1), page + ": the last section is \"Run it\"");
             var command = Pattern.compile("\\./mvnw -q -pl tutorials -am test -Dtest=(Step" + step
-                    + "\\w+Test) -Dllmc\\.skipFixtures=true -Dsurefire\\.failIfNoSpecifiedTests=false\n")
+                            + "\\w+Test) -Dllmc\\.skipFixtures=true -Dsurefire\\.failIfNoSpecifiedTests=false\n")
                     .matcher(text.substring(lastSection));
             assertTrue(command.find(), page + ": \"Run it\" gives the command for Step" + step + "...Test");
             Path test = PAGES.resolve("src/test/java/dev/llmc4j/tutorials/" + command.group(1) + ".java");
@@ -54,14 +56,18 @@ class TutorialPagesTest {
             String text = Files.readString(PAGES.resolve(page[0]));
             int lastSection = text.lastIndexOf("\n== ");
             assertTrue(text.startsWith("== Run it", lastSection + 1), page[0]);
-            assertTrue(text.substring(lastSection).contains("./mvnw -q -pl tutorials -am test -Dtest=" + page[1]
-                    + " -Dllmc.skipFixtures=true -Dsurefire.failIfNoSpecifiedTests=false\n"), page[0]);
+            assertTrue(
+                    text.substring(lastSection)
+                            .contains("./mvnw -q -pl tutorials -am test -Dtest=" + page[1]
+                                    + " -Dllmc.skipFixtures=true -Dsurefire.failIfNoSpecifiedTests=false\n"),
+                    page[0]);
         }
     }
 
     /** The pages beside the numbered steps, and their tests. */
     static final String[][] BRIDGES = {
-        {"autograd-bridge.adoc", "AutogradBridgeTest"}, {"cuda-kernel.adoc", "CudaKernelTest"}};
+        {"autograd-bridge.adoc", "AutogradBridgeTest"}, {"cuda-kernel.adoc", "CudaKernelTest"}
+    };
 
     @Test
     void everyLinkAndIncludeResolvesWithoutTheDocsBuild() throws IOException {
@@ -77,23 +83,25 @@ class TutorialPagesTest {
                 Path target = PAGES.resolve(xref.group(1));
                 assertTrue(Files.isRegularFile(target), page + " links to a missing page: " + xref.group(1));
                 if (xref.group(2) != null)
-                    assertTrue(Files.readString(target).contains("[#" + xref.group(2) + "]"),
+                    assertTrue(
+                            Files.readString(target).contains("[#" + xref.group(2) + "]"),
                             page + " links to a missing anchor: " + xref.group());
                 links++;
             }
             var include = INCLUDE.matcher(text);
             while (include.find()) {
-                if (include.group(1).contains("{")) continue;   // attribute paths belong to the docs build
+                if (include.group(1).contains("{")) continue; // attribute paths belong to the docs build
                 Path target = PAGES.resolve(include.group(1));
                 assertTrue(Files.isRegularFile(target), page + " includes a missing file: " + include.group(1));
                 if (include.group(2) != null)
-                    assertTrue(Files.readString(target).contains("tag::" + include.group(2) + "[]"),
+                    assertTrue(
+                            Files.readString(target).contains("tag::" + include.group(2) + "[]"),
                             page + " includes a missing tag: " + include.group());
                 includes++;
             }
         }
-        System.out.printf("tutorial pages: %d pages, %d links and %d includes resolve%n", pages.size(), links,
-                includes);
+        System.out.printf(
+                "tutorial pages: %d pages, %d links and %d includes resolve%n", pages.size(), links, includes);
         assertTrue(links >= 18 && includes >= 18, "the pattern found the links and includes");
     }
 }

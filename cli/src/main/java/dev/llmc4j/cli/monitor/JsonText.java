@@ -27,7 +27,8 @@ final class JsonText {
             case Number n -> number(text, n.doubleValue());
             case int[] ints -> {
                 text.append('[');
-                for (int i = 0; i < ints.length; i++) text.append(i == 0 ? "" : ",").append(ints[i]);
+                for (int i = 0; i < ints.length; i++)
+                    text.append(i == 0 ? "" : ",").append(ints[i]);
                 text.append(']');
             }
             case float[] floats -> {
@@ -59,7 +60,9 @@ final class JsonText {
                 text.append(']');
             }
             case Object[] array -> write(text, List.of(array));
-            default -> throw new IllegalArgumentException("no JSON for " + value.getClass().getName());
+            default ->
+                throw new IllegalArgumentException(
+                        "no JSON for " + value.getClass().getName());
         }
     }
 

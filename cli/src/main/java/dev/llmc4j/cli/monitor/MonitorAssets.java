@@ -33,10 +33,11 @@ final class MonitorAssets {
     }
 
     static String contentType(String name) {
-        return name.endsWith(".html") ? "text/html; charset=utf-8"
-                : name.endsWith(".js") ? "text/javascript; charset=utf-8"
-                : name.endsWith(".css") ? "text/css; charset=utf-8"
-                : "application/json; charset=utf-8";
+        return name.endsWith(".html")
+                ? "text/html; charset=utf-8"
+                : name.endsWith(".js")
+                        ? "text/javascript; charset=utf-8"
+                        : name.endsWith(".css") ? "text/css; charset=utf-8" : "application/json; charset=utf-8";
     }
 
     private static String chartJsVersion() {

@@ -1,5 +1,6 @@
 package dev.llmc4j.cli.monitor;
 
+import dev.llmc4j.cli.Range;
 import dev.llmc4j.format.TokenizerFile;
 import dev.llmc4j.train.TrainableModel;
 import dev.llmc4j.train.TrainingConfig;
@@ -10,24 +11,34 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.function.IntFunction;
-import dev.llmc4j.cli.Range;
 import picocli.CommandLine.Option;
 
 /** The {@code --ui} flags of the train commands: a picocli mixin. */
 public final class MonitorOptions {
 
     @Range(min = 0, max = 65535, also = -1) // -1: no --ui
-    @Option(names = "--ui", arity = "0..1", paramLabel = "PORT", defaultValue = "-1", fallbackValue = "8080",
+    @Option(
+            names = "--ui",
+            arity = "0..1",
+            paramLabel = "PORT",
+            defaultValue = "-1",
+            fallbackValue = "8080",
             description = "serve a live page of the run (curves, gradient and update ratios, attention maps, samples) "
                     + "on this port (default 8080; 0: any free port); rank 0 serves it")
     int port;
 
-    @Option(names = "--ui-bind", paramLabel = "ADDRESS", defaultValue = "127.0.0.1",
+    @Option(
+            names = "--ui-bind",
+            paramLabel = "ADDRESS",
+            defaultValue = "127.0.0.1",
             description = "--ui: the address to serve on (default: ${DEFAULT-VALUE}, this machine only)")
     String bind;
 
     @Range(min = 0, max = Integer.MAX_VALUE) // 0: every -v steps
-    @Option(names = "--ui-every", paramLabel = "N", defaultValue = "0",
+    @Option(
+            names = "--ui-every",
+            paramLabel = "N",
+            defaultValue = "0",
             description = "--ui: gradient, update and activation statistics every N steps (default: -v's)")
     int every;
 
@@ -54,16 +65,23 @@ public final class MonitorOptions {
      * @param title     the page's heading, e.g. "GPT-2 d4"
      * @param tokenText a token's text, for the samples and the maps' labels
      */
-    public Session open(TrainableModel model, TrainingConfig config, String title, IntFunction<String> tokenText,
-                        PrintStream out) {
+    public Session open(
+            TrainableModel model, TrainingConfig config, String title, IntFunction<String> tokenText, PrintStream out) {
         if (!enabled() || config.rank() != 0) return null;
         if (port > 65535) throw new LlmcException("--ui: expected a port in 0..65535, found " + port);
         if (every < 0) throw new LlmcException("--ui-every: expected at least 1 step, found " + every);
-        var monitor = new RunMonitor(model, describe(model, config, title), every > 0 ? every : config.valEvery(),
-                config.valPattern(), tokenText, config.outputDir());
+        var monitor = new RunMonitor(
+                model,
+                describe(model, config, title),
+                every > 0 ? every : config.valEvery(),
+                config.valPattern(),
+                tokenText,
+                config.outputDir());
         var server = new MonitorServer(monitor, bind, port);
-        out.println("monitor: " + server.url() + (config.outputDir() != null
-                ? " (and ./llmc report " + config.outputDir() + " when it is done)" : ""));
+        out.println("monitor: " + server.url()
+                + (config.outputDir() != null
+                        ? " (and ./llmc report " + config.outputDir() + " when it is done)"
+                        : ""));
         return new Session(monitor, server);
     }
 

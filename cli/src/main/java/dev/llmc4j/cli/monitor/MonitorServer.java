@@ -25,6 +25,7 @@ public final class MonitorServer implements AutoCloseable {
 
     /** A comment line every so often, so proxies and browsers keep an idle stream open. */
     private static final long KEEP_ALIVE_SECONDS = 15;
+
     private static final String CLOSE = "";
 
     private final RunMonitor monitor;
@@ -69,7 +70,10 @@ public final class MonitorServer implements AutoCloseable {
             if (name.equals("events")) {
                 stream(exchange);
             } else if (name.equals("state.json")) {
-                send(exchange, "application/json; charset=utf-8", monitor.snapshot().getBytes(StandardCharsets.UTF_8));
+                send(
+                        exchange,
+                        "application/json; charset=utf-8",
+                        monitor.snapshot().getBytes(StandardCharsets.UTF_8));
             } else if (name.equals("state.js")) { // the report puts the state here; live, the page reads events
                 byte[] live = "window.LLMC_LIVE = true;\n".getBytes(StandardCharsets.UTF_8);
                 send(exchange, MonitorAssets.contentType(name), live);

@@ -32,24 +32,36 @@ import picocli.CommandLine.Parameters;
  * curves come from the run's monitor.json (written by --ui: with the z-scores, skipped steps, tensor statistics and
  * samples) or else from main.log; the attention maps from the latest model checkpoint in the folder.
  */
-@Command(name = "report", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Write the --ui page of a finished run as static HTML (DIR/report/index.html): curves from",
+@Command(
+        name = "report",
+        mixinStandardHelpOptions = true,
+        sortOptions = false,
+        description = {
+            "Write the --ui page of a finished run as static HTML (DIR/report/index.html): curves from",
             "DIR/monitor.json (runs with --ui) or DIR/main.log, attention maps from the latest",
-            "DIR/model_########.bin."})
+            "DIR/model_########.bin."
+        })
 public final class ReportCommand implements Callable<Integer> {
 
     @Parameters(paramLabel = "DIR", description = "the run's output folder (-o of ./llmc train)")
     Path runDir;
 
-    @Option(names = {"-o", "--output"}, paramLabel = "DIR", description = "where the page goes (default: DIR/report)")
+    @Option(
+            names = {"-o", "--output"},
+            paramLabel = "DIR",
+            description = "where the page goes (default: DIR/report)")
     Path output;
 
-    @Option(names = {"-j", "--val-data"}, paramLabel = "GLOB",
+    @Option(
+            names = {"-j", "--val-data"},
+            paramLabel = "GLOB",
             defaultValue = "data/tinyshakespeare/tiny_shakespeare_val.bin",
             description = "the attention maps' sequence, when monitor.json has none (default: ${DEFAULT-VALUE})")
     String valPattern;
 
-    @Option(names = "--tokenizer", paramLabel = "FILE",
+    @Option(
+            names = "--tokenizer",
+            paramLabel = "FILE",
             description = "gpt2_tokenizer.bin for the maps' labels, when monitor.json has none (default: next to -j)")
     Path tokenizer;
 
@@ -72,8 +84,10 @@ public final class ReportCommand implements Callable<Integer> {
         Path checkpoint = latestCheckpoint(runDir);
         if (checkpoint != null) state.put("attention", attention(checkpoint, state.get("attention")));
         Path index = StaticReport.write(output != null ? output : runDir.resolve("report"), JsonText.of(state));
-        System.out.println("report: " + index + (checkpoint != null ? " (attention maps of " + checkpoint.getFileName()
-                + ")" : " (no model_########.bin: no attention maps)"));
+        System.out.println("report: " + index
+                + (checkpoint != null
+                        ? " (attention maps of " + checkpoint.getFileName() + ")"
+                        : " (no model_########.bin: no attention maps)"));
         return 0;
     }
 
@@ -117,8 +131,11 @@ public final class ReportCommand implements Callable<Integer> {
                 point.put("skipped", false);
                 steps.add(point);
             } else if (validation.matches()) {
-                val.add(Map.of("step", Integer.parseInt(validation.group(1)),
-                        "loss", Double.parseDouble(validation.group(2))));
+                val.add(Map.of(
+                        "step",
+                        Integer.parseInt(validation.group(1)),
+                        "loss",
+                        Double.parseDouble(validation.group(2))));
             }
         }
         var run = new LinkedHashMap<String, Object>();
@@ -138,8 +155,11 @@ public final class ReportCommand implements Callable<Integer> {
     /** The model_########.bin of the highest step, or null. */
     static Path latestCheckpoint(Path dir) {
         try (Stream<Path> files = Files.list(dir)) {
-            return files.filter(f -> MODEL_FILE.matcher(f.getFileName().toString()).matches())
-                    .max((a, b) -> a.getFileName().toString().compareTo(b.getFileName().toString())).orElse(null);
+            return files.filter(
+                            f -> MODEL_FILE.matcher(f.getFileName().toString()).matches())
+                    .max((a, b) ->
+                            a.getFileName().toString().compareTo(b.getFileName().toString()))
+                    .orElse(null);
         } catch (IOException e) {
             throw new LlmcException("report: cannot list " + dir + ": " + e.getMessage(), e);
         }
@@ -153,7 +173,8 @@ public final class ReportCommand implements Callable<Integer> {
         try (TrainableModel model = load(checkpoint)) {
             int[] ids;
             IntFunction<String> text;
-            if (previous instanceof Map<?, ?> last && last.get("ids") instanceof List<?> lastIds
+            if (previous instanceof Map<?, ?> last
+                    && last.get("ids") instanceof List<?> lastIds
                     && last.get("tokens") instanceof List<?> lastTokens) {
                 ids = lastIds.stream().mapToInt(id -> ((Number) id).intValue()).toArray();
                 var texts = new HashMap<Integer, String>();
@@ -161,7 +182,8 @@ public final class ReportCommand implements Callable<Integer> {
                 text = texts::get;
             } else {
                 ids = AttentionMaps.firstTokens(valPattern, Math.min(AttentionMaps.SEQUENCE_LENGTH, model.maxSeqLen()));
-                Path tokenizerFile = tokenizer != null ? tokenizer
+                Path tokenizerFile = tokenizer != null
+                        ? tokenizer
                         : Path.of(valPattern).toAbsolutePath().resolveSibling("gpt2_tokenizer.bin");
                 text = MonitorOptions.gpt2TokenText(tokenizerFile);
             }
@@ -183,9 +205,9 @@ public final class ReportCommand implements Callable<Integer> {
         return switch (magic) {
             case GPT2Checkpoint.MAGIC -> GPT2.fromCheckpoint(checkpoint);
             case Llama3Checkpoint.MAGIC -> Llama3.fromCheckpoint(checkpoint);
-            default -> throw new LlmcException(
-                    "report: %s: header[0] (magic): expected %d (GPT-2) or %d (Llama 3), found %d".formatted(
-                            checkpoint, GPT2Checkpoint.MAGIC, Llama3Checkpoint.MAGIC, magic));
+            default ->
+                throw new LlmcException("report: %s: header[0] (magic): expected %d (GPT-2) or %d (Llama 3), found %d"
+                        .formatted(checkpoint, GPT2Checkpoint.MAGIC, Llama3Checkpoint.MAGIC, magic));
         };
     }
 }

@@ -48,7 +48,8 @@ public final class RunMonitor implements TrainingListener {
     private final List<BlockingQueue<String>> subscribers = new CopyOnWriteArrayList<>();
     // monitor.json is written on a thread of its own: a file written safely (flushed to disk) can take a second on a
     // busy machine, and the training thread should not wait for it
-    private final ExecutorService saver = Executors.newSingleThreadExecutor(Thread.ofPlatform().daemon().factory());
+    private final ExecutorService saver =
+            Executors.newSingleThreadExecutor(Thread.ofPlatform().daemon().factory());
     private List<Map<String, Object>> pendingActivations;
     private int inspectedStep = -1;
 
@@ -59,15 +60,20 @@ public final class RunMonitor implements TrainingListener {
      * @param tokenText  a token's text, for the samples' and maps' labels
      * @param outputDir  where monitor.json goes (null: nowhere)
      */
-    public RunMonitor(TrainableModel model, Map<String, Object> run, int every, String valPattern,
-                      IntFunction<String> tokenText, Path outputDir) {
+    public RunMonitor(
+            TrainableModel model,
+            Map<String, Object> run,
+            int every,
+            String valPattern,
+            IntFunction<String> tokenText,
+            Path outputDir) {
         this.model = model;
         this.inspectable = model instanceof Inspectable i ? i : null;
         this.statistics = inspectable != null ? new TensorStatistics(inspectable) : null;
         this.every = Math.max(1, every);
         int mapLength = Math.min(AttentionMaps.SEQUENCE_LENGTH, model.maxSeqLen());
-        this.attentionIds = inspectable != null && valPattern != null
-                ? AttentionMaps.firstTokens(valPattern, mapLength) : null;
+        this.attentionIds =
+                inspectable != null && valPattern != null ? AttentionMaps.firstTokens(valPattern, mapLength) : null;
         this.tokenText = tokenText;
         this.outputDir = outputDir;
         this.header = new LinkedHashMap<>(run);

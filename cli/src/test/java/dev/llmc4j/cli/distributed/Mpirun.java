@@ -24,23 +24,34 @@ final class Mpirun {
             Path candidate = Path.of(dir, "mpirun");
             if (Files.isExecutable(candidate)) return candidate.toString();
         }
-        assumeTrue(false, "mpirun not found: install Open MPI (apt-get install openmpi-bin) to run the multi-process tests");
+        assumeTrue(
+                false,
+                "mpirun not found: install Open MPI (apt-get install openmpi-bin) to run the multi-process tests");
         return null;
     }
 
     /** The JVM command line that runs mainClass with this test's classpath. */
     static List<String> java(String mainClass, String... args) {
-        var command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-XX:+UseSerialGC",
-                "-XX:TieredStopAtLevel=1", "-Xshare:auto", "-Dllmc.threads=1",
-                "-cp", System.getProperty("java.class.path"), mainClass));
+        var command = new ArrayList<>(List.of(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--add-modules",
+                "jdk.incubator.vector",
+                "--enable-native-access=ALL-UNNAMED",
+                "-XX:+UseSerialGC",
+                "-XX:TieredStopAtLevel=1",
+                "-Xshare:auto",
+                "-Dllmc.threads=1",
+                "-cp",
+                System.getProperty("java.class.path"),
+                mainClass));
         command.addAll(List.of(args));
         return command;
     }
 
     /** mpirun -np ranks (one program for all), or MPMD: "-np 1 a : -np 1 b" when given several programs. */
     @SafeVarargs
-    static Result run(Path dir, long timeoutSeconds, List<String>... programs) throws IOException, InterruptedException {
+    static Result run(Path dir, long timeoutSeconds, List<String>... programs)
+            throws IOException, InterruptedException {
         var command = new ArrayList<>(List.of(mpirun(), "--allow-run-as-root", "--oversubscribe", "--bind-to", "none"));
         for (int i = 0; i < programs.length; i++) {
             if (i > 0) command.add(":");
@@ -56,9 +67,11 @@ final class Mpirun {
         if (!process.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
             process.descendants().forEach(ProcessHandle::destroyForcibly);
             process.destroyForcibly();
-            fail("mpirun did not finish within " + timeoutSeconds + " s:\n" + Files.readString(log, StandardCharsets.UTF_8));
+            fail("mpirun did not finish within " + timeoutSeconds + " s:\n"
+                    + Files.readString(log, StandardCharsets.UTF_8));
         }
-        return new Result(process.exitValue(), Files.readString(log, StandardCharsets.UTF_8), (System.nanoTime() - start) / 1e9);
+        return new Result(
+                process.exitValue(), Files.readString(log, StandardCharsets.UTF_8), (System.nanoTime() - start) / 1e9);
     }
 
     static List<String> np(int ranks, List<String> program) {

@@ -1,6 +1,5 @@
 package dev.llmc4j.cli.distributed;
 
-import dev.llmc4j.testing.RandomTokens;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -12,6 +11,7 @@ import dev.llmc4j.format.TokenShard;
 import dev.llmc4j.gpt2.GPT2;
 import dev.llmc4j.gpt2.cuda.CudaDriver;
 import dev.llmc4j.model.GPT2Config;
+import dev.llmc4j.testing.RandomTokens;
 import dev.llmc4j.util.LlmcException;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -56,9 +56,32 @@ class MultiGpuTrainingTest {
     }
 
     private List<String> train(String out, String... extra) {
-        var args = new ArrayList<>(List.of("train", "--device", "cuda", "-e", dir.resolve("model.bin").toString(),
-                "-i", dir.resolve("train.bin").toString(), "-j", dir.resolve("val.bin").toString(), "-b", "2", "-t", "64",
-                "-x", "6", "-l", "1e-3", "-v", "3", "-m", "1", "-g", "0", "-o", dir.resolve(out).toString()));
+        var args = new ArrayList<>(List.of(
+                "train",
+                "--device",
+                "cuda",
+                "-e",
+                dir.resolve("model.bin").toString(),
+                "-i",
+                dir.resolve("train.bin").toString(),
+                "-j",
+                dir.resolve("val.bin").toString(),
+                "-b",
+                "2",
+                "-t",
+                "64",
+                "-x",
+                "6",
+                "-l",
+                "1e-3",
+                "-v",
+                "3",
+                "-m",
+                "1",
+                "-g",
+                "0",
+                "-o",
+                dir.resolve(out).toString()));
         args.addAll(List.of(extra));
         return Mpirun.java("dev.llmc4j.cli.Llmc", args.toArray(String[]::new));
     }
@@ -70,7 +93,10 @@ class MultiGpuTrainingTest {
         for (var command : commands) {
             Path log = dir.resolve("process-" + logs.size() + "-" + System.nanoTime() + ".log");
             logs.add(log);
-            processes.add(new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start());
+            processes.add(new ProcessBuilder(command)
+                    .redirectErrorStream(true)
+                    .redirectOutput(log.toFile())
+                    .start());
         }
         for (int i = 0; i < processes.size(); i++) {
             Process process = processes.get(i);
@@ -87,7 +113,15 @@ class MultiGpuTrainingTest {
         var ranks = new ArrayList<List<String>>();
         for (int rank = 0; rank < 2; rank++) {
             var args = new ArrayList<>(List.of(extra));
-            args.addAll(List.of("-pn", "2", "-pr", Integer.toString(rank), "-pi", "fs", "-pf", dir.resolve("shared-" + out).toString()));
+            args.addAll(List.of(
+                    "-pn",
+                    "2",
+                    "-pr",
+                    Integer.toString(rank),
+                    "-pi",
+                    "fs",
+                    "-pf",
+                    dir.resolve("shared-" + out).toString()));
             ranks.add(train(out, args.toArray(String[]::new)));
         }
         return ranks;
@@ -95,14 +129,18 @@ class MultiGpuTrainingTest {
 
     /** The train losses rank 0 printed ("step N/M | loss X (...)": six decimals, main.log has four). */
     private static List<Double> trainLosses(Path output) throws IOException {
-        return Files.readAllLines(output).stream().filter(l -> l.startsWith("step ") && l.contains("| loss "))
-                .map(l -> Double.parseDouble(l.substring(l.indexOf("| loss ") + 7).trim().split(" ")[0])).toList();
+        return Files.readAllLines(output).stream()
+                .filter(l -> l.startsWith("step ") && l.contains("| loss "))
+                .map(l -> Double.parseDouble(
+                        l.substring(l.indexOf("| loss ") + 7).trim().split(" ")[0]))
+                .toList();
     }
 
     private static void assertClose(List<Double> expected, List<Double> found, double relative, String what) {
         assertEquals(expected.size(), found.size(), what + ": number of steps");
         for (int i = 0; i < expected.size(); i++)
-            assertTrue(Math.abs(expected.get(i) - found.get(i)) <= relative * Math.abs(expected.get(i)),
+            assertTrue(
+                    Math.abs(expected.get(i) - found.get(i)) <= relative * Math.abs(expected.get(i)),
                     "%s, step %d: expected %.6f, found %.6f".formatted(what, i + 1, expected.get(i), found.get(i)));
     }
 
@@ -131,14 +169,20 @@ class MultiGpuTrainingTest {
 
         // resume the ZeRO-1 run from its step-3 checkpoint, copied alone into a fresh folder
         Path resumed = Files.createDirectories(dir.resolve("resumed"));
-        for (String name : List.of("model_00000003.bin", "state_00000003_00000.bin", "state_00000003_00001.bin", "DONE_00000003"))
+        for (String name :
+                List.of("model_00000003.bin", "state_00000003_00000.bin", "state_00000003_00001.bin", "DONE_00000003"))
             Files.copy(dir.resolve("zero1").resolve(name), resumed.resolve(name));
         runTogether(dir, twoRanks("resumed", "-z", "1", "-n", "3", "-y", "1"));
-        assertArrayEquals(Files.readAllBytes(dir.resolve("zero1/model_00000006.bin")), Files.readAllBytes(resumed.resolve("model_00000006.bin")),
+        assertArrayEquals(
+                Files.readAllBytes(dir.resolve("zero1/model_00000006.bin")),
+                Files.readAllBytes(resumed.resolve("model_00000006.bin")),
                 "a resumed 2-GPU ZeRO-1 bf16 run ends bit for bit as the uninterrupted one");
         for (int rank = 0; rank < 2; rank++) {
             String state = "state_00000006_0000%d.bin".formatted(rank);
-            assertArrayEquals(Files.readAllBytes(dir.resolve("zero1").resolve(state)), Files.readAllBytes(resumed.resolve(state)), state);
+            assertArrayEquals(
+                    Files.readAllBytes(dir.resolve("zero1").resolve(state)),
+                    Files.readAllBytes(resumed.resolve(state)),
+                    state);
         }
     }
 }

@@ -53,16 +53,30 @@ final class HeadlessChromium implements AutoCloseable {
 
     /** Starts Chromium with a fresh profile in {@code profile} and opens {@code url} in a page of width x height. */
     HeadlessChromium(Path chromium, String url, Path profile, int width, int height) throws Exception {
-        process = new ProcessBuilder(chromium.toString(), "--headless", "--no-sandbox", "--disable-gpu",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
-                "--hide-scrollbars", "--user-data-dir=" + profile, "--remote-debugging-port=0",
-                "--window-size=" + width + "," + height, "about:blank").redirectErrorStream(true).start();
+        process = new ProcessBuilder(
+                        chromium.toString(),
+                        "--headless",
+                        "--no-sandbox",
+                        "--disable-gpu",
+                        "--disable-background-networking",
+                        "--disable-component-update",
+                        "--disable-sync",
+                        "--no-first-run",
+                        "--hide-scrollbars",
+                        "--user-data-dir=" + profile,
+                        "--remote-debugging-port=0",
+                        "--window-size=" + width + "," + height,
+                        "about:blank")
+                .redirectErrorStream(true)
+                .start();
         try {
             socket = connect();
             // our own page, attached in "flat" mode: its commands go through the browser's socket with a session id
-            var target = call("Target.createTarget", Map.of("url", url, "newWindow", true, "width", width, "height", height));
-            session = (String) call("Target.attachToTarget", Map.of("targetId", target.get("targetId"), "flatten", true))
-                    .get("sessionId");
+            var target = call(
+                    "Target.createTarget", Map.of("url", url, "newWindow", true, "width", width, "height", height));
+            session =
+                    (String) call("Target.attachToTarget", Map.of("targetId", target.get("targetId"), "flatten", true))
+                            .get("sessionId");
         } catch (Exception e) {
             process.destroyForcibly();
             throw e;
@@ -72,21 +86,32 @@ final class HeadlessChromium implements AutoCloseable {
     /** The browser's DevTools socket, at the address Chromium prints when it is ready. */
     private WebSocket connect() throws Exception {
         var devtools = new CompletableFuture<String>();
-        Thread.ofVirtual().start(() -> { // keep reading Chromium's output, so that it never blocks on a full pipe
-            try (var lines = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
-                for (String line; (line = lines.readLine()) != null; ) {
-                    synchronized (output) { output.add(line); }
-                    if (line.startsWith("DevTools listening on ")) devtools.complete(line.substring("DevTools listening on ".length()));
-                }
-            } catch (IOException ignored) {
-                // the process ended
-            }
-            devtools.completeExceptionally(new IllegalStateException("chromium exited: " + output()));
-        });
+        Thread.ofVirtual()
+                .start(
+                        () -> { // keep reading Chromium's output, so that it never blocks on a full pipe
+                            try (var lines = new BufferedReader(
+                                    new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+                                for (String line; (line = lines.readLine()) != null; ) {
+                                    synchronized (output) {
+                                        output.add(line);
+                                    }
+                                    if (line.startsWith("DevTools listening on "))
+                                        devtools.complete(line.substring("DevTools listening on ".length()));
+                                }
+                            } catch (IOException ignored) {
+                                // the process ended
+                            }
+                            devtools.completeExceptionally(new IllegalStateException("chromium exited: " + output()));
+                        });
         URI browser = URI.create(devtools.get(120, TimeUnit.SECONDS));
-        var http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(30)).build();
+        var http = HttpClient.newBuilder()
+                .version(HttpClient.Version.HTTP_1_1)
+                .connectTimeout(Duration.ofSeconds(30))
+                .build();
         try {
-            return http.newWebSocketBuilder().buildAsync(browser, new Listener()).get(120, TimeUnit.SECONDS);
+            return http.newWebSocketBuilder()
+                    .buildAsync(browser, new Listener())
+                    .get(120, TimeUnit.SECONDS);
         } catch (TimeoutException e) {
             throw new IllegalStateException("no DevTools connection to " + browser + "; chromium said: " + output(), e);
         }
@@ -132,7 +157,8 @@ final class HeadlessChromium implements AutoCloseable {
     /** The value of a JavaScript expression in the page (JSON-like: numbers, strings, booleans, lists, maps). */
     Object evaluate(String expression) throws Exception {
         var result = call("Runtime.evaluate", Map.of("expression", expression, "returnByValue", true));
-        if (result.containsKey("exceptionDetails")) throw new IllegalStateException(expression + ": " + result.get("exceptionDetails"));
+        if (result.containsKey("exceptionDetails"))
+            throw new IllegalStateException(expression + ": " + result.get("exceptionDetails"));
         return ((Map<?, ?>) result.get("result")).get("value");
     }
 

@@ -56,39 +56,85 @@ class MonitorPageTest {
         Path train = folder.resolve("train.bin"), val = folder.resolve("val.bin"), run = folder.resolve("run");
         TokenShard.write(train, TokenShard.Kind.GPT2, RandomTokens.of(4096, 256, 1));
         TokenShard.write(val, TokenShard.Kind.GPT2, RandomTokens.of(1024, 256, 2));
-        var config = new TrainingConfig(train.toString(), val.toString(), 2, 16, -1, STEPS, 1e-3f, 0, 1.0f, "cosine",
-                0f, 1.0f, VAL_EVERY, 2, VAL_EVERY, 8, false, run, STEPS, 0, 0, false, 0, 0, null, 1, 0);
+        var config = new TrainingConfig(
+                train.toString(),
+                val.toString(),
+                2,
+                16,
+                -1,
+                STEPS,
+                1e-3f,
+                0,
+                1.0f,
+                "cosine",
+                0f,
+                1.0f,
+                VAL_EVERY,
+                2,
+                VAL_EVERY,
+                8,
+                false,
+                run,
+                STEPS,
+                0,
+                0,
+                false,
+                0,
+                0,
+                null,
+                1,
+                0);
         var gate = new Gate();
         var log = new ByteArrayOutputStream();
         try (var model = GPT2.randomInit(new GPT2Config(64, 256, 256, LAYERS, HEADS, 24))) {
-            var monitor = new RunMonitor(model, MonitorOptions.describe(model, config, "test run"), 2, val.toString(),
-                    id -> "t" + id, run);
+            var monitor = new RunMonitor(
+                    model, MonitorOptions.describe(model, config, "test run"), 2, val.toString(), id -> "t" + id, run);
             try (var server = new MonitorServer(monitor, "127.0.0.1", 0)) {
-                var trainer = new Trainer(model, config, new PrintStream(log, true, StandardCharsets.UTF_8),
-                        new Trainer.SampleText(0, null)).listen(monitor).listen(gate);
-                // a thread of its own: on the common pool (one thread on two cores) the waiting trainer would starve the
+                var trainer = new Trainer(
+                                model,
+                                config,
+                                new PrintStream(log, true, StandardCharsets.UTF_8),
+                                new Trainer.SampleText(0, null))
+                        .listen(monitor)
+                        .listen(gate);
+                // a thread of its own: on the common pool (one thread on two cores) the waiting trainer would starve
+                // the
                 // HTTP client's handshake with Chromium
                 var training = new FutureTask<>(trainer::run);
                 Thread.ofPlatform().name("training").daemon().start(training);
-                try (var browser = new HeadlessChromium(chromium.get(), server.url(), folder.resolve("profile-live"), 1400, 2200)) {
+                try (var browser = new HeadlessChromium(
+                        chromium.get(), server.url(), folder.resolve("profile-live"), 1400, 2200)) {
                     // the gate holds the trainer in the step after the released ones: that step is shown already
                     gate.steps.release(VAL_EVERY); // steps 1..5 pass; val and sample at 5; step 6 waits
-                    browser.waitFor("document.querySelectorAll('#samples .sample').length", v -> count(v) == 1, PATIENCE);
+                    browser.waitFor(
+                            "document.querySelectorAll('#samples .sample').length", v -> count(v) == 1, PATIENCE);
                     browser.waitFor(points("chart-loss", 0), v -> count(v) == VAL_EVERY + 1, PATIENCE);
 
                     gate.steps.release(VAL_EVERY); // steps 6..10 pass; step 11 waits
                     browser.waitFor(points("chart-loss", 0), v -> count(v) == 2 * VAL_EVERY + 1, PATIENCE);
                     for (String chart : List.of("chart-norm", "chart-z", "chart-lr", "chart-ms"))
-                        assertEquals(2 * VAL_EVERY + 1, count(browser.evaluate(points(chart, 0))), chart + " grows with the steps");
+                        assertEquals(
+                                2 * VAL_EVERY + 1,
+                                count(browser.evaluate(points(chart, 0))),
+                                chart + " grows with the steps");
                     assertEquals(3, count(browser.evaluate(points("chart-loss", 1))), "val loss at steps 0, 5 and 10");
-                    assertEquals(LAYERS * HEADS, count(browser.evaluate("document.querySelectorAll('#attention-grid canvas').length")));
-                    assertTrue(count(browser.evaluate("llmcMonitor.charts['chart-update'].data.datasets.length")) >= LAYERS,
+                    assertEquals(
+                            LAYERS * HEADS,
+                            count(browser.evaluate("document.querySelectorAll('#attention-grid canvas').length")));
+                    assertTrue(
+                            count(browser.evaluate("llmcMonitor.charts['chart-update'].data.datasets.length"))
+                                    >= LAYERS,
                             "update ratios: a line per layer");
-                    assertEquals("step 10", browser.evaluate("document.querySelectorAll('#samples .sample h3')[1].textContent"));
+                    assertEquals(
+                            "step 10",
+                            browser.evaluate("document.querySelectorAll('#samples .sample h3')[1].textContent"));
                     browser.evaluate("document.querySelector('#attention-grid figure').click()");
                     browser.waitFor("document.getElementById('attention-dialog').open", Boolean.TRUE::equals, PATIENCE);
-                    assertEquals("t" + TokenShard.open(val).token(0), browser.evaluate(
-                            "Chart.getChart('chart-attention-big').scales.x.ticks.find(t => t.value === 0).label"), "tokens label the axes");
+                    assertEquals(
+                            "t" + TokenShard.open(val).token(0),
+                            browser.evaluate(
+                                    "Chart.getChart('chart-attention-big').scales.x.ticks.find(t => t.value === 0).label"),
+                            "tokens label the axes");
                     screenshot(browser, "ui-attention.png");
                     browser.evaluate("document.getElementById('attention-dialog').close()");
                     screenshot(browser, "ui-live.png");
@@ -107,11 +153,16 @@ class MonitorPageTest {
         String html = Files.readString(index);
         var resource = Pattern.compile("(?:src|href)=\"([^\"]+)\"").matcher(html);
         while (resource.find()) assertTrue(Files.exists(index.resolveSibling(resource.group(1))), resource.group(1));
-        try (var browser = new HeadlessChromium(chromium.get(), index.toUri().toString(), folder.resolve("profile-report"), 1400, 2200)) {
+        try (var browser = new HeadlessChromium(
+                chromium.get(), index.toUri().toString(), folder.resolve("profile-report"), 1400, 2200)) {
             browser.waitFor(points("chart-loss", 0), v -> count(v) == STEPS, PATIENCE);
-            assertEquals(LAYERS * HEADS, count(browser.evaluate("document.querySelectorAll('#attention-grid canvas').length")));
+            assertEquals(
+                    LAYERS * HEADS,
+                    count(browser.evaluate("document.querySelectorAll('#attention-grid canvas').length")));
             assertEquals(3, count(browser.evaluate("document.querySelectorAll('#samples .sample').length")));
-            assertEquals("step 12", browser.evaluate("document.getElementById('attention-caption').textContent.split(':')[0]"));
+            assertEquals(
+                    "step 12",
+                    browser.evaluate("document.getElementById('attention-caption').textContent.split(':')[0]"));
             assertEquals(List.of(), browser.evaluate("llmcErrors"), "no script error, no file that failed to load");
             screenshot(browser, "ui-report.png");
         }
@@ -129,5 +180,4 @@ class MonitorPageTest {
         String folder = System.getProperty("llmc.screenshots");
         if (folder != null) Files.write(Path.of(folder, name), browser.screenshot());
     }
-
 }

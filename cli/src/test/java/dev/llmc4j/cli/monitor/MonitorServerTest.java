@@ -40,7 +40,8 @@ class MonitorServerTest {
     }
 
     private HttpResponse<String> send(String method, String path) throws Exception {
-        var request = HttpRequest.newBuilder(URI.create(server.url() + path)).method(method, HttpRequest.BodyPublishers.noBody());
+        var request = HttpRequest.newBuilder(URI.create(server.url() + path))
+                .method(method, HttpRequest.BodyPublishers.noBody());
         return http.send(request.build(), HttpResponse.BodyHandlers.ofString());
     }
 
@@ -64,8 +65,10 @@ class MonitorServerTest {
     @Test
     void eventStreamStartsWithTheStateThenSendsEachChange() throws Exception {
         monitor.stepDone(new StepLog(1, 3, 5.5f, Double.NaN, 1.25f, Double.NaN, 1e-3f, 12.5, -1, false));
-        var request = HttpRequest.newBuilder(URI.create(server.url() + "events")).build();
-        var lines = http.send(request, HttpResponse.BodyHandlers.ofLines()).body().iterator();
+        var request =
+                HttpRequest.newBuilder(URI.create(server.url() + "events")).build();
+        var lines =
+                http.send(request, HttpResponse.BodyHandlers.ofLines()).body().iterator();
         assertEquals("event: state", lines.next());
         String state = lines.next();
         assertTrue(state.startsWith("data: {\"run\":{\"title\":\"server test\""), state);
@@ -76,9 +79,11 @@ class MonitorServerTest {
         monitor.finished(new Trainer.Result(List.of(), List.of(), 10, 3));
         var rest = new StringBuilder();
         while (lines.hasNext()) rest.append(lines.next()).append('\n'); // the stream ends after "end"
-        var events = rest.toString().lines().filter(l -> l.startsWith("event: ")).collect(Collectors.toList());
+        var events =
+                rest.toString().lines().filter(l -> l.startsWith("event: ")).collect(Collectors.toList());
         assertEquals(List.of("event: step", "event: sample", "event: end"), events);
         assertTrue(rest.toString().contains("\"skipped\":true"));
-        assertTrue(rest.toString().contains("{\"step\":2,\"text\":\"O Romeo\"}") || rest.toString().contains("\"text\":\"O Romeo\""));
+        assertTrue(rest.toString().contains("{\"step\":2,\"text\":\"O Romeo\"}")
+                || rest.toString().contains("\"text\":\"O Romeo\""));
     }
 }

@@ -56,7 +56,8 @@ class RunMonitorTest {
             float[] after = model.parameters().toArray(ValueLayout.JAVA_FLOAT);
 
             var state = (Map<String, Object>) Json.parse(monitor.snapshot());
-            var stats = (List<Map<String, Object>>) ((Map<String, Object>) ((List<?>) state.get("tensors")).getFirst()).get("stats");
+            var stats = (List<Map<String, Object>>)
+                    ((Map<String, Object>) ((List<?>) state.get("tensors")).getFirst()).get("stats");
             var tensors = model.parameterTensors();
             assertEquals(tensors.size(), stats.size());
             assertEquals(4 + 12 * TINY.numLayers(), tensors.size(), "wte, wpe, lnfw, lnfb and 12 tensors per layer");
@@ -70,14 +71,25 @@ class RunMonitorTest {
                     dw += (double) (after[k] - before[k]) * (after[k] - before[k]);
                 }
                 double weightsAfter = 0;
-                for (long j = t.offset(); j < t.offset() + t.count(); j++) weightsAfter += (double) after[(int) j] * after[(int) j];
+                for (long j = t.offset(); j < t.offset() + t.count(); j++)
+                    weightsAfter += (double) after[(int) j] * after[(int) j];
                 var row = stats.get(i);
                 assertEquals(t.name(), row.get("name"));
                 assertEquals((long) t.layer(), row.get("layer"));
-                if (w > 0) assertEquals(Math.sqrt(g / w), ((Number) row.get("grad")).doubleValue(), 1e-5 * Math.sqrt(g / w), t.name());
-                assertEquals(Math.sqrt(dw / weightsAfter), ((Number) row.get("update")).doubleValue(), 1e-4 * Math.sqrt(dw / weightsAfter) + 1e-12, t.name());
+                if (w > 0)
+                    assertEquals(
+                            Math.sqrt(g / w),
+                            ((Number) row.get("grad")).doubleValue(),
+                            1e-5 * Math.sqrt(g / w),
+                            t.name());
+                assertEquals(
+                        Math.sqrt(dw / weightsAfter),
+                        ((Number) row.get("update")).doubleValue(),
+                        1e-4 * Math.sqrt(dw / weightsAfter) + 1e-12,
+                        t.name());
             }
-            var activations = (List<?>) ((Map<String, Object>) ((List<?>) state.get("activations")).getFirst()).get("stats");
+            var activations =
+                    (List<?>) ((Map<String, Object>) ((List<?>) state.get("activations")).getFirst()).get("stats");
             assertEquals(4 * TINY.numLayers(), activations.size(), "attproj, fch, fcproj, residual per layer");
         }
     }
@@ -86,8 +98,10 @@ class RunMonitorTest {
     void bothCpuModelsShowTheirTensorsAndAttention() {
         int[] tokens = RandomTokens.of(10, 40, 5);
         try (var gpt2 = GPT2.randomInit(TINY);
-             var llama = Llama3.randomInit(new Llama3Config(16, 40, 2, 4, 2, 16, 1.0f, 8, 1e-5f, 10000f, false, 3, 2), 42)) {
-            assertEquals(3 + 6 * 2, llama.parameterTensors().size(), "wte, lm_head, lnfw and 6 per layer: no zero biases");
+                var llama = Llama3.randomInit(
+                        new Llama3Config(16, 40, 2, 4, 2, 16, 1.0f, 8, 1e-5f, 10000f, false, 3, 2), 42)) {
+            assertEquals(
+                    3 + 6 * 2, llama.parameterTensors().size(), "wte, lm_head, lnfw and 6 per layer: no zero biases");
             for (Inspectable model : List.<Inspectable>of(gpt2, llama)) {
                 float[][][] maps = model.attention(tokens);
                 assertEquals(2, maps.length);
@@ -103,7 +117,9 @@ class RunMonitorTest {
                         assertEquals(1.0, sum, 1e-5, "each query's probabilities sum to 1");
                     }
                 }
-                long covered = model.parameterTensors().stream().mapToLong(Inspectable.TensorSlice::count).sum();
+                long covered = model.parameterTensors().stream()
+                        .mapToLong(Inspectable.TensorSlice::count)
+                        .sum();
                 assertTrue(covered <= ((TrainableModel) model).numParameters());
             }
         }
@@ -114,8 +130,34 @@ class RunMonitorTest {
         Path train = folder.resolve("train.bin"), val = folder.resolve("val.bin");
         TokenShard.write(train, TokenShard.Kind.GPT2, RandomTokens.of(2048, 128, 1));
         TokenShard.write(val, TokenShard.Kind.GPT2, RandomTokens.of(512, 128, 2));
-        var config = new TrainingConfig(train.toString(), val.toString(), 2, 8, -1, 6, 1e-3f, 0, 1.0f, "cosine",
-                0f, 1.0f, 2, 2, 3, 4, false, folder.resolve("run"), 0, 0, 0, false, 0, 0, null, 1, 0);
+        var config = new TrainingConfig(
+                train.toString(),
+                val.toString(),
+                2,
+                8,
+                -1,
+                6,
+                1e-3f,
+                0,
+                1.0f,
+                "cosine",
+                0f,
+                1.0f,
+                2,
+                2,
+                3,
+                4,
+                false,
+                folder.resolve("run"),
+                0,
+                0,
+                0,
+                false,
+                0,
+                0,
+                null,
+                1,
+                0);
         var quiet = new PrintStream(OutputStream.nullOutputStream());
         Trainer.Result plain, watched;
         try (var model = GPT2.randomInit(TINY)) {
@@ -123,9 +165,12 @@ class RunMonitorTest {
         }
         try (var model = GPT2.randomInit(TINY)) {
             var monitor = new RunMonitor(model, Map.of(), 1, val.toString(), String::valueOf, config.outputDir());
-            watched = new Trainer(model, config, quiet, new Trainer.SampleText(0, null)).listen(monitor).run();
+            watched = new Trainer(model, config, quiet, new Trainer.SampleText(0, null))
+                    .listen(monitor)
+                    .run();
         }
-        assertEquals(plain.trainLosses(), watched.trainLosses(), "statistics every step and attention maps change nothing");
+        assertEquals(
+                plain.trainLosses(), watched.trainLosses(), "statistics every step and attention maps change nothing");
         assertEquals(plain.valLosses(), watched.valLosses());
         assertTrue(Files.readString(folder.resolve("run/monitor.json")).contains("\"finished\":true"));
     }
@@ -134,8 +179,9 @@ class RunMonitorTest {
     void onlyRankZeroServesThePage() {
         var options = new MonitorOptions();
         new CommandLine(options).parseArgs("--ui", "0");
-        var rank1 = new TrainingConfig("t.bin", "v.bin", 2, 8, -1, 6, 1e-3f, 0, 1.0f, "cosine",
-                0f, 1.0f, 2, 2, 3, 4, false, null, 0, 0, 0, false, 0, 0, null, 2, 1);
+        var rank1 = new TrainingConfig(
+                "t.bin", "v.bin", 2, 8, -1, 6, 1e-3f, 0, 1.0f, "cosine", 0f, 1.0f, 2, 2, 3, 4, false, null, 0, 0, 0,
+                false, 0, 0, null, 2, 1);
         assertNull(options.open(null, rank1, "rank 1", String::valueOf, System.out));
     }
 
@@ -149,7 +195,9 @@ class RunMonitorTest {
         value.put("e", new float[] {0.5f, Float.POSITIVE_INFINITY});
         value.put("f", List.of(true, 3L));
         String json = JsonText.of(value);
-        assertEquals("{\"a\":null,\"b\":[1,2],\"c\":\"x\\u003c/script>\\n\",\"d\":0.125,\"e\":[0.5,null],\"f\":[true,3]}", json);
+        assertEquals(
+                "{\"a\":null,\"b\":[1,2],\"c\":\"x\\u003c/script>\\n\",\"d\":0.125,\"e\":[0.5,null],\"f\":[true,3]}",
+                json);
         assertEquals("x</script>\n", ((Map<?, ?>) Json.parse(json)).get("c"));
     }
 
@@ -157,17 +205,21 @@ class RunMonitorTest {
     @SuppressWarnings("unchecked")
     void reportOfARunWithoutUiReadsMainLog() throws Exception {
         Path run = Files.createDirectories(folder.resolve("run"));
-        Files.writeString(run.resolve("main.log"), "s:0 tel:4.8000\ns:1 trl:4.7000 lr:0.000300 norm:1.50\n"
-                + "s:2 trl:4.6000 lr:0.000300 norm:1.25\ns:2 tel:4.5000\n");
+        Files.writeString(
+                run.resolve("main.log"),
+                "s:0 tel:4.8000\ns:1 trl:4.7000 lr:0.000300 norm:1.50\n"
+                        + "s:2 trl:4.6000 lr:0.000300 norm:1.25\ns:2 tel:4.5000\n");
         var state = ReportCommand.fromLog(run.resolve("main.log"), "run");
         assertEquals(2, ((List<?>) state.get("steps")).size());
         assertEquals(2, ((List<?>) state.get("val")).size());
         assertEquals(0, Llmc.execute("report", run.toString()));
         String stateJs = Files.readString(run.resolve("report/state.js"));
         assertTrue(stateJs.startsWith("window.LLMC_STATE = {"));
-        var parsed = (Map<String, Object>) Json.parse(stateJs.substring("window.LLMC_STATE = ".length(), stateJs.length() - 2));
+        var parsed = (Map<String, Object>)
+                Json.parse(stateJs.substring("window.LLMC_STATE = ".length(), stateJs.length() - 2));
         assertEquals(4.6, ((Map<String, Object>) ((List<?>) parsed.get("steps")).get(1)).get("loss"));
-        for (String file : MonitorAssets.FILES) assertTrue(Files.size(run.resolve("report").resolve(file)) > 0, file);
+        for (String file : MonitorAssets.FILES)
+            assertTrue(Files.size(run.resolve("report").resolve(file)) > 0, file);
         assertEquals(1, Llmc.execute("report", folder.resolve("missing").toString()), "a user error, one line");
     }
 }

@@ -44,8 +44,8 @@ public final class CorpusReader implements AutoCloseable {
     private final String jsonField; // null: text files
     private int fileIndex;
     private InputStream in;
-    private long offset;            // raw bytes of the current file consumed so far
-    private int pending = -1;       // one byte read ahead (CR handling), or -1
+    private long offset; // raw bytes of the current file consumed so far
+    private int pending = -1; // one byte read ahead (CR handling), or -1
     private boolean fileDone = true;
 
     /** Reads {@code files} from {@code start}; {@code jsonField} null for text files, else the JSONL field. */
@@ -177,15 +177,19 @@ public final class CorpusReader implements AutoCloseable {
         String where = files.get(start.file()) + " at byte " + start.offset();
         Map<?, ?> object = Json.parseObjectLine(line, where);
         if (!(object.get(jsonField) instanceof String text))
-            throw new LlmcException(where + ": field " + jsonField + ": expected a string, found " + object.get(jsonField));
+            throw new LlmcException(
+                    where + ": field " + jsonField + ": expected a string, found " + object.get(jsonField));
         return text;
     }
 
     private String decode(ByteArrayOutputStream bytes, Position start) {
         try {
-            return StandardCharsets.UTF_8.newDecoder()
-                    .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT)
-                    .decode(ByteBuffer.wrap(bytes.toByteArray())).toString();
+            return StandardCharsets.UTF_8
+                    .newDecoder()
+                    .onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT)
+                    .decode(ByteBuffer.wrap(bytes.toByteArray()))
+                    .toString();
         } catch (CharacterCodingException e) {
             throw new LlmcException("%s: not valid UTF-8 text: malformed bytes in the document at byte %d"
                     .formatted(files.get(start.file()), start.offset()));

@@ -29,42 +29,52 @@ import java.util.stream.Stream;
  * <p>Not thread-safe. Owns the shard mappings: close it to unmap them.
  */
 public final class DataLoader implements AutoCloseable {
-    private final int batchSize;        // B
-    private final int seqLen;           // T
-    private final int rank;             // r
-    private final int numProcesses;     // P
+    private final int batchSize; // B
+    private final int seqLen; // T
+    private final int rank; // r
+    private final int numProcesses; // P
     private final boolean shuffle;
     private final int vocabSize;
-    private final long tokensPerStep;   // P*B*T: how far one sample index moves in a shard
+    private final long tokensPerStep; // P*B*T: how far one sample index moves in a shard
 
     private final Arena arena = Arena.ofShared();
-    private final TokenShard[] shards;  // in sorted glob order
-    private final long numTokens;       // over all shards
+    private final TokenShard[] shards; // in sorted glob order
+    private final long numTokens; // over all shards
 
     private final MersenneTwister rng;
-    private final int[] shardOrder;     // position in epoch -> shard index (identity unless shuffling)
-    private int[] sampleOrder;          // position in shard -> sample index (shuffling only)
+    private final int[] shardOrder; // position in epoch -> shard index (identity unless shuffling)
+    private int[] sampleOrder; // position in shard -> sample index (shuffling only)
 
-    private int shardPosition;          // llm.c current_shard_idx
-    private long samplePosition;        // llm.c current_sample_idx
+    private int shardPosition; // llm.c current_shard_idx
+    private long samplePosition; // llm.c current_sample_idx
     private TokenShard currentShard;
     private long shardNumSamples;
 
-    private final int[] window;         // B*T+1 tokens of the current sample
-    private final int[] inputs;         // (B, T)
-    private final int[] targets;        // (B, T)
+    private final int[] window; // B*T+1 tokens of the current sample
+    private final int[] inputs; // (B, T)
+    private final int[] targets; // (B, T)
 
     /**
      * @param patterns one or more files or globs in the file-name part ({@code data/tinyshakespeare/*_train.bin});
      *                 each pattern's matches are sorted by name and the lists are concatenated
      * @param vocabSize token ids must be below it (checked for every shard when it is opened, and every batch)
      */
-    public DataLoader(List<String> patterns, int batchSize, int seqLen, int rank, int numProcesses, boolean shuffle, int vocabSize) {
-        if (batchSize <= 0 || seqLen <= 0) throw new LlmcException("batch size and sequence length must be positive, got B=" + batchSize + " T=" + seqLen);
+    public DataLoader(
+            List<String> patterns,
+            int batchSize,
+            int seqLen,
+            int rank,
+            int numProcesses,
+            boolean shuffle,
+            int vocabSize) {
+        if (batchSize <= 0 || seqLen <= 0)
+            throw new LlmcException(
+                    "batch size and sequence length must be positive, got B=" + batchSize + " T=" + seqLen);
         if (numProcesses <= 0 || rank < 0 || rank >= numProcesses) {
             throw new LlmcException("process rank " + rank + " must be in 0.." + (numProcesses - 1));
         }
-        if ((long) batchSize * seqLen + 1 > Integer.MAX_VALUE - 8) throw new LlmcException("B*T too large: " + batchSize + "*" + seqLen);
+        if ((long) batchSize * seqLen + 1 > Integer.MAX_VALUE - 8)
+            throw new LlmcException("B*T too large: " + batchSize + "*" + seqLen);
         this.batchSize = batchSize;
         this.seqLen = seqLen;
         this.rank = rank;
@@ -83,8 +93,15 @@ public final class DataLoader implements AutoCloseable {
                 shards[i].checkTokensBelow(vocabSize); // the whole shard, so a bad id fails now, not hours in
                 long needed = tokensPerStep + 1;
                 if (shards[i].numTokens() < needed) {
-                    throw new LlmcException("%s: too few tokens for one batch: needs at least %d (processes %d x B %d x T %d + 1), found %d"
-                            .formatted(files.get(i), needed, numProcesses, batchSize, seqLen, shards[i].numTokens()));
+                    throw new LlmcException(
+                            "%s: too few tokens for one batch: needs at least %d (processes %d x B %d x T %d + 1), found %d"
+                                    .formatted(
+                                            files.get(i),
+                                            needed,
+                                            numProcesses,
+                                            batchSize,
+                                            seqLen,
+                                            shards[i].numTokens()));
                 }
                 total += shards[i].numTokens();
             }
@@ -104,7 +121,8 @@ public final class DataLoader implements AutoCloseable {
     }
 
     /** One pattern, as llm.c takes it. */
-    public DataLoader(String pattern, int batchSize, int seqLen, int rank, int numProcesses, boolean shuffle, int vocabSize) {
+    public DataLoader(
+            String pattern, int batchSize, int seqLen, int rank, int numProcesses, boolean shuffle, int vocabSize) {
         this(List.of(pattern), batchSize, seqLen, rank, numProcesses, shuffle, vocabSize);
     }
 
@@ -154,7 +172,8 @@ public final class DataLoader implements AutoCloseable {
     }
 
     /** Everything needed to continue exactly: positions, permutations and the rng. */
-    public record State(int shardPosition, long samplePosition, int[] shardOrder, int[] sampleOrder, MersenneTwister.State rng) {
+    public record State(
+            int shardPosition, long samplePosition, int[] shardOrder, int[] sampleOrder, MersenneTwister.State rng) {
         public State {
             shardOrder = shardOrder.clone();
             sampleOrder = sampleOrder == null ? null : sampleOrder.clone();
@@ -182,9 +201,14 @@ public final class DataLoader implements AutoCloseable {
         checkPermutation(source, "shard order", state.shardOrder());
         var rngState = state.rng();
         int left = rngState.left(), next = rngState.next();
-        if (left < 1 || left > MersenneTwister.STATE_WORDS || next < 0 || left + next > MersenneTwister.STATE_WORDS + 1) {
-            throw new LlmcException("%s: mt19937 position (left, next): expected 1 <= left <= %d and left + next <= %d, found (%d, %d)"
-                    .formatted(source, MersenneTwister.STATE_WORDS, MersenneTwister.STATE_WORDS + 1, left, next));
+        if (left < 1
+                || left > MersenneTwister.STATE_WORDS
+                || next < 0
+                || left + next > MersenneTwister.STATE_WORDS + 1) {
+            throw new LlmcException(
+                    "%s: mt19937 position (left, next): expected 1 <= left <= %d and left + next <= %d, found (%d, %d)"
+                            .formatted(
+                                    source, MersenneTwister.STATE_WORDS, MersenneTwister.STATE_WORDS + 1, left, next));
         }
         System.arraycopy(state.shardOrder(), 0, shardOrder, 0, shardOrder.length);
         rng.restoreState(rngState);
@@ -279,7 +303,8 @@ public final class DataLoader implements AutoCloseable {
     }
 
     private void newSampleOrder() {
-        if (shardNumSamples > Integer.MAX_VALUE - 8) throw new LlmcException(currentShard.file() + ": too many samples to shuffle");
+        if (shardNumSamples > Integer.MAX_VALUE - 8)
+            throw new LlmcException(currentShard.file() + ": too many samples to shuffle");
         sampleOrder = new int[(int) shardNumSamples];
         for (int i = 0; i < sampleOrder.length; i++) sampleOrder[i] = i;
         permute(sampleOrder, rng);
@@ -301,7 +326,8 @@ public final class DataLoader implements AutoCloseable {
         var files = new ArrayList<Path>();
         for (String pattern : patterns) {
             Path path = Path.of(pattern);
-            String name = path.getFileName() == null ? pattern : path.getFileName().toString();
+            String name =
+                    path.getFileName() == null ? pattern : path.getFileName().toString();
             boolean isGlob = name.chars().anyMatch(c -> c == '*' || c == '?' || c == '[' || c == '{');
             if (!isGlob) {
                 if (!Files.isRegularFile(path)) throw new LlmcException("data file not found: " + pattern);
@@ -312,12 +338,17 @@ public final class DataLoader implements AutoCloseable {
             var matcher = FileSystems.getDefault().getPathMatcher("glob:" + name);
             List<Path> matches;
             try (Stream<Path> listing = Files.list(folder)) {
-                matches = listing.filter(p -> Files.isRegularFile(p) && matcher.matches(p.getFileName())).sorted().toList();
+                matches = listing.filter(p -> Files.isRegularFile(p) && matcher.matches(p.getFileName()))
+                        .sorted()
+                        .toList();
             } catch (IOException e) {
                 throw new LlmcException("no files match " + pattern + " (" + e.getMessage() + ")");
             }
             if (matches.isEmpty()) throw new LlmcException("no files match " + pattern);
-            files.addAll(path.getParent() == null ? matches.stream().map(Path::getFileName).toList() : matches);
+            files.addAll(
+                    path.getParent() == null
+                            ? matches.stream().map(Path::getFileName).toList()
+                            : matches);
         }
         return files;
     }

@@ -74,18 +74,22 @@ public final class DatasetBuilder {
     }
 
     /** {@link #buildText(List, double, Path, String)} with the tokens of {@code encoder}. */
-    public static Written buildText(List<Path> files, double valFraction, Path outputDir, String name, TextEncoder encoder) {
+    public static Written buildText(
+            List<Path> files, double valFraction, Path outputDir, String name, TextEncoder encoder) {
         if (files.isEmpty()) throw new LlmcException("no text files given");
         if (!(valFraction > 0 && valFraction < 1)) {
             throw new LlmcException("--val-fraction must be between 0 and 1 (exclusive), got " + valFraction);
         }
         var all = new IntList(1 << 16);
-        for (Path file : files) all.addAll(tokenizeSections(encoder, readUtf8(file).replace("\r\n", "\n").replace('\r', '\n')));
+        for (Path file : files)
+            all.addAll(tokenizeSections(
+                    encoder, readUtf8(file).replace("\r\n", "\n").replace('\r', '\n')));
         int[] tokens = all.toArray();
         int valTokens = (int) Math.floor(tokens.length * valFraction);
         if (valTokens < 1 || valTokens >= tokens.length) {
-            throw new LlmcException("%d tokens with --val-fraction %s leave %d validation and %d training tokens; both need at least one"
-                    .formatted(tokens.length, valFraction, valTokens, tokens.length - valTokens));
+            throw new LlmcException(
+                    "%d tokens with --val-fraction %s leave %d validation and %d training tokens; both need at least one"
+                            .formatted(tokens.length, valFraction, valTokens, tokens.length - valTokens));
         }
         return writeSplit(tokens, valTokens, outputDir, name, encoder);
     }
@@ -96,7 +100,8 @@ public final class DatasetBuilder {
      */
     public static Written writeSplit(int[] tokens, int valTokens, Path outputDir, String name, TextEncoder encoder) {
         if (valTokens <= 0 || valTokens >= tokens.length) {
-            throw new LlmcException("the text has " + tokens.length + " tokens, too few for a " + valTokens + "-token validation split plus training tokens");
+            throw new LlmcException("the text has " + tokens.length + " tokens, too few for a " + valTokens
+                    + "-token validation split plus training tokens");
         }
         Path valFile = outputDir.resolve(name + "_val.bin");
         Path trainFile = outputDir.resolve(name + "_train.bin");
@@ -116,7 +121,8 @@ public final class DatasetBuilder {
         } catch (IOException e) {
             throw new LlmcException("cannot read " + file + ": " + e.getMessage(), e);
         }
-        var decoder = StandardCharsets.UTF_8.newDecoder()
+        var decoder = StandardCharsets.UTF_8
+                .newDecoder()
                 .onMalformedInput(CodingErrorAction.REPORT)
                 .onUnmappableCharacter(CodingErrorAction.REPORT);
         var in = ByteBuffer.wrap(bytes);
@@ -124,7 +130,8 @@ public final class DatasetBuilder {
         CoderResult result = decoder.decode(in, out, true);
         if (!result.isError()) result = decoder.flush(out);
         if (result.isError()) {
-            throw new LlmcException("%s: not valid UTF-8 text: malformed bytes at offset %d".formatted(file, in.position()));
+            throw new LlmcException(
+                    "%s: not valid UTF-8 text: malformed bytes at offset %d".formatted(file, in.position()));
         }
         return out.flip().toString();
     }
@@ -144,7 +151,8 @@ public final class DatasetBuilder {
         }
 
         void addAll(int[] values) {
-            if (size + values.length > items.length) items = Arrays.copyOf(items, Math.max(items.length * 2, size + values.length));
+            if (size + values.length > items.length)
+                items = Arrays.copyOf(items, Math.max(items.length * 2, size + values.length));
             System.arraycopy(values, 0, items, size, values.length);
             size += values.length;
         }

@@ -49,7 +49,8 @@ public final class EvalFile {
     public static void write(Path file, List<Example> examples) {
         if (examples.isEmpty()) throw new LlmcException("eval file " + file + ": no examples to write");
         if (examples.size() >= 65536)
-            throw new LlmcException("eval file " + file + ": expected fewer than 65,536 examples, found " + examples.size());
+            throw new LlmcException(
+                    "eval file " + file + ": expected fewer than 65,536 examples, found " + examples.size());
         long total = HEADER_BYTES;
         int longest = 0;
         for (int i = 0; i < examples.size(); i++) {
@@ -81,7 +82,8 @@ public final class EvalFile {
     private static void check(Path file, int i, Example example) {
         String where = "eval file " + file + ", example " + i + ": ";
         if (example.completions().length != COMPLETIONS)
-            throw new LlmcException(where + "expected " + COMPLETIONS + " completions, found " + example.completions().length);
+            throw new LlmcException(
+                    where + "expected " + COMPLETIONS + " completions, found " + example.completions().length);
         if (example.label() < 0 || example.label() >= COMPLETIONS)
             throw new LlmcException(where + "label: expected 0..3, found " + example.label());
         checkTokens(where + "context", example.context());
@@ -93,7 +95,8 @@ public final class EvalFile {
     private static void checkTokens(String where, int[] tokens) {
         for (int token : tokens) {
             if (token < 0 || token >= START_EXAMPLE)
-                throw new LlmcException(where + ": token id: expected 0..65534 (uint16, 65535 is the delimiter), found " + token);
+                throw new LlmcException(
+                        where + ": token id: expected 0..65534 (uint16, 65535 is the delimiter), found " + token);
         }
     }
 
@@ -111,7 +114,8 @@ public final class EvalFile {
         } catch (IOException e) {
             throw new LlmcException("cannot read " + file + ": " + e.getMessage(), e);
         }
-        if (bytes.length < HEADER_BYTES) throw new FileFormatException(file, "file size", ">= 1024 bytes", bytes.length + " bytes");
+        if (bytes.length < HEADER_BYTES)
+            throw new FileFormatException(file, "file size", ">= 1024 bytes", bytes.length + " bytes");
         var buffer = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
         int magic = buffer.getInt(0), version = buffer.getInt(4), count = buffer.getInt(8), longest = buffer.getInt(12);
         if (magic != MAGIC) throw new FileFormatException(file, "header[0] (magic)", MAGIC, magic);
@@ -124,15 +128,18 @@ public final class EvalFile {
             if (position + 12 > bytes.length)
                 throw new FileFormatException(file, where, "a record at byte " + position, "the end of the file");
             int delimiter = u16(buffer, position), size = u16(buffer, position + 2), index = u16(buffer, position + 4);
-            if (delimiter != START_EXAMPLE) throw new FileFormatException(file, where + " delimiter", START_EXAMPLE, delimiter);
+            if (delimiter != START_EXAMPLE)
+                throw new FileFormatException(file, where + " delimiter", START_EXAMPLE, delimiter);
             if (index != i) throw new FileFormatException(file, where + " index", i, index);
             if (size < 12 || position + size > bytes.length)
-                throw new FileFormatException(file, where + " size", "12.." + (bytes.length - position) + " bytes", size);
+                throw new FileFormatException(
+                        file, where + " size", "12.." + (bytes.length - position) + " bytes", size);
             int end = position + size, at = position + 6;
             int label = u16(buffer, at), completions = u16(buffer, at + 2);
             at += 4;
             if (label >= COMPLETIONS) throw new FileFormatException(file, where + " label", "0..3", label);
-            if (completions != COMPLETIONS) throw new FileFormatException(file, where + " completions", COMPLETIONS, completions);
+            if (completions != COMPLETIONS)
+                throw new FileFormatException(file, where + " completions", COMPLETIONS, completions);
             int[] context = tokens(file, where + " context", buffer, at, end);
             at += 2 + 2 * context.length;
             int[][] endings = new int[completions][];
@@ -140,14 +147,17 @@ public final class EvalFile {
                 endings[c] = tokens(file, where + " completion " + c, buffer, at, end);
                 at += 2 + 2 * endings[c].length;
             }
-            if (at != end) throw new FileFormatException(file, where + " size", (at - position) + " bytes (its fields)", size);
+            if (at != end)
+                throw new FileFormatException(file, where + " size", (at - position) + " bytes (its fields)", size);
             examples.add(new Example(i, label, context, endings));
             seenLongest = Math.max(seenLongest, size);
             position = end;
         }
         if (position != bytes.length)
-            throw new FileFormatException(file, "file size", position + " bytes (" + count + " examples)", bytes.length + " bytes");
-        if (longest != seenLongest) throw new FileFormatException(file, "header[3] (longest example bytes)", seenLongest, longest);
+            throw new FileFormatException(
+                    file, "file size", position + " bytes (" + count + " examples)", bytes.length + " bytes");
+        if (longest != seenLongest)
+            throw new FileFormatException(file, "header[3] (longest example bytes)", seenLongest, longest);
         return examples;
     }
 

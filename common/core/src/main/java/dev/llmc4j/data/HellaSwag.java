@@ -38,17 +38,21 @@ public final class HellaSwag {
         } catch (IOException e) {
             throw new LlmcException("cannot read " + jsonl + ": " + e.getMessage(), e);
         }
-        if (examples.isEmpty()) throw new LlmcException(jsonl + ": expected HellaSwag examples (JSON lines), found none");
+        if (examples.isEmpty())
+            throw new LlmcException(jsonl + ": expected HellaSwag examples (JSON lines), found none");
         return examples;
     }
 
-    private static EvalFile.Example render(Path file, int lineNumber, int index, String line, Function<String, int[]> encode) {
+    private static EvalFile.Example render(
+            Path file, int lineNumber, int index, String line, Function<String, int[]> encode) {
         String where = file + " line " + lineNumber + ": ";
         Map<?, ?> object = Json.parseObjectLine(line, file + " line " + lineNumber);
-        if (!(object.get("ctx") instanceof String context)) throw new LlmcException(where + "field ctx: expected a string");
+        if (!(object.get("ctx") instanceof String context))
+            throw new LlmcException(where + "field ctx: expected a string");
         if (!(object.get("label") instanceof Long label) || label < 0 || label >= EvalFile.COMPLETIONS)
             throw new LlmcException(where + "field label: expected 0, 1, 2 or 3, found " + object.get("label"));
-        if (!(object.get("endings") instanceof List<?> endings) || endings.size() != EvalFile.COMPLETIONS
+        if (!(object.get("endings") instanceof List<?> endings)
+                || endings.size() != EvalFile.COMPLETIONS
                 || !endings.stream().allMatch(e -> e instanceof String))
             throw new LlmcException(where + "field endings: expected 4 strings, found " + object.get("endings"));
         int[][] completions = new int[EvalFile.COMPLETIONS][];

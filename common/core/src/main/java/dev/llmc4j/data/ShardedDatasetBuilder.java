@@ -44,8 +44,14 @@ public final class ShardedDatasetBuilder {
      *
      * @param jsonField null for text files; else each line of each file is a JSON object whose FIELD is a document
      */
-    public record Options(List<Path> files, String jsonField, Path outputDir, String name, long shardSize, int threads,
-                          TextEncoder encoder) {}
+    public record Options(
+            List<Path> files,
+            String jsonField,
+            Path outputDir,
+            String name,
+            long shardSize,
+            int threads,
+            TextEncoder encoder) {}
 
     /** What a run did: shards written now, shards found done by an earlier run, all tokens, the time taken now. */
     public record Result(List<Path> shards, int skippedShards, long tokens, long newTokens, double seconds) {
@@ -66,7 +72,8 @@ public final class ShardedDatasetBuilder {
     public static Result build(Options options, Progress progress) {
         if (options.files().isEmpty()) throw new LlmcException("no input files given");
         if (options.shardSize() < 1 || options.shardSize() > Integer.MAX_VALUE)
-            throw new LlmcException("--shard-size: expected 1.." + Integer.MAX_VALUE + " tokens (int32 header), found " + options.shardSize());
+            throw new LlmcException("--shard-size: expected 1.." + Integer.MAX_VALUE + " tokens (int32 header), found "
+                    + options.shardSize());
         if (options.threads() < 1) throw new LlmcException("threads: expected at least 1, found " + options.threads());
         for (Path file : options.files()) {
             if (!Files.isRegularFile(file)) throw new LlmcException("text file not found: " + file);
@@ -74,7 +81,8 @@ public final class ShardedDatasetBuilder {
         var resume = ProgressFile.read(options);
         if (resume.complete()) {
             var shards = new ArrayList<Path>();
-            for (int i = 0; i < resume.shards(); i++) shards.add(options.outputDir().resolve(shardName(options.name(), i)));
+            for (int i = 0; i < resume.shards(); i++)
+                shards.add(options.outputDir().resolve(shardName(options.name(), i)));
             return new Result(shards, resume.shards(), resume.tokens(), 0, 0);
         }
         long started = System.nanoTime();
@@ -109,15 +117,19 @@ public final class ShardedDatasetBuilder {
             pool.shutdownNow();
             writer.abandon();
         }
-        return new Result(writer.shards, resume.shards(), writer.tokens, writer.tokens - resume.tokens(),
+        return new Result(
+                writer.shards,
+                resume.shards(),
+                writer.tokens,
+                writer.tokens - resume.tokens(),
                 (System.nanoTime() - started) / 1e9);
     }
 
     /** Tokens of each document of a batch: the section start, then its encoding. */
     private record Batch(List<CorpusReader.Position> starts, List<int[]> tokens) {}
 
-    private static Future<Batch> submit(ExecutorService pool, TextEncoder encoder, List<CorpusReader.Position> starts,
-                                        List<String> texts) {
+    private static Future<Batch> submit(
+            ExecutorService pool, TextEncoder encoder, List<CorpusReader.Position> starts, List<String> texts) {
         return pool.submit(() -> {
             var tokens = new ArrayList<int[]>(texts.size());
             for (String text : texts) {
@@ -210,7 +222,8 @@ public final class ShardedDatasetBuilder {
             for (int i = from; i < from + count; i++) {
                 int token = document[i];
                 if (token < 0 || token > kind.maxTokenId())
-                    throw new LlmcException("token %d does not fit a %s shard (0..%d)".formatted(token, kind, kind.maxTokenId()));
+                    throw new LlmcException(
+                            "token %d does not fit a %s shard (0..%d)".formatted(token, kind, kind.maxTokenId()));
                 if (buffer.remaining() < 4) flush();
                 if (kind.tokenBytes == 2) buffer.putShort((short) token);
                 else buffer.putInt(token);
@@ -244,17 +257,26 @@ public final class ShardedDatasetBuilder {
             shards.add(options.outputDir().resolve(shardName(options.name(), shardIndex)));
             shardIndex++;
             // the next shard starts inside the current document (or at the one after it)
-            ProgressFile.write(options, new ProgressFile.Record(shardIndex, tokens, documentStart,
-                    midDocument ? documentWritten : -1, false));
+            ProgressFile.write(
+                    options,
+                    new ProgressFile.Record(
+                            shardIndex, tokens, documentStart, midDocument ? documentWritten : -1, false));
             if (progress != null)
-                progress.update(tokens, shardIndex, (tokens - resumedTokens) / Math.max(1e-9, (System.nanoTime() - started) / 1e9));
+                progress.update(
+                        tokens,
+                        shardIndex,
+                        (tokens - resumedTokens) / Math.max(1e-9, (System.nanoTime() - started) / 1e9));
         }
 
         void finish() {
             if (file != null && inShard > 0) close(false);
-            ProgressFile.write(options, new ProgressFile.Record(shardIndex, tokens, new CorpusReader.Position(0, 0), 0, true));
+            ProgressFile.write(
+                    options, new ProgressFile.Record(shardIndex, tokens, new CorpusReader.Position(0, 0), 0, true));
             if (progress != null)
-                progress.update(tokens, shardIndex, (tokens - resumedTokens) / Math.max(1e-9, (System.nanoTime() - started) / 1e9));
+                progress.update(
+                        tokens,
+                        shardIndex,
+                        (tokens - resumedTokens) / Math.max(1e-9, (System.nanoTime() - started) / 1e9));
         }
 
         void abandon() {
@@ -283,8 +305,10 @@ public final class ShardedDatasetBuilder {
 
         static String signature(Options options) {
             var files = new StringBuilder();
-            for (Path file : options.files()) files.append(file.toAbsolutePath().normalize()).append('|');
-            return "shard_size=" + options.shardSize() + ",kind=" + options.encoder().shardKind() + ",start="
+            for (Path file : options.files())
+                files.append(file.toAbsolutePath().normalize()).append('|');
+            return "shard_size=" + options.shardSize() + ",kind="
+                    + options.encoder().shardKind() + ",start="
                     + options.encoder().sectionStart() + ",jsonl=" + options.jsonField() + ",files=" + files;
         }
 
@@ -298,22 +322,29 @@ public final class ShardedDatasetBuilder {
                     if (eq > 0) values.put(line.substring(0, eq), line.substring(eq + 1));
                 }
                 if (!signature(options).equals(values.get("run")))
-                    throw new LlmcException(file + " belongs to a run with other inputs or options (" + values.get("run")
-                            + "); delete it (and the shards) or write to another folder");
-                var record = new Record(Integer.parseInt(values.get("shards")), Long.parseLong(values.get("tokens")),
-                        new CorpusReader.Position(Integer.parseInt(values.get("file")), Long.parseLong(values.get("offset"))),
-                        Long.parseLong(values.get("skip")), Boolean.parseBoolean(values.get("complete")));
+                    throw new LlmcException(file + " belongs to a run with other inputs or options ("
+                            + values.get("run") + "); delete it (and the shards) or write to another folder");
+                var record = new Record(
+                        Integer.parseInt(values.get("shards")),
+                        Long.parseLong(values.get("tokens")),
+                        new CorpusReader.Position(
+                                Integer.parseInt(values.get("file")), Long.parseLong(values.get("offset"))),
+                        Long.parseLong(values.get("skip")),
+                        Boolean.parseBoolean(values.get("complete")));
                 for (int i = 0; i < record.shards(); i++) {
                     Path shard = options.outputDir().resolve(shardName(options.name(), i));
                     if (!Files.isRegularFile(shard))
                         throw new LlmcException(file + " says " + record.shards() + " shards are done, but " + shard
                                 + " is missing; delete " + file + " to start again");
                 }
-                return record.skip() >= 0 ? record
-                        : new Record(record.shards(), record.tokens(), afterDocument(options, record), 0, record.complete());
+                return record.skip() >= 0
+                        ? record
+                        : new Record(
+                                record.shards(), record.tokens(), afterDocument(options, record), 0, record.complete());
             } catch (IOException | RuntimeException e) {
                 if (e instanceof LlmcException llmc) throw llmc;
-                throw new LlmcException(file + ": cannot read the progress record (" + e.getMessage() + "); delete it to start again");
+                throw new LlmcException(
+                        file + ": cannot read the progress record (" + e.getMessage() + "); delete it to start again");
             }
         }
 
@@ -327,7 +358,8 @@ public final class ShardedDatasetBuilder {
 
         static void write(Options options, Record record) {
             String text = "run=" + signature(options) + "\nshards=" + record.shards() + "\ntokens=" + record.tokens()
-                    + "\nfile=" + record.next().file() + "\noffset=" + record.next().offset() + "\nskip="
+                    + "\nfile=" + record.next().file() + "\noffset="
+                    + record.next().offset() + "\nskip="
                     + record.skipInDocument() + "\ncomplete=" + record.complete() + "\n";
             AtomicFiles.write(path(options), text.getBytes(StandardCharsets.UTF_8));
         }

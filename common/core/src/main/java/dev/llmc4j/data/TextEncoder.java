@@ -20,8 +20,11 @@ import java.util.function.UnaryOperator;
  * @param tokenizerWriter writes the tokenizer file the trainer reads into an output folder and returns its path,
  *                        or returns null when there is none to write
  */
-public record TextEncoder(TokenShard.Kind shardKind, int sectionStart, Function<String, int[]> encoder,
-                          UnaryOperator<Path> tokenizerWriter) {
+public record TextEncoder(
+        TokenShard.Kind shardKind,
+        int sectionStart,
+        Function<String, int[]> encoder,
+        UnaryOperator<Path> tokenizerWriter) {
 
     /** GPT-2 as llm.c: EOT before each section, tiktoken's encode_ordinary, and {@code gpt2_tokenizer.bin}. */
     public static TextEncoder gpt2(GPT2Tokenizer tokenizer) {
@@ -38,7 +41,8 @@ public record TextEncoder(TokenShard.Kind shardKind, int sectionStart, Function<
     }
 
     /** An encoder whose tokenizer file the user already has (Llama 3's {@code tokenizer.model}): nothing is written. */
-    public static TextEncoder withoutTokenizerFile(TokenShard.Kind shardKind, int sectionStart, Function<String, int[]> encoder) {
+    public static TextEncoder withoutTokenizerFile(
+            TokenShard.Kind shardKind, int sectionStart, Function<String, int[]> encoder) {
         return new TextEncoder(shardKind, sectionStart, encoder, folder -> null);
     }
 

@@ -24,8 +24,8 @@ import java.util.HexFormat;
 public final class TinyShakespeare {
     private TinyShakespeare() {}
 
-    public static final URI SOURCE = URI.create(
-            "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt");
+    public static final URI SOURCE =
+            URI.create("https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt");
     public static final String SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed";
     public static final String FILE_NAME = "input.txt";
     /** llm.c's validation split: the first 32,768 tokens. */
@@ -74,8 +74,9 @@ public final class TinyShakespeare {
             throw new LlmcException("cannot read " + file + ": " + e.getMessage(), e);
         }
         if (!found.equals(SHA256)) {
-            throw new LlmcException("%s: SHA-256: expected %s (char-rnn's tinyshakespeare input.txt), found %s; delete it or pass the right file with --input"
-                    .formatted(file, SHA256, found));
+            throw new LlmcException(
+                    "%s: SHA-256: expected %s (char-rnn's tinyshakespeare input.txt), found %s; delete it or pass the right file with --input"
+                            .formatted(file, SHA256, found));
         }
     }
 
@@ -88,14 +89,18 @@ public final class TinyShakespeare {
                 .followRedirects(HttpClient.Redirect.NORMAL)
                 .connectTimeout(Duration.ofSeconds(20))
                 .build();
-        var request = HttpRequest.newBuilder(source).timeout(Duration.ofMinutes(5)).GET().build();
+        var request = HttpRequest.newBuilder(source)
+                .timeout(Duration.ofMinutes(5))
+                .GET()
+                .build();
         try {
             HttpResponse<InputStream> response = client.send(request, HttpResponse.BodyHandlers.ofInputStream());
             try (InputStream body = response.body()) {
                 if (response.statusCode() != 200) {
                     throw new IOException("HTTP status " + response.statusCode());
                 }
-                long total = response.headers().firstValueAsLong("content-length").orElse(-1);
+                long total =
+                        response.headers().firstValueAsLong("content-length").orElse(-1);
                 AtomicFiles.write(target, channel -> {
                     byte[] chunk = new byte[1 << 16];
                     long done = 0;
@@ -119,10 +124,14 @@ public final class TinyShakespeare {
     private static LlmcException offline(URI source, Path target, Exception cause) {
         String reason = cause instanceof java.net.ConnectException || cause instanceof java.net.UnknownHostException
                 ? "no connection"
-                : cause.getMessage() != null ? cause.getMessage() : cause.getClass().getSimpleName();
-        return new LlmcException(("cannot download tinyshakespeare from %s (%s). Either pass a copy with --input FILE, "
-                + "or download it yourself to %s (for example: curl -L -o %s %s)")
-                .formatted(source, reason, target, target, source), cause);
+                : cause.getMessage() != null
+                        ? cause.getMessage()
+                        : cause.getClass().getSimpleName();
+        return new LlmcException(
+                ("cannot download tinyshakespeare from %s (%s). Either pass a copy with --input FILE, "
+                                + "or download it yourself to %s (for example: curl -L -o %s %s)")
+                        .formatted(source, reason, target, target, source),
+                cause);
     }
 
     private static MessageDigest sha256() {

@@ -69,8 +69,14 @@ public final class BinaryWriter implements AutoCloseable {
             }
             int n = (int) Math.min(room, count - done);
             // one bulk copy per chunk; it swaps bytes if this machine is big-endian
-            MemorySegment.copy(source, LittleEndian.NATIVE_FLOAT, done * Float.BYTES,
-                    staging, LittleEndian.FLOAT32, buffer.position(), n);
+            MemorySegment.copy(
+                    source,
+                    LittleEndian.NATIVE_FLOAT,
+                    done * Float.BYTES,
+                    staging,
+                    LittleEndian.FLOAT32,
+                    buffer.position(),
+                    n);
             buffer.position(buffer.position() + n * Float.BYTES);
             done += n;
         }
@@ -101,6 +107,7 @@ public final class BinaryWriter implements AutoCloseable {
 
     private static void requireFloats(MemorySegment source, long count) {
         if (count < 0 || source.byteSize() < count * Float.BYTES)
-            throw new IllegalArgumentException("need " + count + " floats, the segment holds " + source.byteSize() / Float.BYTES);
+            throw new IllegalArgumentException(
+                    "need " + count + " floats, the segment holds " + source.byteSize() / Float.BYTES);
     }
 }

@@ -60,7 +60,8 @@ public final class Headers {
     public static int[] readInts(Path file, FileChannel channel) {
         long size = size(file, channel);
         if (size < BYTES)
-            throw new FileFormatException(file, "header", BYTES + " bytes (256 int32 slots)", size + " bytes (the file is truncated)");
+            throw new FileFormatException(
+                    file, "header", BYTES + " bytes (256 int32 slots)", size + " bytes (the file is truncated)");
         ByteBuffer bytes = ByteBuffer.allocate(BYTES).order(ByteOrder.LITTLE_ENDIAN);
         try {
             while (bytes.hasRemaining()) {
@@ -77,7 +78,8 @@ public final class Headers {
 
     /** The 1024 header bytes for the given leading slots; the remaining slots are zero. Ready to write (position 0). */
     public static ByteBuffer toBytes(int... leadingSlots) {
-        if (leadingSlots.length > SLOTS) throw new IllegalArgumentException("a header has " + SLOTS + " slots, got " + leadingSlots.length);
+        if (leadingSlots.length > SLOTS)
+            throw new IllegalArgumentException("a header has " + SLOTS + " slots, got " + leadingSlots.length);
         ByteBuffer bytes = ByteBuffer.allocate(BYTES).order(ByteOrder.LITTLE_ENDIAN);
         bytes.asIntBuffer().put(leadingSlots);
         return bytes;
@@ -87,8 +89,11 @@ public final class Headers {
     public static void expectMagic(Path file, int[] header, int expectedMagic) {
         int found = header[0];
         if (found != expectedMagic)
-            throw new FileFormatException(file, "magic (header[0])",
-                    expectedMagic + " (" + describeMagic(expectedMagic) + ")", found + " (" + describeMagic(found) + ")");
+            throw new FileFormatException(
+                    file,
+                    "magic (header[0])",
+                    expectedMagic + " (" + describeMagic(expectedMagic) + ")",
+                    found + " (" + describeMagic(found) + ")");
     }
 
     /** What file an llm.c magic number belongs to. */
@@ -112,7 +117,11 @@ public final class Headers {
     public static void expectFileSize(Path file, FileChannel channel, long expectedBytes, String layout) {
         long found = size(file, channel);
         if (found != expectedBytes)
-            throw new FileFormatException(file, "file size", expectedBytes + " bytes (" + layout + ")",
-                    found + " bytes" + (found < expectedBytes ? " (the file is truncated)" : " (extra bytes at the end)"));
+            throw new FileFormatException(
+                    file,
+                    "file size",
+                    expectedBytes + " bytes (" + layout + ")",
+                    found + " bytes"
+                            + (found < expectedBytes ? " (the file is truncated)" : " (extra bytes at the end)"));
     }
 }

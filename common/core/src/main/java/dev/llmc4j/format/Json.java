@@ -47,7 +47,8 @@ public final class Json {
         parser.skipWhitespace();
         Object value = parser.value(0);
         parser.skipWhitespace();
-        if (parser.pos != text.length()) throw parser.error("unexpected '" + text.charAt(parser.pos) + "' after the value");
+        if (parser.pos != text.length())
+            throw parser.error("unexpected '" + text.charAt(parser.pos) + "' after the value");
         return value;
     }
 

@@ -40,10 +40,21 @@ public final class Safetensors {
 
     /** The element types of the format; {@link #isFloat()} ones can be read as fp32 here. */
     public enum DType {
-        BOOL(1), U8(1), I8(1), F8_E5M2(1), F8_E4M3(1),
-        I16(2), U16(2), F16(2), BF16(2),
-        I32(4), U32(4), F32(4),
-        I64(8), U64(8), F64(8);
+        BOOL(1),
+        U8(1),
+        I8(1),
+        F8_E5M2(1),
+        F8_E4M3(1),
+        I16(2),
+        U16(2),
+        F16(2),
+        BF16(2),
+        I32(4),
+        U32(4),
+        F32(4),
+        I64(8),
+        U64(8),
+        F64(8);
 
         public final int bytes;
 
@@ -103,7 +114,7 @@ public final class Safetensors {
     private final Path file;
     private final Map<String, TensorInfo> tensors; // header order
     private final Map<String, String> metadata;
-    private final MemorySegment data;              // from the first byte after the header to the end of the file
+    private final MemorySegment data; // from the first byte after the header to the end of the file
 
     private Safetensors(Path file, Map<String, TensorInfo> tensors, Map<String, String> metadata, MemorySegment data) {
         this.file = file;
@@ -120,15 +131,20 @@ public final class Safetensors {
         try (FileChannel channel = Headers.openForReading(file)) {
             long fileSize = Headers.size(file, channel);
             if (fileSize < Long.BYTES)
-                throw new FileFormatException(file, "header length", "8 bytes (u64)", fileSize + " bytes (the file is truncated)");
+                throw new FileFormatException(
+                        file, "header length", "8 bytes (u64)", fileSize + " bytes (the file is truncated)");
             ByteBuffer lengthBytes = readFully(file, channel, 0, Long.BYTES);
             long headerLength = lengthBytes.order(ByteOrder.LITTLE_ENDIAN).getLong(0);
             long available = fileSize - Long.BYTES;
             if (headerLength < 0 || headerLength > available)
-                throw new FileFormatException(file, "header length (first 8 bytes)",
-                        "at most " + available + " (the bytes after it)", Long.toUnsignedString(headerLength) + " (beyond the end of the file)");
+                throw new FileFormatException(
+                        file,
+                        "header length (first 8 bytes)",
+                        "at most " + available + " (the bytes after it)",
+                        Long.toUnsignedString(headerLength) + " (beyond the end of the file)");
             if (headerLength > MAX_HEADER_BYTES)
-                throw new FileFormatException(file, "header length (first 8 bytes)", "at most " + MAX_HEADER_BYTES, headerLength);
+                throw new FileFormatException(
+                        file, "header length (first 8 bytes)", "at most " + MAX_HEADER_BYTES, headerLength);
             String json = decodeUtf8(file, readFully(file, channel, Long.BYTES, (int) headerLength));
             Object parsed;
             try {
@@ -160,19 +176,23 @@ public final class Safetensors {
         ByteBuffer buffer = ByteBuffer.allocate(length);
         while (buffer.hasRemaining()) {
             if (channel.read(buffer, position + buffer.position()) < 0)
-                throw new FileFormatException(file, "header", length + " bytes", buffer.position() + " bytes (the file is truncated)");
+                throw new FileFormatException(
+                        file, "header", length + " bytes", buffer.position() + " bytes (the file is truncated)");
         }
         return buffer.flip();
     }
 
     private static String decodeUtf8(Path file, ByteBuffer bytes) {
         try {
-            return StandardCharsets.UTF_8.newDecoder()
+            return StandardCharsets.UTF_8
+                    .newDecoder()
                     .onMalformedInput(CodingErrorAction.REPORT)
                     .onUnmappableCharacter(CodingErrorAction.REPORT)
-                    .decode(bytes).toString();
+                    .decode(bytes)
+                    .toString();
         } catch (CharacterCodingException e) {
-            throw new FileFormatException(file, "header", "UTF-8 JSON text", "bytes that are not UTF-8 (" + e.getMessage() + ")");
+            throw new FileFormatException(
+                    file, "header", "UTF-8 JSON text", "bytes that are not UTF-8 (" + e.getMessage() + ")");
         }
     }
 
@@ -191,22 +211,30 @@ public final class Safetensors {
     /** One header entry, checked against itself (offsets match dtype and shape) and the data size. */
     private static TensorInfo tensorInfo(Path file, String name, Object value, long dataSize) {
         if (!(value instanceof Map<?, ?> entry))
-            throw new FileFormatException(file, "tensor " + name, "an object with dtype, shape, data_offsets", describe(value));
+            throw new FileFormatException(
+                    file, "tensor " + name, "an object with dtype, shape, data_offsets", describe(value));
         DType dtype = dtype(file, name, entry.get("dtype"));
         long[] shape = longs(file, name, "shape", entry.get("shape"), -1);
         long[] offsets = longs(file, name, "data_offsets", entry.get("data_offsets"), 2);
         long count = 1;
         for (long d : shape) {
-            if (d < 0) throw new FileFormatException(file, "shape of " + name, "non-negative dimensions", Arrays.toString(shape));
+            if (d < 0)
+                throw new FileFormatException(
+                        file, "shape of " + name, "non-negative dimensions", Arrays.toString(shape));
             count = multiplyOrHuge(count, d);
         }
         long expectedBytes = multiplyOrHuge(count, dtype.bytes);
         long begin = offsets[0], end = offsets[1];
         if (begin < 0 || end < begin || end > dataSize)
-            throw new FileFormatException(file, "data_offsets of " + name,
-                    "0 <= begin <= end <= " + dataSize + " (the data after the header)", "[" + begin + ", " + end + "]");
+            throw new FileFormatException(
+                    file,
+                    "data_offsets of " + name,
+                    "0 <= begin <= end <= " + dataSize + " (the data after the header)",
+                    "[" + begin + ", " + end + "]");
         if (end - begin != expectedBytes)
-            throw new FileFormatException(file, "data_offsets of " + name,
+            throw new FileFormatException(
+                    file,
+                    "data_offsets of " + name,
                     "%d bytes (%s shape %s)".formatted(expectedBytes, dtype, Arrays.toString(shape)),
                     "[%d, %d] = %d bytes".formatted(begin, end, end - begin));
         return new TensorInfo(name, dtype, shape, begin, end);
@@ -252,7 +280,9 @@ public final class Safetensors {
         for (int i = 1; i < sorted.size(); i++) {
             TensorInfo previous = sorted.get(i - 1), current = sorted.get(i);
             if (current.begin() < previous.end())
-                throw new FileFormatException(file, "data_offsets of " + current.name(),
+                throw new FileFormatException(
+                        file,
+                        "data_offsets of " + current.name(),
                         "to begin at or after " + previous.end() + " where " + previous.name() + " ends",
                         "[" + current.begin() + ", " + current.end() + "] (the two tensors overlap)");
         }
@@ -289,8 +319,12 @@ public final class Safetensors {
         TensorInfo info = tensors.get(name);
         if (info == null) {
             String some = tensors.keySet().stream().limit(5).collect(Collectors.joining(", "));
-            throw new FileFormatException(file, "tensor " + name, "present",
-                    "missing (the file has " + tensors.size() + " tensors" + (some.isEmpty() ? "" : ": " + some + (tensors.size() > 5 ? ", ..." : "")) + ")");
+            throw new FileFormatException(
+                    file,
+                    "tensor " + name,
+                    "present",
+                    "missing (the file has " + tensors.size() + " tensors"
+                            + (some.isEmpty() ? "" : ": " + some + (tensors.size() > 5 ? ", ..." : "")) + ")");
         }
         return info;
     }
@@ -326,20 +360,27 @@ public final class Safetensors {
         TensorInfo info = info(name);
         long n = info.numElements();
         if (destination.byteSize() < n * Float.BYTES)
-            throw new IllegalArgumentException("destination holds " + destination.byteSize() / Float.BYTES + " floats, "
-                    + name + " has " + n);
+            throw new IllegalArgumentException(
+                    "destination holds " + destination.byteSize() / Float.BYTES + " floats, " + name + " has " + n);
         MemorySegment source = data.asSlice(info.begin(), info.byteSize());
         switch (info.dtype()) {
-            case F32 -> MemorySegment.copy(source, LittleEndian.FLOAT32, 0, destination, LittleEndian.NATIVE_FLOAT, 0, n);
+            case F32 ->
+                MemorySegment.copy(source, LittleEndian.FLOAT32, 0, destination, LittleEndian.NATIVE_FLOAT, 0, n);
             case BF16 -> {
                 for (long i = 0; i < n; i++)
-                    destination.setAtIndex(LittleEndian.NATIVE_FLOAT, i, BFloat16.toFloat(source.getAtIndex(LittleEndian.INT16, i)));
+                    destination.setAtIndex(
+                            LittleEndian.NATIVE_FLOAT, i, BFloat16.toFloat(source.getAtIndex(LittleEndian.INT16, i)));
             }
             case F16 -> {
                 for (long i = 0; i < n; i++)
-                    destination.setAtIndex(LittleEndian.NATIVE_FLOAT, i, Float.float16ToFloat(source.getAtIndex(LittleEndian.INT16, i)));
+                    destination.setAtIndex(
+                            LittleEndian.NATIVE_FLOAT,
+                            i,
+                            Float.float16ToFloat(source.getAtIndex(LittleEndian.INT16, i)));
             }
-            default -> throw new FileFormatException(file, "dtype of " + name, "F32, BF16 or F16 (readable as fp32)", info.dtype());
+            default ->
+                throw new FileFormatException(
+                        file, "dtype of " + name, "F32, BF16 or F16 (readable as fp32)", info.dtype());
         }
     }
 
@@ -347,7 +388,8 @@ public final class Safetensors {
     public float[] readFloats(String name) {
         long n = numElements(name);
         if (n > Integer.MAX_VALUE - 8)
-            throw new IllegalArgumentException(name + " has " + n + " elements, too many for a float[]; use readFloats(name, segment)");
+            throw new IllegalArgumentException(
+                    name + " has " + n + " elements, too many for a float[]; use readFloats(name, segment)");
         float[] out = new float[(int) n];
         readFloats(name, MemorySegment.ofArray(out));
         return out;
@@ -370,7 +412,8 @@ public final class Safetensors {
         if (!metadata.isEmpty()) {
             header.append(quote(METADATA)).append(":{");
             header.append(metadata.entrySet().stream()
-                    .map(e -> quote(e.getKey()) + ":" + quote(e.getValue())).collect(Collectors.joining(",")));
+                    .map(e -> quote(e.getKey()) + ":" + quote(e.getValue()))
+                    .collect(Collectors.joining(",")));
             header.append("}");
         }
         long offset = 0;
@@ -378,9 +421,16 @@ public final class Safetensors {
             if (entry.getKey().equals(METADATA)) throw new IllegalArgumentException(METADATA + " is not a tensor name");
             long bytes = entry.getValue().values().byteSize();
             if (header.length() > 1) header.append(',');
-            header.append(quote(entry.getKey())).append(":{\"dtype\":\"F32\",\"shape\":")
-                    .append(Arrays.stream(entry.getValue().shape()).mapToObj(Long::toString).collect(Collectors.joining(",", "[", "]")))
-                    .append(",\"data_offsets\":[").append(offset).append(',').append(offset + bytes).append("]}");
+            header.append(quote(entry.getKey()))
+                    .append(":{\"dtype\":\"F32\",\"shape\":")
+                    .append(Arrays.stream(entry.getValue().shape())
+                            .mapToObj(Long::toString)
+                            .collect(Collectors.joining(",", "[", "]")))
+                    .append(",\"data_offsets\":[")
+                    .append(offset)
+                    .append(',')
+                    .append(offset + bytes)
+                    .append("]}");
             offset += bytes;
         }
         header.append('}');
@@ -394,7 +444,8 @@ public final class Safetensors {
         AtomicFiles.write(file, channel -> {
             try (var out = new BinaryWriter(channel)) {
                 out.bytes(head);
-                for (TensorData tensor : tensors.values()) out.floats(tensor.values(), tensor.values().byteSize() / Float.BYTES);
+                for (TensorData tensor : tensors.values())
+                    out.floats(tensor.values(), tensor.values().byteSize() / Float.BYTES);
             }
         });
     }

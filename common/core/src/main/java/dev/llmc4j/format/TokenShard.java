@@ -57,7 +57,8 @@ public final class TokenShard {
 
     public static final int HEADER_BYTES = ShardHeaders.HEADER_BYTES;
 
-    private static final ValueLayout.OfShort UINT16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfShort UINT16 =
+            ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfInt UINT32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     private final Path file;
@@ -81,11 +82,15 @@ public final class TokenShard {
             int[] header = ShardHeaders.read(file, channel);
             Kind kind = Kind.ofMagic(header[0]);
             if (kind == null) {
-                throw new FileFormatException(file, "magic (header[0])",
-                        Kind.GPT2.magic + " (GPT-2 shard) or " + Kind.LLAMA3.magic + " (Llama 3 shard)", header[0]);
+                throw new FileFormatException(
+                        file,
+                        "magic (header[0])",
+                        Kind.GPT2.magic + " (GPT-2 shard) or " + Kind.LLAMA3.magic + " (Llama 3 shard)",
+                        header[0]);
             }
             if (header[1] != kind.version) {
-                throw new FileFormatException(file, "version (header[1]) of a " + kind + " shard", kind.version, header[1]);
+                throw new FileFormatException(
+                        file, "version (header[1]) of a " + kind + " shard", kind.version, header[1]);
             }
             long numTokens = header[2];
             if (numTokens <= 0) {
@@ -94,7 +99,9 @@ public final class TokenShard {
             long expectedSize = HEADER_BYTES + kind.tokenBytes * numTokens;
             long size = channel.size();
             if (size != expectedSize) {
-                throw new FileFormatException(file, "file size",
+                throw new FileFormatException(
+                        file,
+                        "file size",
                         expectedSize + " bytes (1024 + " + kind.tokenBytes + " x " + numTokens + " tokens)",
                         size + " bytes" + (size < expectedSize ? " (truncated)" : " (trailing bytes)"));
             }
@@ -120,10 +127,12 @@ public final class TokenShard {
         long largest = kind == Kind.GPT2 ? largestUint16() : largestUint32();
         if (largest < vocabSize) return;
         for (long i = 0; i < numTokens; i++) {
-            long id = kind == Kind.GPT2 ? Short.toUnsignedLong(tokens.getAtIndex(UINT16, i))
+            long id = kind == Kind.GPT2
+                    ? Short.toUnsignedLong(tokens.getAtIndex(UINT16, i))
                     : Integer.toUnsignedLong(tokens.getAtIndex(UINT32, i));
             if (id >= vocabSize)
-                throw new FileFormatException(file, "token at position " + i, "an id in [0, " + vocabSize + ") (the model's vocabulary)", id);
+                throw new FileFormatException(
+                        file, "token at position " + i, "an id in [0, " + vocabSize + ") (the model's vocabulary)", id);
         }
     }
 
@@ -137,7 +146,8 @@ public final class TokenShard {
                     .lanewise(VectorOperators.XOR, Short.MIN_VALUE));
         }
         long largest = Short.toUnsignedLong((short) (max.reduceLanes(VectorOperators.MAX) ^ Short.MIN_VALUE));
-        for (long i = at / Short.BYTES; i < numTokens; i++) largest = Math.max(largest, Short.toUnsignedLong(tokens.getAtIndex(UINT16, i)));
+        for (long i = at / Short.BYTES; i < numTokens; i++)
+            largest = Math.max(largest, Short.toUnsignedLong(tokens.getAtIndex(UINT16, i)));
         return largest;
     }
 
@@ -150,7 +160,8 @@ public final class TokenShard {
                     .lanewise(VectorOperators.XOR, Integer.MIN_VALUE));
         }
         long largest = Integer.toUnsignedLong(max.reduceLanes(VectorOperators.MAX) ^ Integer.MIN_VALUE);
-        for (long i = at / Integer.BYTES; i < numTokens; i++) largest = Math.max(largest, Integer.toUnsignedLong(tokens.getAtIndex(UINT32, i)));
+        for (long i = at / Integer.BYTES; i < numTokens; i++)
+            largest = Math.max(largest, Integer.toUnsignedLong(tokens.getAtIndex(UINT32, i)));
         return largest;
     }
 
@@ -173,19 +184,20 @@ public final class TokenShard {
 
     /** Token id at position {@code i} (0-based, after the header). */
     public int token(long i) {
-        if (i < 0 || i >= numTokens) throw new IndexOutOfBoundsException("token " + i + " of " + numTokens + " in " + file);
-        return kind == Kind.GPT2
-                ? Short.toUnsignedInt(tokens.getAtIndex(UINT16, i))
-                : tokens.getAtIndex(UINT32, i);
+        if (i < 0 || i >= numTokens)
+            throw new IndexOutOfBoundsException("token " + i + " of " + numTokens + " in " + file);
+        return kind == Kind.GPT2 ? Short.toUnsignedInt(tokens.getAtIndex(UINT16, i)) : tokens.getAtIndex(UINT32, i);
     }
 
     /** Copies {@code count} token ids starting at {@code start} into {@code destination[offset..]}. */
     public void read(long start, int[] destination, int offset, int count) {
         if (start < 0 || count < 0 || start + count > numTokens) {
-            throw new IndexOutOfBoundsException("tokens [" + start + ", " + (start + count) + ") of " + numTokens + " in " + file);
+            throw new IndexOutOfBoundsException(
+                    "tokens [" + start + ", " + (start + count) + ") of " + numTokens + " in " + file);
         }
         if (kind == Kind.GPT2) {
-            for (int i = 0; i < count; i++) destination[offset + i] = Short.toUnsignedInt(tokens.getAtIndex(UINT16, start + i));
+            for (int i = 0; i < count; i++)
+                destination[offset + i] = Short.toUnsignedInt(tokens.getAtIndex(UINT16, start + i));
         } else {
             MemorySegment.copy(tokens, UINT32, start * Integer.BYTES, destination, offset, count);
         }
@@ -193,7 +205,8 @@ public final class TokenShard {
 
     /** All tokens as an array (for small shards and tests). */
     public int[] toArray() {
-        if (numTokens > Integer.MAX_VALUE - 8) throw new LlmcException(file + ": too many tokens for one array: " + numTokens);
+        if (numTokens > Integer.MAX_VALUE - 8)
+            throw new LlmcException(file + ": too many tokens for one array: " + numTokens);
         int[] all = new int[(int) numTokens];
         read(0, all, 0, all.length);
         return all;
@@ -206,7 +219,8 @@ public final class TokenShard {
     public static void write(Path file, Kind kind, int[] tokens) {
         if (tokens.length == 0) throw new LlmcException("cannot write " + file + ": a shard needs at least one token");
         if ((long) kind.tokenBytes * tokens.length > Integer.MAX_VALUE - HEADER_BYTES) {
-            throw new LlmcException("cannot write " + file + ": " + tokens.length + " tokens do not fit one buffer; split into more shards");
+            throw new LlmcException("cannot write " + file + ": " + tokens.length
+                    + " tokens do not fit one buffer; split into more shards");
         }
         for (int i = 0; i < tokens.length; i++) {
             if (tokens[i] < 0 || tokens[i] > kind.maxTokenId()) {

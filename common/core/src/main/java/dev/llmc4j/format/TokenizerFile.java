@@ -22,6 +22,7 @@ public final class TokenizerFile {
     public static final int VERSION = 2;
     /** Version 1 files carry no EOT id: they must be GPT-2's 50257-token vocabulary, with EOT 50256. */
     private static final int LEGACY_VOCAB_SIZE = 50257;
+
     private static final int LEGACY_EOT = 50256;
 
     private final byte[][] tokenBytes;
@@ -29,7 +30,8 @@ public final class TokenizerFile {
 
     public TokenizerFile(byte[][] tokenBytes, int eotToken) {
         if (eotToken < 0 || eotToken >= tokenBytes.length) {
-            throw new IllegalArgumentException("EOT id " + eotToken + " outside the vocabulary of " + tokenBytes.length);
+            throw new IllegalArgumentException(
+                    "EOT id " + eotToken + " outside the vocabulary of " + tokenBytes.length);
         }
         this.tokenBytes = tokenBytes;
         this.eotToken = eotToken;
@@ -46,7 +48,8 @@ public final class TokenizerFile {
             throw new LlmcException("cannot read tokenizer file " + file + ": " + e.getMessage(), e);
         }
         if (bytes.length < ShardHeaders.HEADER_BYTES) {
-            throw new FileFormatException(file, "header", ShardHeaders.HEADER_BYTES + " bytes", bytes.length + " bytes (file too short)");
+            throw new FileFormatException(
+                    file, "header", ShardHeaders.HEADER_BYTES + " bytes", bytes.length + " bytes (file too short)");
         }
         var buffer = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
         int magic = buffer.getInt(0);
@@ -56,7 +59,8 @@ public final class TokenizerFile {
         int eot;
         if (version == 1) {
             if (vocabSize != LEGACY_VOCAB_SIZE) {
-                throw new FileFormatException(file, "token count (header[2]) of a version 1 tokenizer", LEGACY_VOCAB_SIZE, vocabSize);
+                throw new FileFormatException(
+                        file, "token count (header[2]) of a version 1 tokenizer", LEGACY_VOCAB_SIZE, vocabSize);
             }
             eot = LEGACY_EOT;
         } else if (version == 2) {
@@ -69,8 +73,11 @@ public final class TokenizerFile {
         // before the table is allocated
         long mostTokens = (bytes.length - (long) ShardHeaders.HEADER_BYTES) / 2;
         if (vocabSize > mostTokens) {
-            throw new FileFormatException(file, "token count (header[2])", "at most " + mostTokens
-                    + " (2 bytes per token in the " + bytes.length + "-byte file)", vocabSize);
+            throw new FileFormatException(
+                    file,
+                    "token count (header[2])",
+                    "at most " + mostTokens + " (2 bytes per token in the " + bytes.length + "-byte file)",
+                    vocabSize);
         }
         if (eot < 0 || eot >= vocabSize) {
             throw new FileFormatException(file, "EOT id (header[3])", "0.." + (vocabSize - 1), eot);
@@ -79,18 +86,24 @@ public final class TokenizerFile {
         int position = ShardHeaders.HEADER_BYTES;
         for (int id = 0; id < vocabSize; id++) {
             if (position >= bytes.length) {
-                throw new FileFormatException(file, "length byte of token " + id, "1 byte at offset " + position, "end of file (truncated)");
+                throw new FileFormatException(
+                        file, "length byte of token " + id, "1 byte at offset " + position, "end of file (truncated)");
             }
             int length = Byte.toUnsignedInt(bytes[position++]);
             if (length == 0) throw new FileFormatException(file, "length of token " + id, "1..255", 0);
             if (position + length > bytes.length) {
-                throw new FileFormatException(file, "bytes of token " + id, length + " bytes", (bytes.length - position) + " bytes (truncated)");
+                throw new FileFormatException(
+                        file,
+                        "bytes of token " + id,
+                        length + " bytes",
+                        (bytes.length - position) + " bytes (truncated)");
             }
             tokens[id] = java.util.Arrays.copyOfRange(bytes, position, position + length);
             position += length;
         }
         if (position != bytes.length) {
-            throw new FileFormatException(file, "file size", position + " bytes", bytes.length + " bytes (trailing bytes)");
+            throw new FileFormatException(
+                    file, "file size", position + " bytes", bytes.length + " bytes (trailing bytes)");
         }
         return new TokenizerFile(tokens, eot);
     }
@@ -110,7 +123,8 @@ public final class TokenizerFile {
         for (int id = 0; id < tokenBytes.length; id++) {
             int length = tokenBytes[id].length;
             if (length < 1 || length > 255) {
-                throw new LlmcException("cannot write " + file + ": token " + id + " has " + length + " bytes; the format allows 1..255");
+                throw new LlmcException("cannot write " + file + ": token " + id + " has " + length
+                        + " bytes; the format allows 1..255");
             }
             body.write(length);
             body.write(tokenBytes[id], 0, length);

@@ -36,8 +36,15 @@ import java.nio.file.Path;
  * @param gradients      N little-endian fp32, mapped read-only
  * @param expectedLosses S losses of the reference's training steps (length 0 for llm.c's own files)
  */
-public record DebugState(int batchSize, int seqLen, int[] inputs, int[] targets, MemorySegment logits, float loss,
-                         MemorySegment gradients, float[] expectedLosses) {
+public record DebugState(
+        int batchSize,
+        int seqLen,
+        int[] inputs,
+        int[] targets,
+        MemorySegment logits,
+        float loss,
+        MemorySegment gradients,
+        float[] expectedLosses) {
 
     public static final int MAGIC = 20240327;
     public static final int VERSION = 2;
@@ -52,15 +59,23 @@ public record DebugState(int batchSize, int seqLen, int[] inputs, int[] targets,
             int[] header = Headers.readInts(file, channel);
             Headers.expectMagic(file, header, MAGIC);
             if (header[1] != VERSION)
-                throw new FileFormatException(file, Headers.field("version", 1), VERSION,
-                        header[1] + (header[1] == 1 ? " (an old llm.c debug state with unpadded vocab; regenerate it)" : ""));
+                throw new FileFormatException(
+                        file,
+                        Headers.field("version", 1),
+                        VERSION,
+                        header[1]
+                                + (header[1] == 1
+                                        ? " (an old llm.c debug state with unpadded vocab; regenerate it)"
+                                        : ""));
             int batchSize = Headers.requirePositive(file, header, 2, "B");
             int seqLen = Headers.requirePositive(file, header, 3, "T");
             if (seqLen > config.maxSeqLen())
-                throw new FileFormatException(file, Headers.field("T", 3), "at most maxT = " + config.maxSeqLen(), seqLen);
+                throw new FileFormatException(
+                        file, Headers.field("T", 3), "at most maxT = " + config.maxSeqLen(), seqLen);
             long tokens = (long) batchSize * seqLen;
             if (tokens > Integer.MAX_VALUE / 2)
-                throw new FileFormatException(file, "B*T (header[2]*header[3])", "at most " + Integer.MAX_VALUE / 2, tokens);
+                throw new FileFormatException(
+                        file, "B*T (header[2]*header[3])", "at most " + Integer.MAX_VALUE / 2, tokens);
             int steps = header[4];
             if (steps < 0) throw new FileFormatException(file, Headers.field("S", 4), "0 or more", steps);
 
@@ -73,7 +88,10 @@ public record DebugState(int batchSize, int seqLen, int[] inputs, int[] targets,
             long gradsAt = lossAt + 4;
             long lossesAt = gradsAt + 4 * numParameters;
             long end = lossesAt + 4L * steps;
-            Headers.expectFileSize(file, channel, end,
+            Headers.expectFileSize(
+                    file,
+                    channel,
+                    end,
                     "1024 + 8*B*T + 4*B*T*V + 4 + 4*N + 4*S for B=%d T=%d V=%d N=%d S=%d"
                             .formatted(batchSize, seqLen, vocab, numParameters, steps));
 
@@ -83,8 +101,15 @@ public record DebugState(int batchSize, int seqLen, int[] inputs, int[] targets,
             float loss = all.get(LittleEndian.FLOAT32, lossAt);
             float[] losses = new float[steps];
             MemorySegment.copy(all, LittleEndian.FLOAT32, lossesAt, losses, 0, steps);
-            return new DebugState(batchSize, seqLen, inputs, targets,
-                    all.asSlice(logitsAt, lossAt - logitsAt), loss, all.asSlice(gradsAt, lossesAt - gradsAt), losses);
+            return new DebugState(
+                    batchSize,
+                    seqLen,
+                    inputs,
+                    targets,
+                    all.asSlice(logitsAt, lossAt - logitsAt),
+                    loss,
+                    all.asSlice(gradsAt, lossesAt - gradsAt),
+                    losses);
         } catch (IOException e) {
             throw new FileFormatException(file, "cannot read it: " + e.getMessage());
         }
@@ -95,18 +120,23 @@ public record DebugState(int batchSize, int seqLen, int[] inputs, int[] targets,
         try {
             return Math.multiplyExact(4 * tokens, vocab);
         } catch (ArithmeticException e) {
-            throw new FileFormatException(file, "B*T (header[2]*header[3])", "logits under 2^63 bytes with V = " + vocab, tokens);
+            throw new FileFormatException(
+                    file, "B*T (header[2]*header[3])", "logits under 2^63 bytes with V = " + vocab, tokens);
         }
     }
 
     /** Token ids must index the vocabulary; a bad one is named with its batch row and position. */
-    private static int[] readTokens(Path file, MemorySegment all, long offset, int count, String name, int seqLen, int vocab) {
+    private static int[] readTokens(
+            Path file, MemorySegment all, long offset, int count, String name, int seqLen, int vocab) {
         int[] ids = new int[count];
         MemorySegment.copy(all, LittleEndian.INT32, offset, ids, 0, count);
         for (int i = 0; i < count; i++) {
             if (ids[i] < 0 || ids[i] >= vocab)
-                throw new FileFormatException(file, "%s[%d] (batch row %d, position %d)".formatted(name, i, i / seqLen, i % seqLen),
-                        "a token id in [0, " + vocab + ")", ids[i]);
+                throw new FileFormatException(
+                        file,
+                        "%s[%d] (batch row %d, position %d)".formatted(name, i, i / seqLen, i % seqLen),
+                        "a token id in [0, " + vocab + ")",
+                        ids[i]);
         }
         return ids;
     }
@@ -121,13 +151,23 @@ public record DebugState(int batchSize, int seqLen, int[] inputs, int[] targets,
      * whole (so they must be exactly B*T*V and N floats); {@code losses} (may be null or empty) become the S
      * appended step losses.
      */
-    public static void write(Path file, int B, int T, int[] x, int[] y, MemorySegment logitsBTV, float loss,
-                             MemorySegment grads, float[] losses) {
+    public static void write(
+            Path file,
+            int B,
+            int T,
+            int[] x,
+            int[] y,
+            MemorySegment logitsBTV,
+            float loss,
+            MemorySegment grads,
+            float[] losses) {
         long tokens = (long) B * T;
         if (B <= 0 || T <= 0 || x.length != tokens || y.length != tokens)
-            throw new IllegalArgumentException("B=%d T=%d need x and y of B*T ids, got %d and %d".formatted(B, T, x.length, y.length));
+            throw new IllegalArgumentException(
+                    "B=%d T=%d need x and y of B*T ids, got %d and %d".formatted(B, T, x.length, y.length));
         if (logitsBTV.byteSize() % (4 * tokens) != 0)
-            throw new IllegalArgumentException("logits hold " + logitsBTV.byteSize() + " bytes, not a multiple of 4*B*T");
+            throw new IllegalArgumentException(
+                    "logits hold " + logitsBTV.byteSize() + " bytes, not a multiple of 4*B*T");
         if (grads.byteSize() % 4 != 0)
             throw new IllegalArgumentException("gradients hold " + grads.byteSize() + " bytes, not whole floats");
         float[] steps = losses == null ? new float[0] : losses;

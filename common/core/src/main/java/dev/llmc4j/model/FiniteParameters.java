@@ -48,7 +48,9 @@ public final class FiniteParameters {
         long start = 0;
         int tensor = 0;
         while (bad >= start + sizes[tensor]) start += sizes[tensor++];
-        throw new LlmcException(("%s: tensor %s holds %s at element %d: expected finite parameters (a run that diverged, "
-                + "or a damaged file)").formatted(what, names[tensor], value, bad - start));
+        throw new LlmcException(
+                ("%s: tensor %s holds %s at element %d: expected finite parameters (a run that diverged, "
+                                + "or a damaged file)")
+                        .formatted(what, names[tensor], value, bad - start));
     }
 }

@@ -39,8 +39,8 @@ public record GPT2Checkpoint(Path file, int version, GPT2Config config, MemorySe
     public GPT2Checkpoint {
         int bytes = bytesPerParameter(version);
         if (rawParameters.byteSize() != bytes * config.numParameters())
-            throw new IllegalArgumentException("raw parameters hold " + rawParameters.byteSize() + " bytes, the config needs "
-                    + bytes * config.numParameters());
+            throw new IllegalArgumentException("raw parameters hold " + rawParameters.byteSize()
+                    + " bytes, the config needs " + bytes * config.numParameters());
     }
 
     /** 4 for version 3 (fp32), 2 for version 5 (bf16). */
@@ -64,9 +64,13 @@ public record GPT2Checkpoint(Path file, int version, GPT2Config config, MemorySe
             GPT2Config config = configFrom(file, header);
             long numParameters = config.numParameters();
             int bytes = bytesPerParameter(version);
-            Headers.expectFileSize(file, channel, Headers.BYTES + bytes * numParameters,
+            Headers.expectFileSize(
+                    file,
+                    channel,
+                    Headers.BYTES + bytes * numParameters,
                     "1024 + %d * %d parameters for %s".formatted(bytes, numParameters, config));
-            MemorySegment parameters = channel.map(FileChannel.MapMode.READ_ONLY, Headers.BYTES, bytes * numParameters, arena);
+            MemorySegment parameters =
+                    channel.map(FileChannel.MapMode.READ_ONLY, Headers.BYTES, bytes * numParameters, arena);
             return new GPT2Checkpoint(file, version, config, parameters);
         } catch (IOException e) {
             throw new FileFormatException(file, "cannot read it: " + e.getMessage());
@@ -82,8 +86,11 @@ public record GPT2Checkpoint(Path file, int version, GPT2Config config, MemorySe
             default -> "unknown";
         };
         if (old != null)
-            throw new FileFormatException(file, Headers.field("version", 1),
-                    "3 (fp32) or 5 (bf16), the versions supported", version + " (" + old + "; re-export it with current llm.c)");
+            throw new FileFormatException(
+                    file,
+                    Headers.field("version", 1),
+                    "3 (fp32) or 5 (bf16), the versions supported",
+                    version + " (" + old + "; re-export it with current llm.c)");
         return version;
     }
 
@@ -101,9 +108,13 @@ public record GPT2Checkpoint(Path file, int version, GPT2Config config, MemorySe
             throw new FileFormatException(file, Headers.field("C", 6), "a multiple of NH = " + heads, channels);
         // absurd sizes would overflow the long arithmetic of the size check; a double estimate catches them first
         double estimatedParameters = ((double) paddedVocab + maxT) * channels
-                + (double) layers * (12.0 * channels * channels + 13.0 * channels) + 2.0 * channels;
+                + (double) layers * (12.0 * channels * channels + 13.0 * channels)
+                + 2.0 * channels;
         if (estimatedParameters > GPT2Config.MAX_PARAMETERS)
-            throw new FileFormatException(file, "header sizes (slots 2..7)", "a model under 10^15 parameters",
+            throw new FileFormatException(
+                    file,
+                    "header sizes (slots 2..7)",
+                    "a model under 10^15 parameters",
                     "maxT=%d V=%d L=%d NH=%d C=%d Vp=%d".formatted(maxT, vocab, layers, heads, channels, paddedVocab));
         return new GPT2Config(maxT, vocab, paddedVocab, layers, heads, channels);
     }
@@ -120,12 +131,17 @@ public record GPT2Checkpoint(Path file, int version, GPT2Config config, MemorySe
     public void readParametersInto(MemorySegment fp32Destination) {
         long n = numParameters();
         if (fp32Destination.byteSize() < n * Float.BYTES)
-            throw new IllegalArgumentException("destination holds " + fp32Destination.byteSize() / Float.BYTES + " floats, need " + n);
+            throw new IllegalArgumentException(
+                    "destination holds " + fp32Destination.byteSize() / Float.BYTES + " floats, need " + n);
         if (version == VERSION_FP32) {
-            MemorySegment.copy(rawParameters, LittleEndian.FLOAT32, 0, fp32Destination, LittleEndian.NATIVE_FLOAT, 0, n);
+            MemorySegment.copy(
+                    rawParameters, LittleEndian.FLOAT32, 0, fp32Destination, LittleEndian.NATIVE_FLOAT, 0, n);
         } else {
             for (long i = 0; i < n; i++)
-                fp32Destination.setAtIndex(LittleEndian.NATIVE_FLOAT, i, BFloat16.toFloat(rawParameters.getAtIndex(LittleEndian.INT16, i)));
+                fp32Destination.setAtIndex(
+                        LittleEndian.NATIVE_FLOAT,
+                        i,
+                        BFloat16.toFloat(rawParameters.getAtIndex(LittleEndian.INT16, i)));
         }
     }
 
@@ -137,13 +153,22 @@ public record GPT2Checkpoint(Path file, int version, GPT2Config config, MemorySe
         bytesPerParameter(version); // rejects anything but 3 and 5 before a file is created
         long n = config.numParameters();
         if (fp32Parameters.byteSize() < n * Float.BYTES)
-            throw new IllegalArgumentException("parameters hold " + fp32Parameters.byteSize() / Float.BYTES + " floats, need " + n);
+            throw new IllegalArgumentException(
+                    "parameters hold " + fp32Parameters.byteSize() / Float.BYTES + " floats, need " + n);
         // a checkpoint never holds NaN or infinity: it would be trained on, or sampled from, in silence
-        FiniteParameters.require(fp32Parameters, GPT2Config.PARAMETER_NAMES, config.parameterSizes(), "not writing " + file);
+        FiniteParameters.require(
+                fp32Parameters, GPT2Config.PARAMETER_NAMES, config.parameterSizes(), "not writing " + file);
         AtomicFiles.write(file, channel -> {
             try (var out = new BinaryWriter(channel)) {
-                out.header(MAGIC, version, config.maxSeqLen(), config.vocabSize(), config.numLayers(),
-                        config.numHeads(), config.channels(), config.paddedVocabSize());
+                out.header(
+                        MAGIC,
+                        version,
+                        config.maxSeqLen(),
+                        config.vocabSize(),
+                        config.numLayers(),
+                        config.numHeads(),
+                        config.channels(),
+                        config.paddedVocabSize());
                 if (version == VERSION_FP32) out.floats(fp32Parameters, n);
                 else out.bfloat16(fp32Parameters, n);
             }

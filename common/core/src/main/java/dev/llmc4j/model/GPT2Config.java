@@ -20,17 +20,24 @@ public record GPT2Config(int maxSeqLen, int vocabSize, int paddedVocabSize, int 
 
     public GPT2Config {
         if (maxSeqLen <= 0 || vocabSize <= 0 || numLayers <= 0 || numHeads <= 0 || channels <= 0)
-            throw new LlmcException("GPT-2 config: every size must be positive, found " + describe(maxSeqLen, vocabSize, paddedVocabSize, numLayers, numHeads, channels));
+            throw new LlmcException("GPT-2 config: every size must be positive, found "
+                    + describe(maxSeqLen, vocabSize, paddedVocabSize, numLayers, numHeads, channels));
         if (paddedVocabSize < vocabSize)
-            throw new LlmcException("GPT-2 config: padded vocab " + paddedVocabSize + " is smaller than vocab " + vocabSize);
+            throw new LlmcException(
+                    "GPT-2 config: padded vocab " + paddedVocabSize + " is smaller than vocab " + vocabSize);
         if (channels % numHeads != 0)
-            throw new LlmcException("GPT-2 config: channels (" + channels + ") must be a multiple of heads (" + numHeads + ")");
+            throw new LlmcException(
+                    "GPT-2 config: channels (" + channels + ") must be a multiple of heads (" + numHeads + ")");
         // the sizes multiply: a count past a long (or past any machine) is refused here, before anyone allocates
         double estimate = ((double) paddedVocabSize + maxSeqLen) * channels
-                + (double) numLayers * (12.0 * channels * channels + 13.0 * channels) + 2.0 * channels;
+                + (double) numLayers * (12.0 * channels * channels + 13.0 * channels)
+                + 2.0 * channels;
         if (estimate > MAX_PARAMETERS)
             throw new LlmcException("GPT-2 config: %.3g parameters (%s), expected at most %.0e; lower L or C"
-                    .formatted(estimate, describe(maxSeqLen, vocabSize, paddedVocabSize, numLayers, numHeads, channels), MAX_PARAMETERS));
+                    .formatted(
+                            estimate,
+                            describe(maxSeqLen, vocabSize, paddedVocabSize, numLayers, numHeads, channels),
+                            MAX_PARAMETERS));
     }
 
     /** More parameters than any machine holds (4 PB of fp32), and far from overflowing a long's byte counts. */
@@ -55,8 +62,9 @@ public record GPT2Config(int maxSeqLen, int vocabSize, int paddedVocabSize, int 
             case "d60" -> of(60, 30, 1920);
             case "d72" -> of(72, 30, 2880);
             case "d84" -> of(84, 36, 3456);
-            default -> throw new LlmcException("unknown model descriptor '" + descriptor
-                    + "': expected one of d6, d12, d24, d36, d48, d60, d72, d84 (or a .bin checkpoint)");
+            default ->
+                throw new LlmcException("unknown model descriptor '" + descriptor
+                        + "': expected one of d6, d12, d24, d36, d48, d60, d72, d84 (or a .bin checkpoint)");
         };
     }
 
@@ -73,22 +81,22 @@ public record GPT2Config(int maxSeqLen, int vocabSize, int paddedVocabSize, int 
     public long[] parameterSizes() {
         long vp = paddedVocabSize, c = channels, l = numLayers;
         return new long[] {
-            vp * c,         // wte
-            maxSeqLen * c,  // wpe
-            l * c,          // ln1w
-            l * c,          // ln1b
-            l * 3 * c * c,  // qkvw
-            l * 3 * c,      // qkvb
-            l * c * c,      // attprojw
-            l * c,          // attprojb
-            l * c,          // ln2w
-            l * c,          // ln2b
-            l * 4 * c * c,  // fcw
-            l * 4 * c,      // fcb
-            l * c * 4 * c,  // fcprojw
-            l * c,          // fcprojb
-            c,              // lnfw
-            c,              // lnfb
+            vp * c, // wte
+            maxSeqLen * c, // wpe
+            l * c, // ln1w
+            l * c, // ln1b
+            l * 3 * c * c, // qkvw
+            l * 3 * c, // qkvb
+            l * c * c, // attprojw
+            l * c, // attprojb
+            l * c, // ln2w
+            l * c, // ln2b
+            l * 4 * c * c, // fcw
+            l * 4 * c, // fcb
+            l * c * 4 * c, // fcprojw
+            l * c, // fcprojb
+            c, // lnfw
+            c, // lnfb
         };
     }
 

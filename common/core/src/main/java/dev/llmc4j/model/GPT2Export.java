@@ -36,7 +36,9 @@ public final class GPT2Export {
             MemorySegment parameters = arena.allocate(config.numParameters() * Float.BYTES, 64);
             file.readParametersInto(parameters);
             Safetensors.write(folder.resolve("model.safetensors"), tensors(config, parameters), Map.of("format", "pt"));
-            AtomicFiles.write(folder.resolve("config.json"), configJson(config, file.version()).getBytes(StandardCharsets.UTF_8));
+            AtomicFiles.write(
+                    folder.resolve("config.json"),
+                    configJson(config, file.version()).getBytes(StandardCharsets.UTF_8));
             return config;
         }
     }
@@ -45,9 +47,13 @@ public final class GPT2Export {
     static Map<String, Safetensors.TensorData> tensors(GPT2Config config, MemorySegment parameters) {
         int V = config.vocabSize(), C = config.channels(), L = config.numLayers();
         var out = new LinkedHashMap<String, Safetensors.TensorData>();
-        out.put(PREFIX + "wte.weight", new Safetensors.TensorData(new long[] {V, C}, slot(parameters, config, 0, (long) V * C)));
-        out.put(PREFIX + "wpe.weight", new Safetensors.TensorData(new long[] {config.maxSeqLen(), C},
-                slot(parameters, config, 1, config.parameterSizes()[1])));
+        out.put(
+                PREFIX + "wte.weight",
+                new Safetensors.TensorData(new long[] {V, C}, slot(parameters, config, 0, (long) V * C)));
+        out.put(
+                PREFIX + "wpe.weight",
+                new Safetensors.TensorData(
+                        new long[] {config.maxSeqLen(), C}, slot(parameters, config, 1, config.parameterSizes()[1])));
         long[] sizes = config.parameterSizes();
         for (int layer = 0; layer < L; layer++) {
             for (var t : GPT2Import.LAYER_TENSORS) {
@@ -60,7 +66,8 @@ public final class GPT2Export {
                     int inFeatures = (int) (perLayer / outFeatures);
                     // llm.c (out, in) -> Conv1D (in, out)
                     MemorySegment transposed = MemorySegment.ofArray(new float[(int) perLayer]);
-                    GPT2Import.transposeInto(values.toArray(ValueLayout.JAVA_FLOAT), outFeatures, inFeatures, transposed);
+                    GPT2Import.transposeInto(
+                            values.toArray(ValueLayout.JAVA_FLOAT), outFeatures, inFeatures, transposed);
                     values = transposed;
                     shape = new long[] {inFeatures, outFeatures};
                 } else {
@@ -80,7 +87,9 @@ public final class GPT2Export {
 
     /** transformers' GPT2Config for this shape: GPT-2's tanh GELU ("gelu_new"), LayerNorm eps 1e-5, tied lm_head. */
     static String configJson(GPT2Config config, int version) {
-        return String.format(Locale.ROOT, """
+        return String.format(
+                Locale.ROOT,
+                """
                 {
                   "architectures": ["GPT2LMHeadModel"],
                   "model_type": "gpt2",
@@ -102,7 +111,13 @@ public final class GPT2Export {
                   "tie_word_embeddings": true,
                   "torch_dtype": "%s"
                 }
-                """, config.vocabSize(), config.maxSeqLen(), config.maxSeqLen(), config.channels(), config.numLayers(),
-                config.numHeads(), version == GPT2Checkpoint.VERSION_BF16 ? "bfloat16" : "float32");
+                """,
+                config.vocabSize(),
+                config.maxSeqLen(),
+                config.maxSeqLen(),
+                config.channels(),
+                config.numLayers(),
+                config.numHeads(),
+                version == GPT2Checkpoint.VERSION_BF16 ? "bfloat16" : "float32");
     }
 }

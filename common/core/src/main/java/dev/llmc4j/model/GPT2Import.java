@@ -99,13 +99,18 @@ public final class GPT2Import {
 
     /** Maps every tensor of {@code file} into llm.c's layout, in a buffer allocated from {@code arena}. */
     public static Imported load(Safetensors file, OptionalInt heads, Arena arena) {
-        Map<String, String> names = gpt2Names(file);          // GPT-2 name without prefix -> name in the file
+        Map<String, String> names = gpt2Names(file); // GPT-2 name without prefix -> name in the file
 
         // ---- shapes: V, C from wte; maxT from wpe; L from the layer indices
         String wte = require(file, names, "wte.weight");
         long[] wteShape = file.shape(wte);
-        if (wteShape.length != 2 || wteShape[0] <= 0 || wteShape[1] <= 0 || wteShape[0] > Integer.MAX_VALUE || wteShape[1] > Integer.MAX_VALUE)
-            throw new FileFormatException(file.file(), "shape of " + wte, "[V, C] with both positive", Arrays.toString(wteShape));
+        if (wteShape.length != 2
+                || wteShape[0] <= 0
+                || wteShape[1] <= 0
+                || wteShape[0] > Integer.MAX_VALUE
+                || wteShape[1] > Integer.MAX_VALUE)
+            throw new FileFormatException(
+                    file.file(), "shape of " + wte, "[V, C] with both positive", Arrays.toString(wteShape));
         int vocab = (int) wteShape[0], channels = (int) wteShape[1];
         String wpe = require(file, names, "wpe.weight");
         long[] wpeShape = file.shape(wpe);
@@ -157,7 +162,8 @@ public final class GPT2Import {
             long perLayer = sizes[t.slot()] / layers;
             for (int layer = 0; layer < layers; layer++) {
                 String name = names.get("h." + layer + "." + t.suffix());
-                MemorySegment destination = slot(parameters, config, t.slot()).asSlice(layer * perLayer * Float.BYTES, perLayer * Float.BYTES);
+                MemorySegment destination = slot(parameters, config, t.slot())
+                        .asSlice(layer * perLayer * Float.BYTES, perLayer * Float.BYTES);
                 if (t.conv1d()) {
                     long[] shape = file.shape(name); // (in, out)
                     transposeInto(file.readFloats(name), (int) shape[0], (int) shape[1], destination);
@@ -173,7 +179,8 @@ public final class GPT2Import {
 
     /** Parameter tensor {@code index} (0..15) as a slice of the one buffer. */
     private static MemorySegment slot(MemorySegment parameters, GPT2Config config, int index) {
-        return parameters.asSlice(config.parameterOffset(index) * Float.BYTES, config.parameterSizes()[index] * Float.BYTES);
+        return parameters.asSlice(
+                config.parameterOffset(index) * Float.BYTES, config.parameterSizes()[index] * Float.BYTES);
     }
 
     /**
@@ -203,18 +210,29 @@ public final class GPT2Import {
             String bare = name.startsWith(PREFIX) ? name.substring(PREFIX.length()) : name;
             String earlier = names.put(bare, name);
             if (earlier != null)
-                throw new FileFormatException(file.file(), "tensor " + bare, "once (with or without the transformer. prefix)",
+                throw new FileFormatException(
+                        file.file(),
+                        "tensor " + bare,
+                        "once (with or without the transformer. prefix)",
                         "twice: " + earlier + " and " + name);
             if (!isGpt2Name(bare)) unexpected.add(name);
         }
         // a file without wte.weight is not GPT-2 at all: say that first, rather than listing its tensors as unexpected
         if (!names.containsKey("wte.weight"))
-            throw new FileFormatException(file.file(), "tensor wte.weight (or transformer.wte.weight)",
-                    "present in a Hugging Face GPT-2 model.safetensors", "missing: this is not a GPT-2 file (its tensors: "
-                            + String.join(", ", file.names().stream().limit(4).toList()) + (file.names().size() > 4 ? ", ..." : "") + ")");
+            throw new FileFormatException(
+                    file.file(),
+                    "tensor wte.weight (or transformer.wte.weight)",
+                    "present in a Hugging Face GPT-2 model.safetensors",
+                    "missing: this is not a GPT-2 file (its tensors: "
+                            + String.join(", ", file.names().stream().limit(4).toList())
+                            + (file.names().size() > 4 ? ", ..." : "") + ")");
         if (!unexpected.isEmpty())
-            throw new FileFormatException(file.file(), "tensor names", "only GPT-2 tensors",
-                    unexpected.size() + " others: " + String.join(", ", unexpected.stream().limit(5).toList())
+            throw new FileFormatException(
+                    file.file(),
+                    "tensor names",
+                    "only GPT-2 tensors",
+                    unexpected.size() + " others: "
+                            + String.join(", ", unexpected.stream().limit(5).toList())
                             + (unexpected.size() > 5 ? ", ..." : ""));
         return names;
     }
@@ -228,7 +246,8 @@ public final class GPT2Import {
                 Matcher m = LAYER_NAME.matcher(bare);
                 if (!m.matches()) return false;
                 String suffix = m.group(2);
-                return suffix.equals("attn.bias") || suffix.equals("attn.masked_bias")
+                return suffix.equals("attn.bias")
+                        || suffix.equals("attn.masked_bias")
                         || LAYER_TENSORS.stream().anyMatch(t -> t.suffix().equals(suffix));
             }
         }
@@ -237,7 +256,8 @@ public final class GPT2Import {
     private static String require(Safetensors file, Map<String, String> names, String bare) {
         String name = names.get(bare);
         if (name == null)
-            throw new FileFormatException(file.file(), "tensor " + bare, "present in a Hugging Face GPT-2 model.safetensors", "missing");
+            throw new FileFormatException(
+                    file.file(), "tensor " + bare, "present in a Hugging Face GPT-2 model.safetensors", "missing");
         return name;
     }
 
@@ -254,16 +274,25 @@ public final class GPT2Import {
             }
         }
         if (layers == 0)
-            throw new FileFormatException(file.file(), "tensor h.0.ln_1.weight", "present (at least one transformer layer)", "missing");
+            throw new FileFormatException(
+                    file.file(), "tensor h.0.ln_1.weight", "present (at least one transformer layer)", "missing");
         return layers;
     }
 
     private static void expectShape(Safetensors file, String name, int[] shapeInC, int channels, String wte) {
-        long[] expected = Arrays.stream(shapeInC).mapToLong(f -> (long) f * channels).toArray();
+        long[] expected =
+                Arrays.stream(shapeInC).mapToLong(f -> (long) f * channels).toArray();
         long[] found = file.shape(name);
         if (!Arrays.equals(expected, found)) {
-            String units = Arrays.stream(shapeInC).mapToObj(f -> f == 1 ? "C" : f + "C").reduce((a, b) -> a + ", " + b).orElse("");
-            throw shapeError(file, name, Arrays.toString(expected) + " = (" + units + ") with C = " + channels + " from " + wte, found);
+            String units = Arrays.stream(shapeInC)
+                    .mapToObj(f -> f == 1 ? "C" : f + "C")
+                    .reduce((a, b) -> a + ", " + b)
+                    .orElse("");
+            throw shapeError(
+                    file,
+                    name,
+                    Arrays.toString(expected) + " = (" + units + ") with C = " + channels + " from " + wte,
+                    found);
         }
     }
 
@@ -275,10 +304,14 @@ public final class GPT2Import {
     private static void checkTied(Safetensors file, Map<String, String> names, String wte) {
         String lmHead = names.get("lm_head.weight");
         if (lmHead == null) return;
-        if (!Arrays.equals(file.shape(lmHead), file.shape(wte)) || file.dtype(lmHead) != file.dtype(wte)
+        if (!Arrays.equals(file.shape(lmHead), file.shape(wte))
+                || file.dtype(lmHead) != file.dtype(wte)
                 || file.raw(lmHead).mismatch(file.raw(wte)) != -1)
-            throw new FileFormatException(file.file(), "tensor " + lmHead,
-                    "equal to " + wte + " (llm.c ties the output layer to the token embedding)", "different values (an untied model)");
+            throw new FileFormatException(
+                    file.file(),
+                    "tensor " + lmHead,
+                    "equal to " + wte + " (llm.c ties the output layer to the token embedding)",
+                    "different values (an untied model)");
     }
 
     // ---------------------------------------------------------------------------------------------------------
@@ -315,7 +348,10 @@ public final class GPT2Import {
         private void checkOne(int fromTensors, String what, String... keys) {
             OptionalInt value = integer(keys);
             if (value.isPresent() && value.getAsInt() != fromTensors)
-                throw new FileFormatException(file, keys[0], fromTensors + ", the " + what + " of the safetensors file next to it",
+                throw new FileFormatException(
+                        file,
+                        keys[0],
+                        fromTensors + ", the " + what + " of the safetensors file next to it",
                         value.getAsInt());
         }
 

@@ -36,10 +36,30 @@ public final class GPT2Init {
         fillNormal(rng, parameters, config.parameterOffset(0), config.vocabSize() * channels, std); // wte, real rows
         fillNormal(rng, parameters, config.parameterOffset(1), config.maxSeqLen() * channels, std); // wpe
         for (int l = 0; l < layers; l++) {
-            fillNormal(rng, parameters, config.parameterOffset(4) + l * 3 * channels * channels, 3 * channels * channels, std);
-            fillNormal(rng, parameters, config.parameterOffset(6) + l * channels * channels, channels * channels, residualStd);
-            fillNormal(rng, parameters, config.parameterOffset(10) + l * 4 * channels * channels, 4 * channels * channels, std);
-            fillNormal(rng, parameters, config.parameterOffset(12) + l * 4 * channels * channels, 4 * channels * channels, residualStd);
+            fillNormal(
+                    rng,
+                    parameters,
+                    config.parameterOffset(4) + l * 3 * channels * channels,
+                    3 * channels * channels,
+                    std);
+            fillNormal(
+                    rng,
+                    parameters,
+                    config.parameterOffset(6) + l * channels * channels,
+                    channels * channels,
+                    residualStd);
+            fillNormal(
+                    rng,
+                    parameters,
+                    config.parameterOffset(10) + l * 4 * channels * channels,
+                    4 * channels * channels,
+                    std);
+            fillNormal(
+                    rng,
+                    parameters,
+                    config.parameterOffset(12) + l * 4 * channels * channels,
+                    4 * channels * channels,
+                    residualStd);
         }
     }
 

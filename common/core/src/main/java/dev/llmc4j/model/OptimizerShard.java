@@ -55,7 +55,12 @@ public record OptimizerShard(int rank, int numProcesses, List<Piece> pieces, lon
                 long tensorEnd = tensorStart + tensorSizes[tensor];
                 long start = Math.max(pieceStart, tensorStart), end = Math.min(pieceEnd, tensorEnd);
                 if (start < end)
-                    runs.add(new Run(tensor, start, end - start, piece.stateOffset() + (start - pieceStart), start - tensorStart));
+                    runs.add(new Run(
+                            tensor,
+                            start,
+                            end - start,
+                            piece.stateOffset() + (start - pieceStart),
+                            start - tensorStart));
                 tensorStart = tensorEnd;
             }
         }
@@ -81,8 +86,9 @@ public record OptimizerShard(int rank, int numProcesses, List<Piece> pieces, lon
         for (int i = 0; i < slices.size(); i++) {
             ParameterSlice slice = slices.get(i);
             if (slice.count() % numProcesses != 0)
-                throw new LlmcException("ZeRO-1: parameter slice %d (%d floats at offset %d) does not split evenly over %d processes"
-                        .formatted(i, slice.count(), slice.offset(), numProcesses));
+                throw new LlmcException(
+                        "ZeRO-1: parameter slice %d (%d floats at offset %d) does not split evenly over %d processes"
+                                .formatted(i, slice.count(), slice.offset(), numProcesses));
             long piece = slice.count() / numProcesses;
             pieces.add(new Piece(i, slice.offset() + rank * piece, piece, state));
             state += piece;
@@ -94,7 +100,8 @@ public record OptimizerShard(int rank, int numProcesses, List<Piece> pieces, lon
     public OptimizerShard requireWithin(long numParameters) {
         for (var piece : pieces)
             if (piece.parameterOffset() < 0 || piece.parameterOffset() + piece.count() > numParameters)
-                throw new IllegalArgumentException("piece %s outside the %d parameters".formatted(piece, numParameters));
+                throw new IllegalArgumentException(
+                        "piece %s outside the %d parameters".formatted(piece, numParameters));
         return this;
     }
 

@@ -12,6 +12,7 @@ package dev.llmc4j.random;
 public final class MersenneTwister {
     /** Words of state: a saved position {@code next} indexes them, {@code left} counts the draws before a twist. */
     public static final int STATE_WORDS = 624;
+
     private static final int N = STATE_WORDS;
     private static final int M = 397;
     private static final int MATRIX_A = 0x9908b0df;
@@ -152,7 +153,8 @@ public final class MersenneTwister {
      */
     public record State(int[] words, int left, int next, boolean hasCachedNormal, double cachedNormal) {
         public State {
-            if (words.length != N) throw new IllegalArgumentException("Mersenne Twister state needs " + N + " words, got " + words.length);
+            if (words.length != N)
+                throw new IllegalArgumentException("Mersenne Twister state needs " + N + " words, got " + words.length);
             words = words.clone();
         }
 

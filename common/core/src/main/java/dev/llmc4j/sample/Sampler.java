@@ -53,7 +53,8 @@ public final class Sampler {
     public int sample(float[] logits, int offset, int n) {
         float coin = rng.nextFloat();
         if (temperature == 0.0f) return argmax(logits, offset, n);
-        if (temperature == 1.0f && (topK == 0 || topK >= n) && topP == 1.0f) return sampleSoftmax(logits, offset, n, coin);
+        if (temperature == 1.0f && (topK == 0 || topK >= n) && topP == 1.0f)
+            return sampleSoftmax(logits, offset, n, coin);
         return sampleTempered(logits, offset, n, coin);
     }
 

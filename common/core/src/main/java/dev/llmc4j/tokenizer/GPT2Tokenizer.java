@@ -87,7 +87,8 @@ public final class GPT2Tokenizer {
 
     private static void checkId(int id) {
         if (id < 0 || id >= VOCAB_SIZE) {
-            throw new dev.llmc4j.util.LlmcException("token id " + id + " outside GPT-2's vocabulary 0.." + (VOCAB_SIZE - 1));
+            throw new dev.llmc4j.util.LlmcException(
+                    "token id " + id + " outside GPT-2's vocabulary 0.." + (VOCAB_SIZE - 1));
         }
     }
 }

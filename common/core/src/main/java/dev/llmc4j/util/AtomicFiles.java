@@ -100,5 +100,4 @@ public final class AtomicFiles {
             while (buffer.hasRemaining()) channel.write(buffer);
         });
     }
-
 }

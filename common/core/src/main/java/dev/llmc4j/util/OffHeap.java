@@ -15,7 +15,8 @@ public final class OffHeap {
         try {
             return arena.allocate(bytes, 64);
         } catch (OutOfMemoryError e) {
-            throw new LlmcException("cannot allocate %,d bytes for the %s of %s: out of memory".formatted(bytes, what, owner), e);
+            throw new LlmcException(
+                    "cannot allocate %,d bytes for the %s of %s: out of memory".formatted(bytes, what, owner), e);
         }
     }
 }

@@ -52,7 +52,8 @@ class DataLoaderTest {
         try (var loader = new DataLoader(writeShards(), B, T, 0, 1, false, 50257)) {
             assertEquals(3, loader.numShards());
             assertEquals(41 + 28 + 38, loader.numTokens());
-            assertEquals(List.of(0, 8, 16, 24, 32, 1000, 1008, 1016, 2000, 2008, 2016, 2024, 0, 8), firstInputs(loader, 14));
+            assertEquals(
+                    List.of(0, 8, 16, 24, 32, 1000, 1008, 1016, 2000, 2008, 2016, 2024, 0, 8), firstInputs(loader, 14));
         }
     }
 
@@ -70,9 +71,11 @@ class DataLoaderTest {
     void shuffledOrderMatchesLlmc() {
         try (var loader = new DataLoader(writeShards(), B, T, 0, 1, true, 50257)) {
             // epoch 1: shard order 2,1,0; epoch 2: 0,2,1 (then 1 again from epoch 3)
-            assertEquals(List.of(2016, 2024, 2008, 2000, 1008, 1000, 1016, 8, 0, 24, 16, 32,
-                    0, 16, 8, 24, 32, 2008, 2016, 2000, 2024, 1016, 1000, 1008,
-                    0, 24, 16, 8, 32, 1000), firstInputs(loader, 30));
+            assertEquals(
+                    List.of(
+                            2016, 2024, 2008, 2000, 1008, 1000, 1016, 8, 0, 24, 16, 32, 0, 16, 8, 24, 32, 2008, 2016,
+                            2000, 2024, 1016, 1000, 1008, 0, 24, 16, 8, 32, 1000),
+                    firstInputs(loader, 30));
         }
     }
 
@@ -125,7 +128,8 @@ class DataLoaderTest {
     void shardTooShortForOneBatchNamesTheShardAndTheCounts() throws IOException {
         TokenShard.write(folder.resolve("a.bin"), TokenShard.Kind.GPT2, new int[41]);
         TokenShard.write(folder.resolve("b.bin"), TokenShard.Kind.GPT2, new int[8]); // needs B*T+1 = 9
-        var error = assertThrows(LlmcException.class,
+        var error = assertThrows(
+                LlmcException.class,
                 () -> new DataLoader(folder.resolve("*.bin").toString(), B, T, 0, 1, false, 50257));
         assertTrue(error.getMessage().contains("b.bin"), error.getMessage());
         assertTrue(error.getMessage().contains("needs at least 9"), error.getMessage());
@@ -137,9 +141,11 @@ class DataLoaderTest {
         TokenShard.write(folder.resolve("a.bin"), TokenShard.Kind.GPT2, new int[41]);
         byte[] bytes = Files.readAllBytes(folder.resolve("a.bin"));
         Files.write(folder.resolve("b.bin"), java.util.Arrays.copyOf(bytes, bytes.length - 1));
-        var error = assertThrows(LlmcException.class,
+        var error = assertThrows(
+                LlmcException.class,
                 () -> new DataLoader(folder.resolve("*.bin").toString(), B, T, 0, 1, false, 50257));
-        assertTrue(error.getMessage().contains("b.bin") && error.getMessage().contains("file size"), error.getMessage());
+        assertTrue(
+                error.getMessage().contains("b.bin") && error.getMessage().contains("file size"), error.getMessage());
     }
 
     @Test
@@ -147,15 +153,24 @@ class DataLoaderTest {
         int[] tokens = new int[4000];
         tokens[3990] = 60000; // far past what a one-batch run reads
         TokenShard.write(folder.resolve("a.bin"), TokenShard.Kind.GPT2, tokens);
-        var error = assertThrows(LlmcException.class, () -> new DataLoader(folder.resolve("a.bin").toString(), B, T, 0, 1, false, 50257));
-        assertTrue(error.getMessage().contains("60000") && error.getMessage().contains("position 3990")
-                && error.getMessage().contains("a.bin"), error.getMessage());
+        var error = assertThrows(
+                LlmcException.class,
+                () -> new DataLoader(folder.resolve("a.bin").toString(), B, T, 0, 1, false, 50257));
+        assertTrue(
+                error.getMessage().contains("60000")
+                        && error.getMessage().contains("position 3990")
+                        && error.getMessage().contains("a.bin"),
+                error.getMessage());
     }
 
     @Test
     void missingFilesAreClearErrors() {
-        assertThrows(LlmcException.class, () -> new DataLoader(folder.resolve("none_*.bin").toString(), B, T, 0, 1, false, 50257));
-        assertThrows(LlmcException.class, () -> new DataLoader(folder.resolve("none.bin").toString(), B, T, 0, 1, false, 50257));
+        assertThrows(
+                LlmcException.class,
+                () -> new DataLoader(folder.resolve("none_*.bin").toString(), B, T, 0, 1, false, 50257));
+        assertThrows(
+                LlmcException.class,
+                () -> new DataLoader(folder.resolve("none.bin").toString(), B, T, 0, 1, false, 50257));
     }
 
     @Test

@@ -25,13 +25,16 @@ class DatasetBuilderTest {
     static Path tinyShakespeareText() {
         String env = System.getenv("LLMC_TINYSHAKESPEARE");
         if (env != null && !env.isBlank()) return Path.of(env);
-        return Path.of(System.getProperty("llmc.root", "."), "..", "shared", "data", "tinyshakespeare.txt").normalize();
+        return Path.of(System.getProperty("llmc.root", "."), "..", "shared", "data", "tinyshakespeare.txt")
+                .normalize();
     }
 
     static Path requireTinyShakespeare() {
         Path text = tinyShakespeareText();
-        assumeTrue(Files.isRegularFile(text),
-                "SKIPPED: tinyshakespeare text not found at " + text + " (set LLMC_TINYSHAKESPEARE to a copy of char-rnn's input.txt)");
+        assumeTrue(
+                Files.isRegularFile(text),
+                "SKIPPED: tinyshakespeare text not found at " + text
+                        + " (set LLMC_TINYSHAKESPEARE to a copy of char-rnn's input.txt)");
         return text;
     }
 
@@ -42,7 +45,9 @@ class DatasetBuilderTest {
         // EOT, "Hello world\n\n" ("\n\n" is token 628), EOT, "Hello world" (the last section gets no "\n\n")
         assertArrayEquals(new int[] {50256, 15496, 995, 628, 50256, 15496, 995}, tokens);
         // trailing blank line: Python's split keeps the empty last section, which still gets its EOT
-        assertArrayEquals(new int[] {50256, 15496, 995, 628, 50256}, DatasetBuilder.tokenizeSections(tokenizer, "Hello world\n\n"));
+        assertArrayEquals(
+                new int[] {50256, 15496, 995, 628, 50256},
+                DatasetBuilder.tokenizeSections(tokenizer, "Hello world\n\n"));
     }
 
     @Test
@@ -58,7 +63,8 @@ class DatasetBuilderTest {
         assertEquals(folder.resolve("tiny_shakespeare_train.bin"), written.trainFile());
 
         var val = TokenShard.open(written.valFile());
-        // the well-known start of llm.c's val shard: <|endoftext|>First Citizen:\nBefore we proceed any further, hear me speak.
+        // the well-known start of llm.c's val shard: <|endoftext|>First Citizen:\nBefore we proceed any further, hear
+        // me speak.
         int[] start = new int[12];
         val.read(0, start, 0, start.length);
         assertArrayEquals(new int[] {50256, 5962, 22307, 25, 198, 8421, 356, 5120, 597, 2252, 11, 3285}, start);
@@ -66,7 +72,8 @@ class DatasetBuilderTest {
 
         // llm.c's train_gpt2.c (B=4, T=64) prints "train dataset num_batches: 1192" and "val ...: 128"
         try (var train = new DataLoader(written.trainFile().toString(), 4, 64, 0, 1, true, GPT2Tokenizer.VOCAB_SIZE);
-                var valLoader = new DataLoader(written.valFile().toString(), 4, 64, 0, 1, false, GPT2Tokenizer.VOCAB_SIZE)) {
+                var valLoader =
+                        new DataLoader(written.valFile().toString(), 4, 64, 0, 1, false, GPT2Tokenizer.VOCAB_SIZE)) {
             assertEquals(1192, train.numTokens() / (4 * 64));
             assertEquals(128, valLoader.numTokens() / (4 * 64));
             assertEquals(1192, train.shardNumSamples());
@@ -86,7 +93,9 @@ class DatasetBuilderTest {
         // a: 7 tokens (CRLF normalised), b: EOT + 4 tokens = 12; floor(12 * 0.25) = 3
         assertEquals(3, written.valTokens());
         assertEquals(9, written.trainTokens());
-        assertArrayEquals(new int[] {50256, 15496, 995}, TokenShard.open(folder.resolve("out/mine_val.bin")).toArray());
+        assertArrayEquals(
+                new int[] {50256, 15496, 995},
+                TokenShard.open(folder.resolve("out/mine_val.bin")).toArray());
         int[] train = TokenShard.open(folder.resolve("out/mine_train.bin")).toArray();
         assertArrayEquals(new int[] {628, 50256, 15496, 995, 50256, 262, 262, 262, 262}, train);
     }
@@ -96,11 +105,16 @@ class DatasetBuilderTest {
         Path bad = folder.resolve("bad.txt");
         Files.write(bad, new byte[] {'o', 'k', (byte) 0xFF, 'x'});
         var error = assertThrows(LlmcException.class, () -> DatasetBuilder.readUtf8(bad));
-        assertTrue(error.getMessage().contains("bad.txt") && error.getMessage().contains("offset 2"), error.getMessage());
+        assertTrue(
+                error.getMessage().contains("bad.txt") && error.getMessage().contains("offset 2"), error.getMessage());
         Path good = folder.resolve("g.txt");
         Files.writeString(good, "Hello");
         assertThrows(LlmcException.class, () -> DatasetBuilder.buildText(List.of(good), 0, folder, "g"));
-        assertThrows(LlmcException.class, () -> DatasetBuilder.buildText(List.of(good), 0.1, folder, "g")); // 2 tokens: no val
-        assertThrows(LlmcException.class, () -> DatasetBuilder.buildText(List.of(folder.resolve("none.txt")), 0.1, folder, "g"));
+        assertThrows(
+                LlmcException.class,
+                () -> DatasetBuilder.buildText(List.of(good), 0.1, folder, "g")); // 2 tokens: no val
+        assertThrows(
+                LlmcException.class,
+                () -> DatasetBuilder.buildText(List.of(folder.resolve("none.txt")), 0.1, folder, "g"));
     }
 }

@@ -29,8 +29,14 @@ class ShardedDatasetBuilderTest {
         var files = new ArrayList<Path>();
         for (int f = 0; f < 3; f++) {
             var text = new StringBuilder();
-            for (int s = 0; s < 40; s++) text.append("Section ").append(f).append('.').append(s).append(": Été 日本 ")
-                    .append("word ".repeat(s % 7)).append(s % 5 == 0 ? "\r\n\r\n" : "\n\n\n");
+            for (int s = 0; s < 40; s++)
+                text.append("Section ")
+                        .append(f)
+                        .append('.')
+                        .append(s)
+                        .append(": Été 日本 ")
+                        .append("word ".repeat(s % 7))
+                        .append(s % 5 == 0 ? "\r\n\r\n" : "\n\n\n");
             Path file = folder.resolve("part" + f + ".txt");
             Files.writeString(file, text.toString() + (f == 2 ? "the end" : ""), StandardCharsets.UTF_8);
             files.add(file);
@@ -57,9 +63,10 @@ class ShardedDatasetBuilderTest {
         return all.build().toArray();
     }
 
-    private ShardedDatasetBuilder.Result build(List<Path> files, String json, Path out, long shardSize,
-                                               ShardedDatasetBuilder.Progress progress) {
-        return ShardedDatasetBuilder.build(new ShardedDatasetBuilder.Options(files, json, out, "corpus", shardSize, 3, GPT2), progress);
+    private ShardedDatasetBuilder.Result build(
+            List<Path> files, String json, Path out, long shardSize, ShardedDatasetBuilder.Progress progress) {
+        return ShardedDatasetBuilder.build(
+                new ShardedDatasetBuilder.Options(files, json, out, "corpus", shardSize, 3, GPT2), progress);
     }
 
     @Test
@@ -70,14 +77,18 @@ class ShardedDatasetBuilderTest {
         assertArrayEquals(expected, readAll(result.shards(), 500));
         assertEquals(expected.length, result.tokens());
         assertEquals((expected.length + 499) / 500, result.shards().size());
-        assertEquals("corpus_val_000000.bin", result.shards().get(0).getFileName().toString());
-        assertEquals("corpus_train_000001.bin", result.shards().get(1).getFileName().toString());
+        assertEquals(
+                "corpus_val_000000.bin", result.shards().get(0).getFileName().toString());
+        assertEquals(
+                "corpus_train_000001.bin", result.shards().get(1).getFileName().toString());
     }
 
     @Test
     void jsonLinesAreOneDocumentEach() throws IOException {
         Path jsonl = folder.resolve("docs.jsonl");
-        Files.writeString(jsonl, "{\"text\": \"Hello world.\\n\\nSecond paragraph.\", \"id\": 1}\n\n{\"id\": 2, \"text\": \"Caf\\u00e9\"}\n");
+        Files.writeString(
+                jsonl,
+                "{\"text\": \"Hello world.\\n\\nSecond paragraph.\", \"id\": 1}\n\n{\"id\": 2, \"text\": \"Caf\\u00e9\"}\n");
         var result = build(List.of(jsonl), "text", folder.resolve("j"), 1000, null);
         var expected = IntStream.builder();
         for (String doc : List.of("Hello world.\n\nSecond paragraph.", "Café")) {
@@ -88,7 +99,8 @@ class ShardedDatasetBuilderTest {
 
         Path bad = Files.writeString(folder.resolve("bad.jsonl"), "{\"body\": \"x\"}\n");
         var error = assertThrows(LlmcException.class, () -> build(List.of(bad), "text", folder.resolve("b"), 10, null));
-        assertTrue(error.getMessage().contains("field text") && error.getMessage().contains("byte 0"), error.getMessage());
+        assertTrue(
+                error.getMessage().contains("field text") && error.getMessage().contains("byte 0"), error.getMessage());
     }
 
     @Test
@@ -97,9 +109,11 @@ class ShardedDatasetBuilderTest {
         Path file = Files.writeString(folder.resolve("long.txt"), text);
         var result = build(List.of(file), null, folder.resolve("l"), 1 << 20, null);
         int[] tokens = readAll(result.shards(), 1 << 20);
-        int starts = (int) IntStream.of(tokens).filter(t -> t == GPT2Tokenizer.EOT).count();
+        int starts =
+                (int) IntStream.of(tokens).filter(t -> t == GPT2Tokenizer.EOT).count();
         assertTrue(starts >= 3, "cut into pieces: " + starts);
-        int[] withoutStarts = IntStream.of(tokens).filter(t -> t != GPT2Tokenizer.EOT).toArray();
+        int[] withoutStarts =
+                IntStream.of(tokens).filter(t -> t != GPT2Tokenizer.EOT).toArray();
         assertArrayEquals(GPT2.encode(text), withoutStarts);
     }
 
@@ -110,19 +124,29 @@ class ShardedDatasetBuilderTest {
         Path out = folder.resolve("resumed");
         // the first run stops (as a killed process would) once 3 shards are done
         var stop = new RuntimeException("stop");
-        assertThrows(RuntimeException.class, () -> build(files, null, out, 300, (tokens, shard, rate) -> {
-            if (shard == 3) throw stop;
-        }));
-        assertTrue(Files.exists(out.resolve("corpus_train_000002.bin")) && !Files.exists(out.resolve("corpus_train_000003.bin")));
-        long firstShardTime = Files.getLastModifiedTime(out.resolve("corpus_val_000000.bin")).toMillis();
+        assertThrows(
+                RuntimeException.class,
+                () -> build(files, null, out, 300, (tokens, shard, rate) -> {
+                    if (shard == 3) throw stop;
+                }));
+        assertTrue(Files.exists(out.resolve("corpus_train_000002.bin"))
+                && !Files.exists(out.resolve("corpus_train_000003.bin")));
+        long firstShardTime =
+                Files.getLastModifiedTime(out.resolve("corpus_val_000000.bin")).toMillis();
         var resumed = build(files, null, out, 300, null);
         assertEquals(3, resumed.skippedShards());
         assertEquals(reference.shards().size(), resumed.shards().size());
         for (int i = 0; i < reference.shards().size(); i++)
-            assertEquals(-1L, Files.mismatch(reference.shards().get(i), resumed.shards().get(i)), "shard " + i);
-        assertEquals(firstShardTime, Files.getLastModifiedTime(out.resolve("corpus_val_000000.bin")).toMillis());
+            assertEquals(
+                    -1L,
+                    Files.mismatch(reference.shards().get(i), resumed.shards().get(i)),
+                    "shard " + i);
+        assertEquals(
+                firstShardTime,
+                Files.getLastModifiedTime(out.resolve("corpus_val_000000.bin")).toMillis());
         // a finished run has nothing left to do; another run's options are refused
-        assertEquals(reference.shards().size(), build(files, null, out, 300, null).skippedShards());
+        assertEquals(
+                reference.shards().size(), build(files, null, out, 300, null).skippedShards());
         var other = assertThrows(LlmcException.class, () -> build(files, null, out, 301, null));
         assertTrue(other.getMessage().contains(".corpus.progress"), other.getMessage());
     }

@@ -36,14 +36,21 @@ class TinyShakespeareTest {
             var last = new AtomicLong(-1);
             var total = new AtomicLong();
             Path target = folder.resolve("cache/input.txt");
-            TinyShakespeare.download(URI.create("http://127.0.0.1:" + server.getAddress().getPort() + "/input.txt"), target,
-                    (done, all) -> { last.set(done); total.set(all); });
+            TinyShakespeare.download(
+                    URI.create("http://127.0.0.1:" + server.getAddress().getPort() + "/input.txt"),
+                    target,
+                    (done, all) -> {
+                        last.set(done);
+                        total.set(all);
+                    });
             assertArrayEquals(content, Files.readAllBytes(target));
             assertEquals(content.length, last.get());
             assertEquals(content.length, total.get());
             // not char-rnn's text, so the hash check refuses it and says what to do
             var error = assertThrows(LlmcException.class, () -> TinyShakespeare.verify(target));
-            assertTrue(error.getMessage().contains("SHA-256") && error.getMessage().contains(TinyShakespeare.SHA256), error.getMessage());
+            assertTrue(
+                    error.getMessage().contains("SHA-256") && error.getMessage().contains(TinyShakespeare.SHA256),
+                    error.getMessage());
         } finally {
             server.stop(0);
         }
@@ -53,8 +60,10 @@ class TinyShakespeareTest {
     void offlineMessageGivesBothWaysOut() {
         Path target = folder.resolve("cache/input.txt");
         // port 1 on the loopback: refused at once, no network involved
-        var error = assertThrows(LlmcException.class,
-                () -> TinyShakespeare.download(URI.create("http://127.0.0.1:1/input.txt"), target, TinyShakespeare.Progress.NONE));
+        var error = assertThrows(
+                LlmcException.class,
+                () -> TinyShakespeare.download(
+                        URI.create("http://127.0.0.1:1/input.txt"), target, TinyShakespeare.Progress.NONE));
         assertTrue(error.getMessage().contains("--input FILE"), error.getMessage());
         assertTrue(error.getMessage().contains(target.toString()), error.getMessage());
         assertTrue(Files.notExists(target));
@@ -63,10 +72,13 @@ class TinyShakespeareTest {
     @Test
     void givenInputIsVerified() throws IOException {
         Path input = DatasetBuilderTest.tinyShakespeareText();
-        if (Files.isRegularFile(input)) assertEquals(input, TinyShakespeare.locate(input, folder, TinyShakespeare.Progress.NONE));
+        if (Files.isRegularFile(input))
+            assertEquals(input, TinyShakespeare.locate(input, folder, TinyShakespeare.Progress.NONE));
         Path wrong = folder.resolve("wrong.txt");
         Files.writeString(wrong, "not shakespeare");
         assertThrows(LlmcException.class, () -> TinyShakespeare.locate(wrong, folder, TinyShakespeare.Progress.NONE));
-        assertThrows(LlmcException.class, () -> TinyShakespeare.locate(folder.resolve("none.txt"), folder, TinyShakespeare.Progress.NONE));
+        assertThrows(
+                LlmcException.class,
+                () -> TinyShakespeare.locate(folder.resolve("none.txt"), folder, TinyShakespeare.Progress.NONE));
     }
 }

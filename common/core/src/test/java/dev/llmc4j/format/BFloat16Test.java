@@ -10,7 +10,9 @@ class BFloat16Test {
 
     private static void assertRounds(int floatBits, int expectedBf16) {
         short got = BFloat16.fromFloat(Float.intBitsToFloat(floatBits));
-        assertEquals(expectedBf16, got & 0xFFFF,
+        assertEquals(
+                expectedBf16,
+                got & 0xFFFF,
                 () -> "0x%08X -> expected 0x%04X, got 0x%04X".formatted(floatBits, expectedBf16, got & 0xFFFF));
     }
 

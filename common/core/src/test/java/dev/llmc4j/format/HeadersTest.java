@@ -15,7 +15,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 class HeadersTest {
 
-    @TempDir Path folder;
+    @TempDir
+    Path folder;
 
     @Test
     void writesAndReadsAllSlotsLittleEndian() throws IOException {
@@ -41,7 +42,8 @@ class HeadersTest {
         Files.write(file, new byte[1023]);
         try (FileChannel channel = Headers.openForReading(file)) {
             var e = assertThrows(FileFormatException.class, () -> Headers.readInts(file, channel));
-            assertEquals(file + ": header: expected 1024 bytes (256 int32 slots), found 1023 bytes (the file is truncated)",
+            assertEquals(
+                    file + ": header: expected 1024 bytes (256 int32 slots), found 1023 bytes (the file is truncated)",
                     e.getMessage());
         }
     }
@@ -52,7 +54,8 @@ class HeadersTest {
         int[] header = new int[256];
         header[0] = 20240801;
         var e = assertThrows(FileFormatException.class, () -> Headers.expectMagic(file, header, 20240520));
-        assertEquals("shard.bin: magic (header[0]): expected 20240520 (a GPT-2 token shard), found 20240801 (a Llama 3 token shard)",
+        assertEquals(
+                "shard.bin: magic (header[0]): expected 20240520 (a GPT-2 token shard), found 20240801 (a Llama 3 token shard)",
                 e.getMessage());
     }
 

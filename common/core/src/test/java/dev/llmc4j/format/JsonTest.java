@@ -38,7 +38,7 @@ class JsonTest {
         assertEquals("a\"b\\c/d\b\f\n\r\t", Json.parse("\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\""));
         assertEquals("é€", Json.parse("\"\\u00e9\\u20AC\""));
         assertEquals("😀", Json.parse("\"\\ud83d\\ude00\"")); // a surrogate pair
-        assertEquals("naïve 😀", Json.parse("\"naïve 😀\""));   // raw UTF-16 passes through
+        assertEquals("naïve 😀", Json.parse("\"naïve 😀\"")); // raw UTF-16 passes through
     }
 
     @Test
@@ -49,10 +49,11 @@ class JsonTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {
-        "", "{", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "[1,]", "[1 2]", "{a:1}", "\"open", "\"bad \\x escape\"",
-        "\"\\u12\"", "01", "1.", "-", "1e", "tru", "{} {}", "\"tab\there\"", "{\"a\":1 \"b\":2}", "nul"
-    })
+    @ValueSource(
+            strings = {
+                "", "{", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "[1,]", "[1 2]", "{a:1}", "\"open", "\"bad \\x escape\"",
+                "\"\\u12\"", "01", "1.", "-", "1e", "tru", "{} {}", "\"tab\there\"", "{\"a\":1 \"b\":2}", "nul"
+            })
     void rejectsInvalidText(String text) {
         var e = assertThrows(Json.JsonException.class, () -> Json.parse(text));
         assertTrue(e.getMessage().contains("at character"), e.getMessage());

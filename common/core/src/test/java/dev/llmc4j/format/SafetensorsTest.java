@@ -24,7 +24,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 class SafetensorsTest {
 
-    @TempDir Path folder;
+    @TempDir
+    Path folder;
 
     /** A file with this exact header text and data bytes. */
     private Path raw(String header, byte[] data) throws IOException {
@@ -114,10 +115,13 @@ class SafetensorsTest {
         // bf16 0x3FC0 = 1.5, 0xC020 = -2.5; f16 0x3E00 = 1.5, 0xC100 = -2.5, 0x0001 = 2^-24 (subnormal), 0x7C00 = +inf
         byte[] data = new byte[4 + 8];
         System.arraycopy(littleEndianShorts((short) 0x3FC0, (short) 0xC020), 0, data, 0, 4);
-        System.arraycopy(littleEndianShorts((short) 0x3E00, (short) 0xC100, (short) 0x0001, (short) 0x7C00), 0, data, 4, 8);
-        Path file = raw("{\"__metadata__\":{\"format\":\"pt\"},"
-                + "\"b\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[0,4]},"
-                + "\"h\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[4,12]}}", data);
+        System.arraycopy(
+                littleEndianShorts((short) 0x3E00, (short) 0xC100, (short) 0x0001, (short) 0x7C00), 0, data, 4, 8);
+        Path file = raw(
+                "{\"__metadata__\":{\"format\":\"pt\"},"
+                        + "\"b\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[0,4]},"
+                        + "\"h\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[4,12]}}",
+                data);
         try (Arena arena = Arena.ofConfined()) {
             var st = Safetensors.open(file, arena);
             assertEquals(DType.BF16, st.dtype("b"));
@@ -128,11 +132,16 @@ class SafetensorsTest {
 
     @Test
     void unalignedDataStartStillReads() throws IOException {
- 
+
         // writers need not pad the header: make the data start at an odd byte offset
         String header = "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
         while ((8 + header.length()) % 4 != 1) header += " ";
-        Path file = raw(header, ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putFloat(3.5f).array());
+        Path file = raw(
+                header,
+                ByteBuffer.allocate(4)
+                        .order(ByteOrder.LITTLE_ENDIAN)
+                        .putFloat(3.5f)
+                        .array());
         try (Arena arena = Arena.ofConfined()) {
             assertArrayEquals(new float[] {3.5f}, Safetensors.open(file, arena).readFloats("x"));
         }
@@ -182,10 +191,20 @@ class SafetensorsTest {
     @Test
     void headerLengthBeyondTheFile() throws IOException {
         Path file = folder.resolve("long.safetensors");
-        Files.write(file, ByteBuffer.allocate(12).order(ByteOrder.LITTLE_ENDIAN).putLong(100).array());
+        Files.write(
+                file,
+                ByteBuffer.allocate(12)
+                        .order(ByteOrder.LITTLE_ENDIAN)
+                        .putLong(100)
+                        .array());
         assertMentions(openFails(file), "header length", "at most 4", "100");
         // a length with the top bit set must not be read as negative and slip through
-        Files.write(file, ByteBuffer.allocate(12).order(ByteOrder.LITTLE_ENDIAN).putLong(-1).array());
+        Files.write(
+                file,
+                ByteBuffer.allocate(12)
+                        .order(ByteOrder.LITTLE_ENDIAN)
+                        .putLong(-1)
+                        .array());
         assertMentions(openFails(file), "header length", "18446744073709551615");
     }
 
@@ -193,57 +212,96 @@ class SafetensorsTest {
     void badJson() throws IOException {
         assertMentions(openFails(raw("{\"x\": {\"dtype\": ", new byte[0])), "header", "expected JSON", "invalid text");
         assertMentions(openFails(raw("[1, 2]", new byte[0])), "header", "a JSON object", "an array");
-        assertMentions(openFails(rawBytes(new byte[] {'{', (byte) 0xC3, '}'}, new byte[0])), "header", "UTF-8", "not UTF-8");
+        assertMentions(
+                openFails(rawBytes(new byte[] {'{', (byte) 0xC3, '}'}, new byte[0])), "header", "UTF-8", "not UTF-8");
         assertMentions(openFails(raw("{\"x\":1}", new byte[0])), "tensor x", "an object with dtype", "1");
     }
 
     @Test
     void unknownDtype() throws IOException {
-        assertMentions(openFails(raw("{\"x\":{\"dtype\":\"F128\",\"shape\":[1],\"data_offsets\":[0,16]}}", new byte[16])),
-                "dtype of x", "one of [BOOL", "F128");
-        assertMentions(openFails(raw("{\"x\":{\"shape\":[1],\"data_offsets\":[0,4]}}", new byte[4])), "dtype of x", "a string", "missing");
+        assertMentions(
+                openFails(raw("{\"x\":{\"dtype\":\"F128\",\"shape\":[1],\"data_offsets\":[0,16]}}", new byte[16])),
+                "dtype of x",
+                "one of [BOOL",
+                "F128");
+        assertMentions(
+                openFails(raw("{\"x\":{\"shape\":[1],\"data_offsets\":[0,4]}}", new byte[4])),
+                "dtype of x",
+                "a string",
+                "missing");
     }
 
     @Test
     void badShapeOrOffsetsFields() throws IOException {
-        assertMentions(openFails(raw("{\"x\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", new byte[4])),
-                "shape of x", "non-negative", "[-1]");
-        assertMentions(openFails(raw("{\"x\":{\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,4]}}", new byte[4])),
-                "shape of x", "an array of integers");
-        assertMentions(openFails(raw("{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0]}}", new byte[4])),
-                "data_offsets of x", "an array of 2 integers");
-        assertMentions(openFails(raw("{\"x\":{\"dtype\":\"F32\",\"shape\":[1]}}", new byte[4])), "data_offsets of x", "missing");
+        assertMentions(
+                openFails(raw("{\"x\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", new byte[4])),
+                "shape of x",
+                "non-negative",
+                "[-1]");
+        assertMentions(
+                openFails(raw("{\"x\":{\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,4]}}", new byte[4])),
+                "shape of x",
+                "an array of integers");
+        assertMentions(
+                openFails(raw("{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0]}}", new byte[4])),
+                "data_offsets of x",
+                "an array of 2 integers");
+        assertMentions(
+                openFails(raw("{\"x\":{\"dtype\":\"F32\",\"shape\":[1]}}", new byte[4])),
+                "data_offsets of x",
+                "missing");
     }
 
     @Test
     void offsetsOutOfRange() throws IOException {
-        assertMentions(openFails(raw("{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", new byte[4])),
-                "data_offsets of x", "<= 4", "[0, 8]");
-        assertMentions(openFails(raw("{\"x\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,0]}}", new byte[4])),
-                "data_offsets of x", "begin <= end", "[4, 0]");
+        assertMentions(
+                openFails(raw("{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", new byte[4])),
+                "data_offsets of x",
+                "<= 4",
+                "[0, 8]");
+        assertMentions(
+                openFails(raw("{\"x\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,0]}}", new byte[4])),
+                "data_offsets of x",
+                "begin <= end",
+                "[4, 0]");
     }
 
     @Test
     void offsetsThatDisagreeWithShapeAndDtype() throws IOException {
-        assertMentions(openFails(raw("{\"x\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", new byte[12])),
-                "data_offsets of x", "12 bytes (F32 shape [3])", "8 bytes");
-        assertMentions(openFails(raw("{\"x\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[0,8]}}", new byte[8])),
-                "data_offsets of x", "4 bytes (BF16 shape [2])", "8 bytes");
+        assertMentions(
+                openFails(raw("{\"x\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", new byte[12])),
+                "data_offsets of x",
+                "12 bytes (F32 shape [3])",
+                "8 bytes");
+        assertMentions(
+                openFails(raw("{\"x\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[0,8]}}", new byte[8])),
+                "data_offsets of x",
+                "4 bytes (BF16 shape [2])",
+                "8 bytes");
         // a product of dimensions that overflows 64 bits cannot match any range
-        assertMentions(openFails(raw("{\"x\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,4]}}", new byte[4])),
-                "data_offsets of x", "9223372036854775807 bytes");
+        assertMentions(
+                openFails(raw(
+                        "{\"x\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,4]}}",
+                        new byte[4])),
+                "data_offsets of x",
+                "9223372036854775807 bytes");
     }
 
     @Test
     void overlappingTensors() throws IOException {
         String header = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
                 + "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}";
-        assertMentions(openFails(raw(header, new byte[12])), "data_offsets of b", "at or after 8 where a ends", "overlap");
+        assertMentions(
+                openFails(raw(header, new byte[12])), "data_offsets of b", "at or after 8 where a ends", "overlap");
     }
 
     @Test
     void badMetadata() throws IOException {
-        assertMentions(openFails(raw("{\"__metadata__\":{\"format\":1}}", new byte[0])), "__metadata__.format", "a string", "1");
+        assertMentions(
+                openFails(raw("{\"__metadata__\":{\"format\":1}}", new byte[0])),
+                "__metadata__.format",
+                "a string",
+                "1");
         assertMentions(openFails(raw("{\"__metadata__\":[]}", new byte[0])), "__metadata__", "an object of strings");
     }
 
@@ -254,7 +312,8 @@ class SafetensorsTest {
         try (Arena arena = Arena.ofConfined()) {
             var st = Safetensors.open(file, arena);
             var e = assertThrows(FileFormatException.class, () -> st.shape("absent"));
-            assertMentions(e.getMessage(), file.toString(), "tensor absent", "present", "missing", "1 tensors: present");
+            assertMentions(
+                    e.getMessage(), file.toString(), "tensor absent", "present", "missing", "1 tensors: present");
             assertThrows(FileFormatException.class, () -> st.readFloats("absent"));
         }
     }

@@ -61,11 +61,16 @@ class TokenShardTest {
 
     @Test
     void tokensThatDoNotFitAreRefused() {
-        var error = assertThrows(LlmcException.class,
+        var error = assertThrows(
+                LlmcException.class,
                 () -> TokenShard.write(folder.resolve("x.bin"), TokenShard.Kind.GPT2, new int[] {1, 65536}));
-        assertTrue(error.getMessage().contains("65536") && error.getMessage().contains("position 1"), error.getMessage());
-        assertThrows(LlmcException.class, () -> TokenShard.write(folder.resolve("x.bin"), TokenShard.Kind.LLAMA3, new int[] {-1}));
-        assertThrows(LlmcException.class, () -> TokenShard.write(folder.resolve("x.bin"), TokenShard.Kind.GPT2, new int[0]));
+        assertTrue(
+                error.getMessage().contains("65536") && error.getMessage().contains("position 1"), error.getMessage());
+        assertThrows(
+                LlmcException.class,
+                () -> TokenShard.write(folder.resolve("x.bin"), TokenShard.Kind.LLAMA3, new int[] {-1}));
+        assertThrows(
+                LlmcException.class, () -> TokenShard.write(folder.resolve("x.bin"), TokenShard.Kind.GPT2, new int[0]));
         assertTrue(Files.notExists(folder.resolve("x.bin")));
     }
 
@@ -84,16 +89,23 @@ class TokenShardTest {
     }
 
     private static String failure(Path file) {
-        return assertThrows(FileFormatException.class, () -> TokenShard.open(file)).getMessage();
+        return assertThrows(FileFormatException.class, () -> TokenShard.open(file))
+                .getMessage();
     }
 
     @Test
     void badFilesNameFileFieldExpectedAndFound() throws IOException {
         String magic = failure(patched(0, 12345));
-        assertTrue(magic.contains("bad.bin") && magic.contains("magic") && magic.contains("20240520") && magic.contains("12345"), magic);
+        assertTrue(
+                magic.contains("bad.bin")
+                        && magic.contains("magic")
+                        && magic.contains("20240520")
+                        && magic.contains("12345"),
+                magic);
 
         String version = failure(patched(1, 3));
-        assertTrue(version.contains("version") && version.contains("expected 1") && version.contains("found 3"), version);
+        assertTrue(
+                version.contains("version") && version.contains("expected 1") && version.contains("found 3"), version);
 
         String count = failure(patched(2, 0));
         assertTrue(count.contains("token count") && count.contains("found 0"), count);
@@ -133,7 +145,9 @@ class TokenShardTest {
                     damaged[bad] = kind == TokenShard.Kind.GPT2 ? 65535 : 50;
                     if (bad + 1 < length) damaged[length - 1] = 60; // a later bad id must not be the one reported
                     TokenShard.write(file, kind, damaged);
-                    var error = assertThrows(FileFormatException.class, () -> TokenShard.open(file).checkTokensBelow(50));
+                    var error = assertThrows(
+                            FileFormatException.class,
+                            () -> TokenShard.open(file).checkTokensBelow(50));
                     assertTrue(error.getMessage().contains("token at position " + bad + ":"), error.getMessage());
                     assertTrue(error.getMessage().contains(file.toString()), error.getMessage());
                 }

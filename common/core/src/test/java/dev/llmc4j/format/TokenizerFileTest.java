@@ -51,7 +51,11 @@ class TokenizerFileTest {
     @Test
     void version1ImpliesGpt2VocabularyAndEot() throws IOException {
         var out = new ByteArrayOutputStream();
-        var header = ByteBuffer.allocate(1024).order(ByteOrder.LITTLE_ENDIAN).putInt(20240328).putInt(1).putInt(50257);
+        var header = ByteBuffer.allocate(1024)
+                .order(ByteOrder.LITTLE_ENDIAN)
+                .putInt(20240328)
+                .putInt(1)
+                .putInt(50257);
         out.write(header.array());
         for (int i = 0; i < 50257; i++) {
             out.write(1);
@@ -85,15 +89,21 @@ class TokenizerFileTest {
         byte[] zeroLength = good.clone();
         zeroLength[1024] = 0;
         Files.write(file, zeroLength);
-        assertTrue(assertThrows(FileFormatException.class, () -> TokenizerFile.read(file)).getMessage().contains("length of token 0"));
+        assertTrue(assertThrows(FileFormatException.class, () -> TokenizerFile.read(file))
+                .getMessage()
+                .contains("length of token 0"));
 
         byte[] badMagic = good.clone();
         badMagic[0] = 1;
         Files.write(file, badMagic);
-        assertTrue(assertThrows(FileFormatException.class, () -> TokenizerFile.read(file)).getMessage().contains("magic"));
+        assertTrue(assertThrows(FileFormatException.class, () -> TokenizerFile.read(file))
+                .getMessage()
+                .contains("magic"));
 
         Files.write(file, Arrays.copyOf(good, 10));
-        assertTrue(assertThrows(FileFormatException.class, () -> TokenizerFile.read(file)).getMessage().contains("header"));
+        assertTrue(assertThrows(FileFormatException.class, () -> TokenizerFile.read(file))
+                .getMessage()
+                .contains("header"));
 
         assertThrows(LlmcException.class, () -> TokenizerFile.write(file, new byte[][] {new byte[0]}, 0));
         assertThrows(LlmcException.class, () -> TokenizerFile.write(file, new byte[][] {new byte[256]}, 0));
@@ -112,8 +122,8 @@ class TokenizerFileTest {
         assertTrue(TokenizerFile.isSafeToPrint(ascii(" ")));
         assertTrue(TokenizerFile.isSafeToPrint(ascii("\n")));
         assertTrue(TokenizerFile.isSafeToPrint(ascii("\t")));
-        assertFalse(TokenizerFile.isSafeToPrint(new byte[] {0x07}));        // bell: a control byte
-        assertFalse(TokenizerFile.isSafeToPrint(new byte[] {0x7F}));        // DEL
+        assertFalse(TokenizerFile.isSafeToPrint(new byte[] {0x07})); // bell: a control byte
+        assertFalse(TokenizerFile.isSafeToPrint(new byte[] {0x7F})); // DEL
         assertFalse(TokenizerFile.isSafeToPrint(new byte[] {(byte) 0xE2})); // half a UTF-8 character
         assertTrue(TokenizerFile.isSafeToPrint(new byte[] {(byte) 0xE2, (byte) 0x80})); // multi-byte: printed as-is
 

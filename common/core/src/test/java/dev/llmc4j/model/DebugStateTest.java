@@ -25,7 +25,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 class DebugStateTest {
 
-    @TempDir Path folder;
+    @TempDir
+    Path folder;
 
     private static final int B = 2, T = 3, V = TINY.vocabSize();
     private final int[] x = {1, 2, 3, 4, 5, 9};
@@ -114,7 +115,8 @@ class DebugStateTest {
     void tokenIdAtOrAboveVocab() throws IOException {
         Path file = written(null);
         patchInt(file, 1024 + 4 * 5, V); // x[5]: batch row 1, position 2
-        assertMentions(readFails(file, TINY), "x[5] (batch row 1, position 2)", "expected a token id in [0, 10)", "found 10");
+        assertMentions(
+                readFails(file, TINY), "x[5] (batch row 1, position 2)", "expected a token id in [0, 10)", "found 10");
     }
 
     @Test
@@ -136,22 +138,32 @@ class DebugStateTest {
     void truncatedBody() throws IOException {
         Path file = written(new float[] {1f});
         resize(file, sizeWith(1) - 1);
-        assertMentions(readFails(file, TINY), "file size", "expected " + sizeWith(1) + " bytes",
-                "found " + (sizeWith(1) - 1) + " bytes", "truncated", "S=1");
+        assertMentions(
+                readFails(file, TINY),
+                "file size",
+                "expected " + sizeWith(1) + " bytes",
+                "found " + (sizeWith(1) - 1) + " bytes",
+                "truncated",
+                "S=1");
     }
 
     @Test
     void stateOfAnotherModelSize() throws IOException {
         Path file = written(null);
         GPT2Config wider = new GPT2Config(16, 10, 128, 1, 2, 16);
-        assertMentions(readFails(file, wider), "file size", "N=" + wider.numParameters(), "found " + sizeWith(0) + " bytes");
+        assertMentions(
+                readFails(file, wider), "file size", "N=" + wider.numParameters(), "found " + sizeWith(0) + " bytes");
     }
 
     @Test
     void checkpointPassedAsDebugState() throws IOException {
         Path checkpoint = folder.resolve("model.bin");
         GPT2Checkpoint.write(checkpoint, TINY, segment(grads), 3);
-        assertMentions(readFails(checkpoint, TINY), "magic (header[0])", "expected 20240327", "found 20240326 (a GPT-2 checkpoint)");
+        assertMentions(
+                readFails(checkpoint, TINY),
+                "magic (header[0])",
+                "expected 20240327",
+                "found 20240326 (a GPT-2 checkpoint)");
     }
 
     @Test
@@ -184,9 +196,11 @@ class DebugStateTest {
     @Test
     void writeChecksItsArguments() {
         Path file = folder.resolve("bad.bin");
-        assertThrows(IllegalArgumentException.class,
+        assertThrows(
+                IllegalArgumentException.class,
                 () -> DebugState.write(file, B, T, new int[5], y, segment(logits), loss, segment(grads), null));
-        assertThrows(IllegalArgumentException.class,
+        assertThrows(
+                IllegalArgumentException.class,
                 () -> DebugState.write(file, B, T, x, y, segment(new float[7]), loss, segment(grads), null));
         assertTrue(Files.notExists(file));
     }

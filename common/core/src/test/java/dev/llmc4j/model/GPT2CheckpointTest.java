@@ -26,7 +26,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 class GPT2CheckpointTest {
 
-    @TempDir Path folder;
+    @TempDir
+    Path folder;
 
     private final float[] parameters = values(TINY.numParameters(), 1);
 
@@ -84,30 +85,56 @@ class GPT2CheckpointTest {
             float[] read = new float[parameters.length];
             checkpoint.readParametersInto(MemorySegment.ofArray(read));
             assertArrayEquals(expected, read);
-            assertEquals(BFloat16.fromFloat(parameters[0]), checkpoint.rawParameters().get(LittleEndian.INT16, 0));
+            assertEquals(
+                    BFloat16.fromFloat(parameters[0]),
+                    checkpoint.rawParameters().get(LittleEndian.INT16, 0));
         }
     }
 
     @Test
     void fp32FileHasTheExactLlmcByteLayout() throws IOException {
         float[] simple = new float[parameters.length];
-        simple[0] = 1.0f;   // 0x3F800000
-        simple[1] = -2.0f;  // 0xC0000000
-        simple[2] = 0.5f;   // 0x3F000000
+        simple[0] = 1.0f; // 0x3F800000
+        simple[1] = -2.0f; // 0xC0000000
+        simple[2] = 0.5f; // 0x3F000000
         simple[simple.length - 1] = 1.5f; // 0x3FC00000
         Path file = folder.resolve("layout.bin");
         GPT2Checkpoint.write(file, TINY, segment(simple), 3);
 
         byte[] expected = new byte[1024 + 4 * simple.length];
         byte[] start = {
-            (byte) 0xC6, (byte) 0xD7, 0x34, 0x01, // 20240326 = 0x0134D7C6
-            3, 0, 0, 0,                            // version
-            16, 0, 0, 0,                           // maxT
-            10, 0, 0, 0,                           // V
-            1, 0, 0, 0,                            // L
-            2, 0, 0, 0,                            // NH
-            8, 0, 0, 0,                            // C
-            (byte) 128, 0, 0, 0,                   // Vp
+            (byte) 0xC6,
+            (byte) 0xD7,
+            0x34,
+            0x01, // 20240326 = 0x0134D7C6
+            3,
+            0,
+            0,
+            0, // version
+            16,
+            0,
+            0,
+            0, // maxT
+            10,
+            0,
+            0,
+            0, // V
+            1,
+            0,
+            0,
+            0, // L
+            2,
+            0,
+            0,
+            0, // NH
+            8,
+            0,
+            0,
+            0, // C
+            (byte) 128,
+            0,
+            0,
+            0, // Vp
         };
         System.arraycopy(start, 0, expected, 0, start.length);
         byte[] firstFloats = {0, 0, (byte) 0x80, 0x3F, 0, 0, 0, (byte) 0xC0, 0, 0, 0, 0x3F};
@@ -183,7 +210,12 @@ class GPT2CheckpointTest {
         Path file = written(3);
         long full = Files.size(file);
         resize(file, full - 2);
-        assertMentions(openFails(file), "file size", "expected " + full + " bytes", "found " + (full - 2) + " bytes", "truncated");
+        assertMentions(
+                openFails(file),
+                "file size",
+                "expected " + full + " bytes",
+                "found " + (full - 2) + " bytes",
+                "truncated");
     }
 
     @Test
@@ -208,7 +240,10 @@ class GPT2CheckpointTest {
         Path file = written(3);
         for (int old : new int[] {1, 2, 4}) {
             patchSlot(file, 1, old);
-            assertMentions(openFails(file), "version (header[1])", "expected 3 (fp32) or 5 (bf16)",
+            assertMentions(
+                    openFails(file),
+                    "version (header[1])",
+                    "expected 3 (fp32) or 5 (bf16)",
                     "found " + old + " (an old llm.c checkpoint");
         }
         patchSlot(file, 1, 9);
@@ -221,7 +256,10 @@ class GPT2CheckpointTest {
         for (int slot = 2; slot <= 7; slot++) {
             Path file = written(3);
             patchSlot(file, slot, slot % 2 == 0 ? 0 : -3);
-            assertMentions(openFails(file), names[slot - 2] + " (header[" + slot + "])", "expected a positive number",
+            assertMentions(
+                    openFails(file),
+                    names[slot - 2] + " (header[" + slot + "])",
+                    "expected a positive number",
                     "found " + (slot % 2 == 0 ? 0 : -3));
         }
     }
@@ -245,8 +283,12 @@ class GPT2CheckpointTest {
         Path file = written(3);
         patchSlot(file, 4, 2); // says two layers, holds one
         GPT2Config twoLayers = new GPT2Config(16, 10, 128, 2, 2, 8);
-        assertMentions(openFails(file), "file size", "expected " + (1024 + 4 * twoLayers.numParameters()) + " bytes",
-                "found " + (1024 + 4 * TINY.numParameters()) + " bytes", "L=2");
+        assertMentions(
+                openFails(file),
+                "file size",
+                "expected " + (1024 + 4 * twoLayers.numParameters()) + " bytes",
+                "found " + (1024 + 4 * TINY.numParameters()) + " bytes",
+                "L=2");
     }
 
     @Test
@@ -263,7 +305,8 @@ class GPT2CheckpointTest {
         Path file = written(3);
         try (Arena arena = Arena.ofConfined()) {
             var checkpoint = GPT2Checkpoint.open(file, arena);
-            assertThrows(IllegalArgumentException.class,
+            assertThrows(
+                    IllegalArgumentException.class,
                     () -> checkpoint.readParametersInto(MemorySegment.ofArray(new float[10])));
         }
     }

@@ -23,7 +23,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 class GPT2ImportTest {
 
-    @TempDir Path folder;
+    @TempDir
+    Path folder;
 
     private static final OptionalInt TWO_HEADS = OptionalInt.of(2);
 
@@ -87,8 +88,12 @@ class GPT2ImportTest {
                 float[] values = st.readFloats(name);
                 long[] shape = st.shape(name);
                 if (header.length() > 1) header.append(',');
-                header.append("\"%s\":{\"dtype\":\"BF16\",\"shape\":%s,\"data_offsets\":[%d,%d]}".formatted(
-                        name, java.util.Arrays.toString(shape).replace(" ", ""), offset, offset + 2L * values.length));
+                header.append("\"%s\":{\"dtype\":\"BF16\",\"shape\":%s,\"data_offsets\":[%d,%d]}"
+                        .formatted(
+                                name,
+                                java.util.Arrays.toString(shape).replace(" ", ""),
+                                offset,
+                                offset + 2L * values.length));
                 for (float v : values) {
                     short b = BFloat16.fromFloat(v);
                     data.write(b & 0xFF);
@@ -97,7 +102,8 @@ class GPT2ImportTest {
                 offset += 2L * values.length;
             }
             byte[] json = header.append('}').toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
-            var bytes = java.nio.ByteBuffer.allocate(8 + json.length + data.size()).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            var bytes =
+                    java.nio.ByteBuffer.allocate(8 + json.length + data.size()).order(java.nio.ByteOrder.LITTLE_ENDIAN);
             bytes.putLong(json.length).put(json).put(data.toByteArray());
             Path bf16 = folder.resolve("bf16.safetensors");
             Files.write(bf16, bytes.array());
@@ -152,7 +158,9 @@ class GPT2ImportTest {
         var model = new SyntheticHfGpt2(2, 8);
         Path file = model.write(folder.resolve("model.safetensors"), "", false);
         Path configJson = folder.resolve("config.json");
-        Files.writeString(configJson, "{\"model_type\": \"gpt2\", \"n_head\": 4, \"n_embd\": 8, \"n_layer\": 2, \"n_positions\": 6, \"vocab_size\": 10}");
+        Files.writeString(
+                configJson,
+                "{\"model_type\": \"gpt2\", \"n_head\": 4, \"n_embd\": 8, \"n_layer\": 2, \"n_positions\": 6, \"vocab_size\": 10}");
         try (Arena arena = Arena.ofConfined()) {
             var imported = load(file, OptionalInt.empty(), arena);
             assertEquals(4, imported.config().numHeads());
@@ -251,7 +259,11 @@ class GPT2ImportTest {
         var tensors = model.tensors("");
         tensors.put("h.0.attn.c_attn.weight", TensorData.of(new float[3 * 8 * 8], 24, 8));
         Safetensors.write(file, tensors);
-        assertMentions(loadFails(file, TWO_HEADS), "shape of h.0.attn.c_attn.weight", "[8, 24] = (C, 3C) with C = 8", "found [24, 8]");
+        assertMentions(
+                loadFails(file, TWO_HEADS),
+                "shape of h.0.attn.c_attn.weight",
+                "[8, 24] = (C, 3C) with C = 8",
+                "found [24, 8]");
 
         tensors = model.tensors("");
         tensors.put("wpe.weight", TensorData.of(new float[6 * 4], 6, 4));
@@ -293,8 +305,10 @@ class GPT2ImportTest {
 
     @Test
     void missingFile() {
-        var e = assertThrows(FileFormatException.class,
-                () -> GPT2Import.importCheckpoint(folder.resolve("absent.safetensors"), folder.resolve("out.bin"), TWO_HEADS, 3));
+        var e = assertThrows(
+                FileFormatException.class,
+                () -> GPT2Import.importCheckpoint(
+                        folder.resolve("absent.safetensors"), folder.resolve("out.bin"), TWO_HEADS, 3));
         assertMentions(e.getMessage(), "absent.safetensors", "no such file");
         assertTrue(Files.notExists(folder.resolve("out.bin")));
     }

@@ -26,7 +26,10 @@ class OptimizerShardTest {
         assertEquals(128L * 32, slices.get(0).count(), "wte");
         assertEquals(64L * 32, slices.get(1).count(), "wpe");
         assertEquals(32, slices.get(2).count(), "ln1w of layer 0");
-        assertEquals(SMALL.parameterOffset(4) + 3L * 32 * 32, slices.get(2 * 2 + 2 + 1).offset(), "qkvw of layer 1");
+        assertEquals(
+                SMALL.parameterOffset(4) + 3L * 32 * 32,
+                slices.get(2 * 2 + 2 + 1).offset(),
+                "qkvw of layer 1");
     }
 
     @Test
@@ -43,7 +46,8 @@ class OptimizerShardTest {
                 assertEquals(state, piece.stateOffset(), "a rank's pieces are packed one after the other");
                 state += piece.count();
                 var slice = SMALL.parameterSlices().get(piece.slice());
-                assertEquals(slice.offset() + rank * slice.count() / P, piece.parameterOffset(), "piece r of its slice");
+                assertEquals(
+                        slice.offset() + rank * slice.count() / P, piece.parameterOffset(), "piece r of its slice");
                 for (long i = piece.parameterOffset(); i < piece.parameterOffset() + piece.count(); i++) {
                     assertEquals(-1, owner[(int) i], "parameter " + i + " owned twice");
                     owner[(int) i] = rank;
@@ -53,7 +57,7 @@ class OptimizerShardTest {
         for (long i = 0; i < N; i++) assertTrue(owner[(int) i] >= 0, "parameter " + i + " owned by nobody");
         // llm.c's state offset of (tensor, layer l, element j) on rank r: tensorOffset/P + l*pieceSize + j
         var rank2 = OptimizerShard.of(SMALL.parameterSlices(), 2, P);
-        var qkvwLayer1 = rank2.pieces().get(2 + 2 * 2 + 1);     // wte, wpe, ln1w x2, ln1b x2, qkvw layer 0, qkvw layer 1
+        var qkvwLayer1 = rank2.pieces().get(2 + 2 * 2 + 1); // wte, wpe, ln1w x2, ln1b x2, qkvw layer 0, qkvw layer 1
         long piece = 3L * 32 * 32 / P;
         assertEquals(SMALL.parameterOffset(4) / P + 1 * piece, qkvwLayer1.stateOffset());
     }
@@ -80,7 +84,10 @@ class OptimizerShardTest {
         assertEquals(16, whole.size(), "the whole model: one run per tensor");
         for (int tensor = 0; tensor < 16; tensor++) {
             var run = whole.get(tensor);
-            assertEquals(new OptimizerShard.Run(tensor, SMALL.parameterOffset(tensor), sizes[tensor], SMALL.parameterOffset(tensor), 0), run);
+            assertEquals(
+                    new OptimizerShard.Run(
+                            tensor, SMALL.parameterOffset(tensor), sizes[tensor], SMALL.parameterOffset(tensor), 0),
+                    run);
         }
         var shard = OptimizerShard.of(SMALL.parameterSlices(), 1, 2);
         var runs = shard.runs(sizes);
@@ -91,12 +98,16 @@ class OptimizerShardTest {
             assertEquals(piece.parameterOffset(), run.parameterOffset());
             assertEquals(piece.stateOffset(), run.stateOffset());
             long start = SMALL.parameterOffset(run.tensor());
-            assertTrue(run.parameterOffset() >= start && run.parameterOffset() + run.count() <= start + sizes[run.tensor()]);
+            assertTrue(run.parameterOffset() >= start
+                    && run.parameterOffset() + run.count() <= start + sizes[run.tensor()]);
             assertEquals(run.parameterOffset() - start, run.indexInTensor());
         }
         // a piece across a tensor boundary (the CPU's shards may do that) is cut in two
         var across = new OptimizerShard(0, 2, List.of(new OptimizerShard.Piece(0, sizes[0] - 5, 10, 0)), 10);
-        assertEquals(List.of(new OptimizerShard.Run(0, sizes[0] - 5, 5, 0, sizes[0] - 5), new OptimizerShard.Run(1, sizes[0], 5, 5, 0)),
+        assertEquals(
+                List.of(
+                        new OptimizerShard.Run(0, sizes[0] - 5, 5, 0, sizes[0] - 5),
+                        new OptimizerShard.Run(1, sizes[0], 5, 5, 0)),
                 across.runs(sizes));
     }
 }

@@ -41,7 +41,9 @@ public final class SyntheticHfGpt2 {
         int c = config.channels(), v = config.vocabSize();
         var out = new LinkedHashMap<String, TensorData>();
         out.put(prefix + "wte.weight", TensorData.of(slice(0, 0, (long) v * c), v, c));
-        out.put(prefix + "wpe.weight", TensorData.of(slice(1, 0, (long) config.maxSeqLen() * c), config.maxSeqLen(), c));
+        out.put(
+                prefix + "wpe.weight",
+                TensorData.of(slice(1, 0, (long) config.maxSeqLen() * c), config.maxSeqLen(), c));
         for (int layer = 0; layer < config.numLayers(); layer++) {
             String h = prefix + "h." + layer + ".";
             out.put(h + "ln_1.weight", layerVector(2, layer, c));

@@ -69,7 +69,8 @@ class SamplerTest {
         float[] logits = {0.3f, -1f, 2f, 0.7f};
         var ours = new Sampler(new XorShift(99), 1.0f, 0);
         var rng = new XorShift(99);
-        for (int t = 0; t < 50; t++) assertEquals(Sampler.sampleSoftmax(logits, 0, 4, rng.nextFloat()), ours.sample(logits, 0, 4));
+        for (int t = 0; t < 50; t++)
+            assertEquals(Sampler.sampleSoftmax(logits, 0, 4, rng.nextFloat()), ours.sample(logits, 0, 4));
     }
 
     @Test
@@ -77,11 +78,14 @@ class SamplerTest {
         float[] logits = {0.3f, -1f, 2f, 0.7f, 0.1f};
         var ours = new Sampler(new XorShift(5), 1.0f, 0, 1.0f);
         var rng = new XorShift(5);
-        for (int t = 0; t < 50; t++) assertEquals(Sampler.sampleSoftmax(logits, 0, 5, rng.nextFloat()), ours.sample(logits, 0, 5));
+        for (int t = 0; t < 50; t++)
+            assertEquals(Sampler.sampleSoftmax(logits, 0, 5, rng.nextFloat()), ours.sample(logits, 0, 5));
     }
 
     // probabilities 0.05, 0.5, 0.15, 0.3 (index order differs from probability order on purpose)
-    static final float[] NUCLEUS_LOGITS = {(float) Math.log(0.05), (float) Math.log(0.5), (float) Math.log(0.15), (float) Math.log(0.3)};
+    static final float[] NUCLEUS_LOGITS = {
+        (float) Math.log(0.05), (float) Math.log(0.5), (float) Math.log(0.15), (float) Math.log(0.3)
+    };
 
     @Test
     void topPOnlyDrawsTheSmallestSetOfMostLikelyTokensThatReachesP() {
@@ -107,7 +111,8 @@ class SamplerTest {
         float[] probabilities = {0.05f, 0.5f, 0.15f, 0.3f};
         double kept = Sampler.keepNucleus(probabilities, 1.0, 0.7f);
         assertEquals(0.8, kept, 1e-6);
-        assertEquals(java.util.List.of(0.0f, 0.5f, 0.0f, 0.3f),
+        assertEquals(
+                java.util.List.of(0.0f, 0.5f, 0.0f, 0.3f),
                 java.util.List.of(probabilities[0], probabilities[1], probabilities[2], probabilities[3]));
         float[] ties = {0.25f, 0.25f, 0.25f, 0.25f}; // ties with the last kept token stay
         assertEquals(1.0, Sampler.keepNucleus(ties, 1.0, 0.3f), 1e-6);
@@ -125,8 +130,11 @@ class SamplerTest {
         var greedy = new Sampler(new XorShift(1), 0.0f, 0, 0.9f);
         for (int t = 0; t < 20; t++) assertEquals(1, greedy.sample(NUCLEUS_LOGITS, 0, 4));
         assertEquals(0, Sampler.argmax(new float[] {2f, 2f, 1f}, 0, 3)); // the first of equal logits
-        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> new Sampler(new XorShift(1), -1f, 0));
-        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> new Sampler(new XorShift(1), 1f, 0, 0f));
-        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> new Sampler(new XorShift(1), 1f, 0, 1.5f));
+        org.junit.jupiter.api.Assertions.assertThrows(
+                IllegalArgumentException.class, () -> new Sampler(new XorShift(1), -1f, 0));
+        org.junit.jupiter.api.Assertions.assertThrows(
+                IllegalArgumentException.class, () -> new Sampler(new XorShift(1), 1f, 0, 0f));
+        org.junit.jupiter.api.Assertions.assertThrows(
+                IllegalArgumentException.class, () -> new Sampler(new XorShift(1), 1f, 0, 1.5f));
     }
 }

@@ -48,7 +48,11 @@ public final class FormatFuzzer {
     public static final int TIMEOUT_SECONDS = 10;
 
     /** How a field is stored. */
-    public enum Type { INT32, INT64, FLOAT32 }
+    public enum Type {
+        INT32,
+        INT64,
+        FLOAT32
+    }
 
     /** A little-endian field of the file at a byte offset. */
     public record Field(String name, long offset, Type type) {
@@ -99,7 +103,9 @@ public final class FormatFuzzer {
         System.out.println("[fuzz] " + report.summary());
         if (!report.failures().isEmpty())
             throw new AssertionError(report.summary() + "\n  "
-                    + String.join("\n  ", report.failures().stream().map(Failure::toString).toList()));
+                    + String.join(
+                            "\n  ",
+                            report.failures().stream().map(Failure::toString).toList()));
     }
 
     private final Path folder;
@@ -159,11 +165,13 @@ public final class FormatFuzzer {
 
     private void addTruncations(Map<String, byte[]> cases, byte[] valid) {
         int size = valid.length;
-        var lengths = new ArrayList<>(List.of(0, 1, 3, 7, 8, 9, 16, 1023, 1024, 1025, 1028, 2047, 2048, 2052,
-                size / 2, size - 8, size - 4, size - 1));
+        var lengths = new ArrayList<>(List.of(
+                0, 1, 3, 7, 8, 9, 16, 1023, 1024, 1025, 1028, 2047, 2048, 2052, size / 2, size - 8, size - 4,
+                size - 1));
         for (int i = 0; i < 4; i++) lengths.add(random.nextInt(Math.max(1, size)));
         for (int length : lengths) {
-            if (length >= 0 && length < size) cases.putIfAbsent("truncated to " + length + " bytes", Arrays.copyOf(valid, length));
+            if (length >= 0 && length < size)
+                cases.putIfAbsent("truncated to " + length + " bytes", Arrays.copyOf(valid, length));
         }
         cases.put("one extra byte", Arrays.copyOf(valid, size + 1));
         cases.put("4096 extra bytes", Arrays.copyOf(valid, size + 4096));
@@ -175,18 +183,51 @@ public final class FormatFuzzer {
         return switch (field.type()) {
             case INT32 -> {
                 int own = buffer.getInt(at);
-                yield List.of(0, 1, -1, Integer.MIN_VALUE, Integer.MAX_VALUE, 1 << 30, 65536, 1 << 20, own + 1, own - 1,
-                        own * 2, own * 1000, own | 0x8000_0000);
+                yield List.of(
+                        0,
+                        1,
+                        -1,
+                        Integer.MIN_VALUE,
+                        Integer.MAX_VALUE,
+                        1 << 30,
+                        65536,
+                        1 << 20,
+                        own + 1,
+                        own - 1,
+                        own * 2,
+                        own * 1000,
+                        own | 0x8000_0000);
             }
             case INT64 -> {
                 long own = buffer.getLong(at);
-                yield List.of(0L, 1L, -1L, Long.MIN_VALUE, Long.MAX_VALUE, 1L << 31, 1L << 32, 1L << 62, own + 1, own - 1,
-                        own * 2, own | Long.MIN_VALUE);
+                yield List.of(
+                        0L,
+                        1L,
+                        -1L,
+                        Long.MIN_VALUE,
+                        Long.MAX_VALUE,
+                        1L << 31,
+                        1L << 32,
+                        1L << 62,
+                        own + 1,
+                        own - 1,
+                        own * 2,
+                        own | Long.MIN_VALUE);
             }
             case FLOAT32 -> {
                 float own = buffer.getFloat(at);
-                yield List.of(0f, -1f, -own, Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, Float.MAX_VALUE,
-                        1e30f, 1e-30f, own * 1000, Float.MIN_VALUE);
+                yield List.of(
+                        0f,
+                        -1f,
+                        -own,
+                        Float.NaN,
+                        Float.POSITIVE_INFINITY,
+                        Float.NEGATIVE_INFINITY,
+                        Float.MAX_VALUE,
+                        1e30f,
+                        1e-30f,
+                        own * 1000,
+                        Float.MIN_VALUE);
             }
         };
     }
@@ -195,15 +236,26 @@ public final class FormatFuzzer {
     // Text formats
 
     private static final Pattern NUMBER = Pattern.compile("-?\\d+(\\.\\d+)?([eE][-+]?\\d+)?");
-    private static final List<String> NUMBER_REPLACEMENTS = List.of("0", "-1", "1", "2147483647", "2147483648",
-            "-2147483649", "9223372036854775807", "9223372036854775808", "99999999999999999999", "1e400", "0.5");
+    private static final List<String> NUMBER_REPLACEMENTS = List.of(
+            "0",
+            "-1",
+            "1",
+            "2147483647",
+            "2147483648",
+            "-2147483649",
+            "9223372036854775807",
+            "9223372036854775808",
+            "99999999999999999999",
+            "1e400",
+            "0.5");
 
     /**
      * Runs text mutations of {@code text} (numbers replaced, lines deleted and duplicated, random characters,
      * truncation) through {@code reader}; {@code assemble} turns the mutated text into the file's bytes (for a
      * file that is text plus a binary part, such as a safetensors header).
      */
-    public Report fuzzText(String format, String fileName, String text, Function<String, byte[]> assemble, Reader reader) {
+    public Report fuzzText(
+            String format, String fileName, String text, Function<String, byte[]> assemble, Reader reader) {
         var cases = new LinkedHashMap<String, byte[]>();
         var numbers = new ArrayList<int[]>();
         Matcher matcher = NUMBER.matcher(text);
@@ -213,8 +265,9 @@ public final class FormatFuzzer {
         for (int[] number : chosen) {
             for (String replacement : NUMBER_REPLACEMENTS) {
                 String mutated = text.substring(0, number[0]) + replacement + text.substring(number[1]);
-                cases.putIfAbsent("number at " + number[0] + " (" + text.substring(number[0], number[1]) + ") = "
-                        + replacement, assemble.apply(mutated));
+                cases.putIfAbsent(
+                        "number at " + number[0] + " (" + text.substring(number[0], number[1]) + ") = " + replacement,
+                        assemble.apply(mutated));
             }
         }
         List<String> lines = text.lines().toList();
@@ -225,7 +278,8 @@ public final class FormatFuzzer {
             cases.putIfAbsent("line " + (line + 1) + " deleted", assemble.apply(String.join("\n", deleted) + "\n"));
             var duplicated = new ArrayList<>(lines);
             duplicated.add(line, lines.get(line));
-            cases.putIfAbsent("line " + (line + 1) + " duplicated", assemble.apply(String.join("\n", duplicated) + "\n"));
+            cases.putIfAbsent(
+                    "line " + (line + 1) + " duplicated", assemble.apply(String.join("\n", duplicated) + "\n"));
         }
         for (int i = 0; i < randomCases; i++) {
             char[] chars = text.toCharArray();

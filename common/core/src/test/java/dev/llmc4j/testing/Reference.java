@@ -24,7 +24,11 @@ public final class Reference {
     public static void requireTorch() {
         boolean ok;
         try {
-            ok = new ProcessBuilder(python(), "-c", "import torch, numpy").redirectErrorStream(true).start().waitFor() == 0;
+            ok = new ProcessBuilder(python(), "-c", "import torch, numpy")
+                            .redirectErrorStream(true)
+                            .start()
+                            .waitFor()
+                    == 0;
         } catch (IOException e) {
             ok = false;
         } catch (InterruptedException e) {
@@ -42,7 +46,9 @@ public final class Reference {
     /** Runs reference/SCRIPT with the arguments; returns its output, failing the test when it exits non-zero. */
     public static String run(String script, String... arguments) {
         requireTorch();
-        var command = new ArrayList<>(List.of(python(), Fixtures.projectRoot().resolve("reference").resolve(script).toString()));
+        var command = new ArrayList<>(List.of(
+                python(),
+                Fixtures.projectRoot().resolve("reference").resolve(script).toString()));
         command.addAll(List.of(arguments));
         try {
             var builder = new ProcessBuilder(command).redirectErrorStream(true);

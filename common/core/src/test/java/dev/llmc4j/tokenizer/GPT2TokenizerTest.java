@@ -20,7 +20,7 @@ class GPT2TokenizerTest {
     void knownIds() {
         assertArrayEquals(new int[] {15496, 995}, tokenizer.encodeOrdinary("Hello world"));
         assertArrayEquals(new int[] {262}, tokenizer.encodeOrdinary(" the"));
-        assertArrayEquals(new int[] {628}, tokenizer.encodeOrdinary("\n\n"));   // a blank line is one token
+        assertArrayEquals(new int[] {628}, tokenizer.encodeOrdinary("\n\n")); // a blank line is one token
         assertArrayEquals(new int[] {198}, tokenizer.encodeOrdinary("\n"));
         assertArrayEquals(new int[] {5962, 22307, 25}, tokenizer.encodeOrdinary("First Citizen:"));
     }
@@ -55,7 +55,8 @@ class GPT2TokenizerTest {
         var read = TokenizerFile.read(file);
         assertEquals(50257, read.vocabSize());
         assertEquals(50256, read.eotToken());
-        for (int id : new int[] {0, 198, 262, 995, 15496, 50255, 50256}) assertArrayEquals(tokenizer.tokenBytes(id), read.decode(id));
+        for (int id : new int[] {0, 198, 262, 995, 15496, 50255, 50256})
+            assertArrayEquals(tokenizer.tokenBytes(id), read.decode(id));
         long size = Files.size(file);
         // llm.c's gpt2_tokenizer.bin is 1024 header bytes + 50257 length bytes + the token bytes
         long tokenBytes = 0;

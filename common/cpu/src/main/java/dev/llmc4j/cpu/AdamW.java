@@ -20,11 +20,18 @@ public final class AdamW {
     private AdamW() {}
 
     /** Hyper-parameters of one update; t is the 1-based step number. */
-    public record Step(float learningRate, float beta1, float beta2, float eps, float weightDecay, float gradScale, int t) {}
+    public record Step(
+            float learningRate, float beta1, float beta2, float eps, float weightDecay, float gradScale, int t) {}
 
     /** Updates floats [offset, offset + count) of params, in parallel, with moments m and v of the same layout. */
-    public static void update(MemorySegment params, MemorySegment grads, MemorySegment m, MemorySegment v,
-                              long offset, long count, Step step) {
+    public static void update(
+            MemorySegment params,
+            MemorySegment grads,
+            MemorySegment m,
+            MemorySegment v,
+            long offset,
+            long count,
+            Step step) {
         float beta1 = step.beta1(), beta2 = step.beta2(), lr = step.learningRate(), eps = step.eps();
         float decay = step.weightDecay(), scale = step.gradScale();
         float correction1 = (float) (1.0 - Math.pow(beta1, step.t()));

@@ -18,7 +18,7 @@ public final class AdamWState {
     private final Arena arena;
     private final String owner;
     private OptimizerShard shard;
-    private List<OptimizerShard.Run> runs;   // the shard cut at tensor boundaries, made on the first update
+    private List<OptimizerShard.Run> runs; // the shard cut at tensor boundaries, made on the first update
     private MemorySegment m, v;
 
     /**
@@ -62,16 +62,28 @@ public final class AdamWState {
      *
      * @param tensorSizes the sizes of the parameter tensors, in order
      */
-    public void update(MemorySegment params, MemorySegment grads, long[] tensorSizes, IntPredicate decays,
-                       IntPredicate frozen, AdamW.Step step) {
+    public void update(
+            MemorySegment params,
+            MemorySegment grads,
+            long[] tensorSizes,
+            IntPredicate decays,
+            IntPredicate frozen,
+            AdamW.Step step) {
         allocate();
-        var noDecay = new AdamW.Step(step.learningRate(), step.beta1(), step.beta2(), step.eps(), 0, step.gradScale(), step.t());
+        var noDecay = new AdamW.Step(
+                step.learningRate(), step.beta1(), step.beta2(), step.eps(), 0, step.gradScale(), step.t());
         if (runs == null) runs = shard.runs(tensorSizes); // the shard cannot change after the first update
         for (var run : runs) {
             if (frozen.test(run.tensor())) continue;
             long param = run.parameterOffset() * Float.BYTES, state = run.stateOffset() * Float.BYTES;
-            kernels.adamwUpdate(params.asSlice(param), grads.asSlice(param), m.asSlice(state), v.asSlice(state),
-                    0, run.count(), decays.test(run.tensor()) ? step : noDecay);
+            kernels.adamwUpdate(
+                    params.asSlice(param),
+                    grads.asSlice(param),
+                    m.asSlice(state),
+                    v.asSlice(state),
+                    0,
+                    run.count(),
+                    decays.test(run.tensor()) ? step : noDecay);
         }
     }
 

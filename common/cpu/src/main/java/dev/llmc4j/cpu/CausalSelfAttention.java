@@ -24,16 +24,31 @@ public final class CausalSelfAttention {
      * For each (b, t, h): preatt[t2] = q_t · k_t2 / sqrt(hs) for t2 <= t, att = softmax(preatt) (zero above the
      * diagonal), out (B,T,C) = sum over t2 of att[t2] * v_t2. preatt and att (B,NH,T,T) are kept for the backward.
      */
-    public static void forward(MemorySegment out, MemorySegment preatt, MemorySegment att, MemorySegment inp,
-                                 int B, int T, int C, int NH) {
+    public static void forward(
+            MemorySegment out,
+            MemorySegment preatt,
+            MemorySegment att,
+            MemorySegment inp,
+            int B,
+            int T,
+            int C,
+            int NH) {
         forward(out, preatt, att, inp, B, T, NH, NH, C / NH);
     }
 
     /** As above with NKV key/value heads of size hs (grouped-query attention). */
-    public static void forward(MemorySegment out, MemorySegment preatt, MemorySegment att, MemorySegment inp,
-                               int B, int T, int NH, int NKV, int hs) {
-        long C = (long) NH * hs;                  // width of the query block and of out
-        long C3 = (long) (NH + 2 * NKV) * hs;     // row stride of inp
+    public static void forward(
+            MemorySegment out,
+            MemorySegment preatt,
+            MemorySegment att,
+            MemorySegment inp,
+            int B,
+            int T,
+            int NH,
+            int NKV,
+            int hs) {
+        long C = (long) NH * hs; // width of the query block and of out
+        long C3 = (long) (NH + 2 * NKV) * hs; // row stride of inp
         long keys = C, values = C + (long) NKV * hs;
         int group = NH / NKV;
         float scale = (float) (1.0 / Math.sqrt(hs));
@@ -86,14 +101,33 @@ public final class CausalSelfAttention {
      * dk += q * dpreatt * scale. Parallel over (b, key/value head): each owns its query heads and its key/value
      * head, so no two threads write the same gradient.
      */
-    public static void backward(MemorySegment dinp, MemorySegment dpreatt, MemorySegment datt, MemorySegment dout,
-                                  MemorySegment inp, MemorySegment att, int B, int T, int C, int NH) {
+    public static void backward(
+            MemorySegment dinp,
+            MemorySegment dpreatt,
+            MemorySegment datt,
+            MemorySegment dout,
+            MemorySegment inp,
+            MemorySegment att,
+            int B,
+            int T,
+            int C,
+            int NH) {
         backward(dinp, dpreatt, datt, dout, inp, att, B, T, NH, NH, C / NH);
     }
 
     /** As above with NKV key/value heads of size hs (grouped-query attention). */
-    public static void backward(MemorySegment dinp, MemorySegment dpreatt, MemorySegment datt, MemorySegment dout,
-                                MemorySegment inp, MemorySegment att, int B, int T, int NH, int NKV, int hs) {
+    public static void backward(
+            MemorySegment dinp,
+            MemorySegment dpreatt,
+            MemorySegment datt,
+            MemorySegment dout,
+            MemorySegment inp,
+            MemorySegment att,
+            int B,
+            int T,
+            int NH,
+            int NKV,
+            int hs) {
         long C = (long) NH * hs;
         long C3 = (long) (NH + 2 * NKV) * hs;
         long keys = C, values = C + (long) NKV * hs;

@@ -30,15 +30,16 @@ public interface CpuKernels {
 
     /** Which set: what the command line's {@code -Dllmc.kernels=baseline|vectorized} names. */
     enum Choice {
-        BASELINE, VECTORIZED;
+        BASELINE,
+        VECTORIZED;
 
         /** "baseline", or "vectorized" (also "fast", its old name); a one-line error otherwise. */
         public static Choice parse(String name) {
             return switch (name.toLowerCase(Locale.ROOT)) {
                 case "baseline" -> BASELINE;
                 case "vectorized", "fast" -> VECTORIZED;
-                default -> throw new LlmcException(
-                        "kernels (-Dllmc.kernels): expected baseline or vectorized, found " + name);
+                default ->
+                    throw new LlmcException("kernels (-Dllmc.kernels): expected baseline or vectorized, found " + name);
             };
         }
 
@@ -65,14 +66,22 @@ public interface CpuKernels {
     // Matmul of a Linear layer: inp (BT, C), weight (OC, C), bias (OC) or null, out (BT, OC).
 
     /** out = inp · weightᵀ + bias */
-    default void matmulForward(MemorySegment out, MemorySegment inp, MemorySegment weight, MemorySegment bias,
-                               int BT, int C, int OC) {
+    default void matmulForward(
+            MemorySegment out, MemorySegment inp, MemorySegment weight, MemorySegment bias, int BT, int C, int OC) {
         Matmul.BASELINE.forward(out, inp, weight, bias, BT, C, OC);
     }
 
     /** dinp += dout · weight; dweight += doutᵀ · inp; dbias += column sums of dout (dbias may be null). */
-    default void matmulBackward(MemorySegment dinp, MemorySegment dweight, MemorySegment dbias, MemorySegment dout,
-                                MemorySegment inp, MemorySegment weight, int BT, int C, int OC) {
+    default void matmulBackward(
+            MemorySegment dinp,
+            MemorySegment dweight,
+            MemorySegment dbias,
+            MemorySegment dout,
+            MemorySegment inp,
+            MemorySegment weight,
+            int BT,
+            int C,
+            int OC) {
         Matmul.BASELINE.backward(dinp, dweight, dbias, dout, inp, weight, BT, C, OC);
     }
 
@@ -80,13 +89,31 @@ public interface CpuKernels {
     // Causal self-attention with NH query heads and NKV key/value heads of size hs (GPT-2: NKV = NH); see
     // CausalSelfAttention for the layout. inp (B,T,(NH+2NKV)*hs), out (B,T,NH*hs), preatt and att (B,NH,T,T).
 
-    default void attentionForward(MemorySegment out, MemorySegment preatt, MemorySegment att, MemorySegment inp,
-                                  int B, int T, int NH, int NKV, int hs) {
+    default void attentionForward(
+            MemorySegment out,
+            MemorySegment preatt,
+            MemorySegment att,
+            MemorySegment inp,
+            int B,
+            int T,
+            int NH,
+            int NKV,
+            int hs) {
         CausalSelfAttention.forward(out, preatt, att, inp, B, T, NH, NKV, hs);
     }
 
-    default void attentionBackward(MemorySegment dinp, MemorySegment dpreatt, MemorySegment datt, MemorySegment dout,
-                                   MemorySegment inp, MemorySegment att, int B, int T, int NH, int NKV, int hs) {
+    default void attentionBackward(
+            MemorySegment dinp,
+            MemorySegment dpreatt,
+            MemorySegment datt,
+            MemorySegment dout,
+            MemorySegment inp,
+            MemorySegment att,
+            int B,
+            int T,
+            int NH,
+            int NKV,
+            int hs) {
         CausalSelfAttention.backward(dinp, dpreatt, datt, dout, inp, att, B, T, NH, NKV, hs);
     }
 
@@ -115,16 +142,22 @@ public interface CpuKernels {
     }
 
     /** dlogits (BT, Vp) += (probs - onehot(target)) * dloss. */
-    default void crossentropySoftmaxBackward(MemorySegment dlogits, MemorySegment dlosses, MemorySegment probs,
-                                             int[] targets, int BT, int V, int Vp) {
+    default void crossentropySoftmaxBackward(
+            MemorySegment dlogits, MemorySegment dlosses, MemorySegment probs, int[] targets, int BT, int V, int Vp) {
         SoftmaxCrossEntropy.crossentropySoftmaxBackward(dlogits, dlosses, probs, targets, BT, V, Vp);
     }
 
     // ------------------------------------------------------------------------------------------------------------
     // AdamW over floats [offset, offset + count) of params, with moments m and v of the same layout.
 
-    default void adamwUpdate(MemorySegment params, MemorySegment grads, MemorySegment m, MemorySegment v,
-                             long offset, long count, AdamW.Step step) {
+    default void adamwUpdate(
+            MemorySegment params,
+            MemorySegment grads,
+            MemorySegment m,
+            MemorySegment v,
+            long offset,
+            long count,
+            AdamW.Step step) {
         AdamW.update(params, grads, m, v, offset, count, step);
     }
 }

@@ -33,8 +33,17 @@ public final class DecodeAttention {
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
 
     /** The fast version. */
-    public static void forward(MemorySegment out, MemorySegment q, long qOffset, MemorySegment keys, MemorySegment values,
-                               int kvStride, int NH, int group, int hs, int last) {
+    public static void forward(
+            MemorySegment out,
+            MemorySegment q,
+            long qOffset,
+            MemorySegment keys,
+            MemorySegment values,
+            int kvStride,
+            int NH,
+            int group,
+            int hs,
+            int last) {
         float scale = (float) (1.0 / Math.sqrt(hs));
         int full = hs - hs % W;
         Parallel.forRange(NH, (firstHead, endHead) -> {
@@ -54,7 +63,8 @@ public final class DecodeAttention {
                     }
                     float dot = dots.reduceLanes(VectorOperators.ADD);
                     for (int i = full; i < hs; i++)
-                        dot += q.get(FLOAT, query + (long) i * Float.BYTES) * keys.get(FLOAT, key + (long) i * Float.BYTES);
+                        dot += q.get(FLOAT, query + (long) i * Float.BYTES)
+                                * keys.get(FLOAT, key + (long) i * Float.BYTES);
                     scores[t] = dot * scale;
                     max = Math.max(max, scores[t]);
                 }
@@ -64,9 +74,12 @@ public final class DecodeAttention {
                     long value = ((long) t * kvStride + kvHead) * Float.BYTES;
                     var p = FloatVector.broadcast(S, scores[t]);
                     for (int i = 0; i < full; i += W)
-                        p.fma(FloatVector.fromMemorySegment(S, values, value + (long) i * Float.BYTES, ORDER),
-                                FloatVector.fromArray(S, sum, i)).intoArray(sum, i);
-                    for (int i = full; i < hs; i++) sum[i] += scores[t] * values.get(FLOAT, value + (long) i * Float.BYTES);
+                        p.fma(
+                                        FloatVector.fromMemorySegment(S, values, value + (long) i * Float.BYTES, ORDER),
+                                        FloatVector.fromArray(S, sum, i))
+                                .intoArray(sum, i);
+                    for (int i = full; i < hs; i++)
+                        sum[i] += scores[t] * values.get(FLOAT, value + (long) i * Float.BYTES);
                 }
                 long output = (long) h * hs;
                 for (int i = 0; i < hs; i++) out.setAtIndex(FLOAT, output + i, sum[i] / total);
@@ -75,8 +88,17 @@ public final class DecodeAttention {
     }
 
     /** The plain loops: one head after another, llm.c's order of operations. */
-    public static void forwardBaseline(MemorySegment out, MemorySegment q, long qOffset, MemorySegment keys,
-                                       MemorySegment values, int kvStride, int NH, int group, int hs, int last) {
+    public static void forwardBaseline(
+            MemorySegment out,
+            MemorySegment q,
+            long qOffset,
+            MemorySegment keys,
+            MemorySegment values,
+            int kvStride,
+            int NH,
+            int group,
+            int hs,
+            int last) {
         float scale = (float) (1.0 / Math.sqrt(hs));
         float[] scores = new float[last + 1];
         for (int h = 0; h < NH; h++) {
@@ -92,7 +114,8 @@ public final class DecodeAttention {
             float total = exponentiate(scores, last, max);
             for (int i = 0; i < hs; i++) {
                 float sum = 0;
-                for (int t = 0; t <= last; t++) sum += scores[t] / total * values.getAtIndex(FLOAT, (long) t * kvStride + kvHead + i);
+                for (int t = 0; t <= last; t++)
+                    sum += scores[t] / total * values.getAtIndex(FLOAT, (long) t * kvStride + kvHead + i);
                 out.setAtIndex(FLOAT, (long) h * hs + i, sum);
             }
         }

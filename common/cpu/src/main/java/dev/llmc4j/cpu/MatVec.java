@@ -39,7 +39,8 @@ public final class MatVec {
 
     /** How generation keeps a weight matrix: the model's fp32 floats, or bf16 at half the bytes. */
     public enum Precision {
-        FP32(Float.BYTES), BF16(Short.BYTES);
+        FP32(Float.BYTES),
+        BF16(Short.BYTES);
 
         private final int bytes;
 
@@ -59,8 +60,8 @@ public final class MatVec {
     public record Weights(MemorySegment data, Precision precision, int rows, int cols) {
         public Weights {
             if (data.byteSize() < (long) rows * cols * precision.bytes())
-                throw new IllegalArgumentException("weights (%d, %d) in %s need %d bytes, found %d".formatted(
-                        rows, cols, precision, (long) rows * cols * precision.bytes(), data.byteSize()));
+                throw new IllegalArgumentException("weights (%d, %d) in %s need %d bytes, found %d"
+                        .formatted(rows, cols, precision, (long) rows * cols * precision.bytes(), data.byteSize()));
         }
 
         /** The model's own floats (no copy): {@code floats} holds at least rows x cols of them. */
@@ -109,8 +110,8 @@ public final class MatVec {
                 even[j] = x.getAtIndex(FLOAT, 2L * j);
                 odd[j] = x.getAtIndex(FLOAT, 2L * j + 1);
             }
-            Parallel.forRange(weight.rows(), ROWS,
-                    (start, end) -> rowsBf16(out, x, even, odd, weight, bias, start, end));
+            Parallel.forRange(
+                    weight.rows(), ROWS, (start, end) -> rowsBf16(out, x, even, odd, weight, bias, start, end));
         }
     }
 
@@ -127,8 +128,8 @@ public final class MatVec {
     // rows [start, end) of an fp32 matrix: four rows per call of fourRowsFp32, then one at a time. A small method per
     // four rows is called thousands of times per token, so the JIT compiles it within the first token; one call per
     // thread per matrix would run interpreted until the JIT replaced it mid-loop
-    private static void rowsFp32(MemorySegment out, MemorySegment x, Weights weight, MemorySegment bias,
-                                 long start, long end) {
+    private static void rowsFp32(
+            MemorySegment out, MemorySegment x, Weights weight, MemorySegment bias, long start, long end) {
         MemorySegment w = weight.data();
         int C = weight.cols(), full = C - C % W;
         long rowBytes = (long) C * Float.BYTES;
@@ -147,18 +148,25 @@ public final class MatVec {
     }
 
     // out[o..o+3] = rows o..o+3 · x (+ bias); columns past the last whole vector are added one by one
-    private static void fourRowsFp32(MemorySegment out, MemorySegment x, MemorySegment w, MemorySegment bias,
-                                     long o, int C, int full) {
+    private static void fourRowsFp32(
+            MemorySegment out, MemorySegment x, MemorySegment w, MemorySegment bias, long o, int C, int full) {
         long rowBytes = (long) C * Float.BYTES;
         long r0 = o * rowBytes, r1 = r0 + rowBytes, r2 = r1 + rowBytes, r3 = r2 + rowBytes;
-        var s0 = FloatVector.zero(S); var s1 = s0; var s2 = s0; var s3 = s0;
+        var s0 = FloatVector.zero(S);
+        var s1 = s0;
+        var s2 = s0;
+        var s3 = s0;
         for (int i = 0; i < full; i += W) {
             long at = (long) i * Float.BYTES;
             var xv = FloatVector.fromMemorySegment(S, x, at, ByteOrder.nativeOrder());
-            s0 = FloatVector.fromMemorySegment(S, w, r0 + at, ByteOrder.nativeOrder()).fma(xv, s0);
-            s1 = FloatVector.fromMemorySegment(S, w, r1 + at, ByteOrder.nativeOrder()).fma(xv, s1);
-            s2 = FloatVector.fromMemorySegment(S, w, r2 + at, ByteOrder.nativeOrder()).fma(xv, s2);
-            s3 = FloatVector.fromMemorySegment(S, w, r3 + at, ByteOrder.nativeOrder()).fma(xv, s3);
+            s0 = FloatVector.fromMemorySegment(S, w, r0 + at, ByteOrder.nativeOrder())
+                    .fma(xv, s0);
+            s1 = FloatVector.fromMemorySegment(S, w, r1 + at, ByteOrder.nativeOrder())
+                    .fma(xv, s1);
+            s2 = FloatVector.fromMemorySegment(S, w, r2 + at, ByteOrder.nativeOrder())
+                    .fma(xv, s2);
+            s3 = FloatVector.fromMemorySegment(S, w, r3 + at, ByteOrder.nativeOrder())
+                    .fma(xv, s3);
         }
         store(out, bias, o, s0.reduceLanes(VectorOperators.ADD) + tailFp32(w, o, x, full, C));
         store(out, bias, o + 1, s1.reduceLanes(VectorOperators.ADD) + tailFp32(w, o + 1, x, full, C));
@@ -174,8 +182,15 @@ public final class MatVec {
 
     // rows [start, end) of a bf16 matrix, W pairs (2W weights) per vector (see the class comment), four rows per call
     // of fourRowsBf16 as for fp32
-    private static void rowsBf16(MemorySegment out, MemorySegment x, float[] even, float[] odd, Weights weight,
-                                 MemorySegment bias, long start, long end) {
+    private static void rowsBf16(
+            MemorySegment out,
+            MemorySegment x,
+            float[] even,
+            float[] odd,
+            Weights weight,
+            MemorySegment bias,
+            long start,
+            long end) {
         MemorySegment w = weight.data();
         int C = weight.cols(), pairs = C / 2, full = pairs - pairs % W;
         long rowBytes = (long) C * Short.BYTES;
@@ -192,11 +207,22 @@ public final class MatVec {
         }
     }
 
-    private static void fourRowsBf16(MemorySegment out, MemorySegment x, float[] even, float[] odd, MemorySegment w,
-                                     MemorySegment bias, long o, int C, int full) {
+    private static void fourRowsBf16(
+            MemorySegment out,
+            MemorySegment x,
+            float[] even,
+            float[] odd,
+            MemorySegment w,
+            MemorySegment bias,
+            long o,
+            int C,
+            int full) {
         long rowBytes = (long) C * Short.BYTES;
         long r0 = o * rowBytes, r1 = r0 + rowBytes, r2 = r1 + rowBytes, r3 = r2 + rowBytes;
-        var s0 = FloatVector.zero(S); var s1 = s0; var s2 = s0; var s3 = s0;
+        var s0 = FloatVector.zero(S);
+        var s1 = s0;
+        var s2 = s0;
+        var s3 = s0;
         for (int j = 0; j < full; j += W) {
             long at = (long) j * Integer.BYTES;
             var xe = FloatVector.fromArray(S, even, j);

@@ -19,15 +19,23 @@ public interface Matmul {
     void forward(MemorySegment out, MemorySegment inp, MemorySegment weight, MemorySegment bias, int BT, int C, int OC);
 
     /** dinp += dout · weight; dweight += doutᵀ · inp; dbias += column sums of dout (dbias may be null). */
-    void backward(MemorySegment dinp, MemorySegment dweight, MemorySegment dbias, MemorySegment dout,
-                  MemorySegment inp, MemorySegment weight, int BT, int C, int OC);
+    void backward(
+            MemorySegment dinp,
+            MemorySegment dweight,
+            MemorySegment dbias,
+            MemorySegment dout,
+            MemorySegment inp,
+            MemorySegment weight,
+            int BT,
+            int C,
+            int OC);
 
     // ------------------------------------------------------------------------------------------------------------
     /** One dot product per output, parallel over rows; the backward parallel over rows (dinp) and outputs (dweight). */
     Matmul BASELINE = new Matmul() {
         @Override
-        public void forward(MemorySegment out, MemorySegment inp, MemorySegment weight, MemorySegment bias,
-                            int BT, int C, int OC) {
+        public void forward(
+                MemorySegment out, MemorySegment inp, MemorySegment weight, MemorySegment bias, int BT, int C, int OC) {
             Parallel.forRange(BT, (start, end) -> {
                 for (long bt = start; bt < end; bt++) {
                     for (long o = 0; o < OC; o++) {
@@ -40,8 +48,16 @@ public interface Matmul {
         }
 
         @Override
-        public void backward(MemorySegment dinp, MemorySegment dweight, MemorySegment dbias, MemorySegment dout,
-                             MemorySegment inp, MemorySegment weight, int BT, int C, int OC) {
+        public void backward(
+                MemorySegment dinp,
+                MemorySegment dweight,
+                MemorySegment dbias,
+                MemorySegment dout,
+                MemorySegment inp,
+                MemorySegment weight,
+                int BT,
+                int C,
+                int OC) {
             Parallel.forRange(BT, (start, end) -> {
                 for (long bt = start; bt < end; bt++) {
                     for (long o = 0; o < OC; o++) {

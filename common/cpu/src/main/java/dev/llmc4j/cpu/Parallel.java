@@ -42,7 +42,9 @@ public final class Parallel {
         if (n <= 0) return;
         long tiles = (n + grain - 1) / grain;
         int chunks = (int) Math.min(THREADS, tiles);
-        if (chunks <= 1 || Thread.currentThread() instanceof ForkJoinWorkerThread worker && worker.getPool() == POOL) { // already inside a parallel loop: run serially
+        if (chunks <= 1
+                || Thread.currentThread() instanceof ForkJoinWorkerThread worker
+                        && worker.getPool() == POOL) { // already inside a parallel loop: run serially
             body.run(0, n);
             return;
         }

@@ -40,8 +40,8 @@ public final class SoftmaxCrossEntropy {
     }
 
     /** Softmax and cross-entropy together have the simple gradient dlogits += (probs - onehot(target)) * dloss. */
-    public static void crossentropySoftmaxBackward(MemorySegment dlogits, MemorySegment dlosses, MemorySegment probs,
-                                            int[] targets, int BT, int V, int Vp) {
+    public static void crossentropySoftmaxBackward(
+            MemorySegment dlogits, MemorySegment dlosses, MemorySegment probs, int[] targets, int BT, int V, int Vp) {
         Parallel.forRange(BT, (start, end) -> {
             for (long bt = start; bt < end; bt++) {
                 long row = bt * Vp;

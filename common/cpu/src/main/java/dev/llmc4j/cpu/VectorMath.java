@@ -38,18 +38,20 @@ public final class VectorMath {
         return SPECIES.indexInRange(i, n);
     }
 
-    private static final VectorSpecies<Integer> INTS = SPECIES.length() == 16 ? IntVector.SPECIES_512
+    private static final VectorSpecies<Integer> INTS = SPECIES.length() == 16
+            ? IntVector.SPECIES_512
             : SPECIES.length() == 8 ? IntVector.SPECIES_256 : IntVector.SPECIES_128;
     private static final float LOG2E = 1.44269504088896341f;
-    private static final float LN2_HIGH = 0.693359375f;     // ln 2 split in two so n*ln2 is exact in the high part
+    private static final float LN2_HIGH = 0.693359375f; // ln 2 split in two so n*ln2 is exact in the high part
     private static final float LN2_LOW = -2.12194440e-4f;
 
     /** e^x lane by lane: x = n ln2 + r with |r| <= ln2/2, e^r by a degree-6 polynomial, times 2^n from the exponent bits. */
     public static FloatVector exp(FloatVector x) {
         x = x.max(-87.3f).min(88.3f);
-        var t = x.fma(LOG2E, 0.5f);                                                   // n = floor(x log2 e + 1/2)
-        var whole = (FloatVector) t.convertShape(VectorOperators.F2I, INTS, 0).convertShape(VectorOperators.I2F, SPECIES, 0);
-        var n = whole.sub(1f, whole.compare(VectorOperators.GT, t));                  // F2I truncates: step down below 0
+        var t = x.fma(LOG2E, 0.5f); // n = floor(x log2 e + 1/2)
+        var whole = (FloatVector)
+                t.convertShape(VectorOperators.F2I, INTS, 0).convertShape(VectorOperators.I2F, SPECIES, 0);
+        var n = whole.sub(1f, whole.compare(VectorOperators.GT, t)); // F2I truncates: step down below 0
         var r = n.fma(FloatVector.broadcast(SPECIES, -LN2_HIGH), x);
         r = n.fma(FloatVector.broadcast(SPECIES, -LN2_LOW), r);
         var p = r.fma(1.9875691500E-4f, 1.3981999507E-3f);
@@ -59,13 +61,15 @@ public final class VectorMath {
         p = p.fma(r, FloatVector.broadcast(SPECIES, 5.0000001201E-1f));
         var expR = p.fma(r.mul(r), r).add(1f);
         var twoToN = (IntVector) n.convertShape(VectorOperators.F2I, INTS, 0);
-        return expR.mul((FloatVector) twoToN.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats());
+        return expR.mul(
+                (FloatVector) twoToN.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats());
     }
 
     /** tanh u = 1 - 2 / (e^(2u) + 1): saturates to ±1 where e^(2u) overflows or vanishes. */
     public static FloatVector tanh(FloatVector u) {
         var e = exp(u.mul(2f));
-        return FloatVector.broadcast(SPECIES, 1f).sub(FloatVector.broadcast(SPECIES, 2f).div(e.add(1f)));
+        return FloatVector.broadcast(SPECIES, 1f)
+                .sub(FloatVector.broadcast(SPECIES, 2f).div(e.add(1f)));
     }
 
     // lane i swapped with lane i ^ d, for d = LANES/2, LANES/4, ..., 1: the butterfly of a fixed-order tree sum

@@ -27,17 +27,17 @@ public final class VectorMatmul implements Matmul {
 
     private static final VectorSpecies<Float> S = VectorMath.SPECIES; // species and lanes: short, as MR and NR
     private static final int W = S.length();
-    private static final int MR = 2;          // rows of the register tile
-    private static final int NR = 4 * W;      // columns of the register tile (4 vectors)
-    private static final int KB = 128;        // k per block: a KB x NR panel of B is 32 KiB at 512 bits, in L1
-    private static final int MB = 64;         // rows of A per block, kept in L2
-    private static final int NB = 256;        // forward: columns (positions) per packed block of inpᵀ
+    private static final int MR = 2; // rows of the register tile
+    private static final int NR = 4 * W; // columns of the register tile (4 vectors)
+    private static final int KB = 128; // k per block: a KB x NR panel of B is 32 KiB at 512 bits, in L1
+    private static final int MB = 64; // rows of A per block, kept in L2
+    private static final int NB = 256; // forward: columns (positions) per packed block of inpᵀ
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
 
     @Override
-    public void forward(MemorySegment out, MemorySegment inp, MemorySegment weight, MemorySegment bias,
-                        int BT, int C, int OC) {
+    public void forward(
+            MemorySegment out, MemorySegment inp, MemorySegment weight, MemorySegment bias, int BT, int C, int OC) {
         // pack NB positions of inp transposed (C, NB), then every thread computes outᵀ for its own outputs
         MemorySegment packed = Scratch.shared((long) C * Math.min(BT, NB));
         for (int n0 = 0; n0 < BT; n0 += NB) {
@@ -45,7 +45,8 @@ public final class VectorMatmul implements Matmul {
             long first = n0;
             Parallel.forRange(C, (start, end) -> {
                 for (long i = start; i < end; i++)
-                    for (long n = 0; n < nb; n++) packed.setAtIndex(FLOAT, i * nb + n, inp.getAtIndex(FLOAT, (first + n) * C + i));
+                    for (long n = 0; n < nb; n++)
+                        packed.setAtIndex(FLOAT, i * nb + n, inp.getAtIndex(FLOAT, (first + n) * C + i));
             });
             Parallel.forRange(OC, MR, (mStart, mEnd) -> {
                 MemorySegment tile = Scratch.local((long) MB * nb); // outᵀ block (MB, nb), then written transposed
@@ -65,14 +66,32 @@ public final class VectorMatmul implements Matmul {
     }
 
     @Override
-    public void backward(MemorySegment dinp, MemorySegment dweight, MemorySegment dbias, MemorySegment dout,
-                         MemorySegment inp, MemorySegment weight, int BT, int C, int OC) {
+    public void backward(
+            MemorySegment dinp,
+            MemorySegment dweight,
+            MemorySegment dbias,
+            MemorySegment dout,
+            MemorySegment inp,
+            MemorySegment weight,
+            int BT,
+            int C,
+            int OC) {
         // dinp += dout · weight: threads split the columns (channels), so each reads only its half of weight
         Parallel.forRange(C, NR, (nStart, nEnd) -> {
             for (long m0 = 0; m0 < BT; m0 += 256) {
                 int mb = (int) Math.min(256, BT - m0);
-                gemm(dinp.asSlice((m0 * C + nStart) * Float.BYTES), C, dout, m0 * OC, OC, 1,
-                        weight.asSlice(nStart * Float.BYTES), C, mb, (int) (nEnd - nStart), OC);
+                gemm(
+                        dinp.asSlice((m0 * C + nStart) * Float.BYTES),
+                        C,
+                        dout,
+                        m0 * OC,
+                        OC,
+                        1,
+                        weight.asSlice(nStart * Float.BYTES),
+                        C,
+                        mb,
+                        (int) (nEnd - nStart),
+                        OC);
             }
         });
         // dweight += doutᵀ · inp and dbias += column sums of dout: threads split the outputs
@@ -95,8 +114,18 @@ public final class VectorMatmul implements Matmul {
      * C[m, n] += Σ_k A[m, k] B[k, n] for m < M, n < N, k < K, where C[m, n] = c[m*ldc + n],
      * A[m, k] = a[aOffset + m*aRowStride + k*aColStride] and B[k, n] = b[k*ldb + n] (floats).
      */
-    static void gemm(MemorySegment c, long ldc, MemorySegment a, long aOffset, long aRowStride, long aColStride,
-                     MemorySegment b, long ldb, int M, int N, int K) {
+    static void gemm(
+            MemorySegment c,
+            long ldc,
+            MemorySegment a,
+            long aOffset,
+            long aRowStride,
+            long aColStride,
+            MemorySegment b,
+            long ldb,
+            int M,
+            int N,
+            int K) {
         int nFull = N - N % NR;
         for (int k0 = 0; k0 < K; k0 += KB) {
             int kb = Math.min(KB, K - k0);
@@ -104,15 +133,22 @@ public final class VectorMatmul implements Matmul {
             for (int n0 = 0; n0 < nFull; n0 += NR) { // the B panel (kb, NR) stays in L1 while the rows sweep it
                 long bPanel = (long) k0 * ldb + n0;
                 int m = 0;
-                for (; m + MR <= M; m += MR) kernel(c, m * ldc + n0, ldc, a, aK + m * aRowStride, aRowStride, aColStride, b, bPanel, ldb, kb);
-                for (; m < M; m++) for (int v = 0; v < NR; v += W) rowVector(c, m * ldc + n0 + v, a, aK + m * aRowStride, aColStride, b, bPanel + v, ldb, kb);
+                for (; m + MR <= M; m += MR)
+                    kernel(c, m * ldc + n0, ldc, a, aK + m * aRowStride, aRowStride, aColStride, b, bPanel, ldb, kb);
+                for (; m < M; m++)
+                    for (int v = 0; v < NR; v += W)
+                        rowVector(c, m * ldc + n0 + v, a, aK + m * aRowStride, aColStride, b, bPanel + v, ldb, kb);
             }
             int n = nFull;
-            for (; n + W <= N; n += W) for (int m = 0; m < M; m++) rowVector(c, m * ldc + n, a, aK + m * aRowStride, aColStride, b, (long) k0 * ldb + n, ldb, kb);
+            for (; n + W <= N; n += W)
+                for (int m = 0; m < M; m++)
+                    rowVector(c, m * ldc + n, a, aK + m * aRowStride, aColStride, b, (long) k0 * ldb + n, ldb, kb);
             for (; n < N; n++) {
                 for (int m = 0; m < M; m++) {
                     float sum = 0;
-                    for (int k = 0; k < kb; k++) sum += a.getAtIndex(FLOAT, aK + m * aRowStride + k * aColStride) * b.getAtIndex(FLOAT, (long) (k0 + k) * ldb + n);
+                    for (int k = 0; k < kb; k++)
+                        sum += a.getAtIndex(FLOAT, aK + m * aRowStride + k * aColStride)
+                                * b.getAtIndex(FLOAT, (long) (k0 + k) * ldb + n);
                     c.setAtIndex(FLOAT, m * ldc + n, c.getAtIndex(FLOAT, m * ldc + n) + sum);
                 }
             }
@@ -124,10 +160,26 @@ public final class VectorMatmul implements Matmul {
      * Loads and stores are written out (byte offsets) so that they inline and the 8 sums stay in registers; 2 rows
      * (not 4) keep the method small enough for C1, which compiles it first, so that it reaches C2 at all.
      */
-    private static void kernel(MemorySegment c, long c0, long ldc, MemorySegment a, long a0, long aRowStride, long aColStride,
-                               MemorySegment b, long b0, long ldb, int kb) {
-        var c00 = FloatVector.zero(S); var c01 = FloatVector.zero(S); var c02 = FloatVector.zero(S); var c03 = FloatVector.zero(S);
-        var c10 = FloatVector.zero(S); var c11 = FloatVector.zero(S); var c12 = FloatVector.zero(S); var c13 = FloatVector.zero(S);
+    private static void kernel(
+            MemorySegment c,
+            long c0,
+            long ldc,
+            MemorySegment a,
+            long a0,
+            long aRowStride,
+            long aColStride,
+            MemorySegment b,
+            long b0,
+            long ldb,
+            int kb) {
+        var c00 = FloatVector.zero(S);
+        var c01 = FloatVector.zero(S);
+        var c02 = FloatVector.zero(S);
+        var c03 = FloatVector.zero(S);
+        var c10 = FloatVector.zero(S);
+        var c11 = FloatVector.zero(S);
+        var c12 = FloatVector.zero(S);
+        var c13 = FloatVector.zero(S);
         long a1 = a0 + aRowStride;
         for (int k = 0; k < kb; k++) {
             long row = 4 * (b0 + k * ldb), ak = k * aColStride;
@@ -136,9 +188,15 @@ public final class VectorMatmul implements Matmul {
             var b2v = FloatVector.fromMemorySegment(S, b, row + 8 * W, ORDER);
             var b3v = FloatVector.fromMemorySegment(S, b, row + 12 * W, ORDER);
             var x = FloatVector.broadcast(S, a.getAtIndex(FLOAT, a0 + ak));
-            c00 = x.fma(b0v, c00); c01 = x.fma(b1v, c01); c02 = x.fma(b2v, c02); c03 = x.fma(b3v, c03);
+            c00 = x.fma(b0v, c00);
+            c01 = x.fma(b1v, c01);
+            c02 = x.fma(b2v, c02);
+            c03 = x.fma(b3v, c03);
             x = FloatVector.broadcast(S, a.getAtIndex(FLOAT, a1 + ak));
-            c10 = x.fma(b0v, c10); c11 = x.fma(b1v, c11); c12 = x.fma(b2v, c12); c13 = x.fma(b3v, c13);
+            c10 = x.fma(b0v, c10);
+            c11 = x.fma(b1v, c11);
+            c12 = x.fma(b2v, c12);
+            c13 = x.fma(b3v, c13);
         }
         // C += the tile; written out too: a call that took the sums as arguments would box them
         long r0 = 4 * c0, r1 = r0 + 4 * ldc;
@@ -153,10 +211,20 @@ public final class VectorMatmul implements Matmul {
     }
 
     /** One row, one vector: the edges the 4 x 4 tile does not cover. */
-    private static void rowVector(MemorySegment c, long c0, MemorySegment a, long a0, long aColStride,
-                                  MemorySegment b, long b0, long ldb, int kb) {
+    private static void rowVector(
+            MemorySegment c,
+            long c0,
+            MemorySegment a,
+            long a0,
+            long aColStride,
+            MemorySegment b,
+            long b0,
+            long ldb,
+            int kb) {
         var acc = FloatVector.zero(S);
-        for (int k = 0; k < kb; k++) acc = FloatVector.broadcast(S, a.getAtIndex(FLOAT, a0 + k * aColStride)).fma(FloatVector.fromMemorySegment(S, b, (b0 + k * ldb) * 4L, ORDER), acc);
+        for (int k = 0; k < kb; k++)
+            acc = FloatVector.broadcast(S, a.getAtIndex(FLOAT, a0 + k * aColStride))
+                    .fma(FloatVector.fromMemorySegment(S, b, (b0 + k * ldb) * 4L, ORDER), acc);
         FloatVector.fromMemorySegment(S, c, (c0) * 4L, ORDER).add(acc).intoMemorySegment(c, (c0) * 4L, ORDER);
     }
 

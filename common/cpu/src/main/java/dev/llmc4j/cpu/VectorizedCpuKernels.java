@@ -27,14 +27,22 @@ public class VectorizedCpuKernels implements CpuKernels {
     }
 
     @Override
-    public void matmulForward(MemorySegment out, MemorySegment inp, MemorySegment weight, MemorySegment bias,
-                              int BT, int C, int OC) {
+    public void matmulForward(
+            MemorySegment out, MemorySegment inp, MemorySegment weight, MemorySegment bias, int BT, int C, int OC) {
         Matmul.VECTOR.forward(out, inp, weight, bias, BT, C, OC);
     }
 
     @Override
-    public void matmulBackward(MemorySegment dinp, MemorySegment dweight, MemorySegment dbias, MemorySegment dout,
-                               MemorySegment inp, MemorySegment weight, int BT, int C, int OC) {
+    public void matmulBackward(
+            MemorySegment dinp,
+            MemorySegment dweight,
+            MemorySegment dbias,
+            MemorySegment dout,
+            MemorySegment inp,
+            MemorySegment weight,
+            int BT,
+            int C,
+            int OC) {
         Matmul.VECTOR.backward(dinp, dweight, dbias, dout, inp, weight, BT, C, OC);
     }
 
@@ -49,20 +57,24 @@ public class VectorizedCpuKernels implements CpuKernels {
                 var max = FloatVector.broadcast(SPECIES, -10000.0f);
                 for (int i = 0; i < V; i += LANES) {
                     var mask = SPECIES.indexInRange(i, V);
-                    max = max.max(FloatVector.fromMemorySegment(SPECIES, logits, row + 4L * i, ORDER, mask).blend(-10000.0f, mask.not()));
+                    max = max.max(FloatVector.fromMemorySegment(SPECIES, logits, row + 4L * i, ORDER, mask)
+                            .blend(-10000.0f, mask.not()));
                 }
                 float m = max.reduceLanes(VectorOperators.MAX);
                 var sum = FloatVector.zero(SPECIES);
                 for (int i = 0; i < V; i += LANES) {
                     var mask = SPECIES.indexInRange(i, V);
-                    var e = VectorMath.exp(FloatVector.fromMemorySegment(SPECIES, logits, row + 4L * i, ORDER, mask).sub(m));
+                    var e = VectorMath.exp(FloatVector.fromMemorySegment(SPECIES, logits, row + 4L * i, ORDER, mask)
+                            .sub(m));
                     e.intoMemorySegment(probs, row + 4L * i, ORDER, mask);
                     sum = sum.add(e, mask);
                 }
                 float inverse = 1 / VectorMath.sum(sum);
                 for (int i = 0; i < V; i += LANES) {
                     var mask = SPECIES.indexInRange(i, V);
-                    FloatVector.fromMemorySegment(SPECIES, probs, row + 4L * i, ORDER, mask).mul(inverse).intoMemorySegment(probs, row + 4L * i, ORDER, mask);
+                    FloatVector.fromMemorySegment(SPECIES, probs, row + 4L * i, ORDER, mask)
+                            .mul(inverse)
+                            .intoMemorySegment(probs, row + 4L * i, ORDER, mask);
                 }
                 for (int i = V; i < Vp; i++) probs.setAtIndex(JAVA_FLOAT, bt * Vp + i, 0);
             }
@@ -71,8 +83,8 @@ public class VectorizedCpuKernels implements CpuKernels {
 
     /** dlogits += (probs - onehot(target)) * dloss, row by row. */
     @Override
-    public void crossentropySoftmaxBackward(MemorySegment dlogits, MemorySegment dlosses, MemorySegment probs,
-                                            int[] targets, int BT, int V, int Vp) {
+    public void crossentropySoftmaxBackward(
+            MemorySegment dlogits, MemorySegment dlosses, MemorySegment probs, int[] targets, int BT, int V, int Vp) {
         Parallel.forRange(BT, (start, end) -> {
             for (long bt = start; bt < end; bt++) {
                 long row = 4 * bt * Vp;
@@ -91,8 +103,14 @@ public class VectorizedCpuKernels implements CpuKernels {
 
     /** AdamW over floats [offset, offset + count); see {@link AdamW}. */
     @Override
-    public void adamwUpdate(MemorySegment params, MemorySegment grads, MemorySegment m, MemorySegment v,
-                      long offset, long count, AdamW.Step step) {
+    public void adamwUpdate(
+            MemorySegment params,
+            MemorySegment grads,
+            MemorySegment m,
+            MemorySegment v,
+            long offset,
+            long count,
+            AdamW.Step step) {
         float beta1 = step.beta1(), beta2 = step.beta2(), lr = step.learningRate(), eps = step.eps();
         float decay = step.weightDecay(), scale = step.gradScale();
         float correction1 = (float) (1.0 - Math.pow(beta1, step.t()));
@@ -101,9 +119,14 @@ public class VectorizedCpuKernels implements CpuKernels {
             for (long i = offset + start; i < offset + end; i += LANES) {
                 var mask = SPECIES.indexInRange(0, (int) Math.min(LANES, offset + end - i));
                 long at = 4 * i;
-                var grad = FloatVector.fromMemorySegment(SPECIES, grads, at, ORDER, mask).mul(scale);
-                var mean = FloatVector.fromMemorySegment(SPECIES, m, at, ORDER, mask).mul(beta1).add(grad.mul(1 - beta1));
-                var meanSquare = FloatVector.fromMemorySegment(SPECIES, v, at, ORDER, mask).mul(beta2).add(grad.mul(grad).mul(1 - beta2));
+                var grad = FloatVector.fromMemorySegment(SPECIES, grads, at, ORDER, mask)
+                        .mul(scale);
+                var mean = FloatVector.fromMemorySegment(SPECIES, m, at, ORDER, mask)
+                        .mul(beta1)
+                        .add(grad.mul(1 - beta1));
+                var meanSquare = FloatVector.fromMemorySegment(SPECIES, v, at, ORDER, mask)
+                        .mul(beta2)
+                        .add(grad.mul(grad).mul(1 - beta2));
                 var param = FloatVector.fromMemorySegment(SPECIES, params, at, ORDER, mask);
                 var mHat = mean.div(correction1);
                 var vHat = meanSquare.div(correction2);
@@ -120,7 +143,8 @@ public class VectorizedCpuKernels implements CpuKernels {
         var acc = FloatVector.zero(SPECIES);
         for (int i = 0; i < n; i += LANES) {
             var mask = SPECIES.indexInRange(i, n);
-            acc = FloatVector.fromMemorySegment(SPECIES, m, 4 * (x + i), ORDER, mask).fma(FloatVector.fromMemorySegment(SPECIES, m, 4 * (y + i), ORDER, mask), acc);
+            acc = FloatVector.fromMemorySegment(SPECIES, m, 4 * (x + i), ORDER, mask)
+                    .fma(FloatVector.fromMemorySegment(SPECIES, m, 4 * (y + i), ORDER, mask), acc);
         }
         return VectorMath.sum(acc);
     }
@@ -130,7 +154,10 @@ public class VectorizedCpuKernels implements CpuKernels {
         for (int i = 0; i < n; i += LANES) {
             var mask = SPECIES.indexInRange(i, n);
             var d = FloatVector.fromMemorySegment(SPECIES, dst, 4 * (y + i), ORDER, mask);
-            FloatVector.fromMemorySegment(SPECIES, src, 4 * (x + i), ORDER, mask).mul(a).add(d).intoMemorySegment(dst, 4 * (y + i), ORDER, mask);
+            FloatVector.fromMemorySegment(SPECIES, src, 4 * (x + i), ORDER, mask)
+                    .mul(a)
+                    .add(d)
+                    .intoMemorySegment(dst, 4 * (y + i), ORDER, mask);
         }
     }
 
@@ -139,8 +166,16 @@ public class VectorizedCpuKernels implements CpuKernels {
      * NH / NKV query heads); see {@link CausalSelfAttention#forward}. Parallel over (b, query head).
      */
     @Override
-    public void attentionForward(MemorySegment out, MemorySegment preatt, MemorySegment att, MemorySegment inp,
-                                 int B, int T, int NH, int NKV, int hs) {
+    public void attentionForward(
+            MemorySegment out,
+            MemorySegment preatt,
+            MemorySegment att,
+            MemorySegment inp,
+            int B,
+            int T,
+            int NH,
+            int NKV,
+            int hs) {
         long C = (long) NH * hs;
         long C3 = (long) (NH + 2 * NKV) * hs; // qkv row: [Q (NH hs) | K (NKV hs) | V (NKV hs)]
         int group = NH / NKV;
@@ -163,19 +198,24 @@ public class VectorizedCpuKernels implements CpuKernels {
                     var sum = FloatVector.zero(SPECIES);
                     for (int t2 = 0; t2 < n; t2 += LANES) {
                         var mask = SPECIES.indexInRange(t2, n);
-                        var e = VectorMath.exp(FloatVector.fromMemorySegment(SPECIES, preatt, 4 * (row + t2), ORDER, mask).sub(max));
+                        var e = VectorMath.exp(
+                                FloatVector.fromMemorySegment(SPECIES, preatt, 4 * (row + t2), ORDER, mask)
+                                        .sub(max));
                         e.intoMemorySegment(att, 4 * (row + t2), ORDER, mask);
                         sum = sum.add(e, mask);
                     }
                     float total = VectorMath.sum(sum), inverse = total == 0 ? 0 : 1 / total;
                     for (int t2 = 0; t2 < n; t2 += LANES) {
                         var mask = SPECIES.indexInRange(t2, n);
-                        FloatVector.fromMemorySegment(SPECIES, att, 4 * (row + t2), ORDER, mask).mul(inverse).intoMemorySegment(att, 4 * (row + t2), ORDER, mask);
+                        FloatVector.fromMemorySegment(SPECIES, att, 4 * (row + t2), ORDER, mask)
+                                .mul(inverse)
+                                .intoMemorySegment(att, 4 * (row + t2), ORDER, mask);
                     }
                     for (int t2 = n; t2 < T; t2++) att.setAtIndex(JAVA_FLOAT, row + t2, 0);
                     long output = (b * T + t) * C + h * hs;
                     for (int i = 0; i < hs; i++) out.setAtIndex(JAVA_FLOAT, output + i, 0);
-                    for (int t2 = 0; t2 < n; t2++) axpy(out, output, att.getAtIndex(JAVA_FLOAT, row + t2), inp, valueBase + t2 * C3, hs);
+                    for (int t2 = 0; t2 < n; t2++)
+                        axpy(out, output, att.getAtIndex(JAVA_FLOAT, row + t2), inp, valueBase + t2 * C3, hs);
                 }
             }
         });
@@ -188,8 +228,18 @@ public class VectorizedCpuKernels implements CpuKernels {
      * dpreatt[t2] = att[t2] (datt[t2] - Σ_t3 att[t3] datt[t3]): O(T) per row instead of the plain loop's O(T²).
      */
     @Override
-    public void attentionBackward(MemorySegment dinp, MemorySegment dpreatt, MemorySegment datt, MemorySegment dout,
-                                  MemorySegment inp, MemorySegment att, int B, int T, int NH, int NKV, int hs) {
+    public void attentionBackward(
+            MemorySegment dinp,
+            MemorySegment dpreatt,
+            MemorySegment datt,
+            MemorySegment dout,
+            MemorySegment inp,
+            MemorySegment att,
+            int B,
+            int T,
+            int NH,
+            int NKV,
+            int hs) {
         long C = (long) NH * hs;
         long C3 = (long) (NH + 2 * NKV) * hs;
         int group = NH / NKV;
@@ -215,7 +265,8 @@ public class VectorizedCpuKernels implements CpuKernels {
                         }
                         for (int t2 = 0; t2 <= t; t2++) {
                             float a = att.getAtIndex(JAVA_FLOAT, row + t2);
-                            float dp = dpreatt.getAtIndex(JAVA_FLOAT, row + t2) + a * (datt.getAtIndex(JAVA_FLOAT, row + t2) - weighted);
+                            float dp = dpreatt.getAtIndex(JAVA_FLOAT, row + t2)
+                                    + a * (datt.getAtIndex(JAVA_FLOAT, row + t2) - weighted);
                             dpreatt.setAtIndex(JAVA_FLOAT, row + t2, dp);
                             long key = keyBase + t2 * C3;
                             axpy(dinp, query, dp * scale, inp, key, hs); // dq += k * dpreatt * scale
@@ -232,7 +283,8 @@ public class VectorizedCpuKernels implements CpuKernels {
         var acc = FloatVector.zero(SPECIES);
         for (int i = 0; i < n; i += LANES) {
             var mask = SPECIES.indexInRange(i, n);
-            acc = FloatVector.fromMemorySegment(SPECIES, m, 4 * (x + i), ORDER, mask).fma(FloatVector.fromMemorySegment(SPECIES, other, 4 * (y + i), ORDER, mask), acc);
+            acc = FloatVector.fromMemorySegment(SPECIES, m, 4 * (x + i), ORDER, mask)
+                    .fma(FloatVector.fromMemorySegment(SPECIES, other, 4 * (y + i), ORDER, mask), acc);
         }
         return VectorMath.sum(acc);
     }
@@ -243,7 +295,9 @@ public class VectorizedCpuKernels implements CpuKernels {
         Parallel.forRange(N, LANES, (start, end) -> {
             for (long i = start; i < end; i += LANES) {
                 var mask = SPECIES.indexInRange(0, (int) Math.min(LANES, end - i));
-                FloatVector.fromMemorySegment(SPECIES, a, (i) * 4L, ORDER, mask).add(FloatVector.fromMemorySegment(SPECIES, b, (i) * 4L, ORDER, mask)).intoMemorySegment(out, (i) * 4L, ORDER, mask);
+                FloatVector.fromMemorySegment(SPECIES, a, (i) * 4L, ORDER, mask)
+                        .add(FloatVector.fromMemorySegment(SPECIES, b, (i) * 4L, ORDER, mask))
+                        .intoMemorySegment(out, (i) * 4L, ORDER, mask);
             }
         });
     }
@@ -254,8 +308,12 @@ public class VectorizedCpuKernels implements CpuKernels {
             for (long i = start; i < end; i += LANES) {
                 var mask = SPECIES.indexInRange(0, (int) Math.min(LANES, end - i));
                 var d = FloatVector.fromMemorySegment(SPECIES, dout, (i) * 4L, ORDER, mask);
-                FloatVector.fromMemorySegment(SPECIES, da, (i) * 4L, ORDER, mask).add(d).intoMemorySegment(da, (i) * 4L, ORDER, mask);
-                FloatVector.fromMemorySegment(SPECIES, db, (i) * 4L, ORDER, mask).add(d).intoMemorySegment(db, (i) * 4L, ORDER, mask);
+                FloatVector.fromMemorySegment(SPECIES, da, (i) * 4L, ORDER, mask)
+                        .add(d)
+                        .intoMemorySegment(da, (i) * 4L, ORDER, mask);
+                FloatVector.fromMemorySegment(SPECIES, db, (i) * 4L, ORDER, mask)
+                        .add(d)
+                        .intoMemorySegment(db, (i) * 4L, ORDER, mask);
             }
         });
     }

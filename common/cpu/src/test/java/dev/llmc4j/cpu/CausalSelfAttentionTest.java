@@ -20,13 +20,20 @@ class CausalSelfAttentionTest {
             var random = new Random(3);
             MemorySegment gqa = arena.allocate(4L * B * T * GQA_ROW), mha = arena.allocate(4L * B * T * MHA_ROW);
             for (int r = 0; r < B * T; r++) {
-                for (int i = 0; i < GQA_ROW; i++) Floats.set(gqa, (long) r * GQA_ROW + i, (float) random.nextGaussian());
+                for (int i = 0; i < GQA_ROW; i++)
+                    Floats.set(gqa, (long) r * GQA_ROW + i, (float) random.nextGaussian());
                 for (int h = 0; h < NH; h++) {
                     for (int i = 0; i < HS; i++) {
                         int kv = h / GROUP;
-                        Floats.set(mha, (long) r * MHA_ROW + h * HS + i, Floats.get(gqa, (long) r * GQA_ROW + h * HS + i));
-                        Floats.set(mha, (long) r * MHA_ROW + C + h * HS + i, Floats.get(gqa, (long) r * GQA_ROW + C + kv * HS + i));
-                        Floats.set(mha, (long) r * MHA_ROW + 2 * C + h * HS + i,
+                        Floats.set(
+                                mha, (long) r * MHA_ROW + h * HS + i, Floats.get(gqa, (long) r * GQA_ROW + h * HS + i));
+                        Floats.set(
+                                mha,
+                                (long) r * MHA_ROW + C + h * HS + i,
+                                Floats.get(gqa, (long) r * GQA_ROW + C + kv * HS + i));
+                        Floats.set(
+                                mha,
+                                (long) r * MHA_ROW + 2 * C + h * HS + i,
                                 Floats.get(gqa, (long) r * GQA_ROW + C + NKV * HS + kv * HS + i));
                     }
                 }
@@ -41,12 +48,17 @@ class CausalSelfAttentionTest {
             MemorySegment dout = arena.allocate(4L * B * T * C);
             for (long i = 0; i < (long) B * T * C; i++) Floats.set(dout, i, (float) random.nextGaussian());
             MemorySegment dG = arena.allocate(4L * B * T * GQA_ROW), dM = arena.allocate(4L * B * T * MHA_ROW);
-            CausalSelfAttention.backward(dG, arena.allocate(4 * att), arena.allocate(4 * att), dout, gqa, attG, B, T, NH, NKV, HS);
-            CausalSelfAttention.backward(dM, arena.allocate(4 * att), arena.allocate(4 * att), dout, mha, attM, B, T, C, NH);
+            CausalSelfAttention.backward(
+                    dG, arena.allocate(4 * att), arena.allocate(4 * att), dout, gqa, attG, B, T, NH, NKV, HS);
+            CausalSelfAttention.backward(
+                    dM, arena.allocate(4 * att), arena.allocate(4 * att), dout, mha, attM, B, T, C, NH);
             for (int r = 0; r < B * T; r++) {
                 for (int h = 0; h < NH; h++) {
                     for (int i = 0; i < HS; i++) {
-                        assertEquals(Floats.get(dM, (long) r * MHA_ROW + h * HS + i), Floats.get(dG, (long) r * GQA_ROW + h * HS + i), 1e-6);
+                        assertEquals(
+                                Floats.get(dM, (long) r * MHA_ROW + h * HS + i),
+                                Floats.get(dG, (long) r * GQA_ROW + h * HS + i),
+                                1e-6);
                     }
                 }
                 for (int kv = 0; kv < NKV; kv++) {

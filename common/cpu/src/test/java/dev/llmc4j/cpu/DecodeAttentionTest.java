@@ -25,7 +25,9 @@ class DecodeAttentionTest {
             var fast = arena.allocate((long) NH * hs * Float.BYTES, 64);
             DecodeAttention.forwardBaseline(plain, q, 7, keys, values, kvStride, NH, group, hs, last);
             DecodeAttention.forward(fast, q, 7, keys, values, kvStride, NH, group, hs, last);
-            assertTrue(relativeError(fast, plain, (long) NH * hs) < 1e-5, "relative error " + relativeError(fast, plain, (long) NH * hs));
+            assertTrue(
+                    relativeError(fast, plain, (long) NH * hs) < 1e-5,
+                    "relative error " + relativeError(fast, plain, (long) NH * hs));
         }
     }
 }

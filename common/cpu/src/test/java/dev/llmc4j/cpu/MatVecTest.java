@@ -59,7 +59,8 @@ class MatVecTest {
         int C = 11, OC = 5;
         try (var arena = Arena.ofShared()) {
             var floats = random(arena, (long) OC * C, new Random(4));
-            floats.setAtIndex(ValueLayout.JAVA_FLOAT, 0, Float.intBitsToFloat(0x3F80_8000)); // a tie: stays at 1.0 (even)
+            floats.setAtIndex(
+                    ValueLayout.JAVA_FLOAT, 0, Float.intBitsToFloat(0x3F80_8000)); // a tie: stays at 1.0 (even)
             var bf16 = Weights.bf16(arena, floats, OC, C);
             assertEquals((long) OC * C * 2, bf16.bytes());
             assertEquals(1.0f, bf16.get(0, 0));

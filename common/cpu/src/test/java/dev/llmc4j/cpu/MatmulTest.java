@@ -37,7 +37,10 @@ public class MatmulTest {
             var weight = random(arena, (long) OC * C, random);
             var bias = random(arena, OC, random);
             var dout = random(arena, (long) BT * OC, random);
-            MemorySegment[] outs = new MemorySegment[2], dinps = new MemorySegment[2], dweights = new MemorySegment[2], dbiases = new MemorySegment[2];
+            MemorySegment[] outs = new MemorySegment[2],
+                    dinps = new MemorySegment[2],
+                    dweights = new MemorySegment[2],
+                    dbiases = new MemorySegment[2];
             var kernels = new Matmul[] {Matmul.BASELINE, Matmul.VECTOR};
             for (int k = 0; k < 2; k++) {
                 outs[k] = arena.allocate((long) BT * OC * Float.BYTES, 64);

@@ -25,7 +25,9 @@ class VectorMathTest {
         float[] e = apply(VectorMath::exp, x);
         for (int i = 0; i < x.length; i++) {
             double expected = Math.exp(x[i]);
-            assertTrue(Math.abs(e[i] - expected) <= 2 * Math.ulp((float) expected), "exp(" + x[i] + ") = " + e[i] + ", expected " + expected);
+            assertTrue(
+                    Math.abs(e[i] - expected) <= 2 * Math.ulp((float) expected),
+                    "exp(" + x[i] + ") = " + e[i] + ", expected " + expected);
         }
         assertEquals(1f, apply(VectorMath::exp, new float[] {0f})[0]);
     }

@@ -31,13 +31,19 @@ public class VectorizedCpuKernelsTest {
      * Runs body with the baseline set, then with the fast set, each on its own copies of the buffers, and compares
      * all of them. K: CpuKernels or a model's kernel set that extends it.
      */
-    public static <K> void assertSame(K baseline, K fast, MemorySegment[] buffers, BiConsumer<K, MemorySegment[]> body,
-                                      double tolerance, String what) {
+    public static <K> void assertSame(
+            K baseline,
+            K fast,
+            MemorySegment[] buffers,
+            BiConsumer<K, MemorySegment[]> body,
+            double tolerance,
+            String what) {
         try (var arena = Arena.ofShared()) { // shared: the kernels run on our pool's threads
             MemorySegment[][] copies = new MemorySegment[2][buffers.length];
             for (int version = 0; version < 2; version++) {
                 for (int k = 0; k < buffers.length; k++) {
-                    copies[version][k] = arena.allocate(buffers[k].byteSize(), 64).copyFrom(buffers[k]);
+                    copies[version][k] =
+                            arena.allocate(buffers[k].byteSize(), 64).copyFrom(buffers[k]);
                 }
                 body.accept(version == 0 ? baseline : fast, copies[version]);
             }
@@ -59,11 +65,21 @@ public class VectorizedCpuKernelsTest {
             var dlogits = random(arena, (long) BT * Vp, random);
             var dlosses = random(arena, BT, random);
             int[] targets = random.ints(BT, 0, V).toArray();
-            assertSame(BASELINE, VECTORIZED, new MemorySegment[] {probs, logits},
-                    (k, b) -> k.softmaxForward(b[0], b[1], BT, V, Vp), 1e-6, "softmax");
+            assertSame(
+                    BASELINE,
+                    VECTORIZED,
+                    new MemorySegment[] {probs, logits},
+                    (k, b) -> k.softmaxForward(b[0], b[1], BT, V, Vp),
+                    1e-6,
+                    "softmax");
             SoftmaxCrossEntropy.softmaxForward(probs, logits, BT, V, Vp);
-            assertSame(BASELINE, VECTORIZED, new MemorySegment[] {dlogits, dlosses, probs},
-                    (k, b) -> k.crossentropySoftmaxBackward(b[0], b[1], b[2], targets, BT, V, Vp), 1e-6, "crossentropy backward");
+            assertSame(
+                    BASELINE,
+                    VECTORIZED,
+                    new MemorySegment[] {dlogits, dlosses, probs},
+                    (k, b) -> k.crossentropySoftmaxBackward(b[0], b[1], b[2], targets, BT, V, Vp),
+                    1e-6,
+                    "crossentropy backward");
         }
     }
 
@@ -77,17 +93,32 @@ public class VectorizedCpuKernelsTest {
             var grads = random(arena, n, random);
             var m = random(arena, n, random);
             var v = random(arena, n, random);
-            for (long i = 0; i < n; i++) v.setAtIndex(ValueLayout.JAVA_FLOAT, i, Math.abs(v.getAtIndex(ValueLayout.JAVA_FLOAT, i)));
+            for (long i = 0; i < n; i++)
+                v.setAtIndex(ValueLayout.JAVA_FLOAT, i, Math.abs(v.getAtIndex(ValueLayout.JAVA_FLOAT, i)));
             var step = new AdamW.Step(1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 0.5f, 3);
-            assertSame(BASELINE, VECTORIZED, new MemorySegment[] {params, grads, m, v},
-                    (k, b) -> k.adamwUpdate(b[0], b[1], b[2], b[3], offset, count, step), 1e-6, "adamw");
+            assertSame(
+                    BASELINE,
+                    VECTORIZED,
+                    new MemorySegment[] {params, grads, m, v},
+                    (k, b) -> k.adamwUpdate(b[0], b[1], b[2], b[3], offset, count, step),
+                    1e-6,
+                    "adamw");
         }
     }
 
     /** Multi-head (NKV = NH) and grouped-query (NKV < NH, each key/value head shared by NH / NKV query heads). */
     @ParameterizedTest(name = "B={0} T={1} C={2} NH={3} NKV={4}")
-    @CsvSource({"1,1,4,1,1", "2,5,12,3,3", "1,17,40,2,2", "2,9,64,4,4", "1,33,96,2,2",
-                "2,5,12,3,1", "2,9,64,4,2", "1,17,60,6,3", "1,33,96,8,2"})
+    @CsvSource({
+        "1,1,4,1,1",
+        "2,5,12,3,3",
+        "1,17,40,2,2",
+        "2,9,64,4,4",
+        "1,33,96,2,2",
+        "2,5,12,3,1",
+        "2,9,64,4,2",
+        "1,17,60,6,3",
+        "1,33,96,8,2"
+    })
     void attention(int B, int T, int C, int NH, int NKV) {
         try (var arena = Arena.ofShared()) {
             var random = new Random(T * 100 + C + NKV);
@@ -97,16 +128,24 @@ public class VectorizedCpuKernelsTest {
             var out = random(arena, btc, random);
             var preatt = random(arena, att, random);
             var attention = random(arena, att, random);
-            assertSame(BASELINE, VECTORIZED, new MemorySegment[] {out, preatt, attention, inp},
-                    (k, b) -> k.attentionForward(b[0], b[1], b[2], b[3], B, T, NH, NKV, hs), 1e-6,
+            assertSame(
+                    BASELINE,
+                    VECTORIZED,
+                    new MemorySegment[] {out, preatt, attention, inp},
+                    (k, b) -> k.attentionForward(b[0], b[1], b[2], b[3], B, T, NH, NKV, hs),
+                    1e-6,
                     "attention forward");
             CausalSelfAttention.forward(out, preatt, attention, inp, B, T, NH, NKV, hs);
             var dinp = random(arena, qkv, random);
             var dpreatt = random(arena, att, random);
             var datt = random(arena, att, random);
             var dout = random(arena, btc, random);
-            assertSame(BASELINE, VECTORIZED, new MemorySegment[] {dinp, dpreatt, datt, dout, inp, attention},
-                    (k, b) -> k.attentionBackward(b[0], b[1], b[2], b[3], b[4], b[5], B, T, NH, NKV, hs), 1e-5,
+            assertSame(
+                    BASELINE,
+                    VECTORIZED,
+                    new MemorySegment[] {dinp, dpreatt, datt, dout, inp, attention},
+                    (k, b) -> k.attentionBackward(b[0], b[1], b[2], b[3], b[4], b[5], B, T, NH, NKV, hs),
+                    1e-5,
                     "attention backward");
         }
     }
@@ -119,10 +158,20 @@ public class VectorizedCpuKernelsTest {
             var out = random(arena, N, random);
             var a = random(arena, N, random);
             var b = random(arena, N, random);
-            assertSame(BASELINE, VECTORIZED, new MemorySegment[] {out, a, b},
-                    (k, m) -> k.residualForward(m[0], m[1], m[2], N), 1e-7, "residual forward");
-            assertSame(BASELINE, VECTORIZED, new MemorySegment[] {out, a, b},
-                    (k, m) -> k.residualBackward(m[0], m[1], m[2], N), 1e-7, "residual backward");
+            assertSame(
+                    BASELINE,
+                    VECTORIZED,
+                    new MemorySegment[] {out, a, b},
+                    (k, m) -> k.residualForward(m[0], m[1], m[2], N),
+                    1e-7,
+                    "residual forward");
+            assertSame(
+                    BASELINE,
+                    VECTORIZED,
+                    new MemorySegment[] {out, a, b},
+                    (k, m) -> k.residualBackward(m[0], m[1], m[2], N),
+                    1e-7,
+                    "residual backward");
         }
     }
 

@@ -36,17 +36,17 @@ public final class FolderPeerWatch implements PeerWatch {
     private final String tag;
     private final Duration timeout;
     private final Consumer<Failure> onFailure;
-    private final AtomicBoolean over = new AtomicBoolean();              // a failure seen, reportFailure or close
-    private final CountDownLatch stop = new CountDownLatch(1);           // wakes the thread for close
-    private final Map<Integer, Beat> peers = new ConcurrentHashMap<>();  // the ranks still watched
+    private final AtomicBoolean over = new AtomicBoolean(); // a failure seen, reportFailure or close
+    private final CountDownLatch stop = new CountDownLatch(1); // wakes the thread for close
+    private final Map<Integer, Beat> peers = new ConcurrentHashMap<>(); // the ranks still watched
     private final Thread thread;
-    private volatile boolean reported;                                    // our abort file stays for the others
+    private volatile boolean reported; // our abort file stays for the others
     private long counter;
 
     /** What this rank last saw of one peer's heartbeat; touched by the watch thread only. */
     private static final class Beat {
         volatile String count; // the file's last contents, null until it was first seen
-        long changedAt;        // System.nanoTime() of the last change (or of the start)
+        long changedAt; // System.nanoTime() of the last change (or of the start)
 
         Beat(long now) {
             changedAt = now;
@@ -59,7 +59,8 @@ public final class FolderPeerWatch implements PeerWatch {
     }
 
     /** With the period of the heartbeat and of the look at the peers given (tests: short, to see an abort at once). */
-    FolderPeerWatch(int rank, int size, Path dir, String tag, Duration timeout, Duration period, Consumer<Failure> onFailure) {
+    FolderPeerWatch(
+            int rank, int size, Path dir, String tag, Duration timeout, Duration period, Consumer<Failure> onFailure) {
         if (dir == null) throw new LlmcException("-pi fs needs -pf, a folder every process can read and write");
         this.rank = rank;
         this.size = size;
@@ -91,7 +92,8 @@ public final class FolderPeerWatch implements PeerWatch {
             Files.deleteIfExists(abortFile(dir, tag, rank));
             Files.deleteIfExists(heartbeatFile(dir, tag, rank));
         } catch (IOException e) {
-            throw new LlmcException("-pi fs: cannot remove an earlier run's files in " + dir + ": " + e.getMessage(), e);
+            throw new LlmcException(
+                    "-pi fs: cannot remove an earlier run's files in " + dir + ": " + e.getMessage(), e);
         }
     }
 
@@ -112,7 +114,8 @@ public final class FolderPeerWatch implements PeerWatch {
         reported = true;
         stop.countDown();
         try {
-            AtomicFiles.write(abortFile(dir, tag, rank), PeerWatch.oneLine(message).getBytes(StandardCharsets.UTF_8));
+            AtomicFiles.write(
+                    abortFile(dir, tag, rank), PeerWatch.oneLine(message).getBytes(StandardCharsets.UTF_8));
         } catch (LlmcException e) {
             System.err.println("-pi fs: cannot tell the other ranks that rank " + rank + " failed: " + e.getMessage());
         }
@@ -151,7 +154,8 @@ public final class FolderPeerWatch implements PeerWatch {
     }
 
     private void beat() {
-        AtomicFiles.write(heartbeatFile(dir, tag, rank), Long.toString(++counter).getBytes(StandardCharsets.UTF_8));
+        AtomicFiles.write(
+                heartbeatFile(dir, tag, rank), Long.toString(++counter).getBytes(StandardCharsets.UTF_8));
     }
 
     /** One look at every peer: its abort file first, then whether its counter moved. */
@@ -173,15 +177,16 @@ public final class FolderPeerWatch implements PeerWatch {
                     peers.remove(peer);
                     continue;
                 }
-                count = null;             // not written yet
+                count = null; // not written yet
             } catch (IOException e) {
-                count = beat.count;       // a passing read error (a network file system): as if unchanged
+                count = beat.count; // a passing read error (a network file system): as if unchanged
             }
             if (count != null && !count.equals(beat.count)) {
                 beat.count = count;
                 beat.changedAt = now;
             } else if (now - beat.changedAt > timeout.toNanos()) {
-                failed(new Failure(peer, size, "stopped answering (no heartbeat for " + PeerWatch.describe(timeout) + ")"));
+                failed(new Failure(
+                        peer, size, "stopped answering (no heartbeat for " + PeerWatch.describe(timeout) + ")"));
                 return;
             }
         }

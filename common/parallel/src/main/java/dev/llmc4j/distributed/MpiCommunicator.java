@@ -49,7 +49,14 @@ public final class MpiCommunicator implements Communicator {
     }
 
     private final MemorySegment commWorld, floatType, doubleType, byteType, opSum;
-    private final MethodHandle allreduce, reduceScatterBlock, allgather, bcast, barrierHandle, abortHandle, finalize, errorString;
+    private final MethodHandle allreduce,
+            reduceScatterBlock,
+            allgather,
+            bcast,
+            barrierHandle,
+            abortHandle,
+            finalize,
+            errorString;
     private final int rank, size;
     private final String version;
     private boolean closed;
@@ -69,7 +76,8 @@ public final class MpiCommunicator implements Communicator {
         var setErrhandler = function(lib, "MPI_Comm_set_errhandler", ADDRESS, ADDRESS);
         var libraryVersion = function(lib, "MPI_Get_library_version", ADDRESS, ADDRESS);
         allreduce = function(lib, "MPI_Allreduce", ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, ADDRESS);
-        reduceScatterBlock = function(lib, "MPI_Reduce_scatter_block", ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, ADDRESS);
+        reduceScatterBlock =
+                function(lib, "MPI_Reduce_scatter_block", ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, ADDRESS);
         allgather = function(lib, "MPI_Allgather", ADDRESS, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS);
         bcast = function(lib, "MPI_Bcast", ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS);
         barrierHandle = function(lib, "MPI_Barrier", ADDRESS);
@@ -82,10 +90,12 @@ public final class MpiCommunicator implements Communicator {
             check("MPI_Initialized", (int) initialized.invokeExact(flag));
             if (flag.get(JAVA_INT, 0) == 0) {
                 var provided = local.allocate(JAVA_INT);
-                check("MPI_Init_thread", (int) initThread.invokeExact(MemorySegment.NULL, MemorySegment.NULL, MPI_THREAD_FUNNELED, provided));
+                check("MPI_Init_thread", (int)
+                        initThread.invokeExact(MemorySegment.NULL, MemorySegment.NULL, MPI_THREAD_FUNNELED, provided));
             }
             // errors come back as return codes (and become exceptions) instead of killing the job without a word
-            check("MPI_Comm_set_errhandler", (int) setErrhandler.invokeExact(commWorld, global(lib, "ompi_mpi_errors_return")));
+            check("MPI_Comm_set_errhandler", (int)
+                    setErrhandler.invokeExact(commWorld, global(lib, "ompi_mpi_errors_return")));
             var value = local.allocate(JAVA_INT);
             check("MPI_Comm_rank", (int) commRank.invokeExact(commWorld, value));
             rank = value.get(JAVA_INT, 0);
@@ -109,12 +119,14 @@ public final class MpiCommunicator implements Communicator {
         try {
             lib = SymbolLookup.libraryLookup(name, Arena.global());
         } catch (IllegalArgumentException e) {
-            throw new LlmcException("cannot load Open MPI's " + name + ": install Open MPI (Debian/Ubuntu: apt-get install openmpi-bin)"
-                    + " or point LLMC_MPI_LIB at libmpi.so (" + e.getMessage() + ")");
+            throw new LlmcException(
+                    "cannot load Open MPI's " + name + ": install Open MPI (Debian/Ubuntu: apt-get install openmpi-bin)"
+                            + " or point LLMC_MPI_LIB at libmpi.so (" + e.getMessage() + ")");
         }
         if (lib.find("ompi_mpi_comm_world").isEmpty())
-            throw new LlmcException(name + " is not Open MPI (no ompi_mpi_comm_world symbol): llmc4j binds Open MPI's ABI;"
-                    + " MPICH-style libraries with integer handles are not supported");
+            throw new LlmcException(
+                    name + " is not Open MPI (no ompi_mpi_comm_world symbol): llmc4j binds Open MPI's ABI;"
+                            + " MPICH-style libraries with integer handles are not supported");
         return new MpiCommunicator(lib);
     }
 
@@ -127,7 +139,9 @@ public final class MpiCommunicator implements Communicator {
     }
 
     private void check(String what, int code) {
-        if (code != 0) throw new LlmcException("%s failed on rank %d: %s (MPI error %d)".formatted(what, rank, message(code), code));
+        if (code != 0)
+            throw new LlmcException(
+                    "%s failed on rank %d: %s (MPI error %d)".formatted(what, rank, message(code), code));
     }
 
     private String message(int code) {
@@ -141,16 +155,28 @@ public final class MpiCommunicator implements Communicator {
         }
     }
 
-    @Override public int rank() { return rank; }
-    @Override public int size() { return size; }
-    @Override public String description() { return version + ", " + size + " processes"; }
+    @Override
+    public int rank() {
+        return rank;
+    }
+
+    @Override
+    public int size() {
+        return size;
+    }
+
+    @Override
+    public String description() {
+        return version + ", " + size + " processes";
+    }
 
     @Override
     public void allReduceMean(MemorySegment floats, long count) {
         for (long at = 0; at < count; at += CHUNK) {
             long n = Math.min(CHUNK, count - at);
             var piece = floats.asSlice(at * Float.BYTES, n * Float.BYTES);
-            call("MPI_Allreduce", () -> (int) allreduce.invokeExact(MPI_IN_PLACE, piece, (int) n, floatType, opSum, commWorld));
+            call("MPI_Allreduce", () ->
+                    (int) allreduce.invokeExact(MPI_IN_PLACE, piece, (int) n, floatType, opSum, commWorld));
         }
         scale(floats, 0, count, 1.0f / size); // MPI has no "average" operation: sum, then divide
     }
@@ -165,7 +191,8 @@ public final class MpiCommunicator implements Communicator {
         try (var local = Arena.ofConfined()) {
             var cell = local.allocate(JAVA_DOUBLE);
             cell.set(JAVA_DOUBLE, 0, value);
-            call("MPI_Allreduce", () -> (int) allreduce.invokeExact(MPI_IN_PLACE, cell, 1, doubleType, opSum, commWorld));
+            call("MPI_Allreduce", () ->
+                    (int) allreduce.invokeExact(MPI_IN_PLACE, cell, 1, doubleType, opSum, commWorld));
             return cell.get(JAVA_DOUBLE, 0);
         }
     }
@@ -176,7 +203,8 @@ public final class MpiCommunicator implements Communicator {
         long bytes = shardCount * Float.BYTES;
         // in place, MPI leaves this rank's reduced shard at the front of the buffer, over rank 0's raw gradients
         // (which nobody needs any more): move it home, no second buffer needed
-        call("MPI_Reduce_scatter_block", () -> (int) reduceScatterBlock.invokeExact(MPI_IN_PLACE, floats, (int) shardCount, floatType, opSum, commWorld));
+        call("MPI_Reduce_scatter_block", () -> (int)
+                reduceScatterBlock.invokeExact(MPI_IN_PLACE, floats, (int) shardCount, floatType, opSum, commWorld));
         if (rank > 0) MemorySegment.copy(floats, 0, floats, rank * bytes, bytes);
         scale(floats, rank * shardCount, shardCount, 1.0f / size);
     }
@@ -184,7 +212,8 @@ public final class MpiCommunicator implements Communicator {
     @Override
     public void allGather(MemorySegment floats, long shardCount) {
         checkCount(shardCount);
-        call("MPI_Allgather", () -> (int) allgather.invokeExact(MPI_IN_PLACE, 0, floatType, floats, (int) shardCount, floatType, commWorld));
+        call("MPI_Allgather", () -> (int)
+                allgather.invokeExact(MPI_IN_PLACE, 0, floatType, floats, (int) shardCount, floatType, commWorld));
     }
 
     @Override

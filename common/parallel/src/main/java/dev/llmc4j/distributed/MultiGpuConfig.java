@@ -16,16 +16,22 @@ import java.time.Duration;
  * @param serverHost   -ps rank 0's address for tcp
  * @param fsPath       -pf shared folder for fs
  */
-public record MultiGpuConfig(int numProcesses, int rank, int gpusPerNode, NcclIdExchange.Method init, String serverHost, Path fsPath) {
+public record MultiGpuConfig(
+        int numProcesses, int rank, int gpusPerNode, NcclIdExchange.Method init, String serverHost, Path fsPath) {
 
     /** How long the other ranks wait for rank 0's id (a slow cluster start-up, not a hang). */
     public static final Duration ID_TIMEOUT = Duration.ofMinutes(5);
 
     public MultiGpuConfig {
-        if (numProcesses < 1) throw new LlmcException("-pn: the number of processes must be at least 1, found " + numProcesses);
-        if (rank < 0 || rank >= numProcesses) throw new LlmcException("-pr: rank must be in 0.." + (numProcesses - 1) + ", found " + rank);
+        if (numProcesses < 1)
+            throw new LlmcException("-pn: the number of processes must be at least 1, found " + numProcesses);
+        if (rank < 0 || rank >= numProcesses)
+            throw new LlmcException("-pr: rank must be in 0.." + (numProcesses - 1) + ", found " + rank);
         if (gpusPerNode < 1) throw new LlmcException("-pg: GPUs per machine must be at least 1, found " + gpusPerNode);
-        if (init == NcclIdExchange.Method.TCP && numProcesses > 1 && rank > 0 && (serverHost == null || serverHost.isBlank()))
+        if (init == NcclIdExchange.Method.TCP
+                && numProcesses > 1
+                && rank > 0
+                && (serverHost == null || serverHost.isBlank()))
             throw new LlmcException("-pi tcp needs -ps, the address of rank 0's machine");
         if (init == NcclIdExchange.Method.FS && numProcesses > 1 && fsPath == null)
             throw new LlmcException("-pi fs needs -pf, a folder all machines share");
@@ -41,11 +47,15 @@ public record MultiGpuConfig(int numProcesses, int rank, int gpusPerNode, NcclId
         return switch (init) {
             case MPI -> {
                 if (mpi == null || mpi.size() != numProcesses)
-                    throw new LlmcException("-pi mpi: start the processes with mpirun (or use -pi tcp / -pi fs with -pn and -pr)");
+                    throw new LlmcException(
+                            "-pi mpi: start the processes with mpirun (or use -pi tcp / -pi fs with -pn and -pr)");
                 yield NcclIdExchange.viaMpi(mpi, makeId);
             }
-            case TCP -> NcclIdExchange.viaTcp(rank, numProcesses, serverHost, NcclIdExchange.DEFAULT_PORT, makeId, timeout);
-            case FS -> NcclIdExchange.viaFileSystem(rank, numProcesses, fsPath, System.getenv("SLURM_JOB_ID"), makeId, timeout);
+            case TCP ->
+                NcclIdExchange.viaTcp(rank, numProcesses, serverHost, NcclIdExchange.DEFAULT_PORT, makeId, timeout);
+            case FS ->
+                NcclIdExchange.viaFileSystem(
+                        rank, numProcesses, fsPath, System.getenv("SLURM_JOB_ID"), makeId, timeout);
         };
     }
 

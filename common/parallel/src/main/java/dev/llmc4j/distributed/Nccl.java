@@ -11,8 +11,8 @@ import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
 import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.SymbolLookup;
 import java.lang.foreign.StructLayout;
+import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -33,13 +33,21 @@ public final class Nccl {
     public static final int UNIQUE_ID_BYTES = 128;
 
     /** {@code typedef struct { char internal[128]; } ncclUniqueId;}, passed BY VALUE to ncclCommInitRank. */
-    static final StructLayout UNIQUE_ID = MemoryLayout.structLayout(MemoryLayout.sequenceLayout(UNIQUE_ID_BYTES, JAVA_BYTE).withName("internal"));
+    static final StructLayout UNIQUE_ID = MemoryLayout.structLayout(
+            MemoryLayout.sequenceLayout(UNIQUE_ID_BYTES, JAVA_BYTE).withName("internal"));
 
     /** ncclDataType_t values (nccl.h). */
     public enum DataType {
-        INT32(2), FLOAT16(6), FLOAT32(7), FLOAT64(8), BFLOAT16(9);
+        INT32(2),
+        FLOAT16(6),
+        FLOAT32(7),
+        FLOAT64(8),
+        BFLOAT16(9);
         final int code;
-        DataType(int code) { this.code = code; }
+
+        DataType(int code) {
+            this.code = code;
+        }
 
         /** Bytes per element. */
         public int bytes() {
@@ -53,9 +61,14 @@ public final class Nccl {
 
     /** ncclRedOp_t values (nccl.h); AVG divides by the number of ranks inside the reduction (NCCL ≥ 2.10). */
     public enum ReduceOp {
-        SUM(0), MAX(2), AVG(4);
+        SUM(0),
+        MAX(2),
+        AVG(4);
         final int code;
-        ReduceOp(int code) { this.code = code; }
+
+        ReduceOp(int code) {
+            this.code = code;
+        }
     }
 
     private static final Linker LINKER = Linker.nativeLinker();
@@ -83,9 +96,10 @@ public final class Nccl {
         for (String candidate : candidates) {
             try {
                 if (candidate.contains("/") && !Files.exists(Path.of(candidate))) continue;
-                return new Nccl(candidate.contains("/")
-                        ? SymbolLookup.libraryLookup(Path.of(candidate), Arena.global())
-                        : SymbolLookup.libraryLookup(candidate, Arena.global()));
+                return new Nccl(
+                        candidate.contains("/")
+                                ? SymbolLookup.libraryLookup(Path.of(candidate), Arena.global())
+                                : SymbolLookup.libraryLookup(candidate, Arena.global()));
             } catch (IllegalArgumentException e) {
                 // try the next one
             }
@@ -103,10 +117,12 @@ public final class Nccl {
         commInitRank = bind(lib, "ncclCommInitRank", ADDRESS, JAVA_INT, UNIQUE_ID, JAVA_INT);
         commDestroy = bind(lib, "ncclCommDestroy", ADDRESS);
         commAbort = bind(lib, "ncclCommAbort", ADDRESS);
-        getErrorString = LINKER.downcallHandle(find(lib, "ncclGetErrorString"), FunctionDescriptor.of(ADDRESS, JAVA_INT));
+        getErrorString =
+                LINKER.downcallHandle(find(lib, "ncclGetErrorString"), FunctionDescriptor.of(ADDRESS, JAVA_INT));
         //                                         sendbuff recvbuff count      datatype  op        comm     stream
         allReduce = bind(lib, "ncclAllReduce", JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS);
-        reduceScatter = bind(lib, "ncclReduceScatter", JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS);
+        reduceScatter =
+                bind(lib, "ncclReduceScatter", JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS);
         //                                         sendbuff recvbuff sendcount  datatype  comm     stream
         allGather = bind(lib, "ncclAllGather", JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS, ADDRESS);
         //                                         sendbuff recvbuff count      datatype  root      comm     stream
@@ -125,7 +141,9 @@ public final class Nccl {
     }
 
     private static MemorySegment find(SymbolLookup lib, String name) {
-        return lib.find(name).orElseThrow(() -> new LlmcException("the NCCL library lacks " + name + " (too old? llmc4j needs NCCL 2.10 or newer)"));
+        return lib.find(name)
+                .orElseThrow(() -> new LlmcException(
+                        "the NCCL library lacks " + name + " (too old? llmc4j needs NCCL 2.10 or newer)"));
     }
 
     private static MethodHandle bind(SymbolLookup lib, String name, MemoryLayout... args) {
@@ -148,7 +166,8 @@ public final class Nccl {
     }
 
     private void check(String what, int result) {
-        if (result != 0) throw new LlmcException("%s failed: %s (ncclResult_t %d)".formatted(what, errorString(result), result));
+        if (result != 0)
+            throw new LlmcException("%s failed: %s (ncclResult_t %d)".formatted(what, errorString(result), result));
     }
 
     @FunctionalInterface
@@ -177,7 +196,8 @@ public final class Nccl {
 
     /** ncclCommInitRank: collective over all ranks, which must pass the same id; blocks until all have joined. */
     public Comm initRank(int numRanks, byte[] uniqueId, int rank) {
-        if (uniqueId.length != UNIQUE_ID_BYTES) throw new IllegalArgumentException("an NCCL id has 128 bytes, found " + uniqueId.length);
+        if (uniqueId.length != UNIQUE_ID_BYTES)
+            throw new IllegalArgumentException("an NCCL id has 128 bytes, found " + uniqueId.length);
         try (var arena = Arena.ofConfined()) {
             var handle = arena.allocate(ADDRESS);
             var id = arena.allocate(UNIQUE_ID);
@@ -208,17 +228,25 @@ public final class Nccl {
             this.rank = rank;
         }
 
-        public int size() { return size; }
-        public int rank() { return rank; }
+        public int size() {
+            return size;
+        }
+
+        public int rank() {
+            return rank;
+        }
 
         /** ZeRO-0's gradient reduction: recv = op over ranks of send, count elements (in place when send == recv). */
         public void allReduce(long send, long recv, long count, DataType type, ReduceOp op, MemorySegment stream) {
-            call("ncclAllReduce", () -> (int) allReduce.invokeExact(send, recv, count, type.code, op.code, handle, stream));
+            call("ncclAllReduce", () ->
+                    (int) allReduce.invokeExact(send, recv, count, type.code, op.code, handle, stream));
         }
 
         /** ZeRO-1's gradient reduction: send holds size·recvCount elements, recv gets this rank's reduced shard. */
-        public void reduceScatter(long send, long recv, long recvCount, DataType type, ReduceOp op, MemorySegment stream) {
-            call("ncclReduceScatter", () -> (int) reduceScatter.invokeExact(send, recv, recvCount, type.code, op.code, handle, stream));
+        public void reduceScatter(
+                long send, long recv, long recvCount, DataType type, ReduceOp op, MemorySegment stream) {
+            call("ncclReduceScatter", () ->
+                    (int) reduceScatter.invokeExact(send, recv, recvCount, type.code, op.code, handle, stream));
         }
 
         /** ZeRO-1's parameter gather: recv gets every rank's sendCount elements, in rank order. */
@@ -227,7 +255,8 @@ public final class Nccl {
         }
 
         public void broadcast(long send, long recv, long count, DataType type, int root, MemorySegment stream) {
-            call("ncclBroadcast", () -> (int) broadcast.invokeExact(send, recv, count, type.code, root, handle, stream));
+            call("ncclBroadcast", () ->
+                    (int) broadcast.invokeExact(send, recv, count, type.code, root, handle, stream));
         }
 
         /** Tears the communicator down without waiting for pending work (after a peer failed). */

@@ -58,9 +58,9 @@ public final class NcclCommunicator implements Communicator, DeviceCollectives {
     private final Nccl.Comm comm;
     private final Device device;
     private final MemorySegment stream;
-    private final Communicator host;          // MPI under mpirun (abort, finalize); null with -pi tcp|fs
+    private final Communicator host; // MPI under mpirun (abort, finalize); null with -pi tcp|fs
     private final String description;
-    private final long scratch;               // 8 bytes of device memory: one float or one double in flight
+    private final long scratch; // 8 bytes of device memory: one float or one double in flight
     private final Arena arena = Arena.ofConfined();
     private final MemorySegment hostScratch = arena.allocate(8, 8);
     private boolean closed;
@@ -70,13 +70,15 @@ public final class NcclCommunicator implements Communicator, DeviceCollectives {
      * @param host the MPI communicator under mpirun (kept for abort and closed with this), or null
      * @param how  how the processes found each other, for the run's header ("NCCL id over tcp")
      */
-    public NcclCommunicator(Nccl nccl, Nccl.Comm comm, Device device, MemorySegment stream, Communicator host, String how) {
+    public NcclCommunicator(
+            Nccl nccl, Nccl.Comm comm, Device device, MemorySegment stream, Communicator host, String how) {
         this.nccl = nccl;
         this.comm = comm;
         this.device = device;
         this.stream = stream;
         this.host = host;
-        this.description = "NCCL %s, %d GPU%s (%s)".formatted(versionName(nccl.version()), comm.size(), comm.size() == 1 ? "" : "s", how);
+        this.description = "NCCL %s, %d GPU%s (%s)"
+                .formatted(versionName(nccl.version()), comm.size(), comm.size() == 1 ? "" : "s", how);
         device.makeCurrent();
         this.scratch = device.allocate(8);
     }
@@ -88,11 +90,17 @@ public final class NcclCommunicator implements Communicator, DeviceCollectives {
      *
      * @param mpi the MPI communicator under mpirun, else null (then -pi must be tcp or fs)
      */
-    public static NcclCommunicator open(MultiGpuConfig gpu, Nccl nccl, Device device, MemorySegment stream, Communicator mpi) {
+    public static NcclCommunicator open(
+            MultiGpuConfig gpu, Nccl nccl, Device device, MemorySegment stream, Communicator mpi) {
         device.makeCurrent();
         Nccl.Comm comm = gpu.connect(nccl, mpi);
         try {
-            return new NcclCommunicator(nccl, comm, device, stream, mpi,
+            return new NcclCommunicator(
+                    nccl,
+                    comm,
+                    device,
+                    stream,
+                    mpi,
                     "NCCL id over " + gpu.init().name().toLowerCase(java.util.Locale.ROOT));
         } catch (RuntimeException e) {
             comm.close();
@@ -105,9 +113,20 @@ public final class NcclCommunicator implements Communicator, DeviceCollectives {
         return "%d.%d.%d".formatted(version / 10000, version / 100 % 100, version % 100);
     }
 
-    @Override public int rank() { return comm.rank(); }
-    @Override public int size() { return comm.size(); }
-    @Override public String description() { return description; }
+    @Override
+    public int rank() {
+        return comm.rank();
+    }
+
+    @Override
+    public int size() {
+        return comm.size();
+    }
+
+    @Override
+    public String description() {
+        return description;
+    }
 
     // ---- device memory, on the caller's stream (the GPU model's gradient reduction and ZeRO-1 all-gather) ----
 
@@ -132,7 +151,13 @@ public final class NcclCommunicator implements Communicator, DeviceCollectives {
     @Override
     public void reduceScatterMean(long address, long pieceCount, Nccl.DataType type, MemorySegment stream) {
         checkOpen();
-        comm.reduceScatter(address, address + comm.rank() * pieceCount * type.bytes(), pieceCount, type, Nccl.ReduceOp.AVG, stream);
+        comm.reduceScatter(
+                address,
+                address + comm.rank() * pieceCount * type.bytes(),
+                pieceCount,
+                type,
+                Nccl.ReduceOp.AVG,
+                stream);
     }
 
     /** ncclAllGather, in place: NCCL's in-place form has send = recv + rank·pieceCount. */
@@ -198,7 +223,8 @@ public final class NcclCommunicator implements Communicator, DeviceCollectives {
     }
 
     private static UnsupportedOperationException hostMemory(String what) {
-        return new UnsupportedOperationException("NcclCommunicator works on device memory; no " + what + " of host memory");
+        return new UnsupportedOperationException(
+                "NcclCommunicator works on device memory; no " + what + " of host memory");
     }
 
     /**

@@ -36,7 +36,9 @@ public final class NcclIdExchange {
 
     /** How the id travels: {@code -pi mpi|tcp|fs}. */
     public enum Method {
-        MPI, TCP, FS;
+        MPI,
+        TCP,
+        FS;
 
         public static Method parse(String name) {
             return switch (name.toLowerCase(Locale.ROOT)) {
@@ -62,7 +64,8 @@ public final class NcclIdExchange {
      * TCP: rank 0 makes the id, listens on {@code port} (all interfaces) and sends it to each of the other
      * numProcesses-1 ranks, which connect to {@code host:port}, retrying until rank 0 is up or {@code timeout} passes.
      */
-    public static byte[] viaTcp(int rank, int numProcesses, String host, int port, Supplier<byte[]> makeId, Duration timeout) {
+    public static byte[] viaTcp(
+            int rank, int numProcesses, String host, int port, Supplier<byte[]> makeId, Duration timeout) {
         long deadline = System.nanoTime() + timeout.toNanos();
         if (rank == 0) {
             byte[] id = checked(makeId.get());
@@ -75,20 +78,24 @@ public final class NcclIdExchange {
                         client.getOutputStream().write(id);
                         client.getOutputStream().flush();
                     } catch (SocketTimeoutException e) {
-                        throw new LlmcException("NCCL id over TCP: rank 0 heard from %d of the %d other ranks on port %d within %s; are they started, with -ps pointing at this machine?"
-                                .formatted(served, numProcesses - 1, port, timeout));
+                        throw new LlmcException(
+                                "NCCL id over TCP: rank 0 heard from %d of the %d other ranks on port %d within %s; are they started, with -ps pointing at this machine?"
+                                        .formatted(served, numProcesses - 1, port, timeout));
                     }
                 }
                 return id;
             } catch (IOException e) {
-                throw new LlmcException("NCCL id over TCP: rank 0 cannot serve port " + port + ": " + e.getMessage(), e);
+                throw new LlmcException(
+                        "NCCL id over TCP: rank 0 cannot serve port " + port + ": " + e.getMessage(), e);
             }
         }
-        if (host == null || host.isBlank()) throw new LlmcException("-pi tcp needs -ps, the address of rank 0's machine");
+        if (host == null || host.isBlank())
+            throw new LlmcException("-pi tcp needs -ps, the address of rank 0's machine");
         IOException last = null;
         while (System.nanoTime() < deadline) {
             try (var socket = new Socket()) {
-                socket.connect(new InetSocketAddress(host, port), Math.max(1, Math.min(1000, remainingMillis(deadline))));
+                socket.connect(
+                        new InetSocketAddress(host, port), Math.max(1, Math.min(1000, remainingMillis(deadline))));
                 socket.setSoTimeout(remainingMillis(deadline));
                 return readId(socket.getInputStream(), host + ":" + port);
             } catch (IOException e) { // rank 0 not listening yet: try again shortly
@@ -105,7 +112,8 @@ public final class NcclIdExchange {
      * rename, so nobody reads half of it); the others poll for the file, read it and leave an acknowledgement, after
      * which rank 0 removes the files. The tag (Slurm's job id, say) keeps a crashed earlier run's file from being read.
      */
-    public static byte[] viaFileSystem(int rank, int numProcesses, Path dir, String tag, Supplier<byte[]> makeId, Duration timeout) {
+    public static byte[] viaFileSystem(
+            int rank, int numProcesses, Path dir, String tag, Supplier<byte[]> makeId, Duration timeout) {
         if (dir == null) throw new LlmcException("-pi fs needs -pf, a folder every process can read and write");
         long deadline = System.nanoTime() + timeout.toNanos();
         String base = "ncclUniqueId" + (tag == null || tag.isBlank() ? "" : "." + tag);
@@ -119,13 +127,15 @@ public final class NcclIdExchange {
                     Path ack = dir.resolve(base + ".ack" + other);
                     while (!Files.exists(ack)) {
                         if (System.nanoTime() > deadline)
-                            throw new LlmcException("NCCL id over the file system: rank %d did not read %s within %s; is %s shared by all machines?"
-                                    .formatted(other, idFile, timeout, dir));
+                            throw new LlmcException(
+                                    "NCCL id over the file system: rank %d did not read %s within %s; is %s shared by all machines?"
+                                            .formatted(other, idFile, timeout, dir));
                         sleep(20);
                     }
                 }
                 Files.deleteIfExists(idFile);
-                for (int other = 1; other < numProcesses; other++) Files.deleteIfExists(dir.resolve(base + ".ack" + other));
+                for (int other = 1; other < numProcesses; other++)
+                    Files.deleteIfExists(dir.resolve(base + ".ack" + other));
                 return id;
             }
             while (true) {
@@ -137,8 +147,9 @@ public final class NcclIdExchange {
                     }
                 }
                 if (System.nanoTime() > deadline)
-                    throw new LlmcException("NCCL id over the file system: rank %d found no %s within %s; is rank 0 running, with the same -pf?"
-                            .formatted(rank, idFile, timeout));
+                    throw new LlmcException(
+                            "NCCL id over the file system: rank %d found no %s within %s; is rank 0 running, with the same -pf?"
+                                    .formatted(rank, idFile, timeout));
                 sleep(20);
             }
         } catch (IOException e) {
@@ -149,12 +160,14 @@ public final class NcclIdExchange {
     private static byte[] readId(InputStream in, String from) throws IOException {
         byte[] id = in.readNBytes(Nccl.UNIQUE_ID_BYTES);
         if (id.length != Nccl.UNIQUE_ID_BYTES)
-            throw new LlmcException("NCCL id over TCP from %s: expected %d bytes, found %d".formatted(from, Nccl.UNIQUE_ID_BYTES, id.length));
+            throw new LlmcException("NCCL id over TCP from %s: expected %d bytes, found %d"
+                    .formatted(from, Nccl.UNIQUE_ID_BYTES, id.length));
         return id;
     }
 
     private static byte[] checked(byte[] id) {
-        if (id.length != Nccl.UNIQUE_ID_BYTES) throw new IllegalArgumentException("an NCCL id has 128 bytes, found " + id.length);
+        if (id.length != Nccl.UNIQUE_ID_BYTES)
+            throw new IllegalArgumentException("an NCCL id has 128 bytes, found " + id.length);
         return Arrays.copyOf(id, id.length);
     }
 

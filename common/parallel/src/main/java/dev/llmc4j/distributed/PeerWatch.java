@@ -34,8 +34,11 @@ public interface PeerWatch extends AutoCloseable {
 
     /** mpirun runs and single processes: nothing to watch. */
     PeerWatch NONE = new PeerWatch() {
-        @Override public void reportFailure(String message) {}
-        @Override public void close() {}
+        @Override
+        public void reportFailure(String message) {}
+
+        @Override
+        public void close() {}
     };
 
     /**
@@ -77,10 +80,22 @@ public interface PeerWatch extends AutoCloseable {
         var onFailure = stopProcess(System.err, abortNccl, Runtime.getRuntime()::halt);
         return switch (gpus.init()) {
             case MPI -> NONE;
-            case TCP -> new TcpPeerWatch(gpus.rank(), gpus.numProcesses(), gpus.serverHost(),
-                    TcpPeerWatch.DEFAULT_PORT, timeout, onFailure);
-            case FS -> new FolderPeerWatch(gpus.rank(), gpus.numProcesses(), gpus.fsPath(), System.getenv("SLURM_JOB_ID"),
-                    timeout, onFailure);
+            case TCP ->
+                new TcpPeerWatch(
+                        gpus.rank(),
+                        gpus.numProcesses(),
+                        gpus.serverHost(),
+                        TcpPeerWatch.DEFAULT_PORT,
+                        timeout,
+                        onFailure);
+            case FS ->
+                new FolderPeerWatch(
+                        gpus.rank(),
+                        gpus.numProcesses(),
+                        gpus.fsPath(),
+                        System.getenv("SLURM_JOB_ID"),
+                        timeout,
+                        onFailure);
         };
     }
 
@@ -108,7 +123,8 @@ public interface PeerWatch extends AutoCloseable {
 
     /** A failure message on one line (it travels as one line of text), never empty. */
     static String oneLine(String message) {
-        String line = message == null ? "" : message.replaceAll("[\\r\\n]+", " ").strip();
+        String line =
+                message == null ? "" : message.replaceAll("[\\r\\n]+", " ").strip();
         return line.isEmpty() ? "(no message)" : line;
     }
 }

@@ -53,13 +53,13 @@ public final class TcpPeerWatch implements PeerWatch {
     private final int rank;
     private final int size;
     private final int port;
-    private final Duration timeout;                                      // for connecting, and for a silent peer
+    private final Duration timeout; // for connecting, and for a silent peer
     private final Consumer<Failure> onFailure;
-    private final AtomicBoolean over = new AtomicBoolean();             // a failure seen, reportFailure or close
-    private final Map<Integer, Link> links = new ConcurrentHashMap<>();  // open connections by peer rank
-    private final Set<Integer> joined = ConcurrentHashMap.newKeySet();   // rank 0: every rank that said hello
-    private final ServerSocket server;                                   // rank 0 only
-    private final CountDownLatch stopPinging = new CountDownLatch(1);    // wakes the ping thread for close
+    private final AtomicBoolean over = new AtomicBoolean(); // a failure seen, reportFailure or close
+    private final Map<Integer, Link> links = new ConcurrentHashMap<>(); // open connections by peer rank
+    private final Set<Integer> joined = ConcurrentHashMap.newKeySet(); // rank 0: every rank that said hello
+    private final ServerSocket server; // rank 0 only
+    private final CountDownLatch stopPinging = new CountDownLatch(1); // wakes the ping thread for close
 
     /**
      * Rank 0 binds {@code port} (0: any free one, see {@link #port()}) and accepts the others in the background;
@@ -78,7 +78,10 @@ public final class TcpPeerWatch implements PeerWatch {
                 server.setReuseAddress(true);
                 server.bind(new InetSocketAddress(port));
             } catch (IOException e) {
-                throw new LlmcException("-pi tcp: rank 0 cannot listen on port " + port + " for the other ranks' liveness connections: " + e.getMessage(), e);
+                throw new LlmcException(
+                        "-pi tcp: rank 0 cannot listen on port " + port + " for the other ranks' liveness connections: "
+                                + e.getMessage(),
+                        e);
             }
             this.port = server.getLocalPort();
             daemon("peer-watch-accept", () -> acceptPeers(timeout));
@@ -145,7 +148,8 @@ public final class TcpPeerWatch implements PeerWatch {
         } catch (SocketTimeoutException e) {
             for (int peer = 1; peer < size; peer++) {
                 if (joined.contains(peer)) continue;
-                String what = "did not connect to rank 0 (port %d) within %s".formatted(port, PeerWatch.describe(timeout));
+                String what =
+                        "did not connect to rank 0 (port %d) within %s".formatted(port, PeerWatch.describe(timeout));
                 failed(new Failure(peer, size, what), "lost " + peer + " " + what);
                 return;
             }
@@ -166,13 +170,21 @@ public final class TcpPeerWatch implements PeerWatch {
                 String[] words = line.split(" ", 3);
                 try {
                     switch (words[0]) {
-                        case "ping" -> { } // it is alive: the read returned, and that is all a ping is for
+                        case "ping" -> {} // it is alive: the read returned, and that is all a ping is for
                         case "bye" -> link.saidBye = true; // the end of stream follows
-                        case "abort" -> failed(new Failure(Integer.parseInt(words[1]), size,
-                                "failed: " + (words.length > 2 ? words[2] : "(no message)")), line);
-                        case "lost" -> failed(new Failure(Integer.parseInt(words[1]), size,
-                                words.length > 2 ? words[2] : NO_GOODBYE), line);
-                        default -> { } // a newer peer's word: ignore it
+                        case "abort" ->
+                            failed(
+                                    new Failure(
+                                            Integer.parseInt(words[1]),
+                                            size,
+                                            "failed: " + (words.length > 2 ? words[2] : "(no message)")),
+                                    line);
+                        case "lost" ->
+                            failed(
+                                    new Failure(
+                                            Integer.parseInt(words[1]), size, words.length > 2 ? words[2] : NO_GOODBYE),
+                                    line);
+                        default -> {} // a newer peer's word: ignore it
                     }
                 } catch (RuntimeException e) { // ArrayIndexOutOfBounds, NumberFormat: a garbled line
                     // ignore it: a real failure still ends the connection
@@ -211,7 +223,8 @@ public final class TcpPeerWatch implements PeerWatch {
 
     /** A rank other than 0: connects to rank 0, retrying while it is not listening yet, and says hello. */
     private Link connect(String host, Duration timeout) {
-        if (host == null || host.isBlank()) throw new LlmcException("-pi tcp needs -ps, the address of rank 0's machine");
+        if (host == null || host.isBlank())
+            throw new LlmcException("-pi tcp needs -ps, the address of rank 0's machine");
         long deadline = System.nanoTime() + timeout.toNanos();
         IOException last = null;
         do {
@@ -233,8 +246,14 @@ public final class TcpPeerWatch implements PeerWatch {
                 }
             }
         } while (System.nanoTime() < deadline);
-        throw new LlmcException("-pi tcp: rank %d could not open its liveness connection to rank 0 at %s:%d within %s (%s)"
-                .formatted(rank, host, port, PeerWatch.describe(timeout), last == null ? "interrupted" : last.getMessage()));
+        throw new LlmcException(
+                "-pi tcp: rank %d could not open its liveness connection to rank 0 at %s:%d within %s (%s)"
+                        .formatted(
+                                rank,
+                                host,
+                                port,
+                                PeerWatch.describe(timeout),
+                                last == null ? "interrupted" : last.getMessage()));
     }
 
     /** One connection; its writers (the pings, the relay, reportFailure, close) take turns on {@link #send}. */

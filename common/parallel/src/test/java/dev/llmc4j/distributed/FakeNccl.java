@@ -23,9 +23,12 @@ final class FakeNccl {
 
     private FakeNccl(Path library) {
         this.library = library;
-        this.last = Linker.nativeLinker().downcallHandle(
-                SymbolLookup.libraryLookup(library, Arena.global()).find("fake_last").orElseThrow(),
-                FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT));
+        this.last = Linker.nativeLinker()
+                .downcallHandle(
+                        SymbolLookup.libraryLookup(library, Arena.global())
+                                .find("fake_last")
+                                .orElseThrow(),
+                        FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT));
     }
 
     /** Compiles the stand-in and points {@code llmc.nccl.lib} at it (clear the property after the test). */
@@ -44,12 +47,15 @@ final class FakeNccl {
         Process cc;
         try {
             cc = new ProcessBuilder("cc", "-shared", "-fPIC", "-O1", "-o", library.toString(), source.toString())
-                    .redirectErrorStream(true).start();
+                    .redirectErrorStream(true)
+                    .start();
         } catch (java.io.IOException e) {
             assumeTrue(false, "no C compiler (cc) to build the stand-in NCCL library: " + e.getMessage());
             return null;
         }
-        assumeTrue(cc.waitFor(60, TimeUnit.SECONDS) && cc.exitValue() == 0, "cc failed: " + new String(cc.getInputStream().readAllBytes()));
+        assumeTrue(
+                cc.waitFor(60, TimeUnit.SECONDS) && cc.exitValue() == 0,
+                "cc failed: " + new String(cc.getInputStream().readAllBytes()));
         return library;
     }
 

@@ -20,7 +20,7 @@ class FolderPeerWatchTest {
     Path dir;
 
     static final Duration TIMEOUT = Duration.ofSeconds(30); // never reached where a test expects no timeout
-    static final Duration PERIOD = Duration.ofMillis(20);   // looks often, so an abort is seen at once
+    static final Duration PERIOD = Duration.ofMillis(20); // looks often, so an abort is seen at once
 
     final Recorder[] seen = {new Recorder(), new Recorder(), new Recorder()};
 
@@ -46,7 +46,9 @@ class FolderPeerWatchTest {
         try {
             watches[2].reportFailure("CUDA error: an illegal memory access\nwas encountered");
 
-            assertEquals("CUDA error: an illegal memory access was encountered", Files.readString(dir.resolve("abort.4242.rank2")));
+            assertEquals(
+                    "CUDA error: an illegal memory access was encountered",
+                    Files.readString(dir.resolve("abort.4242.rank2")));
             var expected = new Failure(2, 3, "failed: CUDA error: an illegal memory access was encountered");
             assertEquals(expected, seen[0].next());
             assertEquals(expected, seen[1].next());
@@ -69,7 +71,9 @@ class FolderPeerWatchTest {
     void aCleanEndReportsNothingAndRemovesTheFiles() throws Exception {
         var watches = ranks(3, null);
         try {
-            waitUntil(() -> watches[0].heard(1) && watches[0].heard(2) && watches[1].heard(0), "the ranks heard each other");
+            waitUntil(
+                    () -> watches[0].heard(1) && watches[0].heard(2) && watches[1].heard(0),
+                    "the ranks heard each other");
             watches[2].close();
             waitUntil(() -> !watches[0].watching(2) && !watches[1].watching(2), "ranks 0 and 1 saw rank 2 leave");
             watches[0].close();
@@ -87,7 +91,8 @@ class FolderPeerWatchTest {
         for (String name : List.of("abort.7.rank1", "heartbeat.7.rank1", "abort.7.rank2", "abort.rank1"))
             Files.writeString(dir.resolve(name), "old");
 
-        PeerWatch.removeLeftovers(new MultiGpuConfig(3, 1, 8, NcclIdExchange.Method.FS, null, dir)); // SLURM_JOB_ID unset here
+        PeerWatch.removeLeftovers(
+                new MultiGpuConfig(3, 1, 8, NcclIdExchange.Method.FS, null, dir)); // SLURM_JOB_ID unset here
         FolderPeerWatch.removeLeftovers(dir, "7", 1);
 
         assertEquals(List.of("abort.7.rank2"), files()); // rank 2 removes its own
@@ -97,7 +102,9 @@ class FolderPeerWatchTest {
     void aRankKilledInItsOwnProcessStopsAnswering() throws Exception {
         Process child = PeerWatchTest.startChildRank("fs", "1", "2", dir.toString());
         try { // rank 1 first, so that rank 0's short timeout does not run while a JVM starts
-            waitUntil(() -> Files.exists(dir.resolve("heartbeat.rank1")) || !child.isAlive(), "the child JVM joined as rank 1");
+            waitUntil(
+                    () -> Files.exists(dir.resolve("heartbeat.rank1")) || !child.isAlive(),
+                    "the child JVM joined as rank 1");
             try (var rank0 = new FolderPeerWatch(0, 2, dir, null, Duration.ofMillis(1500), PERIOD, seen[0])) {
                 waitUntil(() -> rank0.heard(1) || !child.isAlive(), "rank 0 heard rank 1");
                 assertTrue(child.isAlive());

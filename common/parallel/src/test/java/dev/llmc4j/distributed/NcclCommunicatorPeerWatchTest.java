@@ -38,10 +38,18 @@ class NcclCommunicatorPeerWatchTest {
         var fake = FakeNccl.load(dir);
         var nccl = Nccl.load();
         List<String> log = new ArrayList<>();
-        var comm = new NcclCommunicator(nccl, nccl.initRank(2, nccl.uniqueId(), 0), new HostDevice(), STREAM, null, "NCCL id over tcp");
+        var comm = new NcclCommunicator(
+                nccl, nccl.initRank(2, nccl.uniqueId(), 0), new HostDevice(), STREAM, null, "NCCL id over tcp");
         comm.watchPeers(new PeerWatch() {
-            @Override public void reportFailure(String message) { log.add("reportFailure " + message); }
-            @Override public void close() { log.add("bye, after NCCL call " + fake.last(5)); }
+            @Override
+            public void reportFailure(String message) {
+                log.add("reportFailure " + message);
+            }
+
+            @Override
+            public void close() {
+                log.add("bye, after NCCL call " + fake.last(5));
+            }
         });
         comm.close();
         comm.close();
@@ -54,9 +62,11 @@ class NcclCommunicatorPeerWatchTest {
         var nccl = Nccl.load();
         var bytes = new ByteArrayOutputStream();
         List<Integer> halts = new CopyOnWriteArrayList<>();
-        try (var rank0 = new TcpPeerWatch(0, 2, null, 0, Duration.ofSeconds(30), failure -> { })) {
-            var comm = new NcclCommunicator(nccl, nccl.initRank(2, nccl.uniqueId(), 1), new HostDevice(), STREAM, null, "NCCL id over tcp");
-            var stop = PeerWatch.stopProcess(new PrintStream(bytes, true, StandardCharsets.UTF_8), comm::abortCollectives, halts::add);
+        try (var rank0 = new TcpPeerWatch(0, 2, null, 0, Duration.ofSeconds(30), failure -> {})) {
+            var comm = new NcclCommunicator(
+                    nccl, nccl.initRank(2, nccl.uniqueId(), 1), new HostDevice(), STREAM, null, "NCCL id over tcp");
+            var stop = PeerWatch.stopProcess(
+                    new PrintStream(bytes, true, StandardCharsets.UTF_8), comm::abortCollectives, halts::add);
             comm.watchPeers(new TcpPeerWatch(1, 2, "127.0.0.1", rank0.port(), Duration.ofSeconds(30), stop));
             waitUntil(() -> rank0.watching(1), "rank 0 accepted rank 1");
 
@@ -65,7 +75,9 @@ class NcclCommunicatorPeerWatchTest {
             waitUntil(() -> !halts.isEmpty(), "rank 1 halted");
             assertEquals(List.of(1), halts);
             assertEquals(ABORTED, fake.last(5), "ncclCommAbort, so that a collective waiting for rank 0 returns");
-            assertEquals("error: rank 0 of 2 failed: NaN loss at step 7" + System.lineSeparator(), bytes.toString(StandardCharsets.UTF_8));
+            assertEquals(
+                    "error: rank 0 of 2 failed: NaN loss at step 7" + System.lineSeparator(),
+                    bytes.toString(StandardCharsets.UTF_8));
             comm.close();
         }
     }

@@ -3,7 +3,6 @@ package dev.llmc4j.distributed;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -38,7 +37,10 @@ class NcclCommunicatorTest {
         final List<String> log = new ArrayList<>();
         long allocated;
 
-        @Override public void makeCurrent() { log.add("current"); }
+        @Override
+        public void makeCurrent() {
+            log.add("current");
+        }
 
         @Override
         public long allocate(long bytes) {
@@ -47,7 +49,10 @@ class NcclCommunicatorTest {
             return allocated;
         }
 
-        @Override public void free(long address) { log.add("free " + (address == allocated)); }
+        @Override
+        public void free(long address) {
+            log.add("free " + (address == allocated));
+        }
 
         @Override
         public void copyToDevice(long destination, MemorySegment source, long bytes) {
@@ -65,18 +70,62 @@ class NcclCommunicatorTest {
     /** The MPI communicator a run under mpirun keeps: records abort and close. */
     static final class RecordingHost implements Communicator {
         final List<String> log = new ArrayList<>();
-        @Override public int rank() { return 0; }
-        @Override public int size() { return 2; }
-        @Override public String description() { return "host"; }
-        @Override public void allReduceMean(MemorySegment floats, long count) { log.add("allReduce"); }
-        @Override public float allReduceMean(float value) { log.add("mean"); return value; }
-        @Override public double allReduceSum(double value) { log.add("sum"); return value; }
-        @Override public void reduceScatterMean(MemorySegment floats, long shardCount) {}
-        @Override public void allGather(MemorySegment floats, long shardCount) {}
-        @Override public void broadcast(MemorySegment bytes, int root) { log.add("broadcast"); }
-        @Override public void barrier() {}
-        @Override public void abort(int exitCode) { log.add("abort " + exitCode); }
-        @Override public void close() { log.add("close"); }
+
+        @Override
+        public int rank() {
+            return 0;
+        }
+
+        @Override
+        public int size() {
+            return 2;
+        }
+
+        @Override
+        public String description() {
+            return "host";
+        }
+
+        @Override
+        public void allReduceMean(MemorySegment floats, long count) {
+            log.add("allReduce");
+        }
+
+        @Override
+        public float allReduceMean(float value) {
+            log.add("mean");
+            return value;
+        }
+
+        @Override
+        public double allReduceSum(double value) {
+            log.add("sum");
+            return value;
+        }
+
+        @Override
+        public void reduceScatterMean(MemorySegment floats, long shardCount) {}
+
+        @Override
+        public void allGather(MemorySegment floats, long shardCount) {}
+
+        @Override
+        public void broadcast(MemorySegment bytes, int root) {
+            log.add("broadcast");
+        }
+
+        @Override
+        public void barrier() {}
+
+        @Override
+        public void abort(int exitCode) {
+            log.add("abort " + exitCode);
+        }
+
+        @Override
+        public void close() {
+            log.add("close");
+        }
     }
 
     @Test
@@ -90,7 +139,10 @@ class NcclCommunicatorTest {
             assertEquals(0, comm.rank());
             assertEquals(1, comm.size());
             assertEquals("NCCL 2.19.3, 1 GPU (NCCL id over fs)", comm.description());
-            assertEquals(List.of("current", "current", "alloc 8"), device.log, "context current before ncclCommInitRank and the scratch");
+            assertEquals(
+                    List.of("current", "current", "alloc 8"),
+                    device.log,
+                    "context current before ncclCommInitRank and the scratch");
         }
         assertEquals(101L, fake.last(5), "close destroys the communicator");
         assertEquals("free true", device.log.getLast());
@@ -121,7 +173,8 @@ class NcclCommunicatorTest {
         var nccl = Nccl.load();
         var device = new HostDevice();
         var host = new RecordingHost();
-        try (var comm = new NcclCommunicator(nccl, nccl.initRank(2, nccl.uniqueId(), 1), device, STREAM, host, "NCCL id over mpi")) {
+        try (var comm = new NcclCommunicator(
+                nccl, nccl.initRank(2, nccl.uniqueId(), 1), device, STREAM, host, "NCCL id over mpi")) {
             assertEquals("NCCL 2.19.3, 2 GPUs (NCCL id over mpi)", comm.description());
             var side = MemorySegment.ofAddress(0x7000);
             device.log.clear();
@@ -132,7 +185,10 @@ class NcclCommunicatorTest {
             comm.reduceScatterMean(0x10000, 1000, Nccl.DataType.BFLOAT16, side);
             assertArrayEquals(new long[] {0x10000, 0x10000 + 2000, 1000, 9, 4, 1, 0x7000}, fake.lastCall());
             comm.allGather(0x10000, 1000, Nccl.DataType.FLOAT32, side);
-            assertArrayEquals(new long[] {0x10000 + 4000, 0x10000, 1000, 7, -1, 1, 0x7000}, fake.lastCall(), "send = recv + rank piece");
+            assertArrayEquals(
+                    new long[] {0x10000 + 4000, 0x10000, 1000, 7, -1, 1, 0x7000},
+                    fake.lastCall(),
+                    "send = recv + rank piece");
             comm.groupStart();
             assertEquals(1, fake.last(7), "inside a group");
             comm.groupEnd();
@@ -147,12 +203,16 @@ class NcclCommunicatorTest {
         var fake = FakeNccl.load(dir);
         var nccl = Nccl.load();
         var device = new HostDevice();
-        try (var comm = new NcclCommunicator(nccl, nccl.initRank(2, nccl.uniqueId(), 0), device, STREAM, null, "NCCL id over tcp")) {
+        try (var comm = new NcclCommunicator(
+                nccl, nccl.initRank(2, nccl.uniqueId(), 0), device, STREAM, null, "NCCL id over tcp")) {
             long scratch = device.allocated;
             device.log.clear();
             // the stand-in's all-reduce leaves the buffer as it is: what comes back is what went up
             assertEquals(3.25f, comm.allReduceMean(3.25f));
-            assertArrayEquals(new long[] {scratch, scratch, 1, 7, 4, 1, 0x5000}, fake.lastCall(), "float32, avg, on the model's stream");
+            assertArrayEquals(
+                    new long[] {scratch, scratch, 1, 7, 4, 1, 0x5000},
+                    fake.lastCall(),
+                    "float32, avg, on the model's stream");
             assertEquals(List.of("current", "up 4 scratch", "down 4 scratch after stream 20480"), device.log);
 
             device.log.clear();
@@ -162,7 +222,9 @@ class NcclCommunicatorTest {
 
             device.log.clear();
             comm.barrier();
-            assertEquals(List.of("current", "up 4 scratch", "down 4 scratch after stream 20480"), device.log,
+            assertEquals(
+                    List.of("current", "up 4 scratch", "down 4 scratch after stream 20480"),
+                    device.log,
                     "a barrier is a collective every rank joins, then a wait for the stream");
 
             var host = Arena.ofAuto().allocate(16);

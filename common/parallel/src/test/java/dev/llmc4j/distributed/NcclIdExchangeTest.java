@@ -64,8 +64,18 @@ class NcclIdExchangeTest {
         int port = freePort();
         byte[] id = randomId(1);
         var made = new AtomicInteger();
-        var ids = runRanks(4, rank -> NcclIdExchange.viaTcp(rank, 4, "127.0.0.1", port,
-                () -> { made.incrementAndGet(); return id; }, Duration.ofSeconds(30)));
+        var ids = runRanks(
+                4,
+                rank -> NcclIdExchange.viaTcp(
+                        rank,
+                        4,
+                        "127.0.0.1",
+                        port,
+                        () -> {
+                            made.incrementAndGet();
+                            return id;
+                        },
+                        Duration.ofSeconds(30)));
         for (byte[] got : ids) assertArrayEquals(id, got);
         assertEquals(1, made.get(), "only rank 0 makes the id");
     }
@@ -74,7 +84,8 @@ class NcclIdExchangeTest {
     void fileSystemHandsRankZerosIdToEveryRankAndCleansUp() throws Exception {
         byte[] id = randomId(2);
         Path shared = dir.resolve("shared");
-        var ids = runRanks(3, rank -> NcclIdExchange.viaFileSystem(rank, 3, shared, "job42", () -> id, Duration.ofSeconds(30)));
+        var ids = runRanks(
+                3, rank -> NcclIdExchange.viaFileSystem(rank, 3, shared, "job42", () -> id, Duration.ofSeconds(30)));
         for (byte[] got : ids) assertArrayEquals(id, got);
         try (var left = Files.list(shared)) {
             assertEquals(List.of(), left.toList(), "rank 0 removes the id and the acknowledgements");
@@ -83,13 +94,28 @@ class NcclIdExchangeTest {
 
     @Test
     void aRankWithoutRankZeroGivesUpWithAClearError() throws Exception {
-        var error = assertThrows(LlmcException.class, () -> NcclIdExchange.viaFileSystem(1, 2, dir, null, () -> randomId(3), Duration.ofMillis(200)));
-        assertTrue(error.getMessage().startsWith("NCCL id over the file system: rank 1 found no " + dir.resolve("ncclUniqueId.sync")), error.getMessage());
+        var error = assertThrows(
+                LlmcException.class,
+                () -> NcclIdExchange.viaFileSystem(1, 2, dir, null, () -> randomId(3), Duration.ofMillis(200)));
+        assertTrue(
+                error.getMessage()
+                        .startsWith(
+                                "NCCL id over the file system: rank 1 found no " + dir.resolve("ncclUniqueId.sync")),
+                error.getMessage());
         int port = freePort();
-        error = assertThrows(LlmcException.class, () -> NcclIdExchange.viaTcp(1, 2, "127.0.0.1", port, () -> randomId(3), Duration.ofMillis(300)));
-        assertTrue(error.getMessage().startsWith("NCCL id over TCP: rank 1 could not get the id from 127.0.0.1:" + port), error.getMessage());
-        error = assertThrows(LlmcException.class, () -> NcclIdExchange.viaTcp(0, 2, null, port, () -> randomId(3), Duration.ofMillis(300)));
-        assertTrue(error.getMessage().startsWith("NCCL id over TCP: rank 0 heard from 0 of the 1 other ranks on port " + port), error.getMessage());
+        error = assertThrows(
+                LlmcException.class,
+                () -> NcclIdExchange.viaTcp(1, 2, "127.0.0.1", port, () -> randomId(3), Duration.ofMillis(300)));
+        assertTrue(
+                error.getMessage().startsWith("NCCL id over TCP: rank 1 could not get the id from 127.0.0.1:" + port),
+                error.getMessage());
+        error = assertThrows(
+                LlmcException.class,
+                () -> NcclIdExchange.viaTcp(0, 2, null, port, () -> randomId(3), Duration.ofMillis(300)));
+        assertTrue(
+                error.getMessage()
+                        .startsWith("NCCL id over TCP: rank 0 heard from 0 of the 1 other ranks on port " + port),
+                error.getMessage());
     }
 
     @Test
@@ -101,16 +127,34 @@ class NcclIdExchangeTest {
     void multiGpuConfigChecksItsFlagsAndPicksTheLocalDevice() {
         var config = new MultiGpuConfig(16, 11, 8, NcclIdExchange.Method.FS, null, dir);
         assertEquals(3, config.localDevice());
-        assertEquals("-pi tcp needs -ps, the address of rank 0's machine",
-                assertThrows(LlmcException.class, () -> new MultiGpuConfig(2, 1, 8, NcclIdExchange.Method.TCP, null, null)).getMessage());
-        assertEquals("-pi fs needs -pf, a folder all machines share",
-                assertThrows(LlmcException.class, () -> new MultiGpuConfig(2, 0, 8, NcclIdExchange.Method.FS, null, null)).getMessage());
-        assertEquals("-pr: rank must be in 0..1, found 2",
-                assertThrows(LlmcException.class, () -> new MultiGpuConfig(2, 2, 8, NcclIdExchange.Method.MPI, null, null)).getMessage());
-        assertEquals("-pi: expected mpi, tcp or fs, found udp",
-                assertThrows(LlmcException.class, () -> NcclIdExchange.Method.parse("udp")).getMessage());
-        assertEquals("-pi mpi: start the processes with mpirun (or use -pi tcp / -pi fs with -pn and -pr)",
-                assertThrows(LlmcException.class, () -> new MultiGpuConfig(2, 0, 8, NcclIdExchange.Method.MPI, null, null)
-                        .exchangeId(SingleProcess.INSTANCE, () -> randomId(5), Duration.ofSeconds(1))).getMessage());
+        assertEquals(
+                "-pi tcp needs -ps, the address of rank 0's machine",
+                assertThrows(
+                                LlmcException.class,
+                                () -> new MultiGpuConfig(2, 1, 8, NcclIdExchange.Method.TCP, null, null))
+                        .getMessage());
+        assertEquals(
+                "-pi fs needs -pf, a folder all machines share",
+                assertThrows(
+                                LlmcException.class,
+                                () -> new MultiGpuConfig(2, 0, 8, NcclIdExchange.Method.FS, null, null))
+                        .getMessage());
+        assertEquals(
+                "-pr: rank must be in 0..1, found 2",
+                assertThrows(
+                                LlmcException.class,
+                                () -> new MultiGpuConfig(2, 2, 8, NcclIdExchange.Method.MPI, null, null))
+                        .getMessage());
+        assertEquals(
+                "-pi: expected mpi, tcp or fs, found udp",
+                assertThrows(LlmcException.class, () -> NcclIdExchange.Method.parse("udp"))
+                        .getMessage());
+        assertEquals(
+                "-pi mpi: start the processes with mpirun (or use -pi tcp / -pi fs with -pn and -pr)",
+                assertThrows(
+                                LlmcException.class,
+                                () -> new MultiGpuConfig(2, 0, 8, NcclIdExchange.Method.MPI, null, null)
+                                        .exchangeId(SingleProcess.INSTANCE, () -> randomId(5), Duration.ofSeconds(1)))
+                        .getMessage());
     }
 }

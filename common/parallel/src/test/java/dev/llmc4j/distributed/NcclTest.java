@@ -4,10 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.llmc4j.util.LlmcException;
-import java.io.InputStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
@@ -15,9 +13,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -40,7 +36,10 @@ class NcclTest {
     void missingLibrarySaysWhatToInstall() {
         System.setProperty("llmc.nccl.lib", dir.resolve("libnccl-absent.so.2").toString());
         var error = assertThrows(LlmcException.class, Nccl::load);
-        assertTrue(error.getMessage().startsWith("cannot load NCCL (tried " + dir.resolve("libnccl-absent.so.2") + "), which multi-GPU training needs"),
+        assertTrue(
+                error.getMessage()
+                        .startsWith("cannot load NCCL (tried " + dir.resolve("libnccl-absent.so.2")
+                                + "), which multi-GPU training needs"),
                 error.getMessage());
     }
 
@@ -54,9 +53,12 @@ class NcclTest {
         System.setProperty("llmc.nccl.lib", library.toString());
         var nccl = Nccl.load();
         assertEquals(21903, nccl.version());
-        MethodHandle last = Linker.nativeLinker().downcallHandle(
-                SymbolLookup.libraryLookup(library, Arena.global()).find("fake_last").orElseThrow(),
-                FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT));
+        MethodHandle last = Linker.nativeLinker()
+                .downcallHandle(
+                        SymbolLookup.libraryLookup(library, Arena.global())
+                                .find("fake_last")
+                                .orElseThrow(),
+                        FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT));
 
         byte[] id = nccl.uniqueId();
         assertEquals(128, id.length);
@@ -85,7 +87,8 @@ class NcclTest {
             nccl.groupEnd();
             assertEquals(0L, (long) last.invokeExact(7));
 
-            var error = assertThrows(LlmcException.class,
+            var error = assertThrows(
+                    LlmcException.class,
                     () -> comm.allReduce(0x1000, 0x1000, 0, Nccl.DataType.FLOAT32, Nccl.ReduceOp.SUM, stream));
             assertEquals("ncclAllReduce failed: fake error 4 (ncclResult_t 4)", error.getMessage());
         }

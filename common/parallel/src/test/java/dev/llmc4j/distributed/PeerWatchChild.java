@@ -14,8 +14,23 @@ final class PeerWatchChild {
         int rank = Integer.parseInt(args[1]);
         int size = Integer.parseInt(args[2]);
         var watch = switch (args[0]) {
-            case "tcp" -> new TcpPeerWatch(rank, size, "127.0.0.1", Integer.parseInt(args[3]), Duration.ofSeconds(30), f -> System.exit(3));
-            case "fs" -> new FolderPeerWatch(rank, size, Path.of(args[3]), null, Duration.ofSeconds(30), Duration.ofMillis(20), f -> System.exit(3));
+            case "tcp" ->
+                new TcpPeerWatch(
+                        rank,
+                        size,
+                        "127.0.0.1",
+                        Integer.parseInt(args[3]),
+                        Duration.ofSeconds(30),
+                        f -> System.exit(3));
+            case "fs" ->
+                new FolderPeerWatch(
+                        rank,
+                        size,
+                        Path.of(args[3]),
+                        null,
+                        Duration.ofSeconds(30),
+                        Duration.ofMillis(20),
+                        f -> System.exit(3));
             default -> throw new IllegalArgumentException(args[0]);
         };
         System.out.println("joined as rank " + rank + ": " + watch);

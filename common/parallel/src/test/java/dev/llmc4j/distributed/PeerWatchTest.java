@@ -58,8 +58,12 @@ class PeerWatchTest {
      * {@link PeerWatchChild} for the arguments.
      */
     static Process startChildRank(String... args) throws java.io.IOException {
-        var command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", System.getProperty("java.class.path"), "-XX:TieredStopAtLevel=1", PeerWatchChild.class.getName()));
+        var command = new ArrayList<>(List.of(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp",
+                System.getProperty("java.class.path"),
+                "-XX:TieredStopAtLevel=1",
+                PeerWatchChild.class.getName()));
         command.addAll(List.of(args));
         return new ProcessBuilder(command)
                 .redirectOutput(ProcessBuilder.Redirect.DISCARD)
@@ -76,7 +80,9 @@ class PeerWatchTest {
 
         stop.accept(new PeerWatch.Failure(2, 4, "failed: CUDA out of memory"));
 
-        assertEquals("error: rank 2 of 4 failed: CUDA out of memory" + System.lineSeparator(), bytes.toString(StandardCharsets.UTF_8));
+        assertEquals(
+                "error: rank 2 of 4 failed: CUDA out of memory" + System.lineSeparator(),
+                bytes.toString(StandardCharsets.UTF_8));
         assertEquals(List.of("ncclCommAbort", "halt 1"), log);
     }
 
@@ -84,28 +90,46 @@ class PeerWatchTest {
     void aFailingAbortHookStillHalts() {
         var bytes = new ByteArrayOutputStream();
         List<String> log = new ArrayList<>();
-        var stop = PeerWatch.stopProcess(new PrintStream(bytes, true, StandardCharsets.UTF_8),
-                () -> { throw new IllegalStateException("unhandled system error"); }, code -> log.add("halt " + code));
+        var stop = PeerWatch.stopProcess(
+                new PrintStream(bytes, true, StandardCharsets.UTF_8),
+                () -> {
+                    throw new IllegalStateException("unhandled system error");
+                },
+                code -> log.add("halt " + code));
 
         stop.accept(new PeerWatch.Failure(0, 2, TcpPeerWatch.NO_GOODBYE));
 
-        assertTrue(bytes.toString(StandardCharsets.UTF_8).startsWith("error: rank 0 of 2 closed its connection without saying goodbye"
-                + System.lineSeparator() + "ncclCommAbort: unhandled system error"));
+        assertTrue(bytes.toString(StandardCharsets.UTF_8)
+                .startsWith("error: rank 0 of 2 closed its connection without saying goodbye" + System.lineSeparator()
+                        + "ncclCommAbort: unhandled system error"));
         assertEquals(List.of("halt 1"), log);
     }
 
     @Test
     void mpiRunsAndSingleProcessesWatchNothing() {
-        Runnable never = () -> { throw new AssertionError("no abort expected"); };
-        assertSame(PeerWatch.NONE, PeerWatch.start(new MultiGpuConfig(1, 0, 8, NcclIdExchange.Method.TCP, null, null), Duration.ofSeconds(1), never));
-        assertSame(PeerWatch.NONE, PeerWatch.start(new MultiGpuConfig(4, 1, 8, NcclIdExchange.Method.MPI, null, null), Duration.ofSeconds(1), never));
+        Runnable never = () -> {
+            throw new AssertionError("no abort expected");
+        };
+        assertSame(
+                PeerWatch.NONE,
+                PeerWatch.start(
+                        new MultiGpuConfig(1, 0, 8, NcclIdExchange.Method.TCP, null, null),
+                        Duration.ofSeconds(1),
+                        never));
+        assertSame(
+                PeerWatch.NONE,
+                PeerWatch.start(
+                        new MultiGpuConfig(4, 1, 8, NcclIdExchange.Method.MPI, null, null),
+                        Duration.ofSeconds(1),
+                        never));
         PeerWatch.NONE.reportFailure("nothing happens");
         PeerWatch.NONE.close();
     }
 
     @Test
     void messagesTravelAsOneLine() {
-        assertEquals("CUDA error at step 3: out of memory", PeerWatch.oneLine("CUDA error at step 3:\r\nout of memory\n"));
+        assertEquals(
+                "CUDA error at step 3: out of memory", PeerWatch.oneLine("CUDA error at step 3:\r\nout of memory\n"));
         assertEquals("(no message)", PeerWatch.oneLine(null));
         assertEquals("(no message)", PeerWatch.oneLine("  \n"));
         assertEquals("60 s", PeerWatch.describe(Duration.ofSeconds(60)));

@@ -18,7 +18,7 @@ import org.junit.jupiter.api.Test;
 /** The -pi tcp liveness channel on loopback: every rank in this JVM (threads), and one in a child JVM to kill. */
 class TcpPeerWatchTest {
     static final Duration TIMEOUT = Duration.ofSeconds(30); // never reached where a test expects no timeout
-    static final Duration SHORT = Duration.ofMillis(600);   // for the heartbeat tests: pings every 120 ms
+    static final Duration SHORT = Duration.ofMillis(600); // for the heartbeat tests: pings every 120 ms
     static final String LOOPBACK = "127.0.0.1";
 
     final Recorder[] seen = {new Recorder(), new Recorder(), new Recorder()};
@@ -31,7 +31,8 @@ class TcpPeerWatchTest {
     TcpPeerWatch[] ranks(int size, Duration timeout) throws InterruptedException {
         var watches = new TcpPeerWatch[size];
         watches[0] = new TcpPeerWatch(0, size, null, 0, timeout, seen[0]);
-        for (int r = 1; r < size; r++) watches[r] = new TcpPeerWatch(r, size, LOOPBACK, watches[0].port(), timeout, seen[r]);
+        for (int r = 1; r < size; r++)
+            watches[r] = new TcpPeerWatch(r, size, LOOPBACK, watches[0].port(), timeout, seen[r]);
         for (int r = 1; r < size; r++) {
             int peer = r;
             waitUntil(() -> watches[0].watching(peer), "rank 0 accepted rank " + peer);
@@ -124,7 +125,9 @@ class TcpPeerWatchTest {
     @Test
     void aRankThatNeverConnectsCountsAsFailedAfterTheTimeout() throws Exception {
         try (var rank0 = new TcpPeerWatch(0, 2, null, 0, Duration.ofMillis(300), seen[0])) {
-            assertEquals(new Failure(1, 2, "did not connect to rank 0 (port %d) within 300 ms".formatted(rank0.port())), seen[0].next());
+            assertEquals(
+                    new Failure(1, 2, "did not connect to rank 0 (port %d) within 300 ms".formatted(rank0.port())),
+                    seen[0].next());
         }
     }
 
@@ -148,7 +151,8 @@ class TcpPeerWatchTest {
         var watches = new TcpPeerWatch[2];
         watches[0] = new TcpPeerWatch(0, 3, null, 0, SHORT, seen[0]);
         watches[1] = new TcpPeerWatch(1, 3, LOOPBACK, watches[0].port(), SHORT, seen[1]);
-        try (var rank2 = new Socket(LOOPBACK, watches[0].port())) { // rank 2 by hand: hello, then neither writes nor closes
+        try (var rank2 =
+                new Socket(LOOPBACK, watches[0].port())) { // rank 2 by hand: hello, then neither writes nor closes
             rank2.getOutputStream().write("hello 2\n".getBytes(StandardCharsets.UTF_8));
 
             var expected = new Failure(2, 3, "stopped answering (nothing over TCP for 600 ms)");
@@ -165,7 +169,7 @@ class TcpPeerWatchTest {
         try (var rank0 = new ServerSocket()) { // rank 0 by hand: takes the hello, then says nothing and stays open
             rank0.bind(new InetSocketAddress(LOOPBACK, 0));
             try (var rank1 = new TcpPeerWatch(1, 2, LOOPBACK, rank0.getLocalPort(), SHORT, seen[1]);
-                 var socket = rank0.accept()) {
+                    var socket = rank0.accept()) {
                 var in = new BufferedReader(new InputStreamReader(socket.getInputStream(), StandardCharsets.UTF_8));
                 assertEquals("hello 1", in.readLine());
                 assertEquals("ping", in.readLine()); // rank 1's heartbeat reaches rank 0 (which does not answer)
@@ -184,7 +188,10 @@ class TcpPeerWatchTest {
         try {
             Thread.sleep(timeout.multipliedBy(3)); // three timeouts with nothing but pings on the connections
             for (var recorder : seen) recorder.assertNone();
-            assertTrue(watches[0].watching(1) && watches[0].watching(2) && watches[1].watching(0) && watches[2].watching(0));
+            assertTrue(watches[0].watching(1)
+                    && watches[0].watching(2)
+                    && watches[1].watching(0)
+                    && watches[2].watching(0));
 
             watches[2].close(); // bye: rank 0 stops reading rank 2, so no timeout can follow
             waitUntil(() -> !watches[0].watching(2), "rank 0 saw rank 2 leave");

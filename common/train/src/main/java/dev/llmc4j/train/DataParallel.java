@@ -2,7 +2,6 @@ package dev.llmc4j.train;
 
 import dev.llmc4j.distributed.Communicator;
 import dev.llmc4j.distributed.DeviceCollectives;
-import dev.llmc4j.distributed.Nccl;
 import dev.llmc4j.model.OptimizerShard;
 import dev.llmc4j.model.ParameterSlice;
 import dev.llmc4j.util.LlmcException;
@@ -46,7 +45,8 @@ public final class DataParallel {
             throw new LlmcException("ZeRO stage -z must be 0 or 1, found " + requestedZeroStage);
         this.comm = comm;
         this.model = model;
-        this.slices = model instanceof ShardedOptimizer sharded ? sharded.parameterSlices()
+        this.slices = model instanceof ShardedOptimizer sharded
+                ? sharded.parameterSlices()
                 : List.of(new ParameterSlice(0, model.numParameters()));
         int P = comm.size();
         int stage = requestedZeroStage;
@@ -59,7 +59,8 @@ public final class DataParallel {
             stage = 0;
         }
         this.zeroStage = stage;
-        this.shard = stage == 1 ? OptimizerShard.of(slices, comm.rank(), P) : OptimizerShard.whole(model.numParameters());
+        this.shard =
+                stage == 1 ? OptimizerShard.of(slices, comm.rank(), P) : OptimizerShard.whole(model.numParameters());
         if (stage == 1) {
             if (model instanceof ShardedOptimizer sharded) sharded.shardOptimizerState(shard);
             else if (!shard.isWhole())
@@ -104,7 +105,9 @@ public final class DataParallel {
         if (onDevice == null) {
             MemorySegment gradients = ((HostGradients) model).gradients();
             if (zeroStage == 0) comm.allReduceMean(gradients, model.numParameters());
-            else for (ParameterSlice slice : slices) comm.reduceScatterMean(floats(gradients, slice), slice.count() / comm.size());
+            else
+                for (ParameterSlice slice : slices)
+                    comm.reduceScatterMean(floats(gradients, slice), slice.count() / comm.size());
         }
         if (zeroStage == 0) return model.gradientNorm();
         return (float) Math.sqrt(comm.allReduceSum(((ShardedOptimizer) model).gradientSquareSum(shard)));
@@ -112,7 +115,14 @@ public final class DataParallel {
 
     /** AdamW on this rank's parameters; under ZeRO-1 every rank then gathers the pieces the others updated. */
     public void update(float learningRate, float weightDecay, float gradScale, int t) {
-        model.update(learningRate, TrainingConfig.BETA1, TrainingConfig.BETA2, TrainingConfig.EPS, weightDecay, gradScale, t);
+        model.update(
+                learningRate,
+                TrainingConfig.BETA1,
+                TrainingConfig.BETA2,
+                TrainingConfig.EPS,
+                weightDecay,
+                gradScale,
+                t);
         if (zeroStage == 1 && onDevice == null) {
             MemorySegment parameters = ((HostGradients) model).parameters();
             for (ParameterSlice slice : slices) comm.allGather(floats(parameters, slice), slice.count() / comm.size());

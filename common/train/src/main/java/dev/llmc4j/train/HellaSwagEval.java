@@ -44,14 +44,16 @@ public final class HellaSwagEval {
             for (int c = 0; c < example.completions().length; c++) {
                 int length = example.completions()[c].length;
                 if (length == 0 || context + length >= T)
-                    throw new LlmcException("%s, example %d, completion %d: context + completion = %d tokens, expected 1..%d (below -t %d)"
-                            .formatted(source, example.index(), c, context + length, T - 1, T));
+                    throw new LlmcException(
+                            "%s, example %d, completion %d: context + completion = %d tokens, expected 1..%d (below -t %d)"
+                                    .formatted(source, example.index(), c, context + length, T - 1, T));
             }
         }
     }
 
     /** Evaluates this process's share of the examples (rank of processes) with batches of B rows of T tokens. */
-    public static Result run(TrainableModel model, List<EvalFile.Example> examples, int B, int T, int rank, int processes) {
+    public static Result run(
+            TrainableModel model, List<EvalFile.Example> examples, int B, int T, int rank, int processes) {
         check(examples, B, T, "HellaSwag");
         int n = examples.size();
         int perProcess = (n + processes - 1) / processes;
@@ -68,7 +70,8 @@ public final class HellaSwagEval {
             Arrays.fill(inputs, 0);
             Arrays.fill(targets, 0);
             Arrays.fill(mask, false);
-            for (int i = 0; i < count; i++) fillRows(examples.get(first + i), i * EvalFile.COMPLETIONS, T, inputs, targets, mask);
+            for (int i = 0; i < count; i++)
+                fillRows(examples.get(first + i), i * EvalFile.COMPLETIONS, T, inputs, targets, mask);
             model.forward(inputs, targets, B, T);
             float[] tokenLosses = model.tokenLosses();
             for (int i = 0; i < count; i++) {
@@ -97,7 +100,8 @@ public final class HellaSwagEval {
     }
 
     /** Rows base..base+3: the context, then completion c; targets and mask at the positions predicting completion tokens. */
-    private static void fillRows(EvalFile.Example example, int base, int T, int[] inputs, int[] targets, boolean[] mask) {
+    private static void fillRows(
+            EvalFile.Example example, int base, int T, int[] inputs, int[] targets, boolean[] mask) {
         int[] context = example.context();
         for (int c = 0; c < EvalFile.COMPLETIONS; c++) {
             int row = (base + c) * T;

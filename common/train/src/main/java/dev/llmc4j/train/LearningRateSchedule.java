@@ -69,7 +69,8 @@ public sealed interface LearningRateSchedule {
     }
 
     /** Warmup-stable-decay (arXiv 2405.18392): the last 20% decays as 1 - sqrt; a final fraction of 0 is usual. */
-    record WarmupStableDecay(float maxRate, int warmupSteps, int totalSteps, float finalFraction) implements LearningRateSchedule {
+    record WarmupStableDecay(float maxRate, int warmupSteps, int totalSteps, float finalFraction)
+            implements LearningRateSchedule {
         @Override
         public float learningRate(int step) {
             int decayPoint = (int) (0.8f * totalSteps);
@@ -97,7 +98,9 @@ public sealed interface LearningRateSchedule {
             case "linear" -> new Linear(maxRate, warmupSteps, totalSteps, finalFraction);
             case "constant" -> new Constant(maxRate);
             case "wsd" -> new WarmupStableDecay(maxRate, warmupSteps, totalSteps, finalFraction);
-            default -> throw new LlmcException("unknown learning rate schedule '" + name + "': use cosine, linear, constant or wsd");
+            default ->
+                throw new LlmcException(
+                        "unknown learning rate schedule '" + name + "': use cosine, linear, constant or wsd");
         };
     }
 
@@ -108,7 +111,8 @@ public sealed interface LearningRateSchedule {
 
     private static void checkRatio(float decayRatio, int step) {
         if (!(decayRatio >= 0.0f && decayRatio <= 1.0f)) {
-            throw new IllegalArgumentException("step " + step + " is outside the schedule (decay ratio " + decayRatio + ")");
+            throw new IllegalArgumentException(
+                    "step " + step + " is outside the schedule (decay ratio " + decayRatio + ")");
         }
     }
 }

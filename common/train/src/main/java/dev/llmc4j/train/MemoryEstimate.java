@@ -59,7 +59,8 @@ public record MemoryEstimate(List<Part> parts) {
         /** The training state of N parameters: parameters, gradients and AdamW's m and v (ZeRO-1: a 1/P shard). */
         public Builder trainingState(long numParameters, int numProcesses, int zeroStage) {
             long optimizer = zeroStage == 1 ? Math.ceilDiv(numParameters, numProcesses) : numParameters;
-            return floats("parameters", numParameters).floats("gradients", numParameters)
+            return floats("parameters", numParameters)
+                    .floats("gradients", numParameters)
                     .floats("AdamW m and v" + (zeroStage == 1 ? " (ZeRO-1 shard)" : ""), 2 * optimizer);
         }
 
@@ -83,8 +84,10 @@ public record MemoryEstimate(List<Part> parts) {
          */
         public Builder jvm() {
             var heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage();
-            long limit = heap.getMax() > 0 ? heap.getMax() : Runtime.getRuntime().maxMemory();
-            return add(JVM_NOW, residentBytes().orElse(0)).add(JVM_HEAP_GROWTH, Math.max(0, limit - heap.getCommitted()));
+            long limit =
+                    heap.getMax() > 0 ? heap.getMax() : Runtime.getRuntime().maxMemory();
+            return add(JVM_NOW, residentBytes().orElse(0))
+                    .add(JVM_HEAP_GROWTH, Math.max(0, limit - heap.getCommitted()));
         }
 
         public MemoryEstimate build() {
@@ -107,7 +110,10 @@ public record MemoryEstimate(List<Part> parts) {
      * already or may take within its own limit.
      */
     public long bytesToAllocate() {
-        return parts.stream().filter(p -> !p.name().startsWith("JVM ")).mapToLong(Part::bytes).sum();
+        return parts.stream()
+                .filter(p -> !p.name().startsWith("JVM "))
+                .mapToLong(Part::bytes)
+                .sum();
     }
 
     /** "1.23 GiB (parameters 474.7 MiB, gradients 474.7 MiB, ...)". */
@@ -115,7 +121,9 @@ public record MemoryEstimate(List<Part> parts) {
         var text = new StringBuilder(format(totalBytes())).append(" (");
         for (int i = 0; i < parts.size(); i++) {
             if (i > 0) text.append(", ");
-            text.append(parts.get(i).name()).append(' ').append(format(parts.get(i).bytes()));
+            text.append(parts.get(i).name())
+                    .append(' ')
+                    .append(format(parts.get(i).bytes()));
         }
         return text.append(')').toString();
     }
@@ -135,13 +143,16 @@ public record MemoryEstimate(List<Part> parts) {
     public void requireFits(long availableBytes, String toLower) {
         if (bytesToAllocate() > availableBytes)
             throw new LlmcException(("this run needs %s of memory per rank, %s of it native memory still to allocate, "
-                    + "but the machine has %s available; lower %s").formatted(describe(), format(bytesToAllocate()), format(availableBytes), toLower));
+                            + "but the machine has %s available; lower %s")
+                    .formatted(describe(), format(bytesToAllocate()), format(availableBytes), toLower));
     }
 
     /** GiB or MiB with one or two decimals. */
     public static String format(long bytes) {
         double mib = bytes / 1048576.0;
-        return mib >= 1024 ? String.format(Locale.ROOT, "%.2f GiB", mib / 1024) : String.format(Locale.ROOT, "%.1f MiB", mib);
+        return mib >= 1024
+                ? String.format(Locale.ROOT, "%.2f GiB", mib / 1024)
+                : String.format(Locale.ROOT, "%.1f MiB", mib);
     }
 
     // ---- what the machine can give ----
@@ -174,7 +185,8 @@ public record MemoryEstimate(List<Part> parts) {
             if (!Files.isReadable(max) || !Files.isReadable(current)) return OptionalLong.empty();
             String limit = Files.readString(max).strip();
             if (limit.equals("max")) return OptionalLong.empty();
-            return OptionalLong.of(Long.parseLong(limit) - Long.parseLong(Files.readString(current).strip()));
+            return OptionalLong.of(Long.parseLong(limit)
+                    - Long.parseLong(Files.readString(current).strip()));
         } catch (IOException | NumberFormatException e) {
             return OptionalLong.empty();
         }

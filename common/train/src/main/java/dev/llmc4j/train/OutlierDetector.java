@@ -9,8 +9,8 @@ public final class OutlierDetector {
     public static final int WINDOW = 128;
 
     private final double[] window = new double[WINDOW];
-    private int count;   // values stored, up to WINDOW
-    private int oldest;  // ring index of the value to replace next, once full
+    private int count; // values stored, up to WINDOW
+    private int oldest; // ring index of the value to replace next, once full
     private double sum;
     private double sumOfSquares;
 

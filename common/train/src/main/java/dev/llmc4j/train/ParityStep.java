@@ -9,8 +9,10 @@ import java.io.PrintStream;
 public record ParityStep(int step, float loss, float expected, boolean ok) {
 
     /** A step compared with {@code reference}'s loss, printed as llm.c's test prints it. */
-    public static ParityStep compared(PrintStream out, int step, float loss, float expected, boolean ok, String reference, double ms) {
-        out.printf("step %d: loss %.6f (%s %.6f, |diff| %.2e, %s) (took %.1f ms)%n",
+    public static ParityStep compared(
+            PrintStream out, int step, float loss, float expected, boolean ok, String reference, double ms) {
+        out.printf(
+                "step %d: loss %.6f (%s %.6f, |diff| %.2e, %s) (took %.1f ms)%n",
                 step, loss, reference, expected, Math.abs(loss - expected), ok ? "OK" : "NOT OK", ms);
         return new ParityStep(step, loss, expected, ok);
     }

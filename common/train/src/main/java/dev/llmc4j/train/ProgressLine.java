@@ -24,8 +24,9 @@ final class ProgressLine {
         if (!interactive) return;
         int filled = (int) ((long) WIDTH * done / Math.max(1, total));
         long etaSeconds = (long) ((total - done) * millisPerStep / 1000);
-        out.printf("[%s%s] %d/%d  ETA %dm%02ds", "#".repeat(filled), ".".repeat(WIDTH - filled), done, total,
-                etaSeconds / 60, etaSeconds % 60);
+        out.printf(
+                "[%s%s] %d/%d  ETA %dm%02ds",
+                "#".repeat(filled), ".".repeat(WIDTH - filled), done, total, etaSeconds / 60, etaSeconds % 60);
         out.flush();
         shown = true;
     }

@@ -103,7 +103,8 @@ public interface TrainableModel extends AutoCloseable {
             throw new LlmcException(what + " tokens: expected " + count + " (B*T), found " + tokens.length);
         for (int i = 0; i < count; i++) {
             if (tokens[i] < 0 || tokens[i] >= vocabSize)
-                throw new LlmcException("%s token %d: expected an id in [0, %d), found %d".formatted(what, i, vocabSize, tokens[i]));
+                throw new LlmcException(
+                        "%s token %d: expected an id in [0, %d), found %d".formatted(what, i, vocabSize, tokens[i]));
         }
     }
 }

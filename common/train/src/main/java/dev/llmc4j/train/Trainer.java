@@ -44,7 +44,8 @@ public final class Trainer {
     public record LossPoint(int step, float loss) {}
 
     /** What a run produced: the loss curves and the average step time. */
-    public record Result(List<LossPoint> trainLosses, List<LossPoint> valLosses, double averageStepMillis, int lastStep) {}
+    public record Result(
+            List<LossPoint> trainLosses, List<LossPoint> valLosses, double averageStepMillis, int lastStep) {}
 
     /**
      * How samples begin and print, which depends on the model's tokenizer: llm.c starts every sample from the
@@ -57,7 +58,9 @@ public final class Trainer {
 
         /** GPT-2: from an llm.c tokenizer file, or EOT 50256 and ids when there is none. */
         public static SampleText of(Optional<TokenizerFile> tokenizer) {
-            return tokenizer.map(t -> new SampleText(t.eotToken(), t::printable)).orElse(new SampleText(50256, null));
+            return tokenizer
+                    .map(t -> new SampleText(t.eotToken(), t::printable))
+                    .orElse(new SampleText(50256, null));
         }
     }
 
@@ -93,7 +96,13 @@ public final class Trainer {
     }
 
     /** Any model's sample text, one process of a data-parallel run. */
-    public Trainer(TrainableModel model, TrainingConfig config, PrintStream out, SampleText sampleText, Communicator comm, int zeroStage) {
+    public Trainer(
+            TrainableModel model,
+            TrainingConfig config,
+            PrintStream out,
+            SampleText sampleText,
+            Communicator comm,
+            int zeroStage) {
         this(model, config, out, sampleText, comm, zeroStage, null);
     }
 
@@ -103,35 +112,51 @@ public final class Trainer {
      * @param memory what the caller estimated (and checked) this rank holds, before building the model: the run
      *               header shows it as "memory per rank"; null shows the parameters' state only
      */
-    public Trainer(TrainableModel model, TrainingConfig config, PrintStream out, SampleText sampleText, Communicator comm,
-                   int zeroStage, MemoryEstimate memory) {
+    public Trainer(
+            TrainableModel model,
+            TrainingConfig config,
+            PrintStream out,
+            SampleText sampleText,
+            Communicator comm,
+            int zeroStage,
+            MemoryEstimate memory) {
         this.model = model;
         this.config = config;
         this.out = out;
         this.comm = comm;
         if (comm.size() != config.numProcesses() || comm.rank() != config.rank())
-            throw new LlmcException("process %d of %d (-pr, -pn) disagrees with %s, where this is rank %d of %d".formatted(
-                    config.rank(), config.numProcesses(), comm.description(), comm.rank(), comm.size()));
+            throw new LlmcException("process %d of %d (-pr, -pn) disagrees with %s, where this is rank %d of %d"
+                    .formatted(config.rank(), config.numProcesses(), comm.description(), comm.rank(), comm.size()));
         this.parallel = new DataParallel(comm, model, zeroStage, out);
         int B = config.batchSize(), T = config.seqLen(), P = config.numProcesses();
         if (T > model.maxSeqLen())
-            throw new LlmcException("sequence length -t " + T + " exceeds the model's context length " + model.maxSeqLen());
+            throw new LlmcException(
+                    "sequence length -t " + T + " exceeds the model's context length " + model.maxSeqLen());
         long tokensPerMicroStep = (long) B * T * P;
         long totalBatch = config.totalBatchTokens() <= 0 ? tokensPerMicroStep : config.totalBatchTokens();
         if (totalBatch % tokensPerMicroStep != 0)
-            throw new LlmcException("total batch size -d " + totalBatch + " must be a multiple of B*T*processes = " + tokensPerMicroStep);
+            throw new LlmcException("total batch size -d " + totalBatch + " must be a multiple of B*T*processes = "
+                    + tokensPerMicroStep);
         this.gradAccumSteps = (int) (totalBatch / tokensPerMicroStep);
 
         // -a: overfit one batch of the val data, no shuffling
         String trainPattern = config.overfitSingleBatch() ? config.valPattern() : config.trainPattern();
-        this.trainLoader = new DataLoader(trainPattern, B, T, config.rank(), P, !config.overfitSingleBatch(), model.vocabSize());
+        this.trainLoader =
+                new DataLoader(trainPattern, B, T, config.rank(), P, !config.overfitSingleBatch(), model.vocabSize());
         this.valLoader = new DataLoader(config.valPattern(), B, T, config.rank(), P, false, model.vocabSize());
-        this.numSteps = config.maxSteps() > 0 ? config.maxSteps() : (int) Math.max(1, trainLoader.numTokens() / totalBatch);
+        this.numSteps =
+                config.maxSteps() > 0 ? config.maxSteps() : (int) Math.max(1, trainLoader.numTokens() / totalBatch);
         long valAvailable = valLoader.numTokens() / tokensPerMicroStep;
-        this.valBatches = (int) (config.valMaxSteps() < 0 ? valAvailable : Math.min(valAvailable, config.valMaxSteps()));
-        this.schedule = LearningRateSchedule.of(config.schedule(), config.learningRate(), config.warmupSteps(),
-                numSteps, config.finalLearningRateFraction());
-        Optional<TokenizerFile> tokenizer = sampleText != null || config.tokenizerFile() == null ? Optional.empty()
+        this.valBatches =
+                (int) (config.valMaxSteps() < 0 ? valAvailable : Math.min(valAvailable, config.valMaxSteps()));
+        this.schedule = LearningRateSchedule.of(
+                config.schedule(),
+                config.learningRate(),
+                config.warmupSteps(),
+                numSteps,
+                config.finalLearningRateFraction());
+        Optional<TokenizerFile> tokenizer = sampleText != null || config.tokenizerFile() == null
+                ? Optional.empty()
                 : TokenizerFile.readIfPresent(config.tokenizerFile());
         this.sampleText = sampleText != null ? sampleText : SampleText.of(tokenizer);
         boolean samples = config.genTokens() > 0 && config.sampleEvery() > 0;
@@ -146,18 +171,35 @@ public final class Trainer {
         out.printf("| sequence length T | %-50d |%n", T);
         out.printf("| total batch size  | %-50s |%n", totalBatch + " tokens (" + gradAccumSteps + " micro-steps)");
         out.printf("| steps             | %-50d |%n", numSteps);
-        out.printf("| learning rate     | %-50s |%n", "%.2e, %s, warmup %d, final fraction %.2f".formatted(
-                config.learningRate(), schedule.name(), config.warmupSteps(), config.finalLearningRateFraction()));
+        out.printf(
+                "| learning rate     | %-50s |%n",
+                "%.2e, %s, warmup %d, final fraction %.2f"
+                        .formatted(
+                                config.learningRate(),
+                                schedule.name(),
+                                config.warmupSteps(),
+                                config.finalLearningRateFraction()));
         out.printf("| weight decay      | %-50s |%n", config.weightDecay());
         out.printf("| parameters        | %-50s |%n", "%,d".formatted(model.numParameters()));
         if (P > 1) {
             out.printf("| processes         | %-50s |%n", comm.description());
-            out.printf("| ZeRO stage        | %-50s |%n", parallel.zeroStage() + (parallel.zeroStage() == 1
-                    ? " (AdamW state sharded: %,d parameters per rank)".formatted(parallel.shardCount()) : " (AdamW state replicated)"));
-            out.printf("| sent per step     | %-50s |%n", "%.1f MiB per rank (ring all-reduce of the gradients)".formatted(parallel.bytesSentPerStep() / 1048576.0));
+            out.printf(
+                    "| ZeRO stage        | %-50s |%n",
+                    parallel.zeroStage()
+                            + (parallel.zeroStage() == 1
+                                    ? " (AdamW state sharded: %,d parameters per rank)".formatted(parallel.shardCount())
+                                    : " (AdamW state replicated)"));
+            out.printf(
+                    "| sent per step     | %-50s |%n",
+                    "%.1f MiB per rank (ring all-reduce of the gradients)"
+                            .formatted(parallel.bytesSentPerStep() / 1048576.0));
         }
         if (memory != null) out.printf("| memory per rank   | %-50s |%n", memory.describe());
-        else out.printf("| memory per rank   | %-50s |%n", "%.1f MiB parameters, gradients, optimizer state".formatted(parallel.stateBytesPerRank() / 1048576.0));
+        else
+            out.printf(
+                    "| memory per rank   | %-50s |%n",
+                    "%.1f MiB parameters, gradients, optimizer state"
+                            .formatted(parallel.stateBytesPerRank() / 1048576.0));
         out.printf("train dataset num_batches: %d%n", trainLoader.numTokens() / tokensPerMicroStep);
         out.printf("val dataset num_batches: %d%n", valAvailable);
         if (sampleText == null && tokenizer.isEmpty() && config.tokenizerFile() != null)
@@ -218,12 +260,16 @@ public final class Trainer {
                 progress.clear();
                 evaluateHellaSwag(step);
             }
-            if (config.genTokens() > 0 && config.sampleEvery() > 0 && ((step > 0 && step % config.sampleEvery() == 0) || last)) {
+            if (config.genTokens() > 0
+                    && config.sampleEvery() > 0
+                    && ((step > 0 && step % config.sampleEvery() == 0) || last)) {
                 progress.clear();
                 sample(step);
             }
-            if (config.outputDir() != null && config.checkpointEvery() > 0
-                    && ((step > 0 && step % config.checkpointEvery() == 0) || last) && !(config.resume() && step == startStep)) {
+            if (config.outputDir() != null
+                    && config.checkpointEvery() > 0
+                    && ((step > 0 && step % config.checkpointEvery() == 0) || last)
+                    && !(config.resume() && step == startStep)) {
                 saveCheckpoint(step);
             }
             if (last) break;
@@ -234,7 +280,8 @@ public final class Trainer {
             for (int micro = 0; micro < gradAccumSteps; micro++) {
                 if (config.overfitSingleBatch()) trainLoader.reset();
                 trainLoader.nextBatch();
-                lossSum += model.forward(trainLoader.inputs(), trainLoader.targets(), config.batchSize(), config.seqLen());
+                lossSum +=
+                        model.forward(trainLoader.inputs(), trainLoader.targets(), config.batchSize(), config.seqLen());
                 model.backward(gradAccumSteps);
             }
             // data parallel: the mean loss over all ranks, and the gradients averaged over them (all-reduce, or
@@ -249,7 +296,8 @@ public final class Trainer {
             nonFiniteInARow = finite ? 0 : nonFiniteInARow + 1;
             double zLoss = finite ? lossOutliers.update(loss) : Double.NaN;
             double zNorm = finite ? normOutliers.update(norm) : Double.NaN;
-            boolean outlier = OutlierDetector.shouldSkip(zLoss, config.skipLossZ()) || OutlierDetector.shouldSkip(zNorm, config.skipNormZ());
+            boolean outlier = OutlierDetector.shouldSkip(zLoss, config.skipLossZ())
+                    || OutlierDetector.shouldSkip(zNorm, config.skipNormZ());
             boolean skip = !finite || outlier;
             for (var listener : listeners) if (listener.inspects(step + 1)) listener.beforeUpdate(step + 1);
             if (!skip) {
@@ -265,18 +313,31 @@ public final class Trainer {
             progress.clear();
             // the same columns on every device; a GPU model with a known peak adds MFU at the end
             double mfu = model.flopsUtilization(config.seqLen(), tokensPerStep, millis / 1000);
-            out.printf("step %4d/%d | loss %7.6f (%+.2fz)| norm %6.4f (%+.2fz)| lr %.2e | %.2f ms | %.0f tok/s%s%s%n",
-                    step + 1, numSteps, loss, nanToZero(zLoss), norm, nanToZero(zNorm), lr, millis,
-                    Math.max(0, tokensPerSecond), mfu >= 0 ? " | %.1f%% bf16 MFU".formatted(100 * mfu) : "",
-                    !finite ? " | update skipped (non-finite loss or norm)" : outlier ? " | update skipped (outlier)" : "");
+            out.printf(
+                    "step %4d/%d | loss %7.6f (%+.2fz)| norm %6.4f (%+.2fz)| lr %.2e | %.2f ms | %.0f tok/s%s%s%n",
+                    step + 1,
+                    numSteps,
+                    loss,
+                    nanToZero(zLoss),
+                    norm,
+                    nanToZero(zNorm),
+                    lr,
+                    millis,
+                    Math.max(0, tokensPerSecond),
+                    mfu >= 0 ? " | %.1f%% bf16 MFU".formatted(100 * mfu) : "",
+                    !finite
+                            ? " | update skipped (non-finite loss or norm)"
+                            : outlier ? " | update skipped (outlier)" : "");
             if (nonFiniteInARow >= MAX_NON_FINITE_STEPS)
-                throw new LlmcException(("step %d: loss %s, gradient norm %s: not finite for %d steps in a row, every update "
-                        + "skipped; the run diverged or the model holds NaN/infinity: lower -l (now %.2e), or start from "
-                        + "an earlier checkpoint").formatted(step + 1, loss, norm, nonFiniteInARow, config.learningRate()));
+                throw new LlmcException(
+                        ("step %d: loss %s, gradient norm %s: not finite for %d steps in a row, every update "
+                                        + "skipped; the run diverged or the model holds NaN/infinity: lower -l (now %.2e), or start from "
+                                        + "an earlier checkpoint")
+                                .formatted(step + 1, loss, norm, nonFiniteInARow, config.learningRate()));
             trainLosses.add(new LossPoint(step + 1, loss));
             log("s:%d trl:%.4f lr:%.6f norm:%.2f".formatted(step + 1, loss, lr, norm));
-            var stepLog = new TrainingListener.StepLog(step + 1, numSteps, loss, zLoss, norm, zNorm, lr, millis,
-                    tokensPerSecond, skip);
+            var stepLog = new TrainingListener.StepLog(
+                    step + 1, numSteps, loss, zLoss, norm, zNorm, lr, millis, tokensPerSecond, skip);
             for (var listener : listeners) listener.stepDone(stepLog);
             progress.show(step + 1, totalMillis / Math.max(1, timedSteps));
         }
@@ -290,6 +351,7 @@ public final class Trainer {
 
     /** Updates skipped in a row for a non-finite loss or gradient norm before the run stops. */
     public static final int MAX_NON_FINITE_STEPS = 5;
+
     private int nonFiniteInARow;
 
     /**
@@ -301,10 +363,12 @@ public final class Trainer {
         Path dir = config.outputDir();
         if (dir == null || !Files.isDirectory(dir)) return;
         String rank = "%05d".formatted(config.rank());
-        String ours = config.rank() == 0 ? "\\.(model_\\d{8}\\.bin|DONE_\\d{8}|state_\\d{8}_" + rank + "\\.bin)\\d*\\.tmp"
+        String ours = config.rank() == 0
+                ? "\\.(model_\\d{8}\\.bin|DONE_\\d{8}|state_\\d{8}_" + rank + "\\.bin)\\d*\\.tmp"
                 : "\\.state_\\d{8}_" + rank + "\\.bin\\d*\\.tmp";
         try (var files = Files.list(dir)) {
-            for (Path stale : files.filter(p -> p.getFileName().toString().matches(ours)).toList()) {
+            for (Path stale :
+                    files.filter(p -> p.getFileName().toString().matches(ours)).toList()) {
                 Files.deleteIfExists(stale);
                 out.println("removed a stale temporary file of an interrupted checkpoint: " + stale);
             }
@@ -330,7 +394,8 @@ public final class Trainer {
 
     /** HellaSwag accuracy over all processes' shares of the examples, printed and logged as llm.c does. */
     private void evaluateHellaSwag(int step) {
-        var result = HellaSwagEval.run(model, hellaSwag, config.batchSize(), config.seqLen(), config.rank(), config.numProcesses());
+        var result = HellaSwagEval.run(
+                model, hellaSwag, config.batchSize(), config.seqLen(), config.rank(), config.numProcesses());
         int correct = (int) Math.round(comm.allReduceSum(result.correct()));
         float accuracy = (float) correct / result.total();
         out.printf("HellaSwag: %d/%d = %f%n", correct, result.total(), accuracy);
@@ -345,7 +410,8 @@ public final class Trainer {
         var start = new int[] {sampleText.startToken()};
         var text = new ByteArrayOutputStream(); // what was printed, for the listeners
         model.generator().generate(start, count, new Sampler(new XorShift(1337), 1.0f, 0), token -> {
-            byte[] bytes = sampleText.tokenBytes() != null ? sampleText.tokenBytes().apply(token)
+            byte[] bytes = sampleText.tokenBytes() != null
+                    ? sampleText.tokenBytes().apply(token)
                     : (token + " ").getBytes(StandardCharsets.UTF_8);
             out.write(bytes, 0, bytes.length);
             text.write(bytes, 0, bytes.length);
@@ -367,12 +433,26 @@ public final class Trainer {
         var lossScale = mixed == null ? null : mixed.lossScale(); // fp16 only
         long rng = mixed == null ? 0 : mixed.optimizerRngState();
         long rngLastUpdate = mixed == null ? 0 : mixed.optimizerRngStateBeforeLastUpdate();
-        var header = new TrainingStateFile.Header(config.numProcesses(), config.rank(), master != null, !config.overfitSingleBatch(),
-                step, rng, rngLastUpdate,
-                trainLoader.shardPosition(), trainLoader.samplePosition(),
-                lossScale == null ? 0 : lossScale.scale(), lossScale == null ? 0 : lossScale.goodSteps());
-        TrainingStateFile.write(dir.resolve("state_%08d_%05d.bin".formatted(step, config.rank())), header,
-                model.adamFirstMoments(), model.adamSecondMoments(), master, parallel.shardCount(), trainLoader.state());
+        var header = new TrainingStateFile.Header(
+                config.numProcesses(),
+                config.rank(),
+                master != null,
+                !config.overfitSingleBatch(),
+                step,
+                rng,
+                rngLastUpdate,
+                trainLoader.shardPosition(),
+                trainLoader.samplePosition(),
+                lossScale == null ? 0 : lossScale.scale(),
+                lossScale == null ? 0 : lossScale.goodSteps());
+        TrainingStateFile.write(
+                dir.resolve("state_%08d_%05d.bin".formatted(step, config.rank())),
+                header,
+                model.adamFirstMoments(),
+                model.adamSecondMoments(),
+                master,
+                parallel.shardCount(),
+                trainLoader.state());
         comm.barrier(); // every rank's state file is written before rank 0 marks the checkpoint done
         if (config.rank() == 0) {
             AtomicFiles.write(dir.resolve("DONE_%08d".formatted(step)), new byte[0]);
@@ -387,7 +467,8 @@ public final class Trainer {
         if (old <= 0 || (config.majorCheckpointEvery() > 0 && old % config.majorCheckpointEvery() == 0)) return;
         Path dir = config.outputDir();
         try {
-            Files.deleteIfExists(dir.resolve("DONE_%08d".formatted(old))); // first: a half-deleted checkpoint is never "done"
+            Files.deleteIfExists(
+                    dir.resolve("DONE_%08d".formatted(old))); // first: a half-deleted checkpoint is never "done"
             Files.deleteIfExists(dir.resolve("model_%08d.bin".formatted(old)));
             for (int rank = 0; rank < config.numProcesses(); rank++)
                 Files.deleteIfExists(dir.resolve("state_%08d_%05d.bin".formatted(old, rank)));
@@ -406,7 +487,8 @@ public final class Trainer {
         MemorySegment m = model.adamFirstMoments(), v = model.adamSecondMoments();
         var mixed = model instanceof MixedPrecisionState state ? state : null;
         MemorySegment master = mixed == null ? null : mixed.masterWeights(); // null unless it keeps fp32 master weights
-        var contents = TrainingStateFile.read(stateFile, parallel.shardCount(), config.numProcesses(), config.rank(), m, v, master);
+        var contents = TrainingStateFile.read(
+                stateFile, parallel.shardCount(), config.numProcesses(), config.rank(), m, v, master);
         var header = contents.header();
         model.loadAdamMoments(m, v); // a no-op for the CPU model (m, v are its own); a GPU model uploads them
         // llm.c regenerates the bf16 parameters from the master weights, replaying the last update's stochastic
@@ -417,7 +499,8 @@ public final class Trainer {
         if (header.masterWeights() && master != null) {
             mixed.loadMasterWeights(master);
         } else if (header.masterWeights()) {
-            out.println("warning: " + stateFile + " holds fp32 master weights, but this model keeps none; they are not used");
+            out.println("warning: " + stateFile
+                    + " holds fp32 master weights, but this model keeps none; they are not used");
         } else if (master != null) {
             out.println("warning: " + stateFile + " holds no fp32 master weights; they start from the model file's "
                     + "parameters, so this resumed run is not bit-identical to an uninterrupted one");
@@ -425,13 +508,15 @@ public final class Trainer {
         if (header.rngState() != 0) {
             if (mixed != null) mixed.restoreOptimizerRng(header.rngState(), header.rngStateLastUpdate());
         } else if (mixed != null && mixed.optimizerRngState() != 0) { // a file of a model without one (or older llmc4j)
-            out.println("warning: " + stateFile + " holds no stochastic-rounding rng state; it starts again from its seed");
+            out.println(
+                    "warning: " + stateFile + " holds no stochastic-rounding rng state; it starts again from its seed");
         }
         if (header.lossScale() > 0) {
             var saved = new MixedPrecisionState.LossScale(header.lossScale(), header.lossScaleGoodSteps());
             if (mixed != null) mixed.restoreLossScale(saved);
         } else if (mixed != null && mixed.lossScale() != null) {
-            out.println("warning: " + stateFile + " holds no loss scale; the fp16 loss scaler starts again from its initial scale");
+            out.println("warning: " + stateFile
+                    + " holds no loss scale; the fp16 loss scaler starts again from its initial scale");
         }
         if (contents.loader() != null) {
             trainLoader.restore(contents.loader(), stateFile);
@@ -458,7 +543,12 @@ public final class Trainer {
             if (line == null) {
                 Files.write(logFile, new byte[0]);
             } else {
-                Files.writeString(logFile, line + "\n", StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+                Files.writeString(
+                        logFile,
+                        line + "\n",
+                        StandardCharsets.UTF_8,
+                        StandardOpenOption.CREATE,
+                        StandardOpenOption.APPEND);
             }
         } catch (IOException e) {
             throw new LlmcException("cannot write the log " + logFile + ": " + e.getMessage(), e);

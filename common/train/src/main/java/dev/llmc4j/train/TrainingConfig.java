@@ -34,11 +34,33 @@ import java.nio.file.Path;
  * @param rank                this process
  */
 public record TrainingConfig(
-        String trainPattern, String valPattern, int batchSize, int seqLen, int totalBatchTokens, int maxSteps,
-        float learningRate, int warmupSteps, float finalLearningRateFraction, String schedule, float weightDecay,
-        float gradClip, int valEvery, int valMaxSteps, int sampleEvery, int genTokens, boolean overfitSingleBatch,
-        Path outputDir, int checkpointEvery, int checkpointsToKeep, int majorCheckpointEvery, boolean resume,
-        float skipLossZ, float skipNormZ, Path tokenizerFile, int numProcesses, int rank) {
+        String trainPattern,
+        String valPattern,
+        int batchSize,
+        int seqLen,
+        int totalBatchTokens,
+        int maxSteps,
+        float learningRate,
+        int warmupSteps,
+        float finalLearningRateFraction,
+        String schedule,
+        float weightDecay,
+        float gradClip,
+        int valEvery,
+        int valMaxSteps,
+        int sampleEvery,
+        int genTokens,
+        boolean overfitSingleBatch,
+        Path outputDir,
+        int checkpointEvery,
+        int checkpointsToKeep,
+        int majorCheckpointEvery,
+        boolean resume,
+        float skipLossZ,
+        float skipNormZ,
+        Path tokenizerFile,
+        int numProcesses,
+        int rank) {
 
     /** AdamW's fixed hyper-parameters in llm.c's trainer. */
     public static final float BETA1 = 0.9f, BETA2 = 0.95f, EPS = 1e-8f;

@@ -16,8 +16,17 @@ public interface TrainingListener {
      * @param tokensPerSecond the smoothed throughput (-1 before the first timed step)
      * @param skipped      whether the outlier rule (-sl, -sg) skipped this step's update
      */
-    record StepLog(int step, int numSteps, float loss, double lossZ, float norm, double normZ, float learningRate,
-                   double millis, float tokensPerSecond, boolean skipped) {}
+    record StepLog(
+            int step,
+            int numSteps,
+            float loss,
+            double lossZ,
+            float norm,
+            double normZ,
+            float learningRate,
+            double millis,
+            float tokensPerSecond,
+            boolean skipped) {}
 
     /** Whether {@link #beforeUpdate} should run at this (1-based) step. */
     default boolean inspects(int step) {

@@ -52,13 +52,42 @@ public final class TrainingStateFile {
      * @param lossScale          header[40]: an fp16 run's loss scale (0: no loss scaler)
      * @param lossScaleGoodSteps header[41]: the scaler's good steps since the scale last changed
      */
-    public record Header(int numProcesses, int rank, boolean masterWeights, boolean shuffle, int step, long rngState,
-                         long rngStateLastUpdate, int shardPosition, long samplePosition, float lossScale, int lossScaleGoodSteps) {
+    public record Header(
+            int numProcesses,
+            int rank,
+            boolean masterWeights,
+            boolean shuffle,
+            int step,
+            long rngState,
+            long rngStateLastUpdate,
+            int shardPosition,
+            long samplePosition,
+            float lossScale,
+            int lossScaleGoodSteps) {
 
         /** A header without a loss scaler (everything but fp16 runs): header[40..41] stay 0. */
-        public Header(int numProcesses, int rank, boolean masterWeights, boolean shuffle, int step, long rngState,
-                      long rngStateLastUpdate, int shardPosition, long samplePosition) {
-            this(numProcesses, rank, masterWeights, shuffle, step, rngState, rngStateLastUpdate, shardPosition, samplePosition, 0, 0);
+        public Header(
+                int numProcesses,
+                int rank,
+                boolean masterWeights,
+                boolean shuffle,
+                int step,
+                long rngState,
+                long rngStateLastUpdate,
+                int shardPosition,
+                long samplePosition) {
+            this(
+                    numProcesses,
+                    rank,
+                    masterWeights,
+                    shuffle,
+                    step,
+                    rngState,
+                    rngStateLastUpdate,
+                    shardPosition,
+                    samplePosition,
+                    0,
+                    0);
         }
     }
 
@@ -66,15 +95,27 @@ public final class TrainingStateFile {
      * Writes a state file; {@code masterWeights} (numParameters floats, or null) must be given exactly when the
      * header says so. {@code numParameters} is shard_N: the floats in each of m, v and the master weights.
      */
-    public static void write(Path file, Header header, MemorySegment m, MemorySegment v, MemorySegment masterWeights,
-                             long numParameters, DataLoader.State loader) {
+    public static void write(
+            Path file,
+            Header header,
+            MemorySegment m,
+            MemorySegment v,
+            MemorySegment masterWeights,
+            long numParameters,
+            DataLoader.State loader) {
         if (header.masterWeights() != (masterWeights != null))
-            throw new IllegalArgumentException("header[4] says master weights " + (header.masterWeights() ? "follow" : "do not follow")
-                    + " but they are " + (masterWeights != null ? "given" : "not given"));
+            throw new IllegalArgumentException(
+                    "header[4] says master weights " + (header.masterWeights() ? "follow" : "do not follow")
+                            + " but they are " + (masterWeights != null ? "given" : "not given"));
         AtomicFiles.write(file, channel -> {
             var head = ByteBuffer.allocate(1024).order(ByteOrder.LITTLE_ENDIAN);
-            head.putInt(0, MAGIC).putInt(4, VERSION).putInt(8, header.numProcesses()).putInt(12, header.rank());
-            head.putInt(16, header.masterWeights() ? 1 : 0).putInt(20, header.shuffle() ? 1 : 0).putInt(40, header.step());
+            head.putInt(0, MAGIC)
+                    .putInt(4, VERSION)
+                    .putInt(8, header.numProcesses())
+                    .putInt(12, header.rank());
+            head.putInt(16, header.masterWeights() ? 1 : 0)
+                    .putInt(20, header.shuffle() ? 1 : 0)
+                    .putInt(40, header.step());
             head.putLong(80, header.rngState()).putLong(88, header.rngStateLastUpdate());
             head.putLong(120, header.shardPosition()).putLong(128, header.samplePosition());
             // our extension, in slots llm.c leaves 0 (it has no loss scaler): fp16's scale and its good-step count
@@ -109,9 +150,16 @@ public final class TrainingStateFile {
      * ({@code header().masterWeights()}), into {@code masterWeights} unless that is null; validates the file against
      * the run (numParameters = shard_N floats per block).
      */
-    public static Contents read(Path file, long numParameters, int numProcesses, int rank, MemorySegment m, MemorySegment v,
-                                MemorySegment masterWeights) {
-        try (var channel = Headers.openForReading(file); var arena = Arena.ofConfined()) {
+    public static Contents read(
+            Path file,
+            long numParameters,
+            int numProcesses,
+            int rank,
+            MemorySegment m,
+            MemorySegment v,
+            MemorySegment masterWeights) {
+        try (var channel = Headers.openForReading(file);
+                var arena = Arena.ofConfined()) {
             long size = channel.size();
             if (size < 1024) throw new FileFormatException(file, "header", "1024 bytes", size + " bytes");
             var head = ByteBuffer.allocate(1024).order(ByteOrder.LITTLE_ENDIAN);
@@ -126,30 +174,51 @@ public final class TrainingStateFile {
             if (step < 0) throw new FileFormatException(file, "step (header[10])", "0 or more", step);
             long shardPosition = head.getLong(120), samplePosition = head.getLong(128);
             if (shardPosition < 0 || shardPosition > Integer.MAX_VALUE)
-                throw new FileFormatException(file, "shard position (header[30..31])", "a shard index in [0, 2^31)", shardPosition);
+                throw new FileFormatException(
+                        file, "shard position (header[30..31])", "a shard index in [0, 2^31)", shardPosition);
             if (samplePosition < 0)
                 throw new FileFormatException(file, "sample position (header[32..33])", "0 or more", samplePosition);
             float lossScale = head.getFloat(160);
             if (!(lossScale >= 0) || Float.isInfinite(lossScale))
-                throw new FileFormatException(file, "fp16 loss scale (header[40])", "0 (none) or a finite positive scale", lossScale);
+                throw new FileFormatException(
+                        file, "fp16 loss scale (header[40])", "0 (none) or a finite positive scale", lossScale);
             int goodSteps = head.getInt(164);
-            if (goodSteps < 0) throw new FileFormatException(file, "loss scale good steps (header[41])", "0 or more", goodSteps);
-            var header = new Header(numProcesses, rank, hasMasterWeights, shuffle, step, head.getLong(80),
-                    head.getLong(88), (int) shardPosition, samplePosition, lossScale, goodSteps);
+            if (goodSteps < 0)
+                throw new FileFormatException(file, "loss scale good steps (header[41])", "0 or more", goodSteps);
+            var header = new Header(
+                    numProcesses,
+                    rank,
+                    hasMasterWeights,
+                    shuffle,
+                    step,
+                    head.getLong(80),
+                    head.getLong(88),
+                    (int) shardPosition,
+                    samplePosition,
+                    lossScale,
+                    goodSteps);
             long blockBytes = numParameters * Float.BYTES;
             long needed = 1024 + 2 * blockBytes;
             if (size < needed)
-                throw new FileFormatException(file, "AdamW m and v", "2 x " + numParameters + " floats (file of at least " + needed + " bytes)", size + " bytes");
+                throw new FileFormatException(
+                        file,
+                        "AdamW m and v",
+                        "2 x " + numParameters + " floats (file of at least " + needed + " bytes)",
+                        size + " bytes");
             if (hasMasterWeights) {
                 if (size < needed + blockBytes)
-                    throw new FileFormatException(file, "master weights (header[4] = 1)",
-                            numParameters + " floats (" + blockBytes + " bytes) at offset " + needed, (size - needed) + " bytes");
+                    throw new FileFormatException(
+                            file,
+                            "master weights (header[4] = 1)",
+                            numParameters + " floats (" + blockBytes + " bytes) at offset " + needed,
+                            (size - needed) + " bytes");
                 needed += blockBytes;
             }
             var mapped = channel.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
             MemorySegment.copy(mapped, 1024, m, 0, blockBytes);
             MemorySegment.copy(mapped, 1024 + blockBytes, v, 0, blockBytes);
-            if (hasMasterWeights && masterWeights != null) MemorySegment.copy(mapped, 1024 + 2 * blockBytes, masterWeights, 0, blockBytes);
+            if (hasMasterWeights && masterWeights != null)
+                MemorySegment.copy(mapped, 1024 + 2 * blockBytes, masterWeights, 0, blockBytes);
             DataLoader.State loader = null;
             if (shuffle) {
                 long at = needed;
@@ -164,7 +233,8 @@ public final class TrainingStateFile {
                 int[] samples = new int[numSamples];
                 for (int i = 0; i < numSamples; i++) samples[i] = mapped.get(li, at + 8 + 4L * i);
                 at += 8 + 4L * numSamples;
-                if (size != at + MT_STRUCT_BYTES) throw new FileFormatException(file, "file size", at + MT_STRUCT_BYTES, size);
+                if (size != at + MT_STRUCT_BYTES)
+                    throw new FileFormatException(file, "file size", at + MT_STRUCT_BYTES, size);
                 int left = mapped.get(li, at + 8);
                 int next = mapped.get(li, at + 12);
                 int[] words = new int[624];
@@ -182,11 +252,15 @@ public final class TrainingStateFile {
 
     /** A uint64 count of int32 entries at {@code at}, which the rest of the file (and the rng after it) must hold. */
     private static int readCount(Path file, MemorySegment mapped, long at, ValueLayout.OfLong layout, String field) {
-        if (at + 8 > mapped.byteSize()) throw new FileFormatException(file, field, "8 more bytes at offset " + at, "end of file");
+        if (at + 8 > mapped.byteSize())
+            throw new FileFormatException(file, field, "8 more bytes at offset " + at, "end of file");
         long value = mapped.get(layout, at);
         long room = Math.max(0, (mapped.byteSize() - at - 8 - MT_STRUCT_BYTES) / 4);
         if (value < 0 || value > room)
-            throw new FileFormatException(file, field, "a count of at most " + room + " (the int32 entries the file has room for)",
+            throw new FileFormatException(
+                    file,
+                    field,
+                    "a count of at most " + room + " (the int32 entries the file has room for)",
                     Long.toUnsignedString(value));
         return (int) value;
     }
@@ -205,8 +279,14 @@ public final class TrainingStateFile {
         for (long at = 0; at < count; at += chunk) {
             long n = Math.min(chunk, count - at);
             var buffer = ByteBuffer.allocate((int) (n * Float.BYTES)).order(ByteOrder.LITTLE_ENDIAN);
-            MemorySegment.copy(values, ValueLayout.JAVA_FLOAT, at * Float.BYTES, MemorySegment.ofBuffer(buffer),
-                    ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0, n);
+            MemorySegment.copy(
+                    values,
+                    ValueLayout.JAVA_FLOAT,
+                    at * Float.BYTES,
+                    MemorySegment.ofBuffer(buffer),
+                    ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN),
+                    0,
+                    n);
             writeFully(channel, buffer);
         }
     }
@@ -229,7 +309,8 @@ public final class TrainingStateFile {
             return files.map(p -> p.getFileName().toString())
                     .filter(name -> name.matches("DONE_\\d{8}"))
                     .mapToInt(name -> Integer.parseInt(name.substring(5)))
-                    .max().orElse(-1);
+                    .max()
+                    .orElse(-1);
         } catch (IOException e) {
             throw new LlmcException("cannot list " + outputDir + ": " + e.getMessage(), e);
         }

@@ -14,12 +14,12 @@ class LearningRateScheduleTest {
     void cosineWarmsUpThenDecaysToTheFinalFraction() {
         var schedule = LearningRateSchedule.of("cosine", LR, 10, 110, 0.1f);
         assertInstanceOf(LearningRateSchedule.Cosine.class, schedule);
-        assertEquals(LR * 1f / 10, schedule.learningRate(0));          // (step+1)/W
+        assertEquals(LR * 1f / 10, schedule.learningRate(0)); // (step+1)/W
         assertEquals(LR * 10f / 10, schedule.learningRate(9));
-        assertEquals(LR, schedule.learningRate(10));                   // r = 0: the full rate
+        assertEquals(LR, schedule.learningRate(10)); // r = 0: the full rate
         float min = LR * 0.1f;
         assertEquals(min + 0.5f * (min - min) + 0.5f * (LR - min), schedule.learningRate(60), 1e-9f); // r = 0.5
-        assertEquals(min, schedule.learningRate(110), 1e-10f);         // r = 1: the floor
+        assertEquals(min, schedule.learningRate(110), 1e-10f); // r = 1: the floor
         assertThrows(IllegalArgumentException.class, () -> schedule.learningRate(111));
     }
 
@@ -55,10 +55,10 @@ class LearningRateScheduleTest {
     @Test
     void wsdHoldsThenDecaysAsOneMinusSqrt() {
         var schedule = LearningRateSchedule.of("wsd", LR, 10, 100, 0.0f);
-        assertEquals(LR * (1f / 10), schedule.learningRate(0));       // divides first, then multiplies
+        assertEquals(LR * (1f / 10), schedule.learningRate(0)); // divides first, then multiplies
         assertEquals(LR, schedule.learningRate(10));
-        assertEquals(LR, schedule.learningRate(79));                  // D = (int)(0.8 * 100) = 80
-        assertEquals(LR, schedule.learningRate(80));                  // r = 0
+        assertEquals(LR, schedule.learningRate(79)); // D = (int)(0.8 * 100) = 80
+        assertEquals(LR, schedule.learningRate(80)); // r = 0
         assertEquals((1f - (float) Math.sqrt(5f / 20)) * LR, schedule.learningRate(85));
         assertEquals(0f, schedule.learningRate(100));
         // D truncates: N = 13 -> D = 10

@@ -27,7 +27,7 @@ class OutlierDetectorTest {
         double z = detector.update(50.0);
         assertTrue(z > 10, "z = " + z);
         assertTrue(OutlierDetector.shouldSkip(z, 5.0f));
-        assertFalse(OutlierDetector.shouldSkip(z, 0.0f));        // 0 = disabled
+        assertFalse(OutlierDetector.shouldSkip(z, 0.0f)); // 0 = disabled
         assertFalse(OutlierDetector.shouldSkip(Double.NaN, 5.0f)); // still filling
     }
 
@@ -39,7 +39,10 @@ class OutlierDetectorTest {
         double z = 0;
         for (int k = 0; k < 300; k++) z = detector.update(128 + k);
         double sum = 0, sumSq = 0;
-        for (int v = 300; v < 428; v++) { sum += v; sumSq += (double) v * v; }
+        for (int v = 300; v < 428; v++) {
+            sum += v;
+            sumSq += (double) v * v;
+        }
         double mean = sum / 128;
         assertEquals((427 - mean) / Math.sqrt(sumSq / 128 - mean * mean), z, 1e-6);
     }

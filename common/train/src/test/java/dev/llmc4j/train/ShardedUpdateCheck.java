@@ -25,13 +25,14 @@ public final class ShardedUpdateCheck {
      *
      * @return the shard checked (rank 1 of 2), for model-specific checks after it
      */
-    public static <M extends TrainableModel & ShardedOptimizer & HostGradients> OptimizerShard
-            assertShardUpdateEqualsTheFullUpdate(M full, M sharded, int[] x, int[] y, int B, int T) {
+    public static <M extends TrainableModel & ShardedOptimizer & HostGradients>
+            OptimizerShard assertShardUpdateEqualsTheFullUpdate(M full, M sharded, int[] x, int[] y, int B, int T) {
         long N = full.numParameters();
         var shard = OptimizerShard.of(full.parameterSlices(), 1, 2); // rank 1 of 2: the second half of every slice
         boolean[] owned = new boolean[(int) N];
         for (var piece : shard.pieces())
-            for (long i = piece.parameterOffset(); i < piece.parameterOffset() + piece.count(); i++) owned[(int) i] = true;
+            for (long i = piece.parameterOffset(); i < piece.parameterOffset() + piece.count(); i++)
+                owned[(int) i] = true;
         sharded.shardOptimizerState(shard);
         float[] before = sharded.parameters().toArray(ValueLayout.JAVA_FLOAT);
         for (int step = 1; step <= 2; step++) {
@@ -45,7 +46,10 @@ public final class ShardedUpdateCheck {
             // put back what only "other ranks" would update, as the all-gather does
             for (long i = 0; i < N; i++) {
                 if (!owned[(int) i]) {
-                    assertEquals(before[(int) i], at(sharded.parameters(), i), "parameter " + i + " outside the shard moved");
+                    assertEquals(
+                            before[(int) i],
+                            at(sharded.parameters(), i),
+                            "parameter " + i + " outside the shard moved");
                     sharded.parameters().setAtIndex(ValueLayout.JAVA_FLOAT, i, at(full.parameters(), i));
                 }
             }
@@ -62,9 +66,12 @@ public final class ShardedUpdateCheck {
             }
         }
         double norm = full.gradientNorm();
-        double split = full.gradientSquareSum(OptimizerShard.of(full.parameterSlices(), 0, 2)) + full.gradientSquareSum(shard);
+        double split =
+                full.gradientSquareSum(OptimizerShard.of(full.parameterSlices(), 0, 2)) + full.gradientSquareSum(shard);
         assertEquals(norm * norm, split, 1e-6 * norm * norm);
-        assertThrows(IllegalStateException.class, () -> sharded.shardOptimizerState(OptimizerShard.whole(N)),
+        assertThrows(
+                IllegalStateException.class,
+                () -> sharded.shardOptimizerState(OptimizerShard.whole(N)),
                 "only before the first update");
         return shard;
     }

@@ -16,19 +16,50 @@ class TrainableModelTest {
     static final class Moments implements TrainableModel {
         final Arena arena = Arena.ofConfined();
         final MemorySegment m = arena.allocate(16), v = arena.allocate(16);
-        public long numParameters() { return 4; }
-        public int vocabSize() { return 1; }
-        public int maxSeqLen() { return 1; }
-        public float forward(int[] inputs, int[] targets, int B, int T) { return 0; }
+
+        public long numParameters() {
+            return 4;
+        }
+
+        public int vocabSize() {
+            return 1;
+        }
+
+        public int maxSeqLen() {
+            return 1;
+        }
+
+        public float forward(int[] inputs, int[] targets, int B, int T) {
+            return 0;
+        }
+
         public void zeroGrad() {}
+
         public void backward(int microSteps) {}
-        public float gradientNorm() { return 0; }
+
+        public float gradientNorm() {
+            return 0;
+        }
+
         public void update(float lr, float b1, float b2, float eps, float wd, float gradScale, int t) {}
-        public MemorySegment adamFirstMoments() { return m; }
-        public MemorySegment adamSecondMoments() { return v; }
+
+        public MemorySegment adamFirstMoments() {
+            return m;
+        }
+
+        public MemorySegment adamSecondMoments() {
+            return v;
+        }
+
         public void saveCheckpoint(Path file) {}
-        public TokenGenerator generator() { return null; }
-        public void close() { arena.close(); }
+
+        public TokenGenerator generator() {
+            return null;
+        }
+
+        public void close() {
+            arena.close();
+        }
     }
 
     @Test
@@ -43,7 +74,8 @@ class TrainableModelTest {
     @Test
     void otherMomentsAreCopiedIn() {
         try (var model = new Moments()) {
-            model.loadAdamMoments(MemorySegment.ofArray(new float[] {1, 2, 3, 4}), MemorySegment.ofArray(new float[] {5, 6, 7, 8}));
+            model.loadAdamMoments(
+                    MemorySegment.ofArray(new float[] {1, 2, 3, 4}), MemorySegment.ofArray(new float[] {5, 6, 7, 8}));
             assertArrayEquals(new float[] {1, 2, 3, 4}, model.m.toArray(ValueLayout.JAVA_FLOAT));
             assertArrayEquals(new float[] {5, 6, 7, 8}, model.v.toArray(ValueLayout.JAVA_FLOAT));
         }

@@ -38,16 +38,16 @@ class TrainerResumeTest {
     /** 16 bf16 parameters kept as fp32 master weights, rounded stochastically after each AdamW step. */
     static final class MixedPrecisionModel implements TrainableModel, MixedPrecisionState {
         static final int N = 16;
-        final boolean keepsMaster;          // false: a model whose master weights are not saved (today's CPU models)
-        boolean ignoreRngRestore;           // a broken model for the negative control
+        final boolean keepsMaster; // false: a model whose master weights are not saved (today's CPU models)
+        boolean ignoreRngRestore; // a broken model for the negative control
         final Arena arena = Arena.ofConfined();
         final MemorySegment m = arena.allocate(4L * N), v = arena.allocate(4L * N), hostMaster = arena.allocate(4L * N);
-        final float[] params = new float[N];   // bf16 values, widened
+        final float[] params = new float[N]; // bf16 values, widened
         final float[] master = new float[N];
         final float[] grads = new float[N];
         final XorShift rng = new XorShift(13371337);
         long rngBeforeLastUpdate = rng.state();
-        float lossScale = 1024f;            // a dynamic loss scaler's state: doubles after every 2 updates
+        float lossScale = 1024f; // a dynamic loss scaler's state: doubles after every 2 updates
         int goodSteps;
         private int[] lastInputs;
 
@@ -77,9 +77,17 @@ class TrainerResumeTest {
             return Float.intBitsToFloat((bits + random16) & 0xFFFF0000);
         }
 
-        public long numParameters() { return N; }
-        public int vocabSize() { return VOCAB; }
-        public int maxSeqLen() { return 64; }
+        public long numParameters() {
+            return N;
+        }
+
+        public int vocabSize() {
+            return VOCAB;
+        }
+
+        public int maxSeqLen() {
+            return 64;
+        }
 
         public float forward(int[] inputs, int[] targets, int B, int T) {
             lastInputs = inputs.clone();
@@ -88,10 +96,13 @@ class TrainerResumeTest {
             return (float) (loss / (B * T));
         }
 
-        public void zeroGrad() { java.util.Arrays.fill(grads, 0); }
+        public void zeroGrad() {
+            java.util.Arrays.fill(grads, 0);
+        }
 
         public void backward(int microSteps) {
-            for (int i = 0; i < lastInputs.length; i++) grads[lastInputs[i] % N] += (1.0f + (lastInputs[i] & 3)) / (lastInputs.length * microSteps);
+            for (int i = 0; i < lastInputs.length; i++)
+                grads[lastInputs[i] % N] += (1.0f + (lastInputs[i] & 3)) / (lastInputs.length * microSteps);
         }
 
         public float gradientNorm() {
@@ -102,7 +113,7 @@ class TrainerResumeTest {
 
         public void update(float lr, float beta1, float beta2, float eps, float weightDecay, float gradScale, int t) {
             rngBeforeLastUpdate = rng.state();
-            int seed = (int) rng.nextInt32();                 // one seed per update, as the GPU model draws per tensor
+            int seed = (int) rng.nextInt32(); // one seed per update, as the GPU model draws per tensor
             var rounding = new Random(seed);
             for (int i = 0; i < N; i++) {
                 float g = grads[i] * gradScale;
@@ -122,8 +133,13 @@ class TrainerResumeTest {
             }
         }
 
-        public MemorySegment adamFirstMoments() { return m; }
-        public MemorySegment adamSecondMoments() { return v; }
+        public MemorySegment adamFirstMoments() {
+            return m;
+        }
+
+        public MemorySegment adamSecondMoments() {
+            return v;
+        }
 
         @Override
         public MemorySegment masterWeights() {
@@ -137,8 +153,15 @@ class TrainerResumeTest {
             MemorySegment.copy(weights, ValueLayout.JAVA_FLOAT, 0, master, 0, N);
         }
 
-        @Override public long optimizerRngState() { return rng.state(); }
-        @Override public long optimizerRngStateBeforeLastUpdate() { return rngBeforeLastUpdate; }
+        @Override
+        public long optimizerRngState() {
+            return rng.state();
+        }
+
+        @Override
+        public long optimizerRngStateBeforeLastUpdate() {
+            return rngBeforeLastUpdate;
+        }
 
         @Override
         public void restoreOptimizerRng(long state, long stateBeforeLastUpdate) {
@@ -147,7 +170,10 @@ class TrainerResumeTest {
             rngBeforeLastUpdate = stateBeforeLastUpdate;
         }
 
-        @Override public LossScale lossScale() { return new LossScale(lossScale, goodSteps); }
+        @Override
+        public LossScale lossScale() {
+            return new LossScale(lossScale, goodSteps);
+        }
 
         @Override
         public void restoreLossScale(LossScale saved) {
@@ -161,14 +187,45 @@ class TrainerResumeTest {
             AtomicFiles.write(file, buffer.array());
         }
 
-        public TokenGenerator generator() { return null; }
-        public void close() { arena.close(); }
+        public TokenGenerator generator() {
+            return null;
+        }
+
+        public void close() {
+            arena.close();
+        }
     }
 
     private TrainingConfig config(Path out, int steps, boolean resume) {
         // B=2, T=8, 2 micro-steps, checkpoints every 3 steps
-        return new TrainingConfig(dir.resolve("train.bin").toString(), dir.resolve("val.bin").toString(), 2, 8, 32, steps,
-                1e-2f, 2, 0.1f, "cosine", 0.1f, 1.0f, 3, 2, 0, 0, false, out, 3, 0, 0, resume, 0, 0, null, 1, 0);
+        return new TrainingConfig(
+                dir.resolve("train.bin").toString(),
+                dir.resolve("val.bin").toString(),
+                2,
+                8,
+                32,
+                steps,
+                1e-2f,
+                2,
+                0.1f,
+                "cosine",
+                0.1f,
+                1.0f,
+                3,
+                2,
+                0,
+                0,
+                false,
+                out,
+                3,
+                0,
+                0,
+                resume,
+                0,
+                0,
+                null,
+                1,
+                0);
     }
 
     private void writeShards() {
@@ -219,7 +276,8 @@ class TrainerResumeTest {
         long tail = Files.size(state3) - 1024 - 3L * N * 4; // the shuffling loader's permutations and mt19937
         assertTrue(tail > 2520, "loader tail " + tail);
         var block = ByteBuffer.wrap(Files.readAllBytes(state3)).order(ByteOrder.LITTLE_ENDIAN);
-        for (int i = 0; i < N; i++) assertEquals(master3[i], block.getFloat(1024 + 2 * N * 4 + 4 * i), "step-3 master weight " + i);
+        for (int i = 0; i < N; i++)
+            assertEquals(master3[i], block.getFloat(1024 + 2 * N * 4 + 4 * i), "step-3 master weight " + i);
 
         String resumedOutput;
         try (var model = MixedPrecisionModel.fromFile(Trainer.resumeModelFile(dir.resolve("b")), true)) {
@@ -231,9 +289,15 @@ class TrainerResumeTest {
             assertEquals(expectedRngBefore, model.rngBeforeLastUpdate);
         }
         for (String name : new String[] {"model_00000006.bin", "state_00000006_00000.bin"})
-            assertEquals(-1, Files.mismatch(dir.resolve("a").resolve(name), dir.resolve("b").resolve(name)), name);
-        var master6 = ByteBuffer.wrap(Files.readAllBytes(dir.resolve("a/state_00000006_00000.bin"))).order(ByteOrder.LITTLE_ENDIAN);
-        for (int i = 0; i < N; i++) assertEquals(expectedMaster[i], master6.getFloat(1024 + 2 * N * 4 + 4 * i), "master weight " + i);
+            assertEquals(
+                    -1,
+                    Files.mismatch(
+                            dir.resolve("a").resolve(name), dir.resolve("b").resolve(name)),
+                    name);
+        var master6 = ByteBuffer.wrap(Files.readAllBytes(dir.resolve("a/state_00000006_00000.bin")))
+                .order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < N; i++)
+            assertEquals(expectedMaster[i], master6.getFloat(1024 + 2 * N * 4 + 4 * i), "master weight " + i);
     }
 
     /** The test above would notice a model whose rounding rng starts again from its seed: it then ends elsewhere. */

@@ -42,16 +42,18 @@ class TrainingStateFuzzTest {
         TokenShard.write(shard, TokenShard.Kind.GPT2, RandomTokens.of(400, 10, 6));
         int B = 2, T = 8;
         Path valid = dir.resolve("valid.bin");
-                try (var loader = new DataLoader(shard.toString(), B, T, 0, 1, true, 10)) {
+        try (var loader = new DataLoader(shard.toString(), B, T, 0, 1, true, 10)) {
             for (int i = 0; i < 5; i++) loader.nextBatch();
-            var header = new TrainingStateFile.Header(1, 0, false, true, 5, 0, 0, loader.shardPosition(), loader.samplePosition());
-            TrainingStateFile.write(valid, header, values(N, 7),
-                    values(N, 8), null, N, loader.state());
+            var header = new TrainingStateFile.Header(
+                    1, 0, false, true, 5, 0, 0, loader.shardPosition(), loader.samplePosition());
+            TrainingStateFile.write(valid, header, values(N, 7), values(N, 8), null, N, loader.state());
         }
         byte[] bytes = Files.readAllBytes(valid);
         var fields = new ArrayList<Field>();
-        for (int slot : new int[] {0, 1, 2, 3, 4, 5, 10, 40, 41}) fields.add(Field.int32("header[" + slot + "]", 4L * slot));
-        for (int slot : new int[] {20, 22, 30, 32}) fields.add(Field.int64("header[" + slot + ".." + (slot + 1) + "]", 4L * slot));
+        for (int slot : new int[] {0, 1, 2, 3, 4, 5, 10, 40, 41})
+            fields.add(Field.int32("header[" + slot + "]", 4L * slot));
+        for (int slot : new int[] {20, 22, 30, 32})
+            fields.add(Field.int64("header[" + slot + ".." + (slot + 1) + "]", 4L * slot));
         long tail = 1024 + 8 * N;
         var le = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
         int numShards = (int) le.getLong((int) tail);
@@ -65,15 +67,21 @@ class TrainingStateFuzzTest {
         long rngAt = samplesAt + 8 + 4L * numSamples;
         fields.add(Field.int32("mt19937 left", rngAt + 8));
         fields.add(Field.int32("mt19937 next", rngAt + 12));
-        assertNoFailures(new FormatFuzzer(dir, 20241205 + 30, 200).fuzzBinary("training state", "state_00000005_00000.bin", bytes, fields, file -> {
-            try (var arena = Arena.ofConfined(); var loader = new DataLoader(shard.toString(), B, T, 0, 1, true, 10)) {
-                var m = arena.allocate(N * Float.BYTES);
-                var v = arena.allocate(N * Float.BYTES);
-                var contents = TrainingStateFile.read(file, N, 1, 0, m, v, null);
-                if (contents.loader() != null) loader.restore(contents.loader(), file);
-                else loader.resume(contents.header().shardPosition(), contents.header().samplePosition(), file);
-                for (int i = 0; i < 3; i++) loader.nextBatch();
-            }
-        }));
+        assertNoFailures(new FormatFuzzer(dir, 20241205 + 30, 200)
+                .fuzzBinary("training state", "state_00000005_00000.bin", bytes, fields, file -> {
+                    try (var arena = Arena.ofConfined();
+                            var loader = new DataLoader(shard.toString(), B, T, 0, 1, true, 10)) {
+                        var m = arena.allocate(N * Float.BYTES);
+                        var v = arena.allocate(N * Float.BYTES);
+                        var contents = TrainingStateFile.read(file, N, 1, 0, m, v, null);
+                        if (contents.loader() != null) loader.restore(contents.loader(), file);
+                        else
+                            loader.resume(
+                                    contents.header().shardPosition(),
+                                    contents.header().samplePosition(),
+                                    file);
+                        for (int i = 0; i < 3; i++) loader.nextBatch();
+                    }
+                }));
     }
 }

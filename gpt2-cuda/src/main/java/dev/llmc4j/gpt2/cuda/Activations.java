@@ -1,7 +1,6 @@
 package dev.llmc4j.gpt2.cuda;
 
 import dev.llmc4j.model.GPT2Config;
-
 import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
@@ -25,42 +24,42 @@ import java.util.Objects;
  * @param flag     the fp16 overflow check's answer
  */
 public record Activations(
-        DeviceTensor encoded,         // (BT, C) X
-        DeviceTensor ln1,             // ([L], BT, C) X
-        DeviceTensor ln1Mean,         // (L, BT) f32
-        DeviceTensor ln1Rstd,         // (L, BT) f32
-        DeviceTensor qkv,             // (L, BT, 3C) X
-        DeviceTensor atty,            // (L, BT, C) X
-        DeviceTensor lse,             // (L, B, NH, T) f32             flash only
-        DeviceTensor att,             // (L, B, NH, T, T) f32          plain only
-        DeviceTensor residual2,       // (L, BT, C) X
-        DeviceTensor ln2,             // ([L], BT, C) X
-        DeviceTensor ln2Mean,         // (L, BT) f32
-        DeviceTensor ln2Rstd,         // (L, BT) f32
-        DeviceTensor fch,             // (L, BT, 4C) X
-        DeviceTensor fchGelu,         // ([L], BT, 4C) X
-        DeviceTensor residual3,       // (L, BT, C) X
-        DeviceTensor lnf,             // (BT, C) X
-        DeviceTensor lnfMean,         // (BT) f32
-        DeviceTensor lnfRstd,         // (BT) f32
-        DeviceTensor logits,          // (BT, Vp) X                    dlogits in place during the backward pass
-        DeviceTensor losses,          // (BT) f32
-        DeviceTensor scratch,         // (BT, C) X                     attproj / fcproj before the residual add
-        DeviceTensor dresidual,       // (BT, C) X
-        DeviceTensor dbtc,            // (BT, C) X
-        DeviceTensor dbt4c,           // (BT, 4C) X
-        DeviceTensor dqkv,            // (BT, 3C) X
-        DeviceTensor attD,            // (B, NH, T) f32                flash only
-        DeviceTensor dpreatt,         // (B, NH, T, T) f32             plain only
-        DeviceTensor partials,        // (256 row chunks, 2 * 4C) f32
-        DeviceTensor norm,            // (1024 + 1) f32
-        DeviceTensor flag,            // (1) int
-        DeviceTensor inputs,          // (BT) int
-        DeviceTensor targets,         // (BT) int
-        DeviceTensor bucketTokens,    // (BT) int                      encoder backward's buckets
-        DeviceTensor bucketStarts,    // (BT + 1) int
+        DeviceTensor encoded, // (BT, C) X
+        DeviceTensor ln1, // ([L], BT, C) X
+        DeviceTensor ln1Mean, // (L, BT) f32
+        DeviceTensor ln1Rstd, // (L, BT) f32
+        DeviceTensor qkv, // (L, BT, 3C) X
+        DeviceTensor atty, // (L, BT, C) X
+        DeviceTensor lse, // (L, B, NH, T) f32             flash only
+        DeviceTensor att, // (L, B, NH, T, T) f32          plain only
+        DeviceTensor residual2, // (L, BT, C) X
+        DeviceTensor ln2, // ([L], BT, C) X
+        DeviceTensor ln2Mean, // (L, BT) f32
+        DeviceTensor ln2Rstd, // (L, BT) f32
+        DeviceTensor fch, // (L, BT, 4C) X
+        DeviceTensor fchGelu, // ([L], BT, 4C) X
+        DeviceTensor residual3, // (L, BT, C) X
+        DeviceTensor lnf, // (BT, C) X
+        DeviceTensor lnfMean, // (BT) f32
+        DeviceTensor lnfRstd, // (BT) f32
+        DeviceTensor logits, // (BT, Vp) X                    dlogits in place during the backward pass
+        DeviceTensor losses, // (BT) f32
+        DeviceTensor scratch, // (BT, C) X                     attproj / fcproj before the residual add
+        DeviceTensor dresidual, // (BT, C) X
+        DeviceTensor dbtc, // (BT, C) X
+        DeviceTensor dbt4c, // (BT, 4C) X
+        DeviceTensor dqkv, // (BT, 3C) X
+        DeviceTensor attD, // (B, NH, T) f32                flash only
+        DeviceTensor dpreatt, // (B, NH, T, T) f32             plain only
+        DeviceTensor partials, // (256 row chunks, 2 * 4C) f32
+        DeviceTensor norm, // (1024 + 1) f32
+        DeviceTensor flag, // (1) int
+        DeviceTensor inputs, // (BT) int
+        DeviceTensor targets, // (BT) int
+        DeviceTensor bucketTokens, // (BT) int                      encoder backward's buckets
+        DeviceTensor bucketStarts, // (BT + 1) int
         DeviceTensor bucketPositions, // (BT) int
-        long totalBytes) {            // the whole allocation, a multiple of ALIGN
+        long totalBytes) { // the whole allocation, a multiple of ALIGN
 
     public static final int ALIGN = 256;
 
@@ -69,12 +68,18 @@ public record Activations(
      * recompute keeps for a single layer, which every layer then reuses).
      */
     public record DeviceTensor(String name, long address, long elementsPerLayer, int layers, int elementBytes) {
-        public long elements() { return elementsPerLayer * layers; }
-        public long bytes() { return elements() * elementBytes; }
+        public long elements() {
+            return elementsPerLayer * layers;
+        }
+
+        public long bytes() {
+            return elements() * elementBytes;
+        }
         /** Layer l's slice; the one slice of a single-layer tensor. */
         public long layer(int l) {
             return layers == 1 ? address : address + l * elementsPerLayer * elementBytes;
         }
+
         DeviceTensor at(long base) {
             return new DeviceTensor(name, base + address, elementsPerLayer, layers, elementBytes);
         }
@@ -85,19 +90,44 @@ public record Activations(
      * {@code residual} is the layer's input (encoded for layer 0, else residual3 of layer l - 1); {@code lse} is 0
      * for plain attention, {@code att} 0 for flash attention.
      */
-    public record Layer(long residual, long ln1, long ln1Mean, long ln1Rstd, long qkv, long atty, long lse, long att,
-                        long residual2, long ln2, long ln2Mean, long ln2Rstd, long fch, long fchGelu,
-                        long residual3) {}
+    public record Layer(
+            long residual,
+            long ln1,
+            long ln1Mean,
+            long ln1Rstd,
+            long qkv,
+            long atty,
+            long lse,
+            long att,
+            long residual2,
+            long ln2,
+            long ln2Mean,
+            long ln2Rstd,
+            long fch,
+            long fchGelu,
+            long residual3) {}
 
     public Layer layer(int l) {
-        return new Layer(l == 0 ? encoded.address() : residual3.layer(l - 1), ln1.layer(l), ln1Mean.layer(l),
-                ln1Rstd.layer(l), qkv.layer(l), atty.layer(l), lse == null ? 0 : lse.layer(l),
-                att == null ? 0 : att.layer(l), residual2.layer(l), ln2.layer(l), ln2Mean.layer(l), ln2Rstd.layer(l),
-                fch.layer(l), fchGelu.layer(l), residual3.layer(l));
+        return new Layer(
+                l == 0 ? encoded.address() : residual3.layer(l - 1),
+                ln1.layer(l),
+                ln1Mean.layer(l),
+                ln1Rstd.layer(l),
+                qkv.layer(l),
+                atty.layer(l),
+                lse == null ? 0 : lse.layer(l),
+                att == null ? 0 : att.layer(l),
+                residual2.layer(l),
+                ln2.layer(l),
+                ln2Mean.layer(l),
+                ln2Rstd.layer(l),
+                fch.layer(l),
+                fchGelu.layer(l),
+                residual3.layer(l));
     }
 
-    public static Activations plan(GPT2Config config, int batchSize, int seqLen, Precision precision, boolean flash,
-                                   int recompute) {
+    public static Activations plan(
+            GPT2Config config, int batchSize, int seqLen, Precision precision, boolean flash, int recompute) {
         if (recompute < 0 || recompute > 2)
             throw new IllegalArgumentException("recompute must be 0, 1 or 2: " + recompute);
         int L = config.numLayers();
@@ -162,12 +192,45 @@ public record Activations(
 
     /** The same tensors in an allocation that starts at device address {@code base}. */
     public Activations at(long base) {
-        DeviceTensor[] moved = tensors(this).stream().map(t -> t == null ? null : t.at(base))
-                .toArray(DeviceTensor[]::new);
-        return new Activations(moved[0], moved[1], moved[2], moved[3], moved[4], moved[5], moved[6], moved[7], moved[8],
-                moved[9], moved[10], moved[11], moved[12], moved[13], moved[14], moved[15], moved[16], moved[17],
-                moved[18], moved[19], moved[20], moved[21], moved[22], moved[23], moved[24], moved[25], moved[26],
-                moved[27], moved[28], moved[29], moved[30], moved[31], moved[32], moved[33], moved[34], totalBytes);
+        DeviceTensor[] moved =
+                tensors(this).stream().map(t -> t == null ? null : t.at(base)).toArray(DeviceTensor[]::new);
+        return new Activations(
+                moved[0],
+                moved[1],
+                moved[2],
+                moved[3],
+                moved[4],
+                moved[5],
+                moved[6],
+                moved[7],
+                moved[8],
+                moved[9],
+                moved[10],
+                moved[11],
+                moved[12],
+                moved[13],
+                moved[14],
+                moved[15],
+                moved[16],
+                moved[17],
+                moved[18],
+                moved[19],
+                moved[20],
+                moved[21],
+                moved[22],
+                moved[23],
+                moved[24],
+                moved[25],
+                moved[26],
+                moved[27],
+                moved[28],
+                moved[29],
+                moved[30],
+                moved[31],
+                moved[32],
+                moved[33],
+                moved[34],
+                totalBytes);
     }
 
     /** The tensors present (flash or plain attention leaves two out), in allocation order. */
@@ -176,9 +239,41 @@ public record Activations(
     }
 
     private static List<DeviceTensor> tensors(Activations a) {
-        return Arrays.asList(a.encoded, a.ln1, a.ln1Mean, a.ln1Rstd, a.qkv, a.atty, a.lse, a.att,
-                a.residual2, a.ln2, a.ln2Mean, a.ln2Rstd, a.fch, a.fchGelu, a.residual3, a.lnf, a.lnfMean, a.lnfRstd,
-                a.logits, a.losses, a.scratch, a.dresidual, a.dbtc, a.dbt4c, a.dqkv, a.attD, a.dpreatt, a.partials,
-                a.norm, a.flag, a.inputs, a.targets, a.bucketTokens, a.bucketStarts, a.bucketPositions);
+        return Arrays.asList(
+                a.encoded,
+                a.ln1,
+                a.ln1Mean,
+                a.ln1Rstd,
+                a.qkv,
+                a.atty,
+                a.lse,
+                a.att,
+                a.residual2,
+                a.ln2,
+                a.ln2Mean,
+                a.ln2Rstd,
+                a.fch,
+                a.fchGelu,
+                a.residual3,
+                a.lnf,
+                a.lnfMean,
+                a.lnfRstd,
+                a.logits,
+                a.losses,
+                a.scratch,
+                a.dresidual,
+                a.dbtc,
+                a.dbt4c,
+                a.dqkv,
+                a.attD,
+                a.dpreatt,
+                a.partials,
+                a.norm,
+                a.flag,
+                a.inputs,
+                a.targets,
+                a.bucketTokens,
+                a.bucketStarts,
+                a.bucketPositions);
     }
 }

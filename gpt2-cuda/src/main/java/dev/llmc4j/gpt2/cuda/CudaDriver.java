@@ -1,7 +1,12 @@
 package dev.llmc4j.gpt2.cuda;
 
-import dev.llmc4j.util.LlmcException;
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
+import dev.llmc4j.util.LlmcException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
@@ -11,12 +16,6 @@ import java.lang.invoke.MethodHandle;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-
-import static java.lang.foreign.ValueLayout.ADDRESS;
-import static java.lang.foreign.ValueLayout.JAVA_BYTE;
-import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
-import static java.lang.foreign.ValueLayout.JAVA_INT;
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * The CUDA driver API (libcuda.so.1), bound at run time through FFM: no JNI, no C shim, nothing linked at build
@@ -32,7 +31,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * Several entry points exist in versioned forms (cuMemAlloc_v2, ...): the header's #defines pick those, so we
  * look them up by their versioned names, falling back to older names where drivers differ.
  */
-@SuppressWarnings("restricted")   // FFM: binding native code is the point of this class
+@SuppressWarnings("restricted") // FFM: binding native code is the point of this class
 public final class CudaDriver {
 
     // CUdevice_attribute values used here (cuda.h)
@@ -54,23 +53,52 @@ public final class CudaDriver {
     /** Device ordinal handle -> its primary context, retained once for the life of the process. */
     private final Map<Integer, MemorySegment> primaryContexts = new HashMap<>();
 
-    private final MethodHandle cuInit, cuDriverGetVersion, cuDeviceGetCount, cuDeviceGet, cuDeviceGetName,
-            cuDeviceGetAttribute, cuDevicePrimaryCtxRetain, cuCtxSetCurrent,
-            cuCtxSynchronize, cuMemGetInfo, cuMemAlloc, cuMemFree, cuMemcpyHtoD, cuMemcpyDtoH, cuMemcpyDtoD,
-            cuMemcpyHtoDAsync, cuMemcpyDtoHAsync, cuMemsetD8, cuStreamCreate, cuStreamSynchronize,
-            cuStreamDestroy, cuEventCreate, cuEventRecord, cuEventSynchronize, cuStreamWaitEvent, cuEventElapsedTime, cuEventDestroy,
-            cuModuleLoadData, cuModuleUnload, cuModuleGetFunction, cuFuncSetAttribute, cuLaunchKernel,
-            cuGetErrorName, cuGetErrorString;
+    private final MethodHandle cuInit,
+            cuDriverGetVersion,
+            cuDeviceGetCount,
+            cuDeviceGet,
+            cuDeviceGetName,
+            cuDeviceGetAttribute,
+            cuDevicePrimaryCtxRetain,
+            cuCtxSetCurrent,
+            cuCtxSynchronize,
+            cuMemGetInfo,
+            cuMemAlloc,
+            cuMemFree,
+            cuMemcpyHtoD,
+            cuMemcpyDtoH,
+            cuMemcpyDtoD,
+            cuMemcpyHtoDAsync,
+            cuMemcpyDtoHAsync,
+            cuMemsetD8,
+            cuStreamCreate,
+            cuStreamSynchronize,
+            cuStreamDestroy,
+            cuEventCreate,
+            cuEventRecord,
+            cuEventSynchronize,
+            cuStreamWaitEvent,
+            cuEventElapsedTime,
+            cuEventDestroy,
+            cuModuleLoadData,
+            cuModuleUnload,
+            cuModuleGetFunction,
+            cuFuncSetAttribute,
+            cuLaunchKernel,
+            cuGetErrorName,
+            cuGetErrorString;
 
     private CudaDriver(SymbolLookup lib) {
-        var status = FunctionDescriptor.of(JAVA_INT, JAVA_INT);        // CUresult f(int)
+        var status = FunctionDescriptor.of(JAVA_INT, JAVA_INT); // CUresult f(int)
         cuInit = bind(lib, status, "cuInit");
         cuDriverGetVersion = bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS), "cuDriverGetVersion");
         cuDeviceGetCount = bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS), "cuDeviceGetCount");
         cuDeviceGet = bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), "cuDeviceGet");
         cuDeviceGetName = bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), "cuDeviceGetName");
-        cuDeviceGetAttribute = bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), "cuDeviceGetAttribute");
-        cuDevicePrimaryCtxRetain = bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), "cuDevicePrimaryCtxRetain");
+        cuDeviceGetAttribute =
+                bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), "cuDeviceGetAttribute");
+        cuDevicePrimaryCtxRetain =
+                bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), "cuDevicePrimaryCtxRetain");
         cuCtxSetCurrent = bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS), "cuCtxSetCurrent");
         cuCtxSynchronize = bind(lib, FunctionDescriptor.of(JAVA_INT), "cuCtxSynchronize");
         cuMemGetInfo = bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), "cuMemGetInfo_v2");
@@ -79,8 +107,10 @@ public final class CudaDriver {
         cuMemcpyHtoD = bind(lib, FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG), "cuMemcpyHtoD_v2");
         cuMemcpyDtoH = bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG), "cuMemcpyDtoH_v2");
         cuMemcpyDtoD = bind(lib, FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG), "cuMemcpyDtoD_v2");
-        cuMemcpyHtoDAsync = bind(lib, FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS), "cuMemcpyHtoDAsync_v2");
-        cuMemcpyDtoHAsync = bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS), "cuMemcpyDtoHAsync_v2");
+        cuMemcpyHtoDAsync = bind(
+                lib, FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS), "cuMemcpyHtoDAsync_v2");
+        cuMemcpyDtoHAsync = bind(
+                lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS), "cuMemcpyDtoHAsync_v2");
         cuMemsetD8 = bind(lib, FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_BYTE, JAVA_LONG), "cuMemsetD8_v2");
         cuStreamCreate = bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), "cuStreamCreate");
         cuStreamSynchronize = bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS), "cuStreamSynchronize");
@@ -89,16 +119,26 @@ public final class CudaDriver {
         cuEventRecord = bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), "cuEventRecord");
         cuEventSynchronize = bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS), "cuEventSynchronize");
         cuStreamWaitEvent = bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT), "cuStreamWaitEvent");
-        cuEventElapsedTime = bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS), "cuEventElapsedTime_v2", "cuEventElapsedTime");
+        cuEventElapsedTime = bind(
+                lib,
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS),
+                "cuEventElapsedTime_v2",
+                "cuEventElapsedTime");
         cuEventDestroy = bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS), "cuEventDestroy_v2");
         cuModuleLoadData = bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), "cuModuleLoadData");
         cuModuleUnload = bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS), "cuModuleUnload");
-        cuModuleGetFunction = bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS), "cuModuleGetFunction");
-        cuFuncSetAttribute = bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), "cuFuncSetAttribute");
+        cuModuleGetFunction =
+                bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS), "cuModuleGetFunction");
+        cuFuncSetAttribute =
+                bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), "cuFuncSetAttribute");
         // CUresult cuLaunchKernel(CUfunction f, uint gx, gy, gz, uint bx, by, bz, uint sharedMemBytes,
         //                         CUstream hStream, void** kernelParams, void** extra)
-        cuLaunchKernel = bind(lib, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT,
-                JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS), "cuLaunchKernel");
+        cuLaunchKernel = bind(
+                lib,
+                FunctionDescriptor.of(
+                        JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
+                        ADDRESS, ADDRESS, ADDRESS),
+                "cuLaunchKernel");
         cuGetErrorName = bind(lib, FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS), "cuGetErrorName");
         cuGetErrorString = bind(lib, FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS), "cuGetErrorString");
     }
@@ -124,7 +164,8 @@ public final class CudaDriver {
             if (instance != null) return instance;
             if (loadFailure != null) throw loadFailure;
             try {
-                SymbolLookup lib = NativeLibraries.open("CUDA driver (libcuda.so.1)", List.of("libcuda.so.1", "libcuda.so"));
+                SymbolLookup lib =
+                        NativeLibraries.open("CUDA driver (libcuda.so.1)", List.of("libcuda.so.1", "libcuda.so"));
                 var driver = new CudaDriver(lib);
                 driver.check(driver.invokeInt(driver.cuInit, 0), "cuInit(0)");
                 instance = driver;
@@ -174,7 +215,9 @@ public final class CudaDriver {
             int r = (int) h.invokeExact(code, out);
             if (r != 0) return fallback;
             MemorySegment str = out.get(ADDRESS, 0);
-            return str.equals(MemorySegment.NULL) ? fallback : str.reinterpret(4096).getString(0);
+            return str.equals(MemorySegment.NULL)
+                    ? fallback
+                    : str.reinterpret(4096).getString(0);
         } catch (Throwable t) {
             return fallback;
         }
@@ -202,7 +245,9 @@ public final class CudaDriver {
             MemorySegment v = arena.allocate(JAVA_INT);
             check((int) cuDriverGetVersion.invokeExact(v), "cuDriverGetVersion");
             return v.get(JAVA_INT, 0);
-        } catch (Throwable t) { throw rethrow(t); }
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     public int deviceCount() {
@@ -210,7 +255,9 @@ public final class CudaDriver {
             MemorySegment n = arena.allocate(JAVA_INT);
             check((int) cuDeviceGetCount.invokeExact(n), "cuDeviceGetCount");
             return n.get(JAVA_INT, 0);
-        } catch (Throwable t) { throw rethrow(t); }
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     /** The CUdevice handle (an int) of ordinal {@code ordinal}. */
@@ -219,7 +266,9 @@ public final class CudaDriver {
             MemorySegment d = arena.allocate(JAVA_INT);
             check((int) cuDeviceGet.invokeExact(d, ordinal), "cuDeviceGet(" + ordinal + ")");
             return d.get(JAVA_INT, 0);
-        } catch (Throwable t) { throw rethrow(t); }
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     public String deviceName(int device) {
@@ -227,15 +276,21 @@ public final class CudaDriver {
             MemorySegment name = arena.allocate(256);
             check((int) cuDeviceGetName.invokeExact(name, 256, device), "cuDeviceGetName");
             return name.getString(0);
-        } catch (Throwable t) { throw rethrow(t); }
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     public int deviceAttribute(int attribute, int device) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment v = arena.allocate(JAVA_INT);
-            check((int) cuDeviceGetAttribute.invokeExact(v, attribute, device), "cuDeviceGetAttribute(" + attribute + ")");
+            check(
+                    (int) cuDeviceGetAttribute.invokeExact(v, attribute, device),
+                    "cuDeviceGetAttribute(" + attribute + ")");
             return v.get(JAVA_INT, 0);
-        } catch (Throwable t) { throw rethrow(t); }
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     /**
@@ -252,7 +307,9 @@ public final class CudaDriver {
                     MemorySegment ctx = arena.allocate(ADDRESS);
                     check((int) cuDevicePrimaryCtxRetain.invokeExact(ctx, device), "cuDevicePrimaryCtxRetain");
                     context = ctx.get(ADDRESS, 0);
-                } catch (Throwable t) { throw rethrow(t); }
+                } catch (Throwable t) {
+                    throw rethrow(t);
+                }
                 primaryContexts.put(device, context);
             }
         }
@@ -262,14 +319,20 @@ public final class CudaDriver {
 
     /** CUDA contexts are per thread: call this on any thread that is not the one that created the model. */
     public void setCurrentContext(MemorySegment context) {
-        try { check((int) cuCtxSetCurrent.invokeExact(context), "cuCtxSetCurrent"); }
-        catch (Throwable t) { throw rethrow(t); }
+        try {
+            check((int) cuCtxSetCurrent.invokeExact(context), "cuCtxSetCurrent");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     /** Waits for all work on the current context; asynchronous kernel errors surface here. */
     public void synchronize() {
-        try { check((int) cuCtxSynchronize.invokeExact(), "cuCtxSynchronize"); }
-        catch (Throwable t) { throw rethrow(t); }
+        try {
+            check((int) cuCtxSynchronize.invokeExact(), "cuCtxSynchronize");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     /** {free, total} device memory in bytes. */
@@ -278,7 +341,9 @@ public final class CudaDriver {
             MemorySegment free = arena.allocate(JAVA_LONG), total = arena.allocate(JAVA_LONG);
             check((int) cuMemGetInfo.invokeExact(free, total), "cuMemGetInfo");
             return new long[] {free.get(JAVA_LONG, 0), total.get(JAVA_LONG, 0)};
-        } catch (Throwable t) { throw rethrow(t); }
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     // ---------------------------------------------------------------------------------------------------------
@@ -289,44 +354,71 @@ public final class CudaDriver {
             MemorySegment ptr = arena.allocate(JAVA_LONG);
             check((int) cuMemAlloc.invokeExact(ptr, bytes), "cuMemAlloc_v2(" + bytes + " bytes)");
             return ptr.get(JAVA_LONG, 0);
-        } catch (Throwable t) { throw rethrow(t); }
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     public void memFree(long devicePtr) {
-        try { check((int) cuMemFree.invokeExact(devicePtr), "cuMemFree_v2"); }
-        catch (Throwable t) { throw rethrow(t); }
+        try {
+            check((int) cuMemFree.invokeExact(devicePtr), "cuMemFree_v2");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     /** Host to device, synchronous. {@code src} must be native (off-heap) memory. */
     public void memcpyHtoD(long dst, MemorySegment src, long bytes) {
-        try { check((int) cuMemcpyHtoD.invokeExact(dst, src, bytes), "cuMemcpyHtoD_v2(" + bytes + " bytes)"); }
-        catch (Throwable t) { throw rethrow(t); }
+        try {
+            check((int) cuMemcpyHtoD.invokeExact(dst, src, bytes), "cuMemcpyHtoD_v2(" + bytes + " bytes)");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     /** Device to host, synchronous (waits for preceding work on the default stream). */
     public void memcpyDtoH(MemorySegment dst, long src, long bytes) {
-        try { check((int) cuMemcpyDtoH.invokeExact(dst, src, bytes), "cuMemcpyDtoH_v2(" + bytes + " bytes)"); }
-        catch (Throwable t) { throw rethrow(t); }
+        try {
+            check((int) cuMemcpyDtoH.invokeExact(dst, src, bytes), "cuMemcpyDtoH_v2(" + bytes + " bytes)");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     public void memcpyDtoD(long dst, long src, long bytes) {
-        try { check((int) cuMemcpyDtoD.invokeExact(dst, src, bytes), "cuMemcpyDtoD_v2(" + bytes + " bytes)"); }
-        catch (Throwable t) { throw rethrow(t); }
+        try {
+            check((int) cuMemcpyDtoD.invokeExact(dst, src, bytes), "cuMemcpyDtoD_v2(" + bytes + " bytes)");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     public void memcpyHtoDAsync(long dst, MemorySegment src, long bytes, MemorySegment stream) {
-        try { check((int) cuMemcpyHtoDAsync.invokeExact(dst, src, bytes, stream), "cuMemcpyHtoDAsync_v2(" + bytes + " bytes)"); }
-        catch (Throwable t) { throw rethrow(t); }
+        try {
+            check(
+                    (int) cuMemcpyHtoDAsync.invokeExact(dst, src, bytes, stream),
+                    "cuMemcpyHtoDAsync_v2(" + bytes + " bytes)");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     public void memcpyDtoHAsync(MemorySegment dst, long src, long bytes, MemorySegment stream) {
-        try { check((int) cuMemcpyDtoHAsync.invokeExact(dst, src, bytes, stream), "cuMemcpyDtoHAsync_v2(" + bytes + " bytes)"); }
-        catch (Throwable t) { throw rethrow(t); }
+        try {
+            check(
+                    (int) cuMemcpyDtoHAsync.invokeExact(dst, src, bytes, stream),
+                    "cuMemcpyDtoHAsync_v2(" + bytes + " bytes)");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     public void memsetD8(long dst, byte value, long bytes) {
-        try { check((int) cuMemsetD8.invokeExact(dst, value, bytes), "cuMemsetD8_v2(" + bytes + " bytes)"); }
-        catch (Throwable t) { throw rethrow(t); }
+        try {
+            check((int) cuMemsetD8.invokeExact(dst, value, bytes), "cuMemsetD8_v2(" + bytes + " bytes)");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     // ---------------------------------------------------------------------------------------------------------
@@ -342,17 +434,25 @@ public final class CudaDriver {
             MemorySegment s = arena.allocate(ADDRESS);
             check((int) cuStreamCreate.invokeExact(s, flags), "cuStreamCreate");
             return s.get(ADDRESS, 0);
-        } catch (Throwable t) { throw rethrow(t); }
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     public void streamSynchronize(MemorySegment stream) {
-        try { check((int) cuStreamSynchronize.invokeExact(stream), "cuStreamSynchronize"); }
-        catch (Throwable t) { throw rethrow(t); }
+        try {
+            check((int) cuStreamSynchronize.invokeExact(stream), "cuStreamSynchronize");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     public void streamDestroy(MemorySegment stream) {
-        try { check((int) cuStreamDestroy.invokeExact(stream), "cuStreamDestroy_v2"); }
-        catch (Throwable t) { throw rethrow(t); }
+        try {
+            check((int) cuStreamDestroy.invokeExact(stream), "cuStreamDestroy_v2");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     public MemorySegment eventCreate() {
@@ -365,23 +465,34 @@ public final class CudaDriver {
             MemorySegment e = arena.allocate(ADDRESS);
             check((int) cuEventCreate.invokeExact(e, flags), "cuEventCreate");
             return e.get(ADDRESS, 0);
-        } catch (Throwable t) { throw rethrow(t); }
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     public void eventRecord(MemorySegment event, MemorySegment stream) {
-        try { check((int) cuEventRecord.invokeExact(event, stream), "cuEventRecord"); }
-        catch (Throwable t) { throw rethrow(t); }
+        try {
+            check((int) cuEventRecord.invokeExact(event, stream), "cuEventRecord");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     /** Work enqueued on {@code stream} after this call waits until {@code event}'s last recorded point is reached. */
     public void streamWaitEvent(MemorySegment stream, MemorySegment event) {
-        try { check((int) cuStreamWaitEvent.invokeExact(stream, event, 0), "cuStreamWaitEvent"); }
-        catch (Throwable t) { throw rethrow(t); }
+        try {
+            check((int) cuStreamWaitEvent.invokeExact(stream, event, 0), "cuStreamWaitEvent");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     public void eventSynchronize(MemorySegment event) {
-        try { check((int) cuEventSynchronize.invokeExact(event), "cuEventSynchronize"); }
-        catch (Throwable t) { throw rethrow(t); }
+        try {
+            check((int) cuEventSynchronize.invokeExact(event), "cuEventSynchronize");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     /** Milliseconds between two recorded (and completed) events. */
@@ -390,12 +501,17 @@ public final class CudaDriver {
             MemorySegment ms = arena.allocate(JAVA_FLOAT);
             check((int) cuEventElapsedTime.invokeExact(ms, start, end), "cuEventElapsedTime");
             return ms.get(JAVA_FLOAT, 0);
-        } catch (Throwable t) { throw rethrow(t); }
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     public void eventDestroy(MemorySegment event) {
-        try { check((int) cuEventDestroy.invokeExact(event), "cuEventDestroy_v2"); }
-        catch (Throwable t) { throw rethrow(t); }
+        try {
+            check((int) cuEventDestroy.invokeExact(event), "cuEventDestroy_v2");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     // ---------------------------------------------------------------------------------------------------------
@@ -405,40 +521,78 @@ public final class CudaDriver {
     public MemorySegment moduleLoadData(MemorySegment image) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment module = arena.allocate(ADDRESS);
-            check((int) cuModuleLoadData.invokeExact(module, image), "cuModuleLoadData(" + image.byteSize() + " bytes)");
+            check(
+                    (int) cuModuleLoadData.invokeExact(module, image),
+                    "cuModuleLoadData(" + image.byteSize() + " bytes)");
             return module.get(ADDRESS, 0);
-        } catch (Throwable t) { throw rethrow(t); }
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     public void moduleUnload(MemorySegment module) {
-        try { check((int) cuModuleUnload.invokeExact(module), "cuModuleUnload"); }
-        catch (Throwable t) { throw rethrow(t); }
+        try {
+            check((int) cuModuleUnload.invokeExact(module), "cuModuleUnload");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     public MemorySegment moduleGetFunction(MemorySegment module, String name) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment fn = arena.allocate(ADDRESS);
-            check((int) cuModuleGetFunction.invokeExact(fn, module, arena.allocateFrom(name)), "cuModuleGetFunction(" + name + ")");
+            check(
+                    (int) cuModuleGetFunction.invokeExact(fn, module, arena.allocateFrom(name)),
+                    "cuModuleGetFunction(" + name + ")");
             return fn.get(ADDRESS, 0);
-        } catch (Throwable t) { throw rethrow(t); }
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     public void funcSetAttribute(MemorySegment function, int attribute, int value, String name) {
-        try { check((int) cuFuncSetAttribute.invokeExact(function, attribute, value), "cuFuncSetAttribute(" + name + ", " + attribute + ", " + value + ")"); }
-        catch (Throwable t) { throw rethrow(t); }
+        try {
+            check(
+                    (int) cuFuncSetAttribute.invokeExact(function, attribute, value),
+                    "cuFuncSetAttribute(" + name + ", " + attribute + ", " + value + ")");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     /**
      * cuLaunchKernel. {@code params} is the {@code void**} array built by {@link KernelArgs}: one pointer per
      * kernel parameter, each pointing at that parameter's value.
      */
-    public void launchKernel(MemorySegment function, String name, Launch.Dim3 grid, Launch.Dim3 block,
-                             int sharedMemBytes, MemorySegment stream, MemorySegment params) {
+    public void launchKernel(
+            MemorySegment function,
+            String name,
+            Launch.Dim3 grid,
+            Launch.Dim3 block,
+            int sharedMemBytes,
+            MemorySegment stream,
+            MemorySegment params) {
         int r;
         try {
-            r = (int) cuLaunchKernel.invokeExact(function, grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(),
-                    sharedMemBytes, stream, params, MemorySegment.NULL);
-        } catch (Throwable t) { throw rethrow(t); }
-        if (r != 0) check(r, "cuLaunchKernel(" + name + ", grid " + grid + ", block " + block + ", smem " + sharedMemBytes + ")");
+            r = (int) cuLaunchKernel.invokeExact(
+                    function,
+                    grid.x(),
+                    grid.y(),
+                    grid.z(),
+                    block.x(),
+                    block.y(),
+                    block.z(),
+                    sharedMemBytes,
+                    stream,
+                    params,
+                    MemorySegment.NULL);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        if (r != 0)
+            check(
+                    r,
+                    "cuLaunchKernel(" + name + ", grid " + grid + ", block " + block + ", smem " + sharedMemBytes
+                            + ")");
     }
 }

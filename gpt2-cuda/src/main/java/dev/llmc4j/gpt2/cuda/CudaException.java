@@ -16,18 +16,25 @@ public final class CudaException extends LlmcException {
     private final int code;
 
     public CudaException(String call, int code, String errorName, String description) {
-        super(call + " failed: " + errorName + (description == null || description.isEmpty() ? "" : " (" + description + ")"));
+        super(call + " failed: " + errorName
+                + (description == null || description.isEmpty() ? "" : " (" + description + ")"));
         this.call = call;
         this.errorName = errorName;
         this.code = code;
     }
 
     /** The call that failed, with its interesting arguments. */
-    public String call() { return call; }
+    public String call() {
+        return call;
+    }
 
     /** The symbolic error, e.g. CUDA_ERROR_OUT_OF_MEMORY or CUBLAS_STATUS_NOT_SUPPORTED. */
-    public String errorName() { return errorName; }
+    public String errorName() {
+        return errorName;
+    }
 
     /** The numeric CUresult / cublasStatus_t. */
-    public int code() { return code; }
+    public int code() {
+        return code;
+    }
 }

@@ -12,10 +12,25 @@ final class CudaNcclDevice implements NcclCommunicator.Device {
         this.gpu = gpu;
     }
 
-    @Override public void makeCurrent() { gpu.makeCurrent(); }
-    @Override public long allocate(long bytes) { return cuda.memAlloc(bytes); }
-    @Override public void free(long address) { cuda.memFree(address); }
-    @Override public void copyToDevice(long destination, MemorySegment source, long bytes) { cuda.memcpyHtoD(destination, source, bytes); }
+    @Override
+    public void makeCurrent() {
+        gpu.makeCurrent();
+    }
+
+    @Override
+    public long allocate(long bytes) {
+        return cuda.memAlloc(bytes);
+    }
+
+    @Override
+    public void free(long address) {
+        cuda.memFree(address);
+    }
+
+    @Override
+    public void copyToDevice(long destination, MemorySegment source, long bytes) {
+        cuda.memcpyHtoD(destination, source, bytes);
+    }
 
     @Override
     public void copyToHost(MemorySegment destination, long source, long bytes, MemorySegment stream) {

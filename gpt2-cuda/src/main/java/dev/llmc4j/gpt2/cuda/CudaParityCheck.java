@@ -3,7 +3,6 @@ package dev.llmc4j.gpt2.cuda;
 import dev.llmc4j.format.LittleEndian;
 import dev.llmc4j.model.DebugState;
 import dev.llmc4j.model.GPT2Config;
-
 import dev.llmc4j.train.ParityStep;
 import java.io.PrintStream;
 import java.lang.foreign.MemorySegment;
@@ -60,25 +59,31 @@ public final class CudaParityCheck {
     public static final double GRADIENT_RELATIVE = 0.079;
     /** thr per gradient tensor for bf16, in checkpoint order wte, wpe, ln1w, ln1b, qkvw, qkvb, attprojw, ... lnfb. */
     public static final double[] GRADIENT_THRESHOLDS_16BIT = {
-        5e-1, 4e-3, 1e-1, 4e-2, 5e-2, 3.5e-2, 2e-2, 3e-2, 5e-2, 3e-2, 3e-2, 3e-2, 2e-2, 1e-2, 1e-1, 2e-2};
+        5e-1, 4e-3, 1e-1, 4e-2, 5e-2, 3.5e-2, 2e-2, 3e-2, 5e-2, 3e-2, 3e-2, 3e-2, 2e-2, 1e-2, 1e-1, 2e-2
+    };
+
     public static final double LOSS_16BIT = 0.05;
     // fp32: the CPU check's rule (GPT2ParityCheck)
     public static final double MAX_RELATIVE_ERROR_FP32 = 1e-5;
     public static final double LOSS_FP32 = 1e-4;
     /** test_gpt2.cu's step losses for llm.c's gpt2_124M debug state (its rule: betas 0.9/0.95, wd 0, clip 1). */
     public static final float[] LLMC_CUDA_STEP_LOSSES = {
-        5.270009f, 4.060681f, 3.320085f, 2.717550f, 2.181066f, 1.653923f, 1.168050f, 0.736873f, 0.401021f, 0.187493f};
+        5.270009f, 4.060681f, 3.320085f, 2.717550f, 2.181066f, 1.653923f, 1.168050f, 0.736873f, 0.401021f, 0.187493f
+    };
+
     public static final int DEFAULT_STEPS = 10;
 
     public static Tolerances tolerances(Precision precision) {
         var gradients = new ArrayList<Rule>();
         for (int i = 0; i < GPT2Config.PARAMETER_NAMES.length; i++) {
-            gradients.add(precision == Precision.FP32
-                    ? new Rule.RelativeNorm(MAX_RELATIVE_ERROR_FP32)
-                    : new Rule.Elementwise(GRADIENT_THRESHOLDS_16BIT[i], GRADIENT_RELATIVE));
+            gradients.add(
+                    precision == Precision.FP32
+                            ? new Rule.RelativeNorm(MAX_RELATIVE_ERROR_FP32)
+                            : new Rule.Elementwise(GRADIENT_THRESHOLDS_16BIT[i], GRADIENT_RELATIVE));
         }
         return precision == Precision.FP32
-                ? new Tolerances(new Rule.RelativeNorm(MAX_RELATIVE_ERROR_FP32), List.copyOf(gradients), LOSS_FP32, LOSS_FP32)
+                ? new Tolerances(
+                        new Rule.RelativeNorm(MAX_RELATIVE_ERROR_FP32), List.copyOf(gradients), LOSS_FP32, LOSS_FP32)
                 : new Tolerances(new Rule.Elementwise(LOGITS_16BIT, 0), List.copyOf(gradients), LOSS_16BIT, LOSS_16BIT);
     }
 
@@ -86,11 +91,15 @@ public final class CudaParityCheck {
      * One compared tensor: the largest |ours - ref|, the relative error of the whole tensor, how many elements fall
      * outside thr + rel |ref| (for an elementwise rule; 0 otherwise) and the verdict.
      */
-    public record TensorComparison(String name, double maxAbsDiff, double relativeError, long elementsOutside, boolean ok) {}
+    public record TensorComparison(
+            String name, double maxAbsDiff, double relativeError, long elementsOutside, boolean ok) {}
 
     public record Result(List<TensorComparison> tensors, List<ParityStep> steps, boolean ok) {
         public TensorComparison tensor(String name) {
-            return tensors.stream().filter(t -> t.name().equals(name)).findFirst().orElseThrow();
+            return tensors.stream()
+                    .filter(t -> t.name().equals(name))
+                    .findFirst()
+                    .orElseThrow();
         }
     }
 
@@ -99,9 +108,17 @@ public final class CudaParityCheck {
      * from {@code ourOffset}), the reference's little-endian fp32 (row stride {@code refStride}, from
      * {@code refOffset}, in floats). Sums in double; NaN anywhere fails.
      */
-    public static TensorComparison compare(String name, float[] ours, long ourOffset, long ourStride,
-                                           MemorySegment reference, long refOffset, long refStride,
-                                           long rows, long width, Rule rule) {
+    public static TensorComparison compare(
+            String name,
+            float[] ours,
+            long ourOffset,
+            long ourStride,
+            MemorySegment reference,
+            long refOffset,
+            long refStride,
+            long rows,
+            long width,
+            Rule rule) {
         double threshold = 0, relative = 0;
         boolean elementwise = rule instanceof Rule.Elementwise;
         if (rule instanceof Rule.Elementwise(double thr, double rel)) {
@@ -139,9 +156,11 @@ public final class CudaParityCheck {
 
     /** The CPU check's per-tensor line, plus the count of elements outside an elementwise rule when it fails. */
     static String line(TensorComparison c) {
-        String outside = c.ok() || c.elementsOutside() == 0 ? "" : " (%d elements outside thr + 0.079|ref|)".formatted(c.elementsOutside());
-        return "%-9s max |diff| %.3e  relative error %.3e  %s%s".formatted(
-                c.name(), c.maxAbsDiff(), c.relativeError(), c.ok() ? "OK" : "NOT OK", outside);
+        String outside = c.ok() || c.elementsOutside() == 0
+                ? ""
+                : " (%d elements outside thr + 0.079|ref|)".formatted(c.elementsOutside());
+        return "%-9s max |diff| %.3e  relative error %.3e  %s%s"
+                .formatted(c.name(), c.maxAbsDiff(), c.relativeError(), c.ok() ? "OK" : "NOT OK", outside);
     }
 
     /** Whether a step loss matches: |ours - expected| &lt; tolerance (NaN fails). */
@@ -152,8 +171,12 @@ public final class CudaParityCheck {
 
     /** True for llm.c's own GPT-2 124M debug state, the one test_gpt2.cu's loss list belongs to. */
     static boolean isLlmcGpt2Small(GPT2Config config, int B, int T) {
-        return config.numLayers() == 12 && config.channels() == 768 && config.numHeads() == 12
-                && config.vocabSize() == 50257 && B == 4 && T == 64;
+        return config.numLayers() == 12
+                && config.channels() == 768
+                && config.numHeads() == 12
+                && config.vocabSize() == 50257
+                && B == 4
+                && T == 64;
     }
 
     /** Runs the check, printing one line per tensor and step, then {@code overall okay: true|false}. */
@@ -164,18 +187,24 @@ public final class CudaParityCheck {
         int B = state.batchSize(), T = state.seqLen(), V = config.vocabSize(), Vp = config.paddedVocabSize();
         var tensors = new ArrayList<TensorComparison>();
         var steps = new ArrayList<ParityStep>();
-        out.printf("[GPT-2] %s, %,d parameters, on %s (%s, %s attention, recompute %d)%n", config, config.numParameters(),
-                model.deviceName(), precision.name().toLowerCase(), model.options().attention().name().toLowerCase(),
+        out.printf(
+                "[GPT-2] %s, %,d parameters, on %s (%s, %s attention, recompute %d)%n",
+                config,
+                config.numParameters(),
+                model.deviceName(),
+                precision.name().toLowerCase(),
+                model.options().attention().name().toLowerCase(),
                 model.options().recompute());
         out.printf("[State] B=%d T=%d, %d reference step losses%n", B, T, state.expectedLosses().length);
-        out.println(precision == Precision.FP32
-                ? "[Rule]  fp32: relative error <= 1e-5 per tensor, losses within 1e-4"
-                : "[Rule]  16-bit (llm.c test_gpt2.cu): logits |diff| < 25, gradients |diff| <= thr + 0.079|ref|, losses within 0.05");
+        out.println(
+                precision == Precision.FP32
+                        ? "[Rule]  fp32: relative error <= 1e-5 per tensor, losses within 1e-4"
+                        : "[Rule]  16-bit (llm.c test_gpt2.cu): logits |diff| < 25, gradients |diff| <= thr + 0.079|ref|, losses within 0.05");
 
         long start = System.nanoTime();
         float loss = model.forward(state.inputs(), state.targets(), B, T);
         float[] logits = new float[Math.toIntExact((long) B * T * Vp)];
-        model.copyLogitsToHost(logits);     // before backward, which overwrites them with their gradient
+        model.copyLogitsToHost(logits); // before backward, which overwrites them with their gradient
         model.zeroGrad();
         model.backward(1);
         float[] gradients = new float[Math.toIntExact(model.numParameters())];
@@ -183,21 +212,33 @@ public final class CudaParityCheck {
         out.printf("forward + backward: %.1f ms%n", (System.nanoTime() - start) / 1e6);
 
         // logits: ours are (B*T, Vp), the reference's (B*T, V); only the V real columns count
-        var logitsComparison = compare("logits", logits, 0, Vp, state.logits(), 0, V, (long) B * T, V, tolerances.logits());
+        var logitsComparison =
+                compare("logits", logits, 0, Vp, state.logits(), 0, V, (long) B * T, V, tolerances.logits());
         tensors.add(logitsComparison);
         out.println(line(logitsComparison));
         double lossDiff = Math.abs(loss - state.loss());
         boolean lossOk = lossOk(loss, state.loss(), tolerances.loss());
         tensors.add(new TensorComparison("loss", lossDiff, lossDiff / Math.abs(state.loss()), lossOk ? 0 : 1, lossOk));
-        out.printf("%-9s ours %.6f ref %.6f |diff| %.2e %s%n", "loss", loss, state.loss(), lossDiff, lossOk ? "OK" : "NOT OK");
+        out.printf(
+                "%-9s ours %.6f ref %.6f |diff| %.2e %s%n",
+                "loss", loss, state.loss(), lossDiff, lossOk ? "OK" : "NOT OK");
 
         long[] sizes = config.parameterSizes();
         long offset = 0;
         for (int i = 0; i < sizes.length; i++) {
             // wte's gradient is padded to Vp rows on both sides; as in the CPU check only the V real rows count
             long count = i == 0 ? (long) V * config.channels() : sizes[i];
-            var c = compare("d" + GPT2Config.PARAMETER_NAMES[i], gradients, offset, 0, state.gradients(), offset, 0,
-                    1, count, tolerances.gradients().get(i));
+            var c = compare(
+                    "d" + GPT2Config.PARAMETER_NAMES[i],
+                    gradients,
+                    offset,
+                    0,
+                    state.gradients(),
+                    offset,
+                    0,
+                    1,
+                    count,
+                    tolerances.gradients().get(i));
             tensors.add(c);
             out.println(line(c));
             offset += sizes[i];
@@ -226,7 +267,8 @@ public final class CudaParityCheck {
             if (expected.length > 0) {
                 boolean ok = lossOk(loss, expected[step], tolerances.stepLoss());
                 stepsOk &= ok;
-                steps.add(ParityStep.compared(out, step, loss, expected[step], ok, referenceRule ? "PyTorch" : "llm.c", ms));
+                steps.add(ParityStep.compared(
+                        out, step, loss, expected[step], ok, referenceRule ? "PyTorch" : "llm.c", ms));
             } else {
                 steps.add(ParityStep.uncompared(out, step, loss, ms));
             }

@@ -15,7 +15,7 @@ package dev.llmc4j.gpt2.cuda;
  * Pure Java bookkeeping: the GPU side only reports "found inf" (check_finite kernel).
  */
 public final class DynamicLossScaler {
-    public static final float DEFAULT_INITIAL_SCALE = 65536.0f;   // 2^16, PyTorch's default
+    public static final float DEFAULT_INITIAL_SCALE = 65536.0f; // 2^16, PyTorch's default
     public static final float DEFAULT_GROWTH_FACTOR = 2.0f;
     public static final float DEFAULT_BACKOFF_FACTOR = 0.5f;
     public static final int DEFAULT_GROWTH_INTERVAL = 2000;
@@ -32,9 +32,11 @@ public final class DynamicLossScaler {
     }
 
     public DynamicLossScaler(float initialScale, float growthFactor, float backoffFactor, int growthInterval) {
-        if (!(initialScale > 0) || Float.isInfinite(initialScale)) throw new IllegalArgumentException("initial scale must be positive and finite: " + initialScale);
+        if (!(initialScale > 0) || Float.isInfinite(initialScale))
+            throw new IllegalArgumentException("initial scale must be positive and finite: " + initialScale);
         if (!(growthFactor > 1)) throw new IllegalArgumentException("growth factor must be > 1: " + growthFactor);
-        if (!(backoffFactor > 0 && backoffFactor < 1)) throw new IllegalArgumentException("backoff factor must be in (0,1): " + backoffFactor);
+        if (!(backoffFactor > 0 && backoffFactor < 1))
+            throw new IllegalArgumentException("backoff factor must be in (0,1): " + backoffFactor);
         if (growthInterval < 1) throw new IllegalArgumentException("growth interval must be >= 1: " + growthInterval);
         this.scale = initialScale;
         this.growthFactor = growthFactor;
@@ -43,20 +45,29 @@ public final class DynamicLossScaler {
     }
 
     /** The factor the loss (and so every gradient) is multiplied by in this step. */
-    public float scale() { return scale; }
+    public float scale() {
+        return scale;
+    }
 
     /** Multiply the unscaled gradients' step by this: 1 / scale. */
-    public float inverseScale() { return 1.0f / scale; }
+    public float inverseScale() {
+        return 1.0f / scale;
+    }
 
     /** Good steps since the last growth or overflow. */
-    public int goodSteps() { return goodSteps; }
+    public int goodSteps() {
+        return goodSteps;
+    }
 
     /** Steps skipped because of inf/NaN gradients, in total. */
-    public long skippedSteps() { return skippedSteps; }
+    public long skippedSteps() {
+        return skippedSteps;
+    }
 
     /** Continues from a saved state (resume): the scale and the good steps since it last changed. */
     public void restore(float savedScale, int savedGoodSteps) {
-        if (!(savedScale > 0) || Float.isInfinite(savedScale)) throw new IllegalArgumentException("loss scale must be positive and finite: " + savedScale);
+        if (!(savedScale > 0) || Float.isInfinite(savedScale))
+            throw new IllegalArgumentException("loss scale must be positive and finite: " + savedScale);
         if (savedGoodSteps < 0 || savedGoodSteps >= growthInterval)
             throw new IllegalArgumentException("good steps must be in [0, " + growthInterval + "): " + savedGoodSteps);
         scale = savedScale;
@@ -79,7 +90,7 @@ public final class DynamicLossScaler {
         goodSteps++;
         if (goodSteps == growthInterval) {
             float grown = scale * growthFactor;
-            if (Float.isFinite(grown)) scale = grown;   // never grow into inf, the scale itself must stay usable
+            if (Float.isFinite(grown)) scale = grown; // never grow into inf, the scale itself must stay usable
             goodSteps = 0;
         }
         return true;

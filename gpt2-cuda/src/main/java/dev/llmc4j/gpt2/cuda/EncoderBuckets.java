@@ -40,5 +40,7 @@ public record EncoderBuckets(int[] tokens, int[] starts, int[] positions) {
         return new EncoderBuckets(Arrays.copyOf(tokens, buckets), Arrays.copyOf(starts, buckets + 1), positions);
     }
 
-    public int numBuckets() { return tokens.length; }
+    public int numBuckets() {
+        return tokens.length;
+    }
 }

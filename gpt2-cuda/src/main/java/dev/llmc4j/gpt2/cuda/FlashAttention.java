@@ -14,6 +14,7 @@ public final class FlashAttention {
     public static final int TILE = 64;
     /** Threads per block: 4 warps x 16 rows. */
     public static final int THREADS = 128;
+
     static final int WARPS = 4;
     static final int WMMA = 16;
 
@@ -31,8 +32,9 @@ public final class FlashAttention {
                     + ": use --attention plain for this model");
     }
 
-
-    private static int scratchWidth(int headSize) { return Math.max(headSize, TILE); }
+    private static int scratchWidth(int headSize) {
+        return Math.max(headSize, TILE);
+    }
 
     /** Forward: Q, K, V tiles (floatX) + per warp: scores (fp32), P (floatX), O (fp32), 64 floats of row stats. */
     public static int forwardSharedBytes(int headSize, int elementBytes) {

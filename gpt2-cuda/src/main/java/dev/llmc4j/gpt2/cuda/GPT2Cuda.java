@@ -1,18 +1,17 @@
 package dev.llmc4j.gpt2.cuda;
 
+import static dev.llmc4j.gpt2.cuda.ParameterLayout.*;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+
 import dev.llmc4j.distributed.DeviceCollectives;
 import dev.llmc4j.model.GPT2Config;
 import dev.llmc4j.model.OptimizerShard;
 import dev.llmc4j.random.XorShift;
 import dev.llmc4j.util.LlmcException;
-
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
-
-import static dev.llmc4j.gpt2.cuda.ParameterLayout.*;
-import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
-import static java.lang.foreign.ValueLayout.JAVA_INT;
 
 /**
  * GPT-2 on an NVIDIA GPU, driven from Java: the structure of llm.c's train_gpt2.cu, with the kernels in
@@ -44,7 +43,10 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
  */
 public final class GPT2Cuda implements AutoCloseable {
 
-    public enum Attention { FLASH, PLAIN }
+    public enum Attention {
+        FLASH,
+        PLAIN
+    }
 
     /**
      * @param precision     storage type (bf16 default; fp16 turns on dynamic loss scaling)
@@ -53,49 +55,60 @@ public final class GPT2Cuda implements AutoCloseable {
      * @param masterWeights keep fp32 master weights for AdamW (llm.c's -w); ignored for fp32
      * @param allowTf32     fp32 matmuls on TF32 tensor cores (llm.c's -f)
      */
-    public record Options(Precision precision, Attention attention, int recompute, boolean masterWeights, boolean allowTf32) {
+    public record Options(
+            Precision precision, Attention attention, int recompute, boolean masterWeights, boolean allowTf32) {
         public Options {
-            if (recompute < 0 || recompute > 2) throw new LlmcException("recompute must be 0, 1 or 2, found " + recompute);
+            if (recompute < 0 || recompute > 2)
+                throw new LlmcException("recompute must be 0, 1 or 2, found " + recompute);
             if (attention == Attention.FLASH && !precision.supportsFlashAttention())
                 throw new LlmcException("flash attention needs bf16 or fp16; use plain attention with fp32");
         }
 
-        public static Options defaults() { return new Options(Precision.BF16, Attention.FLASH, 1, true, true); }
+        public static Options defaults() {
+            return new Options(Precision.BF16, Attention.FLASH, 1, true, true);
+        }
 
         public Options withPrecision(Precision p) {
-            return new Options(p, p.supportsFlashAttention() ? attention : Attention.PLAIN, recompute, masterWeights, allowTf32);
+            return new Options(
+                    p, p.supportsFlashAttention() ? attention : Attention.PLAIN, recompute, masterWeights, allowTf32);
         }
-        public Options withAttention(Attention a) { return new Options(precision, a, recompute, masterWeights, allowTf32); }
-        public Options withRecompute(int r) { return new Options(precision, attention, r, masterWeights, allowTf32); }
+
+        public Options withAttention(Attention a) {
+            return new Options(precision, a, recompute, masterWeights, allowTf32);
+        }
+
+        public Options withRecompute(int r) {
+            return new Options(precision, attention, r, masterWeights, allowTf32);
+        }
     }
 
     private final GPT2Config config;
     private final Options options;
     private final ParameterLayout layout;
     private final Precision precision;
-    private final int x;                        // bytes per floatX element
+    private final int x; // bytes per floatX element
     private final CudaDriver cuda;
     private final MemorySegment context;
     private final String deviceName;
-    private final KernelModule module;         // the fatbin, loaded into this context
-    private final CudaKernels kernels;         // one typed launcher per kernel, for this precision
+    private final KernelModule module; // the fatbin, loaded into this context
+    private final CudaKernels kernels; // one typed launcher per kernel, for this precision
     private final CublasLt blas;
-    private final XorShift rng = new XorShift(13371337);   // stochastic-rounding seeds, one draw per tensor per update
-    private long rngStateBeforeLastUpdate = rng.state();    // what rng was when the last update began (state files)
-    private final DynamicLossScaler lossScaler;             // fp16 only
+    private final XorShift rng = new XorShift(13371337); // stochastic-rounding seeds, one draw per tensor per update
+    private long rngStateBeforeLastUpdate = rng.state(); // what rng was when the last update began (state files)
+    private final DynamicLossScaler lossScaler; // fp16 only
 
     // device memory, each one allocation (CUdeviceptr); under ZeRO-1 master, m and v hold this rank's pieces only
     private final long params, grads;
     private long master, adamM, adamV;
-    private OptimizerShard shard;               // whose optimizer state this GPU keeps: all, or its ZeRO-1 pieces
+    private OptimizerShard shard; // whose optimizer state this GPU keeps: all, or its ZeRO-1 pieces
     private List<OptimizerShard.Run> shardRuns; // the shard cut at tensor boundaries: one AdamW launch each
-    private long pieceSums;                     // ZeRO-1: one float per piece for the shard's squared norm, + the total
-    private GradientReduction reduction;        // multi-GPU: the gradients' NCCL reduction during the backward
+    private long pieceSums; // ZeRO-1: one float per piece for the shard's squared norm, + the total
+    private GradientReduction reduction; // multi-GPU: the gradients' NCCL reduction during the backward
     private MemorySegment sideStream, layerDone, reduced;
-    private int microStepsSinceZero;            // backward calls since zeroGrad: the last of them reduces
-    private Activations acts;                   // laid out at actsPtr
+    private int microStepsSinceZero; // backward calls since zeroGrad: the last of them reduces
+    private Activations acts; // laid out at actsPtr
     private long actsPtr;
-    private long actsCapacity;                  // bytes at actsPtr: a smaller (B,T) reuses them (sampling with B=1)
+    private long actsCapacity; // bytes at actsPtr: a smaller (B,T) reuses them (sampling with B=1)
     private int batchSize, seqLen;
     private int[] lastTargets;
     private EncoderBuckets lastBuckets;
@@ -121,7 +134,8 @@ public final class GPT2Cuda implements AutoCloseable {
         this.deviceName = cuda.deviceName(device);
         int major = cuda.deviceAttribute(CudaDriver.ATTR_COMPUTE_CAPABILITY_MAJOR, device);
         if (major < 8)
-            throw new LlmcException("GPU '" + deviceName + "' has compute capability " + major + ".x; the kernels need 8.0 (Ampere) or newer");
+            throw new LlmcException("GPU '" + deviceName + "' has compute capability " + major
+                    + ".x; the kernels need 8.0 (Ampere) or newer");
         this.module = new KernelModule(cuda, CudaKernels.kernelNames());
         this.kernels = new CudaKernels(module, precision);
         this.blas = new CublasLt(cuda);
@@ -130,7 +144,8 @@ public final class GPT2Cuda implements AutoCloseable {
         long n = layout.numParameters();
         this.params = cuda.memAlloc(n * x);
         this.grads = cuda.memAlloc(n * x);
-        this.master = ParameterLayout.keepsMasterWeights(precision, options.masterWeights()) ? cuda.memAlloc(n * 4L) : 0;
+        this.master =
+                ParameterLayout.keepsMasterWeights(precision, options.masterWeights()) ? cuda.memAlloc(n * 4L) : 0;
         this.adamM = cuda.memAlloc(n * 4L);
         this.adamV = cuda.memAlloc(n * 4L);
         this.shard = OptimizerShard.whole(n);
@@ -141,27 +156,58 @@ public final class GPT2Cuda implements AutoCloseable {
         cuda.memsetD8(adamV, (byte) 0, n * 4L);
     }
 
-    public GPT2Config config() { return config; }
-    public Options options() { return options; }
-    public String deviceName() { return deviceName; }
-    public long numParameters() { return layout.numParameters(); }
-    public Precision precision() { return precision; }
+    public GPT2Config config() {
+        return config;
+    }
+
+    public Options options() {
+        return options;
+    }
+
+    public String deviceName() {
+        return deviceName;
+    }
+
+    public long numParameters() {
+        return layout.numParameters();
+    }
+
+    public Precision precision() {
+        return precision;
+    }
     /** The fp16 loss scaler, or null for bf16/fp32. */
-    public DynamicLossScaler lossScaler() { return lossScaler; }
+    public DynamicLossScaler lossScaler() {
+        return lossScaler;
+    }
 
     /** The CUDA stream every kernel of this model runs on: the default stream ({@code MemorySegment.NULL}). */
-    public MemorySegment stream() { return MemorySegment.NULL; }
+    public MemorySegment stream() {
+        return MemorySegment.NULL;
+    }
 
     /** Makes this model's GPU context current on the calling thread (before NCCL calls that use its memory). */
-    public void makeCurrent() { bind(); }
+    public void makeCurrent() {
+        bind();
+    }
 
     // -------------------------------------------------------------------------------------------------------------
     // pointers
 
-    private long param(int tensor) { return params + layout.offset(tensor) * x; }
-    private long param(int tensor, int l) { return params + layout.layer(tensor, l) * x; }
-    private long grad(int tensor) { return grads + layout.offset(tensor) * x; }
-    private long grad(int tensor, int l) { return grads + layout.layer(tensor, l) * x; }
+    private long param(int tensor) {
+        return params + layout.offset(tensor) * x;
+    }
+
+    private long param(int tensor, int l) {
+        return params + layout.layer(tensor, l) * x;
+    }
+
+    private long grad(int tensor) {
+        return grads + layout.offset(tensor) * x;
+    }
+
+    private long grad(int tensor, int l) {
+        return grads + layout.layer(tensor, l) * x;
+    }
 
     // -------------------------------------------------------------------------------------------------------------
     // parameters in and out
@@ -171,7 +217,8 @@ public final class GPT2Cuda implements AutoCloseable {
         bind();
         long n = layout.numParameters();
         if (fp32Params.length != n)
-            throw new LlmcException("parameters: expected " + n + " floats for " + config + ", found " + fp32Params.length);
+            throw new LlmcException(
+                    "parameters: expected " + n + " floats for " + config + ", found " + fp32Params.length);
         if (precision == Precision.FP32) {
             upload(params, fp32Params);
             return;
@@ -194,7 +241,8 @@ public final class GPT2Cuda implements AutoCloseable {
         bind();
         long n = layout.numParameters();
         if (fp32.byteSize() != n * 4)
-            throw new LlmcException("parameters: expected " + n * 4 + " bytes of fp32 for " + config + ", found " + fp32.byteSize());
+            throw new LlmcException(
+                    "parameters: expected " + n * 4 + " bytes of fp32 for " + config + ", found " + fp32.byteSize());
         if (!fp32.isNative()) {
             loadParameters(fp32.toArray(JAVA_FLOAT));
             return;
@@ -202,8 +250,7 @@ public final class GPT2Cuda implements AutoCloseable {
         long staging = precision == Precision.FP32 ? params : masterHoldsEverything() ? master : cuda.memAlloc(n * 4L);
         try {
             cuda.memcpyHtoD(staging, fp32, n * 4L);
-            if (precision != Precision.FP32)
-                kernels.convertFromFloat(params, staging, n, stream());
+            if (precision != Precision.FP32) kernels.convertFromFloat(params, staging, n, stream());
             if (staging != master && staging != params) copyPiecesToMaster(staging);
         } finally {
             if (staging != master && staging != params) cuda.memFree(staging);
@@ -220,13 +267,15 @@ public final class GPT2Cuda implements AutoCloseable {
         if (precision != Precision.BF16)
             throw new LlmcException("a bf16 checkpoint needs a bf16 model, this one is " + precision);
         if (bf16.byteSize() != n * 2)
-            throw new LlmcException("parameters: expected " + n * 2 + " bytes of bf16 for " + config + ", found " + bf16.byteSize());
+            throw new LlmcException(
+                    "parameters: expected " + n * 2 + " bytes of bf16 for " + config + ", found " + bf16.byteSize());
         if (bf16.isNative()) cuda.memcpyHtoD(params, bf16, n * 2);
-        else try (Arena arena = Arena.ofConfined()) {
-            MemorySegment copy = arena.allocate(n * 2, 64);
-            copy.copyFrom(bf16);
-            cuda.memcpyHtoD(params, copy, n * 2);
-        }
+        else
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment copy = arena.allocate(n * 2, 64);
+                copy.copyFrom(bf16);
+                cuda.memcpyHtoD(params, copy, n * 2);
+            }
         if (master == 0) return;
         long widened = masterHoldsEverything() ? master : cuda.memAlloc(n * 4L);
         try {
@@ -246,7 +295,8 @@ public final class GPT2Cuda implements AutoCloseable {
     private void copyPiecesToMaster(long fullFp32) {
         if (master == 0) return;
         for (var piece : shard.pieces())
-            cuda.memcpyDtoD(master + piece.stateOffset() * 4, fullFp32 + piece.parameterOffset() * 4, piece.count() * 4);
+            cuda.memcpyDtoD(
+                    master + piece.stateOffset() * 4, fullFp32 + piece.parameterOffset() * 4, piece.count() * 4);
     }
 
     /** The floatX parameters the model computes with, widened to fp32, in llm.c's order. */
@@ -300,7 +350,8 @@ public final class GPT2Cuda implements AutoCloseable {
     public void copyLogitsRowToHost(int row, float[] out) {
         requireActivations();
         int Vp = config.paddedVocabSize();
-        if (row < 0 || row >= batchSize * seqLen) throw new IllegalArgumentException("row " + row + " outside [0, " + batchSize * seqLen + ")");
+        if (row < 0 || row >= batchSize * seqLen)
+            throw new IllegalArgumentException("row " + row + " outside [0, " + batchSize * seqLen + ")");
         if (out.length < Vp) throw new IllegalArgumentException("need " + Vp + " floats, got " + out.length);
         downloadFloatX(acts.logits().address() + (long) row * Vp * x, out, Vp);
     }
@@ -384,7 +435,8 @@ public final class GPT2Cuda implements AutoCloseable {
 
     private static void checkMomentSegment(String what, MemorySegment segment, long bytes) {
         if (!segment.isNative()) throw new IllegalArgumentException(what + ": need native memory for the copy");
-        if (segment.byteSize() < bytes) throw new IllegalArgumentException(what + ": need " + bytes + " bytes, got " + segment.byteSize());
+        if (segment.byteSize() < bytes)
+            throw new IllegalArgumentException(what + ": need " + bytes + " bytes, got " + segment.byteSize());
     }
 
     private void downloadFloatX(long src, float[] out) {
@@ -408,7 +460,7 @@ public final class GPT2Cuda implements AutoCloseable {
         }
     }
 
-    private static final long STAGING_FLOATS = 16L << 20;   // host<->device copies go through 64 MiB of native memory
+    private static final long STAGING_FLOATS = 16L << 20; // host<->device copies go through 64 MiB of native memory
 
     private void upload(long dst, float[] src) {
         try (Arena arena = Arena.ofConfined()) {
@@ -476,8 +528,8 @@ public final class GPT2Cuda implements AutoCloseable {
 
         long btc = (long) BT * C;
         // encoded = wte[inputs] + wpe                                               (B,T,C)
-        kernels.encoderForward(acts.encoded().address(), acts.inputs().address(), param(WTE), param(WPE), B, T, C,
-                stream());
+        kernels.encoderForward(
+                acts.encoded().address(), acts.inputs().address(), param(WTE), param(WPE), B, T, C, stream());
 
         long scratch = acts.scratch().address();
         for (int l = 0; l < L; l++) {
@@ -485,13 +537,23 @@ public final class GPT2Cuda implements AutoCloseable {
             // layer 0 normalises the embeddings; later layers got ln1 from the previous layer's fused kernel
             if (l == 0)
                 layernormForward(a.ln1(), a.ln1Mean(), a.ln1Rstd(), a.residual(), param(LN1W, l), param(LN1B, l), BT);
-            matmulForward(a.qkv(), a.ln1(), param(QKVW, l), param(QKVB, l), BT, C, 3 * C);    // (B,T,3C)
-            attentionForward(a, B, T);                                                         // (B,T,C)
+            matmulForward(a.qkv(), a.ln1(), param(QKVW, l), param(QKVB, l), BT, C, 3 * C); // (B,T,3C)
+            attentionForward(a, B, T); // (B,T,C)
             matmulForward(scratch, a.atty(), param(ATTPROJW, l), param(ATTPROJB, l), BT, C, C);
             // residual2 = residual + attproj; ln2 = layernorm(residual2)
-            kernels.fusedResidualLayernormForward(a.residual2(), a.ln2(), a.ln2Mean(), a.ln2Rstd(), a.residual(),
-                    scratch, param(LN2W, l), param(LN2B, l), BT, C, stream());
-            matmulForward(a.fch(), a.ln2(), param(FCW, l), param(FCB, l), BT, C, 4 * C);      // (B,T,4C)
+            kernels.fusedResidualLayernormForward(
+                    a.residual2(),
+                    a.ln2(),
+                    a.ln2Mean(),
+                    a.ln2Rstd(),
+                    a.residual(),
+                    scratch,
+                    param(LN2W, l),
+                    param(LN2B, l),
+                    BT,
+                    C,
+                    stream());
+            matmulForward(a.fch(), a.ln2(), param(FCW, l), param(FCB, l), BT, C, 4 * C); // (B,T,4C)
             kernels.geluForward(a.fchGelu(), a.fch(), 4 * btc, stream());
             matmulForward(scratch, a.fchGelu(), param(FCPROJW, l), param(FCPROJB, l), BT, 4 * C, C);
             // residual3 = residual2 + fcproj; then the next LayerNorm: ln1 of layer l+1, or lnf after the last layer
@@ -501,8 +563,8 @@ public final class GPT2Cuda implements AutoCloseable {
             long nextMean = last ? acts.lnfMean().address() : next.ln1Mean();
             long nextRstd = last ? acts.lnfRstd().address() : next.ln1Rstd();
             long nextW = last ? param(LNFW) : param(LN1W, l + 1), nextB = last ? param(LNFB) : param(LN1B, l + 1);
-            kernels.fusedResidualLayernormForward(a.residual3(), nextLn, nextMean, nextRstd, a.residual2(), scratch,
-                    nextW, nextB, BT, C, stream());
+            kernels.fusedResidualLayernormForward(
+                    a.residual3(), nextLn, nextMean, nextRstd, a.residual2(), scratch, nextW, nextB, BT, C, stream());
         }
         // logits = lnf wte^T                                                          (B,T,Vp)
         long logits = acts.logits().address(), losses = acts.losses().address();
@@ -525,7 +587,8 @@ public final class GPT2Cuda implements AutoCloseable {
             throw new LlmcException(what + ": expected B*T = " + count + " tokens, found " + tokens.length);
         for (int i = 0; i < count; i++)
             if (tokens[i] < 0 || tokens[i] >= vocab)
-                throw new LlmcException(what + "[" + i + "]: token id must be in [0, " + vocab + "), found " + tokens[i]);
+                throw new LlmcException(
+                        what + "[" + i + "]: token id must be in [0, " + vocab + "), found " + tokens[i]);
     }
 
     private void ensureActivations(int B, int T) {
@@ -557,7 +620,15 @@ public final class GPT2Cuda implements AutoCloseable {
 
     /** out (rows, outCols) = inp (rows, inCols) weight^T + bias; weight (outCols, inCols); bias 0 for none. */
     private void matmulForward(long out, long inp, long weight, long bias, int rows, int inCols, int outCols) {
-        blas.matmul(CublasLt.linearForward(rows, inCols, outCols), precision, options.allowTf32(), out, weight, inp, bias, false);
+        blas.matmul(
+                CublasLt.linearForward(rows, inCols, outCols),
+                precision,
+                options.allowTf32(),
+                out,
+                weight,
+                inp,
+                bias,
+                false);
     }
 
     /** atty (B,T,C) of layer a from its qkv (B,T,3C); keeps lse (flash) or att (plain) for the backward pass. */
@@ -565,8 +636,7 @@ public final class GPT2Cuda implements AutoCloseable {
         int C = config.channels(), NH = config.numHeads();
         if (options.attention() == Attention.FLASH)
             kernels.flashAttentionForward(a.atty(), a.lse(), a.qkv(), B, T, C, NH, stream());
-        else
-            kernels.attentionForwardPlain(a.atty(), a.att(), a.qkv(), B, T, C, NH, stream());
+        else kernels.attentionForwardPlain(a.atty(), a.att(), a.qkv(), B, T, C, NH, stream());
     }
 
     // -------------------------------------------------------------------------------------------------------------
@@ -601,12 +671,20 @@ public final class GPT2Cuda implements AutoCloseable {
 
         // dlogits = (softmax - onehot) * dloss, in place of the logits
         long logits = acts.logits().address();
-        kernels.fusedClassifier(logits, acts.losses().address(), acts.targets().address(), dloss, BT, V, Vp, true,
-                stream());
+        kernels.fusedClassifier(
+                logits, acts.losses().address(), acts.targets().address(), dloss, BT, V, Vp, true, stream());
         // lm head (tied to wte): dlnf = dlogits wte, dwte += dlogits^T lnf
         matmulBackward(dbtc, grad(WTE), 0, logits, acts.lnf().address(), param(WTE), BT, C, Vp);
-        layernormBackward(dresidual, grad(LNFW), grad(LNFB), dbtc, acts.residual3().layer(L - 1), param(LNFW),
-                acts.lnfMean().address(), acts.lnfRstd().address(), BT);
+        layernormBackward(
+                dresidual,
+                grad(LNFW),
+                grad(LNFB),
+                dbtc,
+                acts.residual3().layer(L - 1),
+                param(LNFW),
+                acts.lnfMean().address(),
+                acts.lnfRstd().address(),
+                BT);
 
         for (int l = L - 1; l >= 0; l--) {
             // dresidual holds d(residual3[l]); the residual add passes it unchanged to both of its inputs
@@ -614,26 +692,42 @@ public final class GPT2Cuda implements AutoCloseable {
 
             // MLP: fcproj, gelu, fc
             if (options.recompute() >= 1) kernels.geluForward(a.fchGelu(), a.fch(), 4 * btc, stream());
-            matmulBackward(dbt4c, grad(FCPROJW, l), grad(FCPROJB, l), dresidual, a.fchGelu(), param(FCPROJW, l),
-                    BT, 4 * C, C);
+            matmulBackward(
+                    dbt4c, grad(FCPROJW, l), grad(FCPROJB, l), dresidual, a.fchGelu(), param(FCPROJW, l), BT, 4 * C, C);
             kernels.geluBackwardInplace(dbt4c, a.fch(), 4 * btc, stream());
             if (options.recompute() >= 2)
                 layernormForward(a.ln2(), a.ln2Mean(), a.ln2Rstd(), a.residual2(), param(LN2W, l), param(LN2B, l), BT);
             matmulBackward(dbtc, grad(FCW, l), grad(FCB, l), dbt4c, a.ln2(), param(FCW, l), BT, C, 4 * C);
             // ln2: dresidual (now d residual2) += LayerNorm backward
-            layernormBackward(dresidual, grad(LN2W, l), grad(LN2B, l), dbtc, a.residual2(), param(LN2W, l),
-                    a.ln2Mean(), a.ln2Rstd(), BT);
+            layernormBackward(
+                    dresidual,
+                    grad(LN2W, l),
+                    grad(LN2B, l),
+                    dbtc,
+                    a.residual2(),
+                    param(LN2W, l),
+                    a.ln2Mean(),
+                    a.ln2Rstd(),
+                    BT);
 
             // attention: attproj, attention, qkv
-            matmulBackward(dbtc, grad(ATTPROJW, l), grad(ATTPROJB, l), dresidual, a.atty(), param(ATTPROJW, l),
-                    BT, C, C);
+            matmulBackward(
+                    dbtc, grad(ATTPROJW, l), grad(ATTPROJB, l), dresidual, a.atty(), param(ATTPROJW, l), BT, C, C);
             attentionBackward(dqkv, dbtc, a, B, T);
             if (options.recompute() >= 2)
                 layernormForward(a.ln1(), a.ln1Mean(), a.ln1Rstd(), a.residual(), param(LN1W, l), param(LN1B, l), BT);
             matmulBackward(dbtc, grad(QKVW, l), grad(QKVB, l), dqkv, a.ln1(), param(QKVW, l), BT, C, 3 * C);
             // ln1: dresidual (now d residual of this layer) += LayerNorm backward
-            layernormBackward(dresidual, grad(LN1W, l), grad(LN1B, l), dbtc, a.residual(), param(LN1W, l),
-                    a.ln1Mean(), a.ln1Rstd(), BT);
+            layernormBackward(
+                    dresidual,
+                    grad(LN1W, l),
+                    grad(LN1B, l),
+                    dbtc,
+                    a.residual(),
+                    param(LN1W, l),
+                    a.ln1Mean(),
+                    a.ln1Rstd(),
+                    BT);
             // layer l's 12 parameter gradients are final: NCCL averages them on the side stream from here
             if (reduce) reduction.layerDone(l);
         }
@@ -643,8 +737,15 @@ public final class GPT2Cuda implements AutoCloseable {
         uploadInts(acts.bucketTokens().address(), buckets.tokens(), buckets.numBuckets());
         uploadInts(acts.bucketStarts().address(), buckets.starts(), buckets.numBuckets() + 1);
         uploadInts(acts.bucketPositions().address(), buckets.positions(), BT);
-        kernels.encoderBackwardWte(grad(WTE), dresidual, acts.bucketTokens().address(), acts.bucketStarts().address(),
-                acts.bucketPositions().address(), buckets.numBuckets(), C, stream());
+        kernels.encoderBackwardWte(
+                grad(WTE),
+                dresidual,
+                acts.bucketTokens().address(),
+                acts.bucketStarts().address(),
+                acts.bucketPositions().address(),
+                buckets.numBuckets(),
+                C,
+                stream());
         kernels.encoderBackwardWpe(grad(WPE), dresidual, B, T, C, stream());
         if (reduce) reduction.backwardDone(); // wte, wpe, lnfw, lnfb; then main waits for the side stream
     }
@@ -653,29 +754,56 @@ public final class GPT2Cuda implements AutoCloseable {
      * dinp = dout weight (overwrites), dweight += dout^T inp, dbias += column sums of dout (if bias != 0).
      * dout (rows, outCols), inp (rows, inCols), weight (outCols, inCols).
      */
-    private void matmulBackward(long dinp, long dweight, long dbias, long dout, long inp, long weight,
-                                int rows, int inCols, int outCols) {
-        blas.matmul(CublasLt.linearBackwardInput(rows, inCols, outCols), precision, options.allowTf32(), dinp, weight, dout, 0, false);
-        blas.matmul(CublasLt.linearBackwardWeight(rows, inCols, outCols), precision, options.allowTf32(), dweight, inp, dout, 0, true);
+    private void matmulBackward(
+            long dinp, long dweight, long dbias, long dout, long inp, long weight, int rows, int inCols, int outCols) {
+        blas.matmul(
+                CublasLt.linearBackwardInput(rows, inCols, outCols),
+                precision,
+                options.allowTf32(),
+                dinp,
+                weight,
+                dout,
+                0,
+                false);
+        blas.matmul(
+                CublasLt.linearBackwardWeight(rows, inCols, outCols),
+                precision,
+                options.allowTf32(),
+                dweight,
+                inp,
+                dout,
+                0,
+                true);
         if (dbias != 0) kernels.biasBackward(dbias, acts.partials().address(), dout, rows, outCols, stream());
     }
 
     /** dinp += LayerNorm backward; dweight, dbias += their deterministic column sums. */
-    private void layernormBackward(long dinp, long dweight, long dbias, long dout, long inp, long weight,
-                                   long mean, long rstd, int rows) {
-        kernels.layernormBackward(dinp, dweight, dbias, acts.partials().address(), dout, inp, weight, mean, rstd, rows,
-                config.channels(), stream());
+    private void layernormBackward(
+            long dinp, long dweight, long dbias, long dout, long inp, long weight, long mean, long rstd, int rows) {
+        kernels.layernormBackward(
+                dinp,
+                dweight,
+                dbias,
+                acts.partials().address(),
+                dout,
+                inp,
+                weight,
+                mean,
+                rstd,
+                rows,
+                config.channels(),
+                stream());
     }
 
     /** dqkv (B,T,3C) of layer a from datty (B,T,C). */
     private void attentionBackward(long dqkv, long datty, Activations.Layer a, int B, int T) {
         int C = config.channels(), NH = config.numHeads();
         if (options.attention() == Attention.FLASH)
-            kernels.flashAttentionBackward(dqkv, acts.attD().address(), datty, a.atty(), a.qkv(), a.lse(), B, T, C, NH,
-                    stream());
+            kernels.flashAttentionBackward(
+                    dqkv, acts.attD().address(), datty, a.atty(), a.qkv(), a.lse(), B, T, C, NH, stream());
         else
-            kernels.attentionBackwardPlain(dqkv, acts.dpreatt().address(), datty, a.qkv(), a.att(), B, T, C, NH,
-                    stream());
+            kernels.attentionBackwardPlain(
+                    dqkv, acts.dpreatt().address(), datty, a.qkv(), a.att(), B, T, C, NH, stream());
     }
 
     /** Zeroes all parameter gradients (start of each optimizer step). */
@@ -747,7 +875,8 @@ public final class GPT2Cuda implements AutoCloseable {
      *
      * @return whether the parameters were updated
      */
-    public boolean update(float learningRate, float beta1, float beta2, float eps, float weightDecay, float gradScale, int t) {
+    public boolean update(
+            float learningRate, float beta1, float beta2, float eps, float weightDecay, float gradScale, int t) {
         return update(learningRate, beta1, beta2, eps, weightDecay, true, gradScale, t);
     }
 
@@ -755,13 +884,20 @@ public final class GPT2Cuda implements AutoCloseable {
      * AdamW as {@link #update(float, float, float, float, float, float, int)}, with weight decay on the 2-D tensors
      * only ({@code decayMatricesOnly}, the trainer's rule) or on every tensor (llm.c's CPU test rule).
      */
-    public boolean update(float learningRate, float beta1, float beta2, float eps, float weightDecay,
-                          boolean decayMatricesOnly, float gradScale, int t) {
+    public boolean update(
+            float learningRate,
+            float beta1,
+            float beta2,
+            float eps,
+            float weightDecay,
+            boolean decayMatricesOnly,
+            float gradScale,
+            int t) {
         bind();
         if (t < 1) throw new IllegalArgumentException("AdamW step t is 1-based, found " + t);
         float scale = gradScale;
         if (lossScaler != null) {
-            float lossScale = lossScaler.scale();          // the scale these gradients were computed with
+            float lossScale = lossScaler.scale(); // the scale these gradients were computed with
             if (!lossScaler.update(gradientsHaveInfOrNan())) return false;
             scale /= lossScale;
         }
@@ -776,11 +912,27 @@ public final class GPT2Cuda implements AutoCloseable {
         for (var run : shardRuns) {
             long n = run.count(), at = run.parameterOffset(), state = run.stateOffset();
             float decay = !decayMatricesOnly || ParameterLayout.decays(run.tensor()) ? weightDecay : 0.0f;
-            kernels.adamwUpdate(params + at * x, master == 0 ? 0L : master + state * 4, grads + at * x,
-                    adamM + state * 4, adamV + state * 4, n, learningRate, beta1, beta2, beta1Correction,
-                    beta2Correction, eps, decay, scale, seeds[run.tensor()], run.indexInTensor(), stream());
+            kernels.adamwUpdate(
+                    params + at * x,
+                    master == 0 ? 0L : master + state * 4,
+                    grads + at * x,
+                    adamM + state * 4,
+                    adamV + state * 4,
+                    n,
+                    learningRate,
+                    beta1,
+                    beta2,
+                    beta1Correction,
+                    beta2Correction,
+                    eps,
+                    decay,
+                    scale,
+                    seeds[run.tensor()],
+                    run.indexInTensor(),
+                    stream());
         }
-        if (reduction != null && !shard.isWhole()) reduction.allGatherParameters(params); // ZeRO-1: everyone's pieces to all
+        if (reduction != null && !shard.isWhole())
+            reduction.allGatherParameters(params); // ZeRO-1: everyone's pieces to all
         return true;
     }
 
@@ -797,7 +949,8 @@ public final class GPT2Cuda implements AutoCloseable {
         if (newShard.isWhole()) return;
         if (!shard.isWhole()) throw new IllegalStateException("the optimizer state is already sharded");
         if (lossScaler != null)
-            throw new LlmcException("-z 1 (ZeRO-1) with fp16 is not supported: the loss scaler's overflow check needs every gradient; use bf16");
+            throw new LlmcException(
+                    "-z 1 (ZeRO-1) with fp16 is not supported: the loss scaler's overflow check needs every gradient; use bf16");
         long count = newShard.count();
         long oldMaster = master;
         cuda.memFree(adamM);
@@ -833,10 +986,18 @@ public final class GPT2Cuda implements AutoCloseable {
         layerDone = cuda.eventCreate(CudaDriver.EVENT_DISABLE_TIMING);
         reduced = cuda.eventCreate(CudaDriver.EVENT_DISABLE_TIMING);
         var streams = new GradientReduction.Streams() {
-            @Override public void record(MemorySegment event, MemorySegment stream) { cuda.eventRecord(event, stream); }
-            @Override public void wait(MemorySegment stream, MemorySegment event) { cuda.streamWaitEvent(stream, event); }
+            @Override
+            public void record(MemorySegment event, MemorySegment stream) {
+                cuda.eventRecord(event, stream);
+            }
+
+            @Override
+            public void wait(MemorySegment stream, MemorySegment event) {
+                cuda.streamWaitEvent(stream, event);
+            }
         };
-        reduction = new GradientReduction(collectives, streams, layout, precision, shard, grads, stream(), sideStream, layerDone, reduced);
+        reduction = new GradientReduction(
+                collectives, streams, layout, precision, shard, grads, stream(), sideStream, layerDone, reduced);
     }
 
     /** Waits for the GPU (kernel errors surface here). */

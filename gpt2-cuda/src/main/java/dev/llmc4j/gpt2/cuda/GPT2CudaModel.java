@@ -16,7 +16,6 @@ import dev.llmc4j.train.ShardedOptimizer;
 import dev.llmc4j.train.TokenGenerator;
 import dev.llmc4j.train.TrainableModel;
 import dev.llmc4j.util.LlmcException;
-
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
@@ -39,7 +38,7 @@ public final class GPT2CudaModel implements TrainableModel, ShardedOptimizer, De
 
     private final GPT2Cuda gpu;
     private final GPT2Config config;
-    private final Arena hostArena = Arena.ofShared();   // host copies of the moments and parameters, made on first use
+    private final Arena hostArena = Arena.ofShared(); // host copies of the moments and parameters, made on first use
     private MemorySegment hostFirstMoments, hostSecondMoments, hostMasterWeights, hostParameters;
 
     private GPT2CudaModel(GPT2Cuda gpu) {
@@ -218,7 +217,10 @@ public final class GPT2CudaModel implements TrainableModel, ShardedOptimizer, De
     /** floatX parameters and gradients, fp32 m and v (and master weights, if kept) of the shard. */
     @Override
     public long trainingStateBytes(OptimizerShard shard) {
-        int fp32Copies = ParameterLayout.keepsMasterWeights(gpu.precision(), gpu.options().masterWeights()) ? 3 : 2;
+        int fp32Copies = ParameterLayout.keepsMasterWeights(
+                        gpu.precision(), gpu.options().masterWeights())
+                ? 3
+                : 2;
         return 2 * numParameters() * gpu.precision().bytes() + fp32Copies * shard.count() * 4L;
     }
 
@@ -241,7 +243,8 @@ public final class GPT2CudaModel implements TrainableModel, ShardedOptimizer, De
 
     /** AdamW on the GPU; with fp16 an overflowing step is skipped (the loss scaler halves) rather than applied. */
     @Override
-    public void update(float learningRate, float beta1, float beta2, float eps, float weightDecay, float gradScale, int t) {
+    public void update(
+            float learningRate, float beta1, float beta2, float eps, float weightDecay, float gradScale, int t) {
         gpu.update(learningRate, beta1, beta2, eps, weightDecay, gradScale, t);
     }
 
@@ -277,7 +280,8 @@ public final class GPT2CudaModel implements TrainableModel, ShardedOptimizer, De
     @Override
     public MemorySegment masterWeights() {
         if (!gpu.keepsMasterWeights()) return null;
-        if (hostMasterWeights == null) hostMasterWeights = hostArena.allocate(gpu.optimizerStateCount() * Float.BYTES, 64);
+        if (hostMasterWeights == null)
+            hostMasterWeights = hostArena.allocate(gpu.optimizerStateCount() * Float.BYTES, 64);
         gpu.copyMasterWeightsToHost(hostMasterWeights);
         return hostMasterWeights;
     }
@@ -339,7 +343,7 @@ public final class GPT2CudaModel implements TrainableModel, ShardedOptimizer, De
             if (prompt.length + count > maxT)
                 throw new LlmcException("prompt (%d tokens) plus %d new tokens exceed the model's context length %d"
                         .formatted(prompt.length, count, maxT));
-            int[] tokens = new int[maxT];          // positions past the prefix stay 0: causal attention never sees them
+            int[] tokens = new int[maxT]; // positions past the prefix stay 0: causal attention never sees them
             System.arraycopy(prompt, 0, tokens, 0, prompt.length);
             int length = prompt.length;
             float[] logits = new float[config.paddedVocabSize()];

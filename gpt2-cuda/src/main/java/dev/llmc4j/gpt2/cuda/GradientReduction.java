@@ -42,19 +42,22 @@ final class GradientReduction {
     }
 
     /** The per-layer tensors, in the order llm.c lists a layer's gradients for its NCCL group. */
-    private static final int[] LAYER_TENSORS = {LN1W, LN1B, QKVW, QKVB, ATTPROJW, ATTPROJB, LN2W, LN2B, FCW, FCB, FCPROJW, FCPROJB};
+    private static final int[] LAYER_TENSORS = {
+        LN1W, LN1B, QKVW, QKVB, ATTPROJW, ATTPROJB, LN2W, LN2B, FCW, FCB, FCPROJW, FCPROJB
+    };
+
     private static final int[] WHOLE_TENSORS = {WTE, WPE, LNFW, LNFB};
 
     private final DeviceCollectives collectives;
     private final Streams streams;
-    private final Nccl.DataType type;       // the gradients' (and parameters') storage type
+    private final Nccl.DataType type; // the gradients' (and parameters') storage type
     private final int elementBytes;
     private final boolean zero1;
-    private final long grads;               // CUdeviceptr of the gradients
+    private final long grads; // CUdeviceptr of the gradients
     private final MemorySegment main, side, layerDone, reduced;
-    private final List<List<ParameterSlice>> layerSlices;   // [l]: the 12 slices of layer l
-    private final List<ParameterSlice> lastSlices;           // wte, wpe, lnfw, lnfb
-    private final List<ParameterSlice> allSlices;            // every slice, in parameter order (the all-gather)
+    private final List<List<ParameterSlice>> layerSlices; // [l]: the 12 slices of layer l
+    private final List<ParameterSlice> lastSlices; // wte, wpe, lnfw, lnfb
+    private final List<ParameterSlice> allSlices; // every slice, in parameter order (the all-gather)
 
     /**
      * @param shard     this rank's pieces; a whole shard means ZeRO-0 (all-reduce)
@@ -64,9 +67,17 @@ final class GradientReduction {
      * @param layerDone an event main records after each layer, side waits on
      * @param reduced   an event side records after the last collective, main waits on
      */
-    GradientReduction(DeviceCollectives collectives, Streams streams, ParameterLayout layout, Precision precision,
-                      OptimizerShard shard, long grads, MemorySegment main, MemorySegment side,
-                      MemorySegment layerDone, MemorySegment reduced) {
+    GradientReduction(
+            DeviceCollectives collectives,
+            Streams streams,
+            ParameterLayout layout,
+            Precision precision,
+            OptimizerShard shard,
+            long grads,
+            MemorySegment main,
+            MemorySegment side,
+            MemorySegment layerDone,
+            MemorySegment reduced) {
         this.collectives = collectives;
         this.streams = streams;
         this.type = GPT2CudaModel.ncclType(precision);
@@ -81,7 +92,9 @@ final class GradientReduction {
         for (int l = 0; l < layout.config().numLayers(); l++) {
             var slices = new ArrayList<ParameterSlice>(LAYER_TENSORS.length);
             for (int tensor : LAYER_TENSORS)
-                slices.add(new ParameterSlice(layout.layer(tensor, l), layout.size(tensor) / layout.config().numLayers()));
+                slices.add(new ParameterSlice(
+                        layout.layer(tensor, l),
+                        layout.size(tensor) / layout.config().numLayers()));
             layers.add(List.copyOf(slices));
         }
         this.layerSlices = List.copyOf(layers);
@@ -125,7 +138,8 @@ final class GradientReduction {
     void allGatherParameters(long params) {
         collectives.groupStart();
         for (ParameterSlice slice : allSlices)
-            collectives.allGather(params + slice.offset() * elementBytes, slice.count() / collectives.size(), type, main);
+            collectives.allGather(
+                    params + slice.offset() * elementBytes, slice.count() / collectives.size(), type, main);
         collectives.groupEnd();
     }
 }

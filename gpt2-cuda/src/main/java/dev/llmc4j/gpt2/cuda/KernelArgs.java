@@ -1,12 +1,12 @@
 package dev.llmc4j.gpt2.cuda;
 
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 
 /**
  * Packs kernel arguments the way cuLaunchKernel wants them: {@code void** kernelParams}, an array with one pointer
@@ -44,9 +44,11 @@ public final class KernelArgs {
                 case Long l -> values.set(JAVA_LONG, offset, l);
                 case Integer n -> values.set(JAVA_INT, offset, n);
                 case Float f -> values.set(JAVA_FLOAT, offset, f);
-                case null -> throw new IllegalArgumentException("kernel argument " + i + " is null (use 0L for a null pointer)");
-                default -> throw new IllegalArgumentException("kernel argument " + i + " has unsupported type "
-                        + args[i].getClass().getSimpleName() + " (use long, int or float)");
+                case null ->
+                    throw new IllegalArgumentException("kernel argument " + i + " is null (use 0L for a null pointer)");
+                default ->
+                    throw new IllegalArgumentException("kernel argument " + i + " has unsupported type "
+                            + args[i].getClass().getSimpleName() + " (use long, int or float)");
             }
             pointers.setAtIndex(ADDRESS, i, values.asSlice(offset, SLOT));
         }
@@ -54,10 +56,16 @@ public final class KernelArgs {
     }
 
     /** The {@code void**} for cuLaunchKernel. */
-    public MemorySegment pointerArray() { return pointers; }
+    public MemorySegment pointerArray() {
+        return pointers;
+    }
 
     /** The value slots (for tests). */
-    MemorySegment values() { return values; }
+    MemorySegment values() {
+        return values;
+    }
 
-    public int count() { return count; }
+    public int count() {
+        return count;
+    }
 }

@@ -1,7 +1,8 @@
 package dev.llmc4j.gpt2.cuda;
 
-import dev.llmc4j.util.LlmcException;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 
+import dev.llmc4j.util.LlmcException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.lang.foreign.Arena;
@@ -13,8 +14,6 @@ import java.util.HashMap;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
-
-import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 
 /**
  * The fatbin loaded into the current context: {@code kernels.fatbin} (built by build-kernels.sh from
@@ -55,7 +54,8 @@ public final class KernelModule implements AutoCloseable {
         byte[] names = readResource(NAMES);
         if (names == null) return Set.of();
         var set = new TreeSet<String>();
-        for (String line : new String(names, StandardCharsets.UTF_8).split("\n")) if (!line.isBlank()) set.add(line.trim());
+        for (String line : new String(names, StandardCharsets.UTF_8).split("\n"))
+            if (!line.isBlank()) set.add(line.trim());
         return set;
     }
 
@@ -93,8 +93,13 @@ public final class KernelModule implements AutoCloseable {
      * Launches {@code name} on {@code stream}; {@code args} are long (pointer / size_t), int or float, in the
      * kernel's order. Dynamic shared memory above the default 48 KiB is opted into (cuFuncSetAttribute) on first use.
      */
-    void launch(String name, Launch.Dim3 grid, Launch.Dim3 block, int sharedMemBytes, MemorySegment stream,
-                Object... args) {
+    void launch(
+            String name,
+            Launch.Dim3 grid,
+            Launch.Dim3 block,
+            int sharedMemBytes,
+            MemorySegment stream,
+            Object... args) {
         MemorySegment fn = function(name);
         if (sharedMemBytes > 48 * 1024 && dynamicSmemLimit.getOrDefault(name, 0) < sharedMemBytes) {
             cuda.funcSetAttribute(fn, CudaDriver.FUNC_ATTR_MAX_DYNAMIC_SHARED_SIZE_BYTES, sharedMemBytes, name);

@@ -22,6 +22,7 @@ public final class Launch {
     public static final int MAX_GRID_STRIDE_BLOCKS = 65536;
     /** Blocks of stage 1 of the global norm; fixed so the reduction tree never changes. */
     public static final int NORM_BLOCKS = 1024;
+
     public static final int NORM_BLOCK = 512;
     /** At most this many row chunks in the deterministic column sums (bias and LayerNorm weight gradients). */
     public static final int MAX_ROW_CHUNKS = 256;
@@ -29,13 +30,30 @@ public final class Launch {
     /** A CUDA dim3. */
     public record Dim3(int x, int y, int z) {
         public Dim3 {
-            if (x <= 0 || y <= 0 || z <= 0) throw new IllegalArgumentException("dim3 must be positive: " + x + "," + y + "," + z);
+            if (x <= 0 || y <= 0 || z <= 0)
+                throw new IllegalArgumentException("dim3 must be positive: " + x + "," + y + "," + z);
         }
-        public static Dim3 of(int x) { return new Dim3(x, 1, 1); }
-        public static Dim3 of(int x, int y) { return new Dim3(x, y, 1); }
-        public static Dim3 of(int x, int y, int z) { return new Dim3(x, y, z); }
-        public long threads() { return (long) x * y * z; }
-        @Override public String toString() { return "(" + x + "," + y + "," + z + ")"; }
+
+        public static Dim3 of(int x) {
+            return new Dim3(x, 1, 1);
+        }
+
+        public static Dim3 of(int x, int y) {
+            return new Dim3(x, y, 1);
+        }
+
+        public static Dim3 of(int x, int y, int z) {
+            return new Dim3(x, y, z);
+        }
+
+        public long threads() {
+            return (long) x * y * z;
+        }
+
+        @Override
+        public String toString() {
+            return "(" + x + "," + y + "," + z + ")";
+        }
     }
 
     /** ceil(n / d) for n >= 0, d > 0. */

@@ -1,7 +1,6 @@
 package dev.llmc4j.gpt2.cuda;
 
 import dev.llmc4j.util.LlmcException;
-
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
@@ -19,7 +18,7 @@ import java.util.stream.Stream;
  * Finds and opens the NVIDIA shared libraries at run time. Nothing is linked at build time: a machine without a GPU
  * builds and tests this module, and only fails (with a clear message) when it actually tries to use CUDA.
  */
-@SuppressWarnings("restricted")   // FFM: binding native code is the point of this class
+@SuppressWarnings("restricted") // FFM: binding native code is the point of this class
 final class NativeLibraries {
     private NativeLibraries() {}
 
@@ -35,7 +34,10 @@ final class NativeLibraries {
             try {
                 if (candidate.contains("/")) {
                     Path path = Path.of(candidate);
-                    if (!Files.exists(path)) { failures.add(candidate + " (absent)"); continue; }
+                    if (!Files.exists(path)) {
+                        failures.add(candidate + " (absent)");
+                        continue;
+                    }
                     return SymbolLookup.libraryLookup(path, Arena.global());
                 }
                 return SymbolLookup.libraryLookup(candidate, Arena.global());
@@ -89,7 +91,8 @@ final class NativeLibraries {
     static List<String> cudaLibraryDirectories() {
         var dirs = new ArrayList<String>();
         String cudaHome = System.getenv("CUDA_HOME");
-        if (cudaHome != null && !cudaHome.isBlank()) dirs.add(Path.of(cudaHome, "lib64").toString());
+        if (cudaHome != null && !cudaHome.isBlank())
+            dirs.add(Path.of(cudaHome, "lib64").toString());
         dirs.add("/usr/local/cuda/lib64");
         dirs.add("/usr/local/cuda/targets/x86_64-linux/lib");
         dirs.add("/usr/lib/x86_64-linux-gnu");
@@ -122,7 +125,9 @@ final class NativeLibraries {
         for (Path root : nvidiaRoots) {
             if (!Files.isDirectory(root)) continue;
             try (Stream<Path> children = Files.list(root)) {
-                children.map(child -> child.resolve("lib")).filter(Files::isDirectory).sorted()
+                children.map(child -> child.resolve("lib"))
+                        .filter(Files::isDirectory)
+                        .sorted()
                         .forEach(lib -> dirs.add(lib.toString()));
             } catch (IOException | UncheckedIOException e) {
                 // an unreadable folder is simply not searched
@@ -138,12 +143,14 @@ final class NativeLibraries {
             Path lib = prefix.resolve("lib");
             if (!Files.isDirectory(lib)) continue;
             try (Stream<Path> pythons = Files.list(lib)) {
-                pythons.filter(p -> p.getFileName().toString().startsWith("python3")).sorted().forEach(python -> {
-                    for (String packages : List.of("site-packages", "dist-packages")) {
-                        Path nvidia = python.resolve(packages).resolve("nvidia");
-                        if (Files.isDirectory(nvidia)) roots.add(nvidia);
-                    }
-                });
+                pythons.filter(p -> p.getFileName().toString().startsWith("python3"))
+                        .sorted()
+                        .forEach(python -> {
+                            for (String packages : List.of("site-packages", "dist-packages")) {
+                                Path nvidia = python.resolve(packages).resolve("nvidia");
+                                if (Files.isDirectory(nvidia)) roots.add(nvidia);
+                            }
+                        });
             } catch (IOException | UncheckedIOException e) {
                 // not searched
             }
@@ -170,7 +177,8 @@ final class NativeLibraries {
         String python = System.getenv().getOrDefault("LLMC_PYTHON", "python3");
         try {
             Process process = new ProcessBuilder(python, "-c", "import nvidia\nfor p in nvidia.__path__: print(p)")
-                    .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+                    .redirectError(ProcessBuilder.Redirect.DISCARD)
+                    .start();
             process.getOutputStream().close();
             if (!process.waitFor(10, TimeUnit.SECONDS)) {
                 process.destroyForcibly();

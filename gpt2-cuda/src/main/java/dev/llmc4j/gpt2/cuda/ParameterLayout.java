@@ -14,8 +14,22 @@ import dev.llmc4j.model.ParameterSlice;
 public record ParameterLayout(GPT2Config config, long[] sizes, long[] offsets, long numParameters) {
 
     // indices into the 16 tensors (GPT2Config.PARAMETER_NAMES)
-    public static final int WTE = 0, WPE = 1, LN1W = 2, LN1B = 3, QKVW = 4, QKVB = 5, ATTPROJW = 6, ATTPROJB = 7,
-            LN2W = 8, LN2B = 9, FCW = 10, FCB = 11, FCPROJW = 12, FCPROJB = 13, LNFW = 14, LNFB = 15;
+    public static final int WTE = 0,
+            WPE = 1,
+            LN1W = 2,
+            LN1B = 3,
+            QKVW = 4,
+            QKVB = 5,
+            ATTPROJW = 6,
+            ATTPROJB = 7,
+            LN2W = 8,
+            LN2B = 9,
+            FCW = 10,
+            FCB = 11,
+            FCPROJW = 12,
+            FCPROJB = 13,
+            LNFW = 14,
+            LNFB = 15;
     public static final int NUM_TENSORS = 16;
 
     public static ParameterLayout of(GPT2Config config) {
@@ -29,16 +43,23 @@ public record ParameterLayout(GPT2Config config, long[] sizes, long[] offsets, l
         return new ParameterLayout(config, sizes, offsets, total);
     }
 
-    public long size(int tensor) { return sizes[tensor]; }
+    public long size(int tensor) {
+        return sizes[tensor];
+    }
 
-    public long offset(int tensor) { return offsets[tensor]; }
+    public long offset(int tensor) {
+        return offsets[tensor];
+    }
 
     /** True for the tensors that live per layer (indices 2..13). */
-    public static boolean isPerLayer(int tensor) { return tensor >= LN1W && tensor <= FCPROJB; }
+    public static boolean isPerLayer(int tensor) {
+        return tensor >= LN1W && tensor <= FCPROJB;
+    }
 
     /** Element offset of layer {@code l} of a per-layer tensor. */
     public long layer(int tensor, int l) {
-        if (!isPerLayer(tensor)) throw new IllegalArgumentException(GPT2Config.PARAMETER_NAMES[tensor] + " is not per layer");
+        if (!isPerLayer(tensor))
+            throw new IllegalArgumentException(GPT2Config.PARAMETER_NAMES[tensor] + " is not per layer");
         return offsets[tensor] + (long) l * (sizes[tensor] / config.numLayers());
     }
 

@@ -1,7 +1,6 @@
 package dev.llmc4j.gpt2.cuda;
 
 import dev.llmc4j.model.GPT2Config;
-
 import java.util.Locale;
 
 /**
@@ -16,8 +15,8 @@ public final class PeakFlops {
     /** Dense bf16 peak in TFLOPS for a device name as cuDeviceGetName reports it; -1 if unknown. */
     public static double bf16Tflops(String deviceName) {
         String n = deviceName.toUpperCase(Locale.ROOT);
-        if (n.contains("H200")) return 989.0;                                   // same SXM tensor cores as H100
-        if (n.contains("H100")) return n.contains("PCIE") ? 756.0 : 989.0;      // SXM (HBM3) vs PCIe
+        if (n.contains("H200")) return 989.0; // same SXM tensor cores as H100
+        if (n.contains("H100")) return n.contains("PCIE") ? 756.0 : 989.0; // SXM (HBM3) vs PCIe
         if (n.contains("GH200")) return 989.0;
         if (n.contains("A100")) return 312.0;
         if (n.contains("A800")) return 312.0;

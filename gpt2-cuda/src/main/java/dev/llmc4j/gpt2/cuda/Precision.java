@@ -24,12 +24,22 @@ public enum Precision {
         this.cudaDataType = cudaDataType;
     }
 
-    public String suffix() { return suffix; }
-    public int bytes() { return bytes; }
-    public int cudaDataType() { return cudaDataType; }
+    public String suffix() {
+        return suffix;
+    }
+
+    public int bytes() {
+        return bytes;
+    }
+
+    public int cudaDataType() {
+        return cudaDataType;
+    }
 
     /** Our flash attention runs on bf16/fp16 tensor cores; fp32 models use the plain attention kernels. */
-    public boolean supportsFlashAttention() { return this != FP32; }
+    public boolean supportsFlashAttention() {
+        return this != FP32;
+    }
 
     /** "bf16", "fp16" or "fp32" (case-insensitive; "f16"/"f32"/"half"/"float" too). */
     public static Precision parse(String s) {
@@ -37,7 +47,8 @@ public enum Precision {
             case "bf16", "bfloat16" -> BF16;
             case "fp16", "f16", "half", "float16" -> FP16;
             case "fp32", "f32", "float", "float32" -> FP32;
-            default -> throw new dev.llmc4j.util.LlmcException("unknown precision '" + s + "': expected bf16, fp16 or fp32");
+            default ->
+                throw new dev.llmc4j.util.LlmcException("unknown precision '" + s + "': expected bf16, fp16 or fp32");
         };
     }
 }

@@ -1,8 +1,8 @@
 package dev.llmc4j.gpt2.cuda;
 
-import org.junit.jupiter.api.Test;
-
 import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import org.junit.jupiter.api.Test;
 
 /** The alignments cuBLASLt's heuristic is told about (and that key its algorithm cache). */
 class CublasLtAlignmentTest {

@@ -1,11 +1,10 @@
 package dev.llmc4j.gpt2.cuda;
 
-import org.junit.jupiter.api.Test;
+import static org.junit.jupiter.api.Assertions.*;
 
 import java.util.List;
 import java.util.Random;
-
-import static org.junit.jupiter.api.Assertions.*;
+import org.junit.jupiter.api.Test;
 
 /**
  * The row-major to column-major bookkeeping, checked by running each {@link CublasLt.Gemm} through a tiny
@@ -20,9 +19,13 @@ class CublasLtTest {
                 double sum = 0;
                 for (int i = 0; i < g.k(); i++) {
                     // op(first)[row, i]
-                    float a = g.opFirst() == CublasLt.OP_N ? first[(int) (i * g.ldFirst() + row)] : first[(int) (row * g.ldFirst() + i)];
+                    float a = g.opFirst() == CublasLt.OP_N
+                            ? first[(int) (i * g.ldFirst() + row)]
+                            : first[(int) (row * g.ldFirst() + i)];
                     // op(second)[i, col]
-                    float b = g.opSecond() == CublasLt.OP_N ? second[(int) (col * g.ldSecond() + i)] : second[(int) (i * g.ldSecond() + col)];
+                    float b = g.opSecond() == CublasLt.OP_N
+                            ? second[(int) (col * g.ldSecond() + i)]
+                            : second[(int) (i * g.ldSecond() + col)];
                     sum += (double) a * b;
                 }
                 int idx = (int) (col * g.ldD() + row);
@@ -53,7 +56,7 @@ class CublasLtTest {
             }
         assertEquals(CublasLt.OP_T, g.opFirst());
         assertEquals(CublasLt.OP_N, g.opSecond());
-        assertEquals(out, g.m());     // the bias epilogue adds a vector of length m: one per output channel
+        assertEquals(out, g.m()); // the bias epilogue adds a vector of length m: one per output channel
     }
 
     @Test
@@ -70,7 +73,7 @@ class CublasLtTest {
                 assertEquals(e, dinp[r * in + i], 1e-5);
             }
         float[] dw = random(rng, out * in), before = dw.clone();
-        columnMajorGemm(CublasLt.linearBackwardWeight(rows, in, out), inp, dout, dw, true);   // accumulates
+        columnMajorGemm(CublasLt.linearBackwardWeight(rows, in, out), inp, dout, dw, true); // accumulates
         for (int o = 0; o < out; o++)
             for (int i = 0; i < in; i++) {
                 double e = before[o * in + i];
@@ -108,12 +111,24 @@ class CublasLtTest {
 
     @Test
     void librarySearchOrder() {
-        List<String> c = NativeLibraries.candidates("/opt/my/libcublasLt.so.12",
-                List.of("libcublasLt.so.13", "libcublasLt.so.12"), List.of("/usr/local/cuda/lib64", "", "/usr/lib/x86_64-linux-gnu"));
-        assertEquals(List.of("/opt/my/libcublasLt.so.12", "libcublasLt.so.13", "libcublasLt.so.12",
-                "/usr/local/cuda/lib64/libcublasLt.so.13", "/usr/local/cuda/lib64/libcublasLt.so.12",
-                "/usr/lib/x86_64-linux-gnu/libcublasLt.so.13", "/usr/lib/x86_64-linux-gnu/libcublasLt.so.12"), c);
-        assertEquals("libcuda.so.1", NativeLibraries.candidates(null, List.of("libcuda.so.1"), List.of()).getFirst());
+        List<String> c = NativeLibraries.candidates(
+                "/opt/my/libcublasLt.so.12",
+                List.of("libcublasLt.so.13", "libcublasLt.so.12"),
+                List.of("/usr/local/cuda/lib64", "", "/usr/lib/x86_64-linux-gnu"));
+        assertEquals(
+                List.of(
+                        "/opt/my/libcublasLt.so.12",
+                        "libcublasLt.so.13",
+                        "libcublasLt.so.12",
+                        "/usr/local/cuda/lib64/libcublasLt.so.13",
+                        "/usr/local/cuda/lib64/libcublasLt.so.12",
+                        "/usr/lib/x86_64-linux-gnu/libcublasLt.so.13",
+                        "/usr/lib/x86_64-linux-gnu/libcublasLt.so.12"),
+                c);
+        assertEquals(
+                "libcuda.so.1",
+                NativeLibraries.candidates(null, List.of("libcuda.so.1"), List.of())
+                        .getFirst());
         assertTrue(CublasLt.libraryCandidates().contains("/usr/local/cuda/lib64/libcublasLt.so.12"));
     }
 }

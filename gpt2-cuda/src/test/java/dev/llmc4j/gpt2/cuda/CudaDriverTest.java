@@ -1,14 +1,13 @@
 package dev.llmc4j.gpt2.cuda;
 
-import dev.llmc4j.util.LlmcException;
-import org.junit.jupiter.api.Tag;
-import org.junit.jupiter.api.Test;
-
-import java.util.List;
-
 import static org.junit.jupiter.api.Assertions.*;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.llmc4j.util.LlmcException;
+import java.util.List;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
 
 class CudaDriverTest {
 
@@ -24,9 +23,14 @@ class CudaDriverTest {
 
     @Test
     void aMissingLibraryNamesEveryCandidate() {
-        var e = assertThrows(LlmcException.class, () -> NativeLibraries.open("cuBLASLt (libcublasLt.so)",
-                List.of("libdoes-not-exist-llmc.so.1", "/nowhere/libcublasLt.so.12")));
-        assertTrue(e.getMessage().startsWith("no cuBLASLt (libcublasLt.so) found: tried libdoes-not-exist-llmc.so.1"), e.getMessage());
+        var e = assertThrows(
+                LlmcException.class,
+                () -> NativeLibraries.open(
+                        "cuBLASLt (libcublasLt.so)",
+                        List.of("libdoes-not-exist-llmc.so.1", "/nowhere/libcublasLt.so.12")));
+        assertTrue(
+                e.getMessage().startsWith("no cuBLASLt (libcublasLt.so) found: tried libdoes-not-exist-llmc.so.1"),
+                e.getMessage());
         assertTrue(e.getMessage().contains("/nowhere/libcublasLt.so.12 (absent)"), e.getMessage());
     }
 

@@ -1,20 +1,19 @@
 package dev.llmc4j.gpt2.cuda;
 
+import static dev.llmc4j.gpt2.cuda.GpuAsserts.assertClose;
+import static dev.llmc4j.gpt2.cuda.GpuAsserts.maxAbs;
+import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
 import dev.llmc4j.model.GPT2Config;
 import dev.llmc4j.util.LlmcException;
+import java.util.Random;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-
-import java.util.Random;
-
-import static dev.llmc4j.gpt2.cuda.GpuAsserts.assertClose;
-import static dev.llmc4j.gpt2.cuda.GpuAsserts.maxAbs;
-import static org.junit.jupiter.api.Assertions.*;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * GPT2Cuda against the CPU reference (Gpt2Reference) on a small GPT-2: loss, logits, every gradient tensor, the
@@ -31,7 +30,7 @@ class CudaParityTest {
 
     @BeforeEach
     void requireGpu() {
-        assumeTrue(CudaDriver.isAvailable(), "no CUDA device");   // each test reports the skip
+        assumeTrue(CudaDriver.isAvailable(), "no CUDA device"); // each test reports the skip
     }
 
     @BeforeAll
@@ -57,7 +56,8 @@ class CudaParityTest {
         var layout = ParameterLayout.of(SMALL);
         for (int t = 0; t < ParameterLayout.NUM_TENSORS; t++) {
             int off = (int) layout.offset(t), n = (int) layout.size(t);
-            float[] e = java.util.Arrays.copyOfRange(expected, off, off + n), a = java.util.Arrays.copyOfRange(actual, off, off + n);
+            float[] e = java.util.Arrays.copyOfRange(expected, off, off + n),
+                    a = java.util.Arrays.copyOfRange(actual, off, off + n);
             assertClose("grad " + GPT2Config.PARAMETER_NAMES[t], e, a, thr * Math.max(maxAbs(e), 1e-6), rel);
         }
     }
@@ -187,14 +187,16 @@ class CudaParityTest {
     void parametersLoadFromNativeMemoryAndFromBf16() {
         float[] back = new float[params.length];
         try (var arena = java.lang.foreign.Arena.ofConfined();
-             var gpu = new GPT2Cuda(SMALL, new GPT2Cuda.Options(Precision.BF16, GPT2Cuda.Attention.FLASH, 1, true, true))) {
+                var gpu = new GPT2Cuda(
+                        SMALL, new GPT2Cuda.Options(Precision.BF16, GPT2Cuda.Attention.FLASH, 1, true, true))) {
             gpu.loadParameters(arena.allocateFrom(java.lang.foreign.ValueLayout.JAVA_FLOAT, params));
             gpu.copyParametersToHost(back);
             assertArrayEquals(Device.round(params, Precision.BF16), back);
             // raw bf16 = the upper 16 bits of the rounded floats
             var bf16 = arena.allocate(params.length * 2L);
             for (int i = 0; i < params.length; i++)
-                bf16.setAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT, i, (short) (Float.floatToRawIntBits(Device.round(params[i], Precision.BF16)) >>> 16));
+                bf16.setAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT, i, (short)
+                        (Float.floatToRawIntBits(Device.round(params[i], Precision.BF16)) >>> 16));
             gpu.loadParametersBf16(bf16);
             java.util.Arrays.fill(back, 0);
             gpu.copyParametersToHost(back);

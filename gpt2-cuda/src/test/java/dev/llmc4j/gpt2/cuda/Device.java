@@ -1,14 +1,14 @@
 package dev.llmc4j.gpt2.cuda;
 
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
-
-import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
-import static java.lang.foreign.ValueLayout.JAVA_INT;
 
 /** Test helper: one GPU context, the kernels in each precision, and buffers in/out as float[] of any precision. */
 final class Device implements AutoCloseable {
@@ -115,12 +115,16 @@ final class Device implements AutoCloseable {
 
     /** Relative tolerance of one rounding in precision p. */
     static float eps(Precision p) {
-        return switch (p) { case FP32 -> 1e-5f; case FP16 -> 1e-3f; case BF16 -> 8e-3f; };
+        return switch (p) {
+            case FP32 -> 1e-5f;
+            case FP16 -> 1e-3f;
+            case BF16 -> 8e-3f;
+        };
     }
 
     @Override
     public void close() {
         for (long p : allocations) cuda.memFree(p);
-        module.close();      // the primary context stays: it is retained once per process
+        module.close(); // the primary context stays: it is retained once per process
     }
 }

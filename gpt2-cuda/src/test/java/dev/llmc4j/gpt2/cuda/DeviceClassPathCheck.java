@@ -49,14 +49,18 @@ public final class DeviceClassPathCheck {
      * one class path entry holds (a stale jar next to its successor: which copy loads depends on the order).
      */
     public record Result(int classesRead, List<Missing> missing, List<String> duplicates) {
-        public boolean ok() { return missing.isEmpty() && duplicates.isEmpty(); }
+        public boolean ok() {
+            return missing.isEmpty() && duplicates.isEmpty();
+        }
     }
 
     private DeviceClassPathCheck() {}
 
     public static void main(String[] args) {
         var classPath = Stream.of(System.getProperty("java.class.path").split(java.io.File.pathSeparator))
-                .filter(s -> !s.isBlank()).map(Path::of).toList();
+                .filter(s -> !s.isBlank())
+                .map(Path::of)
+                .toList();
         Result result = check(classPath, List.of(args));
         for (Missing m : result.missing())
             System.out.println("class-path check: MISSING " + m.className() + " (used by " + m.usedBy() + ")");
@@ -81,7 +85,7 @@ public final class DeviceClassPathCheck {
             while (!queue.isEmpty()) {
                 String name = queue.poll();
                 byte[] bytes = read(loader, name);
-                if (bytes == null) continue;     // reported where it was referenced (or a root not on the path)
+                if (bytes == null) continue; // reported where it was referenced (or a root not on the path)
                 read++;
                 for (String ref : references(bytes)) {
                     if (!seen.add(ref)) continue;
@@ -102,7 +106,8 @@ public final class DeviceClassPathCheck {
         var holders = new TreeMap<String, List<String>>();
         for (Path entry : classPath)
             for (String name : projectClassesIn(entry))
-                holders.computeIfAbsent(name, n -> new ArrayList<>()).add(entry.getFileName().toString());
+                holders.computeIfAbsent(name, n -> new ArrayList<>())
+                        .add(entry.getFileName().toString());
         var duplicates = new ArrayList<String>();
         holders.forEach((name, entries) -> {
             if (entries.size() > 1) duplicates.add(name.replace('/', '.') + " " + entries);
@@ -132,7 +137,7 @@ public final class DeviceClassPathCheck {
             String name = c.asInternalName();
             if (name.startsWith("[")) {
                 int l = name.indexOf('L');
-                if (l < 0) continue;                 // an array of primitives
+                if (l < 0) continue; // an array of primitives
                 name = name.substring(l + 1, name.length() - 1);
             }
             refs.add(name);

@@ -1,7 +1,6 @@
 package dev.llmc4j.gpt2.cuda;
 
 import dev.llmc4j.util.LlmcException;
-
 import java.util.List;
 
 /**
@@ -33,8 +32,10 @@ public final class DeviceProbe {
             System.out.println("compute_capability_major=" + major);
             System.out.println("driver_version=" + cuda.driverVersion());
         }
-        System.out.println("kernels=" + (KernelModule.fatbinPresent()
-                ? KernelModule.exportedNames().size() + " in kernels.fatbin" : "absent (built without nvcc)"));
+        System.out.println("kernels="
+                + (KernelModule.fatbinPresent()
+                        ? KernelModule.exportedNames().size() + " in kernels.fatbin"
+                        : "absent (built without nvcc)"));
         report("cublaslt", CublasLt.libraryCandidates());
         report("nccl", GPT2CudaModel.ncclCandidates());
         System.out.println("python_nvidia_lib_dirs=" + NativeLibraries.pythonLibraryDirectories());

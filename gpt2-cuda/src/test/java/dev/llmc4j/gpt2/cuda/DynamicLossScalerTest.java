@@ -1,8 +1,8 @@
 package dev.llmc4j.gpt2.cuda;
 
-import org.junit.jupiter.api.Test;
-
 import static org.junit.jupiter.api.Assertions.*;
+
+import org.junit.jupiter.api.Test;
 
 class DynamicLossScalerTest {
 
@@ -35,7 +35,7 @@ class DynamicLossScalerTest {
         var saved = new DynamicLossScaler(1024f, 2f, 0.5f, 3);
         saved.update(false);
         saved.update(true);
-        saved.update(false);                  // scale 512, one good step
+        saved.update(false); // scale 512, one good step
         var resumed = new DynamicLossScaler(1024f, 2f, 0.5f, 3);
         resumed.restore(saved.scale(), saved.goodSteps());
         for (boolean overflow : new boolean[] {false, false, true, false, false, false}) {
@@ -53,17 +53,17 @@ class DynamicLossScalerTest {
         assertTrue(s.update(false));
         assertTrue(s.update(false));
         assertEquals(8f, s.scale());
-        assertTrue(s.update(false));          // third good step: grow
+        assertTrue(s.update(false)); // third good step: grow
         assertEquals(16f, s.scale());
         assertEquals(0, s.goodSteps());
         // an overflow in between restarts the count
         s.update(false);
         s.update(false);
-        s.update(true);                        // 8
+        s.update(true); // 8
         s.update(false);
         s.update(false);
         assertEquals(8f, s.scale());
-        s.update(false);                       // 3 good in a row again: 16
+        s.update(false); // 3 good in a row again: 16
         assertEquals(16f, s.scale());
     }
 
@@ -71,9 +71,9 @@ class DynamicLossScalerTest {
     void intervalOneGrowsEveryStepButNeverToInfinity() {
         var s = new DynamicLossScaler(Float.MAX_VALUE / 2, 2f, 0.5f, 1);
         s.update(false);
-        assertEquals(Float.MAX_VALUE / 2 * 2, s.scale());   // still finite
+        assertEquals(Float.MAX_VALUE / 2 * 2, s.scale()); // still finite
         float before = s.scale();
-        s.update(false);                                      // would overflow: stays
+        s.update(false); // would overflow: stays
         assertEquals(before, s.scale());
         assertTrue(Float.isFinite(s.scale()));
     }
@@ -95,7 +95,8 @@ class DynamicLossScalerTest {
     @Test
     void rejectsBadSettings() {
         assertThrows(IllegalArgumentException.class, () -> new DynamicLossScaler(0f, 2f, 0.5f, 10));
-        assertThrows(IllegalArgumentException.class, () -> new DynamicLossScaler(Float.POSITIVE_INFINITY, 2f, 0.5f, 10));
+        assertThrows(
+                IllegalArgumentException.class, () -> new DynamicLossScaler(Float.POSITIVE_INFINITY, 2f, 0.5f, 10));
         assertThrows(IllegalArgumentException.class, () -> new DynamicLossScaler(1f, 1f, 0.5f, 10));
         assertThrows(IllegalArgumentException.class, () -> new DynamicLossScaler(1f, 2f, 1f, 10));
         assertThrows(IllegalArgumentException.class, () -> new DynamicLossScaler(1f, 2f, 0.5f, 0));

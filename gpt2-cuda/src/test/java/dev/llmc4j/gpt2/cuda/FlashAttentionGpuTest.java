@@ -1,21 +1,20 @@
 package dev.llmc4j.gpt2.cuda;
 
+import static dev.llmc4j.gpt2.cuda.Device.STREAM;
+import static dev.llmc4j.gpt2.cuda.GpuAsserts.assertClose;
+import static dev.llmc4j.gpt2.cuda.GpuAsserts.maxAbs;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
-
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Random;
-
-import static dev.llmc4j.gpt2.cuda.Device.STREAM;
-import static dev.llmc4j.gpt2.cuda.GpuAsserts.assertClose;
-import static dev.llmc4j.gpt2.cuda.GpuAsserts.maxAbs;
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * Flash attention vs plain attention vs a CPU reference, forward and backward, on shapes with ragged tiles
@@ -27,7 +26,7 @@ class FlashAttentionGpuTest {
 
     @BeforeEach
     void requireGpu() {
-        assumeTrue(CudaDriver.isAvailable(), "no CUDA device");   // each test reports the skip
+        assumeTrue(CudaDriver.isAvailable(), "no CUDA device"); // each test reports the skip
         if (dev == null) dev = new Device();
     }
 
@@ -37,7 +36,9 @@ class FlashAttentionGpuTest {
     }
 
     static List<Arguments> shapes() {
-        int[][] shapes = {{1, 64, 1, 64}, {2, 100, 2, 64}, {1, 1, 2, 64}, {1, 200, 3, 96}, {2, 130, 2, 128}, {1, 256, 12, 64}};
+        int[][] shapes = {
+            {1, 64, 1, 64}, {2, 100, 2, 64}, {1, 1, 2, 64}, {1, 200, 3, 96}, {2, 130, 2, 128}, {1, 256, 12, 64}
+        };
         var args = new ArrayList<Arguments>();
         for (Precision p : new Precision[] {Precision.BF16, Precision.FP16})
             for (int[] s : shapes) args.add(Arguments.of(p, s[0], s[1], s[2], s[3]));
@@ -55,7 +56,9 @@ class FlashAttentionGpuTest {
                     double[] s = new double[t + 1];
                     for (int t2 = 0; t2 <= t; t2++) {
                         double dot = 0;
-                        for (int d = 0; d < hs; d++) dot += (double) qkv[(b * T + t) * 3 * C + h * hs + d] * qkv[(b * T + t2) * 3 * C + C + h * hs + d];
+                        for (int d = 0; d < hs; d++)
+                            dot += (double) qkv[(b * T + t) * 3 * C + h * hs + d]
+                                    * qkv[(b * T + t2) * 3 * C + C + h * hs + d];
                         s[t2] = dot / Math.sqrt(hs);
                         max = Math.max(max, s[t2]);
                     }
@@ -85,14 +88,18 @@ class FlashAttentionGpuTest {
 
         long dQkv = dev.uploadAs(qkv, p), dDout = dev.uploadAs(dout, p);
         // plain
-        long pOut = dev.alloc((long) BT * C * x), pAtt = dev.alloc((long) B * NH * T * T * 4), pDpre = dev.alloc((long) B * NH * T * T * 4);
+        long pOut = dev.alloc((long) BT * C * x),
+                pAtt = dev.alloc((long) B * NH * T * T * 4),
+                pDpre = dev.alloc((long) B * NH * T * T * 4);
         long pDqkv = dev.alloc((long) BT * 3 * C * x);
         var kernels = dev.kernels(p);
         kernels.attentionForwardPlain(pOut, pAtt, dQkv, B, T, C, NH, STREAM);
         kernels.attentionBackwardPlain(pDqkv, pDpre, dDout, dQkv, pAtt, B, T, C, NH, STREAM);
         dev.sync();
         // flash
-        long fOut = dev.alloc((long) BT * C * x), fLse = dev.alloc((long) B * NH * T * 4), fD = dev.alloc((long) B * NH * T * 4);
+        long fOut = dev.alloc((long) BT * C * x),
+                fLse = dev.alloc((long) B * NH * T * 4),
+                fD = dev.alloc((long) B * NH * T * 4);
         long fDqkv = dev.alloc((long) BT * 3 * C * x);
         kernels.flashAttentionForward(fOut, fLse, dQkv, B, T, C, NH, STREAM);
         kernels.flashAttentionBackward(fDqkv, fD, dDout, fOut, dQkv, fLse, B, T, C, NH, STREAM);

@@ -1,9 +1,9 @@
 package dev.llmc4j.gpt2.cuda;
 
+import static org.junit.jupiter.api.Assertions.*;
+
 import dev.llmc4j.util.LlmcException;
 import org.junit.jupiter.api.Test;
-
-import static org.junit.jupiter.api.Assertions.*;
 
 /** CPU-side facts about the flash kernels: shared memory budgets and names. */
 class FlashAttentionTest {
@@ -20,7 +20,7 @@ class FlashAttentionTest {
 
     @Test
     void everySupportedHeadSizeFitsAnA100() {
-        int a100OptIn = 163 * 1024;    // the smaller of the two targets (H100: 227 KiB)
+        int a100OptIn = 163 * 1024; // the smaller of the two targets (H100: 227 KiB)
         for (int hs : new int[] {64, 96, 128}) {
             assertTrue(FlashAttention.forwardSharedBytes(hs, 2) <= a100OptIn, "fwd hs=" + hs);
             assertTrue(FlashAttention.backwardDkDvSharedBytes(hs, 2) <= a100OptIn, "dkdv hs=" + hs);

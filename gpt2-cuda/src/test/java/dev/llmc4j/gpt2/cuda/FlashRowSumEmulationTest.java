@@ -1,10 +1,9 @@
 package dev.llmc4j.gpt2.cuda;
 
-import org.junit.jupiter.api.Test;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Random;
-
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import org.junit.jupiter.api.Test;
 
 /**
  * Why attention_flash.cu adds up P in fp32 for the row sum (FlashAttention-2's rule): an emulation, on the CPU, of the
@@ -18,7 +17,7 @@ class FlashRowSumEmulationTest {
     /** The worst |lse - exact| / (1e-3 + 1e-3 |exact|) over all rows, with P summed as rounded or in fp32. */
     static double worstFractionOfTolerance(Precision p, int B, int T, int NH, int hs, boolean sumRoundedP) {
         int C = NH * hs;
-        var rng = new Random(B * 1000 + T * 10 + hs);        // FlashAttentionGpuTest's data for this shape
+        var rng = new Random(B * 1000 + T * 10 + hs); // FlashAttentionGpuTest's data for this shape
         float[] qkv = new float[B * T * 3 * C];
         for (int i = 0; i < qkv.length; i++) qkv[i] = (float) rng.nextGaussian();
         qkv = Device.round(qkv, p);
@@ -36,7 +35,8 @@ class FlashRowSumEmulationTest {
                         for (int k = k0; k < k1; k++) {
                             float dot = 0;
                             for (int d = 0; d < hs; d++)
-                                dot += qkv[(b * T + t) * 3 * C + h * hs + d] * qkv[(b * T + k) * 3 * C + C + h * hs + d];
+                                dot += qkv[(b * T + t) * 3 * C + h * hs + d]
+                                        * qkv[(b * T + k) * 3 * C + C + h * hs + d];
                             s[k - k0] = dot * scale;
                             tileMax = Math.max(tileMax, s[k - k0]);
                         }
@@ -60,7 +60,8 @@ class FlashRowSumEmulationTest {
             int T = hs == 64 ? 100 : 130;
             double fp32 = worstFractionOfTolerance(Precision.BF16, 2, T, 2, hs, false);
             double rounded = worstFractionOfTolerance(Precision.BF16, 2, T, 2, hs, true);
-            System.out.printf("hs=%d: lse error with P summed in fp32 %.3f%% of the tolerance, rounded to bf16 %.1f%%%n",
+            System.out.printf(
+                    "hs=%d: lse error with P summed in fp32 %.3f%% of the tolerance, rounded to bf16 %.1f%%%n",
                     hs, 100 * fp32, 100 * rounded);
             assertTrue(fp32 < 0.1, "fp32 row sum uses " + fp32 + " of the tolerance");
             assertTrue(fp32 < rounded, "fp32 " + fp32 + " vs rounded " + rounded);

@@ -1,18 +1,19 @@
 package dev.llmc4j.gpt2.cuda;
 
-import dev.llmc4j.model.GPT2Checkpoint;
-import dev.llmc4j.testing.RandomTokens;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
 import dev.llmc4j.format.TokenShard;
+import dev.llmc4j.model.GPT2Checkpoint;
 import dev.llmc4j.model.GPT2Config;
 import dev.llmc4j.random.XorShift;
 import dev.llmc4j.sample.Sampler;
+import dev.llmc4j.testing.RandomTokens;
 import dev.llmc4j.train.Trainer;
 import dev.llmc4j.train.TrainingConfig;
 import dev.llmc4j.util.LlmcException;
-import org.junit.jupiter.api.Tag;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
@@ -22,11 +23,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Random;
-
-import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
-import static org.junit.jupiter.api.Assertions.*;
-import static org.junit.jupiter.api.Assumptions.assumeFalse;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** GPT2CudaModel, the Trainer's view of the GPU model: checkpoints, moments, generation, resume. */
 class GPT2CudaModelTest {
@@ -37,7 +36,8 @@ class GPT2CudaModelTest {
     Path dir;
 
     static GPT2Cuda.Options options(Precision p) {
-        return new GPT2Cuda.Options(p, p == Precision.FP32 ? GPT2Cuda.Attention.PLAIN : GPT2Cuda.Attention.FLASH, 1, true, false);
+        return new GPT2Cuda.Options(
+                p, p == Precision.FP32 ? GPT2Cuda.Attention.PLAIN : GPT2Cuda.Attention.FLASH, 1, true, false);
     }
 
     // ---- no GPU needed
@@ -66,7 +66,9 @@ class GPT2CudaModelTest {
         assertFalse(e.getMessage().contains("\n"), e.getMessage());
         var load = assertThrows(LlmcException.class, () -> GPT2CudaModel.randomInit(SMALL, options(Precision.BF16)));
         assertTrue(load.getMessage().startsWith("no CUDA device: "), load.getMessage());
-        var file = assertThrows(LlmcException.class, () -> GPT2CudaModel.fromCheckpoint(dir.resolve("none.bin"), options(Precision.BF16)));
+        var file = assertThrows(
+                LlmcException.class,
+                () -> GPT2CudaModel.fromCheckpoint(dir.resolve("none.bin"), options(Precision.BF16)));
         assertTrue(file.getMessage().startsWith("no CUDA device: "), file.getMessage());
     }
 
@@ -87,7 +89,9 @@ class GPT2CudaModelTest {
             try (var model = GPT2CudaModel.randomInit(SMALL, options(p))) {
                 model.saveCheckpoint(file);
                 try (var arena = Arena.ofConfined()) {
-                    assertEquals(GPT2CudaModel.checkpointVersion(p), GPT2Checkpoint.open(file, arena).version());
+                    assertEquals(
+                            GPT2CudaModel.checkpointVersion(p),
+                            GPT2Checkpoint.open(file, arena).version());
                 }
                 try (var loaded = GPT2CudaModel.fromCheckpoint(file, options(p))) {
                     assertArrayEquals(parameters(model), parameters(loaded), "round trip " + p);
@@ -96,7 +100,7 @@ class GPT2CudaModelTest {
         }
         // a v3 (fp32) file loads into a bf16 model, rounded; a v5 (bf16) file into an fp32 model, widened exactly
         try (var bf16 = GPT2CudaModel.fromCheckpoint(dir.resolve("model_FP32.bin"), options(Precision.BF16));
-             var fp32 = GPT2CudaModel.fromCheckpoint(dir.resolve("model_BF16.bin"), options(Precision.FP32))) {
+                var fp32 = GPT2CudaModel.fromCheckpoint(dir.resolve("model_BF16.bin"), options(Precision.FP32))) {
             assertEquals(SMALL, bf16.config());
             assertEquals(SMALL, fp32.config());
         }
@@ -109,9 +113,12 @@ class GPT2CudaModelTest {
         var random = new Random(3);
         int B = 2, T = 32;
         int[] x = new int[B * T], y = new int[B * T];
-        for (int i = 0; i < B * T; i++) { x[i] = random.nextInt(250); y[i] = random.nextInt(250); }
+        for (int i = 0; i < B * T; i++) {
+            x[i] = random.nextInt(250);
+            y[i] = random.nextInt(250);
+        }
         try (var trained = GPT2CudaModel.randomInit(SMALL, options(Precision.FP32));
-             var fresh = GPT2CudaModel.randomInit(SMALL, options(Precision.FP32))) {
+                var fresh = GPT2CudaModel.randomInit(SMALL, options(Precision.FP32))) {
             trained.zeroGrad();
             trained.forward(x, y, B, T);
             trained.backward(1);
@@ -134,28 +141,59 @@ class GPT2CudaModelTest {
     void generationIsDeterministicAndInTheVocabulary() {
         assumeTrue(CudaDriver.isAvailable(), "no CUDA device");
         try (var model = GPT2CudaModel.randomInit(SMALL, options(Precision.BF16))) {
-            int[] a = model.generator().generate(new int[] {5, 6}, 20, new Sampler(new XorShift(1337), 1.0f, 0), t -> {});
+            int[] a =
+                    model.generator().generate(new int[] {5, 6}, 20, new Sampler(new XorShift(1337), 1.0f, 0), t -> {});
             // a training-shaped forward in between must not disturb the next sample
             int[] batch = new int[4 * 64];
             model.forward(batch, batch, 4, 64);
-            int[] b = model.generator().generate(new int[] {5, 6}, 20, new Sampler(new XorShift(1337), 1.0f, 0), t -> {});
+            int[] b =
+                    model.generator().generate(new int[] {5, 6}, 20, new Sampler(new XorShift(1337), 1.0f, 0), t -> {});
             assertArrayEquals(a, b);
             for (int token : a) assertTrue(token >= 0 && token < SMALL.vocabSize(), "token " + token);
         }
         try (var model = GPT2CudaModel.randomInit(SMALL, options(Precision.BF16))) {
-            assertThrows(LlmcException.class, () -> model.generator().generate(new int[60], 10, Sampler.llmc(), t -> {}));
+            assertThrows(
+                    LlmcException.class, () -> model.generator().generate(new int[60], 10, Sampler.llmc(), t -> {}));
         }
     }
 
-
     private TrainingConfig config(Path out, int steps, boolean resume) {
-        return new TrainingConfig(dir.resolve("train.bin").toString(), dir.resolve("val.bin").toString(), 2, 32, 128, steps,
-                1e-3f, 2, 0.1f, "cosine", 0.1f, 1.0f, 3, 2, 0, 0, false, out, 3, 0, 0, resume, 0, 0, null, 1, 0);
+        return new TrainingConfig(
+                dir.resolve("train.bin").toString(),
+                dir.resolve("val.bin").toString(),
+                2,
+                32,
+                128,
+                steps,
+                1e-3f,
+                2,
+                0.1f,
+                "cosine",
+                0.1f,
+                1.0f,
+                3,
+                2,
+                0,
+                0,
+                false,
+                out,
+                3,
+                0,
+                0,
+                resume,
+                0,
+                0,
+                null,
+                1,
+                0);
     }
 
     private static List<String> stepLines(String output) {
-        return output.lines().filter(l -> l.startsWith("step "))
-                .map(l -> l.substring(0, l.indexOf(" ms")).replaceAll("\\| [0-9.]+$", "").replaceAll("step +\\d+/\\d+", ""))
+        return output.lines()
+                .filter(l -> l.startsWith("step "))
+                .map(l -> l.substring(0, l.indexOf(" ms"))
+                        .replaceAll("\\| [0-9.]+$", "")
+                        .replaceAll("step +\\d+/\\d+", ""))
                 .toList();
     }
 
@@ -168,15 +206,28 @@ class GPT2CudaModelTest {
         TokenShard.write(dir.resolve("val.bin"), TokenShard.Kind.GPT2, RandomTokens.of(600, 250, 4));
         var uninterrupted = new ByteArrayOutputStream();
         try (var model = GPT2CudaModel.randomInit(SMALL, options(Precision.FP32))) {
-            new Trainer(model, config(dir.resolve("a"), 6, false), new PrintStream(uninterrupted, true, StandardCharsets.UTF_8)).run();
+            new Trainer(
+                            model,
+                            config(dir.resolve("a"), 6, false),
+                            new PrintStream(uninterrupted, true, StandardCharsets.UTF_8))
+                    .run();
         }
         try (var model = GPT2CudaModel.randomInit(SMALL, options(Precision.FP32))) {
-            new Trainer(model, config(dir.resolve("b"), 3, false), new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8)).run();
+            new Trainer(
+                            model,
+                            config(dir.resolve("b"), 3, false),
+                            new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8))
+                    .run();
         }
         assertTrue(Files.exists(dir.resolve("b/DONE_00000003")));
         var resumed = new ByteArrayOutputStream();
-        try (var model = GPT2CudaModel.fromCheckpoint(Trainer.resumeModelFile(dir.resolve("b")), options(Precision.FP32))) {
-            new Trainer(model, config(dir.resolve("b"), 6, true), new PrintStream(resumed, true, StandardCharsets.UTF_8)).run();
+        try (var model =
+                GPT2CudaModel.fromCheckpoint(Trainer.resumeModelFile(dir.resolve("b")), options(Precision.FP32))) {
+            new Trainer(
+                            model,
+                            config(dir.resolve("b"), 6, true),
+                            new PrintStream(resumed, true, StandardCharsets.UTF_8))
+                    .run();
         }
         var expected = stepLines(uninterrupted.toString(StandardCharsets.UTF_8));
         assertEquals(6, expected.size());
@@ -195,23 +246,43 @@ class GPT2CudaModelTest {
         TokenShard.write(dir.resolve("val.bin"), TokenShard.Kind.GPT2, RandomTokens.of(600, 250, 4));
         var uninterrupted = new ByteArrayOutputStream();
         try (var model = GPT2CudaModel.randomInit(SMALL, options(Precision.BF16))) {
-            new Trainer(model, config(dir.resolve("a"), 6, false), new PrintStream(uninterrupted, true, StandardCharsets.UTF_8)).run();
+            new Trainer(
+                            model,
+                            config(dir.resolve("a"), 6, false),
+                            new PrintStream(uninterrupted, true, StandardCharsets.UTF_8))
+                    .run();
         }
         try (var model = GPT2CudaModel.randomInit(SMALL, options(Precision.BF16))) {
-            new Trainer(model, config(dir.resolve("b"), 3, false), new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8)).run();
+            new Trainer(
+                            model,
+                            config(dir.resolve("b"), 3, false),
+                            new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8))
+                    .run();
         }
-        var state3 = java.nio.ByteBuffer.wrap(Files.readAllBytes(dir.resolve("b/state_00000003_00000.bin"))).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        var state3 = java.nio.ByteBuffer.wrap(Files.readAllBytes(dir.resolve("b/state_00000003_00000.bin")))
+                .order(java.nio.ByteOrder.LITTLE_ENDIAN);
         assertEquals(1, state3.getInt(4 * 4), "header[4]: master weights follow v");
         assertNotEquals(0, state3.getLong(4 * 20), "rng_state");
         var resumed = new ByteArrayOutputStream();
-        try (var model = GPT2CudaModel.fromCheckpoint(Trainer.resumeModelFile(dir.resolve("b")), options(Precision.BF16))) {
-            new Trainer(model, config(dir.resolve("b"), 6, true), new PrintStream(resumed, true, StandardCharsets.UTF_8)).run();
+        try (var model =
+                GPT2CudaModel.fromCheckpoint(Trainer.resumeModelFile(dir.resolve("b")), options(Precision.BF16))) {
+            new Trainer(
+                            model,
+                            config(dir.resolve("b"), 6, true),
+                            new PrintStream(resumed, true, StandardCharsets.UTF_8))
+                    .run();
         }
         String output = resumed.toString(StandardCharsets.UTF_8);
         assertFalse(output.contains("warning"), output);
         assertEquals(stepLines(uninterrupted.toString(StandardCharsets.UTF_8)).subList(3, 6), stepLines(output));
-        assertEquals(-1, Files.mismatch(dir.resolve("a/model_00000006.bin"), dir.resolve("b/model_00000006.bin")), "model file of step 6");
-        assertEquals(-1, Files.mismatch(dir.resolve("a/state_00000006_00000.bin"), dir.resolve("b/state_00000006_00000.bin")), "state file of step 6");
+        assertEquals(
+                -1,
+                Files.mismatch(dir.resolve("a/model_00000006.bin"), dir.resolve("b/model_00000006.bin")),
+                "model file of step 6");
+        assertEquals(
+                -1,
+                Files.mismatch(dir.resolve("a/state_00000006_00000.bin"), dir.resolve("b/state_00000006_00000.bin")),
+                "state file of step 6");
     }
 
     /** The master weights and the rounding rng go to the host and back, and the next update then rounds alike. */
@@ -222,9 +293,12 @@ class GPT2CudaModelTest {
         var random = new Random(3);
         int B = 2, T = 32;
         int[] x = new int[B * T], y = new int[B * T];
-        for (int i = 0; i < B * T; i++) { x[i] = random.nextInt(250); y[i] = random.nextInt(250); }
+        for (int i = 0; i < B * T; i++) {
+            x[i] = random.nextInt(250);
+            y[i] = random.nextInt(250);
+        }
         try (var trained = GPT2CudaModel.randomInit(SMALL, options(Precision.BF16));
-             var copy = GPT2CudaModel.randomInit(SMALL, options(Precision.BF16))) {
+                var copy = GPT2CudaModel.randomInit(SMALL, options(Precision.BF16))) {
             long seed = trained.optimizerRngState();
             trained.zeroGrad();
             trained.forward(x, y, B, T);
@@ -234,9 +308,11 @@ class GPT2CudaModelTest {
             assertNotEquals(seed, trained.optimizerRngState());
             float[] master = trained.masterWeights().toArray(JAVA_FLOAT);
             assertEquals(SMALL.numParameters(), master.length);
-            assertFalse(java.util.Arrays.equals(master, copy.masterWeights().toArray(JAVA_FLOAT)), "the update moved them");
+            assertFalse(
+                    java.util.Arrays.equals(master, copy.masterWeights().toArray(JAVA_FLOAT)), "the update moved them");
 
-            // a model built from its checkpoint takes its moments, master weights and rng: it is the trained model again
+            // a model built from its checkpoint takes its moments, master weights and rng: it is the trained model
+            // again
             Path file = dir.resolve("model.bin");
             trained.saveCheckpoint(file);
             try (var resumed = GPT2CudaModel.fromCheckpoint(file, options(Precision.BF16))) {
@@ -251,7 +327,9 @@ class GPT2CudaModelTest {
                     model.update(1e-3f, 0.9f, 0.95f, 1e-8f, 0.0f, 1.0f, 2);
                 }
                 assertArrayEquals(parameters(trained), parameters(resumed));
-                assertArrayEquals(trained.masterWeights().toArray(JAVA_FLOAT), resumed.masterWeights().toArray(JAVA_FLOAT));
+                assertArrayEquals(
+                        trained.masterWeights().toArray(JAVA_FLOAT),
+                        resumed.masterWeights().toArray(JAVA_FLOAT));
                 assertEquals(trained.optimizerRngState(), resumed.optimizerRngState());
             }
         }
@@ -268,12 +346,19 @@ class GPT2CudaModelTest {
         TokenShard.write(dir.resolve("train.bin"), TokenShard.Kind.GPT2, RandomTokens.of(4000, 250, 3));
         TokenShard.write(dir.resolve("val.bin"), TokenShard.Kind.GPT2, RandomTokens.of(600, 250, 4));
         try (var model = GPT2CudaModel.randomInit(SMALL, options(Precision.BF16))) {
-            var result = new Trainer(model, config(dir.resolve("c"), 6, false), new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8)).run();
+            var result = new Trainer(
+                            model,
+                            config(dir.resolve("c"), 6, false),
+                            new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8))
+                    .run();
             var losses = result.trainLosses();
             assertTrue(losses.getLast().loss() < losses.getFirst().loss(), losses.toString());
         }
         try (var arena = Arena.ofConfined()) {
-            assertEquals(GPT2Checkpoint.VERSION_BF16, GPT2Checkpoint.open(dir.resolve("c/model_00000006.bin"), arena).version());
+            assertEquals(
+                    GPT2Checkpoint.VERSION_BF16,
+                    GPT2Checkpoint.open(dir.resolve("c/model_00000006.bin"), arena)
+                            .version());
         }
     }
 }

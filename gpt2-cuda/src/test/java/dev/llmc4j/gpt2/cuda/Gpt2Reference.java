@@ -1,7 +1,6 @@
 package dev.llmc4j.gpt2.cuda;
 
 import dev.llmc4j.model.GPT2Config;
-
 import java.util.Random;
 
 /**
@@ -37,7 +36,8 @@ final class Gpt2Reference {
         for (int t = 0; t < ParameterLayout.NUM_TENSORS; t++) {
             int off = (int) layout.offset(t), n = (int) layout.size(t);
             boolean lnWeight = t == ParameterLayout.LN1W || t == ParameterLayout.LN2W || t == ParameterLayout.LNFW;
-            for (int i = 0; i < n; i++) p[off + i] = lnWeight ? 1.0f + 0.1f * (float) rng.nextGaussian() : 0.02f * (float) rng.nextGaussian();
+            for (int i = 0; i < n; i++)
+                p[off + i] = lnWeight ? 1.0f + 0.1f * (float) rng.nextGaussian() : 0.02f * (float) rng.nextGaussian();
         }
         int C = config.channels();
         for (int v = config.vocabSize(); v < config.paddedVocabSize(); v++)
@@ -45,39 +45,81 @@ final class Gpt2Reference {
         return p;
     }
 
-    private int w(int tensor, int l) { return (int) layout.layer(tensor, l); }
-    private int w(int tensor) { return (int) layout.offset(tensor); }
+    private int w(int tensor, int l) {
+        return (int) layout.layer(tensor, l);
+    }
+
+    private int w(int tensor) {
+        return (int) layout.offset(tensor);
+    }
 
     float forward(int[] inputs, int[] targets, int B, int T) {
         int C = config.channels(), L = config.numLayers(), V = config.vocabSize(), Vp = config.paddedVocabSize();
         int BT = B * T;
-        this.B = B; this.T = T; this.inputs = inputs.clone(); this.targets = targets == null ? null : targets.clone();
+        this.B = B;
+        this.T = T;
+        this.inputs = inputs.clone();
+        this.targets = targets == null ? null : targets.clone();
         encoded = new float[BT * C];
         for (int bt = 0; bt < BT; bt++)
             for (int c = 0; c < C; c++)
-                encoded[bt * C + c] = params[w(ParameterLayout.WTE) + inputs[bt] * C + c] + params[w(ParameterLayout.WPE) + (bt % T) * C + c];
-        ln1 = new float[L][]; ln1Mean = new float[L][]; ln1Rstd = new float[L][]; qkv = new float[L][]; att = new float[L][];
-        atty = new float[L][]; residual2 = new float[L][]; ln2 = new float[L][]; ln2Mean = new float[L][]; ln2Rstd = new float[L][];
-        fch = new float[L][]; fchGelu = new float[L][]; residual3 = new float[L][];
+                encoded[bt * C + c] = params[w(ParameterLayout.WTE) + inputs[bt] * C + c]
+                        + params[w(ParameterLayout.WPE) + (bt % T) * C + c];
+        ln1 = new float[L][];
+        ln1Mean = new float[L][];
+        ln1Rstd = new float[L][];
+        qkv = new float[L][];
+        att = new float[L][];
+        atty = new float[L][];
+        residual2 = new float[L][];
+        ln2 = new float[L][];
+        ln2Mean = new float[L][];
+        ln2Rstd = new float[L][];
+        fch = new float[L][];
+        fchGelu = new float[L][];
+        residual3 = new float[L][];
         for (int l = 0; l < L; l++) {
             float[] residual = l == 0 ? encoded : residual3[l - 1];
-            ln1[l] = new float[BT * C]; ln1Mean[l] = new float[BT]; ln1Rstd[l] = new float[BT];
-            layernorm(ln1[l], ln1Mean[l], ln1Rstd[l], residual, w(ParameterLayout.LN1W, l), w(ParameterLayout.LN1B, l), BT, C);
+            ln1[l] = new float[BT * C];
+            ln1Mean[l] = new float[BT];
+            ln1Rstd[l] = new float[BT];
+            layernorm(
+                    ln1[l],
+                    ln1Mean[l],
+                    ln1Rstd[l],
+                    residual,
+                    w(ParameterLayout.LN1W, l),
+                    w(ParameterLayout.LN1B, l),
+                    BT,
+                    C);
             qkv[l] = matmul(ln1[l], w(ParameterLayout.QKVW, l), w(ParameterLayout.QKVB, l), BT, C, 3 * C);
             atty[l] = new float[BT * C];
             att[l] = new float[B * config.numHeads() * T * T];
             attention(atty[l], att[l], qkv[l]);
             float[] attproj = matmul(atty[l], w(ParameterLayout.ATTPROJW, l), w(ParameterLayout.ATTPROJB, l), BT, C, C);
             residual2[l] = add(residual, attproj);
-            ln2[l] = new float[BT * C]; ln2Mean[l] = new float[BT]; ln2Rstd[l] = new float[BT];
-            layernorm(ln2[l], ln2Mean[l], ln2Rstd[l], residual2[l], w(ParameterLayout.LN2W, l), w(ParameterLayout.LN2B, l), BT, C);
+            ln2[l] = new float[BT * C];
+            ln2Mean[l] = new float[BT];
+            ln2Rstd[l] = new float[BT];
+            layernorm(
+                    ln2[l],
+                    ln2Mean[l],
+                    ln2Rstd[l],
+                    residual2[l],
+                    w(ParameterLayout.LN2W, l),
+                    w(ParameterLayout.LN2B, l),
+                    BT,
+                    C);
             fch[l] = matmul(ln2[l], w(ParameterLayout.FCW, l), w(ParameterLayout.FCB, l), BT, C, 4 * C);
             fchGelu[l] = new float[fch[l].length];
             for (int i = 0; i < fch[l].length; i++) fchGelu[l][i] = gelu(fch[l][i]);
-            float[] fcproj = matmul(fchGelu[l], w(ParameterLayout.FCPROJW, l), w(ParameterLayout.FCPROJB, l), BT, 4 * C, C);
+            float[] fcproj =
+                    matmul(fchGelu[l], w(ParameterLayout.FCPROJW, l), w(ParameterLayout.FCPROJB, l), BT, 4 * C, C);
             residual3[l] = add(residual2[l], fcproj);
         }
-        lnf = new float[BT * C]; lnfMean = new float[BT]; lnfRstd = new float[BT];
+        lnf = new float[BT * C];
+        lnfMean = new float[BT];
+        lnfRstd = new float[BT];
         layernorm(lnf, lnfMean, lnfRstd, residual3[L - 1], w(ParameterLayout.LNFW), w(ParameterLayout.LNFB), BT, C);
         logits = matmul(lnf, w(ParameterLayout.WTE), -1, BT, C, Vp);
         probs = new float[BT * Vp];
@@ -92,9 +134,13 @@ final class Gpt2Reference {
         return targets == null ? -1 : (float) (loss / BT);
     }
 
-    float[] logits() { return logits; }
+    float[] logits() {
+        return logits;
+    }
 
-    void zeroGrad() { java.util.Arrays.fill(grads, 0); }
+    void zeroGrad() {
+        java.util.Arrays.fill(grads, 0);
+    }
 
     void backward(int gradAccumSteps) {
         int C = config.channels(), L = config.numLayers(), V = config.vocabSize(), Vp = config.paddedVocabSize();
@@ -107,24 +153,67 @@ final class Gpt2Reference {
         float[] dlnf = new float[BT * C];
         matmulBackward(dlnf, w(ParameterLayout.WTE), -1, dlogits, lnf, BT, C, Vp);
         float[] dresidual = new float[BT * C];
-        layernormBackward(dresidual, w(ParameterLayout.LNFW), w(ParameterLayout.LNFB), dlnf, residual3[L - 1], lnfMean, lnfRstd, BT, C);
+        layernormBackward(
+                dresidual,
+                w(ParameterLayout.LNFW),
+                w(ParameterLayout.LNFB),
+                dlnf,
+                residual3[L - 1],
+                lnfMean,
+                lnfRstd,
+                BT,
+                C);
         for (int l = L - 1; l >= 0; l--) {
             float[] residual = l == 0 ? encoded : residual3[l - 1];
             // residual3 = residual2 + fcproj: both get dresidual
             float[] dfchGelu = new float[BT * 4 * C];
-            matmulBackward(dfchGelu, w(ParameterLayout.FCPROJW, l), w(ParameterLayout.FCPROJB, l), dresidual, fchGelu[l], BT, 4 * C, C);
+            matmulBackward(
+                    dfchGelu,
+                    w(ParameterLayout.FCPROJW, l),
+                    w(ParameterLayout.FCPROJB, l),
+                    dresidual,
+                    fchGelu[l],
+                    BT,
+                    4 * C,
+                    C);
             float[] dfch = new float[BT * 4 * C];
             for (int i = 0; i < dfch.length; i++) dfch[i] = geluGrad(fch[l][i]) * dfchGelu[i];
             float[] dln2 = new float[BT * C];
             matmulBackward(dln2, w(ParameterLayout.FCW, l), w(ParameterLayout.FCB, l), dfch, ln2[l], BT, C, 4 * C);
-            layernormBackward(dresidual, w(ParameterLayout.LN2W, l), w(ParameterLayout.LN2B, l), dln2, residual2[l], ln2Mean[l], ln2Rstd[l], BT, C);
+            layernormBackward(
+                    dresidual,
+                    w(ParameterLayout.LN2W, l),
+                    w(ParameterLayout.LN2B, l),
+                    dln2,
+                    residual2[l],
+                    ln2Mean[l],
+                    ln2Rstd[l],
+                    BT,
+                    C);
             float[] datty = new float[BT * C];
-            matmulBackward(datty, w(ParameterLayout.ATTPROJW, l), w(ParameterLayout.ATTPROJB, l), dresidual, atty[l], BT, C, C);
+            matmulBackward(
+                    datty,
+                    w(ParameterLayout.ATTPROJW, l),
+                    w(ParameterLayout.ATTPROJB, l),
+                    dresidual,
+                    atty[l],
+                    BT,
+                    C,
+                    C);
             float[] dqkv = new float[BT * 3 * C];
             attentionBackward(dqkv, datty, qkv[l], att[l], B, T, C, config.numHeads());
             float[] dln1 = new float[BT * C];
             matmulBackward(dln1, w(ParameterLayout.QKVW, l), w(ParameterLayout.QKVB, l), dqkv, ln1[l], BT, C, 3 * C);
-            layernormBackward(dresidual, w(ParameterLayout.LN1W, l), w(ParameterLayout.LN1B, l), dln1, residual, ln1Mean[l], ln1Rstd[l], BT, C);
+            layernormBackward(
+                    dresidual,
+                    w(ParameterLayout.LN1W, l),
+                    w(ParameterLayout.LN1B, l),
+                    dln1,
+                    residual,
+                    ln1Mean[l],
+                    ln1Rstd[l],
+                    BT,
+                    C);
         }
         for (int bt = 0; bt < BT; bt++)
             for (int c = 0; c < C; c++) {
@@ -141,7 +230,10 @@ final class Gpt2Reference {
 
     /** AdamW as GPT2Cuda.update: decay only on 2-D tensors, gradients times gradScale. */
     void update(float lr, float beta1, float beta2, float eps, float weightDecay, float gradScale, int t) {
-        if (adamM == null) { adamM = new float[params.length]; adamV = new float[params.length]; }
+        if (adamM == null) {
+            adamM = new float[params.length];
+            adamV = new float[params.length];
+        }
         float c1 = (float) (1 - Math.pow(beta1, t)), c2 = (float) (1 - Math.pow(beta2, t));
         for (int tensor = 0; tensor < ParameterLayout.NUM_TENSORS; tensor++) {
             float wd = ParameterLayout.decays(tensor) ? weightDecay : 0;
@@ -175,12 +267,16 @@ final class Gpt2Reference {
     }
 
     /** LayerNorm with weight/bias read from {@code p} at the given offsets. */
-    static void layernorm(float[] out, float[] mean, float[] rstd, float[] inp, float[] p, int wOff, int bOff, int N, int C) {
+    static void layernorm(
+            float[] out, float[] mean, float[] rstd, float[] inp, float[] p, int wOff, int bOff, int N, int C) {
         for (int n = 0; n < N; n++) {
             double m = 0, v = 0;
             for (int c = 0; c < C; c++) m += inp[n * C + c];
             m /= C;
-            for (int c = 0; c < C; c++) { double d = inp[n * C + c] - m; v += d * d; }
+            for (int c = 0; c < C; c++) {
+                double d = inp[n * C + c] - m;
+                v += d * d;
+            }
             v /= C;
             double s = 1 / Math.sqrt(v + 1e-5);
             for (int c = 0; c < C; c++) out[n * C + c] = (float) ((inp[n * C + c] - m) * s * p[wOff + c] + p[bOff + c]);
@@ -193,8 +289,18 @@ final class Gpt2Reference {
         layernorm(out, mean, rstd, inp, params, wOff, bOff, N, C);
     }
 
-    static void layernormBackward(float[] dinp, float[] dparams, float[] p, int wOff, int bOff, float[] dout, float[] inp,
-                                  float[] mean, float[] rstd, int N, int C) {
+    static void layernormBackward(
+            float[] dinp,
+            float[] dparams,
+            float[] p,
+            int wOff,
+            int bOff,
+            float[] dout,
+            float[] inp,
+            float[] mean,
+            float[] rstd,
+            int N,
+            int C) {
         for (int n = 0; n < N; n++) {
             double gMean = 0, gnMean = 0;
             for (int c = 0; c < C; c++) {
@@ -213,7 +319,8 @@ final class Gpt2Reference {
         }
     }
 
-    private void layernormBackward(float[] dinp, int wOff, int bOff, float[] dout, float[] inp, float[] mean, float[] rstd, int N, int C) {
+    private void layernormBackward(
+            float[] dinp, int wOff, int bOff, float[] dout, float[] inp, float[] mean, float[] rstd, int N, int C) {
         layernormBackward(dinp, grads, params, wOff, bOff, dout, inp, mean, rstd, N, C);
     }
 
@@ -276,11 +383,15 @@ final class Gpt2Reference {
                         max = Math.max(max, s[t2]);
                     }
                     double sum = 0;
-                    for (int t2 = 0; t2 <= t; t2++) { s[t2] = Math.exp(s[t2] - max); sum += s[t2]; }
+                    for (int t2 = 0; t2 <= t; t2++) {
+                        s[t2] = Math.exp(s[t2] - max);
+                        sum += s[t2];
+                    }
                     for (int t2 = 0; t2 <= t; t2++) att[row + t2] = (float) (s[t2] / sum);
                     for (int d = 0; d < hs; d++) {
                         double acc = 0;
-                        for (int t2 = 0; t2 <= t; t2++) acc += (double) att[row + t2] * qkv[(b * T + t2) * 3 * C + 2 * C + h * hs + d];
+                        for (int t2 = 0; t2 <= t; t2++)
+                            acc += (double) att[row + t2] * qkv[(b * T + t2) * 3 * C + 2 * C + h * hs + d];
                         out[(b * T + t) * C + h * hs + d] = (float) acc;
                     }
                 }
@@ -293,7 +404,9 @@ final class Gpt2Reference {
         for (int b = 0; b < B; b++)
             for (int h = 0; h < NH; h++)
                 for (int t = 0; t < T; t++) {
-                    int row = ((b * NH + h) * T + t) * T, o = (b * T + t) * C + h * hs, q = (b * T + t) * 3 * C + h * hs;
+                    int row = ((b * NH + h) * T + t) * T,
+                            o = (b * T + t) * C + h * hs,
+                            q = (b * T + t) * 3 * C + h * hs;
                     double[] datt = new double[t + 1];
                     double weighted = 0;
                     for (int t2 = 0; t2 <= t; t2++) {

@@ -1,11 +1,10 @@
 package dev.llmc4j.gpt2.cuda;
 
-import dev.llmc4j.model.GPT2Config;
-import org.junit.jupiter.api.Test;
-
-import java.util.Random;
-
 import static org.junit.jupiter.api.Assertions.*;
+
+import dev.llmc4j.model.GPT2Config;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
 
 /**
  * The CPU reference the GPU tests trust, checked on the CPU: its backward pass against finite differences of its
@@ -22,7 +21,10 @@ class Gpt2ReferenceTest {
         for (int i = 0; i < params.length; i++) params[i] *= 10;
         var rng = new Random(4);
         int[] inputs = new int[B * T], targets = new int[B * T];
-        for (int i = 0; i < B * T; i++) { inputs[i] = rng.nextInt(TINY.vocabSize()); targets[i] = rng.nextInt(TINY.vocabSize()); }
+        for (int i = 0; i < B * T; i++) {
+            inputs[i] = rng.nextInt(TINY.vocabSize());
+            targets[i] = rng.nextInt(TINY.vocabSize());
+        }
 
         var ref = new Gpt2Reference(TINY, params);
         ref.forward(inputs, targets, B, T);
@@ -33,14 +35,19 @@ class Gpt2ReferenceTest {
             int off = (int) layout.offset(tensor), n = (int) layout.size(tensor);
             for (int probe = 0; probe < 6; probe++) {
                 int i = off + rng.nextInt(n);
-                if (tensor == ParameterLayout.WTE && i - off >= TINY.vocabSize() * TINY.channels()) continue;   // padding rows: no gradient path except logits
+                if (tensor == ParameterLayout.WTE && i - off >= TINY.vocabSize() * TINY.channels())
+                    continue; // padding rows: no gradient path except logits
                 float h = 1e-2f;
                 float[] plus = params.clone(), minus = params.clone();
                 plus[i] += h;
                 minus[i] -= h;
                 double numeric = (new Gpt2Reference(TINY, plus).forward(inputs, targets, B, T)
-                        - new Gpt2Reference(TINY, minus).forward(inputs, targets, B, T)) / (2.0 * h);
-                assertEquals(numeric, ref.grads[i], 2e-3 + 0.05 * Math.abs(numeric),
+                                - new Gpt2Reference(TINY, minus).forward(inputs, targets, B, T))
+                        / (2.0 * h);
+                assertEquals(
+                        numeric,
+                        ref.grads[i],
+                        2e-3 + 0.05 * Math.abs(numeric),
                         GPT2Config.PARAMETER_NAMES[tensor] + "[" + (i - off) + "]");
                 checked++;
             }

@@ -7,7 +7,8 @@ final class GpuAsserts {
     private GpuAsserts() {}
 
     static void assertClose(String what, float[] expected, float[] actual, double atol, double rtol) {
-        if (expected.length > actual.length) fail(what + ": expected " + expected.length + " values, got " + actual.length);
+        if (expected.length > actual.length)
+            fail(what + ": expected " + expected.length + " values, got " + actual.length);
         int worst = -1;
         double worstExcess = 0;
         for (int i = 0; i < expected.length; i++) {
@@ -19,8 +20,8 @@ final class GpuAsserts {
             }
         }
         if (worst >= 0)
-            fail(what + ": element " + worst + " expected " + expected[worst] + " but was " + actual[worst]
-                    + " (atol " + atol + ", rtol " + rtol + ")");
+            fail(what + ": element " + worst + " expected " + expected[worst] + " but was " + actual[worst] + " (atol "
+                    + atol + ", rtol " + rtol + ")");
     }
 
     static double maxAbs(float[] a) {

@@ -1,9 +1,7 @@
 package dev.llmc4j.gpt2.cuda;
 
-import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Tag;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.params.ParameterizedTest;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -16,9 +14,10 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
-
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
 
 /**
  * {@code -Dgroups=gpu} (and the device check's {@code --include-tag=gpu}) selects exactly the GPU tests: a test is
@@ -29,7 +28,11 @@ class GpuTagsTest {
 
     @Test
     void everyGpuTestIsTaggedGpuAndNoOtherTestIs() throws Exception {
-        Path testClasses = Path.of(GpuTagsTest.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+        Path testClasses = Path.of(GpuTagsTest.class
+                .getProtectionDomain()
+                .getCodeSource()
+                .getLocation()
+                .toURI());
         List<String> untagged = new ArrayList<>(), wronglyTagged = new ArrayList<>();
         int gpuTests = 0;
         for (Class<?> type : testClassesIn(testClasses)) {
@@ -73,8 +76,10 @@ class GpuTagsTest {
     }
 
     private static boolean calls(MethodModel method, String methodName) {
-        return method.code().stream().flatMap(code -> code.elementStream())
-                .anyMatch(e -> e instanceof InvokeInstruction i && i.name().stringValue().equals(methodName));
+        return method.code().stream()
+                .flatMap(code -> code.elementStream())
+                .anyMatch(e -> e instanceof InvokeInstruction i
+                        && i.name().stringValue().equals(methodName));
     }
 
     private static List<Class<?>> testClassesIn(Path root) throws IOException, ClassNotFoundException {

@@ -21,8 +21,10 @@ class GradientReductionTest {
     static final GPT2Config SMALL = new GPT2Config(64, 96, 128, 2, 4, 32);
     static final ParameterLayout LAYOUT = ParameterLayout.of(SMALL);
     static final long GRADS = 0x100000, PARAMS = 0x900000;
-    static final MemorySegment MAIN = MemorySegment.NULL, SIDE = MemorySegment.ofAddress(0x5100),
-            LAYER_DONE = MemorySegment.ofAddress(0xE1), REDUCED = MemorySegment.ofAddress(0xE2);
+    static final MemorySegment MAIN = MemorySegment.NULL,
+            SIDE = MemorySegment.ofAddress(0x5100),
+            LAYER_DONE = MemorySegment.ofAddress(0xE1),
+            REDUCED = MemorySegment.ofAddress(0xE2);
 
     /** One log for the stream calls and the collectives, in the order they are enqueued. */
     record Call(String what, long address, long count, MemorySegment stream) {}
@@ -30,26 +32,72 @@ class GradientReductionTest {
     static final class Recorder implements DeviceCollectives, GradientReduction.Streams {
         final List<Call> log = new ArrayList<>();
         final int rank, size;
-        Recorder(int rank, int size) { this.rank = rank; this.size = size; }
-        @Override public int rank() { return rank; }
-        @Override public int size() { return size; }
-        @Override public void groupStart() { log.add(new Call("group start", 0, 0, null)); }
-        @Override public void groupEnd() { log.add(new Call("group end", 0, 0, null)); }
-        @Override public void allReduceMean(long a, long n, Nccl.DataType t, MemorySegment s) { check(t); log.add(new Call("all-reduce", a, n, s)); }
-        @Override public void reduceScatterMean(long a, long k, Nccl.DataType t, MemorySegment s) { check(t); log.add(new Call("reduce-scatter", a, k, s)); }
-        @Override public void allGather(long a, long k, Nccl.DataType t, MemorySegment s) { check(t); log.add(new Call("all-gather", a, k, s)); }
-        @Override public void record(MemorySegment event, MemorySegment stream) { log.add(new Call(event == LAYER_DONE ? "record layerDone" : "record reduced", 0, 0, stream)); }
-        @Override public void wait(MemorySegment stream, MemorySegment event) { log.add(new Call(event == LAYER_DONE ? "wait layerDone" : "wait reduced", 0, 0, stream)); }
+
+        Recorder(int rank, int size) {
+            this.rank = rank;
+            this.size = size;
+        }
+
+        @Override
+        public int rank() {
+            return rank;
+        }
+
+        @Override
+        public int size() {
+            return size;
+        }
+
+        @Override
+        public void groupStart() {
+            log.add(new Call("group start", 0, 0, null));
+        }
+
+        @Override
+        public void groupEnd() {
+            log.add(new Call("group end", 0, 0, null));
+        }
+
+        @Override
+        public void allReduceMean(long a, long n, Nccl.DataType t, MemorySegment s) {
+            check(t);
+            log.add(new Call("all-reduce", a, n, s));
+        }
+
+        @Override
+        public void reduceScatterMean(long a, long k, Nccl.DataType t, MemorySegment s) {
+            check(t);
+            log.add(new Call("reduce-scatter", a, k, s));
+        }
+
+        @Override
+        public void allGather(long a, long k, Nccl.DataType t, MemorySegment s) {
+            check(t);
+            log.add(new Call("all-gather", a, k, s));
+        }
+
+        @Override
+        public void record(MemorySegment event, MemorySegment stream) {
+            log.add(new Call(event == LAYER_DONE ? "record layerDone" : "record reduced", 0, 0, stream));
+        }
+
+        @Override
+        public void wait(MemorySegment stream, MemorySegment event) {
+            log.add(new Call(event == LAYER_DONE ? "wait layerDone" : "wait reduced", 0, 0, stream));
+        }
 
         private static void check(Nccl.DataType type) {
             assertEquals(Nccl.DataType.BFLOAT16, type, "collectives move the gradients as they are stored");
         }
 
-        List<String> kinds() { return log.stream().map(Call::what).distinct().toList(); }
+        List<String> kinds() {
+            return log.stream().map(Call::what).distinct().toList();
+        }
     }
 
     private static GradientReduction reduction(Recorder recorder, OptimizerShard shard) {
-        return new GradientReduction(recorder, recorder, LAYOUT, Precision.BF16, shard, GRADS, MAIN, SIDE, LAYER_DONE, REDUCED);
+        return new GradientReduction(
+                recorder, recorder, LAYOUT, Precision.BF16, shard, GRADS, MAIN, SIDE, LAYER_DONE, REDUCED);
     }
 
     /** The backward's calls for L = 2: layer 1, layer 0, then the rest. */
@@ -71,7 +119,15 @@ class GradientReductionTest {
             for (long i = first; i < first + call.count(); i++) times[(int) i]++;
         }
         for (long i = 0; i < N; i++) assertEquals(1, times[(int) i], "gradient " + i + " all-reduced once");
-        assertEquals(List.of("record layerDone", "wait layerDone", "group start", "all-reduce", "group end", "record reduced", "wait reduced"),
+        assertEquals(
+                List.of(
+                        "record layerDone",
+                        "wait layerDone",
+                        "group start",
+                        "all-reduce",
+                        "group end",
+                        "record reduced",
+                        "wait reduced"),
                 recorder.kinds());
 
         // each reduction waits for the main stream to reach it; the main stream waits for all of them at the end
@@ -95,18 +151,26 @@ class GradientReductionTest {
             var recorder = new Recorder(rank, P);
             var shard = OptimizerShard.of(SMALL.parameterSlices(), rank, P);
             backward(reduction(recorder, shard));
-            var scatters = recorder.log.stream().filter(c -> c.what().equals("reduce-scatter")).toList();
+            var scatters = recorder.log.stream()
+                    .filter(c -> c.what().equals("reduce-scatter"))
+                    .toList();
             assertEquals(SMALL.parameterSlices().size(), scatters.size(), "one reduce-scatter per slice");
             // together they cover every slice; the piece this rank receives is one of its shard's pieces
             var pieces = new ArrayList<Long>();
             for (var call : scatters) {
                 assertEquals(SIDE, call.stream());
                 long sliceStart = (call.address() - GRADS) / 2;
-                var slice = SMALL.parameterSlices().stream().filter(s -> s.offset() == sliceStart).findFirst().orElseThrow();
+                var slice = SMALL.parameterSlices().stream()
+                        .filter(s -> s.offset() == sliceStart)
+                        .findFirst()
+                        .orElseThrow();
                 assertEquals(slice.count() / P, call.count(), "the piece count");
                 pieces.add(sliceStart + rank * call.count());
             }
-            var owned = shard.pieces().stream().map(OptimizerShard.Piece::parameterOffset).sorted().toList();
+            var owned = shard.pieces().stream()
+                    .map(OptimizerShard.Piece::parameterOffset)
+                    .sorted()
+                    .toList();
             assertEquals(owned, pieces.stream().sorted().toList());
         }
     }
@@ -116,7 +180,8 @@ class GradientReductionTest {
         var recorder = new Recorder(1, 2);
         var reduction = reduction(recorder, OptimizerShard.of(SMALL.parameterSlices(), 1, 2));
         reduction.allGatherParameters(PARAMS);
-        var gathers = recorder.log.stream().filter(c -> c.what().equals("all-gather")).toList();
+        var gathers =
+                recorder.log.stream().filter(c -> c.what().equals("all-gather")).toList();
         assertEquals(SMALL.parameterSlices().size(), gathers.size());
         long covered = 0;
         for (int i = 0; i < gathers.size(); i++) {
@@ -127,7 +192,10 @@ class GradientReductionTest {
         assertEquals(SMALL.numParameters(), covered);
         assertEquals("group start", recorder.log.getFirst().what());
         assertEquals("group end", recorder.log.getLast().what());
-        assertTrue(recorder.log.stream().noneMatch(c -> c.what().startsWith("record") || c.what().startsWith("wait")),
+        assertTrue(
+                recorder.log.stream()
+                        .noneMatch(
+                                c -> c.what().startsWith("record") || c.what().startsWith("wait")),
                 "the all-gather follows AdamW on the main stream: no events needed");
     }
 }

@@ -1,15 +1,14 @@
 package dev.llmc4j.gpt2.cuda;
 
-import dev.llmc4j.util.LlmcException;
-import org.junit.jupiter.api.Test;
+import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.llmc4j.util.LlmcException;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
-
-import static org.junit.jupiter.api.Assertions.*;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import org.junit.jupiter.api.Test;
 
 /**
  * Every kernel a {@link CudaKernels} launcher can use is exported by the fatbin (kernels.txt, which
@@ -52,9 +51,10 @@ class KernelNamesTest {
         var exported = new TreeSet<>(CudaKernels.kernelNames());
         exported.remove("gelu_forward_bf16");
         exported.remove("sum_partials");
-        var e = assertThrows(LlmcException.class,
-                () -> KernelModule.requireExported(exported, CudaKernels.kernelNames()));
-        assertTrue(e.getMessage().startsWith("kernels.fatbin has no kernel gelu_forward_bf16, sum_partials"),
+        var e = assertThrows(
+                LlmcException.class, () -> KernelModule.requireExported(exported, CudaKernels.kernelNames()));
+        assertTrue(
+                e.getMessage().startsWith("kernels.fatbin has no kernel gelu_forward_bf16, sum_partials"),
                 e.getMessage());
         var none = assertThrows(LlmcException.class, () -> KernelModule.requireExported(Set.of(), List.of("x")));
         assertTrue(none.getMessage().contains("built without nvcc"), none.getMessage());

@@ -1,18 +1,17 @@
 package dev.llmc4j.gpt2.cuda;
 
+import static dev.llmc4j.gpt2.cuda.Device.STREAM;
+import static dev.llmc4j.gpt2.cuda.GpuAsserts.assertClose;
+import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.util.Random;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
-
-import java.util.Random;
-
-import static dev.llmc4j.gpt2.cuda.Device.STREAM;
-import static dev.llmc4j.gpt2.cuda.GpuAsserts.assertClose;
-import static org.junit.jupiter.api.Assertions.*;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** Each kernel against a small CPU reference, in every storage precision. Needs a GPU. */
 @Tag("gpu")
@@ -21,7 +20,7 @@ class KernelsGpuTest {
 
     @BeforeEach
     void requireGpu() {
-        assumeTrue(CudaDriver.isAvailable(), "no CUDA device");   // each test reports the skip
+        assumeTrue(CudaDriver.isAvailable(), "no CUDA device"); // each test reports the skip
         if (dev == null) dev = new Device();
     }
 
@@ -42,7 +41,7 @@ class KernelsGpuTest {
         var rng = new Random(1);
         int B = 2, T = 5, C = 64, V = 10;
         int[] tokens = new int[B * T];
-        for (int i = 0; i < tokens.length; i++) tokens[i] = rng.nextInt(4) * 2;   // repeats, and unused rows
+        for (int i = 0; i < tokens.length; i++) tokens[i] = rng.nextInt(4) * 2; // repeats, and unused rows
         float[] wte = Device.round(random(rng, V * C, 1), p), wpe = Device.round(random(rng, T * C, 1), p);
         long out = dev.alloc((long) B * T * C * p.bytes());
         long tok = dev.uploadInts(tokens), dWte = dev.uploadAs(wte, p), dWpe = dev.uploadAs(wpe, p);
@@ -50,7 +49,8 @@ class KernelsGpuTest {
         dev.sync();
         float[] expected = new float[B * T * C];
         for (int bt = 0; bt < B * T; bt++)
-            for (int c = 0; c < C; c++) expected[bt * C + c] = Device.round(wte[tokens[bt] * C + c] + wpe[(bt % T) * C + c], p);
+            for (int c = 0; c < C; c++)
+                expected[bt * C + c] = Device.round(wte[tokens[bt] * C + c] + wpe[(bt % T) * C + c], p);
         assertClose("encoded", expected, dev.downloadAs(out, B * T * C, p), 0, 0);
 
         // backward accumulates into existing gradients
@@ -58,8 +58,16 @@ class KernelsGpuTest {
         float[] gWte = Device.round(random(rng, V * C, 1), p), gWpe = Device.round(random(rng, T * C, 1), p);
         long dDout = dev.uploadAs(dout, p), dgWte = dev.uploadAs(gWte, p), dgWpe = dev.uploadAs(gWpe, p);
         var buckets = EncoderBuckets.of(tokens, B * T);
-        dev.kernels(p).encoderBackwardWte(dgWte, dDout, dev.uploadInts(buckets.tokens()),
-                dev.uploadInts(buckets.starts()), dev.uploadInts(buckets.positions()), buckets.numBuckets(), C, STREAM);
+        dev.kernels(p)
+                .encoderBackwardWte(
+                        dgWte,
+                        dDout,
+                        dev.uploadInts(buckets.tokens()),
+                        dev.uploadInts(buckets.starts()),
+                        dev.uploadInts(buckets.positions()),
+                        buckets.numBuckets(),
+                        C,
+                        STREAM);
         dev.kernels(p).encoderBackwardWpe(dgWpe, dDout, B, T, C, STREAM);
         dev.sync();
         float[] eWte = gWte.clone(), eWpe = gWpe.clone();
@@ -76,7 +84,7 @@ class KernelsGpuTest {
     @EnumSource(Precision.class)
     void layernormForwardAndFusedResidual(Precision p) {
         var rng = new Random(2);
-        int N = 7, C = 100;    // C not a multiple of 32: lanes see different channel counts
+        int N = 7, C = 100; // C not a multiple of 32: lanes see different channel counts
         float[] x = Device.round(random(rng, N * C, 2), p), params = Device.round(random(rng, 2 * C, 1), p);
         float[] out = new float[N * C], mean = new float[N], rstd = new float[N];
         Gpt2Reference.layernorm(out, mean, rstd, x, params, 0, C, N, C);
@@ -94,8 +102,19 @@ class KernelsGpuTest {
         for (int i = 0; i < residual.length; i++) residual[i] = Device.round(a[i] + b[i], p);
         Gpt2Reference.layernorm(out, mean, rstd, residual, params, 0, C, N, C);
         long dRes = dev.alloc((long) N * C * p.bytes());
-        dev.kernels(p).fusedResidualLayernormForward(dRes, dOut, dMean, dRstd, dev.uploadAs(a, p), dev.uploadAs(b, p),
-                dParams, dParams + (long) C * p.bytes(), N, C, STREAM);
+        dev.kernels(p)
+                .fusedResidualLayernormForward(
+                        dRes,
+                        dOut,
+                        dMean,
+                        dRstd,
+                        dev.uploadAs(a, p),
+                        dev.uploadAs(b, p),
+                        dParams,
+                        dParams + (long) C * p.bytes(),
+                        N,
+                        C,
+                        STREAM);
         dev.sync();
         assertClose("residual", residual, dev.downloadAs(dRes, N * C, p), 0, 0);
         assertClose("fused ln out", out, dev.downloadAs(dOut, N * C, p), 1e-5, 2 * Device.eps(p));
@@ -105,13 +124,13 @@ class KernelsGpuTest {
     @EnumSource(Precision.class)
     void layernormBackward(Precision p) {
         var rng = new Random(3);
-        int N = 300, C = 96;     // 300 rows: rowsPerChunk 2, 150 chunks
+        int N = 300, C = 96; // 300 rows: rowsPerChunk 2, 150 chunks
         float[] x = Device.round(random(rng, N * C, 1), p), params = Device.round(random(rng, 2 * C, 1), p);
         float[] mean = new float[N], rstd = new float[N];
         Gpt2Reference.layernorm(new float[N * C], mean, rstd, x, params, 0, C, N, C);
         float[] dout = Device.round(random(rng, N * C, 1), p);
-        float[] dinp = Device.round(random(rng, N * C, 1), p);       // accumulates into this
-        float[] dparams = Device.round(random(rng, 2 * C, 1), p);    // and this
+        float[] dinp = Device.round(random(rng, N * C, 1), p); // accumulates into this
+        float[] dparams = Device.round(random(rng, 2 * C, 1), p); // and this
         float[] eDinp = dinp.clone(), eDparams = dparams.clone();
         Gpt2Reference.layernormBackward(eDinp, eDparams, params, 0, C, dout, x, mean, rstd, N, C);
 
@@ -119,8 +138,9 @@ class KernelsGpuTest {
         long dDinp = dev.uploadAs(dinp, p), dDp = dev.uploadAs(dparams, p);
         long dMean = dev.upload(mean), dRstd = dev.upload(rstd);
         long partials = dev.alloc((long) Launch.rowChunks(N) * 2 * C * 4);
-        dev.kernels(p).layernormBackward(dDinp, dDp, dDp + (long) C * p.bytes(), partials, dDout, dX, dP, dMean, dRstd,
-                N, C, STREAM);
+        dev.kernels(p)
+                .layernormBackward(
+                        dDinp, dDp, dDp + (long) C * p.bytes(), partials, dDout, dX, dP, dMean, dRstd, N, C, STREAM);
         dev.sync();
         assertClose("dinp", eDinp, dev.downloadAs(dDinp, N * C, p), 1e-4, 2 * Device.eps(p));
         assertClose("dweight/dbias", eDparams, dev.downloadAs(dDp, 2 * C, p), 1e-3, 2 * Device.eps(p));
@@ -132,9 +152,14 @@ class KernelsGpuTest {
         var rng = new Random(4);
         int n = 1000;
         float[] x = Device.round(random(rng, n, 3), p), dout = Device.round(random(rng, n, 1), p);
-        x[0] = 20; x[1] = -20; x[2] = 0;      // saturated tails must not give NaN
+        x[0] = 20;
+        x[1] = -20;
+        x[2] = 0; // saturated tails must not give NaN
         float[] y = new float[n], dx = new float[n];
-        for (int i = 0; i < n; i++) { y[i] = Gpt2Reference.gelu(x[i]); dx[i] = Gpt2Reference.geluGrad(x[i]) * dout[i]; }
+        for (int i = 0; i < n; i++) {
+            y[i] = Gpt2Reference.gelu(x[i]);
+            dx[i] = Gpt2Reference.geluGrad(x[i]) * dout[i];
+        }
         long dX = dev.uploadAs(x, p), dY = dev.alloc((long) n * p.bytes()), dD = dev.uploadAs(dout, p);
         dev.kernels(p).geluForward(dY, dX, n, STREAM);
         dev.kernels(p).geluBackwardInplace(dD, dX, n, STREAM);
@@ -180,7 +205,9 @@ class KernelsGpuTest {
             for (int v = 0; v < V; v++) sum += Math.exp(logits[n * Vp + v] - max);
             double logZ = max + Math.log(sum);
             losses[n] = (float) (logZ - logits[n * Vp + targets[n]]);
-            for (int v = 0; v < V; v++) dlogits[n * Vp + v] = (float) ((Math.exp(logits[n * Vp + v] - logZ) - (v == targets[n] ? 1 : 0)) * dloss);
+            for (int v = 0; v < V; v++)
+                dlogits[n * Vp + v] =
+                        (float) ((Math.exp(logits[n * Vp + v] - logZ) - (v == targets[n] ? 1 : 0)) * dloss);
         }
         long dLogits = dev.uploadAs(logits, p), dLosses = dev.alloc(N * 4L), dTargets = dev.uploadInts(targets);
         dev.kernels(p).fusedClassifier(dLogits, dLosses, dTargets, dloss, N, V, Vp, false, STREAM);
@@ -210,8 +237,8 @@ class KernelsGpuTest {
             eP[i] -= lr * ((eM[i] / c1) / ((float) Math.sqrt(eV[i] / c2) + eps) + wd * eP[i]);
         }
         long dP = dev.upload(param), dG = dev.upload(grad), dM = dev.upload(m), dV = dev.upload(v);
-        dev.kernels(Precision.FP32).adamwUpdate(dP, 0L, dG, dM, dV, n, lr, b1, b2, c1, c2, eps, wd, scale, 1234, 0L,
-                STREAM);
+        dev.kernels(Precision.FP32)
+                .adamwUpdate(dP, 0L, dG, dM, dV, n, lr, b1, b2, c1, c2, eps, wd, scale, 1234, 0L, STREAM);
         dev.sync();
         assertClose("m", eM, dev.download(dM, n), 1e-7, 1e-5);
         assertClose("v", eV, dev.download(dV, n), 1e-9, 1e-5);
@@ -221,14 +248,18 @@ class KernelsGpuTest {
     @Test
     void bf16StochasticRoundingIsUnbiasedAndDeterministic() {
         int n = 1 << 16;
-        float value = 1.0f + (1.0f / 3) * 0x1p-7f;          // a third of the way from 1.0 to the next bf16
+        float value = 1.0f + (1.0f / 3) * 0x1p-7f; // a third of the way from 1.0 to the next bf16
         float[] master = new float[n];
         java.util.Arrays.fill(master, value);
-        long dMaster = dev.upload(master), dParams = dev.alloc(n * 2L), dG = dev.alloc(n * 2L), dM = dev.alloc(n * 4L), dV = dev.alloc(n * 4L);
+        long dMaster = dev.upload(master),
+                dParams = dev.alloc(n * 2L),
+                dG = dev.alloc(n * 2L),
+                dM = dev.alloc(n * 4L),
+                dV = dev.alloc(n * 4L);
         // lr 0: the update leaves the master value as is, only the rounding to bf16 happens
         var bf16 = dev.kernels(Precision.BF16);
-        bf16.adamwUpdate(dParams, dMaster, dG, dM, dV, n, 0.0f, 0.9f, 0.95f, 0.1f, 0.05f, 1e-8f, 0.0f, 1.0f, 42, 0L,
-                STREAM);
+        bf16.adamwUpdate(
+                dParams, dMaster, dG, dM, dV, n, 0.0f, 0.9f, 0.95f, 0.1f, 0.05f, 1e-8f, 0.0f, 1.0f, 42, 0L, STREAM);
         dev.sync();
         float[] rounded = dev.downloadAs(dParams, n, Precision.BF16);
         double mean = 0;
@@ -242,17 +273,35 @@ class KernelsGpuTest {
         assertEquals(value, mean, 3 * Math.sqrt(n / 3.0 * 2 / 3) / n * 0x1p-7f + 1e-7, "unbiased");
         assertEquals(n / 3.0, up, 5 * Math.sqrt(n * 2 / 9.0));
         // same seed, same bits
-        bf16.adamwUpdate(dParams, dMaster, dG, dM, dV, n, 0.0f, 0.9f, 0.95f, 0.1f, 0.05f, 1e-8f, 0.0f, 1.0f, 42, 0L,
-                STREAM);
+        bf16.adamwUpdate(
+                dParams, dMaster, dG, dM, dV, n, 0.0f, 0.9f, 0.95f, 0.1f, 0.05f, 1e-8f, 0.0f, 1.0f, 42, 0L, STREAM);
         dev.sync();
         assertArrayEquals(rounded, dev.downloadAs(dParams, n, Precision.BF16));
         // ZeRO-1 updates pieces: a piece launched alone, told where it starts, rounds as in the whole launch
         int first = 10_000, count = 3_000;
         long dPiece = dev.alloc(count * 2L);
-        bf16.adamwUpdate(dPiece, dMaster + first * 4L, dG + first * 2L, dM + first * 4L, dV + first * 4L, count,
-                0.0f, 0.9f, 0.95f, 0.1f, 0.05f, 1e-8f, 0.0f, 1.0f, 42, first, STREAM);
+        bf16.adamwUpdate(
+                dPiece,
+                dMaster + first * 4L,
+                dG + first * 2L,
+                dM + first * 4L,
+                dV + first * 4L,
+                count,
+                0.0f,
+                0.9f,
+                0.95f,
+                0.1f,
+                0.05f,
+                1e-8f,
+                0.0f,
+                1.0f,
+                42,
+                first,
+                STREAM);
         dev.sync();
-        assertArrayEquals(java.util.Arrays.copyOfRange(rounded, first, first + count), dev.downloadAs(dPiece, count, Precision.BF16));
+        assertArrayEquals(
+                java.util.Arrays.copyOfRange(rounded, first, first + count),
+                dev.downloadAs(dPiece, count, Precision.BF16));
     }
 
     @ParameterizedTest

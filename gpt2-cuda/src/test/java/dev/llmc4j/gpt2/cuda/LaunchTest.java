@@ -1,8 +1,8 @@
 package dev.llmc4j.gpt2.cuda;
 
-import org.junit.jupiter.api.Test;
-
 import static org.junit.jupiter.api.Assertions.*;
+
+import org.junit.jupiter.api.Test;
 
 class LaunchTest {
 
@@ -19,12 +19,14 @@ class LaunchTest {
 
     @Test
     void gridStrideCoversRaggedSizesAndIsCapped() {
-        assertEquals(1, Launch.gridStride(0, 512).x());          // never an empty grid
+        assertEquals(1, Launch.gridStride(0, 512).x()); // never an empty grid
         assertEquals(1, Launch.gridStride(1, 512).x());
         assertEquals(2, Launch.gridStride(513, 512).x());
-        assertEquals(384, Launch.gridStride(4L * 64 * 768, 512).x());     // B=4, T=64, C=768: 196608 / 512
+        assertEquals(384, Launch.gridStride(4L * 64 * 768, 512).x()); // B=4, T=64, C=768: 196608 / 512
         // d12's wte (50304 x 768 = 38.6M) would need 75,456 blocks; grid-stride kernels loop instead
-        assertEquals(Launch.MAX_GRID_STRIDE_BLOCKS, Launch.gridStride(50304L * 768, 512).x());
+        assertEquals(
+                Launch.MAX_GRID_STRIDE_BLOCKS,
+                Launch.gridStride(50304L * 768, 512).x());
         // threads always cover n, or the grid is capped and the kernel loops
         for (long n : new long[] {1, 31, 32, 33, 1000, 12345, 1 << 20}) {
             var g = Launch.gridStride(n, 256);
@@ -39,8 +41,8 @@ class LaunchTest {
         assertEquals(1, Launch.warpPerRow(1, 256).x());
         assertEquals(1, Launch.warpPerRow(8, 256).x());
         assertEquals(2, Launch.warpPerRow(9, 256).x());
-        assertEquals(32, Launch.warpPerRow(4 * 64, 256).x());            // B=4, T=64
-        assertEquals(2048, Launch.warpPerRow(16 * 1024, 256).x());       // B=16, T=1024
+        assertEquals(32, Launch.warpPerRow(4 * 64, 256).x()); // B=4, T=64
+        assertEquals(2048, Launch.warpPerRow(16 * 1024, 256).x()); // B=16, T=1024
         assertEquals(24576, Launch.warpPerRow(16L * 12 * 1024, 256).x()); // attention rows B*NH*T
         assertThrows(IllegalArgumentException.class, () -> Launch.warpPerRow(10, 100));
     }
@@ -63,7 +65,7 @@ class LaunchTest {
     void flashAttentionGridIsTilesHeadsBatch() {
         assertEquals(new Launch.Dim3(16, 12, 4), Launch.flashAttention(4, 1024, 12));
         assertEquals(new Launch.Dim3(1, 12, 4), Launch.flashAttention(4, 64, 12));
-        assertEquals(new Launch.Dim3(2, 2, 1), Launch.flashAttention(1, 65, 2));     // ragged: 64 + 1
+        assertEquals(new Launch.Dim3(2, 2, 1), Launch.flashAttention(1, 65, 2)); // ragged: 64 + 1
         assertEquals(new Launch.Dim3(4, 3, 2), Launch.flashAttention(2, 200, 3));
     }
 

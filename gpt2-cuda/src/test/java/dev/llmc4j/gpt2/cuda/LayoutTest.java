@@ -1,11 +1,10 @@
 package dev.llmc4j.gpt2.cuda;
 
-import dev.llmc4j.model.GPT2Config;
-import org.junit.jupiter.api.Test;
-
-import java.util.Comparator;
-
 import static org.junit.jupiter.api.Assertions.*;
+
+import dev.llmc4j.model.GPT2Config;
+import java.util.Comparator;
+import org.junit.jupiter.api.Test;
 
 /** Sizes and offsets of the device buffers, checked against formulas written out independently. */
 class LayoutTest {
@@ -25,14 +24,16 @@ class LayoutTest {
         assertEquals(p.numParameters() - 2 * 768, p.offset(ParameterLayout.LNFW));
         assertThrows(IllegalArgumentException.class, () -> p.layer(ParameterLayout.WTE, 0));
         // every tensor starts 16-byte aligned in bf16 (cuBLASLt wants aligned matrices): all sizes are multiples of C
-        for (int t = 0; t < ParameterLayout.NUM_TENSORS; t++) assertEquals(0, p.offset(t) * 2 % 16, GPT2Config.PARAMETER_NAMES[t]);
+        for (int t = 0; t < ParameterLayout.NUM_TENSORS; t++)
+            assertEquals(0, p.offset(t) * 2 % 16, GPT2Config.PARAMETER_NAMES[t]);
     }
 
     @Test
     void weightDecayOnlyOnTwoDimensionalTensors() {
         StringBuilder decayed = new StringBuilder();
         for (int t = 0; t < ParameterLayout.NUM_TENSORS; t++)
-            if (ParameterLayout.decays(t)) decayed.append(GPT2Config.PARAMETER_NAMES[t]).append(' ');
+            if (ParameterLayout.decays(t))
+                decayed.append(GPT2Config.PARAMETER_NAMES[t]).append(' ');
         assertEquals("wte wpe qkvw attprojw fcw fcprojw ", decayed.toString());
     }
 
@@ -53,12 +54,16 @@ class LayoutTest {
     static long unalignedBytes(GPT2Config c, int B, int T, Precision p, boolean flash, int recompute) {
         long L = c.numLayers(), C = c.channels(), NH = c.numHeads(), Vp = c.paddedVocabSize(), BT = (long) B * T;
         long ln = recompute >= 2 ? 1 : L, gelu = recompute >= 1 ? 1 : L;
-        long floatX = BT * C * (1 + ln + 3 * L + L + L + ln + 4 * L + 4 * gelu + L + 1 + 1)   // forward
-                + BT * Vp                                                                     // logits
-                + BT * C * (1 + 1 + 4 + 3);                                                   // dresidual dbtc dbt4c dqkv
-        long fp32 = 4 * L * BT + 2 * BT + BT                                                  // LN stats, losses
-                + (flash ? L * BT * NH + BT * NH : L * NH * BT * T + NH * BT * T)             // lse + D, or att + dpreatt
-                + 256L * 8 * C + 1025 + 1;                                                    // partials, norm, flag
+        long floatX = BT * C * (1 + ln + 3 * L + L + L + ln + 4 * L + 4 * gelu + L + 1 + 1) // forward
+                + BT * Vp // logits
+                + BT * C * (1 + 1 + 4 + 3); // dresidual dbtc dbt4c dqkv
+        long fp32 = 4 * L * BT
+                + 2 * BT
+                + BT // LN stats, losses
+                + (flash ? L * BT * NH + BT * NH : L * NH * BT * T + NH * BT * T) // lse + D, or att + dpreatt
+                + 256L * 8 * C
+                + 1025
+                + 1; // partials, norm, flag
         long ints = 5 * BT + 1;
         return floatX * p.bytes() + fp32 * 4 + ints * 4;
     }
@@ -119,7 +124,9 @@ class LayoutTest {
     @Test
     void tensorsAreAlignedAndDoNotOverlap() {
         var a = Activations.plan(D12, 3, 100, Precision.FP16, true, 2);
-        var sorted = a.tensors().stream().sorted(Comparator.comparingLong(Activations.DeviceTensor::address)).toList();
+        var sorted = a.tensors().stream()
+                .sorted(Comparator.comparingLong(Activations.DeviceTensor::address))
+                .toList();
         long end = 0;
         for (var t : sorted) {
             assertEquals(0, t.address() % Activations.ALIGN, t.name());
@@ -139,7 +146,9 @@ class LayoutTest {
         var placed = plan.at(base);
         assertEquals(plan.tensors().size(), placed.tensors().size());
         for (int i = 0; i < plan.tensors().size(); i++)
-            assertEquals(plan.tensors().get(i).address() + base, placed.tensors().get(i).address());
+            assertEquals(
+                    plan.tensors().get(i).address() + base,
+                    placed.tensors().get(i).address());
         assertNull(placed.att());
         long btc = 2L * 32 * 768;
         assertEquals(placed.qkv().address() + 5 * 3 * btc * 2, placed.qkv().layer(5));

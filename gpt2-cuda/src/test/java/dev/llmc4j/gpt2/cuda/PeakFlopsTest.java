@@ -1,9 +1,9 @@
 package dev.llmc4j.gpt2.cuda;
 
+import static org.junit.jupiter.api.Assertions.*;
+
 import dev.llmc4j.model.GPT2Config;
 import org.junit.jupiter.api.Test;
-
-import static org.junit.jupiter.api.Assertions.*;
 
 class PeakFlopsTest {
 
@@ -27,8 +27,8 @@ class PeakFlopsTest {
     @Test
     void mfu() {
         var d12 = GPT2Config.fromDescriptor("d12");
-        double flops = PeakFlops.flopsPerToken(d12, 1024) * 16 * 1024;   // one B=16, T=1024 step
-        double seconds = flops / 312e12 / 0.5;                           // 50% of an A100
+        double flops = PeakFlops.flopsPerToken(d12, 1024) * 16 * 1024; // one B=16, T=1024 step
+        double seconds = flops / 312e12 / 0.5; // 50% of an A100
         assertEquals(0.5, PeakFlops.mfu(d12, 1024, 16 * 1024, seconds, "NVIDIA A100-SXM4-40GB"), 1e-12);
         assertEquals(-1, PeakFlops.mfu(d12, 1024, 16 * 1024, seconds, "unknown"));
     }

@@ -19,7 +19,7 @@ public final class WarpSoftmax {
      */
     public static void warpSum(float[] lanes) {
         for (int offset = WARP / 2; offset > 0; offset /= 2) {
-            float[] before = lanes.clone();                   // all lanes read, then all lanes write: one instruction
+            float[] before = lanes.clone(); // all lanes read, then all lanes write: one instruction
             for (int lane = 0; lane < WARP; lane++) lanes[lane] = before[lane] + before[lane ^ offset];
         }
     }
@@ -40,10 +40,10 @@ public final class WarpSoftmax {
         java.util.Arrays.fill(max, Float.NEGATIVE_INFINITY);
         for (int lane = 0; lane < WARP; lane++)
             for (int i = lane; i < x.length; i += WARP) max[lane] = Math.max(max[lane], x[i]);
-        warpMax(max);                                         // now every lane has the row's max
+        warpMax(max); // now every lane has the row's max
         for (int lane = 0; lane < WARP; lane++)
             for (int i = lane; i < x.length; i += WARP) sum[lane] += (float) Math.exp(x[i] - max[lane]);
-        warpSum(sum);                                         // and the row's sum of exponentials
+        warpSum(sum); // and the row's sum of exponentials
         float[] out = new float[x.length];
         for (int lane = 0; lane < WARP; lane++)
             for (int i = lane; i < x.length; i += WARP) out[i] = (float) Math.exp(x[i] - max[lane]) / sum[lane];
@@ -58,8 +58,10 @@ public final class WarpSoftmax {
      * addresses): 1 segment when aligned. Stride = a row length (one thread per row): up to 32.
      */
     public static int segmentsTouched(long first, long stride) {
-        return (int) java.util.stream.LongStream.range(0, WARP).map(lane -> (first + lane * stride) * 4 / 128)
-                .distinct().count();
+        return (int) java.util.stream.LongStream.range(0, WARP)
+                .map(lane -> (first + lane * stride) * 4 / 128)
+                .distinct()
+                .count();
     }
     // end::coalescing[]
 }

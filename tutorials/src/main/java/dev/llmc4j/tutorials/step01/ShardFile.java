@@ -25,7 +25,8 @@ public final class ShardFile {
         buffer.putInt(0, MAGIC).putInt(4, VERSION).putInt(8, tokens.length); // slots 3..255 stay zero
         buffer.position(HEADER_BYTES);
         for (int token : tokens) {
-            if (token < 0 || token > 0xFFFF) throw new IllegalArgumentException("token " + token + " does not fit uint16");
+            if (token < 0 || token > 0xFFFF)
+                throw new IllegalArgumentException("token " + token + " does not fit uint16");
             buffer.putShort((short) token);
         }
         return buffer.array();
@@ -34,11 +35,14 @@ public final class ShardFile {
     /** The token ids of a shard, after checking magic, version and size. */
     public static int[] decode(byte[] bytes) {
         var buffer = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
-        if (buffer.getInt(0) != MAGIC) throw new IllegalArgumentException("magic: expected " + MAGIC + ", found " + buffer.getInt(0));
-        if (buffer.getInt(4) != VERSION) throw new IllegalArgumentException("version: expected " + VERSION + ", found " + buffer.getInt(4));
+        if (buffer.getInt(0) != MAGIC)
+            throw new IllegalArgumentException("magic: expected " + MAGIC + ", found " + buffer.getInt(0));
+        if (buffer.getInt(4) != VERSION)
+            throw new IllegalArgumentException("version: expected " + VERSION + ", found " + buffer.getInt(4));
         int count = buffer.getInt(8);
         if (bytes.length != HEADER_BYTES + 2 * count)
-            throw new IllegalArgumentException("size: expected " + (HEADER_BYTES + 2 * count) + " bytes, found " + bytes.length);
+            throw new IllegalArgumentException(
+                    "size: expected " + (HEADER_BYTES + 2 * count) + " bytes, found " + bytes.length);
         int[] tokens = new int[count];
         for (int i = 0; i < count; i++) tokens[i] = Short.toUnsignedInt(buffer.getShort(HEADER_BYTES + 2 * i));
         return tokens;

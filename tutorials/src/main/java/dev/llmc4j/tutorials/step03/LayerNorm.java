@@ -48,8 +48,17 @@ public final class LayerNorm {
 
     // tag::backward[]
     /** Accumulates into dx (N*C), dweight (C) and dbias (C). */
-    public static void backward(double[] dx, double[] dweight, double[] dbias, double[] dout, double[] x,
-                                double[] weight, double[] mean, double[] rstd, int N, int C) {
+    public static void backward(
+            double[] dx,
+            double[] dweight,
+            double[] dbias,
+            double[] dout,
+            double[] x,
+            double[] weight,
+            double[] mean,
+            double[] rstd,
+            int N,
+            int C) {
         for (int row = 0; row < N; row++) {
             int base = row * C;
             // the two means the normalisation takes away: mean(g) and mean(g * n)

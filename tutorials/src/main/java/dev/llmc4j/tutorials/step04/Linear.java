@@ -31,14 +31,22 @@ public final class Linear {
 
     // tag::backward[]
     /** Accumulates into dinp (N, C), dweight (OC, C) and dbias (OC, may be null). */
-    public static void backward(double[] dinp, double[] dweight, double[] dbias, double[] dout,
-                                double[] inp, double[] weight, int N, int C, int OC) {
+    public static void backward(
+            double[] dinp,
+            double[] dweight,
+            double[] dbias,
+            double[] dout,
+            double[] inp,
+            double[] weight,
+            int N,
+            int C,
+            int OC) {
         for (int n = 0; n < N; n++) {
             for (int o = 0; o < OC; o++) {
                 double d = dout[n * OC + o];
                 for (int c = 0; c < C; c++) {
-                    dinp[n * C + c] += d * weight[o * C + c];   // out[n,o] used inp[n,c] with factor weight[o,c]
-                    dweight[o * C + c] += d * inp[n * C + c];   // ... and weight[o,c] with factor inp[n,c]
+                    dinp[n * C + c] += d * weight[o * C + c]; // out[n,o] used inp[n,c] with factor weight[o,c]
+                    dweight[o * C + c] += d * inp[n * C + c]; // ... and weight[o,c] with factor inp[n,c]
                 }
                 if (dbias != null) dbias[o] += d;
             }

@@ -27,8 +27,8 @@ public final class CausalSelfAttention {
         for (int b = 0; b < B; b++) {
             for (int h = 0; h < NH; h++) {
                 for (int t = 0; t < T; t++) {
-                    int q = (b * T + t) * 3 * C + h * hs;       // this position's query
-                    int row = ((b * NH + h) * T + t) * T;      // att[b, h, t, :]
+                    int q = (b * T + t) * 3 * C + h * hs; // this position's query
+                    int row = ((b * NH + h) * T + t) * T; // att[b, h, t, :]
                     double max = Double.NEGATIVE_INFINITY;
                     for (int t2 = 0; t2 <= t; t2++) {
                         int k = (b * T + t2) * 3 * C + C + h * hs;

@@ -19,7 +19,11 @@ public final class Mlp {
     /** Their gradients, same shapes. */
     public record Gradients(double[] fcw, double[] fcb, double[] projw, double[] projb) {
         public static Gradients zerosLike(Weights w) {
-            return new Gradients(new double[w.fcw.length], new double[w.fcb.length], new double[w.projw.length], new double[w.projb.length]);
+            return new Gradients(
+                    new double[w.fcw.length],
+                    new double[w.fcb.length],
+                    new double[w.projw.length],
+                    new double[w.projb.length]);
         }
     }
 
@@ -35,7 +39,8 @@ public final class Mlp {
     }
 
     /** Accumulates into dx (N, C) and the weight gradients. */
-    public static void backward(double[] dx, Gradients g, double[] dout, double[] x, Weights w, Activations acts, int N, int C) {
+    public static void backward(
+            double[] dx, Gradients g, double[] dout, double[] x, Weights w, Activations acts, int N, int C) {
         double[] da = new double[N * 4 * C];
         linearBackward(da, g.projw, g.projb, dout, acts.a, w.projw, N, 4 * C, C);
         double[] dh = new double[N * 4 * C];
@@ -56,8 +61,16 @@ public final class Mlp {
         return out;
     }
 
-    static void linearBackward(double[] dinp, double[] dweight, double[] dbias, double[] dout, double[] inp,
-                               double[] weight, int N, int C, int OC) {
+    static void linearBackward(
+            double[] dinp,
+            double[] dweight,
+            double[] dbias,
+            double[] dout,
+            double[] inp,
+            double[] weight,
+            int N,
+            int C,
+            int OC) {
         for (int n = 0; n < N; n++)
             for (int o = 0; o < OC; o++) {
                 double d = dout[n * OC + o];

@@ -23,16 +23,38 @@ public final class TransformerForward {
     private final double[][] tensors; // the 16 parameter tensors, llm.c's order
 
     public TransformerForward(int maxT, int V, int Vp, int L, int NH, int C, double[] parameters) {
-        this.maxT = maxT; this.V = V; this.Vp = Vp; this.L = L; this.NH = NH; this.C = C;
-        long[] sizes = {(long) Vp * C, (long) maxT * C, L * C, L * C, 3L * L * C * C, 3L * L * C, (long) L * C * C, L * C,
-            L * C, L * C, 4L * L * C * C, 4L * L * C, 4L * L * C * C, L * C, C, C};
+        this.maxT = maxT;
+        this.V = V;
+        this.Vp = Vp;
+        this.L = L;
+        this.NH = NH;
+        this.C = C;
+        long[] sizes = {
+            (long) Vp * C,
+            (long) maxT * C,
+            L * C,
+            L * C,
+            3L * L * C * C,
+            3L * L * C,
+            (long) L * C * C,
+            L * C,
+            L * C,
+            L * C,
+            4L * L * C * C,
+            4L * L * C,
+            4L * L * C * C,
+            L * C,
+            C,
+            C
+        };
         tensors = new double[16][];
         int offset = 0;
         for (int i = 0; i < 16; i++) {
             tensors[i] = java.util.Arrays.copyOfRange(parameters, offset, offset + (int) sizes[i]);
             offset += (int) sizes[i];
         }
-        if (offset != parameters.length) throw new IllegalArgumentException("expected " + offset + " parameters, found " + parameters.length);
+        if (offset != parameters.length)
+            throw new IllegalArgumentException("expected " + offset + " parameters, found " + parameters.length);
     }
 
     /** Tensor {@code index} (0..15) of layer l: its l-th slice of {@code perLayer} values. */
@@ -48,13 +70,13 @@ public final class TransformerForward {
         double[] qkv = linear(ln1, layer(4, l, 3 * C * C), layer(5, l, 3 * C), N, C, 3 * C);
         double[] atty = attention(qkv, B, T, C, NH);
         double[] attproj = linear(atty, layer(6, l, C * C), layer(7, l, C), N, C, C);
-        double[] residual2 = add(x, attproj);                      // first addition to the stream
+        double[] residual2 = add(x, attproj); // first addition to the stream
 
         double[] ln2 = layernorm(residual2, layer(8, l, C), layer(9, l, C), N, C);
         double[] fch = linear(ln2, layer(10, l, 4 * C * C), layer(11, l, 4 * C), N, C, 4 * C);
         double[] fchGelu = gelu(fch);
         double[] fcproj = linear(fchGelu, layer(12, l, 4 * C * C), layer(13, l, C), N, 4 * C, C);
-        return add(residual2, fcproj);                              // second addition
+        return add(residual2, fcproj); // second addition
     }
     // end::block[]
 
@@ -120,7 +142,8 @@ public final class TransformerForward {
                     for (int t2 = 0; t2 <= t; t2++) sum += weights[t2] = Math.exp(weights[t2] - max);
                     for (int t2 = 0; t2 <= t; t2++)
                         for (int i = 0; i < hs; i++)
-                            out[(b * T + t) * C + h * hs + i] += weights[t2] / sum * qkv[(b * T + t2) * 3 * C + 2 * C + h * hs + i];
+                            out[(b * T + t) * C + h * hs + i] +=
+                                    weights[t2] / sum * qkv[(b * T + t2) * 3 * C + 2 * C + h * hs + i];
                 }
         return out;
     }

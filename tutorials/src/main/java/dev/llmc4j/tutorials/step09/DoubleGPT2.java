@@ -20,11 +20,33 @@ public final class DoubleGPT2 {
     private final int[] offsets = new int[17]; // where each tensor starts; offsets[16] = total
 
     public DoubleGPT2(int maxT, int V, int Vp, int L, int NH, int C, double[] params) {
-        this.maxT = maxT; this.V = V; this.Vp = Vp; this.L = L; this.NH = NH; this.C = C;
-        int[] sizes = {Vp * C, maxT * C, L * C, L * C, L * 3 * C * C, L * 3 * C, L * C * C, L * C,
-            L * C, L * C, L * 4 * C * C, L * 4 * C, L * 4 * C * C, L * C, C, C};
+        this.maxT = maxT;
+        this.V = V;
+        this.Vp = Vp;
+        this.L = L;
+        this.NH = NH;
+        this.C = C;
+        int[] sizes = {
+            Vp * C,
+            maxT * C,
+            L * C,
+            L * C,
+            L * 3 * C * C,
+            L * 3 * C,
+            L * C * C,
+            L * C,
+            L * C,
+            L * C,
+            L * 4 * C * C,
+            L * 4 * C,
+            L * 4 * C * C,
+            L * C,
+            C,
+            C
+        };
         for (int i = 0; i < 16; i++) offsets[i + 1] = offsets[i] + sizes[i];
-        if (params.length != offsets[16]) throw new IllegalArgumentException("expected " + offsets[16] + " parameters, found " + params.length);
+        if (params.length != offsets[16])
+            throw new IllegalArgumentException("expected " + offsets[16] + " parameters, found " + params.length);
         this.params = params;
         this.grads = new double[params.length];
     }
@@ -45,8 +67,16 @@ public final class DoubleGPT2 {
     }
 
     /** What one layer's forward keeps for its backward. */
-    private record LayerCache(double[] input, Norm ln1, double[] qkv, double[] att, double[] atty, double[] residual2,
-                              Norm ln2, double[] fch, double[] fchGelu) {}
+    private record LayerCache(
+            double[] input,
+            Norm ln1,
+            double[] qkv,
+            double[] att,
+            double[] atty,
+            double[] residual2,
+            Norm ln2,
+            double[] fch,
+            double[] fchGelu) {}
 
     private record Norm(double[] out, double[] mean, double[] rstd) {}
 
@@ -97,11 +127,11 @@ public final class DoubleGPT2 {
         if (!backward) return loss;
 
         // ---- backward: the same steps in reverse ----
-        double[] dlogits = new double[N * Vp];                       // softmax + cross-entropy (step 8)
+        double[] dlogits = new double[N * Vp]; // softmax + cross-entropy (step 8)
         for (int n = 0; n < N; n++)
             for (int i = 0; i < V; i++) dlogits[n * Vp + i] = (probs[n * Vp + i] - (i == targets[n] ? 1 : 0)) / N;
         double[] dwte = new double[Vp * C], dlnf = new double[N * C];
-        linearBackward(dlnf, dwte, null, dlogits, lnf.out, wte, N, C, Vp);   // lm head: wte's first use
+        linearBackward(dlnf, dwte, null, dlogits, lnf.out, wte, N, C, Vp); // lm head: wte's first use
         double[] dx = new double[N * C], dlnfw = new double[C], dlnfb = new double[C];
         layernormBackward(dx, dlnfw, dlnfb, dlnf, x, read(14, 0, C), lnf);
         accumulate(14, 0, dlnfw);
@@ -127,11 +157,13 @@ public final class DoubleGPT2 {
             linearBackward(dln1, dqkvw, dqkvb, dqkv, cache.ln1.out, read(4, l, 3 * C * C), N, C, 3 * C);
             double[] dln1w = new double[C], dln1b = new double[C];
             layernormBackward(dinput, dln1w, dln1b, dln1, cache.input, read(2, l, C), cache.ln1);
-            double[][] layerGrads = {dln1w, dln1b, dqkvw, dqkvb, dattprojw, dattprojb, dln2w, dln2b, dfcw, dfcb, dfcprojw, dfcprojb};
+            double[][] layerGrads = {
+                dln1w, dln1b, dqkvw, dqkvb, dattprojw, dattprojb, dln2w, dln2b, dfcw, dfcb, dfcprojw, dfcprojb
+            };
             for (int k = 0; k < 12; k++) accumulate(2 + k, l, layerGrads[k]);
             dx = dinput;
         }
-        double[] dwpe = new double[maxT * C];                        // encoder: wte's second use
+        double[] dwpe = new double[maxT * C]; // encoder: wte's second use
         for (int n = 0; n < N; n++)
             for (int c = 0; c < C; c++) {
                 dwte[inputs[n] * C + c] += dx[n * C + c];
@@ -165,7 +197,8 @@ public final class DoubleGPT2 {
         return new Norm(out, mean, rstd);
     }
 
-    private void layernormBackward(double[] dx, double[] dw, double[] db, double[] dout, double[] x, double[] w, Norm norm) {
+    private void layernormBackward(
+            double[] dx, double[] dw, double[] db, double[] dout, double[] x, double[] w, Norm norm) {
         for (int r = 0; r < dout.length / C; r++) {
             double gMean = 0, gnMean = 0;
             for (int i = 0; i < C; i++) {
@@ -193,7 +226,8 @@ public final class DoubleGPT2 {
         return out;
     }
 
-    static void linearBackward(double[] dx, double[] dw, double[] db, double[] dout, double[] x, double[] w, int N, int C, int OC) {
+    static void linearBackward(
+            double[] dx, double[] dw, double[] db, double[] dout, double[] x, double[] w, int N, int C, int OC) {
         for (int n = 0; n < N; n++)
             for (int o = 0; o < OC; o++) {
                 double d = dout[n * OC + o];
@@ -215,14 +249,17 @@ public final class DoubleGPT2 {
                     double max = Double.NEGATIVE_INFINITY, sum = 0;
                     for (int t2 = 0; t2 <= t; t2++) {
                         double s = 0;
-                        for (int i = 0; i < hs; i++) s += qkv[(b * T + t) * 3 * C + h * hs + i] * qkv[(b * T + t2) * 3 * C + C + h * hs + i];
+                        for (int i = 0; i < hs; i++)
+                            s += qkv[(b * T + t) * 3 * C + h * hs + i] * qkv[(b * T + t2) * 3 * C + C + h * hs + i];
                         att[row + t2] = s / Math.sqrt(hs);
                         max = Math.max(max, att[row + t2]);
                     }
                     for (int t2 = 0; t2 <= t; t2++) sum += att[row + t2] = Math.exp(att[row + t2] - max);
                     for (int t2 = 0; t2 <= t; t2++) {
                         att[row + t2] /= sum;
-                        for (int i = 0; i < hs; i++) out[(b * T + t) * C + h * hs + i] += att[row + t2] * qkv[(b * T + t2) * 3 * C + 2 * C + h * hs + i];
+                        for (int i = 0; i < hs; i++)
+                            out[(b * T + t) * C + h * hs + i] +=
+                                    att[row + t2] * qkv[(b * T + t2) * 3 * C + 2 * C + h * hs + i];
                     }
                 }
         return out;
@@ -235,7 +272,9 @@ public final class DoubleGPT2 {
         for (int b = 0; b < B; b++)
             for (int h = 0; h < NH; h++)
                 for (int t = 0; t < T; t++) {
-                    int row = ((b * NH + h) * T + t) * T, q = (b * T + t) * 3 * C + h * hs, o = (b * T + t) * C + h * hs;
+                    int row = ((b * NH + h) * T + t) * T,
+                            q = (b * T + t) * 3 * C + h * hs,
+                            o = (b * T + t) * C + h * hs;
                     var datt = new double[t + 1];
                     double weighted = 0;
                     for (int t2 = 0; t2 <= t; t2++) {
@@ -262,7 +301,8 @@ public final class DoubleGPT2 {
 
     static double[] gelu(double[] x) {
         var out = new double[x.length];
-        for (int i = 0; i < x.length; i++) out[i] = 0.5 * x[i] * (1 + Math.tanh(GELU_SCALE * (x[i] + 0.044715 * x[i] * x[i] * x[i])));
+        for (int i = 0; i < x.length; i++)
+            out[i] = 0.5 * x[i] * (1 + Math.tanh(GELU_SCALE * (x[i] + 0.044715 * x[i] * x[i] * x[i])));
         return out;
     }
 
@@ -270,7 +310,8 @@ public final class DoubleGPT2 {
         var dx = new double[x.length];
         for (int i = 0; i < x.length; i++) {
             double tanh = Math.tanh(GELU_SCALE * (x[i] + 0.044715 * x[i] * x[i] * x[i]));
-            double local = 0.5 * (1 + tanh) + 0.5 * x[i] * (1 - tanh * tanh) * GELU_SCALE * (1 + 3 * 0.044715 * x[i] * x[i]);
+            double local =
+                    0.5 * (1 + tanh) + 0.5 * x[i] * (1 - tanh * tanh) * GELU_SCALE * (1 + 3 * 0.044715 * x[i] * x[i]);
             dx[i] = local * dout[i];
         }
         return dx;

@@ -30,7 +30,8 @@ public final class Optimizer {
      * Linear warmup to maxRate over warmupSteps, then a cosine from maxRate down to maxRate * finalFraction at
      * totalSteps. step is 0-based.
      */
-    public static double cosineLearningRate(int step, double maxRate, int warmupSteps, int totalSteps, double finalFraction) {
+    public static double cosineLearningRate(
+            int step, double maxRate, int warmupSteps, int totalSteps, double finalFraction) {
         if (step < warmupSteps) return maxRate * (step + 1) / warmupSteps;
         double progress = (double) (step - warmupSteps) / (totalSteps - warmupSteps); // 0 -> 1
         double minRate = maxRate * finalFraction;
@@ -51,13 +52,22 @@ public final class Optimizer {
      * divided by the gradient's typical size: the step size no longer depends on the gradient's scale.
      * Weight decay is decoupled: p shrinks by lr * weightDecay * p, outside the adaptive part.
      */
-    public static void adamw(double[] params, double[] grads, AdamState state, double lr, double beta1, double beta2,
-                             double eps, double weightDecay, double gradScale, int t) {
+    public static void adamw(
+            double[] params,
+            double[] grads,
+            AdamState state,
+            double lr,
+            double beta1,
+            double beta2,
+            double eps,
+            double weightDecay,
+            double gradScale,
+            int t) {
         for (int i = 0; i < params.length; i++) {
-            double g = grads[i] * gradScale;                         // clipping folds in here
+            double g = grads[i] * gradScale; // clipping folds in here
             state.m[i] = beta1 * state.m[i] + (1 - beta1) * g;
             state.v[i] = beta2 * state.v[i] + (1 - beta2) * g * g;
-            double mHat = state.m[i] / (1 - Math.pow(beta1, t));      // m and v start at 0: undo that bias
+            double mHat = state.m[i] / (1 - Math.pow(beta1, t)); // m and v start at 0: undo that bias
             double vHat = state.v[i] / (1 - Math.pow(beta2, t));
             params[i] -= lr * (mHat / (Math.sqrt(vHat) + eps) + weightDecay * params[i]);
         }
@@ -70,10 +80,18 @@ public final class Optimizer {
      * weightDecay * p joins the gradient, so it goes through m and v and gets divided by sqrt(v) like the rest.
      * A parameter with a large gradient then barely decays; one with a zero gradient "decays" by a full Adam step.
      */
-    public static void adamL2(double[] params, double[] grads, AdamState state, double lr, double beta1, double beta2,
-                              double eps, double weightDecay, int t) {
+    public static void adamL2(
+            double[] params,
+            double[] grads,
+            AdamState state,
+            double lr,
+            double beta1,
+            double beta2,
+            double eps,
+            double weightDecay,
+            int t) {
         for (int i = 0; i < params.length; i++) {
-            double g = grads[i] + weightDecay * params[i];           // the L2 penalty's gradient, coupled
+            double g = grads[i] + weightDecay * params[i]; // the L2 penalty's gradient, coupled
             state.m[i] = beta1 * state.m[i] + (1 - beta1) * g;
             state.v[i] = beta2 * state.v[i] + (1 - beta2) * g * g;
             double mHat = state.m[i] / (1 - Math.pow(beta1, t));
@@ -92,14 +110,14 @@ public final class Optimizer {
      * positions, as if one batch k times larger had run, then clipping at norm 1 and AdamW (llm.c's betas and eps).
      * Returns that mean loss. t is the 1-based step.
      */
-    public static float accumulatedStep(TrainableModel model, List<MicroBatch> microBatches, int B, int T,
-                                        float lr, float weightDecay, int t) {
+    public static float accumulatedStep(
+            TrainableModel model, List<MicroBatch> microBatches, int B, int T, float lr, float weightDecay, int t) {
         int k = microBatches.size();
-        model.zeroGrad();                              // the only reset: each backward below ADDS into the gradients
+        model.zeroGrad(); // the only reset: each backward below ADDS into the gradients
         float meanLoss = 0;
         for (var micro : microBatches) {
             meanLoss += model.forward(micro.inputs(), micro.targets(), B, T) / k;
-            model.backward(k);                             // dloss = 1/(B*T*k): this micro-batch's share of the mean
+            model.backward(k); // dloss = 1/(B*T*k): this micro-batch's share of the mean
         }
         float gradScale = (float) clipScale(model.gradientNorm(), 1.0); // the norm of the SUM, after all k
         model.update(lr, 0.9f, 0.95f, 1e-8f, weightDecay, gradScale, t);

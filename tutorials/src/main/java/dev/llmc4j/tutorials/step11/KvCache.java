@@ -17,13 +17,16 @@ package dev.llmc4j.tutorials.step11;
  */
 public final class KvCache {
     private final int maxT, C, NH, hs;
-    private final double[] keys, values;   // (maxT, C) each
-    private int length;                     // positions cached so far
-    private long keysRead;                  // key vectors (one head each) read by queries: the attention's cost
+    private final double[] keys, values; // (maxT, C) each
+    private int length; // positions cached so far
+    private long keysRead; // key vectors (one head each) read by queries: the attention's cost
 
     public KvCache(int maxT, int C, int NH) {
         if (C % NH != 0) throw new IllegalArgumentException("C = " + C + " is not a multiple of NH = " + NH);
-        this.maxT = maxT; this.C = C; this.NH = NH; this.hs = C / NH;
+        this.maxT = maxT;
+        this.C = C;
+        this.NH = NH;
+        this.hs = C / NH;
         this.keys = new double[maxT * C];
         this.values = new double[maxT * C];
     }
@@ -33,14 +36,14 @@ public final class KvCache {
     public double[] append(double[] qkv) {
         if (length == maxT) throw new IllegalStateException("the cache holds maxT = " + maxT + " positions");
         int t = length++;
-        System.arraycopy(qkv, C, keys, t * C, C);         // k_t, written once, read by every later query
-        System.arraycopy(qkv, 2 * C, values, t * C, C);   // v_t
+        System.arraycopy(qkv, C, keys, t * C, C); // k_t, written once, read by every later query
+        System.arraycopy(qkv, 2 * C, values, t * C, C); // v_t
         double scale = 1.0 / Math.sqrt(hs);
         var out = new double[C];
         var scores = new double[t + 1];
         for (int h = 0; h < NH; h++) {
             double max = Double.NEGATIVE_INFINITY;
-            for (int t2 = 0; t2 <= t; t2++) {                 // every cached position, this one included
+            for (int t2 = 0; t2 <= t; t2++) { // every cached position, this one included
                 double score = 0;
                 for (int i = 0; i < hs; i++) score += qkv[h * hs + i] * keys[t2 * C + h * hs + i];
                 scores[t2] = score * scale;

@@ -23,16 +23,22 @@ public final class TrainingLoop {
      * llm.c's recipe: clip the gradient to global norm 1, AdamW with betas 0.9 and 0.95, eps 1e-8, weight decay
      * on the matrices only (GPT2.update does that), learning rate from the schedule.
      */
-    public static float[] train(TrainableModel model, List<Batch> batches, int B, int T, int steps,
-                                LearningRateSchedule schedule, float weightDecay) {
+    public static float[] train(
+            TrainableModel model,
+            List<Batch> batches,
+            int B,
+            int T,
+            int steps,
+            LearningRateSchedule schedule,
+            float weightDecay) {
         float[] losses = new float[steps];
         for (int step = 0; step < steps; step++) {
             Batch batch = batches.get(step % batches.size());
-            model.zeroGrad();                                            // gradients accumulate: start from zero
+            model.zeroGrad(); // gradients accumulate: start from zero
             float loss = model.forward(batch.inputs(), batch.targets(), B, T);
-            model.backward(1);                                           // one micro-batch per step
+            model.backward(1); // one micro-batch per step
             float norm = model.gradientNorm();
-            float gradScale = norm > 1.0f ? 1.0f / norm : 1.0f;          // clip at 1.0
+            float gradScale = norm > 1.0f ? 1.0f / norm : 1.0f; // clip at 1.0
             float lr = schedule.learningRate(step);
             model.update(lr, 0.9f, 0.95f, 1e-8f, weightDecay, gradScale, step + 1);
             losses[step] = loss;
@@ -55,14 +61,16 @@ public final class TrainingLoop {
      * forward over n positions, so n tokens cost O(n²) position-forwards; the KV cache (GPT2Inference, KvCache)
      * makes that O(n), though the attention over the cache still reads O(n²) keys in total.
      */
-    public static int[] generateWithoutCache(GPT2 model, int[] prompt, int count, Sampler sampler, List<float[]> logitsSeen) {
+    public static int[] generateWithoutCache(
+            GPT2 model, int[] prompt, int count, Sampler sampler, List<float[]> logitsSeen) {
         int V = model.config.vocabSize(), Vp = model.config.paddedVocabSize();
         int[] sequence = java.util.Arrays.copyOf(prompt, prompt.length + count);
         for (int i = 0; i < count; i++) {
             int length = prompt.length + i;
             model.forward(java.util.Arrays.copyOf(sequence, length), null, 1, length);
-            float[] last = new float[V];                                 // logits of the last position, row length-1
-            for (int v = 0; v < V; v++) last[v] = dev.llmc4j.cpu.Floats.get(model.logits(), (long) (length - 1) * Vp + v);
+            float[] last = new float[V]; // logits of the last position, row length-1
+            for (int v = 0; v < V; v++)
+                last[v] = dev.llmc4j.cpu.Floats.get(model.logits(), (long) (length - 1) * Vp + v);
             logitsSeen.add(last);
             sequence[length] = sampler.sample(last, 0, V);
         }

@@ -24,17 +24,19 @@ public final class ActivationMemory {
     // tag::count[]
     public static long activationFloats(int L, int C, int NH, int Vp, int B, int T, int recompute) {
         long N = (long) B * T;
-        long fchGeluLayers = recompute >= 1 ? 1 : L;   // -r 1: a single-layer fch_gelu buffer
-        long lnLayers = recompute >= 2 ? 1 : L;        // -r 2: single-layer ln1 and ln2 buffers
-        long perLayer = 5 * N * C                      // atty, attproj, residual2, fcproj, residual3
-                + 3 * N * C                            // qkv
-                + 4 * N * C                            // fch
-                + 2L * B * NH * T * T                  // preatt, att
-                + 4 * N;                               // ln1 and ln2 mean and rstd
+        long fchGeluLayers = recompute >= 1 ? 1 : L; // -r 1: a single-layer fch_gelu buffer
+        long lnLayers = recompute >= 2 ? 1 : L; // -r 2: single-layer ln1 and ln2 buffers
+        long perLayer = 5 * N * C // atty, attproj, residual2, fcproj, residual3
+                + 3 * N * C // qkv
+                + 4 * N * C // fch
+                + 2L * B * NH * T * T // preatt, att
+                + 4 * N; // ln1 and ln2 mean and rstd
         return L * perLayer
-                + lnLayers * 2 * N * C                 // ln1, ln2
-                + fchGeluLayers * 4 * N * C            // fchGelu
-                + 2 * N * C + 3 * N + 2 * N * Vp;      // encoded, lnf; lnf mean/rstd, losses; logits, probs
+                + lnLayers * 2 * N * C // ln1, ln2
+                + fchGeluLayers * 4 * N * C // fchGelu
+                + 2 * N * C
+                + 3 * N
+                + 2 * N * Vp; // encoded, lnf; lnf mean/rstd, losses; logits, probs
     }
     // end::count[]
 }

@@ -18,15 +18,24 @@ package dev.llmc4j.tutorials.step12;
  */
 public final class CheckpointedMlpStack {
 
-    public enum Policy { STORE_ALL, RECOMPUTE_GELU, CHECKPOINT }
+    public enum Policy {
+        STORE_ALL,
+        RECOMPUTE_GELU,
+        CHECKPOINT
+    }
 
     private final int L, N, C, H; // layers, rows, channels, hidden width
     private final double[][] w1, w2; // per layer: (H, C) and (C, H)
-    private long floatsKept;          // activation floats alive between the forward and the backward, at most
-    private long gradientFloats;      // activation-gradient floats allocated by the backward
+    private long floatsKept; // activation floats alive between the forward and the backward, at most
+    private long gradientFloats; // activation-gradient floats allocated by the backward
 
     public CheckpointedMlpStack(double[][] w1, double[][] w2, int N, int C, int H) {
-        this.L = w1.length; this.N = N; this.C = C; this.H = H; this.w1 = w1; this.w2 = w2;
+        this.L = w1.length;
+        this.N = N;
+        this.C = C;
+        this.H = H;
+        this.w1 = w1;
+        this.w2 = w2;
     }
 
     /** The gradients of loss = Σ out · dout by every weight: [layer][0] for W1, [layer][1] for W2. */
@@ -43,11 +52,11 @@ public final class CheckpointedMlpStack {
             double[] h = matmul(xs[l], w1[l], N, C, H);
             double[] a = gelu(h);
             xs[l + 1] = add(xs[l], matmul(a, w2[l], N, H, C));
-            if (policy != Policy.CHECKPOINT) hs[l] = keep(h);            // h is needed by the GELU backward
-            if (policy == Policy.STORE_ALL) as[l] = keep(a);             // a is needed by W2's backward
-            keep(xs[l]);                                                 // every policy keeps the layer inputs
+            if (policy != Policy.CHECKPOINT) hs[l] = keep(h); // h is needed by the GELU backward
+            if (policy == Policy.STORE_ALL) as[l] = keep(a); // a is needed by W2's backward
+            keep(xs[l]); // every policy keeps the layer inputs
         }
-        double[] scratchA = policy == Policy.STORE_ALL ? null : keep(new double[N * H]);  // one layer's a, reused
+        double[] scratchA = policy == Policy.STORE_ALL ? null : keep(new double[N * H]); // one layer's a, reused
         double[] scratchH = policy == Policy.CHECKPOINT ? keep(new double[N * H]) : null; // one layer's h, reused
 
         // ---- backward: recompute what was dropped, then the usual backward ----
@@ -56,11 +65,11 @@ public final class CheckpointedMlpStack {
         var grads = new double[L][2][];
         for (int l = L - 1; l >= 0; l--) {
             double[] h = hs[l], a = as[l];
-            if (policy == Policy.CHECKPOINT) {                            // rerun this layer's forward from x_l
+            if (policy == Policy.CHECKPOINT) { // rerun this layer's forward from x_l
                 matmulInto(scratchH, xs[l], w1[l], N, C, H);
                 h = scratchH;
             }
-            if (a == null) {                                              // recompute gelu(h) into the shared buffer
+            if (a == null) { // recompute gelu(h) into the shared buffer
                 geluInto(scratchA, h);
                 a = scratchA;
             }
@@ -70,7 +79,7 @@ public final class CheckpointedMlpStack {
             matmulBackward(da, grads[l][1], dx, a, w2[l], N, H, C);
             geluBackwardInto(dh, h, da);
             grads[l][0] = new double[H * C];
-            double[] dxl = dx.clone();                                   // the residual path
+            double[] dxl = dx.clone(); // the residual path
             matmulBackward(dxl, grads[l][0], dh, xs[l], w1[l], N, C, H);
             dx = dxl;
         }
@@ -141,13 +150,15 @@ public final class CheckpointedMlpStack {
     }
 
     static void geluInto(double[] out, double[] x) {
-        for (int i = 0; i < x.length; i++) out[i] = 0.5 * x[i] * (1 + Math.tanh(S * (x[i] + 0.044715 * x[i] * x[i] * x[i])));
+        for (int i = 0; i < x.length; i++)
+            out[i] = 0.5 * x[i] * (1 + Math.tanh(S * (x[i] + 0.044715 * x[i] * x[i] * x[i])));
     }
 
     static void geluBackwardInto(double[] dx, double[] x, double[] dout) {
         for (int i = 0; i < x.length; i++) {
             double tanh = Math.tanh(S * (x[i] + 0.044715 * x[i] * x[i] * x[i]));
-            dx[i] = (0.5 * (1 + tanh) + 0.5 * x[i] * (1 - tanh * tanh) * S * (1 + 3 * 0.044715 * x[i] * x[i])) * dout[i];
+            dx[i] = (0.5 * (1 + tanh) + 0.5 * x[i] * (1 - tanh * tanh) * S * (1 + 3 * 0.044715 * x[i] * x[i]))
+                    * dout[i];
         }
     }
 }

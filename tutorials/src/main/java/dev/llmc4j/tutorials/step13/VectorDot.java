@@ -43,15 +43,15 @@ public final class VectorDot {
         for (int upper = SPECIES.loopBound(n); i < upper; i += SPECIES.length()) {
             var va = FloatVector.fromArray(SPECIES, a, i);
             var vb = FloatVector.fromArray(SPECIES, b, i);
-            sum = va.fma(vb, sum);                               // sum[lane] += a[i+lane] * b[i+lane]
+            sum = va.fma(vb, sum); // sum[lane] += a[i+lane] * b[i+lane]
         }
-        if (i < n) {                                             // the tail: lanes at or past n are masked off
+        if (i < n) { // the tail: lanes at or past n are masked off
             VectorMask<Float> inRange = SPECIES.indexInRange(i, n);
             var va = FloatVector.fromArray(SPECIES, a, i, inRange); // masked-off lanes read as 0, never past the end
             var vb = FloatVector.fromArray(SPECIES, b, i, inRange);
             sum = va.fma(vb, sum);
         }
-        return sum.reduceLanes(VectorOperators.ADD);             // W partial sums -> 1
+        return sum.reduceLanes(VectorOperators.ADD); // W partial sums -> 1
     }
     // end::dot[]
 
@@ -68,14 +68,14 @@ public final class VectorDot {
         var sum2 = FloatVector.zero(SPECIES);
         var sum3 = FloatVector.zero(SPECIES);
         int i = 0;
-        for (; i + 4 * w <= n; i += 4 * w) {                     // 4 vectors per step, one per accumulator
+        for (; i + 4 * w <= n; i += 4 * w) { // 4 vectors per step, one per accumulator
             sum0 = load(a, aOffset + i).fma(load(b, bOffset + i), sum0);
             sum1 = load(a, aOffset + i + w).fma(load(b, bOffset + i + w), sum1);
             sum2 = load(a, aOffset + i + 2 * w).fma(load(b, bOffset + i + 2 * w), sum2);
             sum3 = load(a, aOffset + i + 3 * w).fma(load(b, bOffset + i + 3 * w), sum3);
         }
-        for (; i < n; i += w) {                                  // what is left: whole vectors, the last one masked
-            var inRange = SPECIES.indexInRange(i, n);            // relative to this row: lanes at or past n are off
+        for (; i < n; i += w) { // what is left: whole vectors, the last one masked
+            var inRange = SPECIES.indexInRange(i, n); // relative to this row: lanes at or past n are off
             var va = FloatVector.fromArray(SPECIES, a, aOffset + i, inRange);
             var vb = FloatVector.fromArray(SPECIES, b, bOffset + i, inRange);
             sum0 = va.fma(vb, sum0);
@@ -91,9 +91,9 @@ public final class VectorDot {
     // tag::axpy[]
     /** y += alpha * x: the masked store writes only the lanes inside the array. */
     public static void axpy(float[] y, float alpha, float[] x, int n) {
-        var va = FloatVector.broadcast(SPECIES, alpha);          // alpha in every lane
+        var va = FloatVector.broadcast(SPECIES, alpha); // alpha in every lane
         for (int i = 0; i < n; i += SPECIES.length()) {
-            var inRange = SPECIES.indexInRange(i, n);            // all true except in the last, partial vector
+            var inRange = SPECIES.indexInRange(i, n); // all true except in the last, partial vector
             var vy = FloatVector.fromArray(SPECIES, y, i, inRange);
             var vx = FloatVector.fromArray(SPECIES, x, i, inRange);
             vx.fma(va, vy).intoArray(y, i, inRange);
@@ -110,7 +110,7 @@ public final class VectorDot {
     /** out (rows) = w (rows, n) · x (n): one dot per row, the row read from its offset in the flat array. */
     public static float[] matvec(float[] w, float[] x, int rows, int n) {
         var out = new float[rows];
-        for (int r = 0; r < rows; r++) out[r] = dot4(w, r * n, x, 0, n);   // row r starts at r*n
+        for (int r = 0; r < rows; r++) out[r] = dot4(w, r * n, x, 0, n); // row r starts at r*n
         return out;
     }
     // end::matvec[]

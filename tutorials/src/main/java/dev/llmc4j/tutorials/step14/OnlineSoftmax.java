@@ -40,26 +40,26 @@ public final class OnlineSoftmax {
      */
     public static Row online(double[] scores, double[] values, int d, int blockSize) {
         int n = scores.length;
-        double m = Double.NEGATIVE_INFINITY;              // running max
-        double l = 0;                                     // running sum of exp(s_j - m)
-        var o = new double[d];                            // running Σ exp(s_j - m) v_j, not yet divided by l
+        double m = Double.NEGATIVE_INFINITY; // running max
+        double l = 0; // running sum of exp(s_j - m)
+        var o = new double[d]; // running Σ exp(s_j - m) v_j, not yet divided by l
         for (int j0 = 0; j0 < n; j0 += blockSize) {
             int j1 = Math.min(j0 + blockSize, n);
             double blockMax = Double.NEGATIVE_INFINITY;
             for (int j = j0; j < j1; j++) blockMax = Math.max(blockMax, scores[j]);
             double mNew = Math.max(m, blockMax);
-            double alpha = Math.exp(m - mNew);            // 1 if the max did not move; 0 on the first block (m = -inf)
+            double alpha = Math.exp(m - mNew); // 1 if the max did not move; 0 on the first block (m = -inf)
             l *= alpha;
             for (int i = 0; i < d; i++) o[i] *= alpha;
             for (int j = j0; j < j1; j++) {
-                double p = Math.exp(scores[j] - mNew);    // <= 1: cannot overflow
+                double p = Math.exp(scores[j] - mNew); // <= 1: cannot overflow
                 l += p;
                 for (int i = 0; i < d; i++) o[i] += p * values[j * d + i];
             }
             m = mNew;
         }
-        for (int i = 0; i < d; i++) o[i] /= l;            // normalise once, at the end
-        return new Row(o, m + Math.log(l));               // log Σ exp(s_j) = m + log Σ exp(s_j - m)
+        for (int i = 0; i < d; i++) o[i] /= l; // normalise once, at the end
+        return new Row(o, m + Math.log(l)); // log Σ exp(s_j) = m + log Σ exp(s_j - m)
     }
     // end::online[]
 }

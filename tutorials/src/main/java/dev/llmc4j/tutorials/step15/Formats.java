@@ -31,10 +31,10 @@ public final class Formats {
      * the mantissa bumps the exponent, which is right (the largest finite values round up to infinity).
      */
     public static short toBf16(float value) {
-        if (Float.isNaN(value)) return (short) 0xFFFF;   // cutting a NaN's low payload bits could leave infinity
+        if (Float.isNaN(value)) return (short) 0xFFFF; // cutting a NaN's low payload bits could leave infinity
         int bits = Float.floatToRawIntBits(value);
-        int kept = bits >>> 16;                          // sign, 8 exponent bits, 7 mantissa bits
-        int dropped = bits & 0xFFFF;                     // the 16 mantissa bits bf16 has no room for
+        int kept = bits >>> 16; // sign, 8 exponent bits, 7 mantissa bits
+        int dropped = bits & 0xFFFF; // the 16 mantissa bits bf16 has no room for
         boolean roundUp = dropped > 0x8000 || (dropped == 0x8000 && (kept & 1) == 1);
         return (short) (roundUp ? kept + 1 : kept);
     }
@@ -59,24 +59,24 @@ public final class Formats {
     public static short toFp16(float value) {
         int bits = Float.floatToRawIntBits(value);
         int sign = (bits >>> 16) & 0x8000;
-        int exponent = (bits >>> 23) & 0xFF;             // biased by 127
+        int exponent = (bits >>> 23) & 0xFF; // biased by 127
         int mantissa = bits & 0x7F_FFFF;
-        if (exponent == 0xFF) return (short) (sign | (mantissa == 0 ? 0x7C00 : 0x7E00));   // inf, NaN
-        int e16 = exponent - 127 + 15;                   // the exponent with fp16's bias
-        if (e16 >= 31) return (short) (sign | 0x7C00);   // >= 2^16: overflow to infinity
-        int significand = exponent == 0 ? mantissa : mantissa | 0x80_0000;   // 24 bits, leading 1 made explicit
+        if (exponent == 0xFF) return (short) (sign | (mantissa == 0 ? 0x7C00 : 0x7E00)); // inf, NaN
+        int e16 = exponent - 127 + 15; // the exponent with fp16's bias
+        if (e16 >= 31) return (short) (sign | 0x7C00); // >= 2^16: overflow to infinity
+        int significand = exponent == 0 ? mantissa : mantissa | 0x80_0000; // 24 bits, leading 1 made explicit
         int kept, shift;
-        if (e16 >= 1) {                                  // normal fp16: 10 mantissa bits, drop 13
+        if (e16 >= 1) { // normal fp16: 10 mantissa bits, drop 13
             shift = 13;
             kept = (e16 << 10) | ((significand >>> shift) & 0x3FF);
-        } else {                                         // subnormal fp16: counts units of 2^-24, no exponent
-            shift = 14 - e16;                            // value = significand * 2^(e16 - 15 - 23) = kept * 2^-24
-            if (shift > 24) return (short) sign;         // below 2^-25: rounds to zero
+        } else { // subnormal fp16: counts units of 2^-24, no exponent
+            shift = 14 - e16; // value = significand * 2^(e16 - 15 - 23) = kept * 2^-24
+            if (shift > 24) return (short) sign; // below 2^-25: rounds to zero
             kept = significand >>> shift;
         }
         int dropped = significand & ((1 << shift) - 1), half = 1 << (shift - 1);
         boolean roundUp = dropped > half || (dropped == half && (kept & 1) == 1);
-        return (short) (sign | (roundUp ? kept + 1 : kept));   // a carry into 0x7C00 is infinity, correctly
+        return (short) (sign | (roundUp ? kept + 1 : kept)); // a carry into 0x7C00 is infinity, correctly
     }
 
     /** fp16 -> fp32 is exact: every fp16 (subnormals too) is a normal fp32. */
@@ -85,7 +85,7 @@ public final class Formats {
         float sign = (h & 0x8000) != 0 ? -1f : 1f;
         int exponent = (h >>> 10) & 0x1F, mantissa = h & 0x3FF;
         if (exponent == 0x1F) return mantissa == 0 ? sign * Float.POSITIVE_INFINITY : Float.NaN;
-        if (exponent == 0) return sign * mantissa * 0x1p-24f;                       // subnormal: mantissa units of 2^-24
+        if (exponent == 0) return sign * mantissa * 0x1p-24f; // subnormal: mantissa units of 2^-24
         return sign * Float.intBitsToFloat((exponent - 15 + 127) << 23 | mantissa << 13);
     }
 

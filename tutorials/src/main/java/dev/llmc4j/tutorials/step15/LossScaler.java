@@ -11,9 +11,9 @@ package dev.llmc4j.tutorials.step15;
  */
 // tag::scaler[]
 public final class LossScaler {
-    private float scale;              // S: the loss (and so every gradient) is multiplied by it
+    private float scale; // S: the loss (and so every gradient) is multiplied by it
     private final int growthInterval; // double S after this many good steps in a row
-    private int goodSteps;            // good steps since the last overflow or growth
+    private int goodSteps; // good steps since the last overflow or growth
 
     public LossScaler(float initialScale, int growthInterval) {
         this.scale = initialScale;
@@ -26,17 +26,17 @@ public final class LossScaler {
 
     /** Called once per step with what backward produced; returns whether the optimizer may use the gradients. */
     public boolean update(boolean gradientsOverflowed) {
-        if (gradientsOverflowed) {        // some gradient * S was above 65504: these gradients are garbage
+        if (gradientsOverflowed) { // some gradient * S was above 65504: these gradients are garbage
             scale *= 0.5f;
             goodSteps = 0;
-            return false;                 // skip the step; the next batch tries again with S / 2
+            return false; // skip the step; the next batch tries again with S / 2
         }
         if (++goodSteps == growthInterval) {
             float grown = scale * 2f;
-            if (Float.isFinite(grown)) scale = grown;   // S itself must stay a usable number
+            if (Float.isFinite(grown)) scale = grown; // S itself must stay a usable number
             goodSteps = 0;
         }
-        return true;                      // step with gradients / S
+        return true; // step with gradients / S
     }
 
     /** The check that decides: any inf or NaN among the scaled fp16 gradients. */

@@ -27,7 +27,7 @@ public final class MixedPrecisionAdamW {
         float fp32 = start, nearest = Formats.roundToBf16(start), stochastic = nearest;
         for (int i = 0; i < times; i++) {
             fp32 += delta;
-            nearest = Formats.roundToBf16(nearest + delta);      // 1 + 1e-4 is 1 again: the update vanishes
+            nearest = Formats.roundToBf16(nearest + delta); // 1 + 1e-4 is 1 again: the update vanishes
             stochastic = StochasticRounding.roundToBf16(stochastic + delta, StochasticRounding.randomBits(seed, i));
         }
         return new float[] {fp32, nearest, stochastic};
@@ -53,7 +53,8 @@ public final class MixedPrecisionAdamW {
         public static Problem random(long seed, int N, int D) {
             var random = new Random(seed);
             float[] inputs = new float[N * D], targets = new float[N], wTrue = new float[D];
-            for (int d = 0; d < D; d++) wTrue[d] = (float) ((random.nextBoolean() ? 1 : -1) * (0.5 + 1.5 * random.nextDouble()));
+            for (int d = 0; d < D; d++)
+                wTrue[d] = (float) ((random.nextBoolean() ? 1 : -1) * (0.5 + 1.5 * random.nextDouble()));
             for (int i = 0; i < N * D; i++) inputs[i] = (float) random.nextGaussian();
             for (int n = 0; n < N; n++) {
                 float y = 0;
@@ -87,20 +88,21 @@ public final class MixedPrecisionAdamW {
     public static float[] train(Problem problem, Storage storage, int steps, float lr, long seed) {
         int D = problem.D();
         var init = new Random(seed);
-        float[] weights = new float[D];                  // what forward and backward compute with
+        float[] weights = new float[D]; // what forward and backward compute with
         for (int d = 0; d < D; d++) weights[d] = Formats.roundToBf16((float) (0.02 * init.nextGaussian()));
-        float[] master = storage == Storage.BF16_MASTER ? weights.clone() : null;   // fp32, AdamW's copy
+        float[] master = storage == Storage.BF16_MASTER ? weights.clone() : null; // fp32, AdamW's copy
         float[] grads = new float[D], m = new float[D], v = new float[D];
-        var rng = new XorShift(13371337);                // stochastic rounding: one seed per update, as on the GPU
+        var rng = new XorShift(13371337); // stochastic rounding: one seed per update, as on the GPU
         boolean bf16 = storage != Storage.FP32;
         float[] losses = new float[steps + 1];
         for (int t = 1; t <= steps + 1; t++) {
             losses[t - 1] = problem.lossAndGradient(weights, grads);
             if (t == steps + 1) break;
-            if (bf16) for (int d = 0; d < D; d++) grads[d] = Formats.roundToBf16(grads[d]);   // gradients are bf16 too
+            if (bf16) for (int d = 0; d < D; d++) grads[d] = Formats.roundToBf16(grads[d]); // gradients are bf16 too
             int seedThisStep = (int) rng.nextInt32();
             float beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f;
-            float beta1Correction = (float) (1 - Math.pow(beta1, t)), beta2Correction = (float) (1 - Math.pow(beta2, t));
+            float beta1Correction = (float) (1 - Math.pow(beta1, t)),
+                    beta2Correction = (float) (1 - Math.pow(beta2, t));
             for (int d = 0; d < D; d++) {
                 m[d] = beta1 * m[d] + (1 - beta1) * grads[d];
                 v[d] = beta2 * v[d] + (1 - beta2) * grads[d] * grads[d];
@@ -113,8 +115,9 @@ public final class MixedPrecisionAdamW {
                         master[d] -= step;
                         weights[d] = Formats.roundToBf16(master[d]);
                     }
-                    case BF16_STOCHASTIC -> weights[d] = StochasticRounding.roundToBf16(weights[d] - step,
-                            StochasticRounding.randomBits(seedThisStep, d));
+                    case BF16_STOCHASTIC ->
+                        weights[d] = StochasticRounding.roundToBf16(
+                                weights[d] - step, StochasticRounding.randomBits(seedThisStep, d));
                 }
             }
         }

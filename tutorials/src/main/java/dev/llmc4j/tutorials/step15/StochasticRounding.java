@@ -44,10 +44,10 @@ public final class StochasticRounding {
      * values r can take. So the magnitude rounds up with probability d / 65536, down otherwise.
      */
     public static short toBf16(float value, int random) {
-        if (!Float.isFinite(value)) return Formats.toBf16(value);          // inf and NaN: nothing to round
+        if (!Float.isFinite(value)) return Formats.toBf16(value); // inf and NaN: nothing to round
         int bits = Float.floatToRawIntBits(value);
         int rounded = (bits + (random & 0xFFFF)) >>> 16;
-        if ((rounded & 0x7F80) == 0x7F80) return Formats.toBf16(value);    // carried into infinity: round to nearest
+        if ((rounded & 0x7F80) == 0x7F80) return Formats.toBf16(value); // carried into infinity: round to nearest
         return (short) rounded;
     }
 

@@ -37,8 +37,12 @@ public final class ColumnMajorLinear {
             for (int row = 0; row < c.m(); row++) {
                 double sum = bias == null ? 0 : bias[row];
                 for (int i = 0; i < c.k(); i++) {
-                    float x = c.opFirst() == OP_N ? first[(int) (i * c.ldFirst() + row)] : first[(int) (row * c.ldFirst() + i)];
-                    float y = c.opSecond() == OP_N ? second[(int) (col * c.ldSecond() + i)] : second[(int) (i * c.ldSecond() + col)];
+                    float x = c.opFirst() == OP_N
+                            ? first[(int) (i * c.ldFirst() + row)]
+                            : first[(int) (row * c.ldFirst() + i)];
+                    float y = c.opSecond() == OP_N
+                            ? second[(int) (col * c.ldSecond() + i)]
+                            : second[(int) (i * c.ldSecond() + col)];
                     sum += (double) x * y;
                 }
                 d[(int) (col * c.ldD() + row)] = (float) sum;

@@ -30,7 +30,8 @@ public final class Geometry {
 
     /** One warp (32 threads) per row, as LayerNorm and the plain attention do: rows * 32 threads in all. */
     public static int warpPerRowBlocks(long rows, int threadsPerBlock) {
-        if (threadsPerBlock % WARP != 0) throw new IllegalArgumentException("block must be whole warps: " + threadsPerBlock);
+        if (threadsPerBlock % WARP != 0)
+            throw new IllegalArgumentException("block must be whole warps: " + threadsPerBlock);
         return blocksFor(rows * WARP, threadsPerBlock);
     }
     // end::geometry[]

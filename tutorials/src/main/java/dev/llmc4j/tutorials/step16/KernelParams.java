@@ -1,12 +1,12 @@
 package dev.llmc4j.tutorials.step16;
 
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 
 /**
  * Step 16: kernel arguments for cuLaunchKernel. In C one writes
@@ -33,18 +33,20 @@ public final class KernelParams {
     // tag::pack[]
     /** Packs {@code args} (Long, Integer or Float) and returns the {@code void**}; both live as long as the arena. */
     public static MemorySegment pack(Arena arena, Object... args) {
-        int count = Math.max(1, args.length);                     // never a 0-byte allocation
-        MemorySegment slots = arena.allocate((long) SLOT_BYTES * count, SLOT_BYTES);   // zero-filled
-        MemorySegment params = arena.allocate(ADDRESS, count);    // void*[count]
+        int count = Math.max(1, args.length); // never a 0-byte allocation
+        MemorySegment slots = arena.allocate((long) SLOT_BYTES * count, SLOT_BYTES); // zero-filled
+        MemorySegment params = arena.allocate(ADDRESS, count); // void*[count]
         for (int i = 0; i < args.length; i++) {
             MemorySegment slot = slots.asSlice((long) i * SLOT_BYTES, SLOT_BYTES);
             switch (args[i]) {
                 case Long pointerOrSize -> slot.set(JAVA_LONG, 0, pointerOrSize);
-                case Integer value -> slot.set(JAVA_INT, 0, value);   // little-endian: the low 4 bytes
+                case Integer value -> slot.set(JAVA_INT, 0, value); // little-endian: the low 4 bytes
                 case Float value -> slot.set(JAVA_FLOAT, 0, value);
-                case null, default -> throw new IllegalArgumentException("kernel argument " + i + " must be a long, int or float: " + args[i]);
+                case null, default ->
+                    throw new IllegalArgumentException(
+                            "kernel argument " + i + " must be a long, int or float: " + args[i]);
             }
-            params.setAtIndex(ADDRESS, i, slot);                  // params[i] = &slot_i
+            params.setAtIndex(ADDRESS, i, slot); // params[i] = &slot_i
         }
         return params;
     }

@@ -1,5 +1,10 @@
 package dev.llmc4j.tutorials.step16;
 
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
@@ -8,11 +13,6 @@ import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
-
-import static java.lang.foreign.ValueLayout.ADDRESS;
-import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
-import static java.lang.foreign.ValueLayout.JAVA_INT;
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * Step 16, part 1: the Foreign Function and Memory API (java.lang.foreign, final since Java 22) on functions every
@@ -29,7 +29,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * pointer an ADDRESS. Binding is restricted ("native access"): the JVM warns unless it runs with
  * {@code --enable-native-access=ALL-UNNAMED}, which the build passes.
  */
-@SuppressWarnings("restricted")   // FFM: calling native code is the lesson
+@SuppressWarnings("restricted") // FFM: calling native code is the lesson
 public final class LibC {
     private LibC() {}
 
@@ -42,36 +42,31 @@ public final class LibC {
 
     /** A downcall handle: a MethodHandle that calls the C function. Descriptor = (return layout, argument layouts). */
     static final MethodHandle STRLEN = LINKER.downcallHandle(
-            LIBC.find("strlen").orElseThrow(),
-            FunctionDescriptor.of(JAVA_LONG, ADDRESS));                   // size_t strlen(const char*)
+            LIBC.find("strlen").orElseThrow(), FunctionDescriptor.of(JAVA_LONG, ADDRESS)); // size_t strlen(const char*)
 
     /** Any other library is opened by name (the dynamic loader searches) or by path, for the arena's lifetime. */
     static final SymbolLookup LIBM = SymbolLookup.libraryLookup("libm.so.6", Arena.global());
 
     static final MethodHandle COS = LINKER.downcallHandle(
-            LIBM.find("cos").orElseThrow(),
-            FunctionDescriptor.of(JAVA_DOUBLE, JAVA_DOUBLE));             // double cos(double)
+            LIBM.find("cos").orElseThrow(), FunctionDescriptor.of(JAVA_DOUBLE, JAVA_DOUBLE)); // double cos(double)
     // end::bind[]
 
     static final MethodHandle GETENV = LINKER.downcallHandle(
-            LIBC.find("getenv").orElseThrow(),
-            FunctionDescriptor.of(ADDRESS, ADDRESS));                     // char* getenv(const char*)
+            LIBC.find("getenv").orElseThrow(), FunctionDescriptor.of(ADDRESS, ADDRESS)); // char* getenv(const char*)
 
     /**
      * The same strlen, marked critical: no switch of the thread's state around the call (cheaper), and it may read
      * a Java array directly. Only for short calls that never block and never call back into Java.
      */
     static final MethodHandle STRLEN_CRITICAL = LINKER.downcallHandle(
-            LIBC.find("strlen").orElseThrow(),
-            FunctionDescriptor.of(JAVA_LONG, ADDRESS),
-            Linker.Option.critical(true));
+            LIBC.find("strlen").orElseThrow(), FunctionDescriptor.of(JAVA_LONG, ADDRESS), Linker.Option.critical(true));
 
     // tag::strlen[]
     /** strlen of a Java string: copy it into native memory as UTF-8 + NUL, call, free when the arena closes. */
     public static long strlen(String s) {
-        try (Arena arena = Arena.ofConfined()) {                  // confined: this thread only; freed at close
-            MemorySegment cString = arena.allocateFrom(s);          // UTF-8 bytes and a terminating 0
-            return (long) STRLEN.invokeExact(cString);              // invokeExact: the types must match exactly
+        try (Arena arena = Arena.ofConfined()) { // confined: this thread only; freed at close
+            MemorySegment cString = arena.allocateFrom(s); // UTF-8 bytes and a terminating 0
+            return (long) STRLEN.invokeExact(cString); // invokeExact: the types must match exactly
         } catch (Throwable t) {
             throw new IllegalStateException(t);
         }
@@ -125,12 +120,11 @@ public final class LibC {
 
     // tag::qsort[]
     static final MethodHandle QSORT = LINKER.downcallHandle(
-            LIBC.find("qsort").orElseThrow(),
-            FunctionDescriptor.ofVoid(ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS));
+            LIBC.find("qsort").orElseThrow(), FunctionDescriptor.ofVoid(ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS));
 
     /** The comparator's C signature: int (const int*, const int*). withTargetLayout makes the pointers readable. */
-    static final FunctionDescriptor COMPARE_INTS = FunctionDescriptor.of(JAVA_INT,
-            ADDRESS.withTargetLayout(JAVA_INT), ADDRESS.withTargetLayout(JAVA_INT));
+    static final FunctionDescriptor COMPARE_INTS =
+            FunctionDescriptor.of(JAVA_INT, ADDRESS.withTargetLayout(JAVA_INT), ADDRESS.withTargetLayout(JAVA_INT));
 
     /** Called by qsort, from C, through the upcall stub. */
     static int compareInts(MemorySegment a, MemorySegment b) {
@@ -138,18 +132,23 @@ public final class LibC {
         return Integer.compare(a.get(JAVA_INT, 0), b.get(JAVA_INT, 0));
     }
 
-    public static long comparisons() { return comparisons; }
+    public static long comparisons() {
+        return comparisons;
+    }
 
     /** Sorts a copy of {@code values} with C's qsort calling back into {@link #compareInts}. */
     public static int[] qsort(int[] values) {
         try (Arena arena = Arena.ofConfined()) {
-            MethodHandle compare = MethodHandles.lookup().findStatic(LibC.class, "compareInts",
-                    MethodType.methodType(int.class, MemorySegment.class, MemorySegment.class));
+            MethodHandle compare = MethodHandles.lookup()
+                    .findStatic(
+                            LibC.class,
+                            "compareInts",
+                            MethodType.methodType(int.class, MemorySegment.class, MemorySegment.class));
             // an upcall stub: a C function pointer that calls the Java method; valid while the arena is open
             MemorySegment comparePointer = LINKER.upcallStub(compare, COMPARE_INTS, arena);
-            MemorySegment array = arena.allocateFrom(JAVA_INT, values);           // int[n] in native memory
+            MemorySegment array = arena.allocateFrom(JAVA_INT, values); // int[n] in native memory
             QSORT.invokeExact(array, (long) values.length, JAVA_INT.byteSize(), comparePointer);
-            return array.toArray(JAVA_INT);                                       // copy back to the heap
+            return array.toArray(JAVA_INT); // copy back to the heap
         } catch (Throwable t) {
             throw new IllegalStateException(t);
         }

@@ -60,7 +60,7 @@ public final class RingAllReduce {
     public static long allReduceMean(double[][] ranks) {
         int P = ranks.length, chunk = ranks[0].length / P;
         long sent = reduceScatter(ranks);
-        for (int r = 0; r < P; r++) {                      // each rank divides only the chunk it finished
+        for (int r = 0; r < P; r++) { // each rank divides only the chunk it finished
             int c = ownedChunk(r, P);
             for (int i = 0; i < chunk; i++) ranks[r][c * chunk + i] /= P;
         }

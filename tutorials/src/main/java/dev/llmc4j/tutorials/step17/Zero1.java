@@ -17,8 +17,8 @@ package dev.llmc4j.tutorials.step17;
 public final class Zero1 {
 
     private final int P, N, chunk;
-    private final double[][] params;     // [rank][N], identical on all ranks between steps
-    private final double[][] m, v;       // [rank][N/P]: the moments of the rank's own chunk only
+    private final double[][] params; // [rank][N], identical on all ranks between steps
+    private final double[][] m, v; // [rank][N/P]: the moments of the rank's own chunk only
     private int t;
     private double lastNorm;
 
@@ -39,22 +39,22 @@ public final class Zero1 {
      * One optimizer step; grads[r] is rank r's gradient on its own slice of the batch (overwritten: the ring
      * works in place). Clips the mean gradient to global norm maxNorm, then AdamW with decoupled weight decay.
      */
-    public void step(double[][] grads, double lr, double beta1, double beta2, double eps, double weightDecay,
-                     double maxNorm) {
+    public void step(
+            double[][] grads, double lr, double beta1, double beta2, double eps, double weightDecay, double maxNorm) {
         t++;
-        RingAllReduce.reduceScatter(grads);                          // 1. rank r: the SUM of its chunk
-        double[][] squares = new double[P][P];                       // 2. one number per rank, padded to P for the ring
+        RingAllReduce.reduceScatter(grads); // 1. rank r: the SUM of its chunk
+        double[][] squares = new double[P][P]; // 2. one number per rank, padded to P for the ring
         for (int r = 0; r < P; r++) {
             int from = RingAllReduce.ownedChunk(r, P) * chunk;
             for (int i = 0; i < chunk; i++) {
-                grads[r][from + i] /= P;                             //    the mean gradient of the chunk
+                grads[r][from + i] /= P; //    the mean gradient of the chunk
                 squares[r][0] += grads[r][from + i] * grads[r][from + i];
             }
         }
-        RingAllReduce.allReduceMean(squares);                        //    mean of the P partial sums ...
-        lastNorm = Math.sqrt(squares[0][0] * P);                     //    ... times P: the sum over all N
+        RingAllReduce.allReduceMean(squares); //    mean of the P partial sums ...
+        lastNorm = Math.sqrt(squares[0][0] * P); //    ... times P: the sum over all N
         double gradScale = lastNorm > maxNorm ? maxNorm / lastNorm : 1.0;
-        for (int r = 0; r < P; r++) {                                // 3. AdamW on the owned chunk only
+        for (int r = 0; r < P; r++) { // 3. AdamW on the owned chunk only
             int from = RingAllReduce.ownedChunk(r, P) * chunk;
             for (int i = 0; i < chunk; i++) {
                 double g = grads[r][from + i] * gradScale;
@@ -65,7 +65,7 @@ public final class Zero1 {
                 params[r][from + i] = p - lr * (mHat / (Math.sqrt(vHat) + eps) + weightDecay * p);
             }
         }
-        RingAllReduce.allGather(params);                             // 4. everyone gets every updated chunk
+        RingAllReduce.allGather(params); // 4. everyone gets every updated chunk
     }
     // end::step[]
 

@@ -27,12 +27,19 @@ public final class Llama3Lesson {
      * With rstd = 1/sqrt(mean(x²) + eps), n = x·rstd and g = weight·dout: dweight += n·dout and
      * dinp += rstd·(g − n·mean(g·n)). The mean term removes the part of g along x: scaling x does not change n.
      */
-    public static void rmsnormBackward(double[] dinp, double[] dweight, double[] dout, double[] inp, double[] weight,
-                                       int rows, int C, double eps) {
+    public static void rmsnormBackward(
+            double[] dinp,
+            double[] dweight,
+            double[] dout,
+            double[] inp,
+            double[] weight,
+            int rows,
+            int C,
+            double eps) {
         for (int r = 0; r < rows; r++) {
             double sumOfSquares = 0;
             for (int i = 0; i < C; i++) sumOfSquares += inp[r * C + i] * inp[r * C + i];
-            double rstd = 1 / Math.sqrt(sumOfSquares / C + eps);   // recomputed: the forward keeps only its output
+            double rstd = 1 / Math.sqrt(sumOfSquares / C + eps); // recomputed: the forward keeps only its output
             double gnMean = 0;
             for (int i = 0; i < C; i++) gnMean += weight[i] * dout[r * C + i] * inp[r * C + i] * rstd;
             gnMean /= C;
@@ -72,8 +79,8 @@ public final class Llama3Lesson {
     }
     // end::rope-backward[]
 
-    private static void rotate(double[] x, int rows, int rowWidth, int T, int heads, int hd, double[] freqs,
-                               int direction) {
+    private static void rotate(
+            double[] x, int rows, int rowWidth, int T, int heads, int hd, double[] freqs, int direction) {
         for (int r = 0; r < rows; r++) {
             int position = r % T;
             for (int h = 0; h < heads; h++) {
@@ -81,7 +88,7 @@ public final class Llama3Lesson {
                 for (int i = 0; i < hd / 2; i++) {
                     double c = Math.cos(position * freqs[i]), s = direction * Math.sin(position * freqs[i]);
                     double x0 = x[head + 2 * i], x1 = x[head + 2 * i + 1];
-                    x[head + 2 * i] = x0 * c - x1 * s;                 // (x0 + j x1) * e^(±j p f_i)
+                    x[head + 2 * i] = x0 * c - x1 * s; // (x0 + j x1) * e^(±j p f_i)
                     x[head + 2 * i + 1] = x0 * s + x1 * c;
                 }
             }
@@ -131,10 +138,10 @@ public final class Llama3Lesson {
             for (int t = 0; t < T; t++) {
                 for (int h = 0; h < NH; h++) {
                     int q = (b * T + t) * rowWidth + h * hd;
-                    int kvHead = h / group;                            // the only change from GPT-2's attention
+                    int kvHead = h / group; // the only change from GPT-2's attention
                     var scores = new double[t + 1];
                     double max = Double.NEGATIVE_INFINITY;
-                    for (int t2 = 0; t2 <= t; t2++) {                  // causal: positions up to t only
+                    for (int t2 = 0; t2 <= t; t2++) { // causal: positions up to t only
                         int k = (b * T + t2) * rowWidth + NH * hd + kvHead * hd;
                         double dot = 0;
                         for (int i = 0; i < hd; i++) dot += qkv[q + i] * qkv[k + i];
@@ -145,7 +152,8 @@ public final class Llama3Lesson {
                     for (int t2 = 0; t2 <= t; t2++) sum += scores[t2] = Math.exp(scores[t2] - max);
                     for (int t2 = 0; t2 <= t; t2++) {
                         int v = (b * T + t2) * rowWidth + (NH + NKV) * hd + kvHead * hd;
-                        for (int i = 0; i < hd; i++) out[(b * T + t) * NH * hd + h * hd + i] += scores[t2] / sum * qkv[v + i];
+                        for (int i = 0; i < hd; i++)
+                            out[(b * T + t) * NH * hd + h * hd + i] += scores[t2] / sum * qkv[v + i];
                     }
                 }
             }
@@ -160,8 +168,8 @@ public final class Llama3Lesson {
      * step 5's attention backward; the one change: a key/value head is read by NH/NKV query heads, so its dK and dV
      * are the SUM of what each of them sends back (the forward copied one k and v to several readers).
      */
-    public static void groupedQueryAttentionBackward(double[] dqkv, double[] dout, double[] qkv, int B, int T, int NH,
-                                                     int NKV, int hd) {
+    public static void groupedQueryAttentionBackward(
+            double[] dqkv, double[] dout, double[] qkv, int B, int T, int NH, int NKV, int hd) {
         int rowWidth = (NH + 2 * NKV) * hd, group = NH / NKV;
         double scale = 1 / Math.sqrt(hd);
         for (int b = 0; b < B; b++) {
@@ -169,7 +177,7 @@ public final class Llama3Lesson {
                 for (int h = 0; h < NH; h++) {
                     int q = (b * T + t) * rowWidth + h * hd, o = (b * T + t) * NH * hd + h * hd;
                     int kvHead = h / group;
-                    var att = new double[t + 1];                       // recompute the forward's weights
+                    var att = new double[t + 1]; // recompute the forward's weights
                     double max = Double.NEGATIVE_INFINITY, sum = 0;
                     for (int t2 = 0; t2 <= t; t2++) {
                         int k = (b * T + t2) * rowWidth + NH * hd + kvHead * hd;
@@ -180,20 +188,20 @@ public final class Llama3Lesson {
                     for (int t2 = 0; t2 <= t; t2++) att[t2] /= sum;
                     var datt = new double[t + 1];
                     double attDotDatt = 0;
-                    for (int t2 = 0; t2 <= t; t2++) {                  // out = Σ att·v
+                    for (int t2 = 0; t2 <= t; t2++) { // out = Σ att·v
                         int v = (b * T + t2) * rowWidth + (NH + NKV) * hd + kvHead * hd;
                         for (int i = 0; i < hd; i++) {
                             datt[t2] += dout[o + i] * qkv[v + i];
-                            dqkv[v + i] += att[t2] * dout[o + i];      // += : the group's query heads all add here
+                            dqkv[v + i] += att[t2] * dout[o + i]; // += : the group's query heads all add here
                         }
                         attDotDatt += att[t2] * datt[t2];
                     }
-                    for (int t2 = 0; t2 <= t; t2++) {                  // softmax, then score = q·k·scale
+                    for (int t2 = 0; t2 <= t; t2++) { // softmax, then score = q·k·scale
                         double dscore = att[t2] * (datt[t2] - attDotDatt) * scale;
                         int k = (b * T + t2) * rowWidth + NH * hd + kvHead * hd;
                         for (int i = 0; i < hd; i++) {
                             dqkv[q + i] += dscore * qkv[k + i];
-                            dqkv[k + i] += dscore * qkv[q + i];        // += : summed over the group, as dV
+                            dqkv[k + i] += dscore * qkv[q + i]; // += : summed over the group, as dV
                         }
                     }
                 }
@@ -236,8 +244,8 @@ public final class Llama3Lesson {
     // tag::block[]
     /** One layer's weights, no biases: ln1w (C), qkvw ((NH+2NKV)hd, C), attprojw (C, C), ln2w (C), fcw (2H, C)
      * rows [up | gate], fcprojw (C, H). */
-    public record LayerWeights(double[] ln1w, double[] qkvw, double[] attprojw, double[] ln2w, double[] fcw,
-                               double[] fcprojw) {}
+    public record LayerWeights(
+            double[] ln1w, double[] qkvw, double[] attprojw, double[] ln2w, double[] fcw, double[] fcprojw) {}
 
     /** The sizes a block needs: NH query heads and NKV key/value heads of hd channels, SwiGLU width H. */
     public record Shape(int B, int T, int C, int NH, int NKV, int hd, int H, double eps, double[] freqs) {}
@@ -262,11 +270,11 @@ public final class Llama3Lesson {
         double[] atty = groupedQueryAttention(qkv, s.B(), s.T(), s.NH(), s.NKV(), s.hd());
         double[] attproj = linear(atty, w.attprojw(), rows, s.C(), s.C());
         var x2 = new double[rows * s.C()];
-        for (int i = 0; i < x2.length; i++) x2[i] = x[i] + attproj[i];             // residual
+        for (int i = 0; i < x2.length; i++) x2[i] = x[i] + attproj[i]; // residual
         double[] fch = linear(rmsnorm(x2, w.ln2w(), rows, s.C(), s.eps()), w.fcw(), rows, s.C(), 2 * s.H());
         double[] fcproj = linear(swiglu(fch, rows, s.H()), w.fcprojw(), rows, s.H(), s.C());
         var x3 = new double[rows * s.C()];
-        for (int i = 0; i < x3.length; i++) x3[i] = x2[i] + fcproj[i];            // residual
+        for (int i = 0; i < x3.length; i++) x3[i] = x2[i] + fcproj[i]; // residual
         return x3;
     }
     // end::block[]
