@@ -190,10 +190,24 @@ final class HeadlessChromium implements AutoCloseable {
         }
     }
 
+    /**
+     * Ends the browser and every process it started: the renderer and helper processes can outlive the browser
+     * process by a moment and keep writing into the profile folder, which the test's temporary folder then fails to
+     * delete. So all of them are ended and waited for.
+     */
     @Override
     public void close() throws Exception {
         if (socket != null) socket.abort();
+        List<ProcessHandle> children = process.descendants().toList();
         process.destroy();
         if (!process.waitFor(10, TimeUnit.SECONDS)) process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+        for (ProcessHandle child : children) child.destroyForcibly();
+        for (ProcessHandle child : children) {
+            try {
+                child.onExit().get(10, TimeUnit.SECONDS);
+            } catch (java.util.concurrent.TimeoutException stillRunning) {
+                // a child that will not end is left to the operating system; the test itself has finished
+            }
+        }
     }
 }

@@ -35,6 +35,25 @@ class MonitorPageTest {
     @TempDir
     Path folder;
 
+    /**
+     * A fresh Chromium profile outside the test's temporary folder: a browser helper process may still write into it
+     * as the test ends, which would make JUnit's clean-up of {@code folder} fail. Deleted on exit, as far as it can be.
+     */
+    static Path browserProfile(String name) throws java.io.IOException {
+        Path profile = java.nio.file.Files.createTempDirectory("llmc4j-chromium-" + name + "-");
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteQuietly(profile)));
+        return profile;
+    }
+
+    static void deleteQuietly(Path root) {
+        try (var paths = java.nio.file.Files.walk(root)) {
+            paths.sorted(java.util.Comparator.reverseOrder())
+                    .forEach(path -> path.toFile().delete());
+        } catch (java.io.IOException | java.io.UncheckedIOException ignored) {
+            // best effort: a leftover profile in the system's temporary folder harms nothing
+        }
+    }
+
     static final int LAYERS = 2, HEADS = 3, STEPS = 12, VAL_EVERY = 5;
     static final Duration PATIENCE = Duration.ofSeconds(60);
 
@@ -102,8 +121,8 @@ class MonitorPageTest {
                 // HTTP client's handshake with Chromium
                 var training = new FutureTask<>(trainer::run);
                 Thread.ofPlatform().name("training").daemon().start(training);
-                try (var browser = new HeadlessChromium(
-                        chromium.get(), server.url(), folder.resolve("profile-live"), 1400, 2200)) {
+                try (var browser =
+                        new HeadlessChromium(chromium.get(), server.url(), browserProfile("live"), 1400, 2200)) {
                     // the gate holds the trainer in the step after the released ones: that step is shown already
                     gate.steps.release(VAL_EVERY); // steps 1..5 pass; val and sample at 5; step 6 waits
                     browser.waitFor(
@@ -153,8 +172,8 @@ class MonitorPageTest {
         String html = Files.readString(index);
         var resource = Pattern.compile("(?:src|href)=\"([^\"]+)\"").matcher(html);
         while (resource.find()) assertTrue(Files.exists(index.resolveSibling(resource.group(1))), resource.group(1));
-        try (var browser = new HeadlessChromium(
-                chromium.get(), index.toUri().toString(), folder.resolve("profile-report"), 1400, 2200)) {
+        try (var browser =
+                new HeadlessChromium(chromium.get(), index.toUri().toString(), browserProfile("report"), 1400, 2200)) {
             browser.waitFor(points("chart-loss", 0), v -> count(v) == STEPS, PATIENCE);
             assertEquals(
                     LAYERS * HEADS,
