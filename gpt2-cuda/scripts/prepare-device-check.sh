@@ -62,9 +62,10 @@ cp "$root/benchmarks/scripts/torch_bench.py" "$payload/"
 
 # --- the Java runtime ---------------------------------------------------------------------------------------------
 # java.logging, java.xml (XML reports), jdk.zipfs: the JUnit console launcher; java.net.http: `llmc data`;
-# jdk.unsupported: libraries that peek at sun.misc.Unsafe; java.desktop: `train -o` draws loss.png (ImageIO; +9 MB).
+# jdk.unsupported: libraries that peek at sun.misc.Unsafe; java.desktop: `train -o` draws loss.png (ImageIO; +9 MB);
+# jdk.httpserver: `train --ui` (the run monitor's page).
 modules=java.base,jdk.incubator.vector,java.logging,java.xml,java.net.http,java.management,jdk.zipfs,jdk.unsupported
-modules=$modules,java.desktop
+modules=$modules,java.desktop,jdk.httpserver
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 "$JAVA_HOME/bin/jlink" --add-modules "$modules" --strip-debug --no-man-pages --no-header-files \
