@@ -269,7 +269,8 @@ fi
 
 # === summary ======================================================================================================
 elapsed=$(( $(date +%s) - start_time ))
-verdict="PASSED"; [ "$any_failed" = 1 ] && verdict="FAILED"
+verdict="PASSED"; [ "$gpu" != 1 ] && verdict="DRY RUN (no CUDA device: nothing was proved on a GPU)"
+[ "$any_failed" = 1 ] && verdict="FAILED"
 echo "verdict: $verdict in ${elapsed}s (files in $out: device-check.log summary.txt results.txt junit-reports.tar.gz)" >> "$summary"
 echo
 echo "================================ device-check summary ================================"
