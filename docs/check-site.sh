@@ -3,8 +3,10 @@
 #  1. every local link and image of every page points at a file that exists, and every #anchor at an id on its page;
 #     every SVG parses as XML;
 #  2. every page renders in headless Chromium (Debian's package "chromium"): the browser loads it, runs it and dumps
-#     a DOM with the page's content; without chromium this part is skipped with one line;
-#  3. with SCREENSHOTS=DIR, screenshots of the index, a tutorial and the CLI reference go to DIR/site-*.png.
+#     a DOM with the page's content (a report of `llmc report`: its status "report of a finished run" and no script
+#     error or file that failed to load); without chromium this part is skipped with one line;
+#  3. with SCREENSHOTS=DIR, screenshots of the index, a tutorial, the CLI reference and the example report go to
+#     DIR/site-*.png.
 # Usage: docs/check-site.sh [SITE_DIR]      (Maven runs it in docs' verify phase)
 set -euo pipefail
 site="$(cd "${1:-$(dirname "$0")/target/site}" && pwd)"
@@ -58,18 +60,31 @@ flags=(--headless --no-sandbox --disable-gpu --disable-background-networking --d
        --disable-sync --no-first-run --user-data-dir="$profile")
 rendered=0
 while IFS= read -r page; do
-    dom="$(timeout 60 "$browser" "${flags[@]}" --dump-dom "file://$page" 2>/dev/null || true)"
-    # the DOM after loading and running the page: Asciidoctor's header and content blocks, and the end of the page
-    if [[ "$dom" != *'id="header"'* ]] || [[ "$dom" != *'id="content"'* ]] || [[ "$dom" != *'</html>'* ]]; then
-        echo "BROKEN ${page#$site/}: Chromium did not render it (no header or content in its DOM)"; exit 1
+    if grep -q '<script src="state.js">' "$page"; then
+        # a report of `llmc report` (quickstart-report/): its script draws the charts from state.js with Chart.js and
+        # then writes every script error and file that failed to load into data-errors; the status says it loaded
+        dom="$(timeout 60 "$browser" "${flags[@]}" --virtual-time-budget=10000 --dump-dom "file://$page" \
+            2>/dev/null || true)"
+        if [[ "$dom" != *'data-errors="[]"'* ]] || [[ "$dom" != *'report of a finished run'* ]]; then
+            errors="$(grep -o 'data-errors="[^"]*"' <<< "$dom" || echo 'no data-errors: it did not finish loading')"
+            echo "BROKEN ${page#$site/}: the report did not render in Chromium ($errors)"; exit 1
+        fi
+    else
+        dom="$(timeout 60 "$browser" "${flags[@]}" --dump-dom "file://$page" 2>/dev/null || true)"
+        # the DOM after loading and running the page: Asciidoctor's header and content blocks, and the page's end
+        if [[ "$dom" != *'id="header"'* ]] || [[ "$dom" != *'id="content"'* ]] || [[ "$dom" != *'</html>'* ]]; then
+            echo "BROKEN ${page#$site/}: Chromium did not render it (no header or content in its DOM)"; exit 1
+        fi
     fi
     rendered=$((rendered + 1))
 done < <(find "$site" -name '*.html' | sort)
 echo "[site] $rendered pages rendered by $("$browser" --version 2>/dev/null | head -1)"
 if [ -n "${SCREENSHOTS:-}" ]; then
     mkdir -p "$SCREENSHOTS"
-    for shot in index:index.html tutorial:tutorials/14-flash-attention.html cli:cli.html; do
-        timeout 60 "$browser" "${flags[@]}" --hide-scrollbars --window-size=1280,1600 \
+    for shot in index:index.html tutorial:tutorials/14-flash-attention.html cli:cli.html \
+        report:quickstart-report/index.html; do
+        [ -f "$site/${shot#*:}" ] || continue
+        timeout 60 "$browser" "${flags[@]}" --hide-scrollbars --window-size=1280,1600 --virtual-time-budget=10000 \
             --screenshot="$SCREENSHOTS/site-${shot%%:*}.png" "file://$site/${shot#*:}" >/dev/null 2>&1
         echo "[site] screenshot $SCREENSHOTS/site-${shot%%:*}.png"
     done

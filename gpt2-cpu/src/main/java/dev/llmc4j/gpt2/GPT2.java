@@ -896,6 +896,11 @@ public final class GPT2 implements CpuTrainableModel, Inspectable {
     }
 
     @Override
+    public Batch lastBatch() {
+        return inputs == null ? null : new Batch(inputs, batchSize, seqLen); // a fresh copy at every forward
+    }
+
+    @Override
     public MemorySegment attentionProbabilities() {
         return acts.att;
     }

@@ -4,14 +4,17 @@ import dev.llmc4j.data.DataLoader;
 import dev.llmc4j.format.TokenShard;
 import dev.llmc4j.train.Inspectable;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.IntFunction;
 
 /**
- * Every layer's and head's attention over one fixed sequence, for the page's grid of heatmaps: the probabilities
- * of a batch-1 forward, in thousandths (ints: a third of the JSON of floats, and finer than a colour scale shows).
+ * Every layer's and head's attention over one fixed sequence, for the page's grid of heatmaps, in thousandths (ints:
+ * a third of the JSON of floats, and finer than a colour scale shows). During a run the maps cost nothing: they are
+ * those of the val loss's own last forward (its first sequence's first tokens, the same at every val step, as the
+ * val data is read in order from its start each time); a report draws them with a batch-1 forward of a checkpoint.
  */
 final class AttentionMaps {
     private AttentionMaps() {}
@@ -28,9 +31,23 @@ final class AttentionMaps {
         return ids;
     }
 
-    /** {step, tokens: [text], ids, layers, heads, maps: [layer][head] -> T*T thousandths, row = query}. */
+    /** The maps of a batch-1 forward over {@code ids} (this replaces the model's activations: between steps). */
     static Map<String, Object> of(Inspectable model, int step, int[] ids, IntFunction<String> tokenText) {
-        float[][][] probabilities = model.attention(ids);
+        return event(model, step, ids, model.attention(ids), tokenText);
+    }
+
+    /** The maps of the first {@link #SEQUENCE_LENGTH} tokens of the last forward's first sequence; null: none yet. */
+    static Map<String, Object> ofLastForward(Inspectable model, int step, IntFunction<String> tokenText) {
+        var batch = model.lastBatch();
+        if (batch == null) return null;
+        int length = Math.min(SEQUENCE_LENGTH, batch.seqLen());
+        return event(
+                model, step, Arrays.copyOf(batch.tokens(), length), model.firstSequenceAttention(length), tokenText);
+    }
+
+    /** {step, tokens: [text], ids, layers, heads, maps: [layer][head] -> T*T thousandths, row = query}. */
+    private static Map<String, Object> event(
+            Inspectable model, int step, int[] ids, float[][][] probabilities, IntFunction<String> tokenText) {
         var maps = new ArrayList<Object>();
         for (float[][] layer : probabilities) {
             var heads = new ArrayList<Object>();

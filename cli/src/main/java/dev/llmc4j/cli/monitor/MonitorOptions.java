@@ -51,12 +51,29 @@ public final class MonitorOptions {
         return port;
     }
 
-    /** A monitor and the server showing it; closing stops the server. */
-    public record Session(RunMonitor monitor, MonitorServer server) implements AutoCloseable {
+    /**
+     * A monitor and the server showing it; closing stops the server and prints what the monitor cost the run: its
+     * time on the training thread, against the time since the page opened.
+     */
+    public record Session(RunMonitor monitor, MonitorServer server, PrintStream out, long openedNanos)
+            implements AutoCloseable {
         @Override
         public void close() {
             server.close();
+            out.println(costLine(monitor.costs(), System.nanoTime() - openedNanos));
         }
+    }
+
+    /** "monitor: 0.12% of the run on the training thread (statistics ..., attention maps ..., events ...)". */
+    static String costLine(RunMonitor.Costs costs, long runNanos) {
+        return "monitor: %.2f%% of the run's %.1f s on the training thread (statistics %.0f ms over %d steps, attention"
+                        .formatted(
+                                100.0 * costs.totalNanos() / runNanos,
+                                runNanos / 1e9,
+                                costs.statisticsNanos() / 1e6,
+                                costs.inspectedSteps())
+                + " maps %.1f ms over %d val steps, events %.1f ms)"
+                        .formatted(costs.attentionNanos() / 1e6, costs.attentionMaps(), costs.eventNanos() / 1e6);
     }
 
     /**
@@ -70,11 +87,11 @@ public final class MonitorOptions {
         if (!enabled() || config.rank() != 0) return null;
         if (port > 65535) throw new LlmcException("--ui: expected a port in 0..65535, found " + port);
         if (every < 0) throw new LlmcException("--ui-every: expected at least 1 step, found " + every);
+        long opened = System.nanoTime();
         var monitor = new RunMonitor(
                 model,
                 describe(model, config, title),
                 every > 0 ? every : config.valEvery(),
-                config.valPattern(),
                 tokenText,
                 config.outputDir());
         var server = new MonitorServer(monitor, bind, port);
@@ -82,7 +99,7 @@ public final class MonitorOptions {
                 + (config.outputDir() != null
                         ? " (and ./llmc report " + config.outputDir() + " when it is done)"
                         : ""));
-        return new Session(monitor, server);
+        return new Session(monitor, server, out, opened);
     }
 
     /** A GPT-2 token's text from an llm.c tokenizer file (its id where there is no file), for samples and labels. */

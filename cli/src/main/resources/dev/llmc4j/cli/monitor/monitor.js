@@ -144,7 +144,7 @@
       return;
     }
     document.getElementById('attention-caption').textContent =
-      `step ${a.step}: every layer (rows) and head (columns) over the first ${a.tokens.length} tokens of the val data; ` +
+      `step ${a.step}: every layer (rows) and head (columns) over a fixed val sequence of ${a.tokens.length} tokens; ` +
       'colour: square root of the probability; click a map for the full size';
     grid.style.gridTemplateColumns = `repeat(${a.heads}, 110px)`;
     for (let l = 0; l < a.layers; l++) {
@@ -252,4 +252,6 @@
   } else {
     setStatus('no data (open the page the run serves, or a report)', 'lost');
   }
+  // the errors once the page has loaded, for a check that reads only the DOM (docs/check-site.sh): data-errors="[]"
+  addEventListener('load', () => { document.documentElement.dataset.errors = JSON.stringify(llmcErrors); });
 })();

@@ -29,7 +29,7 @@ class MonitorServerTest {
     @BeforeEach
     void start() {
         model = GPT2.randomInit(new GPT2Config(16, 64, 64, 1, 2, 8));
-        monitor = new RunMonitor(model, Map.of("title", "server test"), 1, null, String::valueOf, null);
+        monitor = new RunMonitor(model, Map.of("title", "server test"), 1, String::valueOf, null);
         server = new MonitorServer(monitor, "127.0.0.1", 0);
     }
 

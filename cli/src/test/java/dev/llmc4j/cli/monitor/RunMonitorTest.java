@@ -42,7 +42,7 @@ class RunMonitorTest {
     @SuppressWarnings("unchecked")
     void updateAndGradientRatiosAreThoseOfTheTensors() {
         try (var model = GPT2.randomInit(TINY)) {
-            var monitor = new RunMonitor(model, Map.of(), 1, null, String::valueOf, null);
+            var monitor = new RunMonitor(model, Map.of(), 1, String::valueOf, null);
             int[] tokens = RandomTokens.of(2 * 8 + 1, 128, 3);
             model.zeroGrad();
             model.forward(Arrays.copyOf(tokens, 16), Arrays.copyOfRange(tokens, 1, 17), 2, 8);
@@ -117,6 +117,18 @@ class RunMonitorTest {
                         assertEquals(1.0, sum, 1e-5, "each query's probabilities sum to 1");
                     }
                 }
+                // the maps of a longer batch's first sequence, over its first tokens, are those of a forward over
+                // just those tokens: causal attention does not look ahead (the monitor takes them from the val loss)
+                int[] batch = RandomTokens.of(2 * 12, 40, 6);
+                System.arraycopy(tokens, 0, batch, 0, tokens.length);
+                model.forward(batch, null, 2, 12);
+                assertEquals(12, model.lastBatch().seqLen());
+                assertEquals(2, model.lastBatch().batchSize());
+                float[][][] fromBatch = model.firstSequenceAttention(tokens.length);
+                for (int l = 0; l < maps.length; l++)
+                    for (int h = 0; h < maps[l].length; h++)
+                        for (int i = 0; i < maps[l][h].length; i++)
+                            assertEquals(maps[l][h][i], fromBatch[l][h][i], 1e-6, "layer " + l + " head " + h);
                 long covered = model.parameterTensors().stream()
                         .mapToLong(Inspectable.TensorSlice::count)
                         .sum();
@@ -160,17 +172,25 @@ class RunMonitorTest {
                 0);
         var quiet = new PrintStream(OutputStream.nullOutputStream());
         Trainer.Result plain, watched;
+        RunMonitor.Costs costs;
         try (var model = GPT2.randomInit(TINY)) {
             plain = new Trainer(model, config, quiet, new Trainer.SampleText(0, null)).run();
         }
         try (var model = GPT2.randomInit(TINY)) {
-            var monitor = new RunMonitor(model, Map.of(), 1, val.toString(), String::valueOf, config.outputDir());
+            var monitor = new RunMonitor(model, Map.of(), 1, String::valueOf, config.outputDir());
             watched = new Trainer(model, config, quiet, new Trainer.SampleText(0, null))
                     .listen(monitor)
                     .run();
+            costs = monitor.costs();
         }
         assertEquals(
                 plain.trainLosses(), watched.trainLosses(), "statistics every step and attention maps change nothing");
+        assertEquals(6, costs.inspectedSteps(), "statistics at every step (every = 1)");
+        assertEquals(4, costs.attentionMaps(), "maps at the val steps 0, 2, 4 and 6");
+        assertTrue(costs.totalNanos() > 0);
+        assertTrue(
+                MonitorOptions.costLine(costs, 1_000_000_000L).matches("monitor: [0-9.]+% of the run's 1\\.0 s .*"),
+                MonitorOptions.costLine(costs, 1_000_000_000L));
         assertEquals(plain.valLosses(), watched.valLosses());
         assertTrue(Files.readString(folder.resolve("run/monitor.json")).contains("\"finished\":true"));
     }

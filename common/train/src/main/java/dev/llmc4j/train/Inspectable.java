@@ -30,7 +30,13 @@ public interface Inspectable extends TrainableModel, HostGradients {
     /** The activations worth watching of the last forward (per layer: attention out, MLP hidden and out, residual). */
     List<ActivationSlice> activations();
 
-    /** The attention probabilities (L, B, NH, T, T) of the last forward. */
+    /** The tokens of a forward, (B, T) row-major, with its B and T. */
+    record Batch(int[] tokens, int batchSize, int seqLen) {}
+
+    /** The tokens of the last forward; null before the first. */
+    Batch lastBatch();
+
+    /** The attention probabilities (L, B, NH, T, T) of the last forward (B and T: {@link #lastBatch()}). */
     MemorySegment attentionProbabilities();
 
     /**
@@ -40,17 +46,34 @@ public interface Inspectable extends TrainableModel, HostGradients {
      */
     default float[][][] attention(int[] tokens) {
         forward(tokens, null, 1, tokens.length);
-        return copyAttention(attentionProbabilities(), numLayers(), numHeads(), tokens.length);
+        return firstSequenceAttention(tokens.length);
     }
 
-    /** Copies the attention probabilities (L, 1, NH, T, T) of a batch-1 forward into (L, NH, T*T) arrays. */
-    private static float[][][] copyAttention(MemorySegment att, int numLayers, int numHeads, int T) {
-        var maps = new float[numLayers][numHeads][];
-        long mapBytes = (long) T * T * Float.BYTES;
-        for (int l = 0; l < numLayers; l++)
-            for (int h = 0; h < numHeads; h++)
-                maps[l][h] = att.asSlice(((long) l * numHeads + h) * mapBytes, mapBytes)
-                        .toArray(ValueLayout.JAVA_FLOAT);
+    /**
+     * The attention probabilities (L, NH, n*n) of the last forward's first sequence (batch row 0) over its first n
+     * positions. Attention is causal, a query at position q sees the keys 0..q only, so these are the maps of a
+     * forward over just those n tokens: the --ui monitor takes them from the val loss's own forward, at no cost.
+     */
+    default float[][][] firstSequenceAttention(int n) {
+        var batch = lastBatch();
+        if (batch == null) throw new IllegalStateException("no forward yet");
+        int B = batch.batchSize(), T = batch.seqLen(), numLayers = numLayers(), numHeads = numHeads();
+        if (n < 1 || n > T) throw new IllegalArgumentException("expected 1.." + T + " positions, found " + n);
+        MemorySegment att = attentionProbabilities();
+        var maps = new float[numLayers][numHeads][n * n];
+        for (int l = 0; l < numLayers; l++) {
+            for (int h = 0; h < numHeads; h++) {
+                long map = ((long) l * B * numHeads + h) * T * T; // (l, b = 0, h, 0, 0)
+                for (int query = 0; query < n; query++)
+                    MemorySegment.copy(
+                            att,
+                            ValueLayout.JAVA_FLOAT,
+                            (map + (long) query * T) * Float.BYTES,
+                            maps[l][h],
+                            query * n,
+                            n);
+            }
+        }
         return maps;
     }
 

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# What ./llmc train --ui costs a run: one process trains the quickstart's GPT-2 (4 layers, 4 heads, 256 channels,
+# B=8, T=64) and hands its -v periods to the monitor or not, alternately; prints each pair of periods, the overhead
+# with its 95% confidence interval, and the monitor's own time per part (dev.llmc4j.cli.monitor.MonitorOverhead).
+# Usage: benchmarks/scripts/monitor-overhead.sh [--pairs 12] [--warmup-pairs 1] [-v 10] [--no-page] [...]
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+: "${JAVA_HOME:=/usr/lib/jvm/temurin-25-jdk-amd64}"
+cd "$root"
+# the cli with its test classes (where the harness lives) and its libraries in cli/target/lib
+./mvnw -q -B -pl cli -am -DskipTests package >&2
+exec "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC \
+    -cp "cli/target/test-classes:cli/target/llmc4j-cli.jar:cli/target/lib/*" \
+    dev.llmc4j.cli.monitor.MonitorOverhead --text "$root/../shared/data/tinyshakespeare.txt" "$@"
