@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # What ./llmc train --ui costs a run: one process trains the quickstart's GPT-2 (4 layers, 4 heads, 256 channels,
-# B=8, T=64) and hands its -v periods to the monitor or not, alternately; prints each pair of periods, the overhead
-# with its 95% confidence interval, and the monitor's own time per part (dev.llmc4j.cli.monitor.MonitorOverhead).
-# Usage: benchmarks/scripts/monitor-overhead.sh [--pairs 12] [--warmup-pairs 1] [-v 10] [--no-page] [...]
+# B=8, T=64) and hands its -v periods to the monitor or not, in pairs (on-off or off-on at random); prints each pair,
+# the overhead of the wall and CPU time with 95% confidence intervals, and the monitor's own time per part
+# (dev.llmc4j.cli.monitor.MonitorOverhead). --parts instead times each part of the monitor's work on its own.
+# Usage: benchmarks/scripts/monitor-overhead.sh [--pairs 12] [--warmup-pairs 1] [-v 10] [--no-page] [--seed 1]
+#        benchmarks/scripts/monitor-overhead.sh --parts
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 : "${JAVA_HOME:=/usr/lib/jvm/temurin-25-jdk-amd64}"

@@ -21,7 +21,9 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -33,17 +35,16 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@code -v} periods are handed to the monitor or not, alternately, so that both arms share the JIT, the data, the
  * model and, as far as anything can, the machine's load. A period is the work between the log lines of steps k·v
  * and (k+1)·v: the val loss at step k·v, then v training steps, the last of them inspected (tensor statistics).
- * Pairs of periods run on-off, off-on, on-off, ... (a steady drift of the machine's speed cancels), and the
- * overhead is the geometric mean of the pairs' time ratios with a 95% confidence interval from their spread: of the
- * wall time, and of the process's CPU time (less disturbed by other processes on a shared machine, but blind to a
- * core left idle).
+ * Each pair of periods runs on-off or off-on, in an order drawn at random (half each), and the overhead is that of
+ * the median pair (and of the geometric mean), with 95% confidence intervals: of the wall time, and of the process's
+ * CPU time (less disturbed by other processes on a shared machine, but blind to a core left idle).
  *
  * <p>With a page connected (the default) a client holds the server-sent event stream open all along, as an open
  * page does. The monitor's own time on the training thread is reported too ({@link RunMonitor#costs()}, the
  * "in-run accounting"). {@code --parts} instead times each part of the monitor's work on its own.
  *
  * <pre>
- *   benchmarks/scripts/monitor-overhead.sh [--pairs 12] [--warmup-pairs 1] [-v 10] [--no-page] [--parts]
+ *   benchmarks/scripts/monitor-overhead.sh [--pairs 12] [--warmup-pairs 1] [-v 10] [--no-page] [--seed 1] [--parts]
  *                                          [--layers 4 --heads 4 --channels 256] [-b 8] [-t 64]
  * </pre>
  * Not a test (its name does not end in Test): a main among the cli's test classes, because the architecture keeps
@@ -61,6 +62,7 @@ public final class MonitorOverhead {
         final int valEvery;
         final boolean[] on; // per period; period 0 (steps 1..v, the JIT's warm-up) is off
         final long[] wallNanos, cpuNanos, stepNanos; // per period: wall time, process CPU time, the steps' logged ms
+        final double[][] stepMillis; // per period and step of it (0 .. v-1; the last is the inspected one)
         long wallStart, cpuStart;
 
         Switch(RunMonitor monitor, int valEvery, boolean[] on) {
@@ -70,6 +72,7 @@ public final class MonitorOverhead {
             this.wallNanos = new long[on.length];
             this.cpuNanos = new long[on.length];
             this.stepNanos = new long[on.length];
+            this.stepMillis = new double[on.length][valEvery];
         }
 
         int period(int step) {
@@ -95,6 +98,7 @@ public final class MonitorOverhead {
         public void stepDone(StepLog log) {
             int step = log.step();
             stepNanos[period(step)] += (long) (log.millis() * 1e6);
+            if (period(step) < on.length) stepMillis[period(step)][(step - 1) % valEvery] = log.millis();
             if (on(step)) monitor.stepDone(log);
             if (step % valEvery == 0) { // a period ends; the next begins with the val loss at this step
                 long wall = System.nanoTime(), cpu = OS.getProcessCpuTime();
@@ -121,6 +125,7 @@ public final class MonitorOverhead {
     public static void main(String[] args) throws Exception {
         int layers = 4, heads = 4, channels = 256, batch = 8, seqLen = 64, valEvery = 10, pairs = 12, warmupPairs = 1;
         boolean page = true, parts = false;
+        long seed = 1;
         Path text = Path.of("..", "shared", "data", "tinyshakespeare.txt");
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
@@ -135,6 +140,7 @@ public final class MonitorOverhead {
                 case "--text" -> text = Path.of(args[++i]);
                 case "--no-page" -> page = false;
                 case "--parts" -> parts = true;
+                case "--seed" -> seed = Long.parseLong(args[++i]);
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
         }
@@ -145,9 +151,14 @@ public final class MonitorOverhead {
         }
         int pairCount = warmupPairs + pairs;
         boolean[] on = new boolean[1 + 2 * pairCount];
+        // each pair's order at random, half of them on-off: a drift of the machine's speed cancels out on average,
+        // and another process's periodic load cannot fall into step with a fixed pattern
+        var orders = new ArrayList<Boolean>();
+        for (int k = 0; k < pairCount; k++) orders.add(k % 2 == 0);
+        Collections.shuffle(orders, new Random(seed));
         for (int k = 0; k < pairCount; k++) {
-            on[1 + 2 * k] = k % 2 == 0;
-            on[2 + 2 * k] = k % 2 != 0;
+            on[1 + 2 * k] = orders.get(k);
+            on[2 + 2 * k] = !orders.get(k);
         }
         int steps = valEvery * on.length;
 
@@ -280,6 +291,20 @@ public final class MonitorOverhead {
         System.out.println(overhead("wall time of whole periods (val loss, steps, monitor)", wall));
         System.out.println(overhead("process CPU time of whole periods", cpu));
         System.out.println(overhead("the trainer's logged step times", step));
+        // where the time goes: each step of a period (the first follows the val loss, the last is inspected), the
+        // median over the measured pairs of its on/off ratio
+        var byStep = new StringBuilder("the logged step times by their place in the period, median pair on/off:");
+        for (int position = 0; position < meter.valEvery; position++) {
+            double[] ratios = new double[measured];
+            for (int k = warmupPairs; k < pairCount; k++) {
+                int first = 1 + 2 * k, onPeriod = meter.on[first] ? first : first + 1;
+                int offPeriod = meter.on[first] ? first + 1 : first;
+                ratios[k - warmupPairs] = meter.stepMillis[onPeriod][position] / meter.stepMillis[offPeriod][position];
+            }
+            Arrays.sort(ratios);
+            byStep.append(" %.3f".formatted(measured == 0 ? Double.NaN : ratios[measured / 2]));
+        }
+        System.out.println(byStep);
         var costs = meter.monitor.costs();
         double onMs = onWallNanos / 1e6;
         System.out.printf(
@@ -299,7 +324,11 @@ public final class MonitorOverhead {
                 100 * costs.eventNanos() / 1e6 / onMs);
     }
 
-    /** "overhead +x.xx% (95% CI a% to b%; median pair; one pair's spread)" from the pairs' log ratios. */
+    /**
+     * The overhead from the pairs' log ratios, two ways: the geometric mean with Student's 95% interval, and the
+     * median pair with a 95% interval that assumes nothing of the spread (on a shared machine a pair now and then
+     * catches another process's burst: heavy tails, which the mean follows and the median does not).
+     */
     static String overhead(String what, double[] logRatios) {
         int n = logRatios.length;
         double mean = Arrays.stream(logRatios).average().orElse(Double.NaN);
@@ -309,15 +338,37 @@ public final class MonitorOverhead {
         double[] sorted = logRatios.clone();
         Arrays.sort(sorted);
         double median = n == 0 ? Double.NaN : n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
-        return "%s: overhead %+.2f%% (95%% CI %+.2f%% to %+.2f%%; median pair %+.2f%%; one pair's spread %.2f%%;"
-                        .formatted(
-                                what,
-                                100 * Math.expm1(mean),
-                                100 * Math.expm1(mean - halfWidth),
-                                100 * Math.expm1(mean + halfWidth),
-                                100 * Math.expm1(median),
-                                100 * Math.sqrt(variance))
-                + " %d pairs)".formatted(n);
+        int k = medianInterval(n);
+        String medianInterval = k < 1
+                ? "too few pairs for its interval"
+                : "95%% CI %+.2f%% to %+.2f%%"
+                        .formatted(100 * Math.expm1(sorted[k - 1]), 100 * Math.expm1(sorted[n - k]));
+        return "%s (%d pairs; one pair's spread %.2f%%):%n    median pair %+.2f%% (%s); mean %+.2f%% (95%% CI %+.2f%% to %+.2f%%)"
+                .formatted(
+                        what,
+                        n,
+                        100 * Math.sqrt(variance),
+                        100 * Math.expm1(median),
+                        medianInterval,
+                        100 * Math.expm1(mean),
+                        100 * Math.expm1(mean - halfWidth),
+                        100 * Math.expm1(mean + halfWidth));
+    }
+
+    /**
+     * The rank k (1-based) such that the k-th smallest and the k-th largest of n values bound their median with 95%
+     * confidence: the largest k with P(Binomial(n, 1/2) < k) <= 2.5% (the sign test); 0 when n is too small.
+     */
+    static int medianInterval(int n) {
+        double below = 0, term = Math.pow(0.5, n); // P(B = 0)
+        int k = 0;
+        for (int i = 0; i < n; i++) {
+            below += term; // P(B <= i)
+            if (below > 0.025) break;
+            k = i + 1;
+            term = term * (n - i) / (i + 1); // P(B = i + 1)
+        }
+        return k;
     }
 
     /** The two-sided 95% quantile of Student's t with {@code df} degrees of freedom. */
