@@ -34,25 +34,6 @@ class AblationTest {
     // V = 23 real tokens in Vp = 32 rows, context 8 (longer than the T = 5 trained: wpe rows that get no gradient)
     static final GPT2Config TINY = new GPT2Config(8, 23, 32, 2, 2, 8);
     static final int B = 2, T = 5;
-    static final String[] TENSORS = {
-        "wte",
-        "wpe",
-        "ln1w",
-        "ln1b",
-        "qkvw",
-        "qkvb",
-        "attprojw",
-        "attprojb",
-        "ln2w",
-        "ln2b",
-        "fcw",
-        "fcb",
-        "fcprojw",
-        "fcprojb",
-        "lnfw",
-        "lnfb"
-    };
-
     /** "full" is the model with its own kernels; every other name is an {@link Ablation} that changes a layer. */
     static GPT2 build(String variant, GPT2Kernels base) {
         return variant.equals("full")
@@ -153,25 +134,22 @@ class AblationTest {
                 if (numeric == null) // the same for both kernel sets
                 numeric = numericGradient(
                         parameters, v -> new double[] {referenceLoss(v, variant, inputs, targets)}, new double[] {1});
-                assertGradientsClose(variant + " " + base.name(), numeric, doubles(model.gradients()));
+                assertGradientsClose(variant + " " + base.name(), model, numeric, doubles(model.gradients()));
             }
         }
     }
 
-    /** Tensor by tensor: a relative error below 1e-3, or exactly zero where the loss does not depend on it. */
-    static void assertGradientsClose(String what, double[] numeric, double[] analytic) {
-        long[] sizes = TINY.parameterSizes();
-        int offset = 0;
-        for (int t = 0; t < sizes.length; t++) {
+    /** Tensor by tensor and layer by layer: relative error below 1e-3, or exactly zero where the loss ignores it. */
+    static void assertGradientsClose(String what, GPT2 model, double[] numeric, double[] analytic) {
+        for (var tensor : model.parameterTensors()) {
             double diff = 0, norm = 0;
-            for (int i = offset; i < offset + sizes[t]; i++) {
-                diff += (numeric[i] - analytic[i]) * (numeric[i] - analytic[i]);
-                norm += numeric[i] * numeric[i];
+            for (long i = tensor.offset(); i < tensor.offset() + tensor.count(); i++) {
+                diff += (numeric[(int) i] - analytic[(int) i]) * (numeric[(int) i] - analytic[(int) i]);
+                norm += numeric[(int) i] * numeric[(int) i];
             }
-            String tensor = what + " d" + TENSORS[t];
-            if (norm == 0) assertEquals(0, diff, tensor + ": the loss does not depend on it, its gradient is zero");
-            else assertTrue(Math.sqrt(diff / norm) < 1e-3, tensor + ": relative error " + Math.sqrt(diff / norm));
-            offset += (int) sizes[t];
+            String name = "%s d%s (layer %d)".formatted(what, tensor.name(), tensor.layer());
+            if (norm == 0) assertEquals(0, diff, name + ": the loss does not depend on it, its gradient is zero");
+            else assertTrue(Math.sqrt(diff / norm) < 1e-3, name + ": relative error " + Math.sqrt(diff / norm));
         }
     }
 
@@ -244,16 +222,14 @@ class AblationTest {
             double[] fullParameters = doubles(full.parameters()), unscaledParameters = doubles(unscaled.parameters());
             double[] noWpeParameters = doubles(noWpe.parameters());
             double undo = Math.sqrt(2.0 * TINY.numLayers());
-            long[] sizes = TINY.parameterSizes();
-            int offset = 0;
-            for (int t = 0; t < sizes.length; t++) {
-                boolean projection = t == 6 || t == 12; // attprojw, fcprojw: 0.02/sqrt(2L) -> 0.02
-                for (int i = offset; i < offset + sizes[t]; i++) {
+            for (var tensor : full.parameterTensors()) {
+                String name = tensor.name();
+                boolean projection = name.equals("attprojw") || name.equals("fcprojw"); // 0.02/sqrt(2L) -> 0.02
+                for (int i = (int) tensor.offset(); i < tensor.offset() + tensor.count(); i++) {
                     double expected = projection ? fullParameters[i] * undo : fullParameters[i];
-                    assertEquals(expected, unscaledParameters[i], 1e-7, "no-init-scaling: " + TENSORS[t]);
-                    assertEquals(t == 1 ? 0 : fullParameters[i], noWpeParameters[i], "no-wpe: " + TENSORS[t]);
+                    assertEquals(expected, unscaledParameters[i], 1e-7, "no-init-scaling: " + name);
+                    assertEquals(name.equals("wpe") ? 0 : fullParameters[i], noWpeParameters[i], "no-wpe: " + name);
                 }
-                offset += (int) sizes[t];
             }
         }
     }
