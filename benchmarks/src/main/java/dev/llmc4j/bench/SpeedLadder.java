@@ -19,12 +19,14 @@ import java.util.List;
 import java.util.Locale;
 import org.jfree.chart.ChartFactory;
 import org.jfree.chart.JFreeChart;
+import org.jfree.chart.axis.AxisLocation;
 import org.jfree.chart.axis.CategoryAxis;
 import org.jfree.chart.labels.StandardCategoryItemLabelGenerator;
 import org.jfree.chart.plot.CategoryPlot;
 import org.jfree.chart.plot.PlotOrientation;
 import org.jfree.chart.renderer.category.BarRenderer;
 import org.jfree.chart.renderer.category.StandardBarPainter;
+import org.jfree.data.category.CategoryDataset;
 import org.jfree.data.category.DefaultCategoryDataset;
 import org.jfree.svg.SVGGraphics2D;
 
@@ -228,6 +230,7 @@ public final class SpeedLadder {
         plot.setBackgroundPaint(Color.WHITE);
         plot.setRangeGridlinePaint(new Color(0xcccccc));
         plot.setOutlineVisible(false);
+        plot.setRangeAxisLocation(AxisLocation.BOTTOM_OR_LEFT);
         CategoryAxis rungs = plot.getDomainAxis();
         rungs.setMaximumCategoryLabelWidthRatio(0.45f);
         rungs.setTickLabelFont(new Font("SansSerif", Font.PLAIN, 12));
@@ -236,11 +239,20 @@ public final class SpeedLadder {
         renderer.setShadowVisible(false);
         renderer.setSeriesPaint(0, new Color(0x1f77b4));
         renderer.setMaximumBarWidth(0.12);
-        renderer.setDefaultItemLabelGenerator(
-                new StandardCategoryItemLabelGenerator("{2}", new java.text.DecimalFormat("#,##0")));
+        // each bar: its tokens/s and how many times the first rung's
+        renderer.setDefaultItemLabelGenerator(new StandardCategoryItemLabelGenerator() {
+            @Override
+            public String generateLabel(CategoryDataset dataset, int row, int column) {
+                return String.format(
+                        Locale.ROOT,
+                        "%,.0f tokens/s (%s)",
+                        dataset.getValue(row, column).doubleValue(),
+                        speedup(results.get(0), results.get(column)));
+            }
+        });
         renderer.setDefaultItemLabelsVisible(true);
         renderer.setDefaultItemLabelFont(new Font("SansSerif", Font.PLAIN, 11));
-        plot.getRangeAxis().setUpperMargin(0.15); // room for the last bar's label
+        plot.getRangeAxis().setUpperMargin(0.3); // room for the longest bar's label
         int width = 860, height = 120 + 44 * results.size();
         var svg = new SVGGraphics2D(width, height);
         chart.draw(svg, new Rectangle(0, 0, width, height));
