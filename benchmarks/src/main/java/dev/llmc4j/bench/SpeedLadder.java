@@ -9,6 +9,7 @@ import java.awt.Rectangle;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
+import java.io.PrintWriter;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -17,6 +18,7 @@ import java.time.LocalDate;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.concurrent.TimeUnit;
 import org.jfree.chart.ChartFactory;
 import org.jfree.chart.JFreeChart;
 import org.jfree.chart.axis.AxisLocation;
@@ -35,14 +37,16 @@ import org.jfree.svg.SVGGraphics2D;
  * backward, AdamW) after each CPU optimization, every rung measured the same way on the reader's own machine.
  *
  * <pre>
- *   SpeedLadder [MODEL [B [T [STEPS [WARMUP]]]]] [--adoc FILE] [--svg FILE]     defaults: d6 4 64 5 2
+ *   SpeedLadder [MODEL [B [T [STEPS [WARMUP]]]]] [--adoc FILE] [--svg FILE] [--one-at-a-time]
+ *                                                                                defaults: d6 4 64 5 2
  *     MODEL: d6, d12, ... or L,NH,C (e.g. 2,2,64: a tiny GPT-2 with the real vocabulary)
  * </pre>
  *
  * Each rung runs in a JVM of its own, because the thread count ({@link dev.llmc4j.cpu.Parallel}) is fixed when a
  * JVM starts: {@code -Dllmc.kernels} picks the kernel set, {@code -Dllmc.threads} the threads, and the rung's
- * recompute level is GPT2's {@code -r}. Each prints the median of STEPS steps after WARMUP warm-up steps (the JIT
- * compiles during the first). The ladder prints a table (ms per step, tokens/s = B*T / step time, the speedup over
+ * recompute level is GPT2's {@code -r}. The rungs take turns, one step each per round (see {@link #climb}); each
+ * rung's figure is the median of its STEPS steps after WARMUP warm-up rounds (the JIT compiles during the first).
+ * The ladder prints a table (ms per step, tokens/s = B*T / step time, the speedup over
  * the rung before and over the first) and, if asked, writes it as an AsciiDoc table and as a bar chart (SVG,
  * JFreeChart). Benchmarks/scripts/speed-ladder.sh builds the jar and runs this.
  */
@@ -98,62 +102,139 @@ public final class SpeedLadder {
         }
     }
 
-    /** Runs every rung of {@code rungs}, each in a JVM of its own, and returns what they measured. */
-    public static List<Result> climb(List<Rung> rungs, String model, int B, int T, int steps, int warmup) {
+    /**
+     * Runs every rung of {@code rungs}, each in a JVM of its own, and returns what they measured. With
+     * {@code alternate} all the rungs' JVMs are alive at once and take one step each in turn, round after round, so
+     * that a change in what else runs on the machine falls on every rung alike (the medians are then comparable on
+     * a shared machine); it holds every rung's model in memory together. Without, one rung after another.
+     */
+    public static List<Result> climb(
+            List<Rung> rungs, String model, int B, int T, int steps, int warmup, boolean alternate) {
         model(model); // a bad MODEL fails here, once, not in every child
-        var results = new ArrayList<Result>();
-        for (Rung rung : rungs) {
-            Result result = runRung(rung, model, B, T, steps, warmup);
-            results.add(result);
-            System.out.printf(
-                    Locale.ROOT, "  %-32s %10.1f ms/step%n", rung.name(), result.stepMs()); // progress as it goes
+        var times = new double[rungs.size()][steps];
+        var activations = new long[rungs.size()];
+        var running = new ArrayList<RungProcess>();
+        try {
+            if (alternate) {
+                for (Rung rung : rungs) running.add(RungProcess.start(rung, model, B, T));
+                for (int s = 0; s < warmup + steps; s++) {
+                    for (int r = 0; r < rungs.size(); r++) {
+                        double ms = running.get(r).step();
+                        if (s >= warmup) times[r][s - warmup] = ms;
+                    }
+                    System.out.printf(
+                            Locale.ROOT, "  round %d of %d%s%n", s + 1, warmup + steps, s < warmup ? " (warm-up)" : "");
+                }
+                for (int r = 0; r < rungs.size(); r++) activations[r] = running.get(r).activationFloats;
+            } else {
+                for (int r = 0; r < rungs.size(); r++) {
+                    try (var rung = RungProcess.start(rungs.get(r), model, B, T)) {
+                        for (int s = 0; s < warmup + steps; s++) {
+                            double ms = rung.step();
+                            if (s >= warmup) times[r][s - warmup] = ms;
+                        }
+                        activations[r] = rung.activationFloats;
+                    }
+                    System.out.printf(
+                            Locale.ROOT,
+                            "  %-32s %10.1f ms/step%n",
+                            rungs.get(r).name(),
+                            StepBench.median(times[r]));
+                }
+            }
+        } finally {
+            for (var rung : running) rung.close();
         }
+        var results = new ArrayList<Result>();
+        for (int r = 0; r < rungs.size(); r++)
+            results.add(new Result(rungs.get(r), StepBench.median(times[r]), activations[r]));
         return results;
     }
 
-    static Result runRung(Rung rung, String model, int B, int T, int steps, int warmup) {
-        var command = new ArrayList<String>();
-        command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        command.addAll(List.of("--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED"));
-        command.add("-Dllmc.kernels=" + rung.kernels());
-        command.add("-Dllmc.threads=" + rung.threads());
-        command.addAll(rung.jvmOptions());
-        command.addAll(List.of("-cp", System.getProperty("java.class.path"), SpeedLadder.class.getName(), "--rung"));
-        command.addAll(List.of(model, "" + B, "" + T, "" + steps, "" + warmup, "" + rung.recompute()));
-        try {
-            Process process =
-                    new ProcessBuilder(command).redirectErrorStream(true).start();
-            String result = null;
-            var output = new StringBuilder();
-            try (var in = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
-                for (String line; (line = in.readLine()) != null; ) {
-                    if (line.startsWith("rung ")) result = line;
-                    else output.append(line).append('\n');
-                }
+    /**
+     * One rung's JVM: it builds the model and answers "ready ACTIVATION_FLOATS", then runs one training step per
+     * "step" it reads and answers "ms MILLISECONDS"; "quit" ends it. Other lines it prints (the JVM's warnings) are
+     * kept for the error message.
+     */
+    static final class RungProcess implements AutoCloseable {
+        final Rung rung;
+        final Process process;
+        final BufferedReader out;
+        final PrintWriter commands;
+        final List<String> command;
+        final StringBuilder otherOutput = new StringBuilder();
+        long activationFloats;
+
+        private RungProcess(Rung rung, List<String> command) throws IOException {
+            this.rung = rung;
+            this.command = command;
+            this.process = new ProcessBuilder(command).redirectErrorStream(true).start();
+            this.out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
+            this.commands = new PrintWriter(process.outputWriter(StandardCharsets.UTF_8), true); // flushes each line
+        }
+
+        static RungProcess start(Rung rung, String model, int B, int T) {
+            var command = new ArrayList<String>();
+            command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+            command.addAll(List.of("--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED"));
+            command.add("-Dllmc.kernels=" + rung.kernels());
+            command.add("-Dllmc.threads=" + rung.threads());
+            command.addAll(rung.jvmOptions());
+            command.addAll(List.of("-cp", System.getProperty("java.class.path"), SpeedLadder.class.getName()));
+            command.addAll(List.of("--rung", model, "" + B, "" + T, "" + rung.recompute()));
+            try {
+                var child = new RungProcess(rung, command);
+                child.activationFloats = Long.parseLong(child.answer("ready "));
+                return child;
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
             }
-            int exit = process.waitFor();
-            if (exit != 0 || result == null)
-                throw new IllegalStateException("rung '" + rung.name() + "' failed (exit " + exit + "): "
-                        + String.join(" ", command) + "\n" + output);
-            String[] fields = result.split(" "); // "rung <median ms> <activation floats>"
-            return new Result(rung, Double.parseDouble(fields[1]), Long.parseLong(fields[2]));
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while rung '" + rung.name() + "' ran", e);
+        }
+
+        /** One training step in the child; its ms. */
+        double step() {
+            commands.println("step");
+            return Double.parseDouble(answer("ms "));
+        }
+
+        /** The next line that starts with {@code prefix}, without it. */
+        private String answer(String prefix) {
+            try {
+                for (String line; (line = out.readLine()) != null; ) {
+                    if (line.startsWith(prefix)) return line.substring(prefix.length());
+                    otherOutput.append(line).append('\n');
+                }
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+            throw new IllegalStateException("rung '" + rung.name() + "' ended without an answer: "
+                    + String.join(" ", command) + "\n" + otherOutput);
+        }
+
+        @Override
+        public void close() {
+            if (process.isAlive()) {
+                commands.println("quit");
+            }
+            try {
+                if (!process.waitFor(30, TimeUnit.SECONDS)) process.destroyForcibly();
+            } catch (InterruptedException e) {
+                process.destroyForcibly();
+                Thread.currentThread().interrupt();
+            }
         }
     }
 
-    /** In the rung's own JVM: WARMUP + STEPS training steps; prints "rung MEDIAN_MS ACTIVATION_FLOATS". */
-    static void measureRung(String model, int B, int T, int steps, int warmup, int recompute) {
+    /** In the rung's own JVM: the model, then one training step per "step" on stdin (see {@link RungProcess}). */
+    static void serveRung(String model, int B, int T, int recompute) throws IOException {
         var bench = new StepBench(model(model), B, T, recompute);
-        double[] totals = new double[steps];
-        for (int s = 0; s < warmup + steps; s++) {
+        System.out.println("ready " + bench.activationFloats());
+        var in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        for (String line; (line = in.readLine()) != null && !line.equals("quit"); ) {
+            if (!line.equals("step")) throw new IllegalArgumentException("unknown command " + line);
             double[] t = bench.trainStep();
-            if (s >= warmup) totals[s - warmup] = t[0] + t[1] + t[2];
+            System.out.printf(Locale.ROOT, "ms %.3f%n", t[0] + t[1] + t[2]);
         }
-        System.out.printf(Locale.ROOT, "rung %.3f %d%n", StepBench.median(totals), bench.activationFloats());
     }
 
     /** The table: one row per rung, ms per step, tokens/s, the speedup over the rung before and over the first. */
@@ -290,24 +371,20 @@ public final class SpeedLadder {
         }
     }
 
-    public static void main(String[] args) {
+    public static void main(String[] args) throws IOException {
         System.setProperty("java.awt.headless", "true");
         if (args.length > 0 && args[0].equals("--rung")) {
-            measureRung(
-                    args[1],
-                    Integer.parseInt(args[2]),
-                    Integer.parseInt(args[3]),
-                    Integer.parseInt(args[4]),
-                    Integer.parseInt(args[5]),
-                    Integer.parseInt(args[6]));
+            serveRung(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]), Integer.parseInt(args[4]));
             return;
         }
         var positional = new ArrayList<String>();
         Path adoc = null, svg = null;
+        boolean alternate = true;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--adoc" -> adoc = Path.of(args[++i]);
                 case "--svg" -> svg = Path.of(args[++i]);
+                case "--one-at-a-time" -> alternate = false;
                 default -> positional.add(args[i]);
             }
         }
@@ -318,19 +395,20 @@ public final class SpeedLadder {
         int warmup = positional.size() > 4 ? Integer.parseInt(positional.get(4)) : 2;
         String setup = String.format(
                 Locale.ROOT,
-                "GPT-2 %s, B=%d, T=%d, fp32; median of %d steps after %d warm-up; %d cores (%s), JDK %s",
+                "GPT-2 %s, B=%d, T=%d, fp32; median of %d steps after %d warm-up%s; %d cores (%s), JDK %s",
                 model,
                 B,
                 T,
                 steps,
                 warmup,
+                alternate ? ", the rungs taking turns" : ", one rung after another",
                 Runtime.getRuntime().availableProcessors(),
                 cpuName(),
                 Runtime.version().feature());
         System.out.println("speed ladder: " + setup);
         List<Result> results;
         try {
-            results = climb(RUNGS, model, B, T, steps, warmup);
+            results = climb(RUNGS, model, B, T, steps, warmup, alternate);
         } catch (LlmcException e) { // bad input: one line, no stack trace
             System.err.println("speed ladder: " + e.getMessage());
             System.exit(2);

@@ -22,7 +22,7 @@ class SpeedLadderTest {
         int B = 1, T = 8;
         // two rungs of the real list (plain loops and Vector API, one thread each) and one with recompute
         var rungs = List.of(SpeedLadder.RUNGS.get(0), SpeedLadder.RUNGS.get(2), SpeedLadder.RUNGS.get(5));
-        var results = SpeedLadder.climb(rungs, "2,2,32", B, T, 1, 0);
+        var results = SpeedLadder.climb(rungs, "2,2,32", B, T, 2, 0, true);
         assertEquals(3, results.size());
         for (var r : results) {
             assertTrue(r.stepMs() > 0, r.rung().name());
@@ -69,6 +69,10 @@ class SpeedLadderTest {
         assertTrue(written.contains("Measured: a tiny GPT-2, "), written);
         assertTrue(written.endsWith(adoc), "the setup line, then the table");
         assertTrue(Files.readString(chart).contains("GPT-2 2,2,32 training step"), "the chart's title");
+
+        // one rung after another: the same machinery, one JVM at a time
+        var oneByOne = SpeedLadder.climb(rungs.subList(0, 1), "2,2,32", B, T, 1, 0, false);
+        assertEquals(results.get(0).activationFloats(), oneByOne.get(0).activationFloats());
     }
 
     @Test
