@@ -78,9 +78,9 @@ def module_layers():
     """The modules as layers: each uses only the layers below it (architecture.adoc draws every edge)."""
     x, w, gap = 170, 640, 14
     rows = [
-        [("cli", "./llmc (picocli), the --ui monitor"), ("tutorials", "the lessons, one package per step"),
-         ("benchmarks", "JMH, StepBench, the speed ladder")],
-        [("gpt2-cpu", "GPT2: forward, backward, AdamW"), ("gpt2-cuda", "the same GPT-2 on NVIDIA GPUs"),
+        [("cli", "./llmc (picocli), --ui monitor"), ("tutorials", "the lessons, one per step"),
+         ("benchmarks", "JMH, StepBench, ladder")],
+        [("gpt2-cpu", "forward, backward, AdamW"), ("gpt2-cuda", "the same on NVIDIA GPUs"),
          ("llama3", "Llama 3, CPU")],
         [("common/train", "TrainableModel (+ ZeRO-1, gradient, mixed-precision capabilities), Trainer, DataParallel")],
         [("common/parallel", "MPI, NCCL, the NCCL id exchange, the peer watch   (dev.llmc4j.distributed)")],

@@ -252,11 +252,21 @@ public final class SpeedLadder {
                 "vs prev",
                 "vs first",
                 "act. MiB"));
+        out.append(rows(results, B, T, "%-32s %-10s %7d %3d %11.1f %10.1f %9s %9s %10.1f%n", "%s"));
+        return out.toString();
+    }
+
+    /**
+     * One line per rung in {@code format}: name, kernels, threads, -r, ms/step, tokens/s, the speedup over the rung
+     * before (empty for the first), the speedup over the first (in {@code overFirst}, e.g. bold), activation MiB.
+     */
+    private static String rows(List<Result> results, int B, int T, String format, String overFirst) {
+        var out = new StringBuilder();
         for (int i = 0; i < results.size(); i++) {
             Result r = results.get(i);
             out.append(String.format(
                     Locale.ROOT,
-                    "%-32s %-10s %7d %3d %11.1f %10.1f %9s %9s %10.1f%n",
+                    format,
                     r.rung().name(),
                     r.rung().kernels(),
                     r.rung().threads(),
@@ -264,7 +274,7 @@ public final class SpeedLadder {
                     r.stepMs(),
                     r.tokensPerSecond(B, T),
                     i == 0 ? "" : speedup(results.get(i - 1), r),
-                    speedup(results.get(0), r),
+                    overFirst.formatted(speedup(results.get(0), r)),
                     r.activationFloats() * 4 / 1048576.0));
         }
         return out.toString();
@@ -280,21 +290,7 @@ public final class SpeedLadder {
         var out = new StringBuilder();
         out.append("[cols=\"4,2,1,1,2,2,2,2,2\",options=\"header\"]\n|===\n");
         out.append("| rung | kernels | threads | -r | ms/step | tokens/s | vs previous | vs first | activations\n");
-        for (int i = 0; i < results.size(); i++) {
-            Result r = results.get(i);
-            out.append(String.format(
-                    Locale.ROOT,
-                    "| %s | %s | %d | %d | %,.1f | %,.1f | %s | %s | %,.1f MiB%n",
-                    r.rung().name(),
-                    r.rung().kernels(),
-                    r.rung().threads(),
-                    r.rung().recompute(),
-                    r.stepMs(),
-                    r.tokensPerSecond(B, T),
-                    i == 0 ? "" : speedup(results.get(i - 1), r),
-                    "*" + speedup(results.get(0), r) + "*",
-                    r.activationFloats() * 4 / 1048576.0));
-        }
+        out.append(rows(results, B, T, "| %s | %s | %d | %d | %,.1f | %,.1f | %s | %s | %,.1f MiB%n", "*%s*"));
         return out.append("|===\n").toString();
     }
 
