@@ -29,7 +29,11 @@ public final class StepBench {
     private int step;
 
     StepBench(String descriptor, int B, int T, int recompute) {
-        var config = GPT2Config.fromDescriptor(descriptor);
+        this(GPT2Config.fromDescriptor(descriptor), B, T, recompute);
+    }
+
+    /** A random-init model of {@code config} with the kernels -Dllmc.kernels names, and fixed random tokens. */
+    StepBench(GPT2Config config, int B, int T, int recompute) {
         var kernels = GPT2Kernels.of(CpuKernels.Choice.parse(System.getProperty("llmc.kernels", "vectorized")));
         this.model = GPT2.randomInit(config, kernels).recompute(recompute);
         this.B = B;
