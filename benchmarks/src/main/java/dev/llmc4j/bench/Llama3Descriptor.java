@@ -3,6 +3,7 @@ package dev.llmc4j.bench;
 import dev.llmc4j.llama3.Llama3Config;
 import dev.llmc4j.util.LlmcException;
 import java.util.Locale;
+import java.util.function.Function;
 import java.util.regex.Pattern;
 
 /**
@@ -83,20 +84,19 @@ public final class Llama3Descriptor {
     }
 
     private static int integer(String descriptor, String key, String value) {
-        try {
-            return Integer.parseInt(value);
-        } catch (NumberFormatException e) {
-            throw new LlmcException(
-                    "Llama 3 descriptor '" + descriptor + "', " + key + ": expected a whole number, found " + value);
-        }
+        return parse(descriptor, key, value, Integer::parseInt, "a whole number");
     }
 
     private static float number(String descriptor, String key, String value) {
+        return parse(descriptor, key, value, Float::parseFloat, "a number");
+    }
+
+    private static <N> N parse(String descriptor, String key, String value, Function<String, N> parser, String what) {
         try {
-            return Float.parseFloat(value);
+            return parser.apply(value);
         } catch (NumberFormatException e) {
             throw new LlmcException(
-                    "Llama 3 descriptor '" + descriptor + "', " + key + ": expected a number, found " + value);
+                    "Llama 3 descriptor '" + descriptor + "', " + key + ": expected " + what + ", found " + value);
         }
     }
 }

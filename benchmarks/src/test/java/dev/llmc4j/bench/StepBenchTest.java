@@ -53,6 +53,8 @@ class StepBenchTest {
         assertTrue(unknownKey.getMessage().contains("key 'X'"), unknownKey.getMessage());
         var noNumber = assertThrows(LlmcException.class, () -> Llama3Descriptor.parse("llama3:L2,C"));
         assertTrue(noNumber.getMessage().contains("field 'C'"), noNumber.getMessage());
+        var notWhole = assertThrows(LlmcException.class, () -> Llama3Descriptor.parse("llama3:C1.5"));
+        assertTrue(notWhole.getMessage().contains("C: expected a whole number, found 1.5"), notWhole.getMessage());
         var tooLong = assertThrows(LlmcException.class, () -> new StepBench(TINY_LLAMA, 1, 32, 0));
         assertTrue(tooLong.getMessage().contains("MAXT32"), tooLong.getMessage());
         assertEquals(Llama3Descriptor.BENCHMARK_SHAPE, Llama3Descriptor.parse("llama3"));
