@@ -228,7 +228,7 @@ public final class StepBench {
         double stepFlops = 3.0 * bench.forwardFlops();
         double gflops = stepFlops / median(total) / 1e6, peak = MachineLimits.measureFmaPeak();
         System.out.printf(
-                "step: %.1f GFLOP (6·N·tokens over the matmul weights + attention's two T x T products), %.1f GFLOP/s,"
+                "step: %.1f GFLOP (6·N·tokens over the matmul weights + attention's T x T products), %.1f GFLOP/s,"
                         + " %.1f%% of the fp32 FMA peak measured after the steps (%.1f GFLOP/s)%n",
                 stepFlops / 1e9, gflops, 100 * gflops / peak, peak);
     }
