@@ -17,8 +17,8 @@ import jdk.incubator.vector.VectorSpecies;
  *   dweight  dweight (OC, C) += doutᵀ (OC, BT) · inp (BT, C)   M=OC  N=C   K=BT
  * </pre>
  *
- * The micro-kernel keeps a tile of 2 rows x 4 vectors of C in 8 registers: each step over k loads 4 vectors of
- * B and broadcasts 2 scalars of A to feed 8 independent FMAs. Cache blocking keeps the B panel it sweeps in L1
+ * The micro-kernel keeps a tile of 6 rows x 4 vectors of C in 24 registers: each step over k loads 4 vectors of
+ * B and broadcasts 6 scalars of A to feed 24 independent FMAs. Cache blocking keeps the B panel it sweeps in L1
  * (KB x 4 vectors) and the A block in L2; the threads of {@link Parallel} each own a contiguous range of the
  * output, so no two write the same floats. Shapes that are not multiples of the tile finish with narrower tiles
  * and scalar loops.
@@ -27,10 +27,10 @@ public final class VectorMatmul implements Matmul {
 
     private static final VectorSpecies<Float> S = VectorMath.SPECIES; // species and lanes: short, as MR and NR
     private static final int W = S.length();
-    private static final int MR = 2; // rows of the register tile
+    private static final int MR = 6; // rows of the register tile
     private static final int NR = 4 * W; // columns of the register tile (4 vectors)
-    private static final int KB = 128; // k per block: a KB x NR panel of B is 32 KiB at 512 bits, in L1
-    private static final int MB = 64; // rows of A per block, kept in L2
+    private static final int KB = 256; // k per block: the KB x NR panel of B (64 KiB at 512 bits) stays near, in L1-L2
+    private static final int MB = 96; // rows of A per block (a multiple of MR), kept in L2
     private static final int NB = 256; // forward: columns (positions) per packed block of inpᵀ
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
@@ -77,23 +77,21 @@ public final class VectorMatmul implements Matmul {
             int C,
             int OC) {
         // dinp += dout · weight: threads split the columns (channels), so each reads only its half of weight
-        Parallel.forRange(C, NR, (nStart, nEnd) -> {
-            for (long m0 = 0; m0 < BT; m0 += 256) {
-                int mb = (int) Math.min(256, BT - m0);
-                gemm(
-                        dinp.asSlice((m0 * C + nStart) * Float.BYTES),
+        Parallel.forRange(
+                C,
+                NR,
+                (nStart, nEnd) -> gemm(
+                        dinp.asSlice(nStart * Float.BYTES),
                         C,
                         dout,
-                        m0 * OC,
+                        0,
                         OC,
                         1,
                         weight.asSlice(nStart * Float.BYTES),
                         C,
-                        mb,
+                        BT,
                         (int) (nEnd - nStart),
-                        OC);
-            }
-        });
+                        OC));
         // dweight += doutᵀ · inp and dbias += column sums of dout: threads split the outputs
         Parallel.forRange(OC, MR, (mStart, mEnd) -> {
             for (long m0 = mStart; m0 < mEnd; m0 += MB) {
@@ -135,9 +133,8 @@ public final class VectorMatmul implements Matmul {
                 int m = 0;
                 for (; m + MR <= M; m += MR)
                     kernel(c, m * ldc + n0, ldc, a, aK + m * aRowStride, aRowStride, aColStride, b, bPanel, ldb, kb);
-                for (; m < M; m++)
-                    for (int v = 0; v < NR; v += W)
-                        rowVector(c, m * ldc + n0 + v, a, aK + m * aRowStride, aColStride, b, bPanel + v, ldb, kb);
+                for (; m < M; m++) // the last M % MR rows: one row of 4 vectors at a time
+                rowTile(c, m * ldc + n0, a, aK + m * aRowStride, aColStride, b, bPanel, ldb, kb);
             }
             int n = nFull;
             for (; n + W <= N; n += W)
@@ -156,9 +153,11 @@ public final class VectorMatmul implements Matmul {
     }
 
     /**
-     * The micro-kernel: a 2 x 4-vector tile of C (at c0, row stride ldc) += A (2 rows from a0) · B panel (from b0).
-     * Loads and stores are written out (byte offsets) so that they inline and the 8 sums stay in registers; 2 rows
-     * (not 4) keep the method small enough for C1, which compiles it first, so that it reaches C2 at all.
+     * The micro-kernel: a 6 x 4-vector tile of C (at c0, row stride ldc) += A (6 rows from a0) · B panel (from b0).
+     * 24 sums stay in registers (of AVX-512's 32): each step over k loads 4 vectors of B and broadcasts 6 scalars
+     * of A to feed 24 independent FMAs, so loads (10) stay well below FMAs and the FMA units, not the loads, set the
+     * pace. Loads and stores are written out (byte offsets), not called: C2 inlines the whole method only while it
+     * stays under its node budget, and a helper that took the sums as arguments would box all 24 vectors.
      */
     private static void kernel(
             MemorySegment c,
@@ -180,26 +179,61 @@ public final class VectorMatmul implements Matmul {
         var c11 = FloatVector.zero(S);
         var c12 = FloatVector.zero(S);
         var c13 = FloatVector.zero(S);
-        long a1 = a0 + aRowStride;
+        var c20 = FloatVector.zero(S);
+        var c21 = FloatVector.zero(S);
+        var c22 = FloatVector.zero(S);
+        var c23 = FloatVector.zero(S);
+        var c30 = FloatVector.zero(S);
+        var c31 = FloatVector.zero(S);
+        var c32 = FloatVector.zero(S);
+        var c33 = FloatVector.zero(S);
+        var c40 = FloatVector.zero(S);
+        var c41 = FloatVector.zero(S);
+        var c42 = FloatVector.zero(S);
+        var c43 = FloatVector.zero(S);
+        var c50 = FloatVector.zero(S);
+        var c51 = FloatVector.zero(S);
+        var c52 = FloatVector.zero(S);
+        var c53 = FloatVector.zero(S);
         for (int k = 0; k < kb; k++) {
-            long row = 4 * (b0 + k * ldb), ak = k * aColStride;
+            long row = 4 * (b0 + k * ldb), ak = a0 + k * aColStride;
             var b0v = FloatVector.fromMemorySegment(S, b, row, ORDER);
             var b1v = FloatVector.fromMemorySegment(S, b, row + 4 * W, ORDER);
             var b2v = FloatVector.fromMemorySegment(S, b, row + 8 * W, ORDER);
             var b3v = FloatVector.fromMemorySegment(S, b, row + 12 * W, ORDER);
-            var x = FloatVector.broadcast(S, a.getAtIndex(FLOAT, a0 + ak));
+            var x = FloatVector.broadcast(S, a.getAtIndex(FLOAT, ak));
             c00 = x.fma(b0v, c00);
             c01 = x.fma(b1v, c01);
             c02 = x.fma(b2v, c02);
             c03 = x.fma(b3v, c03);
-            x = FloatVector.broadcast(S, a.getAtIndex(FLOAT, a1 + ak));
+            x = FloatVector.broadcast(S, a.getAtIndex(FLOAT, ak + aRowStride));
             c10 = x.fma(b0v, c10);
             c11 = x.fma(b1v, c11);
             c12 = x.fma(b2v, c12);
             c13 = x.fma(b3v, c13);
+            x = FloatVector.broadcast(S, a.getAtIndex(FLOAT, ak + 2 * aRowStride));
+            c20 = x.fma(b0v, c20);
+            c21 = x.fma(b1v, c21);
+            c22 = x.fma(b2v, c22);
+            c23 = x.fma(b3v, c23);
+            x = FloatVector.broadcast(S, a.getAtIndex(FLOAT, ak + 3 * aRowStride));
+            c30 = x.fma(b0v, c30);
+            c31 = x.fma(b1v, c31);
+            c32 = x.fma(b2v, c32);
+            c33 = x.fma(b3v, c33);
+            x = FloatVector.broadcast(S, a.getAtIndex(FLOAT, ak + 4 * aRowStride));
+            c40 = x.fma(b0v, c40);
+            c41 = x.fma(b1v, c41);
+            c42 = x.fma(b2v, c42);
+            c43 = x.fma(b3v, c43);
+            x = FloatVector.broadcast(S, a.getAtIndex(FLOAT, ak + 5 * aRowStride));
+            c50 = x.fma(b0v, c50);
+            c51 = x.fma(b1v, c51);
+            c52 = x.fma(b2v, c52);
+            c53 = x.fma(b3v, c53);
         }
-        // C += the tile; written out too: a call that took the sums as arguments would box them
-        long r0 = 4 * c0, r1 = r0 + 4 * ldc;
+        // C += the tile, row by row (byte offsets r0..r5)
+        long r0 = 4 * c0, r1 = r0 + 4 * ldc, r2 = r1 + 4 * ldc, r3 = r2 + 4 * ldc, r4 = r3 + 4 * ldc, r5 = r4 + 4 * ldc;
         FloatVector.fromMemorySegment(S, c, r0, ORDER).add(c00).intoMemorySegment(c, r0, ORDER);
         FloatVector.fromMemorySegment(S, c, r0 + 4 * W, ORDER).add(c01).intoMemorySegment(c, r0 + 4 * W, ORDER);
         FloatVector.fromMemorySegment(S, c, r0 + 8 * W, ORDER).add(c02).intoMemorySegment(c, r0 + 8 * W, ORDER);
@@ -208,9 +242,55 @@ public final class VectorMatmul implements Matmul {
         FloatVector.fromMemorySegment(S, c, r1 + 4 * W, ORDER).add(c11).intoMemorySegment(c, r1 + 4 * W, ORDER);
         FloatVector.fromMemorySegment(S, c, r1 + 8 * W, ORDER).add(c12).intoMemorySegment(c, r1 + 8 * W, ORDER);
         FloatVector.fromMemorySegment(S, c, r1 + 12 * W, ORDER).add(c13).intoMemorySegment(c, r1 + 12 * W, ORDER);
+        FloatVector.fromMemorySegment(S, c, r2, ORDER).add(c20).intoMemorySegment(c, r2, ORDER);
+        FloatVector.fromMemorySegment(S, c, r2 + 4 * W, ORDER).add(c21).intoMemorySegment(c, r2 + 4 * W, ORDER);
+        FloatVector.fromMemorySegment(S, c, r2 + 8 * W, ORDER).add(c22).intoMemorySegment(c, r2 + 8 * W, ORDER);
+        FloatVector.fromMemorySegment(S, c, r2 + 12 * W, ORDER).add(c23).intoMemorySegment(c, r2 + 12 * W, ORDER);
+        FloatVector.fromMemorySegment(S, c, r3, ORDER).add(c30).intoMemorySegment(c, r3, ORDER);
+        FloatVector.fromMemorySegment(S, c, r3 + 4 * W, ORDER).add(c31).intoMemorySegment(c, r3 + 4 * W, ORDER);
+        FloatVector.fromMemorySegment(S, c, r3 + 8 * W, ORDER).add(c32).intoMemorySegment(c, r3 + 8 * W, ORDER);
+        FloatVector.fromMemorySegment(S, c, r3 + 12 * W, ORDER).add(c33).intoMemorySegment(c, r3 + 12 * W, ORDER);
+        FloatVector.fromMemorySegment(S, c, r4, ORDER).add(c40).intoMemorySegment(c, r4, ORDER);
+        FloatVector.fromMemorySegment(S, c, r4 + 4 * W, ORDER).add(c41).intoMemorySegment(c, r4 + 4 * W, ORDER);
+        FloatVector.fromMemorySegment(S, c, r4 + 8 * W, ORDER).add(c42).intoMemorySegment(c, r4 + 8 * W, ORDER);
+        FloatVector.fromMemorySegment(S, c, r4 + 12 * W, ORDER).add(c43).intoMemorySegment(c, r4 + 12 * W, ORDER);
+        FloatVector.fromMemorySegment(S, c, r5, ORDER).add(c50).intoMemorySegment(c, r5, ORDER);
+        FloatVector.fromMemorySegment(S, c, r5 + 4 * W, ORDER).add(c51).intoMemorySegment(c, r5 + 4 * W, ORDER);
+        FloatVector.fromMemorySegment(S, c, r5 + 8 * W, ORDER).add(c52).intoMemorySegment(c, r5 + 8 * W, ORDER);
+        FloatVector.fromMemorySegment(S, c, r5 + 12 * W, ORDER).add(c53).intoMemorySegment(c, r5 + 12 * W, ORDER);
     }
 
-    /** One row, one vector: the edges the 4 x 4 tile does not cover. */
+    /** One row of 4 vectors: the last M % MR rows of a panel (4 sums in flight, so still not latency-bound). */
+    private static void rowTile(
+            MemorySegment c,
+            long c0,
+            MemorySegment a,
+            long a0,
+            long aColStride,
+            MemorySegment b,
+            long b0,
+            long ldb,
+            int kb) {
+        var c0v = FloatVector.zero(S);
+        var c1v = FloatVector.zero(S);
+        var c2v = FloatVector.zero(S);
+        var c3v = FloatVector.zero(S);
+        for (int k = 0; k < kb; k++) {
+            long row = 4 * (b0 + k * ldb);
+            var x = FloatVector.broadcast(S, a.getAtIndex(FLOAT, a0 + k * aColStride));
+            c0v = x.fma(FloatVector.fromMemorySegment(S, b, row, ORDER), c0v);
+            c1v = x.fma(FloatVector.fromMemorySegment(S, b, row + 4 * W, ORDER), c1v);
+            c2v = x.fma(FloatVector.fromMemorySegment(S, b, row + 8 * W, ORDER), c2v);
+            c3v = x.fma(FloatVector.fromMemorySegment(S, b, row + 12 * W, ORDER), c3v);
+        }
+        long r = 4 * c0;
+        FloatVector.fromMemorySegment(S, c, r, ORDER).add(c0v).intoMemorySegment(c, r, ORDER);
+        FloatVector.fromMemorySegment(S, c, r + 4 * W, ORDER).add(c1v).intoMemorySegment(c, r + 4 * W, ORDER);
+        FloatVector.fromMemorySegment(S, c, r + 8 * W, ORDER).add(c2v).intoMemorySegment(c, r + 8 * W, ORDER);
+        FloatVector.fromMemorySegment(S, c, r + 12 * W, ORDER).add(c3v).intoMemorySegment(c, r + 12 * W, ORDER);
+    }
+
+    /** One row, one vector: the last N % NR columns. */
     private static void rowVector(
             MemorySegment c,
             long c0,
