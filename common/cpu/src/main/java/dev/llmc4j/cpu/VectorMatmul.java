@@ -17,8 +17,8 @@ import jdk.incubator.vector.VectorSpecies;
  *   dweight  dweight (OC, C) += doutᵀ (OC, BT) · inp (BT, C)   M=OC  N=C   K=BT
  * </pre>
  *
- * The micro-kernel keeps a tile of 6 rows x 4 vectors of C in 24 registers: each step over k loads 4 vectors of
- * B and broadcasts 6 scalars of A to feed 24 independent FMAs. Cache blocking keeps the B panel it sweeps in L1
+ * The micro-kernel keeps a tile of 2 rows x 4 vectors of C in 8 registers: each step over k loads 4 vectors of
+ * B and broadcasts 2 scalars of A to feed 8 independent FMAs. Cache blocking keeps the B panel it sweeps in L1
  * (KB x 4 vectors) and the A block in L2; the threads of {@link Parallel} each own a contiguous range of the
  * output, so no two write the same floats. Shapes that are not multiples of the tile finish with narrower tiles
  * and scalar loops.
@@ -27,7 +27,7 @@ public final class VectorMatmul implements Matmul {
 
     private static final VectorSpecies<Float> S = VectorMath.SPECIES; // species and lanes: short, as MR and NR
     private static final int W = S.length();
-    private static final int MR = 6; // rows of the register tile
+    private static final int MR = 2; // rows of the register tile
     private static final int NR = 4 * W; // columns of the register tile (4 vectors)
     private static final int KB = 256; // k per block: the KB x NR panel of B (64 KiB at 512 bits) stays near, in L1-L2
     private static final int MB = 96; // rows of A per block (a multiple of MR), kept in L2
@@ -153,11 +153,13 @@ public final class VectorMatmul implements Matmul {
     }
 
     /**
-     * The micro-kernel: a 6 x 4-vector tile of C (at c0, row stride ldc) += A (6 rows from a0) · B panel (from b0).
-     * 24 sums stay in registers (of AVX-512's 32): each step over k loads 4 vectors of B and broadcasts 6 scalars
-     * of A to feed 24 independent FMAs, so loads (10) stay well below FMAs and the FMA units, not the loads, set the
-     * pace. Loads and stores are written out (byte offsets), not called: C2 inlines the whole method only while it
-     * stays under its node budget, and a helper that took the sums as arguments would box all 24 vectors.
+     * The micro-kernel: a 2 x 4-vector tile of C (at c0, row stride ldc) += A (2 rows from a0) · B panel (from b0).
+     * Loads and stores are written out (byte offsets) so that they inline and the 8 sums stay in registers (a
+     * helper that took the sums as arguments pushes C2 past its inlining budget and boxes every vector). Why not a
+     * larger tile: 4 x 4 and 6 x 4 run 1.6-2.3x faster once C2 compiles them, but HotSpot compiles every method
+     * with C1 first, and C1 gives up on them ("out of virtual registers", for the on-stack-replacement version at
+     * least); with C2 busy the method then stays in C1's limited-profile code, every vector an object, for
+     * minutes (measured: a test JVM's d12 step went from seconds to 177 s). 2 x 4 compiles at every tier.
      */
     private static void kernel(
             MemorySegment c,
@@ -179,61 +181,26 @@ public final class VectorMatmul implements Matmul {
         var c11 = FloatVector.zero(S);
         var c12 = FloatVector.zero(S);
         var c13 = FloatVector.zero(S);
-        var c20 = FloatVector.zero(S);
-        var c21 = FloatVector.zero(S);
-        var c22 = FloatVector.zero(S);
-        var c23 = FloatVector.zero(S);
-        var c30 = FloatVector.zero(S);
-        var c31 = FloatVector.zero(S);
-        var c32 = FloatVector.zero(S);
-        var c33 = FloatVector.zero(S);
-        var c40 = FloatVector.zero(S);
-        var c41 = FloatVector.zero(S);
-        var c42 = FloatVector.zero(S);
-        var c43 = FloatVector.zero(S);
-        var c50 = FloatVector.zero(S);
-        var c51 = FloatVector.zero(S);
-        var c52 = FloatVector.zero(S);
-        var c53 = FloatVector.zero(S);
+        long a1 = a0 + aRowStride;
         for (int k = 0; k < kb; k++) {
-            long row = 4 * (b0 + k * ldb), ak = a0 + k * aColStride;
+            long row = 4 * (b0 + k * ldb), ak = k * aColStride;
             var b0v = FloatVector.fromMemorySegment(S, b, row, ORDER);
             var b1v = FloatVector.fromMemorySegment(S, b, row + 4 * W, ORDER);
             var b2v = FloatVector.fromMemorySegment(S, b, row + 8 * W, ORDER);
             var b3v = FloatVector.fromMemorySegment(S, b, row + 12 * W, ORDER);
-            var x = FloatVector.broadcast(S, a.getAtIndex(FLOAT, ak));
+            var x = FloatVector.broadcast(S, a.getAtIndex(FLOAT, a0 + ak));
             c00 = x.fma(b0v, c00);
             c01 = x.fma(b1v, c01);
             c02 = x.fma(b2v, c02);
             c03 = x.fma(b3v, c03);
-            x = FloatVector.broadcast(S, a.getAtIndex(FLOAT, ak + aRowStride));
+            x = FloatVector.broadcast(S, a.getAtIndex(FLOAT, a1 + ak));
             c10 = x.fma(b0v, c10);
             c11 = x.fma(b1v, c11);
             c12 = x.fma(b2v, c12);
             c13 = x.fma(b3v, c13);
-            x = FloatVector.broadcast(S, a.getAtIndex(FLOAT, ak + 2 * aRowStride));
-            c20 = x.fma(b0v, c20);
-            c21 = x.fma(b1v, c21);
-            c22 = x.fma(b2v, c22);
-            c23 = x.fma(b3v, c23);
-            x = FloatVector.broadcast(S, a.getAtIndex(FLOAT, ak + 3 * aRowStride));
-            c30 = x.fma(b0v, c30);
-            c31 = x.fma(b1v, c31);
-            c32 = x.fma(b2v, c32);
-            c33 = x.fma(b3v, c33);
-            x = FloatVector.broadcast(S, a.getAtIndex(FLOAT, ak + 4 * aRowStride));
-            c40 = x.fma(b0v, c40);
-            c41 = x.fma(b1v, c41);
-            c42 = x.fma(b2v, c42);
-            c43 = x.fma(b3v, c43);
-            x = FloatVector.broadcast(S, a.getAtIndex(FLOAT, ak + 5 * aRowStride));
-            c50 = x.fma(b0v, c50);
-            c51 = x.fma(b1v, c51);
-            c52 = x.fma(b2v, c52);
-            c53 = x.fma(b3v, c53);
         }
-        // C += the tile, row by row (byte offsets r0..r5)
-        long r0 = 4 * c0, r1 = r0 + 4 * ldc, r2 = r1 + 4 * ldc, r3 = r2 + 4 * ldc, r4 = r3 + 4 * ldc, r5 = r4 + 4 * ldc;
+        // C += the tile; written out too: a call that took the sums as arguments would box them
+        long r0 = 4 * c0, r1 = r0 + 4 * ldc;
         FloatVector.fromMemorySegment(S, c, r0, ORDER).add(c00).intoMemorySegment(c, r0, ORDER);
         FloatVector.fromMemorySegment(S, c, r0 + 4 * W, ORDER).add(c01).intoMemorySegment(c, r0 + 4 * W, ORDER);
         FloatVector.fromMemorySegment(S, c, r0 + 8 * W, ORDER).add(c02).intoMemorySegment(c, r0 + 8 * W, ORDER);
@@ -242,22 +209,6 @@ public final class VectorMatmul implements Matmul {
         FloatVector.fromMemorySegment(S, c, r1 + 4 * W, ORDER).add(c11).intoMemorySegment(c, r1 + 4 * W, ORDER);
         FloatVector.fromMemorySegment(S, c, r1 + 8 * W, ORDER).add(c12).intoMemorySegment(c, r1 + 8 * W, ORDER);
         FloatVector.fromMemorySegment(S, c, r1 + 12 * W, ORDER).add(c13).intoMemorySegment(c, r1 + 12 * W, ORDER);
-        FloatVector.fromMemorySegment(S, c, r2, ORDER).add(c20).intoMemorySegment(c, r2, ORDER);
-        FloatVector.fromMemorySegment(S, c, r2 + 4 * W, ORDER).add(c21).intoMemorySegment(c, r2 + 4 * W, ORDER);
-        FloatVector.fromMemorySegment(S, c, r2 + 8 * W, ORDER).add(c22).intoMemorySegment(c, r2 + 8 * W, ORDER);
-        FloatVector.fromMemorySegment(S, c, r2 + 12 * W, ORDER).add(c23).intoMemorySegment(c, r2 + 12 * W, ORDER);
-        FloatVector.fromMemorySegment(S, c, r3, ORDER).add(c30).intoMemorySegment(c, r3, ORDER);
-        FloatVector.fromMemorySegment(S, c, r3 + 4 * W, ORDER).add(c31).intoMemorySegment(c, r3 + 4 * W, ORDER);
-        FloatVector.fromMemorySegment(S, c, r3 + 8 * W, ORDER).add(c32).intoMemorySegment(c, r3 + 8 * W, ORDER);
-        FloatVector.fromMemorySegment(S, c, r3 + 12 * W, ORDER).add(c33).intoMemorySegment(c, r3 + 12 * W, ORDER);
-        FloatVector.fromMemorySegment(S, c, r4, ORDER).add(c40).intoMemorySegment(c, r4, ORDER);
-        FloatVector.fromMemorySegment(S, c, r4 + 4 * W, ORDER).add(c41).intoMemorySegment(c, r4 + 4 * W, ORDER);
-        FloatVector.fromMemorySegment(S, c, r4 + 8 * W, ORDER).add(c42).intoMemorySegment(c, r4 + 8 * W, ORDER);
-        FloatVector.fromMemorySegment(S, c, r4 + 12 * W, ORDER).add(c43).intoMemorySegment(c, r4 + 12 * W, ORDER);
-        FloatVector.fromMemorySegment(S, c, r5, ORDER).add(c50).intoMemorySegment(c, r5, ORDER);
-        FloatVector.fromMemorySegment(S, c, r5 + 4 * W, ORDER).add(c51).intoMemorySegment(c, r5 + 4 * W, ORDER);
-        FloatVector.fromMemorySegment(S, c, r5 + 8 * W, ORDER).add(c52).intoMemorySegment(c, r5 + 8 * W, ORDER);
-        FloatVector.fromMemorySegment(S, c, r5 + 12 * W, ORDER).add(c53).intoMemorySegment(c, r5 + 12 * W, ORDER);
     }
 
     /** One row of 4 vectors: the last M % MR rows of a panel (4 sums in flight, so still not latency-bound). */

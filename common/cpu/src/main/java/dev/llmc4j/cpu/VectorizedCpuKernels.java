@@ -204,7 +204,7 @@ public class VectorizedCpuKernels implements CpuKernels {
         });
     }
 
-    /** Queries per block of the attention GEMMs: a multiple of the micro-kernel's 6 rows and 4-vector columns. */
+    /** Queries per block of the attention GEMMs: a multiple of the micro-kernel's 2 rows and 4-vector columns. */
     private static final int QUERY_BLOCK = 192;
 
     /**

@@ -40,7 +40,7 @@ public class MatmulTest {
         "256,768,20",
         "263,257,67",
         "7,1031,130",
-        "300,70,521" // several k blocks (256), leftover rows of the 6-row tile
+        "300,70,521" // several k blocks (256), a leftover row of the 2-row tile
     })
     void vectorEqualsBaseline(int BT, int C, int OC) {
         try (var arena = Arena.ofShared()) {
