@@ -138,6 +138,28 @@ final class AblatedKernels implements GPT2Kernels {
         accumulate(dinp, dout, (long) B * T * C);
     }
 
+    /** The fused kernel only while neither of its two pieces is removed; else the two ablated layers in turn. */
+    @Override
+    public void residualLayernormForward(
+            MemorySegment residual,
+            MemorySegment out,
+            MemorySegment mean,
+            MemorySegment rstd,
+            MemorySegment a,
+            MemorySegment b,
+            MemorySegment weight,
+            MemorySegment bias,
+            int B,
+            int T,
+            int C) {
+        if (ablation != Ablation.NO_RESIDUAL && ablation != Ablation.NO_LAYERNORM) {
+            base.residualLayernormForward(residual, out, mean, rstd, a, b, weight, bias, B, T, C);
+            return;
+        }
+        residualForward(residual, a, b, (long) B * T * C);
+        layernormForward(out, mean, rstd, residual, weight, bias, B, T, C);
+    }
+
     @Override
     public void residualForward(MemorySegment out, MemorySegment a, MemorySegment b, long N) {
         if (ablation != Ablation.NO_RESIDUAL) {
