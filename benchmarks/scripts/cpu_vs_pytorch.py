@@ -167,34 +167,13 @@ for command, flops in (("step", step_flops), ("forward", forward_flops)):
 
 
 def write_chart(path):
-    """A bar chart of this run's medians (ours vs PyTorch, step and forward) as a small standalone SVG."""
-    width, height, left, bottom, top = 560, 300, 70, 50, 50
-    longest = max(max(pair) for pair in medians.values())
-    scale = (height - top - bottom) / longest
-    bars, x = [], left + 30
-    for command, (o, p) in medians.items():
-        for label, value, color in (("ours", o, "#1f77b4"), ("PyTorch", p, "#d62728")):
-            h = value * scale
-            y = height - bottom - h
-            bars.append(f'<rect x="{x}" y="{y:.1f}" width="70" height="{h:.1f}" fill="{color}"/>'
-                        f'<text x="{x + 35}" y="{y - 6:.1f}" text-anchor="middle">{value:,.0f} ms</text>'
-                        f'<text x="{x + 35}" y="{height - bottom + 18}" text-anchor="middle">{label}</text>')
-            x += 80
-        bars.append(f'<text x="{x - 120}" y="{height - bottom + 38}" text-anchor="middle" font-weight="bold">'
-                    f'{command} (ours/PyTorch {o / p:.2f})</text>')
-        x += 60
+    """A bar chart of this run's medians (ours vs PyTorch, step and forward), drawn by JFreeChart
+    (dev.llmc4j.bench.ComparisonChart in the benchmarks jar) as SVG."""
     family = "Llama 3" if is_llama else "GPT-2"
     title = f"{family} {model_name}, B={B}, T={T}, {threads} threads: median ms (lower is better)"
-    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
-           f'font-size="12"><rect width="100%" height="100%" fill="white"/>'
-           f'<text x="{left}" y="24" font-size="14" font-weight="bold">{title}</text>'
-           f'<line x1="{left}" y1="{height - bottom}" x2="{width - 20}" y2="{height - bottom}" stroke="black"/>'
-           + "".join(bars) + "</svg>\n")
-    temporary = path + ".tmp"
-    with open(temporary, "w") as f:
-        f.write(svg)
-    os.replace(temporary, path)
-    print(f"chart: {path}")
+    groups = [f"{command}={o:.1f},{p:.1f}" for command, (o, p) in medians.items()]
+    chart = java[:-1] + ["dev.llmc4j.bench.ComparisonChart", path, title] + groups
+    subprocess.run(chart, check=True, env=java_environment)
 
 
 if os.environ.get("BENCH_SVG"):

@@ -250,4 +250,10 @@ public final class StepBench {
         gpt2.forward(inputs, targets, B, T);
         return gpt2.numActivations();
     }
+
+    /** The same for the GPT-2 this bench was built with (the speed ladder's rungs are GPT-2 only). */
+    long activationFloats() {
+        if (model instanceof GPT2 gpt2) return activationFloats(gpt2);
+        throw new IllegalStateException("activation floats: GPT-2 only, found " + modelName);
+    }
 }
