@@ -32,8 +32,7 @@ import java.util.function.IntUnaryOperator;
 public final class GenerationBench {
     private GenerationBench() {}
 
-    static final Llama3Config LLAMA3 =
-            new Llama3Config(1024, 32768, 4, 8, 2, 512, 1.3f, 256, 1e-5f, 500000f, false, 3, 1);
+    static final Llama3Config LLAMA3 = Llama3Descriptor.BENCHMARK_SHAPE;
 
     /** One model at one precision: runs a round of greedy generation and reports the seconds per new token. */
     interface Generator {

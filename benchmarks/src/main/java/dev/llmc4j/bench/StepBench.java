@@ -4,39 +4,75 @@ import dev.llmc4j.cpu.CpuKernels;
 import dev.llmc4j.cpu.Parallel;
 import dev.llmc4j.gpt2.GPT2;
 import dev.llmc4j.gpt2.GPT2Kernels;
+import dev.llmc4j.llama3.Llama3;
+import dev.llmc4j.llama3.Llama3Config;
+import dev.llmc4j.llama3.Llama3Kernels;
 import dev.llmc4j.model.GPT2Config;
+import dev.llmc4j.train.CpuTrainableModel;
+import dev.llmc4j.util.LlmcException;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.util.Arrays;
+import java.util.Locale;
 import java.util.Random;
 
 /**
- * Times GPT-2 training steps (forward, backward, AdamW) on random tokens from llm.c's random init.
+ * Times training steps (forward, backward, AdamW) of GPT-2 or Llama 3 on random tokens from a random init.
  *
  * <pre>
  *   StepBench MODEL B T [STEPS [WARMUP [RECOMPUTE]]]   e.g. d12 4 64 10 3 0: prints each step and the medians
  *   StepBench --serve MODEL B T [RECOMPUTE]            one line per command on stdin: "step" or "forward" runs
  *                                                      one and prints its ms, "peak" a short round of the fp32
- *                                                      FMA peak (GFLOP/s), "quit" ends (bench/cpu_vs_pytorch.py)
+ *                                                      FMA peak (GFLOP/s), "config" the Llama 3 shape as
+ *                                                      key=value fields, "quit" ends (scripts/cpu_vs_pytorch.py)
  * </pre>
  *
- * The machine's fp32 FMA peak and read bandwidth, to quote a step against: {@link MachineLimits}.
+ * MODEL is a GPT-2 depth (d6, d12, ... or gpt2:d12; llm.c's init) or a Llama 3 shape ({@link Llama3Descriptor}:
+ * llama3, llama3:L4,C512,NH8,NKV2,V32768, llama3:3.2-1B; the reference's seeded init). RECOMPUTE is GPT-2's
+ * activation recomputation (llm.c's -r). The machine's fp32 FMA peak and read bandwidth, to quote a step against:
+ * {@link MachineLimits}.
  */
 public final class StepBench {
-    private final GPT2 model;
+    private final CpuTrainableModel model;
+    private final String modelName;
     private final int B, T;
     private final int[] inputs, targets;
     private int step;
 
     StepBench(String descriptor, int B, int T, int recompute) {
-        var config = GPT2Config.fromDescriptor(descriptor);
-        var kernels = GPT2Kernels.of(CpuKernels.Choice.parse(System.getProperty("llmc.kernels", "vectorized")));
-        this.model = GPT2.randomInit(config, kernels).recompute(recompute);
+        var choice = CpuKernels.Choice.parse(System.getProperty("llmc.kernels", "vectorized"));
+        if (Llama3Descriptor.matches(descriptor)) {
+            var config = Llama3Descriptor.parse(descriptor);
+            if (recompute != 0)
+                throw new LlmcException(
+                        "recompute: only GPT-2 recomputes activations, found " + recompute + " for " + descriptor);
+            if (T > config.maxSeqLen())
+                throw new LlmcException("T: expected at most the model's maxT " + config.maxSeqLen() + ", found " + T
+                        + " (add MAXT" + T + " to the descriptor)");
+            this.model = Llama3.randomInit(config, 42, Llama3Kernels.of(choice));
+            this.modelName = "Llama 3 " + descriptor;
+        } else {
+            var config = GPT2Config.fromDescriptor(descriptor);
+            this.model = GPT2.randomInit(config, GPT2Kernels.of(choice)).recompute(recompute);
+            this.modelName = "GPT-2 " + descriptor;
+        }
         this.B = B;
         this.T = T;
         var random = new Random(1234);
-        this.inputs = random.ints(B * T, 0, config.vocabSize()).toArray();
-        this.targets = random.ints(B * T, 0, config.vocabSize()).toArray();
+        this.inputs = random.ints(B * T, 0, model.vocabSize()).toArray();
+        this.targets = random.ints(B * T, 0, model.vocabSize()).toArray();
+    }
+
+    /** A random-init GPT-2 of {@code config} with the kernels -Dllmc.kernels names, and fixed random tokens. */
+    StepBench(GPT2Config config, int B, int T, int recompute) {
+        var kernels = GPT2Kernels.of(CpuKernels.Choice.parse(System.getProperty("llmc.kernels", "vectorized")));
+        this.model = GPT2.randomInit(config, kernels).recompute(recompute);
+        this.modelName = "GPT-2 L" + config.numLayers() + " C" + config.channels();
+        this.B = B;
+        this.T = T;
+        var random = new Random(1234);
+        this.inputs = random.ints(B * T, 0, model.vocabSize()).toArray();
+        this.targets = random.ints(B * T, 0, model.vocabSize()).toArray();
     }
 
     /** One training step; returns {forward, backward, update} in ms. */
@@ -45,9 +81,14 @@ public final class StepBench {
         model.forward(inputs, targets, B, T);
         long t1 = System.nanoTime();
         model.zeroGrad();
-        model.backward();
+        model.backward(1);
         long t2 = System.nanoTime();
-        model.update(1e-4f, 0.9f, 0.999f, 1e-8f, 0.0f, ++step);
+        // the CPU test rule (decay on every tensor, no clipping); with weight decay 0 the rule does not matter
+        switch (model) {
+            case GPT2 gpt2 -> gpt2.update(1e-4f, 0.9f, 0.999f, 1e-8f, 0.0f, ++step);
+            case Llama3 llama -> llama.update(1e-4f, 0.9f, 0.999f, 1e-8f, 0.0f, ++step);
+            default -> throw new IllegalStateException("no update rule for " + model.getClass());
+        }
         long t3 = System.nanoTime();
         return new double[] {(t1 - t0) / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6};
     }
@@ -58,6 +99,58 @@ public final class StepBench {
         return (System.nanoTime() - t0) / 1e6;
     }
 
+    /**
+     * Matmul flops of one forward, counted as benchmarks/scripts/cpu_vs_pytorch.py counts them: 2 per multiply-add
+     * over the matmul weights (GPT-2: the 12 L C^2 of the blocks and the lm head; Llama 3: q/k/v, the attention
+     * projection, SwiGLU's three matrices and the lm head; the embeddings are lookups), plus attention's two
+     * (T x T) products counted in full, as PyTorch computes them. A training step is 3x the forward.
+     */
+    double forwardFlops() {
+        double BT = (double) B * T;
+        return switch (model) {
+            case GPT2 gpt2 -> {
+                long L = gpt2.config.numLayers(), C = gpt2.config.channels(), Vp = gpt2.config.paddedVocabSize();
+                yield 2.0 * BT * (12 * L * C * C + Vp * C) + 4.0 * L * BT * T * C;
+            }
+            case Llama3 llama -> {
+                var c = llama.config;
+                yield 2.0 * BT * matmulWeights(c) + 4.0 * c.numLayers() * BT * T * c.channels();
+            }
+            default -> throw new IllegalStateException("no flop count for " + model.getClass());
+        };
+    }
+
+    /** N of a Llama 3: the weights a token's forward multiplies, L (qkv rows C + C^2 + 3 H C) + V C. */
+    static long matmulWeights(Llama3Config c) {
+        long C = c.channels(), H = c.ffnHidden();
+        return c.numLayers() * (c.qkvRows() * C + C * C + 3 * H * C) + (long) c.vocabSize() * C;
+    }
+
+    /**
+     * The Llama 3 shape as key=value fields, for the PyTorch side to build the same model (H, N: for it to check
+     * its own sizing against ours).
+     */
+    String describeConfig() {
+        if (!(model instanceof Llama3 llama)) throw new LlmcException("config: only a Llama 3 model has one here");
+        var c = llama.config;
+        return String.format(
+                Locale.ROOT,
+                "maxT=%d V=%d L=%d NH=%d NKV=%d C=%d ffn=%s multipleOf=%d eps=%s theta=%s scaledRope=%b H=%d N=%d",
+                c.maxSeqLen(),
+                c.vocabSize(),
+                c.numLayers(),
+                c.numHeads(),
+                c.numKvHeads(),
+                c.channels(),
+                Float.toString(c.ffnDimMultiplier()),
+                c.multipleOf(),
+                Float.toString(c.normEps()),
+                Float.toString(c.ropeTheta()),
+                c.useScaledRope(),
+                c.ffnHidden(),
+                matmulWeights(c));
+    }
+
     static double median(double[] values) {
         double[] sorted = values.clone();
         Arrays.sort(sorted);
@@ -66,7 +159,16 @@ public final class StepBench {
     }
 
     public static void main(String[] args) throws Exception {
-        if (args.length >= 1 && args[0].equals("--serve")) {
+        try {
+            run(args);
+        } catch (LlmcException | NumberFormatException e) {
+            System.err.println("StepBench: " + e.getMessage());
+            System.exit(2);
+        }
+    }
+
+    private static void run(String[] args) throws Exception {
+        if (args.length >= 4 && args[0].equals("--serve")) {
             var bench = new StepBench(
                     args[1],
                     Integer.parseInt(args[2]),
@@ -75,13 +177,15 @@ public final class StepBench {
             System.out.println("ready");
             var in = new BufferedReader(new InputStreamReader(System.in));
             for (String line; (line = in.readLine()) != null && !line.equals("quit"); ) {
-                double ms = switch (line.trim()) {
-                    case "step" -> Arrays.stream(bench.trainStep()).sum();
-                    case "forward" -> bench.forwardOnly();
-                    case "peak" -> MachineLimits.fmaPeakRound(40);
+                String answer = switch (line.trim()) {
+                    case "step" ->
+                        String.valueOf(Arrays.stream(bench.trainStep()).sum());
+                    case "forward" -> String.valueOf(bench.forwardOnly());
+                    case "peak" -> String.valueOf(MachineLimits.fmaPeakRound(40));
+                    case "config" -> bench.describeConfig();
                     default -> throw new IllegalArgumentException("unknown command " + line);
                 };
-                System.out.println(ms);
+                System.out.println(answer);
             }
             return;
         }
@@ -95,16 +199,31 @@ public final class StepBench {
         int warmup = args.length > 4 ? Integer.parseInt(args[4]) : 3;
         int recompute = args.length > 5 ? Integer.parseInt(args[5]) : 0;
         var bench = new StepBench(args[0], B, T, recompute);
-        System.out.printf(
-                "GPT-2 %s B=%d T=%d recompute=%d threads=%d kernels=%s; activations %,d floats (%.1f MiB)%n",
-                args[0],
-                B,
-                T,
-                recompute,
-                Parallel.threads(),
-                bench.model.kernels().name(),
-                bench.activationFloats(),
-                bench.activationFloats() * 4 / 1048576.0);
+        switch (bench.model) {
+            case GPT2 gpt2 -> {
+                long activations = bench.activationFloats(gpt2);
+                System.out.printf(
+                        "%s B=%d T=%d recompute=%d threads=%d kernels=%s; activations %,d floats (%.1f MiB)%n",
+                        bench.modelName,
+                        B,
+                        T,
+                        recompute,
+                        Parallel.threads(),
+                        gpt2.kernels().name(),
+                        activations,
+                        activations * 4 / 1048576.0);
+            }
+            case Llama3 llama ->
+                System.out.printf(
+                        "%s B=%d T=%d threads=%d kernels=%s; %s%n",
+                        bench.modelName,
+                        B,
+                        T,
+                        Parallel.threads(),
+                        llama.kernels().name(),
+                        llama.config.describe());
+            default -> throw new IllegalStateException("unknown model " + bench.model.getClass());
+        }
         double[][] times = new double[3][steps];
         for (int s = 0; s < warmup + steps; s++) {
             double[] t = bench.trainStep();
@@ -118,19 +237,23 @@ public final class StepBench {
         System.out.printf(
                 "median of %d: forward %.1f ms  backward %.1f ms  update %.1f ms  step %.1f ms%n",
                 steps, median(times[0]), median(times[1]), median(times[2]), median(total));
-        // matmul flops as benchmarks/scripts/cpu_vs_pytorch.py counts them: 2 per multiply-add over the 12 L C^2
-        // weights and the lm head, plus attention's two (T x T) products; a training step is 3x the forward
-        var config = GPT2Config.fromDescriptor(args[0]);
-        long L = config.numLayers(), C = config.channels(), Vp = config.paddedVocabSize(), BT = (long) B * T;
-        double stepFlops = 3.0 * (2.0 * BT * (12 * L * C * C + Vp * C) + 4.0 * L * BT * T * C);
+        double stepFlops = 3.0 * bench.forwardFlops();
         double gflops = stepFlops / median(total) / 1e6, peak = MachineLimits.measureFmaPeak();
         System.out.printf(
-                "step: %.1f GFLOP, %.1f GFLOP/s, %.1f%% of the fp32 FMA peak measured after the steps (%.1f GFLOP/s)%n",
+                "step: %.1f GFLOP (6·N·tokens over the matmul weights + attention's T x T products), %.1f GFLOP/s,"
+                        + " %.1f%% of the fp32 FMA peak measured after the steps (%.1f GFLOP/s)%n",
                 stepFlops / 1e9, gflops, 100 * gflops / peak, peak);
     }
 
+    /** Floats allocated for GPT-2's activations (as many again for their gradients), after one forward. */
+    long activationFloats(GPT2 gpt2) {
+        gpt2.forward(inputs, targets, B, T);
+        return gpt2.numActivations();
+    }
+
+    /** The same for the GPT-2 this bench was built with (the speed ladder's rungs are GPT-2 only). */
     long activationFloats() {
-        model.forward(inputs, targets, B, T);
-        return model.numActivations();
+        if (model instanceof GPT2 gpt2) return activationFloats(gpt2);
+        throw new IllegalStateException("activation floats: GPT-2 only, found " + modelName);
     }
 }

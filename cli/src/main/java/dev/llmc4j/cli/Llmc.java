@@ -21,6 +21,7 @@ import picocli.CommandLine.Command;
             TrainCommand.class,
             SampleCommand.class,
             QuickstartCommand.class,
+            AblateCommand.class,
             ReportCommand.class,
             Llama3Command.class,
             EvalCommand.class,

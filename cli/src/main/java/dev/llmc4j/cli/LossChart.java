@@ -44,16 +44,21 @@ final class LossChart {
     /** Writes {@code file} (PNG) and, next to it, the same chart as SVG (file name with .svg), each atomically. */
     static void write(Path file, List<LossPoint> train, List<LossPoint> val, String title) {
         System.setProperty("java.awt.headless", "true");
-        JFreeChart chart = chart(train, val, title);
+        writePngAndSvg(file, chart(train, val, title), WIDTH, HEIGHT);
+    }
+
+    /** Any chart as {@code file} (PNG) and, next to it, as SVG (file name with .svg), each written atomically. */
+    static void writePngAndSvg(Path file, JFreeChart chart, int width, int height) {
+        System.setProperty("java.awt.headless", "true");
         var png = new ByteArrayOutputStream();
         try {
-            ChartUtils.writeChartAsPNG(png, chart, WIDTH, HEIGHT);
+            ChartUtils.writeChartAsPNG(png, chart, width, height);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
         AtomicFiles.write(file, png.toByteArray());
-        var svg = new SVGGraphics2D(WIDTH, HEIGHT);
-        chart.draw(svg, new Rectangle(0, 0, WIDTH, HEIGHT));
+        var svg = new SVGGraphics2D(width, height);
+        chart.draw(svg, new Rectangle(0, 0, width, height));
         String name = file.getFileName().toString().replaceFirst("\\.png$", "") + ".svg";
         AtomicFiles.write(file.resolveSibling(name), svg.getSVGDocument().getBytes(StandardCharsets.UTF_8));
     }

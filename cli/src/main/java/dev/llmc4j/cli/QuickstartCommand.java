@@ -11,8 +11,10 @@ import dev.llmc4j.sample.Sampler;
 import dev.llmc4j.tokenizer.GPT2Tokenizer;
 import dev.llmc4j.train.Trainer;
 import dev.llmc4j.train.TrainingConfig;
+import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -68,20 +70,28 @@ public final class QuickstartCommand implements Callable<Integer> {
     static final int LAYERS = 4, HEADS = 4, CHANNELS = 256, BATCH = 8, SEQ_LEN = 64, STEPS = 500;
     static final float LEARNING_RATE = 1e-3f;
 
+    /**
+     * Writes tinyshakespeare's GPT-2 token shards and tokenizer into {@code data} (from {@code input}, a local copy
+     * of the text, else downloaded), unless every {@code needed} file is there already.
+     */
+    static void prepareTinyShakespeare(Path input, Path data, PrintStream out, Path... needed) {
+        if (Arrays.stream(needed).allMatch(Files::exists)) {
+            out.println("already prepared in " + data);
+            return;
+        }
+        var bar = DataCommand.ProgressBar.forTerminal("downloading " + TinyShakespeare.FILE_NAME);
+        Path text = TinyShakespeare.locate(input, TinyShakespeare.defaultCacheDir(), bar);
+        bar.finish();
+        var written = DatasetBuilder.buildTinyShakespeare(DatasetBuilder.readUtf8(text), data);
+        out.printf("%,d train and %,d val tokens in %s%n", written.trainTokens(), written.valTokens(), data);
+    }
+
     @Override
     public Integer call() {
         var out = System.out;
         Path train = data.resolve("tiny_shakespeare_train.bin"), val = data.resolve("tiny_shakespeare_val.bin");
         out.println("== 1/3 data: tinyshakespeare, GPT-2 tokens");
-        if (Files.exists(train) && Files.exists(val) && Files.exists(data.resolve("gpt2_tokenizer.bin"))) {
-            out.println("already prepared in " + data);
-        } else {
-            var bar = DataCommand.ProgressBar.forTerminal("downloading " + TinyShakespeare.FILE_NAME);
-            Path text = TinyShakespeare.locate(input, TinyShakespeare.defaultCacheDir(), bar);
-            bar.finish();
-            var written = DatasetBuilder.buildTinyShakespeare(DatasetBuilder.readUtf8(text), data);
-            out.printf("%,d train and %,d val tokens in %s%n", written.trainTokens(), written.valTokens(), data);
-        }
+        prepareTinyShakespeare(input, data, out, train, val, data.resolve("gpt2_tokenizer.bin"));
 
         var gpt2Config = GPT2Config.of(LAYERS, HEADS, CHANNELS);
         out.printf(

@@ -596,12 +596,14 @@ public final class GPT2 implements CpuTrainableModel, Inspectable {
             k.attentionForward(
                     atty, layer(a.preatt, l, attention), layer(a.att, l, attention), qkv, B, T, NH, NH, C / NH);
             k.matmulForward(attproj, atty, layer(p.attprojw, l, (long) C * C), layer(p.attprojb, l, C), BT, C, C);
-            k.residualForward(residual2, residual, attproj, btc);
-            k.layernormForward(
+            // residual2 = residual + attproj and ln2 = layernorm(residual2), fused into one pass over each row
+            k.residualLayernormForward(
+                    residual2,
                     ln2,
                     layer(a.ln2Mean, l, bt),
                     layer(a.ln2Rstd, l, bt),
-                    residual2,
+                    residual,
+                    attproj,
                     layer(p.ln2w, l, C),
                     layer(p.ln2b, l, C),
                     B,

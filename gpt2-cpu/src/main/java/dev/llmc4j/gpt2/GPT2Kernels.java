@@ -50,6 +50,26 @@ public interface GPT2Kernels extends CpuKernels {
         GPT2.layernormForward(out, mean, rstd, inp, weight, bias, B, T, C);
     }
 
+    /**
+     * residual (B,T,C) = a + b, then out = layernorm(residual) as {@link #layernormForward}: the residual add and
+     * the next layernorm in one pass over each row (llm.c's fused residual forward), since both only stream memory.
+     */
+    default void residualLayernormForward(
+            MemorySegment residual,
+            MemorySegment out,
+            MemorySegment mean,
+            MemorySegment rstd,
+            MemorySegment a,
+            MemorySegment b,
+            MemorySegment weight,
+            MemorySegment bias,
+            int B,
+            int T,
+            int C) {
+        residualForward(residual, a, b, (long) B * T * C);
+        layernormForward(out, mean, rstd, residual, weight, bias, B, T, C);
+    }
+
     /** The forward's output again from its kept mean and rstd (recompute level 2), bit for bit. */
     default void layernormRecompute(
             MemorySegment out,

@@ -73,35 +73,74 @@ final class GPT2VectorizedKernels extends VectorizedCpuKernels implements GPT2Ke
             int T,
             int C) {
         Parallel.forRange((long) B * T, (start, end) -> {
+            for (long bt = start; bt < end; bt++) layernormRow(out, mean, rstd, inp, weight, bias, bt, C);
+        });
+    }
+
+    /** One pass per row: the row of residual = a + b is written, then normalised while it is still in L1. */
+    @Override
+    public void residualLayernormForward(
+            MemorySegment residual,
+            MemorySegment out,
+            MemorySegment mean,
+            MemorySegment rstd,
+            MemorySegment a,
+            MemorySegment b,
+            MemorySegment weight,
+            MemorySegment bias,
+            int B,
+            int T,
+            int C) {
+        Parallel.forRange((long) B * T, (start, end) -> {
             for (long bt = start; bt < end; bt++) {
                 long row = bt * C;
-                var sum = FloatVector.zero(SPECIES);
-                for (int i = 0; i < C; i += LANES)
-                    sum = sum.add(FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, inRow(i, C)));
-                float m = VectorMath.sum(sum) / C;
-                var variance = FloatVector.zero(SPECIES);
                 for (int i = 0; i < C; i += LANES) {
                     var mask = inRow(i, C);
-                    var shifted = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask)
-                            .sub(m, mask); // masked: the lanes past the row stay 0
-                    variance = shifted.fma(shifted, variance);
+                    FloatVector.fromMemorySegment(SPECIES, a, (row + i) * 4L, ORDER, mask)
+                            .add(FloatVector.fromMemorySegment(SPECIES, b, (row + i) * 4L, ORDER, mask))
+                            .intoMemorySegment(residual, (row + i) * 4L, ORDER, mask);
                 }
-                float s = (float) (1.0 / Math.sqrt(VectorMath.sum(variance) / C + GPT2.LAYERNORM_EPS));
-                for (int i = 0; i < C; i += LANES) {
-                    var mask = inRow(i, C);
-                    var normalized = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask)
-                            .sub(m)
-                            .mul(s);
-                    normalized
-                            .fma(
-                                    FloatVector.fromMemorySegment(SPECIES, weight, (i) * 4L, ORDER, mask),
-                                    FloatVector.fromMemorySegment(SPECIES, bias, (i) * 4L, ORDER, mask))
-                            .intoMemorySegment(out, (row + i) * 4L, ORDER, mask);
-                }
-                mean.setAtIndex(JAVA_FLOAT, bt, m);
-                rstd.setAtIndex(JAVA_FLOAT, bt, s);
+                layernormRow(out, mean, rstd, residual, weight, bias, bt, C);
             }
         });
+    }
+
+    /** Row bt of the layernorm: mean, then the variance about it (two passes, as the plain loop), then the output. */
+    private static void layernormRow(
+            MemorySegment out,
+            MemorySegment mean,
+            MemorySegment rstd,
+            MemorySegment inp,
+            MemorySegment weight,
+            MemorySegment bias,
+            long bt,
+            int C) {
+        long row = bt * C;
+        var sum = FloatVector.zero(SPECIES);
+        for (int i = 0; i < C; i += LANES)
+            sum = sum.add(FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, inRow(i, C)));
+        float m = VectorMath.sum(sum) / C;
+        var variance = FloatVector.zero(SPECIES);
+        for (int i = 0; i < C; i += LANES) {
+            var mask = inRow(i, C);
+            var shifted = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask)
+                    .sub(m, mask); // masked: the lanes past the row stay 0
+            variance = shifted.fma(shifted, variance);
+        }
+        float s = (float) (1.0 / Math.sqrt(VectorMath.sum(variance) / C + GPT2.LAYERNORM_EPS));
+        for (int i = 0; i < C; i += LANES) {
+            var mask = inRow(i, C);
+            var normalized = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask)
+                    .sub(m)
+                    .mul(s);
+            normalized
+                    .fma(
+                            FloatVector.fromMemorySegment(SPECIES, weight, (i) * 4L, ORDER, mask),
+                            FloatVector.fromMemorySegment(SPECIES, bias, (i) * 4L, ORDER, mask))
+                    .intoMemorySegment(out, (row + i) * 4L, ORDER, mask);
+        }
+        mean.setAtIndex(JAVA_FLOAT, bt, m);
+        rstd.setAtIndex(JAVA_FLOAT, bt, s);
     }
 
     /** The last loop of {@link #layernormForward} alone, from the kept mean and rstd: the same bits. */

@@ -59,6 +59,12 @@ class GPT2KernelsTest {
                     (k, b) -> k.layernormForward(b[0], b[1], b[2], b[3], b[4], b[5], B, T, C),
                     1e-6,
                     "layernorm forward");
+            var residual = random(arena, btc, random);
+            assertSameOutputs(
+                    new MemorySegment[] {residual, out, mean, rstd, inp, other, weight, bias},
+                    (k, b) -> k.residualLayernormForward(b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], B, T, C),
+                    1e-6,
+                    "fused residual + layernorm forward");
             GPT2.layernormForward(out, mean, rstd, inp, weight, bias, B, T, C);
             var dweight = random(arena, C, random);
             var dbias = random(arena, C, random);

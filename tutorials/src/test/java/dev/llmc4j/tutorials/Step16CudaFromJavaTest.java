@@ -2,6 +2,8 @@ package dev.llmc4j.tutorials;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -25,14 +27,19 @@ import dev.llmc4j.util.LlmcException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -117,6 +124,8 @@ class Step16CudaFromJavaTest {
                         realBase = real.getAtIndex(ADDRESS, 0).address();
                 for (int i = 0; i < args.length; i++) {
                     MemorySegment lessonSlot = lesson.getAtIndex(ADDRESS, i), realSlot = real.getAtIndex(ADDRESS, i);
+                    // a NULL in params[i] would crash the driver (and this JVM, reading it below)
+                    assertTrue(lessonSlot.address() != 0, "params[" + i + "] points somewhere");
                     // same place relative to the first value: the same 8-byte slots
                     assertEquals(realSlot.address() - realBase, lessonSlot.address() - lessonBase, "slot " + i);
                     assertEquals(0, lessonSlot.address() % 8, "slot " + i + " aligned");
@@ -205,6 +214,53 @@ class Step16CudaFromJavaTest {
         System.out.println("cuBLASLt call for the QKV matmul (B*T=16384, 768 -> 2304): " + qkv);
     }
 
+    /**
+     * ColumnMajorLinear.run is cuBLAS's definition, for all four op pairs: D(m x n) = op(A)(m x k) · op(B)(k x n),
+     * each matrix column-major (element (r, c) at c * ld + r), op = N as stored, T transposed; leading dimensions
+     * larger than the rows are skipped over.
+     */
+    @Test
+    void runIsCublasDefinitionForEveryOpPair() {
+        var random = new Random(161);
+        int m = 3, n = 4, k = 5;
+        double[][] opA = new double[m][k], opB = new double[k][n]; // the matrices the product uses
+        for (double[] row : opA) for (int c = 0; c < k; c++) row[c] = random.nextInt(9) - 4;
+        for (double[] row : opB) for (int c = 0; c < n; c++) row[c] = random.nextInt(9) - 4;
+        for (int opFirst : new int[] {ColumnMajorLinear.OP_N, ColumnMajorLinear.OP_T})
+            for (int opSecond : new int[] {ColumnMajorLinear.OP_N, ColumnMajorLinear.OP_T}) {
+                // stored: op N keeps A (m x k) as is; op T stores Aᵀ (k x m). Padded leading dimensions (+2).
+                int ldA = (opFirst == ColumnMajorLinear.OP_N ? m : k) + 2;
+                int ldB = (opSecond == ColumnMajorLinear.OP_N ? k : n) + 2;
+                float[] a = columnMajor(opFirst == ColumnMajorLinear.OP_N ? opA : transpose(opA), ldA);
+                float[] b = columnMajor(opSecond == ColumnMajorLinear.OP_N ? opB : transpose(opB), ldB);
+                var call = new ColumnMajorLinear.Call(opFirst, opSecond, m, n, k, ldA, ldB, m);
+                float[] d = ColumnMajorLinear.run(call, a, b, null);
+                for (int r = 0; r < m; r++)
+                    for (int c = 0; c < n; c++) {
+                        double expected = 0;
+                        for (int i = 0; i < k; i++) expected += opA[r][i] * opB[i][c];
+                        assertEquals(
+                                expected,
+                                d[c * m + r],
+                                0,
+                                "op " + opFirst + "," + opSecond + " D(" + r + "," + c + ")");
+                    }
+            }
+    }
+
+    static double[][] transpose(double[][] x) {
+        double[][] t = new double[x[0].length][x.length];
+        for (int r = 0; r < x.length; r++) for (int c = 0; c < x[0].length; c++) t[c][r] = x[r][c];
+        return t;
+    }
+
+    /** x (rows x cols) column-major with leading dimension ld >= rows: element (r, c) at c * ld + r. */
+    static float[] columnMajor(double[][] x, int ld) {
+        float[] out = new float[ld * x[0].length];
+        for (int r = 0; r < x.length; r++) for (int c = 0; c < x[0].length; c++) out[c * ld + r] = (float) x[r][c];
+        return out;
+    }
+
     static float[] floats(Random random, int n) {
         float[] a = new float[n];
         for (int i = 0; i < n; i++) a[i] = (float) random.nextGaussian();
@@ -250,6 +306,44 @@ class Step16CudaFromJavaTest {
                 image.length, hex(Arrays.copyOf(image, 4)));
     }
 
+    /** The checks the lesson makes on an image without nvcc: the magic's byte order, and a name found anywhere. */
+    @Test
+    void fatbinMagicAndKernelNames() {
+        byte[] magic = {0x50, (byte) 0xED, 0x55, (byte) 0xBA};
+        assertTrue(Fatbins.isFatbin(magic), "the 4 bytes alone");
+        assertTrue(Fatbins.isFatbin(Arrays.copyOf(magic, 64)));
+        assertTrue(!Fatbins.isFatbin(new byte[] {(byte) 0xBA, 0x55, (byte) 0xED, 0x50}), "big-endian: not a fatbin");
+        assertTrue(!Fatbins.isFatbin(Arrays.copyOf(magic, 3)), "too short to hold the magic");
+        assertTrue(!Fatbins.isFatbin(new byte[] {0x7f, 'E', 'L', 'F'}), "a bare ELF file (a cubin) is not a fatbin");
+
+        byte[] image = "\0\0vector_add\0gelu_forward_bf16".getBytes(StandardCharsets.US_ASCII);
+        assertTrue(Fatbins.mentions(image, "vector_add"), "in the middle");
+        assertTrue(Fatbins.mentions(image, "gelu_forward_bf16"), "at the very end");
+        assertTrue(Fatbins.mentions("vector_add".getBytes(StandardCharsets.US_ASCII), "vector_add"), "the whole image");
+        assertTrue(!Fatbins.mentions(image, "gelu_forward_bf16x"), "longer than what is left");
+        assertTrue(!Fatbins.mentions(image, "vector_sub"), "a different name of the same length");
+        assertTrue(!Fatbins.mentions(new byte[0], "vector_add"), "an empty image");
+    }
+
+    /** nvcc is looked for where gpt2-cuda/build-kernels.sh looks, in the same order; the first executable wins. */
+    @Test
+    void nvccIsFoundWhereTheBuildLooks(@TempDir Path dir) throws IOException {
+        assertEquals(
+                List.of(
+                        Path.of("/a/nvcc"),
+                        Path.of("/b/bin/nvcc"),
+                        Path.of("/opt/cuda/bin/nvcc"),
+                        Path.of("/usr/local/cuda/bin/nvcc")),
+                Fatbins.nvccPlaces("/a::/b/bin", "/opt/cuda"),
+                "PATH's entries (an empty one skipped), then $CUDA_HOME/bin, then /usr/local/cuda/bin");
+        assertEquals(List.of(Path.of("/usr/local/cuda/bin/nvcc")), Fatbins.nvccPlaces(null, " "), "neither set");
+        // findNvcc on this machine returns the first of those places that holds an executable nvcc
+        var first = Fatbins.nvccPlaces(System.getenv("PATH"), System.getenv("CUDA_HOME")).stream()
+                .filter(Files::isExecutable)
+                .findFirst();
+        assertEquals(first, Fatbins.findNvcc());
+    }
+
     /** vector_add.cu through nvcc: SASS for each compute capability, PTX for the last; skips without nvcc. */
     static byte[] compileVectorAdd(Path dir, int... computeCapabilities) throws IOException, InterruptedException {
         var nvcc = Fatbins.findNvcc();
@@ -290,6 +384,119 @@ class Step16CudaFromJavaTest {
      */
     @Test
     void vectorAddThroughAStandInDriver(@TempDir Path dir) throws Exception {
+        Path library = compileStandInDriver(dir);
+        TinyCuda cuda = TinyCuda.load(library.toString());
+        var live = StandIn.bind(library);
+        long[] before = live.held();
+        byte[] image = {0x50, (byte) 0xED, 0x55, (byte) 0xBA, 1, 0, 0x10, 0}; // the stand-in checks the magic only
+        var random = new Random(16);
+        for (int n : new int[] {1, 255, 256, 257, 1000}) { // ragged: the last block sticks out
+            float[] a = floats(random, n), b = floats(random, n);
+            float[] c = cuda.vectorAdd(image, a, b);
+            for (int i = 0; i < n; i++) assertEquals(a[i] + b[i], c[i], "n=" + n + " c[" + i + "]");
+        }
+        // every cuMemAlloc has its cuMemFree, the module is unloaded, the primary context released
+        assertArrayEquals(before, live.held(), "device allocations, modules, retained contexts still held");
+        // a CUresult comes back as an exception naming the call and the error
+        var e = assertThrows(
+                LlmcException.class, () -> cuda.vectorAdd(new byte[] {1, 2, 3, 4}, new float[] {1}, new float[] {2}));
+        assertEquals("cuModuleLoadData failed: CUDA_ERROR_INVALID_IMAGE", e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> cuda.vectorAdd(image, new float[0], new float[0]));
+        assertThrows(IllegalArgumentException.class, () -> cuda.vectorAdd(image, new float[2], new float[3]));
+        System.out.println("stand-in libcuda: vector_add for n = 1, 255, 256, 257, 1000 equal to a + b; a bad image: "
+                + e.getMessage());
+    }
+
+    /**
+     * Every driver call's CUresult is checked: the stand-in makes each call of vectorAdd fail in turn, and each
+     * failure must come back as an exception that names that call and the error (a CUresult the driver has no
+     * name for, as its number). A call whose result were ignored would run on with a half-made context, module or
+     * buffer; the last one, cuCtxSynchronize, is where a kernel's own fault (an illegal address) shows up.
+     */
+    @Test
+    void everyDriverCallIsChecked(@TempDir Path dir) throws Exception {
+        Path library = compileStandInDriver(dir);
+        var standIn = StandIn.bind(library);
+        standIn.failNext("cuInit", 3, 0);
+        var init = assertThrows(LlmcException.class, () -> TinyCuda.load(library.toString()));
+        assertEquals("cuInit failed: CUDA_ERROR_NOT_INITIALIZED", init.getMessage());
+
+        TinyCuda cuda = TinyCuda.load(library.toString());
+        byte[] image = {0x50, (byte) 0xED, 0x55, (byte) 0xBA};
+        float[] a = {1, 2, 3}, b = {4, 5, 6};
+        // in the order vectorAdd makes them; the error is one the real driver can return there
+        Object[][] failures = {
+            {"cuDeviceGet", 101, "CUresult 101"}, // CUDA_ERROR_INVALID_DEVICE: a code the stand-in cannot name
+            {"cuDevicePrimaryCtxRetain", 2, "CUDA_ERROR_OUT_OF_MEMORY"},
+            {"cuCtxSetCurrent", 201, "CUDA_ERROR_INVALID_CONTEXT"},
+            {"cuModuleLoadData", 200, "CUDA_ERROR_INVALID_IMAGE"},
+            {"cuModuleGetFunction", 500, "CUDA_ERROR_NOT_FOUND"},
+            {"cuMemAlloc_v2", 2, "CUDA_ERROR_OUT_OF_MEMORY"},
+            {"cuMemcpyHtoD_v2", 1, "CUDA_ERROR_INVALID_VALUE"}, // a's copy
+            {"cuMemcpyHtoD_v2", 1, "CUDA_ERROR_INVALID_VALUE", 1}, // b's: one call later
+            {"cuLaunchKernel", 1, "CUDA_ERROR_INVALID_VALUE"},
+            {"cuCtxSynchronize", 700, "CUDA_ERROR_ILLEGAL_ADDRESS"},
+            {"cuMemcpyDtoH_v2", 700, "CUDA_ERROR_ILLEGAL_ADDRESS"},
+            {"cuMemFree_v2", 1, "CUDA_ERROR_INVALID_VALUE"},
+            {"cuModuleUnload", 1, "CUDA_ERROR_INVALID_VALUE"},
+            {"cuDevicePrimaryCtxRelease_v2", 201, "CUDA_ERROR_INVALID_CONTEXT"},
+        };
+        String allocFailure = "";
+        for (Object[] failure : failures) {
+            String call = (String) failure[0];
+            standIn.failNext(call, (int) failure[1], failure.length > 3 ? (int) failure[3] : 0);
+            var e = assertThrows(LlmcException.class, () -> cuda.vectorAdd(image, a, b), call + " failed silently");
+            if (call.equals("cuMemAlloc_v2")) allocFailure = e.getMessage();
+            String callAsNamed = call.replaceFirst("_v2$", "");
+            assertTrue(
+                    e.getMessage().matches(Pattern.quote(callAsNamed) + "(_v2)?(\\(.*\\))? failed: " + failure[2]),
+                    call + ": " + e.getMessage());
+        }
+        assertArrayEquals(new float[] {5, 7, 9}, cuda.vectorAdd(image, a, b), "the driver works again");
+        System.out.printf(
+                "stand-in libcuda: vectorAdd's driver calls failing one at a time (%d cases) -> an exception naming the call, e.g. %s%n",
+                failures.length, allocFailure);
+
+        // a library that is not the driver: the first missing symbol is named
+        var notADriver = assertThrows(LlmcException.class, () -> TinyCuda.load("libc.so.6"));
+        assertEquals("the CUDA driver has no cuInit: it is too old, update it", notADriver.getMessage());
+    }
+
+    /** The stand-in's test hooks, which the real driver does not have; the same library TinyCuda loaded. */
+    record StandIn(MethodHandle failNext, MethodHandle live) {
+        @SuppressWarnings("restricted")
+        static StandIn bind(Path library) {
+            var lookup = SymbolLookup.libraryLookup(library, Arena.global()); // dlopen again: the same library
+            var linker = Linker.nativeLinker();
+            return new StandIn(
+                    linker.downcallHandle(
+                            lookup.find("fake_fail_next").orElseThrow(),
+                            FunctionDescriptor.ofVoid(ADDRESS, JAVA_INT, JAVA_INT)),
+                    linker.downcallHandle(
+                            lookup.find("fake_live").orElseThrow(), FunctionDescriptor.of(JAVA_LONG, JAVA_INT)));
+        }
+
+        /** The call named {@code call} after {@code skip} more that succeed returns {@code result}. */
+        void failNext(String call, int result, int skip) {
+            try (Arena arena = Arena.ofConfined()) {
+                failNext.invokeExact(arena.allocateFrom(call), result, skip);
+            } catch (Throwable t) {
+                throw new IllegalStateException(t);
+            }
+        }
+
+        /** Device allocations, loaded modules and retained primary contexts the stand-in still holds. */
+        long[] held() {
+            try {
+                return new long[] {(long) live.invokeExact(0), (long) live.invokeExact(1), (long) live.invokeExact(2)};
+            } catch (Throwable t) {
+                throw new IllegalStateException(t);
+            }
+        }
+    }
+
+    /** Builds src/test/c/step16/fake_libcuda.c into dir with the C compiler on PATH; skips the test without one. */
+    static Path compileStandInDriver(Path dir) throws IOException, InterruptedException {
         var compiler = Stream.of("cc", "gcc", "clang")
                 .flatMap(name -> Stream.of(
                                 System.getenv().getOrDefault("PATH", "").split(":"))
@@ -310,21 +517,7 @@ class Step16CudaFromJavaTest {
         String output = new String(process.getInputStream().readAllBytes());
         assertTrue(process.waitFor(60, TimeUnit.SECONDS), "cc timed out");
         assertEquals(0, process.exitValue(), String.join(" ", command) + "\n" + output);
-
-        TinyCuda cuda = TinyCuda.load(library.toString());
-        byte[] image = {0x50, (byte) 0xED, 0x55, (byte) 0xBA, 1, 0, 0x10, 0}; // the stand-in checks the magic only
-        var random = new Random(16);
-        for (int n : new int[] {1, 255, 256, 257, 1000}) { // ragged: the last block sticks out
-            float[] a = floats(random, n), b = floats(random, n);
-            float[] c = cuda.vectorAdd(image, a, b);
-            for (int i = 0; i < n; i++) assertEquals(a[i] + b[i], c[i], "n=" + n + " c[" + i + "]");
-        }
-        // a CUresult comes back as an exception naming the call and the error
-        var e = assertThrows(
-                LlmcException.class, () -> cuda.vectorAdd(new byte[] {1, 2, 3, 4}, new float[] {1}, new float[] {2}));
-        assertEquals("cuModuleLoadData failed: CUDA_ERROR_INVALID_IMAGE", e.getMessage());
-        System.out.println("stand-in libcuda: vector_add for n = 1, 255, 256, 257, 1000 equal to a + b; a bad image: "
-                + e.getMessage());
+        return library;
     }
 
     @Tag("gpu")

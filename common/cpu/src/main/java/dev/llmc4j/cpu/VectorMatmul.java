@@ -29,8 +29,8 @@ public final class VectorMatmul implements Matmul {
     private static final int W = S.length();
     private static final int MR = 2; // rows of the register tile
     private static final int NR = 4 * W; // columns of the register tile (4 vectors)
-    private static final int KB = 128; // k per block: a KB x NR panel of B is 32 KiB at 512 bits, in L1
-    private static final int MB = 64; // rows of A per block, kept in L2
+    private static final int KB = 256; // k per block: the KB x NR panel of B (64 KiB at 512 bits) stays near, in L1-L2
+    private static final int MB = 96; // rows of A per block (a multiple of MR), kept in L2
     private static final int NB = 256; // forward: columns (positions) per packed block of inpᵀ
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
@@ -77,23 +77,21 @@ public final class VectorMatmul implements Matmul {
             int C,
             int OC) {
         // dinp += dout · weight: threads split the columns (channels), so each reads only its half of weight
-        Parallel.forRange(C, NR, (nStart, nEnd) -> {
-            for (long m0 = 0; m0 < BT; m0 += 256) {
-                int mb = (int) Math.min(256, BT - m0);
-                gemm(
-                        dinp.asSlice((m0 * C + nStart) * Float.BYTES),
+        Parallel.forRange(
+                C,
+                NR,
+                (nStart, nEnd) -> gemm(
+                        dinp.asSlice(nStart * Float.BYTES),
                         C,
                         dout,
-                        m0 * OC,
+                        0,
                         OC,
                         1,
                         weight.asSlice(nStart * Float.BYTES),
                         C,
-                        mb,
+                        BT,
                         (int) (nEnd - nStart),
-                        OC);
-            }
-        });
+                        OC));
         // dweight += doutᵀ · inp and dbias += column sums of dout: threads split the outputs
         Parallel.forRange(OC, MR, (mStart, mEnd) -> {
             for (long m0 = mStart; m0 < mEnd; m0 += MB) {
@@ -135,9 +133,8 @@ public final class VectorMatmul implements Matmul {
                 int m = 0;
                 for (; m + MR <= M; m += MR)
                     kernel(c, m * ldc + n0, ldc, a, aK + m * aRowStride, aRowStride, aColStride, b, bPanel, ldb, kb);
-                for (; m < M; m++)
-                    for (int v = 0; v < NR; v += W)
-                        rowVector(c, m * ldc + n0 + v, a, aK + m * aRowStride, aColStride, b, bPanel + v, ldb, kb);
+                for (; m < M; m++) // the last M % MR rows: one row of 4 vectors at a time
+                rowTile(c, m * ldc + n0, a, aK + m * aRowStride, aColStride, b, bPanel, ldb, kb);
             }
             int n = nFull;
             for (; n + W <= N; n += W)
@@ -157,8 +154,12 @@ public final class VectorMatmul implements Matmul {
 
     /**
      * The micro-kernel: a 2 x 4-vector tile of C (at c0, row stride ldc) += A (2 rows from a0) · B panel (from b0).
-     * Loads and stores are written out (byte offsets) so that they inline and the 8 sums stay in registers; 2 rows
-     * (not 4) keep the method small enough for C1, which compiles it first, so that it reaches C2 at all.
+     * Loads and stores are written out (byte offsets) so that they inline and the 8 sums stay in registers (a
+     * helper that took the sums as arguments pushes C2 past its inlining budget and boxes every vector). Why not a
+     * larger tile: 4 x 4 and 6 x 4 run 1.6-2.3x faster once C2 compiles them, but HotSpot compiles every method
+     * with C1 first, and C1 gives up on them ("out of virtual registers", for the on-stack-replacement version at
+     * least); with C2 busy the method then stays in C1's limited-profile code, every vector an object, for
+     * minutes (measured: a test JVM's d12 step went from seconds to 177 s). 2 x 4 compiles at every tier.
      */
     private static void kernel(
             MemorySegment c,
@@ -210,7 +211,37 @@ public final class VectorMatmul implements Matmul {
         FloatVector.fromMemorySegment(S, c, r1 + 12 * W, ORDER).add(c13).intoMemorySegment(c, r1 + 12 * W, ORDER);
     }
 
-    /** One row, one vector: the edges the 4 x 4 tile does not cover. */
+    /** One row of 4 vectors: the last M % MR rows of a panel (4 sums in flight, so still not latency-bound). */
+    private static void rowTile(
+            MemorySegment c,
+            long c0,
+            MemorySegment a,
+            long a0,
+            long aColStride,
+            MemorySegment b,
+            long b0,
+            long ldb,
+            int kb) {
+        var c0v = FloatVector.zero(S);
+        var c1v = FloatVector.zero(S);
+        var c2v = FloatVector.zero(S);
+        var c3v = FloatVector.zero(S);
+        for (int k = 0; k < kb; k++) {
+            long row = 4 * (b0 + k * ldb);
+            var x = FloatVector.broadcast(S, a.getAtIndex(FLOAT, a0 + k * aColStride));
+            c0v = x.fma(FloatVector.fromMemorySegment(S, b, row, ORDER), c0v);
+            c1v = x.fma(FloatVector.fromMemorySegment(S, b, row + 4 * W, ORDER), c1v);
+            c2v = x.fma(FloatVector.fromMemorySegment(S, b, row + 8 * W, ORDER), c2v);
+            c3v = x.fma(FloatVector.fromMemorySegment(S, b, row + 12 * W, ORDER), c3v);
+        }
+        long r = 4 * c0;
+        FloatVector.fromMemorySegment(S, c, r, ORDER).add(c0v).intoMemorySegment(c, r, ORDER);
+        FloatVector.fromMemorySegment(S, c, r + 4 * W, ORDER).add(c1v).intoMemorySegment(c, r + 4 * W, ORDER);
+        FloatVector.fromMemorySegment(S, c, r + 8 * W, ORDER).add(c2v).intoMemorySegment(c, r + 8 * W, ORDER);
+        FloatVector.fromMemorySegment(S, c, r + 12 * W, ORDER).add(c3v).intoMemorySegment(c, r + 12 * W, ORDER);
+    }
+
+    /** One row, one vector: the last N % NR columns. */
     private static void rowVector(
             MemorySegment c,
             long c0,

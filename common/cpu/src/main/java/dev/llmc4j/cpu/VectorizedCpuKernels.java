@@ -138,32 +138,19 @@ public class VectorizedCpuKernels implements CpuKernels {
         });
     }
 
-    /** dot product of floats [x, x + n) and [y, y + n) of m (n small: a head). */
-    private static float dot(MemorySegment m, long x, long y, int n) {
-        var acc = FloatVector.zero(SPECIES);
-        for (int i = 0; i < n; i += LANES) {
-            var mask = SPECIES.indexInRange(i, n);
-            acc = FloatVector.fromMemorySegment(SPECIES, m, 4 * (x + i), ORDER, mask)
-                    .fma(FloatVector.fromMemorySegment(SPECIES, m, 4 * (y + i), ORDER, mask), acc);
-        }
-        return VectorMath.sum(acc);
-    }
-
-    /** floats [y, y + n) of dst += a * floats [x, x + n) of src. */
-    private static void axpy(MemorySegment dst, long y, float a, MemorySegment src, long x, int n) {
-        for (int i = 0; i < n; i += LANES) {
-            var mask = SPECIES.indexInRange(i, n);
-            var d = FloatVector.fromMemorySegment(SPECIES, dst, 4 * (y + i), ORDER, mask);
-            FloatVector.fromMemorySegment(SPECIES, src, 4 * (x + i), ORDER, mask)
-                    .mul(a)
-                    .add(d)
-                    .intoMemorySegment(dst, 4 * (y + i), ORDER, mask);
-        }
-    }
-
     /**
      * Attention, multi-head (NKV = NH: GPT-2) or grouped-query (NKV < NH: Llama 3, each key/value head shared by
-     * NH / NKV query heads); see {@link CausalSelfAttention#forward}. Parallel over (b, query head).
+     * NH / NKV query heads); see {@link CausalSelfAttention#forward}. Parallel over (b, query head); per head the
+     * two products are GEMMs on {@link VectorMatmul}'s micro-kernel, the softmax row by row between them:
+     *
+     * <pre>
+     *   scores (T, T)  = Q (T, hs) · Kᵀ (hs, T)       Kᵀ packed once per head; only t2 <= t is kept, scaled
+     *   att    (T, T)  = softmax of each row           zero above the diagonal
+     *   out    (T, hs) = att (T, T) · V (T, hs)
+     * </pre>
+     *
+     * Both run in blocks of {@link #QUERY_BLOCK} queries that stop at the block's last key, so the causal mask
+     * costs little more than half the square.
      */
     @Override
     public void attentionForward(
@@ -181,51 +168,105 @@ public class VectorizedCpuKernels implements CpuKernels {
         int group = NH / NKV;
         float scale = (float) (1.0 / Math.sqrt(hs));
         Parallel.forRange((long) B * NH, (start, end) -> {
+            MemorySegment keysT = VectorMatmul.Scratch.local((long) hs * T + (long) QUERY_BLOCK * T);
+            MemorySegment scores = keysT.asSlice((long) hs * T * Float.BYTES); // (queries, keys) of a block
             for (long index = start; index < end; index++) {
                 long b = index / NH, h = index % NH;
-                long base = b * T * C3 + h * hs; // q of (b, 0, h)
+                long queryBase = b * T * C3 + h * hs; // q of (b, 0, h)
                 long keyBase = b * T * C3 + C + h / group * hs, valueBase = keyBase + (long) NKV * hs;
-                for (int t = 0; t < T; t++) {
-                    long query = base + t * C3;
-                    long row = ((b * NH + h) * T + t) * T;
-                    float max = -10000.0f;
-                    for (int t2 = 0; t2 <= t; t2++) {
-                        float score = dot(inp, query, keyBase + t2 * C3, hs) * scale;
-                        preatt.setAtIndex(JAVA_FLOAT, row + t2, score);
-                        max = Math.max(max, score);
+                long headRows = (b * NH + h) * T * T; // preatt[b, h, 0, 0] and att[b, h, 0, 0]
+                transpose(keysT, inp, keyBase, C3, T, hs); // Kᵀ (hs, T)
+                for (int t0 = 0; t0 < T; t0 += QUERY_BLOCK) {
+                    int queries = Math.min(QUERY_BLOCK, T - t0), keys = t0 + queries; // the block sees keys < keys
+                    scores.asSlice(0, (long) queries * keys * Float.BYTES).fill((byte) 0);
+                    VectorMatmul.gemm(scores, keys, inp, queryBase + t0 * C3, C3, 1, keysT, T, queries, keys, hs);
+                    for (int q = 0; q < queries; q++) {
+                        int t = t0 + q;
+                        causalSoftmaxRow(
+                                preatt, att, headRows + (long) t * T, scores, (long) q * keys, t + 1, T, scale);
+                        out.asSlice(4 * ((b * T + t) * C + h * hs), 4L * hs).fill((byte) 0);
                     }
-                    int n = t + 1;
-                    var sum = FloatVector.zero(SPECIES);
-                    for (int t2 = 0; t2 < n; t2 += LANES) {
-                        var mask = SPECIES.indexInRange(t2, n);
-                        var e = VectorMath.exp(
-                                FloatVector.fromMemorySegment(SPECIES, preatt, 4 * (row + t2), ORDER, mask)
-                                        .sub(max));
-                        e.intoMemorySegment(att, 4 * (row + t2), ORDER, mask);
-                        sum = sum.add(e, mask);
-                    }
-                    float total = VectorMath.sum(sum), inverse = total == 0 ? 0 : 1 / total;
-                    for (int t2 = 0; t2 < n; t2 += LANES) {
-                        var mask = SPECIES.indexInRange(t2, n);
-                        FloatVector.fromMemorySegment(SPECIES, att, 4 * (row + t2), ORDER, mask)
-                                .mul(inverse)
-                                .intoMemorySegment(att, 4 * (row + t2), ORDER, mask);
-                    }
-                    for (int t2 = n; t2 < T; t2++) att.setAtIndex(JAVA_FLOAT, row + t2, 0);
-                    long output = (b * T + t) * C + h * hs;
-                    for (int i = 0; i < hs; i++) out.setAtIndex(JAVA_FLOAT, output + i, 0);
-                    for (int t2 = 0; t2 < n; t2++)
-                        axpy(out, output, att.getAtIndex(JAVA_FLOAT, row + t2), inp, valueBase + t2 * C3, hs);
+                    // out rows t0.. (queries, hs) = att (queries, keys) · V (keys, hs)
+                    VectorMatmul.gemm(
+                            out.asSlice(4 * ((b * T + t0) * C + h * hs)),
+                            C,
+                            att,
+                            headRows + (long) t0 * T,
+                            T,
+                            1,
+                            inp.asSlice(4 * valueBase),
+                            C3,
+                            queries,
+                            hs,
+                            keys);
                 }
             }
         });
     }
 
+    /** Queries per block of the attention GEMMs: a multiple of the micro-kernel's 2 rows and 4-vector columns. */
+    private static final int QUERY_BLOCK = 192;
+
+    /**
+     * One row of the forward's softmax: preatt[row + t2] = scale * scores[scoreRow + t2] for t2 < n, att the
+     * softmax of those (shifted by their maximum so exp cannot overflow), att zero from n to T.
+     */
+    private static void causalSoftmaxRow(
+            MemorySegment preatt,
+            MemorySegment att,
+            long row,
+            MemorySegment scores,
+            long scoreRow,
+            int n,
+            int T,
+            float scale) {
+        var max = FloatVector.broadcast(SPECIES, -10000.0f);
+        for (int t2 = 0; t2 < n; t2 += LANES) {
+            var mask = SPECIES.indexInRange(t2, n);
+            var score = FloatVector.fromMemorySegment(SPECIES, scores, 4 * (scoreRow + t2), ORDER, mask)
+                    .mul(scale);
+            score.intoMemorySegment(preatt, 4 * (row + t2), ORDER, mask);
+            max = max.max(score.blend(-10000.0f, mask.not()));
+        }
+        float rowMax = max.reduceLanes(VectorOperators.MAX);
+        var sum = FloatVector.zero(SPECIES);
+        for (int t2 = 0; t2 < n; t2 += LANES) {
+            var mask = SPECIES.indexInRange(t2, n);
+            var e = VectorMath.exp(FloatVector.fromMemorySegment(SPECIES, preatt, 4 * (row + t2), ORDER, mask)
+                    .sub(rowMax));
+            e.intoMemorySegment(att, 4 * (row + t2), ORDER, mask);
+            sum = sum.add(e, mask);
+        }
+        float total = VectorMath.sum(sum), inverse = total == 0 ? 0 : 1 / total;
+        for (int t2 = 0; t2 < n; t2 += LANES) {
+            var mask = SPECIES.indexInRange(t2, n);
+            FloatVector.fromMemorySegment(SPECIES, att, 4 * (row + t2), ORDER, mask)
+                    .mul(inverse)
+                    .intoMemorySegment(att, 4 * (row + t2), ORDER, mask);
+        }
+        att.asSlice(4 * (row + n), 4L * (T - n)).fill((byte) 0);
+    }
+
+    /** dst (n, rows) = the transpose of rows consecutive vectors of n floats at src[from + r * stride]. */
+    private static void transpose(MemorySegment dst, MemorySegment src, long from, long stride, int rows, int n) {
+        for (int r = 0; r < rows; r++)
+            for (int i = 0; i < n; i++)
+                dst.setAtIndex(JAVA_FLOAT, (long) i * rows + r, src.getAtIndex(JAVA_FLOAT, from + r * stride + i));
+    }
+
     /**
      * Attention backward, parallel over (b, key/value head): a thread owns the key/value head's dk and dv and the
      * dq of its group of query heads, taken in order, so no two threads write the same gradient (for NKV = NH a
-     * group is one head). The softmax backward uses its closed form
-     * dpreatt[t2] = att[t2] (datt[t2] - Σ_t3 att[t3] datt[t3]): O(T) per row instead of the plain loop's O(T²).
+     * group is one head). Per query head, four GEMMs and the softmax backward in its closed form
+     * dpreatt[t2] = att[t2] (datt[t2] - Σ_t3 att[t3] datt[t3]) (O(T) per row instead of the plain loop's O(T²)):
+     *
+     * <pre>
+     *   datt  (T, T)  += dout (T, hs) · Vᵀ (hs, T)     lower triangle only, in blocks of queries
+     *   dpreatt        = softmax backward of datt      kept, and scaled by 1/sqrt(hs) into P (zero above)
+     *   dq    (T, hs) += P (T, T) · K (T, hs)           query block [t0, t1) reads keys < t1
+     *   dk    (T, hs) += Pᵀ (T, T) · Q (T, hs)          key block [t0, t1) reads queries >= t0
+     *   dv    (T, hs) += attᵀ (T, T) · dout (T, hs)     likewise; att is zero above the diagonal (the forward's)
+     * </pre>
      */
     @Override
     public void attentionBackward(
@@ -245,48 +286,107 @@ public class VectorizedCpuKernels implements CpuKernels {
         int group = NH / NKV;
         float scale = (float) (1.0 / Math.sqrt(hs));
         Parallel.forRange((long) B * NKV, (start, end) -> {
+            MemorySegment valuesT = VectorMatmul.Scratch.local((long) hs * T + (long) T * T);
+            MemorySegment scaled = valuesT.asSlice((long) hs * T * Float.BYTES); // P (T, T)
             for (long index = start; index < end; index++) {
                 long b = index / NKV, kv = index % NKV;
+                long keyBase = b * T * C3 + C + kv * hs, valueBase = keyBase + (long) NKV * hs;
+                transpose(valuesT, inp, valueBase, C3, T, hs); // Vᵀ (hs, T)
                 for (long h = kv * group; h < (kv + 1) * group; h++) {
-                    long base = b * T * C3 + h * hs;
-                    long keyBase = b * T * C3 + C + kv * hs, valueBase = keyBase + (long) NKV * hs;
-                    for (int t = 0; t < T; t++) {
-                        long row = ((b * NH + h) * T + t) * T;
-                        long query = base + t * C3;
-                        long output = (b * T + t) * C + h * hs;
-                        float weighted = 0; // Σ att * datt over the row
-                        for (int t2 = 0; t2 <= t; t2++) {
-                            long value = valueBase + t2 * C3;
-                            float a = att.getAtIndex(JAVA_FLOAT, row + t2);
-                            float d = datt.getAtIndex(JAVA_FLOAT, row + t2) + dotAcross(dout, output, inp, value, hs);
-                            datt.setAtIndex(JAVA_FLOAT, row + t2, d);
-                            weighted += a * d;
-                            axpy(dinp, value, a, dout, output, hs); // dv += att * dout
+                    long queryBase = b * T * C3 + h * hs, doutBase = b * T * C + h * hs;
+                    long headRows = (b * NH + h) * T * T; // att[b, h, 0, 0]
+                    for (int t0 = 0; t0 < T; t0 += QUERY_BLOCK) {
+                        int queries = Math.min(QUERY_BLOCK, T - t0), keys = t0 + queries;
+                        // dout · Vᵀ goes into P's rows first; each row then becomes P in place
+                        MemorySegment block = scaled.asSlice((long) t0 * T * Float.BYTES);
+                        block.asSlice(0, (long) queries * T * Float.BYTES).fill((byte) 0);
+                        VectorMatmul.gemm(block, T, dout, doutBase + t0 * C, C, 1, valuesT, T, queries, keys, hs);
+                        for (int q = 0; q < queries; q++) {
+                            int t = t0 + q;
+                            long row = headRows + (long) t * T;
+                            softmaxBackwardRow(datt, dpreatt, att, row, scaled, (long) t * T, t + 1, T, scale);
                         }
-                        for (int t2 = 0; t2 <= t; t2++) {
-                            float a = att.getAtIndex(JAVA_FLOAT, row + t2);
-                            float dp = dpreatt.getAtIndex(JAVA_FLOAT, row + t2)
-                                    + a * (datt.getAtIndex(JAVA_FLOAT, row + t2) - weighted);
-                            dpreatt.setAtIndex(JAVA_FLOAT, row + t2, dp);
-                            long key = keyBase + t2 * C3;
-                            axpy(dinp, query, dp * scale, inp, key, hs); // dq += k * dpreatt * scale
-                            axpy(dinp, key, dp * scale, inp, query, hs); // dk += q * dpreatt * scale
-                        }
+                    }
+                    for (int t0 = 0; t0 < T; t0 += QUERY_BLOCK) {
+                        int rows = Math.min(QUERY_BLOCK, T - t0), t1 = t0 + rows;
+                        // dq rows [t0, t1) += P rows · K (keys < t1)
+                        VectorMatmul.gemm(
+                                dinp.asSlice(4 * (queryBase + t0 * C3)),
+                                C3,
+                                scaled,
+                                (long) t0 * T,
+                                T,
+                                1,
+                                inp.asSlice(4 * keyBase),
+                                C3,
+                                rows,
+                                hs,
+                                t1);
+                        // dk rows [t0, t1) += Pᵀ · Q and dv rows [t0, t1) += attᵀ · dout (queries t >= t0)
+                        VectorMatmul.gemm(
+                                dinp.asSlice(4 * (keyBase + t0 * C3)),
+                                C3,
+                                scaled,
+                                (long) t0 * T + t0,
+                                1,
+                                T,
+                                inp.asSlice(4 * (queryBase + t0 * C3)),
+                                C3,
+                                rows,
+                                hs,
+                                T - t0);
+                        VectorMatmul.gemm(
+                                dinp.asSlice(4 * (valueBase + t0 * C3)),
+                                C3,
+                                att,
+                                headRows + (long) t0 * T + t0,
+                                1,
+                                T,
+                                dout.asSlice(4 * (doutBase + t0 * C)),
+                                C,
+                                rows,
+                                hs,
+                                T - t0);
                     }
                 }
             }
         });
     }
 
-    /** dot product of floats [x, x + n) of m and [y, y + n) of other. */
-    private static float dotAcross(MemorySegment m, long x, MemorySegment other, long y, int n) {
-        var acc = FloatVector.zero(SPECIES);
-        for (int i = 0; i < n; i += LANES) {
-            var mask = SPECIES.indexInRange(i, n);
-            acc = FloatVector.fromMemorySegment(SPECIES, m, 4 * (x + i), ORDER, mask)
-                    .fma(FloatVector.fromMemorySegment(SPECIES, other, 4 * (y + i), ORDER, mask), acc);
+    /**
+     * One row of the softmax backward: datt[row + t2] += the row of dout · Vᵀ (found in p), dpreatt[row + t2] +=
+     * att (datt - Σ att datt), and p's row becomes dpreatt · scale for t2 < n and zero from n to T.
+     */
+    private static void softmaxBackwardRow(
+            MemorySegment datt,
+            MemorySegment dpreatt,
+            MemorySegment att,
+            long row,
+            MemorySegment p,
+            long pRow,
+            int n,
+            int T,
+            float scale) {
+        var weighted = FloatVector.zero(SPECIES); // Σ att * datt over the row
+        for (int t2 = 0; t2 < n; t2 += LANES) {
+            var mask = SPECIES.indexInRange(t2, n);
+            var d = FloatVector.fromMemorySegment(SPECIES, datt, 4 * (row + t2), ORDER, mask)
+                    .add(FloatVector.fromMemorySegment(SPECIES, p, 4 * (pRow + t2), ORDER, mask));
+            d.intoMemorySegment(datt, 4 * (row + t2), ORDER, mask);
+            weighted = FloatVector.fromMemorySegment(SPECIES, att, 4 * (row + t2), ORDER, mask)
+                    .fma(d, weighted);
         }
-        return VectorMath.sum(acc);
+        float rowWeighted = VectorMath.sum(weighted);
+        for (int t2 = 0; t2 < n; t2 += LANES) {
+            var mask = SPECIES.indexInRange(t2, n);
+            var a = FloatVector.fromMemorySegment(SPECIES, att, 4 * (row + t2), ORDER, mask);
+            var d = FloatVector.fromMemorySegment(SPECIES, datt, 4 * (row + t2), ORDER, mask);
+            var dp = FloatVector.fromMemorySegment(SPECIES, dpreatt, 4 * (row + t2), ORDER, mask)
+                    .add(a.mul(d.sub(rowWeighted)));
+            dp.intoMemorySegment(dpreatt, 4 * (row + t2), ORDER, mask);
+            dp.mul(scale).intoMemorySegment(p, 4 * (pRow + t2), ORDER, mask);
+        }
+        p.asSlice(4 * (pRow + n), 4L * (T - n)).fill((byte) 0);
     }
 
     /** Residual forward, a vector at a time (the masked last vector covers a ragged end). */

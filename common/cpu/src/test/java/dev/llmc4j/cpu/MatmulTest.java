@@ -29,7 +29,19 @@ public class MatmulTest {
     }
 
     @ParameterizedTest(name = "BT={0} C={1} OC={2}")
-    @CsvSource({"1,1,1", "3,5,7", "4,8,4", "8,16,12", "13,33,17", "64,64,96", "37,130,75", "256,768,20"})
+    @CsvSource({
+        "1,1,1",
+        "3,5,7",
+        "4,8,4",
+        "8,16,12",
+        "13,33,17",
+        "64,64,96",
+        "37,130,75",
+        "256,768,20",
+        "263,257,67",
+        "7,1031,130",
+        "300,70,521" // several k blocks (256), a leftover row of the 2-row tile
+    })
     void vectorEqualsBaseline(int BT, int C, int OC) {
         try (var arena = Arena.ofShared()) {
             var random = new Random(BT * 1000 + C * 10 + OC);

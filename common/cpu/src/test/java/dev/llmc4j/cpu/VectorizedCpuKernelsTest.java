@@ -117,7 +117,9 @@ public class VectorizedCpuKernelsTest {
         "2,5,12,3,1",
         "2,9,64,4,2",
         "1,17,60,6,3",
-        "1,33,96,8,2"
+        "1,33,96,8,2",
+        "1,250,96,2,2", // several blocks of 120 queries, a ragged last one
+        "2,130,40,4,2" // hs 10: narrower than a vector
     })
     void attention(int B, int T, int C, int NH, int NKV) {
         try (var arena = Arena.ofShared()) {

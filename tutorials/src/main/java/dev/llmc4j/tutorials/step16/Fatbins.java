@@ -45,13 +45,18 @@ public final class Fatbins {
 
     /** nvcc where build-kernels.sh looks for it: PATH, $CUDA_HOME/bin, /usr/local/cuda/bin. */
     public static Optional<Path> findNvcc() {
+        return nvccPlaces(System.getenv("PATH"), System.getenv("CUDA_HOME")).stream()
+                .filter(Files::isExecutable)
+                .findFirst();
+    }
+
+    /** Where to look for nvcc, first place first: each PATH entry, then $CUDA_HOME/bin, then /usr/local/cuda/bin. */
+    public static List<Path> nvccPlaces(String path, String cudaHome) {
         var places = new ArrayList<Path>();
-        String path = System.getenv("PATH");
         if (path != null) for (String dir : path.split(":")) if (!dir.isEmpty()) places.add(Path.of(dir, "nvcc"));
-        String cudaHome = System.getenv("CUDA_HOME");
         if (cudaHome != null && !cudaHome.isBlank()) places.add(Path.of(cudaHome, "bin", "nvcc"));
         places.add(Path.of("/usr/local/cuda/bin/nvcc"));
-        return places.stream().filter(Files::isExecutable).findFirst();
+        return places;
     }
 
     /**

@@ -1,0 +1,64 @@
+package dev.llmc4j.bench;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.llmc4j.util.LlmcException;
+import java.util.Arrays;
+import org.junit.jupiter.api.Test;
+
+/** StepBench builds and steps the models it times (no timing asserted: tests check what runs, not how fast). */
+class StepBenchTest {
+
+    private static final String TINY_LLAMA = "llama3:L2,C32,NH4,NKV2,V96,MO16,MAXT16";
+
+    @Test
+    void stepsATinyLlama3() {
+        var bench = new StepBench(TINY_LLAMA, 2, 8, 0);
+        for (int step = 0; step < 2; step++) {
+            double[] forwardBackwardUpdate = bench.trainStep();
+            assertEquals(3, forwardBackwardUpdate.length);
+            assertTrue(
+                    Arrays.stream(forwardBackwardUpdate).allMatch(ms -> ms >= 0),
+                    Arrays.toString(forwardBackwardUpdate));
+        }
+        assertTrue(bench.forwardOnly() >= 0);
+    }
+
+    @Test
+    void describesTheLlama3ShapeForThePyTorchSide() {
+        var bench = new StepBench(TINY_LLAMA, 2, 8, 0);
+        // H: 4C = 128 -> int(2*128/3) = 85 -> int(1.3 * 85) = 110 -> up to a multiple of 16: 112
+        // N: L (qkv rows C + C^2 + 3 H C) + V C = 2 (64*32 + 32*32 + 3*112*32) + 96*32 = 27648 + 3072 = 30720
+        assertEquals(
+                "maxT=16 V=96 L=2 NH=4 NKV=2 C=32 ffn=1.3 multipleOf=16 eps=1.0E-5 theta=500000.0 scaledRope=false"
+                        + " H=112 N=30720",
+                bench.describeConfig());
+        // a forward: 2 N tokens + attention's two (T x T) products, 4 L B T^2 C
+        assertEquals(2.0 * 30720 * 16 + 4.0 * 2 * 2 * 8 * 8 * 32, bench.forwardFlops());
+    }
+
+    @Test
+    void gpt2KeepsItsFlopCount() {
+        var bench = new StepBench("d6", 1, 4, 0);
+        long L = 6, C = 384, Vp = 50304, BT = 4, T = 4;
+        assertEquals(2.0 * BT * (12 * L * C * C + Vp * C) + 4.0 * L * BT * T * C, bench.forwardFlops());
+        assertThrows(LlmcException.class, bench::describeConfig);
+    }
+
+    @Test
+    void namesTheDescriptorFieldThatIsWrong() {
+        var unknownKey = assertThrows(LlmcException.class, () -> Llama3Descriptor.parse("llama3:L2,X4"));
+        assertTrue(unknownKey.getMessage().contains("key 'X'"), unknownKey.getMessage());
+        var noNumber = assertThrows(LlmcException.class, () -> Llama3Descriptor.parse("llama3:L2,C"));
+        assertTrue(noNumber.getMessage().contains("field 'C'"), noNumber.getMessage());
+        var notWhole = assertThrows(LlmcException.class, () -> Llama3Descriptor.parse("llama3:C1.5"));
+        assertTrue(notWhole.getMessage().contains("C: expected a whole number, found 1.5"), notWhole.getMessage());
+        var tooLong = assertThrows(LlmcException.class, () -> new StepBench(TINY_LLAMA, 1, 32, 0));
+        assertTrue(tooLong.getMessage().contains("MAXT32"), tooLong.getMessage());
+        assertEquals(Llama3Descriptor.BENCHMARK_SHAPE, Llama3Descriptor.parse("llama3"));
+        assertEquals(1792, Llama3Descriptor.BENCHMARK_SHAPE.ffnHidden());
+        assertEquals(16, Llama3Descriptor.parse("llama3:3.2-1B").numLayers());
+    }
+}
