@@ -40,22 +40,25 @@ public final class StepBench {
     private int step;
 
     StepBench(String descriptor, int B, int T, int recompute) {
-        var choice = CpuKernels.Choice.parse(System.getProperty("llmc.kernels", "vectorized"));
-        if (Llama3Descriptor.matches(descriptor)) {
-            var config = Llama3Descriptor.parse(descriptor);
-            if (recompute != 0)
-                throw new LlmcException(
-                        "recompute: only GPT-2 recomputes activations, found " + recompute + " for " + descriptor);
-            if (T > config.maxSeqLen())
-                throw new LlmcException("T: expected at most the model's maxT " + config.maxSeqLen() + ", found " + T
-                        + " (add MAXT" + T + " to the descriptor)");
-            this.model = Llama3.randomInit(config, 42, Llama3Kernels.of(choice));
-            this.modelName = "Llama 3 " + descriptor;
-        } else {
-            var config = GPT2Config.fromDescriptor(descriptor);
-            this.model = GPT2.randomInit(config, GPT2Kernels.of(choice)).recompute(recompute);
-            this.modelName = "GPT-2 " + descriptor;
-        }
+        this(
+                model(descriptor, T, recompute),
+                (Llama3Descriptor.matches(descriptor) ? "Llama 3 " : "GPT-2 ") + descriptor,
+                B,
+                T);
+    }
+
+    /** A random-init GPT-2 of {@code config} with the kernels -Dllmc.kernels names, and fixed random tokens. */
+    StepBench(GPT2Config config, int B, int T, int recompute) {
+        this(
+                GPT2.randomInit(config, GPT2Kernels.of(kernelChoice())).recompute(recompute),
+                "GPT-2 L" + config.numLayers() + " C" + config.channels(),
+                B,
+                T);
+    }
+
+    private StepBench(CpuTrainableModel model, String modelName, int B, int T) {
+        this.model = model;
+        this.modelName = modelName;
         this.B = B;
         this.T = T;
         var random = new Random(1234);
@@ -63,16 +66,23 @@ public final class StepBench {
         this.targets = random.ints(B * T, 0, model.vocabSize()).toArray();
     }
 
-    /** A random-init GPT-2 of {@code config} with the kernels -Dllmc.kernels names, and fixed random tokens. */
-    StepBench(GPT2Config config, int B, int T, int recompute) {
-        var kernels = GPT2Kernels.of(CpuKernels.Choice.parse(System.getProperty("llmc.kernels", "vectorized")));
-        this.model = GPT2.randomInit(config, kernels).recompute(recompute);
-        this.modelName = "GPT-2 L" + config.numLayers() + " C" + config.channels();
-        this.B = B;
-        this.T = T;
-        var random = new Random(1234);
-        this.inputs = random.ints(B * T, 0, model.vocabSize()).toArray();
-        this.targets = random.ints(B * T, 0, model.vocabSize()).toArray();
+    private static CpuKernels.Choice kernelChoice() {
+        return CpuKernels.Choice.parse(System.getProperty("llmc.kernels", "vectorized"));
+    }
+
+    /** The model a descriptor names: a Llama 3 shape ({@link Llama3Descriptor}) or a GPT-2 depth. */
+    private static CpuTrainableModel model(String descriptor, int T, int recompute) {
+        if (!Llama3Descriptor.matches(descriptor))
+            return GPT2.randomInit(GPT2Config.fromDescriptor(descriptor), GPT2Kernels.of(kernelChoice()))
+                    .recompute(recompute);
+        var config = Llama3Descriptor.parse(descriptor);
+        if (recompute != 0)
+            throw new LlmcException(
+                    "recompute: only GPT-2 recomputes activations, found " + recompute + " for " + descriptor);
+        if (T > config.maxSeqLen())
+            throw new LlmcException("T: expected at most the model's maxT " + config.maxSeqLen() + ", found " + T
+                    + " (add MAXT" + T + " to the descriptor)");
+        return Llama3.randomInit(config, 42, Llama3Kernels.of(kernelChoice()));
     }
 
     /** One training step; returns {forward, backward, update} in ms. */

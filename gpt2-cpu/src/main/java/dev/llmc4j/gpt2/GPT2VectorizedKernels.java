@@ -128,6 +128,24 @@ final class GPT2VectorizedKernels extends VectorizedCpuKernels implements GPT2Ke
             variance = shifted.fma(shifted, variance);
         }
         float s = (float) (1.0 / Math.sqrt(VectorMath.sum(variance) / C + GPT2.LAYERNORM_EPS));
+        normalizeRow(out, inp, weight, bias, row, m, s, C);
+        mean.setAtIndex(JAVA_FLOAT, bt, m);
+        rstd.setAtIndex(JAVA_FLOAT, bt, s);
+    }
+
+    /**
+     * out = (inp - m) * s * weight + bias over one row: the forward's last loop and, being the same code, the
+     * recompute's, so recompute level 2 gives the forward's bits.
+     */
+    private static void normalizeRow(
+            MemorySegment out,
+            MemorySegment inp,
+            MemorySegment weight,
+            MemorySegment bias,
+            long row,
+            float m,
+            float s,
+            int C) {
         for (int i = 0; i < C; i += LANES) {
             var mask = inRow(i, C);
             var normalized = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask)
@@ -139,8 +157,6 @@ final class GPT2VectorizedKernels extends VectorizedCpuKernels implements GPT2Ke
                             FloatVector.fromMemorySegment(SPECIES, bias, (i) * 4L, ORDER, mask))
                     .intoMemorySegment(out, (row + i) * 4L, ORDER, mask);
         }
-        mean.setAtIndex(JAVA_FLOAT, bt, m);
-        rstd.setAtIndex(JAVA_FLOAT, bt, s);
     }
 
     /** The last loop of {@link #layernormForward} alone, from the kept mean and rstd: the same bits. */
@@ -159,17 +175,7 @@ final class GPT2VectorizedKernels extends VectorizedCpuKernels implements GPT2Ke
             for (long bt = start; bt < end; bt++) {
                 long row = bt * C;
                 float m = mean.getAtIndex(JAVA_FLOAT, bt), s = rstd.getAtIndex(JAVA_FLOAT, bt);
-                for (int i = 0; i < C; i += LANES) {
-                    var mask = inRow(i, C);
-                    var normalized = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask)
-                            .sub(m)
-                            .mul(s);
-                    normalized
-                            .fma(
-                                    FloatVector.fromMemorySegment(SPECIES, weight, (i) * 4L, ORDER, mask),
-                                    FloatVector.fromMemorySegment(SPECIES, bias, (i) * 4L, ORDER, mask))
-                            .intoMemorySegment(out, (row + i) * 4L, ORDER, mask);
-                }
+                normalizeRow(out, inp, weight, bias, row, m, s, C);
             }
         });
     }
