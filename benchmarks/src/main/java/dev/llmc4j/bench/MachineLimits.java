@@ -67,9 +67,16 @@ public record MachineLimits(double peakGflops, double readGBytesPerSecond) {
         return best;
     }
 
+    /** The flops of one {@link #fmaPeakRound}: 8 chains of 2 flops per lane, 100,000 steps per call, every thread. */
+    public static double fmaRoundFlops(int calls) {
+        return 8.0 * 2 * S.length() * FMA_STEPS * calls * Parallel.threads();
+    }
+
+    private static final int FMA_STEPS = 100_000;
+
     /** One round of the peak: every thread runs {@code calls} x 100,000 steps of 8 FMA chains; GFLOP/s. */
     public static double fmaPeakRound(int calls) {
-        int threads = Parallel.threads(), iterations = 100_000;
+        int threads = Parallel.threads(), iterations = FMA_STEPS;
         float[] sink = new float[threads];
         long start = System.nanoTime();
         Parallel.forRange(threads, (first, end) -> {
@@ -78,7 +85,7 @@ public record MachineLimits(double peakGflops, double readGBytesPerSecond) {
         });
         double seconds = (System.nanoTime() - start) / 1e9;
         if (sink[0] == 42) System.out.print(""); // keeps the sums alive
-        return 8.0 * 2 * S.length() * iterations * calls * threads / seconds / 1e9; // 8 chains, 2 flops per lane
+        return fmaRoundFlops(calls) / seconds / 1e9;
     }
 
     private static float fmaChains(int iterations) {
@@ -128,6 +135,11 @@ public record MachineLimits(double peakGflops, double readGBytesPerSecond) {
             float sink = 0;
             for (int call = 0; call < 20_000; call++) sink += sum(buffer, 0, 16L * S.vectorByteSize());
             if (sink == 42) System.out.print("");
+        }
+
+        /** The bytes one pass reads. */
+        public long bytes() {
+            return BANDWIDTH_BYTES;
         }
 
         /** The best of {@code passes} reads of the whole buffer by all threads, GB/s. */

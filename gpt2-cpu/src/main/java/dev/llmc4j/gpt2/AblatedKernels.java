@@ -178,6 +178,25 @@ final class AblatedKernels implements GPT2Kernels {
         accumulate(db, dout, N);
     }
 
+    /** The fused kernel unless GELU is the piece removed; else the matmul, then the ablated activation. */
+    @Override
+    public void matmulGeluForward(
+            MemorySegment out,
+            MemorySegment gelu,
+            MemorySegment inp,
+            MemorySegment weight,
+            MemorySegment bias,
+            int BT,
+            int C,
+            int OC) {
+        if (ablation != Ablation.RELU) {
+            base.matmulGeluForward(out, gelu, inp, weight, bias, BT, C, OC);
+            return;
+        }
+        matmulForward(out, inp, weight, bias, BT, C, OC);
+        geluForward(gelu, out, (long) BT * OC);
+    }
+
     @Override
     public void geluForward(MemorySegment out, MemorySegment inp, long N) {
         if (ablation != Ablation.RELU) {

@@ -609,8 +609,8 @@ public final class GPT2 implements CpuTrainableModel, Inspectable {
                     B,
                     T,
                     C);
-            k.matmulForward(fch, ln2, layer(p.fcw, l, 4L * C * C), layer(p.fcb, l, 4L * C), BT, C, 4 * C);
-            k.geluForward(fchGelu, fch, bt4c);
+            // fch = ln2 · fcwᵀ + fcb and fchGelu = gelu(fch), GELU fused into the matmul's writing of fch
+            k.matmulGeluForward(fch, fchGelu, ln2, layer(p.fcw, l, 4L * C * C), layer(p.fcb, l, 4L * C), BT, C, 4 * C);
             k.matmulForward(fcproj, fchGelu, layer(p.fcprojw, l, 4L * C * C), layer(p.fcprojb, l, C), BT, 4 * C, C);
             k.residualForward(residual3, residual2, fcproj, btc);
         }

@@ -100,6 +100,24 @@ public interface GPT2Kernels extends CpuKernels {
         GPT2.layernormBackward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, B, T, C);
     }
 
+    /**
+     * The MLP's first Linear and its activation: out (BT, OC) = inp (BT, C) · weightᵀ + bias, and gelu (BT, OC) =
+     * GELU(out). Here the two layers in turn; the fast version applies GELU to each block of out as the matmul
+     * writes it, while it is in cache (llm.c's CUDA side fuses bias and GELU into the matmul the same way).
+     */
+    default void matmulGeluForward(
+            MemorySegment out,
+            MemorySegment gelu,
+            MemorySegment inp,
+            MemorySegment weight,
+            MemorySegment bias,
+            int BT,
+            int C,
+            int OC) {
+        matmulForward(out, inp, weight, bias, BT, C, OC);
+        geluForward(gelu, out, (long) BT * OC);
+    }
+
     /** out (N) = gelu(inp), tanh approximation. */
     default void geluForward(MemorySegment out, MemorySegment inp, long N) {
         GPT2.geluForward(out, inp, N);

@@ -5,6 +5,7 @@ import static dev.llmc4j.cpu.VectorMath.SPECIES;
 import static dev.llmc4j.cpu.VectorMath.inRow;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 
+import dev.llmc4j.cpu.Matmul;
 import dev.llmc4j.cpu.Parallel;
 import dev.llmc4j.cpu.VectorMath;
 import dev.llmc4j.cpu.VectorizedCpuKernels;
@@ -251,16 +252,35 @@ final class GPT2VectorizedKernels extends VectorizedCpuKernels implements GPT2Ke
 
     @Override
     public void geluForward(MemorySegment out, MemorySegment inp, long N) {
-        Parallel.forRange(N, LANES, (start, end) -> {
-            for (long i = start; i < end; i += LANES) {
-                var mask = SPECIES.indexInRange(0, (int) Math.min(LANES, end - i)); // all lanes but in the last vector
-                var x = FloatVector.fromMemorySegment(SPECIES, inp, (i) * 4L, ORDER, mask);
-                var u = x.mul(x)
-                        .mul(0.044715f * GPT2.GELU_SCALE)
-                        .add(GPT2.GELU_SCALE)
-                        .mul(x); // sqrt(2/pi) (x + 0.044715 x^3)
-                VectorMath.tanh(u).add(1f).mul(x).mul(0.5f).intoMemorySegment(out, (i) * 4L, ORDER, mask);
-            }
+        Parallel.forRange(N, LANES, (start, end) -> gelu(out, inp, start, end));
+    }
+
+    /** out[i] = gelu(inp[i]) for start <= i < end. */
+    private static void gelu(MemorySegment out, MemorySegment inp, long start, long end) {
+        for (long i = start; i < end; i += LANES) {
+            var mask = SPECIES.indexInRange(0, (int) Math.min(LANES, end - i)); // all lanes but in the last vector
+            var x = FloatVector.fromMemorySegment(SPECIES, inp, (i) * 4L, ORDER, mask);
+            var u = x.mul(x)
+                    .mul(0.044715f * GPT2.GELU_SCALE)
+                    .add(GPT2.GELU_SCALE)
+                    .mul(x); // sqrt(2/pi) (x + 0.044715 x^3)
+            VectorMath.tanh(u).add(1f).mul(x).mul(0.5f).intoMemorySegment(out, (i) * 4L, ORDER, mask);
+        }
+    }
+
+    /** GELU as the matmul's epilogue: each thread applies it to the rows of out it has just written. */
+    @Override
+    public void matmulGeluForward(
+            MemorySegment out,
+            MemorySegment gelu,
+            MemorySegment inp,
+            MemorySegment weight,
+            MemorySegment bias,
+            int BT,
+            int C,
+            int OC) {
+        Matmul.VECTOR.forward(out, inp, weight, bias, BT, C, OC, (btStart, btEnd, oStart, oEnd) -> {
+            for (long bt = btStart; bt < btEnd; bt++) gelu(gelu, out, bt * OC + oStart, bt * OC + oEnd);
         });
     }
 

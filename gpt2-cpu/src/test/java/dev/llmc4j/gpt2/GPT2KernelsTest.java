@@ -35,6 +35,25 @@ class GPT2KernelsTest {
         assertSame(VECTORIZED, GPT2Kernels.of(CpuKernels.Choice.VECTORIZED));
     }
 
+    /** The fused matmul + GELU; shapes past one block of outputs (96) and of positions (256) of the fast matmul. */
+    @ParameterizedTest(name = "BT={0} C={1} OC={2}")
+    @CsvSource({"1,1,1", "3,5,7", "7,13,100", "300,20,200", "64,48,192"})
+    void matmulGeluForward(int BT, int C, int OC) {
+        try (var arena = Arena.ofShared()) {
+            var random = new Random(BT * 1000 + C * 10 + OC);
+            var inp = random(arena, (long) BT * C, random);
+            var weight = random(arena, (long) OC * C, random);
+            var bias = random(arena, OC, random);
+            var out = random(arena, (long) BT * OC, random);
+            var gelu = random(arena, (long) BT * OC, random);
+            assertSameOutputs(
+                    new MemorySegment[] {out, gelu, inp, weight, bias},
+                    (k, b) -> k.matmulGeluForward(b[0], b[1], b[2], b[3], b[4], BT, C, OC),
+                    1e-6,
+                    "matmul + gelu forward");
+        }
+    }
+
     @ParameterizedTest(name = "B={0} T={1} C={2}")
     @CsvSource({"1,1,1", "2,3,5", "1,7,17", "2,5,48", "3,4,100"})
     void layers(int B, int T, int C) {

@@ -18,6 +18,30 @@ public interface Matmul {
     /** out = inp · weightᵀ + bias */
     void forward(MemorySegment out, MemorySegment inp, MemorySegment weight, MemorySegment bias, int BT, int C, int OC);
 
+    /**
+     * A pass over a block of out, out[bt, o] for btStart <= bt < btEnd and oStart <= o < oEnd, run as soon as the
+     * matmul has written it, while it is still in cache: how an activation joins the matmul (llm.c's CUDA side
+     * fuses bias and GELU into the matmul's epilogue the same way). Blocks never overlap; threads run their own.
+     */
+    @FunctionalInterface
+    interface Epilogue {
+        void apply(long btStart, long btEnd, long oStart, long oEnd);
+    }
+
+    /** out = inp · weightᵀ + bias, then epilogue over all of out; a fast version runs it block by block. */
+    default void forward(
+            MemorySegment out,
+            MemorySegment inp,
+            MemorySegment weight,
+            MemorySegment bias,
+            int BT,
+            int C,
+            int OC,
+            Epilogue epilogue) {
+        forward(out, inp, weight, bias, BT, C, OC);
+        epilogue.apply(0, BT, 0, OC);
+    }
+
     /** dinp += dout · weight; dweight += doutᵀ · inp; dbias += column sums of dout (dbias may be null). */
     void backward(
             MemorySegment dinp,

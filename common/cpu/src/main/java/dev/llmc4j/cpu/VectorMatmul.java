@@ -4,6 +4,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -27,10 +28,12 @@ public final class VectorMatmul implements Matmul {
 
     private static final VectorSpecies<Float> S = VectorMath.SPECIES; // species and lanes: short, as MR and NR
     private static final int W = S.length();
-    private static final int MR = 2; // rows of the register tile
+    private static final int MR = 6; // rows of the register tile
     private static final int NR = 4 * W; // columns of the register tile (4 vectors)
     private static final int KB = 256; // k per block: the KB x NR panel of B (64 KiB at 512 bits) stays near, in L1-L2
-    private static final int MB = 96; // rows of A per block (a multiple of MR), kept in L2
+    private static final int MC = 144; // rows of A packed at once (a multiple of MR): 144 KiB, kept in L2
+    private static final int PACKED_B = 1 << 20; // floats of B packed at once (4 MiB, kept in L3)
+    private static final int MB = 96; // forward: outputs per tile of outᵀ (a multiple of MR)
     private static final int NB = 256; // forward: columns (positions) per packed block of inpᵀ
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
@@ -38,28 +41,46 @@ public final class VectorMatmul implements Matmul {
     @Override
     public void forward(
             MemorySegment out, MemorySegment inp, MemorySegment weight, MemorySegment bias, int BT, int C, int OC) {
-        // pack NB positions of inp transposed (C, NB), then every thread computes outᵀ for its own outputs
-        MemorySegment packed = Scratch.shared((long) C * Math.min(BT, NB));
+        forward(out, inp, weight, bias, BT, C, OC, null);
+    }
+
+    /** As {@link #forward}; each thread runs epilogue (if not null) on each block of out it has just written. */
+    @Override
+    public void forward(
+            MemorySegment out,
+            MemorySegment inp,
+            MemorySegment weight,
+            MemorySegment bias,
+            int BT,
+            int C,
+            int OC,
+            Epilogue epilogue) {
+        // copy NB positions of inp, transposed (C, NB), into B panels once; then every thread computes outᵀ for
+        // its own outputs (weight is A, read in place row by row) and writes it back transposed, bias added
+        float[] packed = Panels.local().shared(packedSize(C, Math.min(BT, NB)));
         for (int n0 = 0; n0 < BT; n0 += NB) {
             int nb = Math.min(NB, BT - n0);
             long first = n0;
             Parallel.forRange(C, (start, end) -> {
-                for (long i = start; i < end; i++)
-                    for (long n = 0; n < nb; n++)
-                        packed.setAtIndex(FLOAT, i * nb + n, inp.getAtIndex(FLOAT, (first + n) * C + i));
+                for (int k = (int) start; k < end; k++)
+                    for (int n = 0; n < nb; n++)
+                        packed[packedIndex(k, n, C, nb)] = inp.getAtIndex(FLOAT, (first + n) * C + k);
+                for (int k = (int) start; k < end; k++) // the last panel's padding columns
+                for (int n = nb; n % NR != 0; n++) packed[packedIndex(k, n, C, nb)] = 0;
             });
             Parallel.forRange(OC, MR, (mStart, mEnd) -> {
                 MemorySegment tile = Scratch.local((long) MB * nb); // outᵀ block (MB, nb), then written transposed
                 for (long m0 = mStart; m0 < mEnd; m0 += MB) {
                     int mb = (int) Math.min(MB, mEnd - m0);
                     tile.asSlice(0, (long) mb * nb * Float.BYTES).fill((byte) 0);
-                    gemm(tile, nb, weight, m0 * C, C, 1, packed, nb, mb, nb, C);
+                    gemmPacked(tile, nb, weight, m0 * C, C, 1, packed, mb, nb, C);
                     for (long n = 0; n < nb; n++) {
                         for (long m = 0; m < mb; m++) {
                             float b = bias == null ? 0 : bias.getAtIndex(FLOAT, m0 + m);
                             out.setAtIndex(FLOAT, (first + n) * OC + m0 + m, tile.getAtIndex(FLOAT, m * nb + n) + b);
                         }
                     }
+                    if (epilogue != null) epilogue.apply(first, first + nb, m0, m0 + mb);
                 }
             });
         }
@@ -94,10 +115,18 @@ public final class VectorMatmul implements Matmul {
                         OC));
         // dweight += doutᵀ · inp and dbias += column sums of dout: threads split the outputs
         Parallel.forRange(OC, MR, (mStart, mEnd) -> {
-            for (long m0 = mStart; m0 < mEnd; m0 += MB) {
-                int mb = (int) Math.min(MB, mEnd - m0);
-                gemm(dweight.asSlice(m0 * C * Float.BYTES), C, dout, m0, 1, OC, inp, C, mb, C, BT);
-            }
+            gemm(
+                    dweight.asSlice(mStart * C * Float.BYTES),
+                    C,
+                    dout,
+                    mStart,
+                    1,
+                    OC,
+                    inp,
+                    C,
+                    (int) (mEnd - mStart),
+                    C,
+                    BT);
             if (dbias != null) {
                 for (long o = mStart; o < mEnd; o++) {
                     float sum = 0;
@@ -111,6 +140,12 @@ public final class VectorMatmul implements Matmul {
     /**
      * C[m, n] += Σ_k A[m, k] B[k, n] for m < M, n < N, k < K, where C[m, n] = c[m*ldc + n],
      * A[m, k] = a[aOffset + m*aRowStride + k*aColStride] and B[k, n] = b[k*ldb + n] (floats).
+     *
+     * <p>Blocked as BLAS libraries do: B is copied into a heap array in panels of NR columns ({@link #packB}, zero
+     * past N), as many columns at once as fit in {@link #PACKED_B} floats, and {@link #gemmPacked} multiplies A
+     * by them. The copies cost one read per element of B, and buy the micro-kernel contiguous reads from a Java
+     * array, whatever the strides, and no ragged edges: a partial tile is computed whole on the zero padding and
+     * only its valid part added to C.
      */
     static void gemm(
             MemorySegment c,
@@ -124,55 +159,126 @@ public final class VectorMatmul implements Matmul {
             int M,
             int N,
             int K) {
-        int nFull = N - N % NR;
-        for (int k0 = 0; k0 < K; k0 += KB) {
-            int kb = Math.min(KB, K - k0);
-            long aK = aOffset + k0 * aColStride;
-            for (int n0 = 0; n0 < nFull; n0 += NR) { // the B panel (kb, NR) stays in L1 while the rows sweep it
-                long bPanel = (long) k0 * ldb + n0;
-                int m = 0;
-                for (; m + MR <= M; m += MR)
-                    kernel(c, m * ldc + n0, ldc, a, aK + m * aRowStride, aRowStride, aColStride, b, bPanel, ldb, kb);
-                for (; m < M; m++) // the last M % MR rows: one row of 4 vectors at a time
-                rowTile(c, m * ldc + n0, a, aK + m * aRowStride, aColStride, b, bPanel, ldb, kb);
+        int columnsAtOnce = Math.max(NR, PACKED_B / Math.max(K, 1) / NR * NR);
+        for (int n0 = 0; n0 < N; n0 += columnsAtOnce) {
+            int nc = Math.min(columnsAtOnce, N - n0);
+            float[] packed = Panels.local().b(packedSize(K, nc));
+            packB(packed, b, n0, ldb, K, nc);
+            gemmPacked(c.asSlice(4L * n0), ldc, a, aOffset, aRowStride, aColStride, packed, M, nc, K);
+        }
+    }
+
+    /**
+     * Where B[k, n] (K x N) lives in its packed copy: K in blocks of KB rows; in each block, the panels of NR
+     * columns one after the other, each kb rows of NR floats. A panel (kb x NR) is what the micro-kernel sweeps.
+     */
+    private static int packedIndex(int k, int n, int K, int N) {
+        int k0 = k - k % KB, kb = Math.min(KB, K - k0);
+        return k0 * roundUp(N) + ((n / NR) * kb + k - k0) * NR + n % NR;
+    }
+
+    private static int packedSize(int K, int N) {
+        return K * roundUp(N);
+    }
+
+    private static int roundUp(int N) {
+        return (N + NR - 1) / NR * NR;
+    }
+
+    /** Copies B[k, n] = b[n0 + k*ldb + n] (k < K, n < N, rows contiguous) into panels, as {@link #packedIndex}. */
+    private static void packB(float[] packed, MemorySegment b, long n0, long ldb, int K, int N) {
+        int fullPanels = N / NR, rest = N % NR;
+        for (int k = 0; k < K; k++) {
+            long row = n0 + k * ldb;
+            for (int j = 0; j < fullPanels; j++) { // 4 vectors: cheaper than a bulk copy's call for 64 floats
+                long from = 4 * (row + (long) j * NR);
+                int to = packedIndex(k, j * NR, K, N);
+                FloatVector.fromMemorySegment(S, b, from, ORDER).intoArray(packed, to);
+                FloatVector.fromMemorySegment(S, b, from + 4 * W, ORDER).intoArray(packed, to + W);
+                FloatVector.fromMemorySegment(S, b, from + 8 * W, ORDER).intoArray(packed, to + 2 * W);
+                FloatVector.fromMemorySegment(S, b, from + 12 * W, ORDER).intoArray(packed, to + 3 * W);
             }
-            int n = nFull;
-            for (; n + W <= N; n += W)
-                for (int m = 0; m < M; m++)
-                    rowVector(c, m * ldc + n, a, aK + m * aRowStride, aColStride, b, (long) k0 * ldb + n, ldb, kb);
-            for (; n < N; n++) {
-                for (int m = 0; m < M; m++) {
-                    float sum = 0;
-                    for (int k = 0; k < kb; k++)
-                        sum += a.getAtIndex(FLOAT, aK + m * aRowStride + k * aColStride)
-                                * b.getAtIndex(FLOAT, (long) (k0 + k) * ldb + n);
-                    c.setAtIndex(FLOAT, m * ldc + n, c.getAtIndex(FLOAT, m * ldc + n) + sum);
+            if (rest > 0) {
+                int at = packedIndex(k, fullPanels * NR, K, N);
+                MemorySegment.copy(b, FLOAT, 4 * (row + (long) fullPanels * NR), packed, at, rest);
+                Arrays.fill(packed, at + rest, at + NR, 0f);
+            }
+        }
+    }
+
+    /**
+     * C += A · B with B already in panels (K x N, {@link #packedIndex}). A is copied block by block (MC rows x KB)
+     * into a heap array, row after row, rows past M zero so every panel has MR rows; then each A panel (MR rows)
+     * meets each B panel in the micro-kernel, the B panel staying in L1-L2 while the A panels pass.
+     */
+    static void gemmPacked(
+            MemorySegment c,
+            long ldc,
+            MemorySegment a,
+            long aOffset,
+            long aRowStride,
+            long aColStride,
+            float[] bPacked,
+            int M,
+            int N,
+            int K) {
+        Panels panels = Panels.local();
+        int bPanels = (N + NR - 1) / NR;
+        for (int k0 = 0; k0 < K; k0 += KB) {
+            int kb = Math.min(KB, K - k0), bBlock = k0 * roundUp(N);
+            for (int m0 = 0; m0 < M; m0 += MC) {
+                int mc = Math.min(MC, M - m0), aPanels = (mc + MR - 1) / MR;
+                float[] aPacked = panels.a(aPanels * MR * kb);
+                if (mc % MR != 0) Arrays.fill(aPacked, (aPanels - 1) * MR * kb, aPanels * MR * kb, 0f);
+                packA(aPacked, a, aOffset + m0 * aRowStride + k0 * aColStride, aRowStride, aColStride, mc, kb);
+                boolean rowMajor = aColStride == 1; // packA's order: A[r, k] at r*kb + k, or at k*MR + r
+                int aRow = rowMajor ? kb : 1, aStep = rowMajor ? 1 : MR;
+                for (int j = 0; j < bPanels; j++) {
+                    int columns = Math.min(NR, N - j * NR);
+                    for (int i = 0; i < aPanels; i++) {
+                        kernel(aPacked, i * MR * kb, aRow, aStep, bPacked, bBlock + j * kb * NR, panels.tile, kb);
+                        long c0 = (m0 + (long) i * MR) * ldc + (long) j * NR;
+                        addTile(c, c0, ldc, panels.tile, Math.min(MR, mc - i * MR), columns);
+                    }
                 }
             }
         }
     }
 
     /**
-     * The micro-kernel: a 2 x 4-vector tile of C (at c0, row stride ldc) += A (2 rows from a0) · B panel (from b0).
-     * Loads and stores are written out (byte offsets) so that they inline and the 8 sums stay in registers (a
-     * helper that took the sums as arguments pushes C2 past its inlining budget and boxes every vector). Why not a
-     * larger tile: 4 x 4 and 6 x 4 run 1.6-2.3x faster once C2 compiles them, but HotSpot compiles every method
-     * with C1 first, and C1 gives up on them ("out of virtual registers", for the on-stack-replacement version at
-     * least); with C2 busy the method then stays in C1's limited-profile code, every vector an object, for
-     * minutes (measured: a test JVM's d12 step went from seconds to 177 s). 2 x 4 compiles at every tier.
+     * Copies A[m, k] (m < mc, k < kb, from a[a0 + m*aRowStride + k*aColStride]) in the order it is read fastest:
+     * rows contiguous (aColStride 1), row after row, packed[m*kb + k]; else (a transposed operand, contiguous in
+     * m) panel by panel, k-major, packed[((m/MR)*kb + k)*MR + m%MR]. {@link #kernel} reads either through its row
+     * and k steps. Rows past mc stay for the caller to zero.
+     */
+    private static void packA(
+            float[] packed, MemorySegment a, long a0, long aRowStride, long aColStride, int mc, int kb) {
+        if (aColStride == 1) {
+            for (int m = 0; m < mc; m++) MemorySegment.copy(a, FLOAT, 4 * (a0 + m * aRowStride), packed, m * kb, kb);
+        } else {
+            int fullPanels = mc / MR;
+            for (int k = 0; k < kb; k++) {
+                long column = a0 + k * aColStride;
+                for (int i = 0; i < fullPanels; i++)
+                    for (int r = 0; r < MR; r++)
+                        packed[(i * kb + k) * MR + r] = a.getAtIndex(FLOAT, column + (i * MR + r) * aRowStride);
+                for (int m = fullPanels * MR; m < mc; m++)
+                    packed[(fullPanels * kb + k) * MR + m % MR] = a.getAtIndex(FLOAT, column + m * aRowStride);
+            }
+        }
+    }
+
+    /**
+     * The micro-kernel: tile (MR x NR) = A panel (6 rows of kb: A[r, k] at aPacked[a0 + r*aRow + k*aStep]) · B
+     * panel (kb rows of 4 vectors, from bPacked[b0]). 24 sums stay in registers (of AVX-512's 32): each step over k loads 4 vectors of B and
+     * broadcasts 6 scalars of A to feed 24 independent FMAs, so the FMA units, not the loads, set the pace. Written
+     * out, not looped over rows, so the sums stay locals, and on Java arrays, not memory segments: the inlined
+     * array accesses are small enough that C1 compiles this method too (on segments it gave up, "out of virtual
+     * registers", and the method sat in slow, vector-boxing code until C2 got to it, minutes on a busy machine).
      */
     private static void kernel(
-            MemorySegment c,
-            long c0,
-            long ldc,
-            MemorySegment a,
-            long a0,
-            long aRowStride,
-            long aColStride,
-            MemorySegment b,
-            long b0,
-            long ldb,
-            int kb) {
+            float[] aPacked, int a0, int aRow, int aStep, float[] bPacked, int b0, float[] tile, int kb) {
+        int a1 = a0 + aRow, a2 = a1 + aRow, a3 = a2 + aRow, a4 = a3 + aRow, a5 = a4 + aRow; // the 6 rows of A
         var c00 = FloatVector.zero(S);
         var c01 = FloatVector.zero(S);
         var c02 = FloatVector.zero(S);
@@ -181,82 +287,129 @@ public final class VectorMatmul implements Matmul {
         var c11 = FloatVector.zero(S);
         var c12 = FloatVector.zero(S);
         var c13 = FloatVector.zero(S);
-        long a1 = a0 + aRowStride;
+        var c20 = FloatVector.zero(S);
+        var c21 = FloatVector.zero(S);
+        var c22 = FloatVector.zero(S);
+        var c23 = FloatVector.zero(S);
+        var c30 = FloatVector.zero(S);
+        var c31 = FloatVector.zero(S);
+        var c32 = FloatVector.zero(S);
+        var c33 = FloatVector.zero(S);
+        var c40 = FloatVector.zero(S);
+        var c41 = FloatVector.zero(S);
+        var c42 = FloatVector.zero(S);
+        var c43 = FloatVector.zero(S);
+        var c50 = FloatVector.zero(S);
+        var c51 = FloatVector.zero(S);
+        var c52 = FloatVector.zero(S);
+        var c53 = FloatVector.zero(S);
         for (int k = 0; k < kb; k++) {
-            long row = 4 * (b0 + k * ldb), ak = k * aColStride;
-            var b0v = FloatVector.fromMemorySegment(S, b, row, ORDER);
-            var b1v = FloatVector.fromMemorySegment(S, b, row + 4 * W, ORDER);
-            var b2v = FloatVector.fromMemorySegment(S, b, row + 8 * W, ORDER);
-            var b3v = FloatVector.fromMemorySegment(S, b, row + 12 * W, ORDER);
-            var x = FloatVector.broadcast(S, a.getAtIndex(FLOAT, a0 + ak));
+            int bk = b0 + k * NR, ak = k * aStep;
+            var b0v = FloatVector.fromArray(S, bPacked, bk);
+            var b1v = FloatVector.fromArray(S, bPacked, bk + W);
+            var b2v = FloatVector.fromArray(S, bPacked, bk + 2 * W);
+            var b3v = FloatVector.fromArray(S, bPacked, bk + 3 * W);
+            var x = FloatVector.broadcast(S, aPacked[a0 + ak]);
             c00 = x.fma(b0v, c00);
             c01 = x.fma(b1v, c01);
             c02 = x.fma(b2v, c02);
             c03 = x.fma(b3v, c03);
-            x = FloatVector.broadcast(S, a.getAtIndex(FLOAT, a1 + ak));
+            x = FloatVector.broadcast(S, aPacked[a1 + ak]);
             c10 = x.fma(b0v, c10);
             c11 = x.fma(b1v, c11);
             c12 = x.fma(b2v, c12);
             c13 = x.fma(b3v, c13);
+            x = FloatVector.broadcast(S, aPacked[a2 + ak]);
+            c20 = x.fma(b0v, c20);
+            c21 = x.fma(b1v, c21);
+            c22 = x.fma(b2v, c22);
+            c23 = x.fma(b3v, c23);
+            x = FloatVector.broadcast(S, aPacked[a3 + ak]);
+            c30 = x.fma(b0v, c30);
+            c31 = x.fma(b1v, c31);
+            c32 = x.fma(b2v, c32);
+            c33 = x.fma(b3v, c33);
+            x = FloatVector.broadcast(S, aPacked[a4 + ak]);
+            c40 = x.fma(b0v, c40);
+            c41 = x.fma(b1v, c41);
+            c42 = x.fma(b2v, c42);
+            c43 = x.fma(b3v, c43);
+            x = FloatVector.broadcast(S, aPacked[a5 + ak]);
+            c50 = x.fma(b0v, c50);
+            c51 = x.fma(b1v, c51);
+            c52 = x.fma(b2v, c52);
+            c53 = x.fma(b3v, c53);
         }
-        // C += the tile; written out too: a call that took the sums as arguments would box them
-        long r0 = 4 * c0, r1 = r0 + 4 * ldc;
-        FloatVector.fromMemorySegment(S, c, r0, ORDER).add(c00).intoMemorySegment(c, r0, ORDER);
-        FloatVector.fromMemorySegment(S, c, r0 + 4 * W, ORDER).add(c01).intoMemorySegment(c, r0 + 4 * W, ORDER);
-        FloatVector.fromMemorySegment(S, c, r0 + 8 * W, ORDER).add(c02).intoMemorySegment(c, r0 + 8 * W, ORDER);
-        FloatVector.fromMemorySegment(S, c, r0 + 12 * W, ORDER).add(c03).intoMemorySegment(c, r0 + 12 * W, ORDER);
-        FloatVector.fromMemorySegment(S, c, r1, ORDER).add(c10).intoMemorySegment(c, r1, ORDER);
-        FloatVector.fromMemorySegment(S, c, r1 + 4 * W, ORDER).add(c11).intoMemorySegment(c, r1 + 4 * W, ORDER);
-        FloatVector.fromMemorySegment(S, c, r1 + 8 * W, ORDER).add(c12).intoMemorySegment(c, r1 + 8 * W, ORDER);
-        FloatVector.fromMemorySegment(S, c, r1 + 12 * W, ORDER).add(c13).intoMemorySegment(c, r1 + 12 * W, ORDER);
+        // the tile, row by row (6 rows of NR floats), for addTile to add to C
+        c00.intoArray(tile, 0);
+        c01.intoArray(tile, W);
+        c02.intoArray(tile, 2 * W);
+        c03.intoArray(tile, 3 * W);
+        c10.intoArray(tile, NR);
+        c11.intoArray(tile, NR + W);
+        c12.intoArray(tile, NR + 2 * W);
+        c13.intoArray(tile, NR + 3 * W);
+        c20.intoArray(tile, 2 * NR);
+        c21.intoArray(tile, 2 * NR + W);
+        c22.intoArray(tile, 2 * NR + 2 * W);
+        c23.intoArray(tile, 2 * NR + 3 * W);
+        c30.intoArray(tile, 3 * NR);
+        c31.intoArray(tile, 3 * NR + W);
+        c32.intoArray(tile, 3 * NR + 2 * W);
+        c33.intoArray(tile, 3 * NR + 3 * W);
+        c40.intoArray(tile, 4 * NR);
+        c41.intoArray(tile, 4 * NR + W);
+        c42.intoArray(tile, 4 * NR + 2 * W);
+        c43.intoArray(tile, 4 * NR + 3 * W);
+        c50.intoArray(tile, 5 * NR);
+        c51.intoArray(tile, 5 * NR + W);
+        c52.intoArray(tile, 5 * NR + 2 * W);
+        c53.intoArray(tile, 5 * NR + 3 * W);
     }
 
-    /** One row of 4 vectors: the last M % MR rows of a panel (4 sums in flight, so still not latency-bound). */
-    private static void rowTile(
-            MemorySegment c,
-            long c0,
-            MemorySegment a,
-            long a0,
-            long aColStride,
-            MemorySegment b,
-            long b0,
-            long ldb,
-            int kb) {
-        var c0v = FloatVector.zero(S);
-        var c1v = FloatVector.zero(S);
-        var c2v = FloatVector.zero(S);
-        var c3v = FloatVector.zero(S);
-        for (int k = 0; k < kb; k++) {
-            long row = 4 * (b0 + k * ldb);
-            var x = FloatVector.broadcast(S, a.getAtIndex(FLOAT, a0 + k * aColStride));
-            c0v = x.fma(FloatVector.fromMemorySegment(S, b, row, ORDER), c0v);
-            c1v = x.fma(FloatVector.fromMemorySegment(S, b, row + 4 * W, ORDER), c1v);
-            c2v = x.fma(FloatVector.fromMemorySegment(S, b, row + 8 * W, ORDER), c2v);
-            c3v = x.fma(FloatVector.fromMemorySegment(S, b, row + 12 * W, ORDER), c3v);
+    /** C[r, x] += tile[r, x] for the tile's valid rows and columns (C at c0, row stride ldc; tile rows NR long). */
+    private static void addTile(MemorySegment c, long c0, long ldc, float[] tile, int rows, int columns) {
+        for (int r = 0; r < rows; r++) {
+            long row = c0 + r * ldc;
+            if (columns == NR) {
+                for (int v = 0; v < NR; v += W) {
+                    long at = 4 * (row + v);
+                    FloatVector.fromMemorySegment(S, c, at, ORDER)
+                            .add(FloatVector.fromArray(S, tile, r * NR + v))
+                            .intoMemorySegment(c, at, ORDER);
+                }
+            } else {
+                for (int x = 0; x < columns; x++)
+                    c.setAtIndex(FLOAT, row + x, c.getAtIndex(FLOAT, row + x) + tile[r * NR + x]);
+            }
         }
-        long r = 4 * c0;
-        FloatVector.fromMemorySegment(S, c, r, ORDER).add(c0v).intoMemorySegment(c, r, ORDER);
-        FloatVector.fromMemorySegment(S, c, r + 4 * W, ORDER).add(c1v).intoMemorySegment(c, r + 4 * W, ORDER);
-        FloatVector.fromMemorySegment(S, c, r + 8 * W, ORDER).add(c2v).intoMemorySegment(c, r + 8 * W, ORDER);
-        FloatVector.fromMemorySegment(S, c, r + 12 * W, ORDER).add(c3v).intoMemorySegment(c, r + 12 * W, ORDER);
     }
 
-    /** One row, one vector: the last N % NR columns. */
-    private static void rowVector(
-            MemorySegment c,
-            long c0,
-            MemorySegment a,
-            long a0,
-            long aColStride,
-            MemorySegment b,
-            long b0,
-            long ldb,
-            int kb) {
-        var acc = FloatVector.zero(S);
-        for (int k = 0; k < kb; k++)
-            acc = FloatVector.broadcast(S, a.getAtIndex(FLOAT, a0 + k * aColStride))
-                    .fma(FloatVector.fromMemorySegment(S, b, (b0 + k * ldb) * 4L, ORDER), acc);
-        FloatVector.fromMemorySegment(S, c, (c0) * 4L, ORDER).add(acc).intoMemorySegment(c, (c0) * 4L, ORDER);
+    /** A thread's packed panels of A and B and its tile, on the Java heap, grown on demand and kept. */
+    private static final class Panels {
+        private static final ThreadLocal<Panels> LOCAL = ThreadLocal.withInitial(Panels::new);
+        private float[] a = new float[0], b = new float[0], shared = new float[0];
+        final float[] tile = new float[MR * NR];
+
+        static Panels local() {
+            return LOCAL.get();
+        }
+
+        float[] a(int floats) {
+            if (a.length < floats) a = new float[floats];
+            return a;
+        }
+
+        float[] b(int floats) {
+            if (b.length < floats) b = new float[floats];
+            return b;
+        }
+
+        /** The calling thread's B panels that it fills, with its workers, for them all to read. */
+        float[] shared(int floats) {
+            if (shared.length < floats) shared = new float[floats];
+            return shared;
+        }
     }
 
     /** Scratch buffers per thread, grown on demand and kept (a few MiB at most: NB positions, one MB x NB tile). */

@@ -68,4 +68,30 @@ public class MatmulTest {
             assertTrue(relativeError(dbiases[1], dbiases[0], OC) < 1e-6, "dbias");
         }
     }
+
+    /** The fast forward's epilogue covers every output exactly once, after the output is written (here: doubles it). */
+    @ParameterizedTest(name = "BT={0} C={1} OC={2}")
+    @CsvSource({"1,1,1", "5,3,7", "300,20,200", "257,9,97"})
+    void epilogueSeesEveryOutputOnce(int BT, int C, int OC) {
+        try (var arena = Arena.ofShared()) {
+            var random = new Random(BT + C + OC);
+            var inp = random(arena, (long) BT * C, random);
+            var weight = random(arena, (long) OC * C, random);
+            var bias = random(arena, OC, random);
+            var expected = arena.allocate((long) BT * OC * Float.BYTES, 64);
+            var doubled = arena.allocate((long) BT * OC * Float.BYTES, 64);
+            Matmul.BASELINE.forward(expected, inp, weight, bias, BT, C, OC);
+            for (long i = 0; i < (long) BT * OC; i++)
+                expected.setAtIndex(ValueLayout.JAVA_FLOAT, i, 2 * expected.getAtIndex(ValueLayout.JAVA_FLOAT, i));
+            Matmul.VECTOR.forward(doubled, inp, weight, bias, BT, C, OC, (btStart, btEnd, oStart, oEnd) -> {
+                for (long bt = btStart; bt < btEnd; bt++)
+                    for (long o = oStart; o < oEnd; o++) {
+                        long i = bt * OC + o;
+                        doubled.setAtIndex(
+                                ValueLayout.JAVA_FLOAT, i, 2 * doubled.getAtIndex(ValueLayout.JAVA_FLOAT, i));
+                    }
+            });
+            assertTrue(relativeError(doubled, expected, (long) BT * OC) < 1e-6, "epilogue");
+        }
+    }
 }
