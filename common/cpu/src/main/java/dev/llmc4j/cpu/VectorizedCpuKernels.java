@@ -220,6 +220,23 @@ public class VectorizedCpuKernels implements CpuKernels {
             int n,
             int T,
             float scale) {
+        float rowMax = scaleRow(preatt, row, scores, scoreRow, n, scale);
+        float total = expRow(att, row, preatt, n, rowMax), inverse = total == 0 ? 0 : 1 / total;
+        for (int t2 = 0; t2 < n; t2 += LANES) {
+            var mask = SPECIES.indexInRange(t2, n);
+            FloatVector.fromMemorySegment(SPECIES, att, 4 * (row + t2), ORDER, mask)
+                    .mul(inverse)
+                    .intoMemorySegment(att, 4 * (row + t2), ORDER, mask);
+        }
+        att.asSlice(4 * (row + n), 4L * (T - n)).fill((byte) 0);
+    }
+
+    // the softmax row's first two passes, each a method of its own: small enough for C1 too (as one method, C1 ran
+    // out of virtual registers and left it to the interpreter until C2 compiled it)
+
+    /** preatt[row + t] = scores[scoreRow + t] * scale for t < n; returns their max. */
+    private static float scaleRow(
+            MemorySegment preatt, long row, MemorySegment scores, long scoreRow, int n, float scale) {
         var max = FloatVector.broadcast(SPECIES, -10000.0f);
         for (int t2 = 0; t2 < n; t2 += LANES) {
             var mask = SPECIES.indexInRange(t2, n);
@@ -228,23 +245,20 @@ public class VectorizedCpuKernels implements CpuKernels {
             score.intoMemorySegment(preatt, 4 * (row + t2), ORDER, mask);
             max = max.max(score.blend(-10000.0f, mask.not()));
         }
-        float rowMax = max.reduceLanes(VectorOperators.MAX);
+        return max.reduceLanes(VectorOperators.MAX);
+    }
+
+    /** att[row + t] = exp(preatt[row + t] - max) for t < n; returns their sum. */
+    private static float expRow(MemorySegment att, long row, MemorySegment preatt, int n, float max) {
         var sum = FloatVector.zero(SPECIES);
         for (int t2 = 0; t2 < n; t2 += LANES) {
             var mask = SPECIES.indexInRange(t2, n);
             var e = VectorMath.exp(FloatVector.fromMemorySegment(SPECIES, preatt, 4 * (row + t2), ORDER, mask)
-                    .sub(rowMax));
+                    .sub(max));
             e.intoMemorySegment(att, 4 * (row + t2), ORDER, mask);
             sum = sum.add(e, mask);
         }
-        float total = VectorMath.sum(sum), inverse = total == 0 ? 0 : 1 / total;
-        for (int t2 = 0; t2 < n; t2 += LANES) {
-            var mask = SPECIES.indexInRange(t2, n);
-            FloatVector.fromMemorySegment(SPECIES, att, 4 * (row + t2), ORDER, mask)
-                    .mul(inverse)
-                    .intoMemorySegment(att, 4 * (row + t2), ORDER, mask);
-        }
-        att.asSlice(4 * (row + n), 4L * (T - n)).fill((byte) 0);
+        return VectorMath.sum(sum);
     }
 
     /** dst (n, rows) = the transpose of rows consecutive vectors of n floats at src[from + r * stride]. */
