@@ -36,8 +36,8 @@ torch.set_num_threads(threads)
 java = [os.path.join(os.environ["JAVA_HOME"], "bin", "java"), "--add-modules", "jdk.incubator.vector",
         "--enable-native-access=ALL-UNNAMED", "-cp", "benchmarks/target/benchmarks.jar", "dev.llmc4j.bench.StepBench"]
 # fp32 FMA peak for "% of peak": measured by the script just before (MachineLimits), passed as PEAK_GFLOPS; a
-# short round of it also runs after each pair of steps, and each step's "% of peak" is against the round beside it
-# (on a loaded machine the peak we get moves with the load), the median of those printed
+# round of it also runs after each pair of steps (its median printed: it shows how much of the machine other load
+# left), and each step's "% of peak" is against the larger of the two, so a low probe never inflates a fraction
 peak = float(os.environ["PEAK_GFLOPS"])
 
 
@@ -155,8 +155,8 @@ for command, flops in (("step", step_flops), ("forward", forward_flops)):
             times["ours"].append(a)
             times["pytorch"].append(b)
             peaks.append(round_peak)
-            fractions["ours"].append(flops / a / 1e6 / round_peak)
-            fractions["pytorch"].append(flops / b / 1e6 / round_peak)
+            fractions["ours"].append(flops / a / 1e6 / max(peak, round_peak))
+            fractions["pytorch"].append(flops / b / 1e6 / max(peak, round_peak))
     o, p = statistics.median(times["ours"]), statistics.median(times["pytorch"])
     fo, fp = statistics.median(fractions["ours"]), statistics.median(fractions["pytorch"])
     medians[command] = (o, p)

@@ -18,11 +18,11 @@ import jdk.incubator.vector.VectorSpecies;
  *   dweight  dweight (OC, C) += doutᵀ (OC, BT) · inp (BT, C)   M=OC  N=C   K=BT
  * </pre>
  *
- * The micro-kernel keeps a tile of 2 rows x 4 vectors of C in 8 registers: each step over k loads 4 vectors of
- * B and broadcasts 2 scalars of A to feed 8 independent FMAs. Cache blocking keeps the B panel it sweeps in L1
- * (KB x 4 vectors) and the A block in L2; the threads of {@link Parallel} each own a contiguous range of the
- * output, so no two write the same floats. Shapes that are not multiples of the tile finish with narrower tiles
- * and scalar loops.
+ * The micro-kernel keeps a tile of 6 rows x 4 vectors of C in 24 registers: each step over k loads 4 vectors of
+ * B and broadcasts 6 scalars of A to feed 24 independent FMAs. Both operands are first copied into heap arrays in
+ * the order the kernel reads them (packed panels, zero-padded to whole tiles), in cache-sized blocks: a KB x NR
+ * panel of B stays in L1-L2 while MC rows of A pass over it. The threads of {@link Parallel} each own a contiguous
+ * range of the output, so no two write the same floats.
  */
 public final class VectorMatmul implements Matmul {
 

@@ -116,26 +116,52 @@ public class VectorizedCpuKernels implements CpuKernels {
         float correction1 = (float) (1.0 - Math.pow(beta1, step.t()));
         float correction2 = (float) (1.0 - Math.pow(beta2, step.t()));
         Parallel.forRange(count, LANES, (start, end) -> {
-            for (long i = offset + start; i < offset + end; i += LANES) {
-                var mask = SPECIES.indexInRange(0, (int) Math.min(LANES, offset + end - i));
-                long at = 4 * i;
-                var grad = FloatVector.fromMemorySegment(SPECIES, grads, at, ORDER, mask)
-                        .mul(scale);
-                var mean = FloatVector.fromMemorySegment(SPECIES, m, at, ORDER, mask)
-                        .mul(beta1)
-                        .add(grad.mul(1 - beta1));
-                var meanSquare = FloatVector.fromMemorySegment(SPECIES, v, at, ORDER, mask)
-                        .mul(beta2)
-                        .add(grad.mul(grad).mul(1 - beta2));
-                var param = FloatVector.fromMemorySegment(SPECIES, params, at, ORDER, mask);
-                var mHat = mean.div(correction1);
-                var vHat = meanSquare.div(correction2);
-                mean.intoMemorySegment(m, at, ORDER, mask);
-                meanSquare.intoMemorySegment(v, at, ORDER, mask);
-                var update = mHat.div(vHat.sqrt().add(eps)).add(param.mul(decay));
-                param.sub(update.mul(lr)).intoMemorySegment(params, at, ORDER, mask);
+            // whole vectors without a mask (masked stores are slow on some CPUs), then the last few floats one by
+            // one with the same float operations (IEEE division and square root: the same bits as a lane)
+            long full = offset + start + (end - start) / LANES * LANES;
+            for (long i = offset + start; i < full; i += LANES)
+                adamwVector(params, grads, m, v, 4 * i, beta1, beta2, lr, eps, decay, scale, correction1, correction2);
+            for (long i = full; i < offset + end; i++) {
+                float grad = grads.getAtIndex(JAVA_FLOAT, i) * scale;
+                float mean = m.getAtIndex(JAVA_FLOAT, i) * beta1 + grad * (1 - beta1);
+                float meanSquare = v.getAtIndex(JAVA_FLOAT, i) * beta2 + grad * grad * (1 - beta2);
+                float param = params.getAtIndex(JAVA_FLOAT, i);
+                m.setAtIndex(JAVA_FLOAT, i, mean);
+                v.setAtIndex(JAVA_FLOAT, i, meanSquare);
+                float update = mean / correction1 / ((float) Math.sqrt(meanSquare / correction2) + eps) + param * decay;
+                params.setAtIndex(JAVA_FLOAT, i, param - update * lr);
             }
         });
+    }
+
+    /** AdamW on the vector at byte offset at of each tensor. */
+    private static void adamwVector(
+            MemorySegment params,
+            MemorySegment grads,
+            MemorySegment m,
+            MemorySegment v,
+            long at,
+            float beta1,
+            float beta2,
+            float lr,
+            float eps,
+            float decay,
+            float scale,
+            float correction1,
+            float correction2) {
+        var grad = FloatVector.fromMemorySegment(SPECIES, grads, at, ORDER).mul(scale);
+        var mean =
+                FloatVector.fromMemorySegment(SPECIES, m, at, ORDER).mul(beta1).add(grad.mul(1 - beta1));
+        var meanSquare = FloatVector.fromMemorySegment(SPECIES, v, at, ORDER)
+                .mul(beta2)
+                .add(grad.mul(grad).mul(1 - beta2));
+        var param = FloatVector.fromMemorySegment(SPECIES, params, at, ORDER);
+        var mHat = mean.div(correction1);
+        var vHat = meanSquare.div(correction2);
+        mean.intoMemorySegment(m, at, ORDER);
+        meanSquare.intoMemorySegment(v, at, ORDER);
+        var update = mHat.div(vHat.sqrt().add(eps)).add(param.mul(decay));
+        param.sub(update.mul(lr)).intoMemorySegment(params, at, ORDER);
     }
 
     /**
