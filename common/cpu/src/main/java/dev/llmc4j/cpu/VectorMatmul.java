@@ -255,15 +255,14 @@ public final class VectorMatmul implements Matmul {
             float[] packed, MemorySegment a, long a0, long aRowStride, long aColStride, int mc, int kb) {
         if (aColStride == 1) {
             for (int m = 0; m < mc; m++) MemorySegment.copy(a, FLOAT, 4 * (a0 + m * aRowStride), packed, m * kb, kb);
-        } else {
-            int fullPanels = mc / MR;
+        } else { // each k's mc values are contiguous (aRowStride 1) or not: one bulk or strided read into a row
+            float[] row = Panels.local().row(mc);
             for (int k = 0; k < kb; k++) {
                 long column = a0 + k * aColStride;
-                for (int i = 0; i < fullPanels; i++)
-                    for (int r = 0; r < MR; r++)
-                        packed[(i * kb + k) * MR + r] = a.getAtIndex(FLOAT, column + (i * MR + r) * aRowStride);
-                for (int m = fullPanels * MR; m < mc; m++)
-                    packed[(fullPanels * kb + k) * MR + m % MR] = a.getAtIndex(FLOAT, column + m * aRowStride);
+                if (aRowStride == 1) MemorySegment.copy(a, FLOAT, 4 * column, row, 0, mc);
+                else for (int m = 0; m < mc; m++) row[m] = a.getAtIndex(FLOAT, column + m * aRowStride);
+                for (int m = 0; m < mc; m += MR) // panel m / MR, its row k: MR floats (fewer in the last panel)
+                System.arraycopy(row, m, packed, ((m / MR) * kb + k) * MR, Math.min(MR, mc - m));
             }
         }
     }
@@ -388,7 +387,7 @@ public final class VectorMatmul implements Matmul {
     /** A thread's packed panels of A and B and its tile, on the Java heap, grown on demand and kept. */
     private static final class Panels {
         private static final ThreadLocal<Panels> LOCAL = ThreadLocal.withInitial(Panels::new);
-        private float[] a = new float[0], b = new float[0], shared = new float[0];
+        private float[] a = new float[0], b = new float[0], shared = new float[0], row = new float[0];
         final float[] tile = new float[MR * NR];
 
         static Panels local() {
@@ -403,6 +402,12 @@ public final class VectorMatmul implements Matmul {
         float[] b(int floats) {
             if (b.length < floats) b = new float[floats];
             return b;
+        }
+
+        /** One column of A (mc floats) on its way into k-major panels. */
+        float[] row(int floats) {
+            if (row.length < floats) row = new float[floats];
+            return row;
         }
 
         /** The calling thread's B panels that it fills, with its workers, for them all to read. */
