@@ -219,10 +219,16 @@ public final class MatVec {
             int full) {
         long rowBytes = (long) C * Short.BYTES;
         long r0 = o * rowBytes, r1 = r0 + rowBytes, r2 = r1 + rowBytes, r3 = r2 + rowBytes;
-        var s0 = FloatVector.zero(S);
-        var s1 = s0;
-        var s2 = s0;
-        var s3 = s0;
+        // two sums per row, even and odd elements: 8 independent FMA chains (one chain per row would wait on the
+        // FMA before it twice per step)
+        var e0 = FloatVector.zero(S);
+        var e1 = e0;
+        var e2 = e0;
+        var e3 = e0;
+        var o0 = e0;
+        var o1 = e0;
+        var o2 = e0;
+        var o3 = e0;
         for (int j = 0; j < full; j += W) {
             long at = (long) j * Integer.BYTES;
             var xe = FloatVector.fromArray(S, even, j);
@@ -231,15 +237,20 @@ public final class MatVec {
             var p1 = IntVector.fromMemorySegment(I, w, r1 + at, ORDER);
             var p2 = IntVector.fromMemorySegment(I, w, r2 + at, ORDER);
             var p3 = IntVector.fromMemorySegment(I, w, r3 + at, ORDER);
-            s0 = lower(p0).fma(xe, upper(p0).fma(xo, s0));
-            s1 = lower(p1).fma(xe, upper(p1).fma(xo, s1));
-            s2 = lower(p2).fma(xe, upper(p2).fma(xo, s2));
-            s3 = lower(p3).fma(xe, upper(p3).fma(xo, s3));
+            e0 = lower(p0).fma(xe, e0);
+            o0 = upper(p0).fma(xo, o0);
+            e1 = lower(p1).fma(xe, e1);
+            o1 = upper(p1).fma(xo, o1);
+            e2 = lower(p2).fma(xe, e2);
+            o2 = upper(p2).fma(xo, o2);
+            e3 = lower(p3).fma(xe, e3);
+            o3 = upper(p3).fma(xo, o3);
         }
-        store(out, bias, o, s0.reduceLanes(VectorOperators.ADD) + tailBf16(w, o, x, 2 * full, C));
-        store(out, bias, o + 1, s1.reduceLanes(VectorOperators.ADD) + tailBf16(w, o + 1, x, 2 * full, C));
-        store(out, bias, o + 2, s2.reduceLanes(VectorOperators.ADD) + tailBf16(w, o + 2, x, 2 * full, C));
-        store(out, bias, o + 3, s3.reduceLanes(VectorOperators.ADD) + tailBf16(w, o + 3, x, 2 * full, C));
+        int done = 2 * full;
+        store(out, bias, o, e0.add(o0).reduceLanes(VectorOperators.ADD) + tailBf16(w, o, x, done, C));
+        store(out, bias, o + 1, e1.add(o1).reduceLanes(VectorOperators.ADD) + tailBf16(w, o + 1, x, done, C));
+        store(out, bias, o + 2, e2.add(o2).reduceLanes(VectorOperators.ADD) + tailBf16(w, o + 2, x, done, C));
+        store(out, bias, o + 3, e3.add(o3).reduceLanes(VectorOperators.ADD) + tailBf16(w, o + 3, x, done, C));
     }
 
     /** The even elements of W bf16 pairs as floats: the lower halves shifted into the upper. */
