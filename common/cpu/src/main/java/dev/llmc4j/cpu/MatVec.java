@@ -151,21 +151,25 @@ public final class MatVec {
     private static void fourRowsFp32(
             MemorySegment out, MemorySegment x, MemorySegment w, MemorySegment bias, long o, int C, int full) {
         long rowBytes = (long) C * Float.BYTES;
-        long r0 = o * rowBytes, r1 = r0 + rowBytes, r2 = r1 + rowBytes, r3 = r2 + rowBytes;
+        // one slice per row, made before the loop: their sizes are loop-invariant, so the JIT can drop the
+        // bounds check of every load inside it
+        MemorySegment w0 = w.asSlice(o * rowBytes, rowBytes), w1 = w.asSlice((o + 1) * rowBytes, rowBytes);
+        MemorySegment w2 = w.asSlice((o + 2) * rowBytes, rowBytes), w3 = w.asSlice((o + 3) * rowBytes, rowBytes);
+        MemorySegment xs = x.asSlice(0, rowBytes);
         var s0 = FloatVector.zero(S);
         var s1 = s0;
         var s2 = s0;
         var s3 = s0;
         for (int i = 0; i < full; i += W) {
             long at = (long) i * Float.BYTES;
-            var xv = FloatVector.fromMemorySegment(S, x, at, ByteOrder.nativeOrder());
-            s0 = FloatVector.fromMemorySegment(S, w, r0 + at, ByteOrder.nativeOrder())
+            var xv = FloatVector.fromMemorySegment(S, xs, at, ByteOrder.nativeOrder());
+            s0 = FloatVector.fromMemorySegment(S, w0, at, ByteOrder.nativeOrder())
                     .fma(xv, s0);
-            s1 = FloatVector.fromMemorySegment(S, w, r1 + at, ByteOrder.nativeOrder())
+            s1 = FloatVector.fromMemorySegment(S, w1, at, ByteOrder.nativeOrder())
                     .fma(xv, s1);
-            s2 = FloatVector.fromMemorySegment(S, w, r2 + at, ByteOrder.nativeOrder())
+            s2 = FloatVector.fromMemorySegment(S, w2, at, ByteOrder.nativeOrder())
                     .fma(xv, s2);
-            s3 = FloatVector.fromMemorySegment(S, w, r3 + at, ByteOrder.nativeOrder())
+            s3 = FloatVector.fromMemorySegment(S, w3, at, ByteOrder.nativeOrder())
                     .fma(xv, s3);
         }
         store(out, bias, o, s0.reduceLanes(VectorOperators.ADD) + tailFp32(w, o, x, full, C));
