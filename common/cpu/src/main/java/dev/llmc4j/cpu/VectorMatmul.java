@@ -127,14 +127,26 @@ public final class VectorMatmul implements Matmul {
                     (int) (mEnd - mStart),
                     C,
                     BT);
-            if (dbias != null) {
-                for (long o = mStart; o < mEnd; o++) {
-                    float sum = 0;
-                    for (long bt = 0; bt < BT; bt++) sum += dout.getAtIndex(FLOAT, bt * OC + o);
-                    dbias.setAtIndex(FLOAT, o, dbias.getAtIndex(FLOAT, o) + sum);
-                }
-            }
+            if (dbias != null) biasGradient(dbias, dout, BT, OC, mStart, mEnd);
         });
+    }
+
+    /**
+     * dbias[o] += Σ_bt dout[bt, o] for mStart <= o < mEnd: the rows of dout added in vectors, in order, into one sum
+     * per output (the baseline's order per output, but reading dout along its rows, not down its columns).
+     */
+    private static void biasGradient(MemorySegment dbias, MemorySegment dout, int BT, int OC, long mStart, long mEnd) {
+        int n = (int) (mEnd - mStart), full = n - n % W;
+        float[] sums = new float[n];
+        for (long bt = 0; bt < BT; bt++) {
+            long row = bt * OC + mStart;
+            for (int o = 0; o < full; o += W)
+                FloatVector.fromArray(S, sums, o)
+                        .add(FloatVector.fromMemorySegment(S, dout, 4 * (row + o), ORDER))
+                        .intoArray(sums, o);
+            for (int o = full; o < n; o++) sums[o] += dout.getAtIndex(FLOAT, row + o);
+        }
+        for (int o = 0; o < n; o++) dbias.setAtIndex(FLOAT, mStart + o, dbias.getAtIndex(FLOAT, mStart + o) + sums[o]);
     }
 
     /**
