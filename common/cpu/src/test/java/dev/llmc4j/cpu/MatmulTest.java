@@ -94,4 +94,55 @@ public class MatmulTest {
             assertTrue(relativeError(doubled, expected, (long) BT * OC) < 1e-6, "epilogue");
         }
     }
+
+    /**
+     * The GEMM under every fast matmul and attention, against a triple loop, for each way A can lie in memory: rows
+     * contiguous, transposed (columns contiguous), or strided both ways; B's rows longer than N. Ragged sizes cover
+     * partial tiles, several k blocks (256) and several A blocks (144 rows).
+     */
+    @ParameterizedTest(name = "M={0} N={1} K={2} A={3}")
+    @CsvSource({
+        "1,1,1,rows",
+        "7,65,3,rows",
+        "150,70,300,rows",
+        "13,129,257,transposed",
+        "150,64,40,transposed",
+        "6,64,256,strided",
+        "31,100,513,strided"
+    })
+    void gemmEqualsTripleLoop(int M, int N, int K, String aLayout) {
+        try (var arena = Arena.ofShared()) {
+            var random = new Random(M * 31 + N * 7 + K);
+            long aRowStride, aColStride;
+            switch (aLayout) {
+                case "rows" -> {
+                    aRowStride = K;
+                    aColStride = 1;
+                }
+                case "transposed" -> {
+                    aRowStride = 1;
+                    aColStride = M;
+                }
+                default -> {
+                    aRowStride = 2L * K + 1;
+                    aColStride = 2;
+                }
+            }
+            long aOffset = 5, ldb = N + 3, ldc = N + 2;
+            var a = random(arena, aOffset + (M - 1) * aRowStride + (K - 1) * aColStride + 1, random);
+            var b = random(arena, (long) K * ldb, random);
+            var c = random(arena, (long) M * ldc, random);
+            var expected = arena.allocate(c.byteSize(), 64).copyFrom(c);
+            for (long m = 0; m < M; m++)
+                for (long n = 0; n < N; n++) {
+                    double sum = expected.getAtIndex(ValueLayout.JAVA_FLOAT, m * ldc + n);
+                    for (long k = 0; k < K; k++)
+                        sum += (double) a.getAtIndex(ValueLayout.JAVA_FLOAT, aOffset + m * aRowStride + k * aColStride)
+                                * b.getAtIndex(ValueLayout.JAVA_FLOAT, k * ldb + n);
+                    expected.setAtIndex(ValueLayout.JAVA_FLOAT, m * ldc + n, (float) sum);
+                }
+            VectorMatmul.gemm(c, ldc, a, aOffset, aRowStride, aColStride, b, ldb, M, N, K);
+            assertTrue(relativeError(c, expected, (long) M * ldc) < 1e-6, "gemm");
+        }
+    }
 }
