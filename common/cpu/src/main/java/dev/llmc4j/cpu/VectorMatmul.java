@@ -18,7 +18,8 @@ import jdk.incubator.vector.VectorSpecies;
  *   dweight  dweight (OC, C) += doutᵀ (OC, BT) · inp (BT, C)   M=OC  N=C   K=BT
  * </pre>
  *
- * The micro-kernel keeps a tile of 6 rows x 4 vectors of C in 24 registers: each step over k loads 4 vectors of
+ * The micro-kernel keeps a tile of 6 rows x 4 vectors of C in 24 registers (6 x 2 on CPUs with 16 vector
+ * registers, AVX2: {@link #kernel6x2}): each step over k loads 4 vectors of
  * B and broadcasts 6 scalars of A to feed 24 independent FMAs. Both operands are first copied into heap arrays in
  * the order the kernel reads them (packed panels, zero-padded to whole tiles), in cache-sized blocks: a KB x NR
  * panel of B stays in L1-L2 while MC rows of A pass over it. The threads of {@link Parallel} each own a contiguous
@@ -29,7 +30,10 @@ public final class VectorMatmul implements Matmul {
     private static final VectorSpecies<Float> S = VectorMath.SPECIES; // species and lanes: short, as MR and NR
     private static final int W = S.length();
     private static final int MR = 6; // rows of the register tile
-    private static final int NR = 4 * W; // columns of the register tile (4 vectors)
+    // columns of the register tile: 4 vectors where the CPU has 32 vector registers (AVX-512: 512-bit lanes), 2 where
+    // it has 16 (AVX2, 256-bit lanes and narrower): 6 x 4 tiles there would keep 24 sums in 16 registers, spilling
+    private static final int VECTORS = W >= 16 ? 4 : 2;
+    private static final int NR = VECTORS * W;
     private static final int KB = 256; // k per block: the KB x NR panel of B (64 KiB at 512 bits) stays near, in L1-L2
     private static final int MC = 144; // rows of A packed at once (a multiple of MR): 144 KiB, kept in L2
     private static final int PACKED_B = 1 << 20; // floats of B packed at once (4 MiB, kept in L3)
@@ -202,13 +206,11 @@ public final class VectorMatmul implements Matmul {
         int fullPanels = N / NR, rest = N % NR;
         for (int k = 0; k < K; k++) {
             long row = n0 + k * ldb;
-            for (int j = 0; j < fullPanels; j++) { // 4 vectors: cheaper than a bulk copy's call for 64 floats
+            for (int j = 0; j < fullPanels; j++) { // in vectors: cheaper than a bulk copy's call for 64 floats
                 long from = 4 * (row + (long) j * NR);
                 int to = packedIndex(k, j * NR, K, N);
-                FloatVector.fromMemorySegment(S, b, from, ORDER).intoArray(packed, to);
-                FloatVector.fromMemorySegment(S, b, from + 4 * W, ORDER).intoArray(packed, to + W);
-                FloatVector.fromMemorySegment(S, b, from + 8 * W, ORDER).intoArray(packed, to + 2 * W);
-                FloatVector.fromMemorySegment(S, b, from + 12 * W, ORDER).intoArray(packed, to + 3 * W);
+                for (int v = 0; v < NR; v += W)
+                    FloatVector.fromMemorySegment(S, b, from + 4L * v, ORDER).intoArray(packed, to + v);
             }
             if (rest > 0) {
                 int at = packedIndex(k, fullPanels * NR, K, N);
@@ -248,7 +250,11 @@ public final class VectorMatmul implements Matmul {
                 for (int j = 0; j < bPanels; j++) {
                     int columns = Math.min(NR, N - j * NR);
                     for (int i = 0; i < aPanels; i++) {
-                        kernel(aPacked, i * MR * kb, aRow, aStep, bPacked, bBlock + j * kb * NR, panels.tile, kb);
+                        if (VECTORS == 4)
+                            kernel(aPacked, i * MR * kb, aRow, aStep, bPacked, bBlock + j * kb * NR, panels.tile, kb);
+                        else
+                            kernel6x2(
+                                    aPacked, i * MR * kb, aRow, aStep, bPacked, bBlock + j * kb * NR, panels.tile, kb);
                         long c0 = (m0 + (long) i * MR) * ldc + (long) j * NR;
                         addTile(c, c0, ldc, panels.tile, Math.min(MR, mc - i * MR), columns);
                     }
@@ -376,6 +382,62 @@ public final class VectorMatmul implements Matmul {
         c51.intoArray(tile, 5 * NR + W);
         c52.intoArray(tile, 5 * NR + 2 * W);
         c53.intoArray(tile, 5 * NR + 3 * W);
+    }
+
+    /**
+     * The micro-kernel for CPUs with 16 vector registers (AVX2): a 6 x 2-vector tile, 12 sums, 2 loads of B and 6
+     * broadcasts of A per step, as {@link #kernel} with half its columns.
+     */
+    private static void kernel6x2(
+            float[] aPacked, int a0, int aRow, int aStep, float[] bPacked, int b0, float[] tile, int kb) {
+        int a1 = a0 + aRow, a2 = a1 + aRow, a3 = a2 + aRow, a4 = a3 + aRow, a5 = a4 + aRow;
+        var c00 = FloatVector.zero(S);
+        var c01 = FloatVector.zero(S);
+        var c10 = FloatVector.zero(S);
+        var c11 = FloatVector.zero(S);
+        var c20 = FloatVector.zero(S);
+        var c21 = FloatVector.zero(S);
+        var c30 = FloatVector.zero(S);
+        var c31 = FloatVector.zero(S);
+        var c40 = FloatVector.zero(S);
+        var c41 = FloatVector.zero(S);
+        var c50 = FloatVector.zero(S);
+        var c51 = FloatVector.zero(S);
+        for (int k = 0; k < kb; k++) {
+            int bk = b0 + k * NR, ak = k * aStep;
+            var b0v = FloatVector.fromArray(S, bPacked, bk);
+            var b1v = FloatVector.fromArray(S, bPacked, bk + W);
+            var x = FloatVector.broadcast(S, aPacked[a0 + ak]);
+            c00 = x.fma(b0v, c00);
+            c01 = x.fma(b1v, c01);
+            x = FloatVector.broadcast(S, aPacked[a1 + ak]);
+            c10 = x.fma(b0v, c10);
+            c11 = x.fma(b1v, c11);
+            x = FloatVector.broadcast(S, aPacked[a2 + ak]);
+            c20 = x.fma(b0v, c20);
+            c21 = x.fma(b1v, c21);
+            x = FloatVector.broadcast(S, aPacked[a3 + ak]);
+            c30 = x.fma(b0v, c30);
+            c31 = x.fma(b1v, c31);
+            x = FloatVector.broadcast(S, aPacked[a4 + ak]);
+            c40 = x.fma(b0v, c40);
+            c41 = x.fma(b1v, c41);
+            x = FloatVector.broadcast(S, aPacked[a5 + ak]);
+            c50 = x.fma(b0v, c50);
+            c51 = x.fma(b1v, c51);
+        }
+        c00.intoArray(tile, 0);
+        c01.intoArray(tile, W);
+        c10.intoArray(tile, NR);
+        c11.intoArray(tile, NR + W);
+        c20.intoArray(tile, 2 * NR);
+        c21.intoArray(tile, 2 * NR + W);
+        c30.intoArray(tile, 3 * NR);
+        c31.intoArray(tile, 3 * NR + W);
+        c40.intoArray(tile, 4 * NR);
+        c41.intoArray(tile, 4 * NR + W);
+        c50.intoArray(tile, 5 * NR);
+        c51.intoArray(tile, 5 * NR + W);
     }
 
     /** C[r, x] += tile[r, x] for the tile's valid rows and columns (C at c0, row stride ldc; tile rows NR long). */
