@@ -74,10 +74,11 @@ public final class VectorMatmul implements Matmul {
             });
             Parallel.forRange(OC, MR, (mStart, mEnd) -> {
                 MemorySegment tile = Scratch.local((long) MB * nb); // outᵀ block (MB, nb), then written transposed
+                Panels panels = Panels.local();
                 for (long m0 = mStart; m0 < mEnd; m0 += MB) {
                     int mb = (int) Math.min(MB, mEnd - m0);
                     tile.asSlice(0, (long) mb * nb * Float.BYTES).fill((byte) 0);
-                    gemmPacked(tile, nb, weight, m0 * C, C, 1, packed, mb, nb, C);
+                    gemmPacked(panels, tile, nb, weight, m0 * C, C, 1, packed, mb, nb, C);
                     for (long n = 0; n < nb; n++) {
                         for (long m = 0; m < mb; m++) {
                             float b = bias == null ? 0 : bias.getAtIndex(FLOAT, m0 + m);
@@ -178,9 +179,10 @@ public final class VectorMatmul implements Matmul {
         int columnsAtOnce = Math.max(NR, PACKED_B / Math.max(K, 1) / NR * NR);
         for (int n0 = 0; n0 < N; n0 += columnsAtOnce) {
             int nc = Math.min(columnsAtOnce, N - n0);
-            float[] packed = Panels.local().b(packedSize(K, nc));
+            Panels panels = Panels.local();
+            float[] packed = panels.b(packedSize(K, nc));
             packB(packed, b, n0, ldb, K, nc);
-            gemmPacked(c.asSlice(4L * n0), ldc, a, aOffset, aRowStride, aColStride, packed, M, nc, K);
+            gemmPacked(panels, c.asSlice(4L * n0), ldc, a, aOffset, aRowStride, aColStride, packed, M, nc, K);
         }
     }
 
@@ -226,6 +228,7 @@ public final class VectorMatmul implements Matmul {
      * meets each B panel in the micro-kernel, the B panel staying in L1-L2 while the A panels pass.
      */
     static void gemmPacked(
+            Panels panels,
             MemorySegment c,
             long ldc,
             MemorySegment a,
@@ -236,7 +239,6 @@ public final class VectorMatmul implements Matmul {
             int M,
             int N,
             int K) {
-        Panels panels = Panels.local();
         int bPanels = (N + NR - 1) / NR;
         for (int k0 = 0; k0 < K; k0 += KB) {
             int kb = Math.min(KB, K - k0), bBlock = k0 * roundUp(N);
@@ -244,7 +246,7 @@ public final class VectorMatmul implements Matmul {
                 int mc = Math.min(MC, M - m0), aPanels = (mc + MR - 1) / MR;
                 float[] aPacked = panels.a(aPanels * MR * kb);
                 if (mc % MR != 0) Arrays.fill(aPacked, (aPanels - 1) * MR * kb, aPanels * MR * kb, 0f);
-                packA(aPacked, a, aOffset + m0 * aRowStride + k0 * aColStride, aRowStride, aColStride, mc, kb);
+                packA(aPacked, panels, a, aOffset + m0 * aRowStride + k0 * aColStride, aRowStride, aColStride, mc, kb);
                 boolean rowMajor = aColStride == 1; // packA's order: A[r, k] at r*kb + k, or at k*MR + r
                 int aRow = rowMajor ? kb : 1, aStep = rowMajor ? 1 : MR;
                 for (int j = 0; j < bPanels; j++) {
@@ -270,11 +272,11 @@ public final class VectorMatmul implements Matmul {
      * and k steps. Rows past mc stay for the caller to zero.
      */
     private static void packA(
-            float[] packed, MemorySegment a, long a0, long aRowStride, long aColStride, int mc, int kb) {
+            float[] packed, Panels panels, MemorySegment a, long a0, long aRowStride, long aColStride, int mc, int kb) {
         if (aColStride == 1) {
             for (int m = 0; m < mc; m++) MemorySegment.copy(a, FLOAT, 4 * (a0 + m * aRowStride), packed, m * kb, kb);
         } else { // each k's mc values are contiguous (aRowStride 1) or not: one bulk or strided read into a row
-            float[] row = Panels.local().row(mc);
+            float[] row = panels.row(mc);
             for (int k = 0; k < kb; k++) {
                 long column = a0 + k * aColStride;
                 if (aRowStride == 1) MemorySegment.copy(a, FLOAT, 4 * column, row, 0, mc);
@@ -458,10 +460,13 @@ public final class VectorMatmul implements Matmul {
         }
     }
 
-    /** A thread's packed panels of A and B and its tile, on the Java heap, grown on demand and kept. */
-    private static final class Panels {
+    /**
+     * A thread's heap arrays for {@link #gemm}: the packed A block and B panels, a column of A on its way into
+     * k-major panels, the forward's B panels shared with the workers, and the kernel's tile; grown on demand, kept.
+     */
+    static final class Panels {
         private static final ThreadLocal<Panels> LOCAL = ThreadLocal.withInitial(Panels::new);
-        private float[] a = new float[0], b = new float[0], shared = new float[0], row = new float[0];
+        private float[] a = new float[0], b = new float[0], row = new float[0], shared = new float[0];
         final float[] tile = new float[MR * NR];
 
         static Panels local() {
@@ -469,50 +474,40 @@ public final class VectorMatmul implements Matmul {
         }
 
         float[] a(int floats) {
-            if (a.length < floats) a = new float[floats];
-            return a;
+            return a = atLeast(a, floats);
         }
 
         float[] b(int floats) {
-            if (b.length < floats) b = new float[floats];
-            return b;
+            return b = atLeast(b, floats);
         }
 
-        /** One column of A (mc floats) on its way into k-major panels. */
         float[] row(int floats) {
-            if (row.length < floats) row = new float[floats];
-            return row;
+            return row = atLeast(row, floats);
         }
 
-        /** The calling thread's B panels that it fills, with its workers, for them all to read. */
         float[] shared(int floats) {
-            if (shared.length < floats) shared = new float[floats];
-            return shared;
+            return shared = atLeast(shared, floats);
+        }
+
+        private static float[] atLeast(float[] array, int floats) {
+            return array.length < floats ? new float[floats] : array;
         }
     }
 
-    /** Scratch buffers per thread, grown on demand and kept (a few MiB at most: NB positions, one MB x NB tile). */
+    /**
+     * A worker's own off-heap buffer, grown on demand and kept: the forward's MB x NB tile of outᵀ, attention's
+     * transposed keys or values and its block of scores.
+     */
     static final class Scratch {
         private Scratch() {}
 
-        private static final ThreadLocal<MemorySegment> SHARED = ThreadLocal.withInitial(() -> MemorySegment.NULL);
         private static final ThreadLocal<MemorySegment> LOCAL = ThreadLocal.withInitial(() -> MemorySegment.NULL);
 
-        /** The calling thread's buffer that it fills for the workers of the parallel loop it then starts. */
-        static MemorySegment shared(long floats) {
-            return grow(SHARED, floats);
-        }
-
-        /** A worker's own buffer. */
         static MemorySegment local(long floats) {
-            return grow(LOCAL, floats);
-        }
-
-        private static MemorySegment grow(ThreadLocal<MemorySegment> holder, long floats) {
-            MemorySegment segment = holder.get();
+            MemorySegment segment = LOCAL.get();
             if (segment.byteSize() < floats * Float.BYTES) {
                 segment = Arena.ofAuto().allocate(floats * Float.BYTES, 64);
-                holder.set(segment);
+                LOCAL.set(segment);
             }
             return segment;
         }

@@ -230,7 +230,7 @@ public class VectorizedCpuKernels implements CpuKernels {
         });
     }
 
-    /** Queries per block of the attention GEMMs: a multiple of the micro-kernel's 2 rows and 4-vector columns. */
+    /** Queries per block of the attention GEMMs: a multiple of the micro-kernel's 6 rows and its panel width. */
     private static final int QUERY_BLOCK = 192;
 
     /**
