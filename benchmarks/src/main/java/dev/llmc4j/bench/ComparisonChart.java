@@ -8,6 +8,7 @@ import java.awt.Rectangle;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.Locale;
 import org.jfree.chart.ChartFactory;
 import org.jfree.chart.JFreeChart;
 import org.jfree.chart.labels.StandardCategoryItemLabelGenerator;
@@ -33,7 +34,7 @@ public final class ComparisonChart {
     public static String svg(String title, String[] commands, double[] ours, double[] pytorch) {
         var data = new DefaultCategoryDataset();
         for (int i = 0; i < commands.length; i++) {
-            String group = "%s (ours/PyTorch %.2f)".formatted(commands[i], ours[i] / pytorch[i]);
+            String group = String.format(Locale.ROOT, "%s (ours/PyTorch %.2f)", commands[i], ours[i] / pytorch[i]);
             data.addValue(ours[i], "ours", group);
             data.addValue(pytorch[i], "PyTorch", group);
         }
@@ -50,8 +51,9 @@ public final class ComparisonChart {
         renderer.setShadowVisible(false);
         renderer.setSeriesPaint(0, new Color(0x1f77b4));
         renderer.setSeriesPaint(1, new Color(0xd62728));
-        renderer.setDefaultItemLabelGenerator(
-                new StandardCategoryItemLabelGenerator("{2} ms", new java.text.DecimalFormat("#,##0")));
+        renderer.setDefaultItemLabelGenerator(new StandardCategoryItemLabelGenerator(
+                "{2} ms",
+                new java.text.DecimalFormat("#,##0", java.text.DecimalFormatSymbols.getInstance(Locale.ROOT))));
         renderer.setDefaultItemLabelsVisible(true);
         plot.getRangeAxis().setUpperMargin(0.15); // room for the labels above the bars
         int width = 640, height = 360;

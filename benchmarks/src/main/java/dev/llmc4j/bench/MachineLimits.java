@@ -27,8 +27,8 @@ import jdk.incubator.vector.VectorSpecies;
  * Each is the best of several rounds after warm-up rounds (the JIT compiles the loops first; on a shared machine
  * the best round is the one least disturbed). {@code java ... dev.llmc4j.bench.MachineLimits} prints both, one
  * {@code name value} line each, for scripts. On a loaded machine the limits move with the load: the benchmarks
- * then also probe them between the runs they measure ({@link #fmaPeakRound}, {@link ReadProbe}) and quote the
- * ratio of each run to the probe beside it.
+ * then also probe them between the runs they measure ({@link #fmaPeakRound}, {@link ReadProbe}) and quote each run
+ * against the larger of the measured limit and the probe beside it.
  */
 public record MachineLimits(double peakGflops, double readGBytesPerSecond) {
     private static final VectorSpecies<Float> S = VectorMath.SPECIES;
@@ -57,7 +57,7 @@ public record MachineLimits(double peakGflops, double readGBytesPerSecond) {
         System.out.println("# " + limits.describe());
     }
 
-    /** All threads, 8 FMA chains each, best of 6 rounds of about 0.2 s (at 200 GFLOP/s) after 3 warm-up rounds. */
+    /** All threads, 8 FMA chains each, best of 6 rounds of about 10 ms (at 400 GFLOP/s) after 3 warm-up rounds. */
     static double measureFmaPeak() {
         double best = 0;
         for (int round = 0; round < 9; round++) {

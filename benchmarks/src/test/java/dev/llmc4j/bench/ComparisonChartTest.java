@@ -22,8 +22,8 @@ class ComparisonChartTest {
             "forward (ours/PyTorch 1.00)",
             "1,705 ms",
             "3,157 ms",
-            "ours",
-            "PyTorch"
+            ">ours<", // the legend's entries as text of their own, not inside a group's label
+            ">PyTorch<"
         }) assertTrue(svg.contains(text), "missing " + text);
     }
 }

@@ -37,7 +37,7 @@ import picocli.CommandLine.Option;
             "Train a small GPT-2 on tinyshakespeare once as it is and once with each piece taken out (position",
             "embedding, layernorm, residual connections, GELU, init scaling, warmup, weight decay): same init, same",
             "batches. Writes the loss curves (ablations.csv), their chart (ablations.png, ablations.svg) and the",
-            "final losses (ablations-summary.csv) into --output. About 2 minutes per variant on 2 cores."
+            "final losses (ablations-summary.csv) into --output. A few minutes per variant on 2 cores."
         })
 public final class AblateCommand implements Callable<Integer>, OptionChecks.CrossCheck {
 
@@ -191,14 +191,24 @@ public final class AblateCommand implements Callable<Integer>, OptionChecks.Cros
 
         /** The mean train loss over the last {@link #TRAIN_WINDOW} steps up to {@code step}. */
         float trainMean(int step) {
+            return trainMean(train, step);
+        }
+
+        /** The same over a train curve in step order: the last point at or before {@code step} ends the window. */
+        static float trainMean(List<LossPoint> train, int step) {
+            int last = train.size() - 1;
+            while (last >= 0 && train.get(last).step() > step) last--;
+            return last < 0 ? Float.NaN : meanEndingAt(train, last);
+        }
+
+        /** The mean train loss of the window that ends at point {@code last}: at most TRAIN_WINDOW points read. */
+        static float meanEndingAt(List<LossPoint> train, int last) {
+            int step = train.get(last).step();
             double sum = 0;
             int count = 0;
-            for (var point : train)
-                if (point.step() <= step && point.step() > step - TRAIN_WINDOW) {
-                    sum += point.loss();
-                    count++;
-                }
-            return count == 0 ? Float.NaN : (float) (sum / count);
+            for (int i = last; i >= 0 && train.get(i).step() > step - TRAIN_WINDOW; i--, count++)
+                sum += train.get(i).loss();
+            return (float) (sum / count);
         }
     }
 
@@ -316,7 +326,7 @@ public final class AblateCommand implements Callable<Integer>, OptionChecks.Cros
             @Override
             public void validated(int step, float valLoss) {
                 valLosses.add(new LossPoint(step, valLoss));
-                float trainMean = new Curves(variant, trainLosses, valLosses, null, 0).trainMean(step);
+                float trainMean = Curves.trainMean(trainLosses, step);
                 out.printf(
                         "%-16s step %5d/%d | train %7s | val %7.4f | %6.1f s%n",
                         variant.label(),

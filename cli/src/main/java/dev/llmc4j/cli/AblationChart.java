@@ -51,10 +51,11 @@ final class AblationChart {
         int lastStep = 1;
         for (var curves : results) {
             var trainSeries = new XYSeries(curves.variant().label());
-            for (var point : curves.train()) {
-                float mean = curves.trainMean(point.step());
-                if (Float.isFinite(mean)) trainSeries.add(point.step(), mean);
-                lastStep = Math.max(lastStep, point.step());
+            var points = curves.train();
+            for (int i = 0; i < points.size(); i++) {
+                float mean = AblateCommand.Curves.meanEndingAt(points, i); // one window per point: linear, not O(n²)
+                if (Float.isFinite(mean)) trainSeries.add(points.get(i).step(), mean);
+                lastStep = Math.max(lastStep, points.get(i).step());
             }
             train.addSeries(trainSeries);
             var valSeries = new XYSeries(curves.variant().label());

@@ -49,7 +49,6 @@ final class LossChart {
 
     /** Any chart as {@code file} (PNG) and, next to it, as SVG (file name with .svg), each written atomically. */
     static void writePngAndSvg(Path file, JFreeChart chart, int width, int height) {
-        System.setProperty("java.awt.headless", "true");
         var png = new ByteArrayOutputStream();
         try {
             ChartUtils.writeChartAsPNG(png, chart, width, height);

@@ -219,11 +219,9 @@ final class AblatedKernels implements GPT2Kernels {
         });
     }
 
-    /** into (N) += from. */
-    private static void accumulate(MemorySegment into, MemorySegment from, long N) {
-        Parallel.forRange(N, (start, end) -> {
-            for (long i = start; i < end; i++) add(into, i, get(from, i));
-        });
+    /** into (N) += from: base's residual add with into as its output and first input (element by element, safe). */
+    private void accumulate(MemorySegment into, MemorySegment from, long N) {
+        base.residualForward(into, into, from, N);
     }
 
     // ---- every other layer: base's ----

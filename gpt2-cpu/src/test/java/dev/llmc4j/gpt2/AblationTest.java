@@ -259,7 +259,8 @@ class AblationTest {
     void ablatedKernelsOverrideEveryKernel() throws NoSuchMethodException {
         for (Method method : GPT2Kernels.class.getMethods()) {
             if (Modifier.isStatic(method.getModifiers())) continue;
-            var own = AblatedKernels.class.getDeclaredMethod(method.getName(), method.getParameterTypes());
+            // getMethod finds the interface's default where AblatedKernels has no override of its own
+            var own = AblatedKernels.class.getMethod(method.getName(), method.getParameterTypes());
             assertEquals(AblatedKernels.class, own.getDeclaringClass(), method.getName());
         }
     }

@@ -1123,7 +1123,7 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
 
     @Override
     public Batch lastBatch() {
-        return inputs == null ? null : new Batch(inputs, batchSize, seqLen); // a fresh copy at every forward
+        return inputs == null ? null : new Batch(inputs.clone(), batchSize, seqLen); // backward reads inputs
     }
 
     @Override

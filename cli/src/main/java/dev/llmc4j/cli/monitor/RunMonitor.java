@@ -68,6 +68,7 @@ public final class RunMonitor implements TrainingListener {
     // monitor.json is written on a thread of its own: a file written safely (flushed to disk) can take a second on a
     // busy machine, and the events should not wait for it
     private final ExecutorService saver = singleThread("llmc-monitor-save");
+    private volatile RuntimeException saveFailure; // a write of monitor.json that failed, reported by finished()
 
     // ---- the training thread's ----
     private List<Map<String, Object>> pendingActivations;
@@ -190,7 +191,11 @@ public final class RunMonitor implements TrainingListener {
         save();
         onPublisher(() -> null); // every event applied, the last save handed on
         try {
-            saver.submit(() -> {}).get(); // and written
+            saver.submit(
+                            () -> { // and written: a write that failed on the way fails the run here
+                                if (saveFailure != null) throw saveFailure;
+                            })
+                    .get();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (ExecutionException e) {
@@ -223,7 +228,13 @@ public final class RunMonitor implements TrainingListener {
         if (outputDir == null) return;
         publisher.execute(() -> {
             byte[] json = JsonText.of(state).getBytes(StandardCharsets.UTF_8);
-            saver.execute(() -> AtomicFiles.write(outputDir.resolve(STATE_FILE), json));
+            saver.execute(() -> {
+                try {
+                    AtomicFiles.write(outputDir.resolve(STATE_FILE), json);
+                } catch (RuntimeException e) {
+                    saveFailure = e;
+                }
+            });
         });
     }
 

@@ -11,7 +11,6 @@ import dev.llmc4j.model.GPT2Config;
 import dev.llmc4j.train.Trainer;
 import dev.llmc4j.train.TrainingConfig;
 import dev.llmc4j.train.TrainingListener;
-import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.lang.management.ManagementFactory;
@@ -24,7 +23,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Random;
@@ -98,7 +96,7 @@ public final class MonitorOverhead {
         public void stepDone(StepLog log) {
             int step = log.step();
             stepNanos[period(step)] += (long) (log.millis() * 1e6);
-            if (period(step) < on.length) stepMillis[period(step)][(step - 1) % valEvery] = log.millis();
+            stepMillis[period(step)][(step - 1) % valEvery] = log.millis();
             if (on(step)) monitor.stepDone(log);
             if (step % valEvery == 0) { // a period ends; the next begins with the val loss at this step
                 long wall = System.nanoTime(), cpu = OS.getProcessCpuTime();
@@ -256,7 +254,7 @@ public final class MonitorOverhead {
                 System.out.println(page ? events + " events reached the connected page" : "no page connected");
             }
         } finally {
-            deleteQuietly(folder);
+            MonitorPageTest.deleteQuietly(folder);
         }
     }
 
@@ -476,13 +474,5 @@ public final class MonitorOverhead {
         double[] timed = Arrays.copyOfRange(ms, 3, ms.length);
         Arrays.sort(timed);
         return timed[timed.length / 2];
-    }
-
-    static void deleteQuietly(Path folder) {
-        try (var paths = Files.walk(folder)) {
-            paths.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        } catch (IOException | java.io.UncheckedIOException ignored) {
-            // a temporary folder left behind harms nothing
-        }
     }
 }
