@@ -148,6 +148,13 @@ class AblateCommandTest {
         String summary = AblateCommand.summaryCsv(List.of(full, diverged));
         assertTrue(summary.contains("\nfull,\"nothing: llm.c's GPT-2 and trainer\",9.250,,10.000\n"), summary);
         assertTrue(summary.contains(",diverged at step 2,,"), summary);
-        AblationChart.chart(List.of(full, diverged), "t", "s"); // NaN points are left out, not drawn
+        // NaN points are left out, not drawn: the diverged run keeps 1 train and 1 val point
+        var panels = ((org.jfree.chart.plot.CombinedDomainXYPlot)
+                        AblationChart.chart(List.of(full, diverged), "t", "s").getPlot())
+                .getSubplots();
+        var trainSeries = (org.jfree.data.xy.XYSeriesCollection) panels.get(0).getDataset();
+        var valSeries = (org.jfree.data.xy.XYSeriesCollection) panels.get(1).getDataset();
+        assertEquals(1, trainSeries.getSeries(1).getItemCount());
+        assertEquals(1, valSeries.getSeries(1).getItemCount());
     }
 }
