@@ -255,17 +255,26 @@ final class GPT2VectorizedKernels extends VectorizedCpuKernels implements GPT2Ke
         Parallel.forRange(N, LANES, (start, end) -> gelu(out, inp, start, end));
     }
 
-    /** out[i] = gelu(inp[i]) for start <= i < end. */
+    /**
+     * out[i] = gelu(inp[i]) for start <= i < end: whole vectors, then one masked vector for a ragged end. (A mask
+     * on every vector of a long loop let C2 hoist a profiled check out of it that later failed, over and over: the
+     * loop was deoptimized and recompiled dozens of times a step, running meanwhile in slow, unvectorized code.)
+     */
     private static void gelu(MemorySegment out, MemorySegment inp, long start, long end) {
-        for (long i = start; i < end; i += LANES) {
-            var mask = SPECIES.indexInRange(0, (int) Math.min(LANES, end - i)); // all lanes but in the last vector
-            var x = FloatVector.fromMemorySegment(SPECIES, inp, (i) * 4L, ORDER, mask);
-            var u = x.mul(x)
-                    .mul(0.044715f * GPT2.GELU_SCALE)
-                    .add(GPT2.GELU_SCALE)
-                    .mul(x); // sqrt(2/pi) (x + 0.044715 x^3)
-            VectorMath.tanh(u).add(1f).mul(x).mul(0.5f).intoMemorySegment(out, (i) * 4L, ORDER, mask);
+        long whole = end - (end - start) % LANES;
+        for (long i = start; i < whole; i += LANES)
+            gelu(FloatVector.fromMemorySegment(SPECIES, inp, i * 4L, ORDER)).intoMemorySegment(out, i * 4L, ORDER);
+        if (whole < end) {
+            var mask = SPECIES.indexInRange(0, (int) (end - whole));
+            gelu(FloatVector.fromMemorySegment(SPECIES, inp, whole * 4L, ORDER, mask))
+                    .intoMemorySegment(out, whole * 4L, ORDER, mask);
         }
+    }
+
+    /** gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), lane by lane. */
+    private static FloatVector gelu(FloatVector x) {
+        var u = x.mul(x).mul(0.044715f * GPT2.GELU_SCALE).add(GPT2.GELU_SCALE).mul(x); // sqrt(2/pi) (x + 0.044715 x^3)
+        return VectorMath.tanh(u).add(1f).mul(x).mul(0.5f);
     }
 
     /** GELU as the matmul's epilogue: each thread applies it to the rows of out it has just written. */
@@ -286,22 +295,36 @@ final class GPT2VectorizedKernels extends VectorizedCpuKernels implements GPT2Ke
 
     @Override
     public void geluBackward(MemorySegment dinp, MemorySegment inp, MemorySegment dout, long N) {
-        Parallel.forRange(N, LANES, (start, end) -> {
-            for (long i = start; i < end; i += LANES) {
-                var mask = SPECIES.indexInRange(0, (int) Math.min(LANES, end - i));
-                var x = FloatVector.fromMemorySegment(SPECIES, inp, (i) * 4L, ORDER, mask);
-                var x2 = x.mul(x);
-                var u = x2.mul(0.044715f * GPT2.GELU_SCALE).add(GPT2.GELU_SCALE).mul(x);
-                var tanh = VectorMath.tanh(u);
-                var sech2 = tanh.mul(tanh).neg().add(1f); // 1 / cosh^2 = 1 - tanh^2
-                // 0.5 (1 + tanh) + 0.5 x sech^2 sqrt(2/pi) (1 + 3 * 0.044715 x^2)
-                var slope = x2.mul(3f * 0.044715f).add(1f).mul(sech2).mul(x).mul(0.5f * GPT2.GELU_SCALE);
-                var local = tanh.add(1f).mul(0.5f).add(slope);
-                local.fma(
-                                FloatVector.fromMemorySegment(SPECIES, dout, (i) * 4L, ORDER, mask),
-                                FloatVector.fromMemorySegment(SPECIES, dinp, (i) * 4L, ORDER, mask))
-                        .intoMemorySegment(dinp, (i) * 4L, ORDER, mask);
-            }
-        });
+        Parallel.forRange(N, LANES, (start, end) -> geluBackward(dinp, inp, dout, start, end));
+    }
+
+    /** dinp[i] += gelu'(inp[i]) dout[i] for start <= i < end: whole vectors, then a masked one (as {@link #gelu}). */
+    private static void geluBackward(MemorySegment dinp, MemorySegment inp, MemorySegment dout, long start, long end) {
+        long whole = end - (end - start) % LANES;
+        for (long i = start; i < whole; i += LANES) {
+            var x = FloatVector.fromMemorySegment(SPECIES, inp, i * 4L, ORDER);
+            var d = FloatVector.fromMemorySegment(SPECIES, dout, i * 4L, ORDER);
+            geluSlope(x)
+                    .fma(d, FloatVector.fromMemorySegment(SPECIES, dinp, i * 4L, ORDER))
+                    .intoMemorySegment(dinp, i * 4L, ORDER);
+        }
+        if (whole < end) {
+            var mask = SPECIES.indexInRange(0, (int) (end - whole));
+            var x = FloatVector.fromMemorySegment(SPECIES, inp, whole * 4L, ORDER, mask);
+            var d = FloatVector.fromMemorySegment(SPECIES, dout, whole * 4L, ORDER, mask);
+            geluSlope(x)
+                    .fma(d, FloatVector.fromMemorySegment(SPECIES, dinp, whole * 4L, ORDER, mask))
+                    .intoMemorySegment(dinp, whole * 4L, ORDER, mask);
+        }
+    }
+
+    /** gelu'(x) = 0.5 (1 + tanh u) + 0.5 x sech^2(u) sqrt(2/pi) (1 + 3 * 0.044715 x^2), u as in {@link #gelu}. */
+    private static FloatVector geluSlope(FloatVector x) {
+        var x2 = x.mul(x);
+        var u = x2.mul(0.044715f * GPT2.GELU_SCALE).add(GPT2.GELU_SCALE).mul(x);
+        var tanh = VectorMath.tanh(u);
+        var sech2 = tanh.mul(tanh).neg().add(1f); // 1 / cosh^2 = 1 - tanh^2
+        var slope = x2.mul(3f * 0.044715f).add(1f).mul(sech2).mul(x).mul(0.5f * GPT2.GELU_SCALE);
+        return tanh.add(1f).mul(0.5f).add(slope);
     }
 }

@@ -178,41 +178,77 @@ final class Llama3VectorizedKernels extends VectorizedCpuKernels implements Llam
         return FloatVector.broadcast(SPECIES, 1f).div(VectorMath.exp(g.neg()).add(1f));
     }
 
+    /**
+     * SwiGLU row by row. Each row runs its whole vectors unmasked and only a ragged end masked: a mask on every
+     * vector let C2 hoist profiled checks out of the loop that later failed, and each failure sent the loop back to
+     * slow code (the interpreter, as C1 cannot compile it) until C2 compiled it again.
+     */
     @Override
     public void swigluForward(MemorySegment out, MemorySegment fch, long rows, int H) {
         Parallel.forRange(rows, (start, end) -> {
-            for (long r = start; r < end; r++) {
-                long up = r * 2 * H, gate = up + H;
-                for (int i = 0; i < H; i += LANES) {
-                    var mask = inRow(i, H);
-                    var g = FloatVector.fromMemorySegment(SPECIES, fch, (gate + i) * 4L, ORDER, mask);
-                    var u = FloatVector.fromMemorySegment(SPECIES, fch, (up + i) * 4L, ORDER, mask);
-                    g.mul(sigmoid(g)).mul(u).intoMemorySegment(out, (r * H + i) * 4L, ORDER, mask);
-                }
-            }
+            for (long r = start; r < end; r++) swigluForwardRow(out, fch, r, H);
         });
+    }
+
+    /** out[r, i] = silu(gate[i]) up[i] over the row's H outputs; fch's row r is [up (H), gate (H)]. */
+    private static void swigluForwardRow(MemorySegment out, MemorySegment fch, long r, int H) {
+        long up = 4 * r * 2 * H, gate = up + 4L * H, row = 4 * r * H;
+        int whole = H - H % LANES;
+        for (int i = 0; i < whole; i += LANES) {
+            var g = FloatVector.fromMemorySegment(SPECIES, fch, gate + 4L * i, ORDER);
+            var u = FloatVector.fromMemorySegment(SPECIES, fch, up + 4L * i, ORDER);
+            g.mul(sigmoid(g)).mul(u).intoMemorySegment(out, row + 4L * i, ORDER);
+        }
+        if (whole < H) {
+            var mask = inRow(whole, H);
+            var g = FloatVector.fromMemorySegment(SPECIES, fch, gate + 4L * whole, ORDER, mask);
+            var u = FloatVector.fromMemorySegment(SPECIES, fch, up + 4L * whole, ORDER, mask);
+            g.mul(sigmoid(g)).mul(u).intoMemorySegment(out, row + 4L * whole, ORDER, mask);
+        }
     }
 
     @Override
     public void swigluBackward(MemorySegment dfch, MemorySegment fch, MemorySegment dout, long rows, int H) {
         Parallel.forRange(rows, (start, end) -> {
-            for (long r = start; r < end; r++) {
-                long up = r * 2 * H, gate = up + H;
-                for (int i = 0; i < H; i += LANES) {
-                    var mask = inRow(i, H);
-                    var g = FloatVector.fromMemorySegment(SPECIES, fch, (gate + i) * 4L, ORDER, mask);
-                    var u = FloatVector.fromMemorySegment(SPECIES, fch, (up + i) * 4L, ORDER, mask);
-                    var d = FloatVector.fromMemorySegment(SPECIES, dout, (r * H + i) * 4L, ORDER, mask);
-                    var sig = sigmoid(g);
-                    var slope = g.mul(sig.neg().add(1f)).add(1f); // silu'(g) / sigmoid(g) = 1 + g (1 - sigmoid(g))
-                    FloatVector.fromMemorySegment(SPECIES, dfch, (up + i) * 4L, ORDER, mask)
-                            .add(d.mul(g).mul(sig))
-                            .intoMemorySegment(dfch, (up + i) * 4L, ORDER, mask);
-                    FloatVector.fromMemorySegment(SPECIES, dfch, (gate + i) * 4L, ORDER, mask)
-                            .add(d.mul(u).mul(sig).mul(slope))
-                            .intoMemorySegment(dfch, (gate + i) * 4L, ORDER, mask);
-                }
-            }
+            for (long r = start; r < end; r++) swigluBackwardRow(dfch, fch, dout, r, H);
         });
+    }
+
+    /** dup += d g sigmoid(g) and dgate += d up silu'(g) over the row's H outputs (d = dout's row r). */
+    private static void swigluBackwardRow(MemorySegment dfch, MemorySegment fch, MemorySegment dout, long r, int H) {
+        long up = 4 * r * 2 * H, gate = up + 4L * H, row = 4 * r * H;
+        int whole = H - H % LANES;
+        for (int i = 0; i < whole; i += LANES) {
+            long upAt = up + 4L * i, gateAt = gate + 4L * i;
+            var g = FloatVector.fromMemorySegment(SPECIES, fch, gateAt, ORDER);
+            var u = FloatVector.fromMemorySegment(SPECIES, fch, upAt, ORDER);
+            var d = FloatVector.fromMemorySegment(SPECIES, dout, row + 4L * i, ORDER);
+            var sig = sigmoid(g);
+            FloatVector.fromMemorySegment(SPECIES, dfch, upAt, ORDER)
+                    .add(d.mul(g).mul(sig))
+                    .intoMemorySegment(dfch, upAt, ORDER);
+            FloatVector.fromMemorySegment(SPECIES, dfch, gateAt, ORDER)
+                    .add(d.mul(u).mul(sig).mul(siluSlope(g, sig)))
+                    .intoMemorySegment(dfch, gateAt, ORDER);
+        }
+        if (whole < H) {
+            var mask = inRow(whole, H);
+            long upAt = up + 4L * whole, gateAt = gate + 4L * whole;
+            var g = FloatVector.fromMemorySegment(SPECIES, fch, gateAt, ORDER, mask);
+            var u = FloatVector.fromMemorySegment(SPECIES, fch, upAt, ORDER, mask);
+            var d = FloatVector.fromMemorySegment(SPECIES, dout, row + 4L * whole, ORDER, mask);
+            var sig = sigmoid(g);
+            FloatVector.fromMemorySegment(SPECIES, dfch, upAt, ORDER, mask)
+                    .add(d.mul(g).mul(sig))
+                    .intoMemorySegment(dfch, upAt, ORDER, mask);
+            FloatVector.fromMemorySegment(SPECIES, dfch, gateAt, ORDER, mask)
+                    .add(d.mul(u).mul(sig).mul(siluSlope(g, sig)))
+                    .intoMemorySegment(dfch, gateAt, ORDER, mask);
+        }
+    }
+
+    /** silu'(g) / sigmoid(g) = 1 + g (1 - sigmoid(g)). */
+    private static FloatVector siluSlope(FloatVector g, FloatVector sig) {
+        return g.mul(sig.neg().add(1f)).add(1f);
     }
 }

@@ -245,18 +245,15 @@ public final class VectorMatmul implements Matmul {
             for (int m0 = 0; m0 < M; m0 += MC) {
                 int mc = Math.min(MC, M - m0), aPanels = (mc + MR - 1) / MR;
                 float[] aPacked = panels.a(aPanels * MR * kb);
-                if (mc % MR != 0) Arrays.fill(aPacked, (aPanels - 1) * MR * kb, aPanels * MR * kb, 0f);
-                packA(aPacked, panels, a, aOffset + m0 * aRowStride + k0 * aColStride, aRowStride, aColStride, mc, kb);
-                boolean rowMajor = aColStride == 1; // packA's order: A[r, k] at r*kb + k, or at k*MR + r
-                int aRow = rowMajor ? kb : 1, aStep = rowMajor ? 1 : MR;
+                if (mc % MR != 0 && aColStride == 1) // (packA zeroes a column-major copy's padding itself)
+                Arrays.fill(aPacked, (aPanels - 1) * MR * kb, aPanels * MR * kb, 0f);
+                packA(aPacked, a, aOffset + m0 * aRowStride + k0 * aColStride, aRowStride, aColStride, mc, kb);
+                boolean rowMajor = aColStride == 1; // packA's order: A[r, k] at r*kb + k, or at k*rows + r
+                int aRow = rowMajor ? kb : 1, aStep = rowMajor ? 1 : aPanels * MR, aPanel = rowMajor ? MR * kb : MR;
                 for (int j = 0; j < bPanels; j++) {
                     int columns = Math.min(NR, N - j * NR);
                     for (int i = 0; i < aPanels; i++) {
-                        if (VECTORS == 4)
-                            kernel(aPacked, i * MR * kb, aRow, aStep, bPacked, bBlock + j * kb * NR, panels.tile, kb);
-                        else
-                            kernel6x2(
-                                    aPacked, i * MR * kb, aRow, aStep, bPacked, bBlock + j * kb * NR, panels.tile, kb);
+                        microKernel(aPacked, i * aPanel, aRow, aStep, bPacked, bBlock + j * kb * NR, panels.tile, kb);
                         long c0 = (m0 + (long) i * MR) * ldc + (long) j * NR;
                         addTile(c, c0, ldc, panels.tile, Math.min(MR, mc - i * MR), columns);
                     }
@@ -265,24 +262,32 @@ public final class VectorMatmul implements Matmul {
         }
     }
 
+    /** The register tile that fits the CPU's vector registers: 6 x 4 vectors (AVX-512), else 6 x 2. */
+    private static void microKernel(
+            float[] aPacked, int a0, int aRow, int aStep, float[] bPacked, int b0, float[] tile, int kb) {
+        if (VECTORS == 4) kernel(aPacked, a0, aRow, aStep, bPacked, b0, tile, kb);
+        else kernel6x2(aPacked, a0, aRow, aStep, bPacked, b0, tile, kb);
+    }
+
     /**
      * Copies A[m, k] (m < mc, k < kb, from a[a0 + m*aRowStride + k*aColStride]) in the order it is read fastest:
-     * rows contiguous (aColStride 1), row after row, packed[m*kb + k]; else (a transposed operand, contiguous in
-     * m) panel by panel, k-major, packed[((m/MR)*kb + k)*MR + m%MR]. {@link #kernel} reads either through its row
-     * and k steps. Rows past mc stay for the caller to zero.
+     * rows contiguous (aColStride 1), row after row, packed[m*kb + k]; else (a transposed operand, contiguous in m,
+     * as dweight's doutᵀ) column after column, packed[k*rows + m], rows = mc rounded up to whole panels of MR.
+     * {@link #kernel} reads either through its row and k steps. Rows past mc: the caller zeroes them in a row-major
+     * copy; packA in a column-major one. (A column-major copy is one bulk copy per column; spreading each column
+     * down the rows of a row-major one instead wrote at a 1 KiB stride, which thrashed a few sets of L1.)
      */
     private static void packA(
-            float[] packed, Panels panels, MemorySegment a, long a0, long aRowStride, long aColStride, int mc, int kb) {
+            float[] packed, MemorySegment a, long a0, long aRowStride, long aColStride, int mc, int kb) {
         if (aColStride == 1) {
             for (int m = 0; m < mc; m++) MemorySegment.copy(a, FLOAT, 4 * (a0 + m * aRowStride), packed, m * kb, kb);
-        } else { // each k's mc values are contiguous (aRowStride 1) or not: one bulk or strided read into a row
-            float[] row = panels.row(mc);
+        } else {
+            int rows = (mc + MR - 1) / MR * MR;
             for (int k = 0; k < kb; k++) {
                 long column = a0 + k * aColStride;
-                if (aRowStride == 1) MemorySegment.copy(a, FLOAT, 4 * column, row, 0, mc);
-                else for (int m = 0; m < mc; m++) row[m] = a.getAtIndex(FLOAT, column + m * aRowStride);
-                for (int m = 0; m < mc; m += MR) // panel m / MR, its row k: MR floats (fewer in the last panel)
-                System.arraycopy(row, m, packed, ((m / MR) * kb + k) * MR, Math.min(MR, mc - m));
+                if (aRowStride == 1) MemorySegment.copy(a, FLOAT, 4 * column, packed, k * rows, mc);
+                else for (int m = 0; m < mc; m++) packed[k * rows + m] = a.getAtIndex(FLOAT, column + m * aRowStride);
+                Arrays.fill(packed, k * rows + mc, (k + 1) * rows, 0f);
             }
         }
     }
@@ -466,7 +471,7 @@ public final class VectorMatmul implements Matmul {
      */
     static final class Panels {
         private static final ThreadLocal<Panels> LOCAL = ThreadLocal.withInitial(Panels::new);
-        private float[] a = new float[0], b = new float[0], row = new float[0], shared = new float[0];
+        private float[] a = new float[0], b = new float[0], shared = new float[0];
         final float[] tile = new float[MR * NR];
 
         static Panels local() {
@@ -479,10 +484,6 @@ public final class VectorMatmul implements Matmul {
 
         float[] b(int floats) {
             return b = atLeast(b, floats);
-        }
-
-        float[] row(int floats) {
-            return row = atLeast(row, floats);
         }
 
         float[] shared(int floats) {

@@ -48,57 +48,82 @@ public class VectorizedCpuKernels implements CpuKernels {
 
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
 
-    /** Softmax over the first V logits of each row; padding columns get 0. */
+    /**
+     * Softmax over the first V logits of each row; padding columns get 0. Each row runs its whole vectors unmasked
+     * and only the ragged end masked (see {@link #residualForward}).
+     */
     @Override
     public void softmaxForward(MemorySegment probs, MemorySegment logits, int BT, int V, int Vp) {
         Parallel.forRange(BT, (start, end) -> {
-            for (long bt = start; bt < end; bt++) {
-                long row = 4 * bt * Vp;
-                var max = FloatVector.broadcast(SPECIES, -10000.0f);
-                for (int i = 0; i < V; i += LANES) {
-                    var mask = SPECIES.indexInRange(i, V);
-                    max = max.max(FloatVector.fromMemorySegment(SPECIES, logits, row + 4L * i, ORDER, mask)
-                            .blend(-10000.0f, mask.not()));
-                }
-                float m = max.reduceLanes(VectorOperators.MAX);
-                var sum = FloatVector.zero(SPECIES);
-                for (int i = 0; i < V; i += LANES) {
-                    var mask = SPECIES.indexInRange(i, V);
-                    var e = VectorMath.exp(FloatVector.fromMemorySegment(SPECIES, logits, row + 4L * i, ORDER, mask)
-                            .sub(m));
-                    e.intoMemorySegment(probs, row + 4L * i, ORDER, mask);
-                    sum = sum.add(e, mask);
-                }
-                float inverse = 1 / VectorMath.sum(sum);
-                for (int i = 0; i < V; i += LANES) {
-                    var mask = SPECIES.indexInRange(i, V);
-                    FloatVector.fromMemorySegment(SPECIES, probs, row + 4L * i, ORDER, mask)
-                            .mul(inverse)
-                            .intoMemorySegment(probs, row + 4L * i, ORDER, mask);
-                }
-                for (int i = V; i < Vp; i++) probs.setAtIndex(JAVA_FLOAT, bt * Vp + i, 0);
-            }
+            for (long bt = start; bt < end; bt++) softmaxRow(probs, logits, bt, V, Vp);
         });
     }
 
-    /** dlogits += (probs - onehot(target)) * dloss, row by row. */
+    private static void softmaxRow(MemorySegment probs, MemorySegment logits, long bt, int V, int Vp) {
+        long row = 4 * bt * Vp;
+        int whole = V - V % LANES;
+        var tail = SPECIES.indexInRange(whole, V);
+        var max = FloatVector.broadcast(SPECIES, -10000.0f);
+        for (int i = 0; i < whole; i += LANES)
+            max = max.max(FloatVector.fromMemorySegment(SPECIES, logits, row + 4L * i, ORDER));
+        if (whole < V)
+            max = max.max(FloatVector.fromMemorySegment(SPECIES, logits, row + 4L * whole, ORDER, tail)
+                    .blend(-10000.0f, tail.not()));
+        float m = max.reduceLanes(VectorOperators.MAX);
+        var sum = FloatVector.zero(SPECIES);
+        for (int i = 0; i < whole; i += LANES) {
+            var e = VectorMath.exp(FloatVector.fromMemorySegment(SPECIES, logits, row + 4L * i, ORDER)
+                    .sub(m));
+            e.intoMemorySegment(probs, row + 4L * i, ORDER);
+            sum = sum.add(e);
+        }
+        if (whole < V) {
+            var e = VectorMath.exp(FloatVector.fromMemorySegment(SPECIES, logits, row + 4L * whole, ORDER, tail)
+                    .sub(m));
+            e.intoMemorySegment(probs, row + 4L * whole, ORDER, tail);
+            sum = sum.add(e, tail);
+        }
+        float inverse = 1 / VectorMath.sum(sum);
+        for (int i = 0; i < whole; i += LANES)
+            FloatVector.fromMemorySegment(SPECIES, probs, row + 4L * i, ORDER)
+                    .mul(inverse)
+                    .intoMemorySegment(probs, row + 4L * i, ORDER);
+        if (whole < V)
+            FloatVector.fromMemorySegment(SPECIES, probs, row + 4L * whole, ORDER, tail)
+                    .mul(inverse)
+                    .intoMemorySegment(probs, row + 4L * whole, ORDER, tail);
+        for (int i = V; i < Vp; i++) probs.setAtIndex(JAVA_FLOAT, bt * Vp + i, 0);
+    }
+
+    /** dlogits += (probs - onehot(target)) * dloss, row by row (whole vectors unmasked, as softmaxForward). */
     @Override
     public void crossentropySoftmaxBackward(
             MemorySegment dlogits, MemorySegment dlosses, MemorySegment probs, int[] targets, int BT, int V, int Vp) {
         Parallel.forRange(BT, (start, end) -> {
             for (long bt = start; bt < end; bt++) {
-                long row = 4 * bt * Vp;
                 float dloss = dlosses.getAtIndex(JAVA_FLOAT, bt);
-                for (int i = 0; i < V; i += LANES) {
-                    var mask = SPECIES.indexInRange(i, V);
-                    var p = FloatVector.fromMemorySegment(SPECIES, probs, row + 4L * i, ORDER, mask);
-                    var d = FloatVector.fromMemorySegment(SPECIES, dlogits, row + 4L * i, ORDER, mask);
-                    p.mul(dloss).add(d).intoMemorySegment(dlogits, row + 4L * i, ORDER, mask);
-                }
+                addScaledRow(dlogits, probs, 4 * bt * Vp, dloss, V);
                 long target = bt * Vp + targets[(int) bt];
                 dlogits.setAtIndex(JAVA_FLOAT, target, dlogits.getAtIndex(JAVA_FLOAT, target) - dloss);
             }
         });
+    }
+
+    /** d[i] += p[i] * scale for the n floats from byte offset row of each. */
+    private static void addScaledRow(MemorySegment d, MemorySegment p, long row, float scale, int n) {
+        int whole = n - n % LANES;
+        for (int i = 0; i < whole; i += LANES)
+            FloatVector.fromMemorySegment(SPECIES, p, row + 4L * i, ORDER)
+                    .mul(scale)
+                    .add(FloatVector.fromMemorySegment(SPECIES, d, row + 4L * i, ORDER))
+                    .intoMemorySegment(d, row + 4L * i, ORDER);
+        if (whole < n) {
+            var mask = SPECIES.indexInRange(whole, n);
+            FloatVector.fromMemorySegment(SPECIES, p, row + 4L * whole, ORDER, mask)
+                    .mul(scale)
+                    .add(FloatVector.fromMemorySegment(SPECIES, d, row + 4L * whole, ORDER, mask))
+                    .intoMemorySegment(d, row + 4L * whole, ORDER, mask);
+        }
     }
 
     /** AdamW over floats [offset, offset + count); see {@link AdamW}. */
@@ -429,32 +454,35 @@ public class VectorizedCpuKernels implements CpuKernels {
         p.asSlice(4 * (pRow + n), 4L * (T - n)).fill((byte) 0);
     }
 
-    /** Residual forward, a vector at a time (the masked last vector covers a ragged end). */
+    /**
+     * Residual forward, a vector at a time: whole vectors, then one masked vector for a ragged end. (A mask on every
+     * vector of a long loop lets C2 hoist a profiled check out of it that can later fail, over and over: the loop
+     * is then deoptimized and recompiled again and again, and runs meanwhile in slow, unvectorized code.)
+     */
     @Override
     public void residualForward(MemorySegment out, MemorySegment a, MemorySegment b, long N) {
-        Parallel.forRange(N, LANES, (start, end) -> {
-            for (long i = start; i < end; i += LANES) {
-                var mask = SPECIES.indexInRange(0, (int) Math.min(LANES, end - i));
-                FloatVector.fromMemorySegment(SPECIES, a, (i) * 4L, ORDER, mask)
-                        .add(FloatVector.fromMemorySegment(SPECIES, b, (i) * 4L, ORDER, mask))
-                        .intoMemorySegment(out, (i) * 4L, ORDER, mask);
-            }
-        });
+        Parallel.forRange(N, LANES, (start, end) -> residualForward(out, a, b, start, end));
+    }
+
+    private static void residualForward(MemorySegment out, MemorySegment a, MemorySegment b, long start, long end) {
+        long whole = end - (end - start) % LANES;
+        for (long i = start; i < whole; i += LANES)
+            FloatVector.fromMemorySegment(SPECIES, a, i * 4L, ORDER)
+                    .add(FloatVector.fromMemorySegment(SPECIES, b, i * 4L, ORDER))
+                    .intoMemorySegment(out, i * 4L, ORDER);
+        if (whole < end) {
+            var mask = SPECIES.indexInRange(0, (int) (end - whole));
+            FloatVector.fromMemorySegment(SPECIES, a, whole * 4L, ORDER, mask)
+                    .add(FloatVector.fromMemorySegment(SPECIES, b, whole * 4L, ORDER, mask))
+                    .intoMemorySegment(out, whole * 4L, ORDER, mask);
+        }
     }
 
     @Override
     public void residualBackward(MemorySegment da, MemorySegment db, MemorySegment dout, long N) {
         Parallel.forRange(N, LANES, (start, end) -> {
-            for (long i = start; i < end; i += LANES) {
-                var mask = SPECIES.indexInRange(0, (int) Math.min(LANES, end - i));
-                var d = FloatVector.fromMemorySegment(SPECIES, dout, (i) * 4L, ORDER, mask);
-                FloatVector.fromMemorySegment(SPECIES, da, (i) * 4L, ORDER, mask)
-                        .add(d)
-                        .intoMemorySegment(da, (i) * 4L, ORDER, mask);
-                FloatVector.fromMemorySegment(SPECIES, db, (i) * 4L, ORDER, mask)
-                        .add(d)
-                        .intoMemorySegment(db, (i) * 4L, ORDER, mask);
-            }
+            residualForward(da, da, dout, start, end); // da += dout
+            residualForward(db, db, dout, start, end); // db += dout
         });
     }
 }
