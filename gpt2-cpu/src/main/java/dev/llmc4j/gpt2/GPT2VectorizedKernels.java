@@ -94,13 +94,7 @@ final class GPT2VectorizedKernels extends VectorizedCpuKernels implements GPT2Ke
             int C) {
         Parallel.forRange((long) B * T, (start, end) -> {
             for (long bt = start; bt < end; bt++) {
-                long row = bt * C;
-                for (int i = 0; i < C; i += LANES) {
-                    var mask = inRow(i, C);
-                    FloatVector.fromMemorySegment(SPECIES, a, (row + i) * 4L, ORDER, mask)
-                            .add(FloatVector.fromMemorySegment(SPECIES, b, (row + i) * 4L, ORDER, mask))
-                            .intoMemorySegment(residual, (row + i) * 4L, ORDER, mask);
-                }
+                VectorizedCpuKernels.residualRange(residual, a, b, bt * C, (bt + 1) * C);
                 layernormRow(out, mean, rstd, residual, weight, bias, bt, C);
             }
         });
@@ -202,39 +196,8 @@ final class GPT2VectorizedKernels extends VectorizedCpuKernels implements GPT2Ke
         Parallel.forRange(chunks, (firstChunk, endChunk) -> {
             for (long chunk = firstChunk; chunk < endChunk; chunk++) {
                 float[] dw = partialDweight[(int) chunk], db = partialDbias[(int) chunk];
-                for (long bt = rows * chunk / chunks; bt < rows * (chunk + 1) / chunks; bt++) {
-                    long row = bt * C;
-                    float m = mean.getAtIndex(JAVA_FLOAT, bt);
-                    float s = rstd.getAtIndex(JAVA_FLOAT, bt);
-                    var gSum = FloatVector.zero(SPECIES);
-                    var gnSum = FloatVector.zero(SPECIES);
-                    for (int i = 0; i < C; i += LANES) {
-                        var mask = inRow(i, C);
-                        var n = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask)
-                                .sub(m)
-                                .mul(s);
-                        var g = FloatVector.fromMemorySegment(SPECIES, weight, (i) * 4L, ORDER, mask)
-                                .mul(FloatVector.fromMemorySegment(SPECIES, dout, (row + i) * 4L, ORDER, mask));
-                        gSum = gSum.add(g);
-                        gnSum = g.fma(n, gnSum);
-                    }
-                    float gMean = VectorMath.sum(gSum) / C, gnMean = VectorMath.sum(gnSum) / C;
-                    for (int i = 0; i < C; i += LANES) {
-                        var mask = inRow(i, C);
-                        var n = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask)
-                                .sub(m)
-                                .mul(s);
-                        var d = FloatVector.fromMemorySegment(SPECIES, dout, (row + i) * 4L, ORDER, mask);
-                        FloatVector.fromArray(SPECIES, db, i).add(d).intoArray(db, i);
-                        n.fma(d, FloatVector.fromArray(SPECIES, dw, i)).intoArray(dw, i);
-                        var g = FloatVector.fromMemorySegment(SPECIES, weight, (i) * 4L, ORDER, mask)
-                                .mul(d);
-                        var dx = g.sub(gMean).sub(n.mul(gnMean)).mul(s);
-                        FloatVector.fromMemorySegment(SPECIES, dinp, (row + i) * 4L, ORDER, mask)
-                                .add(dx)
-                                .intoMemorySegment(dinp, (row + i) * 4L, ORDER, mask);
-                    }
-                }
+                for (long bt = rows * chunk / chunks; bt < rows * (chunk + 1) / chunks; bt++)
+                    layernormBackwardRow(dinp, dw, db, dout, inp, weight, mean, rstd, bt, C);
             }
         });
         for (int chunk = 0; chunk < chunks; chunk++) { // fixed order: the same sums for the same thread count
@@ -247,6 +210,55 @@ final class GPT2VectorizedKernels extends VectorizedCpuKernels implements GPT2Ke
                         .add(FloatVector.fromArray(SPECIES, partialDbias[chunk], i))
                         .intoMemorySegment(dbias, (i) * 4L, ORDER, mask);
             }
+        }
+    }
+
+    /**
+     * Row bt of the layernorm backward: dinp's row, and its share of dweight and dbias added into this thread's
+     * partial sums dw and db. A method of its own, so the parallel loop around it stays small enough for C1 (which
+     * gave up on the whole, "out of virtual registers", leaving it to the interpreter after each deoptimization).
+     */
+    private static void layernormBackwardRow(
+            MemorySegment dinp,
+            float[] dw,
+            float[] db,
+            MemorySegment dout,
+            MemorySegment inp,
+            MemorySegment weight,
+            MemorySegment mean,
+            MemorySegment rstd,
+            long bt,
+            int C) {
+        long row = bt * C;
+        float m = mean.getAtIndex(JAVA_FLOAT, bt);
+        float s = rstd.getAtIndex(JAVA_FLOAT, bt);
+        var gSum = FloatVector.zero(SPECIES);
+        var gnSum = FloatVector.zero(SPECIES);
+        for (int i = 0; i < C; i += LANES) {
+            var mask = inRow(i, C);
+            var n = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask)
+                    .sub(m)
+                    .mul(s);
+            var g = FloatVector.fromMemorySegment(SPECIES, weight, (i) * 4L, ORDER, mask)
+                    .mul(FloatVector.fromMemorySegment(SPECIES, dout, (row + i) * 4L, ORDER, mask));
+            gSum = gSum.add(g);
+            gnSum = g.fma(n, gnSum);
+        }
+        float gMean = VectorMath.sum(gSum) / C, gnMean = VectorMath.sum(gnSum) / C;
+        for (int i = 0; i < C; i += LANES) {
+            var mask = inRow(i, C);
+            var n = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask)
+                    .sub(m)
+                    .mul(s);
+            var d = FloatVector.fromMemorySegment(SPECIES, dout, (row + i) * 4L, ORDER, mask);
+            FloatVector.fromArray(SPECIES, db, i).add(d).intoArray(db, i);
+            n.fma(d, FloatVector.fromArray(SPECIES, dw, i)).intoArray(dw, i);
+            var g = FloatVector.fromMemorySegment(SPECIES, weight, (i) * 4L, ORDER, mask)
+                    .mul(d);
+            var dx = g.sub(gMean).sub(n.mul(gnMean)).mul(s);
+            FloatVector.fromMemorySegment(SPECIES, dinp, (row + i) * 4L, ORDER, mask)
+                    .add(dx)
+                    .intoMemorySegment(dinp, (row + i) * 4L, ORDER, mask);
         }
     }
 

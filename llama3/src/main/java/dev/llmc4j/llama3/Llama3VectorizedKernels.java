@@ -82,33 +82,8 @@ final class Llama3VectorizedKernels extends VectorizedCpuKernels implements Llam
         Parallel.forRange(chunks, (firstChunk, endChunk) -> {
             for (long chunk = firstChunk; chunk < endChunk; chunk++) {
                 float[] dw = partialDweight[(int) chunk];
-                for (long bt = rows * chunk / chunks; bt < rows * (chunk + 1) / chunks; bt++) {
-                    long row = bt * C;
-                    float s = rstd.getAtIndex(JAVA_FLOAT, bt);
-                    var gnSum = FloatVector.zero(SPECIES);
-                    for (int i = 0; i < C; i += LANES) {
-                        var mask = inRow(i, C);
-                        var n = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask)
-                                .mul(s);
-                        var w = FloatVector.fromMemorySegment(SPECIES, weight, i * 4L, ORDER, mask);
-                        var g = w.mul(FloatVector.fromMemorySegment(SPECIES, dout, (row + i) * 4L, ORDER, mask));
-                        gnSum = g.fma(n, gnSum);
-                    }
-                    float gnMean = VectorMath.sum(gnSum) / C;
-                    for (int i = 0; i < C; i += LANES) {
-                        var mask = inRow(i, C);
-                        var n = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask)
-                                .mul(s);
-                        var d = FloatVector.fromMemorySegment(SPECIES, dout, (row + i) * 4L, ORDER, mask);
-                        n.fma(d, FloatVector.fromArray(SPECIES, dw, i)).intoArray(dw, i);
-                        var g = FloatVector.fromMemorySegment(SPECIES, weight, i * 4L, ORDER, mask)
-                                .mul(d);
-                        var dx = g.sub(n.mul(gnMean)).mul(s); // rstd * (g - n * mean(g n))
-                        FloatVector.fromMemorySegment(SPECIES, dinp, (row + i) * 4L, ORDER, mask)
-                                .add(dx)
-                                .intoMemorySegment(dinp, (row + i) * 4L, ORDER, mask);
-                    }
-                }
+                for (long bt = rows * chunk / chunks; bt < rows * (chunk + 1) / chunks; bt++)
+                    rmsnormBackwardRow(dinp, dw, dout, inp, weight, rstd, bt, C);
             }
         });
         for (int chunk = 0; chunk < chunks; chunk++) { // fixed order: the same sums for the same thread count
@@ -118,6 +93,46 @@ final class Llama3VectorizedKernels extends VectorizedCpuKernels implements Llam
                         .add(FloatVector.fromArray(SPECIES, partialDweight[chunk], i))
                         .intoMemorySegment(dweight, i * 4L, ORDER, mask);
             }
+        }
+    }
+
+    /**
+     * Row bt of the RMSNorm backward: dinp's row, and its share of dweight added into this thread's partial sums
+     * dw. A method of its own so the parallel loop stays small enough for C1 (see GPT-2's layernormBackwardRow).
+     */
+    private static void rmsnormBackwardRow(
+            MemorySegment dinp,
+            float[] dw,
+            MemorySegment dout,
+            MemorySegment inp,
+            MemorySegment weight,
+            MemorySegment rstd,
+            long bt,
+            int C) {
+        long row = bt * C;
+        float s = rstd.getAtIndex(JAVA_FLOAT, bt);
+        var gnSum = FloatVector.zero(SPECIES);
+        for (int i = 0; i < C; i += LANES) {
+            var mask = inRow(i, C);
+            var n = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask)
+                    .mul(s);
+            var w = FloatVector.fromMemorySegment(SPECIES, weight, i * 4L, ORDER, mask);
+            var g = w.mul(FloatVector.fromMemorySegment(SPECIES, dout, (row + i) * 4L, ORDER, mask));
+            gnSum = g.fma(n, gnSum);
+        }
+        float gnMean = VectorMath.sum(gnSum) / C;
+        for (int i = 0; i < C; i += LANES) {
+            var mask = inRow(i, C);
+            var n = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask)
+                    .mul(s);
+            var d = FloatVector.fromMemorySegment(SPECIES, dout, (row + i) * 4L, ORDER, mask);
+            n.fma(d, FloatVector.fromArray(SPECIES, dw, i)).intoArray(dw, i);
+            var g = FloatVector.fromMemorySegment(SPECIES, weight, i * 4L, ORDER, mask)
+                    .mul(d);
+            var dx = g.sub(n.mul(gnMean)).mul(s); // rstd * (g - n * mean(g n))
+            FloatVector.fromMemorySegment(SPECIES, dinp, (row + i) * 4L, ORDER, mask)
+                    .add(dx)
+                    .intoMemorySegment(dinp, (row + i) * 4L, ORDER, mask);
         }
     }
 

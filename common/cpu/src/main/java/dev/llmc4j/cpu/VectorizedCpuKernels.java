@@ -461,10 +461,11 @@ public class VectorizedCpuKernels implements CpuKernels {
      */
     @Override
     public void residualForward(MemorySegment out, MemorySegment a, MemorySegment b, long N) {
-        Parallel.forRange(N, LANES, (start, end) -> residualForward(out, a, b, start, end));
+        Parallel.forRange(N, LANES, (start, end) -> residualRange(out, a, b, start, end));
     }
 
-    private static void residualForward(MemorySegment out, MemorySegment a, MemorySegment b, long start, long end) {
+    /** out[i] = a[i] + b[i] for start <= i < end (out may be a or b). */
+    public static void residualRange(MemorySegment out, MemorySegment a, MemorySegment b, long start, long end) {
         long whole = end - (end - start) % LANES;
         for (long i = start; i < whole; i += LANES)
             FloatVector.fromMemorySegment(SPECIES, a, i * 4L, ORDER)
@@ -481,8 +482,8 @@ public class VectorizedCpuKernels implements CpuKernels {
     @Override
     public void residualBackward(MemorySegment da, MemorySegment db, MemorySegment dout, long N) {
         Parallel.forRange(N, LANES, (start, end) -> {
-            residualForward(da, da, dout, start, end); // da += dout
-            residualForward(db, db, dout, start, end); // db += dout
+            residualRange(da, da, dout, start, end); // da += dout
+            residualRange(db, db, dout, start, end); // db += dout
         });
     }
 }
