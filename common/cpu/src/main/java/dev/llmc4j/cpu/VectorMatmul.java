@@ -72,22 +72,52 @@ public final class VectorMatmul implements Matmul {
                 for (int k = (int) start; k < end; k++) // the last panel's padding columns
                 for (int n = nb; n % NR != 0; n++) packed[packedIndex(k, n, C, nb)] = 0;
             });
-            Parallel.forRange(OC, MR, (mStart, mEnd) -> {
-                MemorySegment tile = Scratch.local((long) MB * nb); // outᵀ block (MB, nb), then written transposed
-                Panels panels = Panels.local();
-                for (long m0 = mStart; m0 < mEnd; m0 += MB) {
-                    int mb = (int) Math.min(MB, mEnd - m0);
-                    tile.asSlice(0, (long) mb * nb * Float.BYTES).fill((byte) 0);
-                    gemmPacked(panels, tile, nb, weight, m0 * C, C, 1, packed, mb, nb, C);
-                    for (long n = 0; n < nb; n++) {
-                        for (long m = 0; m < mb; m++) {
-                            float b = bias == null ? 0 : bias.getAtIndex(FLOAT, m0 + m);
-                            out.setAtIndex(FLOAT, (first + n) * OC + m0 + m, tile.getAtIndex(FLOAT, m * nb + n) + b);
-                        }
-                    }
-                    if (epilogue != null) epilogue.apply(first, first + nb, m0, m0 + mb);
-                }
-            });
+            Parallel.forRange(
+                    OC,
+                    MR,
+                    (mStart, mEnd) ->
+                            forwardOutputs(out, weight, bias, packed, first, nb, C, OC, mStart, mEnd, epilogue));
+        }
+    }
+
+    /**
+     * One thread's share of the forward: outputs [mStart, mEnd) for positions [first, first + nb), whose inpᵀ is
+     * packed. Block by block of MB outputs: outᵀ (MB, nb) = weight rows · inpᵀ into the thread's tile, then written
+     * back transposed with the bias, then the epilogue. (The tile is off-heap, as every other C of gemmPacked: a
+     * heap segment there made addTile's accesses bimorphic, and slower for all of them.)
+     */
+    private static void forwardOutputs(
+            MemorySegment out,
+            MemorySegment weight,
+            MemorySegment bias,
+            float[] packed,
+            long first,
+            int nb,
+            int C,
+            int OC,
+            long mStart,
+            long mEnd,
+            Epilogue epilogue) {
+        MemorySegment tile = Scratch.local((long) MB * nb);
+        Panels panels = Panels.local();
+        for (long m0 = mStart; m0 < mEnd; m0 += MB) {
+            int mb = (int) Math.min(MB, mEnd - m0);
+            tile.asSlice(0, (long) mb * nb * Float.BYTES).fill((byte) 0);
+            gemmPacked(panels, tile, nb, weight, m0 * C, C, 1, packed, mb, nb, C);
+            writeTransposed(out, tile, bias, first, nb, m0, mb, OC);
+            if (epilogue != null) epilogue.apply(first, first + nb, m0, m0 + mb);
+        }
+    }
+
+    /** out[first + n, m0 + m] = tile[m, n] + bias[m0 + m] for n < nb, m < mb (+ 0 without a bias). */
+    private static void writeTransposed(
+            MemorySegment out, MemorySegment tile, MemorySegment bias, long first, int nb, long m0, int mb, int OC) {
+        for (long n = 0; n < nb; n++) {
+            long row = (first + n) * OC + m0;
+            for (long m = 0; m < mb; m++) {
+                float b = bias == null ? 0 : bias.getAtIndex(FLOAT, m0 + m);
+                out.setAtIndex(FLOAT, row + m, tile.getAtIndex(FLOAT, m * nb + n) + b);
+            }
         }
     }
 
@@ -466,8 +496,8 @@ public final class VectorMatmul implements Matmul {
     }
 
     /**
-     * A thread's heap arrays for {@link #gemm}: the packed A block and B panels, a column of A on its way into
-     * k-major panels, the forward's B panels shared with the workers, and the kernel's tile; grown on demand, kept.
+     * A thread's heap arrays for {@link #gemm}: the packed A block and B panels, the forward's B panels shared with
+     * the workers, and the kernel's tile; grown on demand, kept.
      */
     static final class Panels {
         private static final ThreadLocal<Panels> LOCAL = ThreadLocal.withInitial(Panels::new);
