@@ -107,6 +107,7 @@ public class MatmulTest {
         "150,70,300,rows",
         "13,129,257,transposed",
         "150,64,40,transposed",
+        "151,70,300,transposed", // a second A block of 7 rows: its last panel padded, in both k blocks
         "6,64,256,strided",
         "31,100,513,strided"
     })
