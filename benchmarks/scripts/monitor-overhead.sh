@@ -5,12 +5,15 @@
 # (dev.llmc4j.cli.monitor.MonitorOverhead). --parts instead times each part of the monitor's work on its own.
 # Usage: benchmarks/scripts/monitor-overhead.sh [--pairs 12] [--warmup-pairs 1] [-v 10] [--no-page] [--seed 1]
 #        benchmarks/scripts/monitor-overhead.sh --parts
+# The text is $LLMC_TINYSHAKESPEARE, else ../shared/data/tinyshakespeare.txt next to the checkout (as the tests').
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 : "${JAVA_HOME:=/usr/lib/jvm/temurin-25-jdk-amd64}"
 cd "$root"
+text="${LLMC_TINYSHAKESPEARE:-$root/../shared/data/tinyshakespeare.txt}"
+[[ -f "$text" ]] || { echo "monitor-overhead.sh: no tinyshakespeare text at $text (set LLMC_TINYSHAKESPEARE to a copy of it)" >&2; exit 2; }
 # the cli with its test classes (where the harness lives) and its libraries in cli/target/lib
 ./mvnw -q -B -pl cli -am -DskipTests package >&2
 exec "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC \
     -cp "cli/target/test-classes:cli/target/llmc4j-cli.jar:cli/target/lib/*" \
-    dev.llmc4j.cli.monitor.MonitorOverhead --text "$root/../shared/data/tinyshakespeare.txt" "$@"
+    dev.llmc4j.cli.monitor.MonitorOverhead --text "$text" "$@"

@@ -1,10 +1,13 @@
 package dev.llmc4j.bench;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.llmc4j.model.GPT2Config;
 import dev.llmc4j.util.LlmcException;
+import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 
@@ -13,15 +16,21 @@ class StepBenchTest {
 
     private static final String TINY_LLAMA = "llama3:L2,C32,NH4,NKV2,V96,MO16,MAXT16";
 
+    /** Each step runs forward, backward and AdamW on the model: its parameters move, its gradients are finite. */
     @Test
     void stepsATinyLlama3() {
         var bench = new StepBench(TINY_LLAMA, 2, 8, 0);
         for (int step = 0; step < 2; step++) {
+            float[] before = bench.model().parameters().toArray(ValueLayout.JAVA_FLOAT);
             double[] forwardBackwardUpdate = bench.trainStep();
             assertEquals(3, forwardBackwardUpdate.length);
             assertTrue(
                     Arrays.stream(forwardBackwardUpdate).allMatch(ms -> ms >= 0),
                     Arrays.toString(forwardBackwardUpdate));
+            float[] after = bench.model().parameters().toArray(ValueLayout.JAVA_FLOAT);
+            assertFalse(Arrays.equals(before, after), "step " + step + " left the parameters as they were");
+            float[] gradients = bench.model().gradients().toArray(ValueLayout.JAVA_FLOAT);
+            for (float g : gradients) assertTrue(Float.isFinite(g), "a gradient is " + g);
         }
         assertTrue(bench.forwardOnly() >= 0);
     }
@@ -39,11 +48,15 @@ class StepBenchTest {
         assertEquals(2.0 * 30720 * 16 + 4.0 * 2 * 2 * 8 * 8 * 32, bench.forwardFlops());
     }
 
+    /** N counted from llm.c's parameter tensors, not from StepBench's formula: the 2-D weights a forward multiplies. */
     @Test
-    void gpt2KeepsItsFlopCount() {
+    void gpt2FlopsCountTheWeightsTheForwardMultiplies() {
         var bench = new StepBench("d6", 1, 4, 0);
-        long L = 6, C = 384, Vp = 50304, BT = 4, T = 4;
-        assertEquals(2.0 * BT * (12 * L * C * C + Vp * C) + 4.0 * L * BT * T * C, bench.forwardFlops());
+        // wte (also the lm head), wpe, ln1w, ln1b, qkvw, qkvb, attprojw, attprojb, ln2w, ln2b, fcw, fcb, fcprojw, ...
+        long[] sizes = GPT2Config.fromDescriptor("d6").parameterSizes();
+        long matmulWeights = sizes[0] + sizes[4] + sizes[6] + sizes[10] + sizes[12];
+        long L = 6, C = 384, BT = 4, T = 4;
+        assertEquals(2.0 * BT * matmulWeights + 4.0 * L * BT * T * C, bench.forwardFlops());
         assertThrows(LlmcException.class, bench::describeConfig);
     }
 

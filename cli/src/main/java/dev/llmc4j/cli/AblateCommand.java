@@ -381,51 +381,56 @@ public final class AblateCommand implements Callable<Integer>, OptionChecks.Cros
         return csv.toString();
     }
 
+    /**
+     * One variant's line of the summary: its final val loss, the difference from the full model's (NaN for the
+     * full model itself, or where either loss is NaN) and its mean train loss over the last steps.
+     */
+    private record SummaryRow(Curves curves, float valLoss, float vsFull, float trainMean) {}
+
+    private static List<SummaryRow> summaryRows(List<Curves> results) {
+        float full = fullValLoss(results);
+        return results.stream()
+                .map(curves -> {
+                    float loss = curves.finalValLoss();
+                    int lastStep = curves.train().isEmpty()
+                            ? 0
+                            : curves.train().getLast().step();
+                    float vsFull = curves.variant().ablation() == null ? Float.NaN : loss - full;
+                    return new SummaryRow(curves, loss, vsFull, curves.trainMean(lastStep));
+                })
+                .toList();
+    }
+
     /** The final losses, one row per variant, as the docs page's table shows them. */
     static String summaryCsv(List<Curves> results) {
-        float full = fullValLoss(results);
         var csv = new StringBuilder(
                 "variant,what is taken out,val loss at the end,vs full,train loss (mean of the last %d steps)\n"
                         .formatted(TRAIN_WINDOW));
-        for (var curves : results) {
-            float loss = curves.finalValLoss();
-            int lastStep =
-                    curves.train().isEmpty() ? 0 : curves.train().getLast().step();
+        for (var row : summaryRows(results)) {
+            var curves = row.curves();
             csv.append(curves.variant().label()).append(',');
             csv.append(quoted(curves.variant().description())).append(',');
-            csv.append(curves.stopped() != null ? curves.stopped() : "%.3f".formatted(loss))
+            csv.append(curves.stopped() != null ? curves.stopped() : "%.3f".formatted(row.valLoss()))
                     .append(',');
-            csv.append(
-                            Float.isNaN(full)
-                                            || Float.isNaN(loss)
-                                            || curves.variant().ablation() == null
-                                    ? ""
-                                    : "%+.3f".formatted(loss - full))
+            csv.append(Float.isNaN(row.vsFull()) ? "" : "%+.3f".formatted(row.vsFull()))
                     .append(',');
-            csv.append("%.3f".formatted(curves.trainMean(lastStep))).append('\n');
+            csv.append("%.3f".formatted(row.trainMean())).append('\n');
         }
         return csv.toString();
     }
 
     /** The same table as text, for the terminal. */
     static String summaryText(List<Curves> results) {
-        float full = fullValLoss(results);
         var text = new StringBuilder("%-16s %10s %9s %11s %8s  %s%n"
                 .formatted("variant", "val loss", "vs full", "train loss", "seconds", "taken out"));
-        for (var curves : results) {
-            float loss = curves.finalValLoss();
-            int lastStep =
-                    curves.train().isEmpty() ? 0 : curves.train().getLast().step();
+        for (var row : summaryRows(results)) {
+            var curves = row.curves();
             text.append("%-16s %10s %9s %11.4f %8.0f  %s%n"
                     .formatted(
                             curves.variant().label(),
-                            curves.stopped() != null ? "diverged" : "%.4f".formatted(loss),
-                            Float.isNaN(full)
-                                            || Float.isNaN(loss)
-                                            || curves.variant().ablation() == null
-                                    ? ""
-                                    : "%+.4f".formatted(loss - full),
-                            curves.trainMean(lastStep),
+                            curves.stopped() != null ? "diverged" : "%.4f".formatted(row.valLoss()),
+                            Float.isNaN(row.vsFull()) ? "" : "%+.4f".formatted(row.vsFull()),
+                            row.trainMean(),
                             curves.seconds(),
                             curves.variant().description()));
         }

@@ -82,8 +82,9 @@ class Step13FastCpuTest {
 
     @Test
     void fastMatmulEqualsBaselineThroughKernels() {
-        // larger than one register tile and one cache block (KB = 128 along k, MB = 64 rows), and ragged
-        int BT = 13, C = 150, OC = 70;
+        // past one register tile (6 x 64 at 512 bits) and one cache block each way (256 along k, 96 outputs per
+        // forward tile, 144 rows of A), and ragged everywhere
+        int BT = 13, C = 300, OC = 150;
         double[] inp = gaussian(random, BT * C, 1), weight = gaussian(random, OC * C, 0.1);
         double[] bias = gaussian(random, OC, 0.1), dout = gaussian(random, BT * OC, 1);
         // a model is built with a kernel set (GPT2.randomInit(config, GPT2Kernels.BASELINE), or VECTORIZED, the

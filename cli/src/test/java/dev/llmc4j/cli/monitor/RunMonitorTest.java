@@ -28,6 +28,8 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import picocli.CommandLine;
 
 /** What the monitor records: tensor statistics that are what they claim, a run it does not change, its JSON, reports. */
@@ -38,10 +40,13 @@ class RunMonitorTest {
 
     static final GPT2Config TINY = new GPT2Config(32, 128, 128, 2, 2, 16);
 
-    @Test
+    /** Vocabulary 4100: wte (4100 x 16 floats) spans two of TensorStatistics' 64K-float blocks, the second ragged. */
+    @ParameterizedTest(name = "vocabulary {0}")
+    @ValueSource(ints = {128, 4100})
     @SuppressWarnings("unchecked")
-    void updateAndGradientRatiosAreThoseOfTheTensors() {
-        try (var model = GPT2.randomInit(TINY)) {
+    void updateAndGradientRatiosAreThoseOfTheTensors(int vocabulary) {
+        var config = new GPT2Config(32, vocabulary, vocabulary, 2, 2, 16);
+        try (var model = GPT2.randomInit(config)) {
             var monitor = new RunMonitor(model, Map.of(), 1, String::valueOf, null);
             int[] tokens = RandomTokens.of(2 * 8 + 1, 128, 3);
             model.zeroGrad();
@@ -60,7 +65,7 @@ class RunMonitorTest {
                     ((Map<String, Object>) ((List<?>) state.get("tensors")).getFirst()).get("stats");
             var tensors = model.parameterTensors();
             assertEquals(tensors.size(), stats.size());
-            assertEquals(4 + 12 * TINY.numLayers(), tensors.size(), "wte, wpe, lnfw, lnfb and 12 tensors per layer");
+            assertEquals(4 + 12 * config.numLayers(), tensors.size(), "wte, wpe, lnfw, lnfb and 12 tensors per layer");
             for (int i = 0; i < tensors.size(); i++) {
                 Inspectable.TensorSlice t = tensors.get(i);
                 double w = 0, g = 0, dw = 0;
@@ -90,7 +95,7 @@ class RunMonitorTest {
             }
             var activations =
                     (List<?>) ((Map<String, Object>) ((List<?>) state.get("activations")).getFirst()).get("stats");
-            assertEquals(4 * TINY.numLayers(), activations.size(), "attproj, fch, fcproj, residual per layer");
+            assertEquals(4 * config.numLayers(), activations.size(), "attproj, fch, fcproj, residual per layer");
         }
     }
 
