@@ -236,12 +236,18 @@ public final class StepBench {
             default -> throw new IllegalStateException("unknown model " + bench.model.getClass());
         }
         double[][] times = new double[3][steps];
+        DeoptimizationWatch watch = null;
         for (int s = 0; s < warmup + steps; s++) {
+            if (s == warmup) watch = new DeoptimizationWatch();
             double[] t = bench.trainStep();
             System.out.printf(
                     "%s %2d: forward %8.1f ms  backward %8.1f ms  update %7.1f ms  total %8.1f ms%n",
                     s < warmup ? "warmup" : "step  ", s, t[0], t[1], t[2], t[0] + t[1] + t[2]);
             if (s >= warmup) for (int k = 0; k < 3; k++) times[k][s - warmup] = t[k];
+        }
+        if (watch != null) {
+            System.out.println(DeoptimizationWatch.summary(watch.stop()));
+            watch.close();
         }
         double[] total = new double[steps];
         for (int s = 0; s < steps; s++) total[s] = times[0][s] + times[1][s] + times[2][s];

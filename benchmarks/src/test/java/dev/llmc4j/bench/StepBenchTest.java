@@ -9,6 +9,7 @@ import dev.llmc4j.model.GPT2Config;
 import dev.llmc4j.util.LlmcException;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /** StepBench builds and steps the models it times (no timing asserted: tests check what runs, not how fast). */
@@ -73,5 +74,17 @@ class StepBenchTest {
         assertEquals(Llama3Descriptor.BENCHMARK_SHAPE, Llama3Descriptor.parse("llama3"));
         assertEquals(1792, Llama3Descriptor.BENCHMARK_SHAPE.ffnHidden());
         assertEquals(16, Llama3Descriptor.parse("llama3:3.2-1B").numLayers());
+    }
+
+    @Test
+    void theDeoptimizationWatchNamesAStorm() {
+        try (var watch = new DeoptimizationWatch()) {
+            assertTrue(watch.stop().values().stream().allMatch(count -> count > 0));
+        }
+        assertEquals("JIT: no deoptimizations during the timed steps", DeoptimizationWatch.summary(Map.of()));
+        String calm = DeoptimizationWatch.summary(Map.of("a.B.c", 2, "a.B.d", 1));
+        assertEquals("JIT: 3 deoptimizations during the timed steps (most in one method: 2, a.B.c)", calm);
+        String storm = DeoptimizationWatch.summary(Map.of("a.B.c", 2, "a.B.gelu", 28));
+        assertTrue(storm.startsWith("JIT: 30 deoptimizations") && storm.contains("28, a.B.gelu); a storm"), storm);
     }
 }

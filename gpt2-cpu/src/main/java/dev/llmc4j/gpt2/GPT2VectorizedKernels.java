@@ -31,12 +31,7 @@ final class GPT2VectorizedKernels extends VectorizedCpuKernels implements GPT2Ke
         Parallel.forRange((long) B * T, (start, end) -> {
             for (long bt = start; bt < end; bt++) {
                 long token = tokens[(int) bt], t = bt % T;
-                for (int i = 0; i < C; i += LANES) {
-                    var m = inRow(i, C);
-                    FloatVector.fromMemorySegment(SPECIES, wte, (token * C + i) * 4L, ORDER, m)
-                            .add(FloatVector.fromMemorySegment(SPECIES, wpe, (t * C + i) * 4L, ORDER, m))
-                            .intoMemorySegment(out, (bt * C + i) * 4L, ORDER, m);
-                }
+                VectorizedCpuKernels.add(out, bt * C, wte, token * C, wpe, t * C, C);
             }
         });
     }
@@ -46,18 +41,11 @@ final class GPT2VectorizedKernels extends VectorizedCpuKernels implements GPT2Ke
     public void encoderBackward(
             MemorySegment dwte, MemorySegment dwpe, MemorySegment dout, int[] tokens, int B, int T, int C) {
         Parallel.forRange(C, LANES, (first, last) -> {
+            int n = (int) (last - first);
             for (long bt = 0; bt < (long) B * T; bt++) {
-                long token = tokens[(int) bt], t = bt % T;
-                for (int i = (int) first; i < last; i += LANES) {
-                    var m = inRow(i, (int) last);
-                    var d = FloatVector.fromMemorySegment(SPECIES, dout, (bt * C + i) * 4L, ORDER, m);
-                    FloatVector.fromMemorySegment(SPECIES, dwte, (token * C + i) * 4L, ORDER, m)
-                            .add(d)
-                            .intoMemorySegment(dwte, (token * C + i) * 4L, ORDER, m);
-                    FloatVector.fromMemorySegment(SPECIES, dwpe, (t * C + i) * 4L, ORDER, m)
-                            .add(d)
-                            .intoMemorySegment(dwpe, (t * C + i) * 4L, ORDER, m);
-                }
+                long token = tokens[(int) bt], t = bt % T, d = bt * C + first;
+                VectorizedCpuKernels.add(dwte, token * C + first, dwte, token * C + first, dout, d, n);
+                VectorizedCpuKernels.add(dwpe, t * C + first, dwpe, t * C + first, dout, d, n);
             }
         });
     }
@@ -94,7 +82,7 @@ final class GPT2VectorizedKernels extends VectorizedCpuKernels implements GPT2Ke
             int C) {
         Parallel.forRange((long) B * T, (start, end) -> {
             for (long bt = start; bt < end; bt++) {
-                VectorizedCpuKernels.residualRange(residual, a, b, bt * C, (bt + 1) * C);
+                VectorizedCpuKernels.add(residual, bt * C, a, bt * C, b, bt * C, C);
                 layernormRow(out, mean, rstd, residual, weight, bias, bt, C);
             }
         });

@@ -461,29 +461,32 @@ public class VectorizedCpuKernels implements CpuKernels {
      */
     @Override
     public void residualForward(MemorySegment out, MemorySegment a, MemorySegment b, long N) {
-        Parallel.forRange(N, LANES, (start, end) -> residualRange(out, a, b, start, end));
+        Parallel.forRange(N, LANES, (start, end) -> add(out, start, a, start, b, start, end - start));
     }
 
-    /** out[i] = a[i] + b[i] for start <= i < end (out may be a or b). */
-    public static void residualRange(MemorySegment out, MemorySegment a, MemorySegment b, long start, long end) {
-        long whole = end - (end - start) % LANES;
-        for (long i = start; i < whole; i += LANES)
-            FloatVector.fromMemorySegment(SPECIES, a, i * 4L, ORDER)
-                    .add(FloatVector.fromMemorySegment(SPECIES, b, i * 4L, ORDER))
-                    .intoMemorySegment(out, i * 4L, ORDER);
-        if (whole < end) {
-            var mask = SPECIES.indexInRange(0, (int) (end - whole));
-            FloatVector.fromMemorySegment(SPECIES, a, whole * 4L, ORDER, mask)
-                    .add(FloatVector.fromMemorySegment(SPECIES, b, whole * 4L, ORDER, mask))
-                    .intoMemorySegment(out, whole * 4L, ORDER, mask);
+    /**
+     * out[o + i] = a[x + i] + b[y + i] for i < n (float indices; out may be a or b): whole vectors unmasked, then
+     * one masked vector for a ragged end.
+     */
+    public static void add(MemorySegment out, long o, MemorySegment a, long x, MemorySegment b, long y, long n) {
+        long whole = n - n % LANES;
+        for (long i = 0; i < whole; i += LANES)
+            FloatVector.fromMemorySegment(SPECIES, a, (x + i) * 4L, ORDER)
+                    .add(FloatVector.fromMemorySegment(SPECIES, b, (y + i) * 4L, ORDER))
+                    .intoMemorySegment(out, (o + i) * 4L, ORDER);
+        if (whole < n) {
+            var mask = SPECIES.indexInRange(0, (int) (n - whole));
+            FloatVector.fromMemorySegment(SPECIES, a, (x + whole) * 4L, ORDER, mask)
+                    .add(FloatVector.fromMemorySegment(SPECIES, b, (y + whole) * 4L, ORDER, mask))
+                    .intoMemorySegment(out, (o + whole) * 4L, ORDER, mask);
         }
     }
 
     @Override
     public void residualBackward(MemorySegment da, MemorySegment db, MemorySegment dout, long N) {
         Parallel.forRange(N, LANES, (start, end) -> {
-            residualRange(da, da, dout, start, end); // da += dout
-            residualRange(db, db, dout, start, end); // db += dout
+            add(da, start, da, start, dout, start, end - start); // da += dout
+            add(db, start, db, start, dout, start, end - start); // db += dout
         });
     }
 }
