@@ -2,22 +2,14 @@ package dev.llmc4j.bench;
 
 import dev.llmc4j.util.AtomicFiles;
 import dev.llmc4j.util.LlmcException;
-import java.awt.Color;
-import java.awt.Font;
-import java.awt.Rectangle;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.Locale;
-import org.jfree.chart.ChartFactory;
 import org.jfree.chart.JFreeChart;
 import org.jfree.chart.labels.StandardCategoryItemLabelGenerator;
-import org.jfree.chart.plot.CategoryPlot;
 import org.jfree.chart.plot.PlotOrientation;
-import org.jfree.chart.renderer.category.BarRenderer;
-import org.jfree.chart.renderer.category.StandardBarPainter;
 import org.jfree.data.category.DefaultCategoryDataset;
-import org.jfree.svg.SVGGraphics2D;
 
 /**
  * The chart of benchmarks/scripts/cpu-vs-pytorch.sh (with BENCH_SVG): median ms of ours and of PyTorch for each
@@ -38,28 +30,15 @@ public final class ComparisonChart {
             data.addValue(ours[i], "ours", group);
             data.addValue(pytorch[i], "PyTorch", group);
         }
-        JFreeChart chart = ChartFactory.createBarChart(
-                title, null, "median ms (lower is better)", data, PlotOrientation.VERTICAL, true, false, false);
-        chart.setBackgroundPaint(Color.WHITE);
-        chart.getTitle().setFont(new Font("SansSerif", Font.BOLD, 14));
-        CategoryPlot plot = chart.getCategoryPlot();
-        plot.setBackgroundPaint(Color.WHITE);
-        plot.setRangeGridlinePaint(new Color(0xcccccc));
-        plot.setOutlineVisible(false);
-        var renderer = (BarRenderer) plot.getRenderer();
-        renderer.setBarPainter(new StandardBarPainter());
-        renderer.setShadowVisible(false);
-        renderer.setSeriesPaint(0, new Color(0x1f77b4));
-        renderer.setSeriesPaint(1, new Color(0xd62728));
+        JFreeChart chart =
+                BarCharts.barChart(title, "median ms (lower is better)", data, PlotOrientation.VERTICAL, true, 14);
+        var renderer = BarCharts.bars(chart);
         renderer.setDefaultItemLabelGenerator(new StandardCategoryItemLabelGenerator(
                 "{2} ms",
                 new java.text.DecimalFormat("#,##0", java.text.DecimalFormatSymbols.getInstance(Locale.ROOT))));
         renderer.setDefaultItemLabelsVisible(true);
-        plot.getRangeAxis().setUpperMargin(0.15); // room for the labels above the bars
-        int width = 640, height = 360;
-        var svg = new SVGGraphics2D(width, height);
-        chart.draw(svg, new Rectangle(0, 0, width, height));
-        return svg.getSVGDocument();
+        chart.getCategoryPlot().getRangeAxis().setUpperMargin(0.15); // room for the labels above the bars
+        return BarCharts.svg(chart, 640, 360);
     }
 
     public static void main(String[] args) throws IOException {

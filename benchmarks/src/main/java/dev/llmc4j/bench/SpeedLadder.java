@@ -3,9 +3,7 @@ package dev.llmc4j.bench;
 import dev.llmc4j.model.GPT2Config;
 import dev.llmc4j.util.AtomicFiles;
 import dev.llmc4j.util.LlmcException;
-import java.awt.Color;
 import java.awt.Font;
-import java.awt.Rectangle;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -19,18 +17,14 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.TimeUnit;
-import org.jfree.chart.ChartFactory;
 import org.jfree.chart.JFreeChart;
 import org.jfree.chart.axis.AxisLocation;
 import org.jfree.chart.axis.CategoryAxis;
 import org.jfree.chart.labels.StandardCategoryItemLabelGenerator;
 import org.jfree.chart.plot.CategoryPlot;
 import org.jfree.chart.plot.PlotOrientation;
-import org.jfree.chart.renderer.category.BarRenderer;
-import org.jfree.chart.renderer.category.StandardBarPainter;
 import org.jfree.data.category.CategoryDataset;
 import org.jfree.data.category.DefaultCategoryDataset;
-import org.jfree.svg.SVGGraphics2D;
 
 /**
  * The speed ladder, as "Let's reproduce GPT-2" climbs one: tokens per second of a GPT-2 training step (forward,
@@ -299,22 +293,14 @@ public final class SpeedLadder {
         var data = new DefaultCategoryDataset();
         for (Result r : results)
             data.addValue(r.tokensPerSecond(B, T), "tokens/s", r.rung().name());
-        JFreeChart chart = ChartFactory.createBarChart(
-                title, null, "tokens/s (higher is better)", data, PlotOrientation.HORIZONTAL, false, false, false);
-        chart.setBackgroundPaint(Color.WHITE);
-        chart.getTitle().setFont(new Font("SansSerif", Font.BOLD, 15));
+        JFreeChart chart =
+                BarCharts.barChart(title, "tokens/s (higher is better)", data, PlotOrientation.HORIZONTAL, false, 15);
         CategoryPlot plot = chart.getCategoryPlot();
-        plot.setBackgroundPaint(Color.WHITE);
-        plot.setRangeGridlinePaint(new Color(0xcccccc));
-        plot.setOutlineVisible(false);
         plot.setRangeAxisLocation(AxisLocation.BOTTOM_OR_LEFT);
         CategoryAxis rungs = plot.getDomainAxis();
         rungs.setMaximumCategoryLabelWidthRatio(0.45f);
         rungs.setTickLabelFont(new Font("SansSerif", Font.PLAIN, 12));
-        var renderer = (BarRenderer) plot.getRenderer();
-        renderer.setBarPainter(new StandardBarPainter());
-        renderer.setShadowVisible(false);
-        renderer.setSeriesPaint(0, new Color(0x1f77b4));
+        var renderer = BarCharts.bars(chart);
         renderer.setMaximumBarWidth(0.12);
         // each bar: its tokens/s and how many times the first rung's
         renderer.setDefaultItemLabelGenerator(new StandardCategoryItemLabelGenerator() {
@@ -330,10 +316,7 @@ public final class SpeedLadder {
         renderer.setDefaultItemLabelsVisible(true);
         renderer.setDefaultItemLabelFont(new Font("SansSerif", Font.PLAIN, 11));
         plot.getRangeAxis().setUpperMargin(0.3); // room for the longest bar's label
-        int width = 860, height = 120 + 44 * results.size();
-        var svg = new SVGGraphics2D(width, height);
-        chart.draw(svg, new Rectangle(0, 0, width, height));
-        return svg.getSVGDocument();
+        return BarCharts.svg(chart, 860, 120 + 44 * results.size());
     }
 
     /**
