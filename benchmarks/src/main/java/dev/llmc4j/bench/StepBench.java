@@ -235,19 +235,15 @@ public final class StepBench {
                         llama.config.describe());
             default -> throw new IllegalStateException("unknown model " + bench.model.getClass());
         }
+        for (int s = 0; s < warmup; s++) printStep("warmup", s, bench.trainStep());
         double[][] times = new double[3][steps];
-        DeoptimizationWatch watch = null;
-        for (int s = 0; s < warmup + steps; s++) {
-            if (s == warmup) watch = new DeoptimizationWatch();
-            double[] t = bench.trainStep();
-            System.out.printf(
-                    "%s %2d: forward %8.1f ms  backward %8.1f ms  update %7.1f ms  total %8.1f ms%n",
-                    s < warmup ? "warmup" : "step  ", s, t[0], t[1], t[2], t[0] + t[1] + t[2]);
-            if (s >= warmup) for (int k = 0; k < 3; k++) times[k][s - warmup] = t[k];
-        }
-        if (watch != null) {
+        try (var watch = new DeoptimizationWatch()) { // the JIT's deoptimizations during the timed steps only
+            for (int s = 0; s < steps; s++) {
+                double[] t = bench.trainStep();
+                printStep("step  ", warmup + s, t);
+                for (int k = 0; k < 3; k++) times[k][s] = t[k];
+            }
             System.out.println(DeoptimizationWatch.summary(watch.stop()));
-            watch.close();
         }
         double[] total = new double[steps];
         for (int s = 0; s < steps; s++) total[s] = times[0][s] + times[1][s] + times[2][s];
@@ -260,6 +256,12 @@ public final class StepBench {
                 "step: %.1f GFLOP (6·N·tokens over the matmul weights + attention's T x T products), %.1f GFLOP/s,"
                         + " %.1f%% of the fp32 FMA peak measured after the steps (%.1f GFLOP/s)%n",
                 stepFlops / 1e9, gflops, 100 * gflops / peak, peak);
+    }
+
+    private static void printStep(String kind, int step, double[] t) {
+        System.out.printf(
+                "%s %2d: forward %8.1f ms  backward %8.1f ms  update %7.1f ms  total %8.1f ms%n",
+                kind, step, t[0], t[1], t[2], t[0] + t[1] + t[2]);
     }
 
     /** Floats allocated for GPT-2's activations (as many again for their gradients), after one forward. */

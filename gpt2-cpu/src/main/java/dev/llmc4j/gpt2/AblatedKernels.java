@@ -178,7 +178,10 @@ final class AblatedKernels implements GPT2Kernels {
         accumulate(db, dout, N);
     }
 
-    /** The fused kernel unless GELU is the piece removed; else the matmul, then the ablated activation. */
+    /**
+     * The fused kernel unless GELU is the piece removed; else the interface's two layers in turn, the matmul and
+     * then this set's (ablated) activation.
+     */
     @Override
     public void matmulGeluForward(
             MemorySegment out,
@@ -189,12 +192,8 @@ final class AblatedKernels implements GPT2Kernels {
             int BT,
             int C,
             int OC) {
-        if (ablation != Ablation.RELU) {
-            base.matmulGeluForward(out, gelu, inp, weight, bias, BT, C, OC);
-            return;
-        }
-        matmulForward(out, inp, weight, bias, BT, C, OC);
-        geluForward(gelu, out, (long) BT * OC);
+        if (ablation == Ablation.RELU) GPT2Kernels.super.matmulGeluForward(out, gelu, inp, weight, bias, BT, C, OC);
+        else base.matmulGeluForward(out, gelu, inp, weight, bias, BT, C, OC);
     }
 
     @Override

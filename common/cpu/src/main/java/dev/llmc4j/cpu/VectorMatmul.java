@@ -60,7 +60,7 @@ public final class VectorMatmul implements Matmul {
             int OC,
             Epilogue epilogue) {
         // copy NB positions of inp, transposed (C, NB), into B panels once; then every thread computes outᵀ for
-        // its own outputs (weight is A, read in place row by row) and writes it back transposed, bias added
+        // its own outputs (weight is A, its rows copied block by block) and writes it back transposed, bias added
         float[] packed = Panels.local().shared(packedSize(C, Math.min(BT, NB)));
         for (int n0 = 0; n0 < BT; n0 += NB) {
             int nb = Math.min(NB, BT - n0);
@@ -254,7 +254,7 @@ public final class VectorMatmul implements Matmul {
 
     /**
      * C += A · B with B already in panels (K x N, {@link #packedIndex}). A is copied block by block (MC rows x KB)
-     * into a heap array, row after row, rows past M zero so every panel has MR rows; then each A panel (MR rows)
+     * into a heap array ({@link #packA}), rows past M zero so every panel has MR rows; then each A panel (MR rows)
      * meets each B panel in the micro-kernel, the B panel staying in L1-L2 while the A panels pass.
      */
     static void gemmPacked(
@@ -275,8 +275,6 @@ public final class VectorMatmul implements Matmul {
             for (int m0 = 0; m0 < M; m0 += MC) {
                 int mc = Math.min(MC, M - m0), aPanels = (mc + MR - 1) / MR;
                 float[] aPacked = panels.a(aPanels * MR * kb);
-                if (mc % MR != 0 && aColStride == 1) // (packA zeroes a column-major copy's padding itself)
-                Arrays.fill(aPacked, (aPanels - 1) * MR * kb, aPanels * MR * kb, 0f);
                 packA(aPacked, a, aOffset + m0 * aRowStride + k0 * aColStride, aRowStride, aColStride, mc, kb);
                 boolean rowMajor = aColStride == 1; // packA's order: A[r, k] at r*kb + k, or at k*rows + r
                 int aRow = rowMajor ? kb : 1, aStep = rowMajor ? 1 : aPanels * MR, aPanel = rowMajor ? MR * kb : MR;
@@ -303,16 +301,17 @@ public final class VectorMatmul implements Matmul {
      * Copies A[m, k] (m < mc, k < kb, from a[a0 + m*aRowStride + k*aColStride]) in the order it is read fastest:
      * rows contiguous (aColStride 1), row after row, packed[m*kb + k]; else (a transposed operand, contiguous in m,
      * as dweight's doutᵀ) column after column, packed[k*rows + m], rows = mc rounded up to whole panels of MR.
-     * {@link #kernel} reads either through its row and k steps. Rows past mc: the caller zeroes them in a row-major
-     * copy; packA in a column-major one. (A column-major copy is one bulk copy per column; spreading each column
-     * down the rows of a row-major one instead wrote at a 1 KiB stride, which thrashed a few sets of L1.)
+     * {@link #kernel} reads either through its row and k steps. The rows from mc up to whole panels are zeros. (A
+     * column-major copy is one bulk copy per column; spreading each column down the rows of a row-major one instead
+     * wrote at a 1 KiB stride, which thrashed a few sets of L1.)
      */
     private static void packA(
             float[] packed, MemorySegment a, long a0, long aRowStride, long aColStride, int mc, int kb) {
+        int rows = (mc + MR - 1) / MR * MR;
         if (aColStride == 1) {
             for (int m = 0; m < mc; m++) MemorySegment.copy(a, FLOAT, 4 * (a0 + m * aRowStride), packed, m * kb, kb);
+            Arrays.fill(packed, mc * kb, rows * kb, 0f);
         } else {
-            int rows = (mc + MR - 1) / MR * MR;
             for (int k = 0; k < kb; k++) {
                 long column = a0 + k * aColStride;
                 if (aRowStride == 1) MemorySegment.copy(a, FLOAT, 4 * column, packed, k * rows, mc);
