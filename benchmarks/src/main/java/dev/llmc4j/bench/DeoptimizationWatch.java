@@ -17,10 +17,11 @@ import jdk.jfr.consumer.RecordingFile;
  * made half of the runs 1.5x slower before the kernels were reshaped; see the docs' Performance page).
  */
 final class DeoptimizationWatch implements AutoCloseable {
+    private static final String EVENT = "jdk.Deoptimization";
     private final Recording recording = new Recording();
 
     DeoptimizationWatch() {
-        recording.enable("jdk.Deoptimization").withoutStackTrace();
+        recording.enable(EVENT).withoutStackTrace();
         recording.start();
     }
 
@@ -33,6 +34,8 @@ final class DeoptimizationWatch implements AutoCloseable {
             try {
                 recording.dump(file);
                 for (var event : RecordingFile.readAllEvents(file)) {
+                    // a recording the user started (-XX:StartFlightRecording) adds its own events to the dump
+                    if (!event.getEventType().getName().equals(EVENT)) continue;
                     RecordedMethod method = event.getValue("method");
                     String name = method == null ? "?" : method.getType().getName() + "." + method.getName();
                     perMethod.merge(name, 1, Integer::sum);

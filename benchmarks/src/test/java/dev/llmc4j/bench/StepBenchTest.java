@@ -8,8 +8,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.llmc4j.model.GPT2Config;
 import dev.llmc4j.util.LlmcException;
 import java.lang.foreign.ValueLayout;
+import java.time.Duration;
 import java.util.Arrays;
 import java.util.Map;
+import jdk.jfr.Recording;
 import org.junit.jupiter.api.Test;
 
 /** StepBench builds and steps the models it times (no timing asserted: tests check what runs, not how fast). */
@@ -90,5 +92,22 @@ class StepBenchTest {
         assertEquals("JIT: 3 deoptimizations during the timed steps (most in one method: 2, a.B.c)", calm);
         String storm = DeoptimizationWatch.summary(Map.of("a.B.c", 2, "a.B.gelu", 28));
         assertTrue(storm.startsWith("JIT: 30 deoptimizations") && storm.contains("28, a.B.gelu); a storm"), storm);
+    }
+
+    /**
+     * A profiling recording the user started beside the watch (-XX:StartFlightRecording) puts its own events into
+     * the watch's dump; the watch counts deoptimizations only, and does not fail on the others.
+     */
+    @Test
+    void theDeoptimizationWatchReadsOnlyItsEventsBesideAProfile() throws Exception {
+        try (var profile = new Recording()) {
+            profile.enable("jdk.ThreadSleep").withThreshold(Duration.ZERO);
+            profile.start();
+            try (var watch = new DeoptimizationWatch()) {
+                Thread.sleep(5);
+                Map<String, Integer> perMethod = watch.stop();
+                assertFalse(perMethod.containsKey("?"), perMethod.toString());
+            }
+        }
     }
 }
