@@ -32,7 +32,7 @@ import org.openjdk.jmh.annotations.Warmup;
         jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED"})
 @State(Scope.Benchmark)
 public class MachineLimitsBench {
-    private static final int CALLS = 200; // per thread and operation: 10 GFLOP on 2 threads, 25 ms at 400 GFLOP/s
+    private static final int CALLS = 200; // per thread and operation: 15 GFLOP on 2 threads, 38 ms at 400 GFLOP/s
 
     MachineLimits.ReadProbe probe;
 

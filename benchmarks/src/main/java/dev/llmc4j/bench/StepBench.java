@@ -192,7 +192,7 @@ public final class StepBench {
                     case "step" ->
                         String.valueOf(Arrays.stream(bench.trainStep()).sum());
                     case "forward" -> String.valueOf(bench.forwardOnly());
-                    case "peak" -> String.valueOf(MachineLimits.fmaPeakRound(200)); // ~25 ms: long enough to be steady
+                    case "peak" -> String.valueOf(MachineLimits.fmaPeakRound(200)); // ~38 ms: long enough to be steady
                     case "config" -> bench.describeConfig();
                     default -> throw new IllegalArgumentException("unknown command " + line);
                 };
