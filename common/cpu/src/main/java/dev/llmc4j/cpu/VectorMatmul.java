@@ -274,13 +274,14 @@ public final class VectorMatmul implements Matmul {
             int kb = Math.min(KB, K - k0), bBlock = k0 * roundUp(N);
             for (int m0 = 0; m0 < M; m0 += MC) {
                 int mc = Math.min(MC, M - m0), aPanels = (mc + MR - 1) / MR;
-                int aRow = packedRowStride(aColStride, kb);
-                float[] aPacked = panels.a(aPanels * MR * aRow);
-                packA(aPacked, aRow, a, aOffset + m0 * aRowStride + k0 * aColStride, aRowStride, aColStride, mc, kb);
+                float[] aPacked = panels.a(aPanels * MR * kb);
+                packA(aPacked, a, aOffset + m0 * aRowStride + k0 * aColStride, aRowStride, aColStride, mc, kb);
+                boolean rowMajor = aColStride == 1; // packA's order: A[r, k] at r*kb + k, or at k*rows + r
+                int aRow = rowMajor ? kb : 1, aStep = rowMajor ? 1 : aPanels * MR, aPanel = rowMajor ? MR * kb : MR;
                 for (int j = 0; j < bPanels; j++) {
                     int columns = Math.min(NR, N - j * NR);
                     for (int i = 0; i < aPanels; i++) {
-                        microKernel(aPacked, i * MR * aRow, aRow, bPacked, bBlock + j * kb * NR, panels.tile, kb);
+                        microKernel(aPacked, i * aPanel, aRow, aStep, bPacked, bBlock + j * kb * NR, panels.tile, kb);
                         long c0 = (m0 + (long) i * MR) * ldc + (long) j * NR;
                         addTile(c, c0, ldc, panels.tile, Math.min(MR, mc - i * MR), columns);
                     }
@@ -290,51 +291,46 @@ public final class VectorMatmul implements Matmul {
     }
 
     /** The register tile that fits the CPU's vector registers: 6 x 4 vectors (AVX-512), else 6 x 2. */
-    private static void microKernel(float[] aPacked, int a0, int aRow, float[] bPacked, int b0, float[] tile, int kb) {
-        if (VECTORS == 4) kernel(aPacked, a0, aRow, bPacked, b0, tile, kb);
-        else kernel6x2(aPacked, a0, aRow, bPacked, b0, tile, kb);
+    private static void microKernel(
+            float[] aPacked, int a0, int aRow, int aStep, float[] bPacked, int b0, float[] tile, int kb) {
+        if (VECTORS == 4) kernel(aPacked, a0, aRow, aStep, bPacked, b0, tile, kb);
+        else kernel6x2(aPacked, a0, aRow, aStep, bPacked, b0, tile, kb);
     }
 
     /**
-     * The row stride of a packed A block of kb columns: kb for rows copied whole; for a transposed operand, spread
-     * column by column down the rows, kb + 16, so that the rows being filled (1 KiB apart at kb = 256, which put all
-     * of them in 4 of L1's sets, thrashing it) fall into different sets.
-     */
-    private static int packedRowStride(long aColStride, int kb) {
-        return aColStride == 1 ? kb : kb + 16;
-    }
-
-    /**
-     * Copies A[m, k] (m < mc, k < kb, from a[a0 + m*aRowStride + k*aColStride]) row after row, packed[m*aRow + k],
-     * whatever A's strides, so that the micro-kernel steps through k one float at a time: a stride the JIT knows,
-     * which lets it hoist the bounds checks of A's six reads out of the loop (with the step a run-time value, the
-     * checks stayed in it and the kernel ran at 75% of its speed on dweight's transposed doutᵀ). Rows contiguous
-     * in memory are bulk copies; a transposed operand (contiguous in m) is read column by column, each column in
-     * order. The rows from mc up to whole panels of MR are zeros.
+     * Copies A[m, k] (m < mc, k < kb, from a[a0 + m*aRowStride + k*aColStride]) in the order it is read fastest:
+     * rows contiguous (aColStride 1), row after row, packed[m*kb + k]; else (a transposed operand, contiguous in m,
+     * as dweight's doutᵀ) column after column, packed[k*rows + m], rows = mc rounded up to whole panels of MR.
+     * {@link #kernel} reads either through its row and k steps. The rows from mc up to whole panels are zeros. (A
+     * column-major copy is one bulk copy per column; spreading each column down the rows of a row-major one instead
+     * wrote at a 1 KiB stride, which thrashed a few sets of L1.)
      */
     private static void packA(
-            float[] packed, int aRow, MemorySegment a, long a0, long aRowStride, long aColStride, int mc, int kb) {
+            float[] packed, MemorySegment a, long a0, long aRowStride, long aColStride, int mc, int kb) {
         int rows = (mc + MR - 1) / MR * MR;
         if (aColStride == 1) {
-            for (int m = 0; m < mc; m++) MemorySegment.copy(a, FLOAT, 4 * (a0 + m * aRowStride), packed, m * aRow, kb);
+            for (int m = 0; m < mc; m++) MemorySegment.copy(a, FLOAT, 4 * (a0 + m * aRowStride), packed, m * kb, kb);
+            Arrays.fill(packed, mc * kb, rows * kb, 0f);
         } else {
             for (int k = 0; k < kb; k++) {
                 long column = a0 + k * aColStride;
-                for (int m = 0; m < mc; m++) packed[m * aRow + k] = a.getAtIndex(FLOAT, column + m * aRowStride);
+                if (aRowStride == 1) MemorySegment.copy(a, FLOAT, 4 * column, packed, k * rows, mc);
+                else for (int m = 0; m < mc; m++) packed[k * rows + m] = a.getAtIndex(FLOAT, column + m * aRowStride);
+                Arrays.fill(packed, k * rows + mc, (k + 1) * rows, 0f);
             }
         }
-        Arrays.fill(packed, mc * aRow, rows * aRow, 0f);
     }
 
     /**
-     * The micro-kernel: tile (MR x NR) = A panel (6 rows of kb: A[r, k] at aPacked[a0 + r*aRow + k]) · B
+     * The micro-kernel: tile (MR x NR) = A panel (6 rows of kb: A[r, k] at aPacked[a0 + r*aRow + k*aStep]) · B
      * panel (kb rows of 4 vectors, from bPacked[b0]). 24 sums stay in registers (of AVX-512's 32): each step over k loads 4 vectors of B and
      * broadcasts 6 scalars of A to feed 24 independent FMAs, so the FMA units, not the loads, set the pace. Written
      * out, not looped over rows, so the sums stay locals, and on Java arrays, not memory segments: the inlined
      * array accesses are small enough that C1 compiles this method too (on segments it gave up, "out of virtual
      * registers", and the method sat in slow, vector-boxing code until C2 got to it, minutes on a busy machine).
      */
-    private static void kernel(float[] aPacked, int a0, int aRow, float[] bPacked, int b0, float[] tile, int kb) {
+    private static void kernel(
+            float[] aPacked, int a0, int aRow, int aStep, float[] bPacked, int b0, float[] tile, int kb) {
         int a1 = a0 + aRow, a2 = a1 + aRow, a3 = a2 + aRow, a4 = a3 + aRow, a5 = a4 + aRow; // the 6 rows of A
         var c00 = FloatVector.zero(S);
         var c01 = FloatVector.zero(S);
@@ -361,37 +357,37 @@ public final class VectorMatmul implements Matmul {
         var c52 = FloatVector.zero(S);
         var c53 = FloatVector.zero(S);
         for (int k = 0; k < kb; k++) {
-            int bk = b0 + k * NR;
+            int bk = b0 + k * NR, ak = k * aStep;
             var b0v = FloatVector.fromArray(S, bPacked, bk);
             var b1v = FloatVector.fromArray(S, bPacked, bk + W);
             var b2v = FloatVector.fromArray(S, bPacked, bk + 2 * W);
             var b3v = FloatVector.fromArray(S, bPacked, bk + 3 * W);
-            var x = FloatVector.broadcast(S, aPacked[a0 + k]);
+            var x = FloatVector.broadcast(S, aPacked[a0 + ak]);
             c00 = x.fma(b0v, c00);
             c01 = x.fma(b1v, c01);
             c02 = x.fma(b2v, c02);
             c03 = x.fma(b3v, c03);
-            x = FloatVector.broadcast(S, aPacked[a1 + k]);
+            x = FloatVector.broadcast(S, aPacked[a1 + ak]);
             c10 = x.fma(b0v, c10);
             c11 = x.fma(b1v, c11);
             c12 = x.fma(b2v, c12);
             c13 = x.fma(b3v, c13);
-            x = FloatVector.broadcast(S, aPacked[a2 + k]);
+            x = FloatVector.broadcast(S, aPacked[a2 + ak]);
             c20 = x.fma(b0v, c20);
             c21 = x.fma(b1v, c21);
             c22 = x.fma(b2v, c22);
             c23 = x.fma(b3v, c23);
-            x = FloatVector.broadcast(S, aPacked[a3 + k]);
+            x = FloatVector.broadcast(S, aPacked[a3 + ak]);
             c30 = x.fma(b0v, c30);
             c31 = x.fma(b1v, c31);
             c32 = x.fma(b2v, c32);
             c33 = x.fma(b3v, c33);
-            x = FloatVector.broadcast(S, aPacked[a4 + k]);
+            x = FloatVector.broadcast(S, aPacked[a4 + ak]);
             c40 = x.fma(b0v, c40);
             c41 = x.fma(b1v, c41);
             c42 = x.fma(b2v, c42);
             c43 = x.fma(b3v, c43);
-            x = FloatVector.broadcast(S, aPacked[a5 + k]);
+            x = FloatVector.broadcast(S, aPacked[a5 + ak]);
             c50 = x.fma(b0v, c50);
             c51 = x.fma(b1v, c51);
             c52 = x.fma(b2v, c52);
@@ -428,7 +424,8 @@ public final class VectorMatmul implements Matmul {
      * The micro-kernel for CPUs with 16 vector registers (AVX2): a 6 x 2-vector tile, 12 sums, 2 loads of B and 6
      * broadcasts of A per step, as {@link #kernel} with half its columns.
      */
-    private static void kernel6x2(float[] aPacked, int a0, int aRow, float[] bPacked, int b0, float[] tile, int kb) {
+    private static void kernel6x2(
+            float[] aPacked, int a0, int aRow, int aStep, float[] bPacked, int b0, float[] tile, int kb) {
         int a1 = a0 + aRow, a2 = a1 + aRow, a3 = a2 + aRow, a4 = a3 + aRow, a5 = a4 + aRow;
         var c00 = FloatVector.zero(S);
         var c01 = FloatVector.zero(S);
@@ -443,25 +440,25 @@ public final class VectorMatmul implements Matmul {
         var c50 = FloatVector.zero(S);
         var c51 = FloatVector.zero(S);
         for (int k = 0; k < kb; k++) {
-            int bk = b0 + k * NR;
+            int bk = b0 + k * NR, ak = k * aStep;
             var b0v = FloatVector.fromArray(S, bPacked, bk);
             var b1v = FloatVector.fromArray(S, bPacked, bk + W);
-            var x = FloatVector.broadcast(S, aPacked[a0 + k]);
+            var x = FloatVector.broadcast(S, aPacked[a0 + ak]);
             c00 = x.fma(b0v, c00);
             c01 = x.fma(b1v, c01);
-            x = FloatVector.broadcast(S, aPacked[a1 + k]);
+            x = FloatVector.broadcast(S, aPacked[a1 + ak]);
             c10 = x.fma(b0v, c10);
             c11 = x.fma(b1v, c11);
-            x = FloatVector.broadcast(S, aPacked[a2 + k]);
+            x = FloatVector.broadcast(S, aPacked[a2 + ak]);
             c20 = x.fma(b0v, c20);
             c21 = x.fma(b1v, c21);
-            x = FloatVector.broadcast(S, aPacked[a3 + k]);
+            x = FloatVector.broadcast(S, aPacked[a3 + ak]);
             c30 = x.fma(b0v, c30);
             c31 = x.fma(b1v, c31);
-            x = FloatVector.broadcast(S, aPacked[a4 + k]);
+            x = FloatVector.broadcast(S, aPacked[a4 + ak]);
             c40 = x.fma(b0v, c40);
             c41 = x.fma(b1v, c41);
-            x = FloatVector.broadcast(S, aPacked[a5 + k]);
+            x = FloatVector.broadcast(S, aPacked[a5 + ak]);
             c50 = x.fma(b0v, c50);
             c51 = x.fma(b1v, c51);
         }
