@@ -273,11 +273,16 @@ public class VectorizedCpuKernels implements CpuKernels {
             float scale) {
         float rowMax = scaleRow(preatt, row, scores, scoreRow, n, scale);
         float total = expRow(att, row, preatt, n, rowMax), inverse = total == 0 ? 0 : 1 / total;
-        for (int t2 = 0; t2 < n; t2 += LANES) {
-            var mask = SPECIES.indexInRange(t2, n);
-            FloatVector.fromMemorySegment(SPECIES, att, 4 * (row + t2), ORDER, mask)
+        int whole = n - n % LANES; // whole vectors unmasked, then one masked vector for a ragged end (see scaleRow)
+        for (int t2 = 0; t2 < whole; t2 += LANES)
+            FloatVector.fromMemorySegment(SPECIES, att, 4 * (row + t2), ORDER)
                     .mul(inverse)
-                    .intoMemorySegment(att, 4 * (row + t2), ORDER, mask);
+                    .intoMemorySegment(att, 4 * (row + t2), ORDER);
+        if (whole < n) {
+            var mask = SPECIES.indexInRange(whole, n);
+            FloatVector.fromMemorySegment(SPECIES, att, 4 * (row + whole), ORDER, mask)
+                    .mul(inverse)
+                    .intoMemorySegment(att, 4 * (row + whole), ORDER, mask);
         }
         att.asSlice(4 * (row + n), 4L * (T - n)).fill((byte) 0);
     }
@@ -285,15 +290,28 @@ public class VectorizedCpuKernels implements CpuKernels {
     // the softmax row's first two passes, each a method of its own: small enough for C1 too (as one method, C1 ran
     // out of virtual registers and left it to the interpreter until C2 compiled it)
 
-    /** preatt[row + t] = scores[scoreRow + t] * scale for t < n; returns their max. */
+    /**
+     * preatt[row + t] = scores[scoreRow + t] * scale for t < n; returns their max. Whole vectors unmasked, then one
+     * masked vector for a ragged end, as every row loop here: a mask built for every vector of a loop let C2 hoist a
+     * profiled check out of it, which failed on a later row's length and threw the compiled loop away (a
+     * deoptimization storm, see the docs' Performance page). The same float operations in the same order: the
+     * same bits as a masked loop.
+     */
     private static float scaleRow(
             MemorySegment preatt, long row, MemorySegment scores, long scoreRow, int n, float scale) {
         var max = FloatVector.broadcast(SPECIES, -10000.0f);
-        for (int t2 = 0; t2 < n; t2 += LANES) {
-            var mask = SPECIES.indexInRange(t2, n);
-            var score = FloatVector.fromMemorySegment(SPECIES, scores, 4 * (scoreRow + t2), ORDER, mask)
+        int whole = n - n % LANES;
+        for (int t2 = 0; t2 < whole; t2 += LANES) {
+            var score = FloatVector.fromMemorySegment(SPECIES, scores, 4 * (scoreRow + t2), ORDER)
                     .mul(scale);
-            score.intoMemorySegment(preatt, 4 * (row + t2), ORDER, mask);
+            score.intoMemorySegment(preatt, 4 * (row + t2), ORDER);
+            max = max.max(score);
+        }
+        if (whole < n) {
+            var mask = SPECIES.indexInRange(whole, n);
+            var score = FloatVector.fromMemorySegment(SPECIES, scores, 4 * (scoreRow + whole), ORDER, mask)
+                    .mul(scale);
+            score.intoMemorySegment(preatt, 4 * (row + whole), ORDER, mask);
             max = max.max(score.blend(-10000.0f, mask.not()));
         }
         return max.reduceLanes(VectorOperators.MAX);
@@ -302,11 +320,18 @@ public class VectorizedCpuKernels implements CpuKernels {
     /** att[row + t] = exp(preatt[row + t] - max) for t < n; returns their sum. */
     private static float expRow(MemorySegment att, long row, MemorySegment preatt, int n, float max) {
         var sum = FloatVector.zero(SPECIES);
-        for (int t2 = 0; t2 < n; t2 += LANES) {
-            var mask = SPECIES.indexInRange(t2, n);
-            var e = VectorMath.exp(FloatVector.fromMemorySegment(SPECIES, preatt, 4 * (row + t2), ORDER, mask)
+        int whole = n - n % LANES;
+        for (int t2 = 0; t2 < whole; t2 += LANES) {
+            var e = VectorMath.exp(FloatVector.fromMemorySegment(SPECIES, preatt, 4 * (row + t2), ORDER)
                     .sub(max));
-            e.intoMemorySegment(att, 4 * (row + t2), ORDER, mask);
+            e.intoMemorySegment(att, 4 * (row + t2), ORDER);
+            sum = sum.add(e);
+        }
+        if (whole < n) {
+            var mask = SPECIES.indexInRange(whole, n);
+            var e = VectorMath.exp(FloatVector.fromMemorySegment(SPECIES, preatt, 4 * (row + whole), ORDER, mask)
+                    .sub(max));
+            e.intoMemorySegment(att, 4 * (row + whole), ORDER, mask);
             sum = sum.add(e, mask);
         }
         return VectorMath.sum(sum);
@@ -433,23 +458,39 @@ public class VectorizedCpuKernels implements CpuKernels {
             int T,
             float scale) {
         var weighted = FloatVector.zero(SPECIES); // Σ att * datt over the row
-        for (int t2 = 0; t2 < n; t2 += LANES) {
-            var mask = SPECIES.indexInRange(t2, n);
-            var d = FloatVector.fromMemorySegment(SPECIES, datt, 4 * (row + t2), ORDER, mask)
-                    .add(FloatVector.fromMemorySegment(SPECIES, p, 4 * (pRow + t2), ORDER, mask));
-            d.intoMemorySegment(datt, 4 * (row + t2), ORDER, mask);
-            weighted = FloatVector.fromMemorySegment(SPECIES, att, 4 * (row + t2), ORDER, mask)
+        int whole = n - n % LANES; // whole vectors unmasked, then one masked vector (see scaleRow)
+        for (int t2 = 0; t2 < whole; t2 += LANES) {
+            var d = FloatVector.fromMemorySegment(SPECIES, datt, 4 * (row + t2), ORDER)
+                    .add(FloatVector.fromMemorySegment(SPECIES, p, 4 * (pRow + t2), ORDER));
+            d.intoMemorySegment(datt, 4 * (row + t2), ORDER);
+            weighted = FloatVector.fromMemorySegment(SPECIES, att, 4 * (row + t2), ORDER)
+                    .fma(d, weighted);
+        }
+        if (whole < n) {
+            var mask = SPECIES.indexInRange(whole, n);
+            var d = FloatVector.fromMemorySegment(SPECIES, datt, 4 * (row + whole), ORDER, mask)
+                    .add(FloatVector.fromMemorySegment(SPECIES, p, 4 * (pRow + whole), ORDER, mask));
+            d.intoMemorySegment(datt, 4 * (row + whole), ORDER, mask);
+            weighted = FloatVector.fromMemorySegment(SPECIES, att, 4 * (row + whole), ORDER, mask)
                     .fma(d, weighted);
         }
         float rowWeighted = VectorMath.sum(weighted);
-        for (int t2 = 0; t2 < n; t2 += LANES) {
-            var mask = SPECIES.indexInRange(t2, n);
-            var a = FloatVector.fromMemorySegment(SPECIES, att, 4 * (row + t2), ORDER, mask);
-            var d = FloatVector.fromMemorySegment(SPECIES, datt, 4 * (row + t2), ORDER, mask);
-            var dp = FloatVector.fromMemorySegment(SPECIES, dpreatt, 4 * (row + t2), ORDER, mask)
+        for (int t2 = 0; t2 < whole; t2 += LANES) {
+            var a = FloatVector.fromMemorySegment(SPECIES, att, 4 * (row + t2), ORDER);
+            var d = FloatVector.fromMemorySegment(SPECIES, datt, 4 * (row + t2), ORDER);
+            var dp = FloatVector.fromMemorySegment(SPECIES, dpreatt, 4 * (row + t2), ORDER)
                     .add(a.mul(d.sub(rowWeighted)));
-            dp.intoMemorySegment(dpreatt, 4 * (row + t2), ORDER, mask);
-            dp.mul(scale).intoMemorySegment(p, 4 * (pRow + t2), ORDER, mask);
+            dp.intoMemorySegment(dpreatt, 4 * (row + t2), ORDER);
+            dp.mul(scale).intoMemorySegment(p, 4 * (pRow + t2), ORDER);
+        }
+        if (whole < n) {
+            var mask = SPECIES.indexInRange(whole, n);
+            var a = FloatVector.fromMemorySegment(SPECIES, att, 4 * (row + whole), ORDER, mask);
+            var d = FloatVector.fromMemorySegment(SPECIES, datt, 4 * (row + whole), ORDER, mask);
+            var dp = FloatVector.fromMemorySegment(SPECIES, dpreatt, 4 * (row + whole), ORDER, mask)
+                    .add(a.mul(d.sub(rowWeighted)));
+            dp.intoMemorySegment(dpreatt, 4 * (row + whole), ORDER, mask);
+            dp.mul(scale).intoMemorySegment(p, 4 * (pRow + whole), ORDER, mask);
         }
         p.asSlice(4 * (pRow + n), 4L * (T - n)).fill((byte) 0);
     }
