@@ -111,6 +111,7 @@ public final class Parallel {
                 next.runChunk(0);
             } finally {
                 awaitWorkers(); // even when chunk 0 threw: the others may still be writing
+                loop = null; // no worker reads it now; let go of what the body holds
             }
             Throwable thrown = failure.get();
             if (thrown instanceof RuntimeException runtime) throw runtime;
