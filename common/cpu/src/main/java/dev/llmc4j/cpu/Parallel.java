@@ -29,8 +29,9 @@ public final class Parallel {
     }
 
     private static final int THREADS = threadCount();
-    // how long an idle worker keeps polling for the next loop before it parks (a loop's gap in training is µs)
-    private static final long SPIN_NANOS = 200_000;
+    // how long an idle worker keeps polling for the next loop before it parks (a loop's gap in training is µs);
+    // none when there are more threads than processors, where a polling thread would take a core from a working one
+    private static final long SPIN_NANOS = THREADS <= Runtime.getRuntime().availableProcessors() ? 200_000 : 0;
     private static final ReentrantLock RUNNING = new ReentrantLock(); // held by the caller of the loop that runs
     private static final Crew CREW = new Crew(THREADS - 1);
 
