@@ -188,17 +188,8 @@ final class GPT2VectorizedKernels extends VectorizedCpuKernels implements GPT2Ke
                     layernormBackwardRow(dinp, dw, db, dout, inp, weight, mean, rstd, bt, C);
             }
         });
-        for (int chunk = 0; chunk < chunks; chunk++) { // fixed order: the same sums for the same thread count
-            for (int i = 0; i < C; i += LANES) {
-                var mask = inRow(i, C);
-                FloatVector.fromMemorySegment(SPECIES, dweight, (i) * 4L, ORDER, mask)
-                        .add(FloatVector.fromArray(SPECIES, partialDweight[chunk], i))
-                        .intoMemorySegment(dweight, (i) * 4L, ORDER, mask);
-                FloatVector.fromMemorySegment(SPECIES, dbias, (i) * 4L, ORDER, mask)
-                        .add(FloatVector.fromArray(SPECIES, partialDbias[chunk], i))
-                        .intoMemorySegment(dbias, (i) * 4L, ORDER, mask);
-            }
-        }
+        addPartialSums(dweight, partialDweight, C);
+        addPartialSums(dbias, partialDbias, C);
     }
 
     /**

@@ -86,14 +86,7 @@ final class Llama3VectorizedKernels extends VectorizedCpuKernels implements Llam
                     rmsnormBackwardRow(dinp, dw, dout, inp, weight, rstd, bt, C);
             }
         });
-        for (int chunk = 0; chunk < chunks; chunk++) { // fixed order: the same sums for the same thread count
-            for (int i = 0; i < C; i += LANES) {
-                var mask = inRow(i, C);
-                FloatVector.fromMemorySegment(SPECIES, dweight, i * 4L, ORDER, mask)
-                        .add(FloatVector.fromArray(SPECIES, partialDweight[chunk], i))
-                        .intoMemorySegment(dweight, i * 4L, ORDER, mask);
-            }
-        }
+        addPartialSums(dweight, partialDweight, C);
     }
 
     /**

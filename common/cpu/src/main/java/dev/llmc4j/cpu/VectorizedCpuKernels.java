@@ -59,40 +59,21 @@ public class VectorizedCpuKernels implements CpuKernels {
         });
     }
 
+    /** probs' row bt = softmax of logits' first V values, 0 past V (exponentials and scaling as attention's rows). */
     private static void softmaxRow(MemorySegment probs, MemorySegment logits, long bt, int V, int Vp) {
-        long row = 4 * bt * Vp;
+        long row = bt * Vp;
         int whole = V - V % LANES;
-        var tail = SPECIES.indexInRange(whole, V);
         var max = FloatVector.broadcast(SPECIES, -10000.0f);
         for (int i = 0; i < whole; i += LANES)
-            max = max.max(FloatVector.fromMemorySegment(SPECIES, logits, row + 4L * i, ORDER));
-        if (whole < V)
-            max = max.max(FloatVector.fromMemorySegment(SPECIES, logits, row + 4L * whole, ORDER, tail)
-                    .blend(-10000.0f, tail.not()));
-        float m = max.reduceLanes(VectorOperators.MAX);
-        var sum = FloatVector.zero(SPECIES);
-        for (int i = 0; i < whole; i += LANES) {
-            var e = VectorMath.exp(FloatVector.fromMemorySegment(SPECIES, logits, row + 4L * i, ORDER)
-                    .sub(m));
-            e.intoMemorySegment(probs, row + 4L * i, ORDER);
-            sum = sum.add(e);
-        }
+            max = max.max(FloatVector.fromMemorySegment(SPECIES, logits, 4 * (row + i), ORDER));
         if (whole < V) {
-            var e = VectorMath.exp(FloatVector.fromMemorySegment(SPECIES, logits, row + 4L * whole, ORDER, tail)
-                    .sub(m));
-            e.intoMemorySegment(probs, row + 4L * whole, ORDER, tail);
-            sum = sum.add(e, tail);
+            var tail = SPECIES.indexInRange(whole, V);
+            max = max.max(FloatVector.fromMemorySegment(SPECIES, logits, 4 * (row + whole), ORDER, tail)
+                    .blend(-10000.0f, tail.not()));
         }
-        float inverse = 1 / VectorMath.sum(sum);
-        for (int i = 0; i < whole; i += LANES)
-            FloatVector.fromMemorySegment(SPECIES, probs, row + 4L * i, ORDER)
-                    .mul(inverse)
-                    .intoMemorySegment(probs, row + 4L * i, ORDER);
-        if (whole < V)
-            FloatVector.fromMemorySegment(SPECIES, probs, row + 4L * whole, ORDER, tail)
-                    .mul(inverse)
-                    .intoMemorySegment(probs, row + 4L * whole, ORDER, tail);
-        for (int i = V; i < Vp; i++) probs.setAtIndex(JAVA_FLOAT, bt * Vp + i, 0);
+        float total = expRow(probs, row, logits, V, max.reduceLanes(VectorOperators.MAX));
+        multiplyRow(probs, row, 1 / total, V);
+        for (int i = V; i < Vp; i++) probs.setAtIndex(JAVA_FLOAT, row + i, 0);
     }
 
     /** dlogits += (probs - onehot(target)) * dloss, row by row (whole vectors unmasked, as softmaxForward). */
@@ -273,17 +254,7 @@ public class VectorizedCpuKernels implements CpuKernels {
             float scale) {
         float rowMax = scaleRow(preatt, row, scores, scoreRow, n, scale);
         float total = expRow(att, row, preatt, n, rowMax), inverse = total == 0 ? 0 : 1 / total;
-        int whole = n - n % LANES; // whole vectors unmasked, then one masked vector for a ragged end (see scaleRow)
-        for (int t2 = 0; t2 < whole; t2 += LANES)
-            FloatVector.fromMemorySegment(SPECIES, att, 4 * (row + t2), ORDER)
-                    .mul(inverse)
-                    .intoMemorySegment(att, 4 * (row + t2), ORDER);
-        if (whole < n) {
-            var mask = SPECIES.indexInRange(whole, n);
-            FloatVector.fromMemorySegment(SPECIES, att, 4 * (row + whole), ORDER, mask)
-                    .mul(inverse)
-                    .intoMemorySegment(att, 4 * (row + whole), ORDER, mask);
-        }
+        multiplyRow(att, row, inverse, n);
         att.asSlice(4 * (row + n), 4L * (T - n)).fill((byte) 0);
     }
 
@@ -335,6 +306,41 @@ public class VectorizedCpuKernels implements CpuKernels {
             sum = sum.add(e, mask);
         }
         return VectorMath.sum(sum);
+    }
+
+    /** x[row + t] *= factor for t < n (float indices): whole vectors unmasked, then one masked (see scaleRow). */
+    private static void multiplyRow(MemorySegment x, long row, float factor, int n) {
+        int whole = n - n % LANES;
+        for (int t = 0; t < whole; t += LANES)
+            FloatVector.fromMemorySegment(SPECIES, x, 4 * (row + t), ORDER)
+                    .mul(factor)
+                    .intoMemorySegment(x, 4 * (row + t), ORDER);
+        if (whole < n) {
+            var mask = SPECIES.indexInRange(whole, n);
+            FloatVector.fromMemorySegment(SPECIES, x, 4 * (row + whole), ORDER, mask)
+                    .mul(factor)
+                    .intoMemorySegment(x, 4 * (row + whole), ORDER, mask);
+        }
+    }
+
+    /**
+     * into[i] += partials[c][i] for i < n, chunk after chunk in order: the per-thread partial sums of a norm's
+     * weight gradient, added the same way whatever thread computed each chunk (the same bits for a thread count).
+     */
+    protected static void addPartialSums(MemorySegment into, float[][] partials, int n) {
+        int whole = n - n % LANES;
+        for (float[] partial : partials) {
+            for (int i = 0; i < whole; i += LANES)
+                FloatVector.fromMemorySegment(SPECIES, into, 4L * i, ORDER)
+                        .add(FloatVector.fromArray(SPECIES, partial, i))
+                        .intoMemorySegment(into, 4L * i, ORDER);
+            if (whole < n) {
+                var mask = SPECIES.indexInRange(whole, n);
+                FloatVector.fromMemorySegment(SPECIES, into, 4L * whole, ORDER, mask)
+                        .add(FloatVector.fromArray(SPECIES, partial, whole, mask))
+                        .intoMemorySegment(into, 4L * whole, ORDER, mask);
+            }
+        }
     }
 
     /** dst (n, rows) = the transpose of rows consecutive vectors of n floats at src[from + r * stride]. */
