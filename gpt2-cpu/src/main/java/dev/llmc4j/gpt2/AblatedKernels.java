@@ -241,8 +241,9 @@ final class AblatedKernels implements GPT2Kernels {
             MemorySegment weight,
             int BT,
             int C,
-            int OC) {
-        base.matmulBackward(dinp, dweight, dbias, dout, inp, weight, BT, C, OC);
+            int OC,
+            boolean accumulate) {
+        base.matmulBackward(dinp, dweight, dbias, dout, inp, weight, BT, C, OC, accumulate);
     }
 
     @Override

@@ -287,6 +287,14 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
                     t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], t[13], t[14],
                     t[15]);
         }
+
+        /**
+         * The tensors whose gradient the backward does not write with a matmul first (the embedding and the norms,
+         * which it adds to, and the unused slots, which stay zero).
+         */
+        MemorySegment[] addedToOnly() {
+            return new MemorySegment[] {wte, ln1w, ln1b, qkvb, attprojb, ln2w, ln2b, fcb, fcprojb, lnfw, lnfb};
+        }
     }
 
     /** The activations of one forward pass at batch B and length T. */
@@ -360,6 +368,7 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
     private final Arena arena = Arena.ofShared();
     private final MemorySegment parameterMemory;
     private MemorySegment gradientMemory; // allocated on the first backward: inference never needs it
+    private boolean gradientsCleared; // zeroGrad was called and nothing has written or read the gradients since
     final ParameterTensors params;
     ParameterTensors grads;
     private final float[] ropeCos;
@@ -521,6 +530,16 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
 
     /** All parameter gradients, same layout as {@link #parameters()} (allocated, zero, on first use). */
     public MemorySegment gradients() {
+        gradientBuffer();
+        if (gradientsCleared) {
+            Floats.zero(gradientMemory);
+            gradientsCleared = false;
+        }
+        return gradientMemory;
+    }
+
+    /** The gradients' memory, allocated (zero) on first use, as it stands: perhaps cleared by zeroGrad only. */
+    private MemorySegment gradientBuffer() {
         if (gradientMemory == null) {
             gradientMemory = allocate(config.numParameters() * Float.BYTES, "parameter gradients");
             grads = ParameterTensors.slice(config, gradientMemory);
@@ -637,9 +656,13 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
     }
 
     /** Sets every parameter gradient to zero (call before the first micro-batch of a step). */
+    /**
+     * Sets every parameter gradient to zero, lazily, as PyTorch's {@code zero_grad(set_to_none=True)}: the next
+     * backward writes the matmul gradients instead of adding to them and zeroes only the rest (as GPT-2's).
+     */
     @Override
     public void zeroGrad() {
-        gradients().fill((byte) 0);
+        gradientsCleared = true;
     }
 
     /** Backward pass of the last forward (which must have had targets); gradients are ADDED to the current ones. */
@@ -656,21 +679,23 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
         int C = config.channels(), H = config.ffnHidden(), hd = config.headSize(), qkvRows = config.qkvRows();
         long btc = (long) BT * C, bt = BT, btqkv = (long) BT * qkvRows, bt2h = 2L * BT * H, bth = (long) BT * H;
         long attention = (long) B * NH * T * T;
-        gradients();
+        gradientBuffer();
         var k = kernels;
         var p = params;
         var g = grads;
         var a = acts;
         var d = gradActs;
-        activationGradientMemory
-                .asSlice(0, Activations.count(config, B, T) * Float.BYTES)
-                .fill((byte) 0);
+        Floats.zero(activationGradientMemory.asSlice(0, Activations.count(config, B, T) * Float.BYTES));
+        // after zeroGrad, each matmul writes its weight's gradient and only the other tensors start from zero
+        boolean accumulate = !gradientsCleared;
+        if (gradientsCleared) for (var tensor : g.addedToOnly()) Floats.zero(tensor);
+        gradientsCleared = false;
 
         float dloss = 1.0f / (BT * (float) microSteps);
         for (int i = 0; i < BT; i++) set(d.losses, i, dloss);
 
         k.crossentropySoftmaxBackward(d.logits, d.losses, a.probs, targets, BT, V, V);
-        k.matmulBackward(d.lnf, g.lmHead, null, d.logits, a.lnf, p.lmHead, BT, C, V);
+        k.matmulBackward(d.lnf, g.lmHead, null, d.logits, a.lnf, p.lmHead, BT, C, V, accumulate);
         k.rmsnormBackward(
                 layer(d.residual3, L - 1, btc),
                 g.lnfw,
@@ -696,7 +721,8 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
                     layer(p.fcprojw, l, (long) C * H),
                     BT,
                     H,
-                    C);
+                    C,
+                    accumulate);
             k.swigluBackward(layer(d.fch, l, bt2h), layer(a.fch, l, bt2h), layer(d.fchSwiglu, l, bth), BT, H);
             k.matmulBackward(
                     layer(d.ln2, l, btc),
@@ -707,7 +733,8 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
                     layer(p.fcw, l, 2L * H * C),
                     BT,
                     C,
-                    2 * H);
+                    2 * H,
+                    accumulate);
             k.rmsnormBackward(
                     layer(d.residual2, l, btc),
                     layer(g.ln2w, l, C),
@@ -729,7 +756,8 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
                     layer(p.attprojw, l, (long) C * C),
                     BT,
                     C,
-                    C);
+                    C,
+                    accumulate);
             MemorySegment dqkv = layer(d.qkv, l, btqkv);
             k.attentionBackward(
                     dqkv,
@@ -753,7 +781,8 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
                     layer(p.qkvw, l, (long) qkvRows * C),
                     BT,
                     C,
-                    qkvRows);
+                    qkvRows,
+                    accumulate);
             k.rmsnormBackward(
                     dresidual,
                     layer(g.ln1w, l, C),

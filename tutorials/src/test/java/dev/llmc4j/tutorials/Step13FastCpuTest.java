@@ -105,7 +105,7 @@ class Step13FastCpuTest {
             CpuKernels kernels, double[] inp, double[] weight, double[] bias, double[] dout, int BT, int C, int OC) {
         MemorySegment out = zeros(BT * OC), dinp = zeros(BT * C), dweight = zeros(OC * C), dbias = zeros(OC);
         kernels.matmulForward(out, segment(inp), segment(weight), segment(bias), BT, C, OC);
-        kernels.matmulBackward(dinp, dweight, dbias, segment(dout), segment(inp), segment(weight), BT, C, OC);
+        kernels.matmulBackward(dinp, dweight, dbias, segment(dout), segment(inp), segment(weight), BT, C, OC, true);
         return new double[][] {
             doubles(out, BT * OC), doubles(dinp, BT * C), doubles(dweight, OC * C), doubles(dbias, OC)
         };

@@ -71,7 +71,10 @@ public interface CpuKernels {
         Matmul.BASELINE.forward(out, inp, weight, bias, BT, C, OC);
     }
 
-    /** dinp += dout · weight; dweight += doutᵀ · inp; dbias += column sums of dout (dbias may be null). */
+    /**
+     * dinp += dout · weight; dweight (+)= doutᵀ · inp; dbias (+)= column sums of dout (dbias may be null): added to
+     * with accumulate, overwritten without ({@link Matmul#backward}).
+     */
     default void matmulBackward(
             MemorySegment dinp,
             MemorySegment dweight,
@@ -81,8 +84,9 @@ public interface CpuKernels {
             MemorySegment weight,
             int BT,
             int C,
-            int OC) {
-        Matmul.BASELINE.backward(dinp, dweight, dbias, dout, inp, weight, BT, C, OC);
+            int OC,
+            boolean accumulate) {
+        Matmul.BASELINE.backward(dinp, dweight, dbias, dout, inp, weight, BT, C, OC, accumulate);
     }
 
     // ------------------------------------------------------------------------------------------------------------

@@ -43,6 +43,24 @@ public interface Matmul {
     }
 
     /** dinp += dout · weight; dweight += doutᵀ · inp; dbias += column sums of dout (dbias may be null). */
+    default void backward(
+            MemorySegment dinp,
+            MemorySegment dweight,
+            MemorySegment dbias,
+            MemorySegment dout,
+            MemorySegment inp,
+            MemorySegment weight,
+            int BT,
+            int C,
+            int OC) {
+        backward(dinp, dweight, dbias, dout, inp, weight, BT, C, OC, true);
+    }
+
+    /**
+     * dinp += dout · weight; dweight (+)= doutᵀ · inp; dbias (+)= column sums of dout (dbias may be null). Without
+     * accumulate, dweight and dbias are overwritten, their old values never read: the first backward after a
+     * zeroGrad needs no zeroed weight gradients (PyTorch's zero_grad(set_to_none=True), BLAS's beta = 0).
+     */
     void backward(
             MemorySegment dinp,
             MemorySegment dweight,
@@ -52,7 +70,8 @@ public interface Matmul {
             MemorySegment weight,
             int BT,
             int C,
-            int OC);
+            int OC,
+            boolean accumulate);
 
     // ------------------------------------------------------------------------------------------------------------
     /** One dot product per output, parallel over rows; the backward parallel over rows (dinp) and outputs (dweight). */
@@ -81,7 +100,12 @@ public interface Matmul {
                 MemorySegment weight,
                 int BT,
                 int C,
-                int OC) {
+                int OC,
+                boolean accumulate) {
+            if (!accumulate) {
+                dweight.asSlice(0, (long) OC * C * Float.BYTES).fill((byte) 0);
+                if (dbias != null) dbias.asSlice(0, (long) OC * Float.BYTES).fill((byte) 0);
+            }
             Parallel.forRange(BT, (start, end) -> {
                 for (long bt = start; bt < end; bt++) {
                     for (long o = 0; o < OC; o++) {

@@ -14,7 +14,8 @@ import jdk.incubator.vector.VectorSpecies;
  * last bit: a training run would then depend on JIT timing, and a resumed run could drift from an uninterrupted one.
  * The same goes for {@code reduceLanes(ADD)}, whose order of additions is unspecified (sequential in the fallback,
  * a tree once compiled): {@link #sum} adds the lanes in one fixed tree order.
- * Accuracy: exp within 2 ulp over [-87, 88]; tanh within 2.5e-7 absolute (a few ulp of values near 1).
+ * Accuracy: exp within 2 ulp over [-87, 88]; tanh within 2.5e-7 absolute (a few ulp of values near 1). Also here:
+ * {@link #transpose}, a square block of floats transposed in registers.
  */
 public final class VectorMath {
     private VectorMath() {}
@@ -36,6 +37,37 @@ public final class VectorMath {
     /** The lanes of a vector starting at index i of a row of n floats that are inside the row. */
     public static VectorMask<Float> inRow(int i, int n) {
         return SPECIES.indexInRange(i, n);
+    }
+
+    // for transpose: the lanes of two rows r and r + s that make the new rows, for each bit s of a lane number
+    private static final float[] SWAP_LOW = swapLanes(false), SWAP_HIGH = swapLanes(true);
+
+    private static float[] swapLanes(boolean high) {
+        var lanes = new float[LANES * LANES];
+        for (int s = 1; s < LANES; s <<= 1)
+            for (int i = 0; i < LANES; i++) // lanes 0..LANES-1 pick row r's lane, LANES.. row r + s's
+            lanes[s * LANES + i] = (i & s) == 0 ? (high ? i + s : i) : (high ? LANES + i : LANES + i - s);
+        return lanes;
+    }
+
+    /**
+     * Transposes a square block of LANES x LANES floats in place, block[r * LANES + i] <-> block[i * LANES + r], in
+     * vector registers: round by round, each round swaps one bit of the row number with the same bit of the lane
+     * number, for every pair of rows r, r + s that differ in that bit, with two two-row lane selections (at 512 bits:
+     * 4 rounds of 16 selections for 256 floats, where one float at a time takes 256 loads and stores at strides).
+     */
+    public static void transpose(float[] block) {
+        for (int s = LANES / 2; s >= 1; s >>= 1) {
+            var low = FloatVector.fromArray(SPECIES, SWAP_LOW, s * LANES);
+            var high = FloatVector.fromArray(SPECIES, SWAP_HIGH, s * LANES);
+            for (int r = 0; r < LANES; r++) {
+                if ((r & s) != 0) continue;
+                var upper = FloatVector.fromArray(SPECIES, block, r * LANES);
+                var lower = FloatVector.fromArray(SPECIES, block, (r + s) * LANES);
+                low.selectFrom(upper, lower).intoArray(block, r * LANES);
+                high.selectFrom(upper, lower).intoArray(block, (r + s) * LANES);
+            }
+        }
     }
 
     private static final VectorSpecies<Integer> INTS = SPECIES.length() == 16

@@ -23,7 +23,8 @@ import jdk.incubator.vector.VectorSpecies;
  * B and broadcasts 6 scalars of A to feed 24 independent FMAs. Both operands are first copied into heap arrays in
  * the order the kernel reads them (packed panels, zero-padded to whole tiles), in cache-sized blocks: a KB x NR
  * panel of B stays in L1-L2 while MC rows of A pass over it. The threads of {@link Parallel} each own a contiguous
- * range of the output, so no two write the same floats.
+ * range of the output, so no two write the same floats. The backward can overwrite dweight and dbias instead of adding
+ * to them (BLAS's beta = 0): the first backward of a step then needs no zeroed gradients, and never reads them.
  */
 public final class VectorMatmul implements Matmul {
 
@@ -65,19 +66,36 @@ public final class VectorMatmul implements Matmul {
         for (int n0 = 0; n0 < BT; n0 += NB) {
             int nb = Math.min(NB, BT - n0);
             long first = n0;
-            Parallel.forRange(C, (start, end) -> {
-                for (int k = (int) start; k < end; k++)
-                    for (int n = 0; n < nb; n++)
-                        packed[packedIndex(k, n, C, nb)] = inp.getAtIndex(FLOAT, (first + n) * C + k);
-                for (int k = (int) start; k < end; k++) // the last panel's padding columns
-                for (int n = nb; n % NR != 0; n++) packed[packedIndex(k, n, C, nb)] = 0;
-            });
+            Parallel.forRange(C, W, (start, end) -> packTransposed(packed, inp, first, nb, C, (int) start, (int) end));
             Parallel.forRange(
                     OC,
                     MR,
                     (mStart, mEnd) ->
                             forwardOutputs(out, weight, bias, packed, first, nb, C, OC, mStart, mEnd, epilogue));
         }
+    }
+
+    /**
+     * packed[packedIndex(k, n)] = inp[first + n, k] for kStart <= k < kEnd, n < nb, and 0 for the last panel's
+     * padding columns: W x W blocks transposed in registers ({@link VectorMath#transpose}), the ragged rest one by one.
+     */
+    private static void packTransposed(
+            float[] packed, MemorySegment inp, long first, int nb, int C, int kStart, int kEnd) {
+        float[] block = Panels.local().block;
+        int kFull = kStart + (kEnd - kStart) / W * W, nFull = nb / W * W;
+        for (int k = kStart; k < kFull; k += W)
+            for (int n = 0; n < nFull; n += W) {
+                for (int i = 0; i < W; i++) // rows n + i of inp, W channels from k
+                FloatVector.fromMemorySegment(S, inp, 4 * ((first + n + i) * C + k), ORDER)
+                            .intoArray(block, i * W);
+                VectorMath.transpose(block); // row j: channel k + j of W positions from n, in one panel (W divides NR)
+                for (int j = 0; j < W; j++)
+                    FloatVector.fromArray(S, block, j * W).intoArray(packed, packedIndex(k + j, n, C, nb));
+            }
+        for (int k = kStart; k < kEnd; k++)
+            for (int n = k < kFull ? nFull : 0; n < nb; n++)
+                packed[packedIndex(k, n, C, nb)] = inp.getAtIndex(FLOAT, (first + n) * C + k);
+        for (int k = kStart; k < kEnd; k++) for (int n = nb; n % NR != 0; n++) packed[packedIndex(k, n, C, nb)] = 0;
     }
 
     /**
@@ -102,19 +120,36 @@ public final class VectorMatmul implements Matmul {
         Panels panels = Panels.local();
         for (long m0 = mStart; m0 < mEnd; m0 += MB) {
             int mb = (int) Math.min(MB, mEnd - m0);
-            tile.asSlice(0, (long) mb * nb * Float.BYTES).fill((byte) 0);
-            gemmPacked(panels, tile, nb, weight, m0 * C, C, 1, packed, mb, nb, C);
+            gemmPacked(panels, tile, nb, weight, m0 * C, C, 1, packed, mb, nb, C, false); // tile = weight · inpᵀ
             writeTransposed(out, tile, bias, first, nb, m0, mb, OC);
             if (epilogue != null) epilogue.apply(first, first + nb, m0, m0 + mb);
         }
     }
 
-    /** out[first + n, m0 + m] = tile[m, n] + bias[m0 + m] for n < nb, m < mb (+ 0 without a bias). */
+    /**
+     * out[first + n, m0 + m] = tile[m, n] + bias[m0 + m] for n < nb, m < mb (+ 0 without a bias): W x W blocks
+     * transposed in registers ({@link VectorMath#transpose}), the ragged rest one by one.
+     */
     private static void writeTransposed(
             MemorySegment out, MemorySegment tile, MemorySegment bias, long first, int nb, long m0, int mb, int OC) {
+        float[] block = Panels.local().block;
+        int mFull = mb / W * W, nFull = nb / W * W;
+        for (int m = 0; m < mFull; m += W) {
+            var b = bias == null ? FloatVector.zero(S) : FloatVector.fromMemorySegment(S, bias, 4 * (m0 + m), ORDER);
+            for (int n = 0; n < nFull; n += W) {
+                for (int i = 0; i < W; i++) // rows m + i of the tile, W positions from n
+                FloatVector.fromMemorySegment(S, tile, 4L * ((m + i) * nb + n), ORDER)
+                            .intoArray(block, i * W);
+                VectorMath.transpose(block); // row j: position n + j, W outputs from m
+                for (int j = 0; j < W; j++)
+                    FloatVector.fromArray(S, block, j * W)
+                            .add(b)
+                            .intoMemorySegment(out, 4 * ((first + n + j) * OC + m0 + m), ORDER);
+            }
+        }
         for (long n = 0; n < nb; n++) {
             long row = (first + n) * OC + m0;
-            for (long m = 0; m < mb; m++) {
+            for (long m = n < nFull ? mFull : 0; m < mb; m++) {
                 float b = bias == null ? 0 : bias.getAtIndex(FLOAT, m0 + m);
                 out.setAtIndex(FLOAT, row + m, tile.getAtIndex(FLOAT, m * nb + n) + b);
             }
@@ -131,7 +166,8 @@ public final class VectorMatmul implements Matmul {
             MemorySegment weight,
             int BT,
             int C,
-            int OC) {
+            int OC,
+            boolean accumulate) {
         // dinp += dout · weight: threads split the columns (channels), so each reads only its half of weight
         Parallel.forRange(
                 C,
@@ -147,8 +183,9 @@ public final class VectorMatmul implements Matmul {
                         C,
                         BT,
                         (int) (nEnd - nStart),
-                        OC));
-        // dweight += doutᵀ · inp and dbias += column sums of dout: threads split the outputs
+                        OC,
+                        true));
+        // dweight (+)= doutᵀ · inp and dbias (+)= column sums of dout: threads split the outputs
         Parallel.forRange(OC, MR, (mStart, mEnd) -> {
             gemm(
                     dweight.asSlice(mStart * C * Float.BYTES),
@@ -161,16 +198,18 @@ public final class VectorMatmul implements Matmul {
                     C,
                     (int) (mEnd - mStart),
                     C,
-                    BT);
-            if (dbias != null) biasGradient(dbias, dout, BT, OC, mStart, mEnd);
+                    BT,
+                    accumulate);
+            if (dbias != null) biasGradient(dbias, dout, BT, OC, mStart, mEnd, accumulate);
         });
     }
 
     /**
-     * dbias[o] += Σ_bt dout[bt, o] for mStart <= o < mEnd: the rows of dout added in vectors, in order, into one sum
-     * per output (the baseline's order per output, but reading dout along its rows, not down its columns).
+     * dbias[o] += Σ_bt dout[bt, o] for mStart <= o < mEnd (= without accumulate): the rows of dout added in vectors,
+     * in order, into one sum per output (the baseline's order per output, but reading dout along its rows).
      */
-    private static void biasGradient(MemorySegment dbias, MemorySegment dout, int BT, int OC, long mStart, long mEnd) {
+    private static void biasGradient(
+            MemorySegment dbias, MemorySegment dout, int BT, int OC, long mStart, long mEnd, boolean accumulate) {
         int n = (int) (mEnd - mStart), full = n - n % W;
         float[] sums = new float[n];
         for (long bt = 0; bt < BT; bt++) {
@@ -181,19 +220,11 @@ public final class VectorMatmul implements Matmul {
                         .intoArray(sums, o);
             for (int o = full; o < n; o++) sums[o] += dout.getAtIndex(FLOAT, row + o);
         }
-        for (int o = 0; o < n; o++) dbias.setAtIndex(FLOAT, mStart + o, dbias.getAtIndex(FLOAT, mStart + o) + sums[o]);
+        for (int o = 0; o < n; o++)
+            dbias.setAtIndex(FLOAT, mStart + o, (accumulate ? dbias.getAtIndex(FLOAT, mStart + o) : 0) + sums[o]);
     }
 
-    /**
-     * C[m, n] += Σ_k A[m, k] B[k, n] for m < M, n < N, k < K, where C[m, n] = c[m*ldc + n],
-     * A[m, k] = a[aOffset + m*aRowStride + k*aColStride] and B[k, n] = b[k*ldb + n] (floats).
-     *
-     * <p>Blocked as BLAS libraries do: B is copied into a heap array in panels of NR columns ({@link #packB}, zero
-     * past N), as many columns at once as fit in {@link #PACKED_B} floats, and {@link #gemmPacked} multiplies A
-     * by them. The copies cost one read per element of B, and buy the micro-kernel contiguous reads from a Java
-     * array, whatever the strides, and no ragged edges: a partial tile is computed whole on the zero padding and
-     * only its valid part added to C.
-     */
+    /** {@link #gemm} adding to C: C[m, n] += Σ_k A[m, k] B[k, n]. */
     static void gemm(
             MemorySegment c,
             long ldc,
@@ -206,13 +237,49 @@ public final class VectorMatmul implements Matmul {
             int M,
             int N,
             int K) {
-        int columnsAtOnce = Math.max(NR, PACKED_B / Math.max(K, 1) / NR * NR);
+        gemm(c, ldc, a, aOffset, aRowStride, aColStride, b, ldb, M, N, K, true);
+    }
+
+    /**
+     * C[m, n] (+)= Σ_k A[m, k] B[k, n] for m < M, n < N, k < K, where C[m, n] = c[m*ldc + n],
+     * A[m, k] = a[aOffset + m*aRowStride + k*aColStride] and B[k, n] = b[k*ldb + n] (floats); without accumulate,
+     * C's old values are neither read nor kept.
+     *
+     * <p>Blocked as BLAS libraries do: B is copied into a heap array in panels of NR columns ({@link #packB}, zero
+     * past N), as many rows and columns at once as fit in {@link #PACKED_B} floats (all N columns where they fit
+     * KB rows, so that each block of A is copied once, however long K is: the vocabulary's 50,304 in the output
+     * layer's dinp), and {@link #gemmPacked} multiplies A by them. The copies cost one read per element of B, and
+     * buy the micro-kernel contiguous reads from a Java array, whatever the strides, and no ragged edges: a partial
+     * tile is computed whole on the zero padding and only its valid part added to C. The sums over k run in blocks
+     * of KB in order whatever the chunks, so the result does not depend on them.
+     */
+    static void gemm(
+            MemorySegment c,
+            long ldc,
+            MemorySegment a,
+            long aOffset,
+            long aRowStride,
+            long aColStride,
+            MemorySegment b,
+            long ldb,
+            int M,
+            int N,
+            int K,
+            boolean accumulate) {
+        int columnsAtOnce = Math.min(roundUp(N), PACKED_B / KB / NR * NR);
+        int rowsAtOnce = PACKED_B / columnsAtOnce / KB * KB;
+        Panels panels = Panels.local();
         for (int n0 = 0; n0 < N; n0 += columnsAtOnce) {
             int nc = Math.min(columnsAtOnce, N - n0);
-            Panels panels = Panels.local();
-            float[] packed = panels.b(packedSize(K, nc));
-            packB(packed, b, n0, ldb, K, nc);
-            gemmPacked(panels, c.asSlice(4L * n0), ldc, a, aOffset, aRowStride, aColStride, packed, M, nc, K);
+            for (int k0 = 0; k0 < K; k0 += rowsAtOnce) {
+                int kc = Math.min(rowsAtOnce, K - k0);
+                float[] packed = panels.b(packedSize(kc, nc));
+                packB(packed, b, n0 + k0 * ldb, ldb, kc, nc);
+                MemorySegment cBlock = c.asSlice(4L * n0);
+                long aBlock = aOffset + k0 * aColStride;
+                boolean add = accumulate || k0 > 0;
+                gemmPacked(panels, cBlock, ldc, a, aBlock, aRowStride, aColStride, packed, M, nc, kc, add);
+            }
         }
     }
 
@@ -253,9 +320,10 @@ public final class VectorMatmul implements Matmul {
     }
 
     /**
-     * C += A · B with B already in panels (K x N, {@link #packedIndex}). A is copied block by block (MC rows x KB)
+     * C (+)= A · B with B already in panels (K x N, {@link #packedIndex}). A is copied block by block (MC rows x KB)
      * into a heap array ({@link #packA}), rows past M zero so every panel has MR rows; then each A panel (MR rows)
-     * meets each B panel in the micro-kernel, the B panel staying in L1-L2 while the A panels pass.
+     * meets each B panel in the micro-kernel, the B panel staying in L1-L2 while the A panels pass. Without
+     * accumulate the first block over k stores its tiles in C ({@link #storeTile}) and the next ones add to them.
      */
     static void gemmPacked(
             Panels panels,
@@ -268,10 +336,12 @@ public final class VectorMatmul implements Matmul {
             float[] bPacked,
             int M,
             int N,
-            int K) {
+            int K,
+            boolean accumulate) {
         int bPanels = (N + NR - 1) / NR;
         for (int k0 = 0; k0 < K; k0 += KB) {
             int kb = Math.min(KB, K - k0), bBlock = k0 * roundUp(N);
+            boolean add = accumulate || k0 > 0;
             for (int m0 = 0; m0 < M; m0 += MC) {
                 int mc = Math.min(MC, M - m0), aPanels = (mc + MR - 1) / MR;
                 float[] aPacked = panels.a(aPanels * MR * kb);
@@ -283,7 +353,9 @@ public final class VectorMatmul implements Matmul {
                     for (int i = 0; i < aPanels; i++) {
                         microKernel(aPacked, i * aPanel, aRow, aStep, bPacked, bBlock + j * kb * NR, panels.tile, kb);
                         long c0 = (m0 + (long) i * MR) * ldc + (long) j * NR;
-                        addTile(c, c0, ldc, panels.tile, Math.min(MR, mc - i * MR), columns);
+                        int rows = Math.min(MR, mc - i * MR);
+                        if (add) addTile(c, c0, ldc, panels.tile, rows, columns);
+                        else storeTile(c, c0, ldc, panels.tile, rows, columns);
                     }
                 }
             }
@@ -476,6 +548,22 @@ public final class VectorMatmul implements Matmul {
         c51.intoArray(tile, 5 * NR + W);
     }
 
+    /**
+     * C[r, x] = tile[r, x] for the tile's valid rows and columns: C's old values are not read, so a gradient that
+     * would have been zeroed in DRAM first costs one write instead of a write, a read and a write.
+     */
+    private static void storeTile(MemorySegment c, long c0, long ldc, float[] tile, int rows, int columns) {
+        for (int r = 0; r < rows; r++) {
+            long row = c0 + r * ldc;
+            if (columns == NR) {
+                for (int v = 0; v < NR; v += W)
+                    FloatVector.fromArray(S, tile, r * NR + v).intoMemorySegment(c, 4 * (row + v), ORDER);
+            } else {
+                MemorySegment.copy(tile, r * NR, c, FLOAT, 4 * row, columns);
+            }
+        }
+    }
+
     /** C[r, x] += tile[r, x] for the tile's valid rows and columns (C at c0, row stride ldc; tile rows NR long). */
     private static void addTile(MemorySegment c, long c0, long ldc, float[] tile, int rows, int columns) {
         for (int r = 0; r < rows; r++) {
@@ -496,12 +584,13 @@ public final class VectorMatmul implements Matmul {
 
     /**
      * A thread's heap arrays for {@link #gemm}: the packed A block and B panels, the forward's B panels shared with
-     * the workers, and the kernel's tile; grown on demand, kept.
+     * the workers, the kernel's tile and a block to transpose; grown on demand, kept.
      */
     static final class Panels {
         private static final ThreadLocal<Panels> LOCAL = ThreadLocal.withInitial(Panels::new);
         private float[] a = new float[0], b = new float[0], shared = new float[0];
         final float[] tile = new float[MR * NR];
+        final float[] block = new float[W * W]; // a square block for VectorMath.transpose
 
         static Panels local() {
             return LOCAL.get();

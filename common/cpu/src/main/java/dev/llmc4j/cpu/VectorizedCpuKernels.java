@@ -42,8 +42,9 @@ public class VectorizedCpuKernels implements CpuKernels {
             MemorySegment weight,
             int BT,
             int C,
-            int OC) {
-        Matmul.VECTOR.backward(dinp, dweight, dbias, dout, inp, weight, BT, C, OC);
+            int OC,
+            boolean accumulate) {
+        Matmul.VECTOR.backward(dinp, dweight, dbias, dout, inp, weight, BT, C, OC, accumulate);
     }
 
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();

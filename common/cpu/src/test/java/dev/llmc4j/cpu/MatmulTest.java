@@ -69,6 +69,36 @@ public class MatmulTest {
         }
     }
 
+    /**
+     * Without accumulate, both kernels overwrite dweight and dbias and never read them: they start as NaN here, which
+     * would poison any sum. dinp still accumulates.
+     */
+    @ParameterizedTest(name = "BT={0} C={1} OC={2}")
+    @CsvSource({"1,1,1", "13,33,17", "263,257,67", "300,70,521", "600,65,13"})
+    void overwrittenGradientsIgnoreTheirOldValues(int BT, int C, int OC) {
+        try (var arena = Arena.ofShared()) {
+            var random = new Random(BT * 1000 + C * 10 + OC);
+            var inp = random(arena, (long) BT * C, random);
+            var weight = random(arena, (long) OC * C, random);
+            var dout = random(arena, (long) BT * OC, random);
+            var expectedWeight = arena.allocate((long) OC * C * Float.BYTES, 64);
+            var expectedBias = arena.allocate((long) OC * Float.BYTES, 64);
+            var expectedInp = random(arena, (long) BT * C, new Random(7));
+            Matmul.BASELINE.backward(expectedInp, expectedWeight, expectedBias, dout, inp, weight, BT, C, OC);
+            for (var kernel : new Matmul[] {Matmul.BASELINE, Matmul.VECTOR}) {
+                var dinp = random(arena, (long) BT * C, new Random(7));
+                var dweight = arena.allocate((long) OC * C * Float.BYTES, 64);
+                var dbias = arena.allocate((long) OC * Float.BYTES, 64);
+                for (long i = 0; i < (long) OC * C; i++) dweight.setAtIndex(ValueLayout.JAVA_FLOAT, i, Float.NaN);
+                for (long i = 0; i < OC; i++) dbias.setAtIndex(ValueLayout.JAVA_FLOAT, i, Float.NaN);
+                kernel.backward(dinp, dweight, dbias, dout, inp, weight, BT, C, OC, false);
+                assertTrue(relativeError(dinp, expectedInp, (long) BT * C) < 1e-6, "dinp");
+                assertTrue(relativeError(dweight, expectedWeight, (long) OC * C) < 1e-6, "dweight");
+                assertTrue(relativeError(dbias, expectedBias, OC) < 1e-6, "dbias");
+            }
+        }
+    }
+
     /** The fast forward's epilogue covers every output exactly once, after the output is written (here: doubles it). */
     @ParameterizedTest(name = "BT={0} C={1} OC={2}")
     @CsvSource({"1,1,1", "5,3,7", "300,20,200", "257,9,97"})
@@ -98,7 +128,8 @@ public class MatmulTest {
     /**
      * The GEMM under every fast matmul and attention, against a triple loop, for each way A can lie in memory: rows
      * contiguous, transposed (columns contiguous), or strided both ways; B's rows longer than N. Ragged sizes cover
-     * partial tiles, several k blocks (256) and several A blocks (144 rows).
+     * partial tiles, several k blocks (256), several A blocks (144 rows) and a K too long for one packed chunk of B
+     * (20,000 x 70). Each case also overwrites C (accumulate false) from NaN.
      */
     @ParameterizedTest(name = "M={0} N={1} K={2} A={3}")
     @CsvSource({
@@ -109,9 +140,15 @@ public class MatmulTest {
         "150,64,40,transposed",
         "151,70,300,transposed", // a second A block of 7 rows: its last panel padded, in both k blocks
         "6,64,256,strided",
-        "31,100,513,strided"
+        "31,100,513,strided",
+        "5,70,20000,rows"
     })
     void gemmEqualsTripleLoop(int M, int N, int K, String aLayout) {
+        gemmEqualsTripleLoop(M, N, K, aLayout, true);
+        gemmEqualsTripleLoop(M, N, K, aLayout, false);
+    }
+
+    private static void gemmEqualsTripleLoop(int M, int N, int K, String aLayout, boolean accumulate) {
         try (var arena = Arena.ofShared()) {
             var random = new Random(M * 31 + N * 7 + K);
             long aRowStride, aColStride;
@@ -134,16 +171,19 @@ public class MatmulTest {
             var b = random(arena, (long) K * ldb, random);
             var c = random(arena, (long) M * ldc, random);
             var expected = arena.allocate(c.byteSize(), 64).copyFrom(c);
+            if (!accumulate) // C's values between rows (n >= N) stay; the rest is NaN, and must never be read
+            for (long m = 0; m < M; m++)
+                    for (long n = 0; n < N; n++) c.setAtIndex(ValueLayout.JAVA_FLOAT, m * ldc + n, Float.NaN);
             for (long m = 0; m < M; m++)
                 for (long n = 0; n < N; n++) {
-                    double sum = expected.getAtIndex(ValueLayout.JAVA_FLOAT, m * ldc + n);
+                    double sum = accumulate ? expected.getAtIndex(ValueLayout.JAVA_FLOAT, m * ldc + n) : 0;
                     for (long k = 0; k < K; k++)
                         sum += (double) a.getAtIndex(ValueLayout.JAVA_FLOAT, aOffset + m * aRowStride + k * aColStride)
                                 * b.getAtIndex(ValueLayout.JAVA_FLOAT, k * ldb + n);
                     expected.setAtIndex(ValueLayout.JAVA_FLOAT, m * ldc + n, (float) sum);
                 }
-            VectorMatmul.gemm(c, ldc, a, aOffset, aRowStride, aColStride, b, ldb, M, N, K);
-            assertTrue(relativeError(c, expected, (long) M * ldc) < 1e-6, "gemm");
+            VectorMatmul.gemm(c, ldc, a, aOffset, aRowStride, aColStride, b, ldb, M, N, K, accumulate);
+            assertTrue(relativeError(c, expected, (long) M * ldc) < 1e-6, "gemm, accumulate " + accumulate);
         }
     }
 }

@@ -18,6 +18,17 @@ class VectorMathTest {
         return out;
     }
 
+    /** The in-register transpose moves every float of the block to its mirror place, whatever the lane count. */
+    @Test
+    void transposeMirrorsTheBlock() {
+        int n = VectorMath.LANES;
+        float[] block = new float[n * n];
+        for (int i = 0; i < block.length; i++) block[i] = i;
+        VectorMath.transpose(block);
+        for (int r = 0; r < n; r++)
+            for (int c = 0; c < n; c++) assertEquals(c * n + r, block[r * n + c], "row " + r + " lane " + c);
+    }
+
     @Test
     void expWithinTwoUlp() {
         float[] x = new float[20001];
