@@ -305,9 +305,10 @@ public final class VectorMatmul implements Matmul {
         int fullPanels = N / NR, rest = N % NR;
         for (int k = 0; k < K; k++) {
             long row = n0 + k * ldb;
+            int first = packedIndex(k, 0, K, N), panel = Math.min(KB, K - k / KB * KB) * NR; // panel j: first + j*panel
             for (int j = 0; j < fullPanels; j++) { // in vectors: cheaper than a bulk copy's call for 64 floats
                 long from = 4 * (row + (long) j * NR);
-                int to = packedIndex(k, j * NR, K, N);
+                int to = first + j * panel;
                 for (int v = 0; v < NR; v += W)
                     FloatVector.fromMemorySegment(S, b, from + 4L * v, ORDER).intoArray(packed, to + v);
             }
