@@ -224,22 +224,6 @@ public final class VectorMatmul implements Matmul {
             dbias.setAtIndex(FLOAT, mStart + o, (accumulate ? dbias.getAtIndex(FLOAT, mStart + o) : 0) + sums[o]);
     }
 
-    /** {@link #gemm} adding to C: C[m, n] += Σ_k A[m, k] B[k, n]. */
-    static void gemm(
-            MemorySegment c,
-            long ldc,
-            MemorySegment a,
-            long aOffset,
-            long aRowStride,
-            long aColStride,
-            MemorySegment b,
-            long ldb,
-            int M,
-            int N,
-            int K) {
-        gemm(c, ldc, a, aOffset, aRowStride, aColStride, b, ldb, M, N, K, true);
-    }
-
     /**
      * C[m, n] (+)= Σ_k A[m, k] B[k, n] for m < M, n < N, k < K, where C[m, n] = c[m*ldc + n],
      * A[m, k] = a[aOffset + m*aRowStride + k*aColStride] and B[k, n] = b[k*ldb + n] (floats); without accumulate,

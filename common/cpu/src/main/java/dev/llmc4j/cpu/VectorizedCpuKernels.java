@@ -211,8 +211,9 @@ public class VectorizedCpuKernels implements CpuKernels {
                 transpose(keysT, inp, keyBase, C3, T, hs); // Kᵀ (hs, T)
                 for (int t0 = 0; t0 < T; t0 += QUERY_BLOCK) {
                     int queries = Math.min(QUERY_BLOCK, T - t0), keys = t0 + queries; // the block sees keys < keys
-                    scores.asSlice(0, (long) queries * keys * Float.BYTES).fill((byte) 0);
-                    VectorMatmul.gemm(scores, keys, inp, queryBase + t0 * C3, C3, 1, keysT, T, queries, keys, hs);
+                    // scores = Q · Kᵀ (written, not added: no zeroing first)
+                    VectorMatmul.gemm(
+                            scores, keys, inp, queryBase + t0 * C3, C3, 1, keysT, T, queries, keys, hs, false);
                     for (int q = 0; q < queries; q++) {
                         int t = t0 + q;
                         causalSoftmaxRow(
@@ -231,7 +232,8 @@ public class VectorizedCpuKernels implements CpuKernels {
                             C3,
                             queries,
                             hs,
-                            keys);
+                            keys,
+                            true);
                 }
             }
         });
@@ -397,7 +399,7 @@ public class VectorizedCpuKernels implements CpuKernels {
                         // dout · Vᵀ goes into P's rows first; each row then becomes P in place
                         MemorySegment block = scaled.asSlice((long) t0 * T * Float.BYTES);
                         block.asSlice(0, (long) queries * T * Float.BYTES).fill((byte) 0);
-                        VectorMatmul.gemm(block, T, dout, doutBase + t0 * C, C, 1, valuesT, T, queries, keys, hs);
+                        VectorMatmul.gemm(block, T, dout, doutBase + t0 * C, C, 1, valuesT, T, queries, keys, hs, true);
                         for (int q = 0; q < queries; q++) {
                             int t = t0 + q;
                             long row = headRows + (long) t * T;
@@ -418,7 +420,8 @@ public class VectorizedCpuKernels implements CpuKernels {
                                 C3,
                                 rows,
                                 hs,
-                                t1);
+                                t1,
+                                true);
                         // dk rows [t0, t1) += Pᵀ · Q and dv rows [t0, t1) += attᵀ · dout (queries t >= t0)
                         VectorMatmul.gemm(
                                 dinp.asSlice(4 * (keyBase + t0 * C3)),
@@ -431,7 +434,8 @@ public class VectorizedCpuKernels implements CpuKernels {
                                 C3,
                                 rows,
                                 hs,
-                                T - t0);
+                                T - t0,
+                                true);
                         VectorMatmul.gemm(
                                 dinp.asSlice(4 * (valueBase + t0 * C3)),
                                 C3,
@@ -443,7 +447,8 @@ public class VectorizedCpuKernels implements CpuKernels {
                                 C,
                                 rows,
                                 hs,
-                                T - t0);
+                                T - t0,
+                                true);
                     }
                 }
             }
