@@ -12,6 +12,7 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import java.util.List;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorShuffle;
 
 /**
@@ -47,22 +48,43 @@ final class Llama3VectorizedKernels extends VectorizedCpuKernels implements Llam
             float eps) {
         Parallel.forRange(rows, (start, end) -> {
             for (long bt = start; bt < end; bt++) {
-                long row = bt * C;
-                var sumOfSquares = FloatVector.zero(SPECIES); // masked loads: the lanes past the row add 0
-                for (int i = 0; i < C; i += LANES) {
-                    var x = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, inRow(i, C));
-                    sumOfSquares = x.fma(x, sumOfSquares);
-                }
-                float s = (float) (1.0 / Math.sqrt(VectorMath.sum(sumOfSquares) / C + eps));
-                for (int i = 0; i < C; i += LANES) {
-                    var mask = inRow(i, C);
-                    var x = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask);
-                    var w = FloatVector.fromMemorySegment(SPECIES, weight, i * 4L, ORDER, mask);
-                    x.mul(s).mul(w).intoMemorySegment(out, (row + i) * 4L, ORDER, mask);
-                }
+                float s = rmsnormRow(out, inp, weight, bt * C, C, eps);
                 if (rstd != null) rstd.setAtIndex(JAVA_FLOAT, bt, s);
             }
         });
+    }
+
+    /**
+     * One row of the RMSNorm forward (at float index row), returning its 1/rms. Whole vectors unmasked, then one
+     * masked vector for a ragged end, as GPT-2's residualForward: with a mask on every vector C2 hoisted a profiled
+     * check out of these loops that failed on later calls (`-Xlog:deoptimization=debug`: profile_predicate traps in
+     * a Llama 3 step), and each time the loop ran as slow plain Java until it was compiled again.
+     */
+    private static float rmsnormRow(
+            MemorySegment out, MemorySegment inp, MemorySegment weight, long row, int C, float eps) {
+        int whole = C - C % LANES;
+        var sumOfSquares = FloatVector.zero(SPECIES);
+        for (int i = 0; i < whole; i += LANES) {
+            var x = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER);
+            sumOfSquares = x.fma(x, sumOfSquares);
+        }
+        if (whole < C) { // masked loads: the lanes past the row add 0
+            var x = FloatVector.fromMemorySegment(SPECIES, inp, (row + whole) * 4L, ORDER, inRow(whole, C));
+            sumOfSquares = x.fma(x, sumOfSquares);
+        }
+        float s = (float) (1.0 / Math.sqrt(VectorMath.sum(sumOfSquares) / C + eps));
+        for (int i = 0; i < whole; i += LANES) {
+            var x = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER);
+            var w = FloatVector.fromMemorySegment(SPECIES, weight, i * 4L, ORDER);
+            x.mul(s).mul(w).intoMemorySegment(out, (row + i) * 4L, ORDER);
+        }
+        if (whole < C) {
+            var mask = inRow(whole, C);
+            var x = FloatVector.fromMemorySegment(SPECIES, inp, (row + whole) * 4L, ORDER, mask);
+            var w = FloatVector.fromMemorySegment(SPECIES, weight, whole * 4L, ORDER, mask);
+            x.mul(s).mul(w).intoMemorySegment(out, (row + whole) * 4L, ORDER, mask);
+        }
+        return s;
     }
 
     /** Rows split into one chunk per thread; each chunk sums its dweight in its own padded array, added in order. */
@@ -91,7 +113,9 @@ final class Llama3VectorizedKernels extends VectorizedCpuKernels implements Llam
 
     /**
      * Row bt of the RMSNorm backward: dinp's row, and its share of dweight added into this thread's partial sums
-     * dw. A method of its own so the parallel loop stays small enough for C1 (see GPT-2's layernormBackwardRow).
+     * dw. A method of its own so the parallel loop stays small enough for C1 (see GPT-2's layernormBackwardRow);
+     * each pass a method of its own, called on whole vectors and then once, masked, on a ragged end (see
+     * {@link #rmsnormRow}: a mask on every vector trapped here too, 4 times in a 6-step run).
      */
     private static void rmsnormBackwardRow(
             MemorySegment dinp,
@@ -104,29 +128,57 @@ final class Llama3VectorizedKernels extends VectorizedCpuKernels implements Llam
             int C) {
         long row = bt * C;
         float s = rstd.getAtIndex(JAVA_FLOAT, bt);
+        int whole = C - C % LANES;
+        var all = SPECIES.maskAll(true);
         var gnSum = FloatVector.zero(SPECIES);
-        for (int i = 0; i < C; i += LANES) {
-            var mask = inRow(i, C);
-            var n = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask)
-                    .mul(s);
-            var w = FloatVector.fromMemorySegment(SPECIES, weight, i * 4L, ORDER, mask);
-            var g = w.mul(FloatVector.fromMemorySegment(SPECIES, dout, (row + i) * 4L, ORDER, mask));
-            gnSum = g.fma(n, gnSum);
-        }
+        for (int i = 0; i < whole; i += LANES)
+            gnSum = gradientTimesNormalized(gnSum, dout, inp, weight, row, i, s, all);
+        if (whole < C) gnSum = gradientTimesNormalized(gnSum, dout, inp, weight, row, whole, s, inRow(whole, C));
         float gnMean = VectorMath.sum(gnSum) / C;
-        for (int i = 0; i < C; i += LANES) {
-            var mask = inRow(i, C);
-            var n = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask)
-                    .mul(s);
-            var d = FloatVector.fromMemorySegment(SPECIES, dout, (row + i) * 4L, ORDER, mask);
-            n.fma(d, FloatVector.fromArray(SPECIES, dw, i)).intoArray(dw, i);
-            var g = FloatVector.fromMemorySegment(SPECIES, weight, i * 4L, ORDER, mask)
-                    .mul(d);
-            var dx = g.sub(n.mul(gnMean)).mul(s); // rstd * (g - n * mean(g n))
-            FloatVector.fromMemorySegment(SPECIES, dinp, (row + i) * 4L, ORDER, mask)
-                    .add(dx)
-                    .intoMemorySegment(dinp, (row + i) * 4L, ORDER, mask);
-        }
+        for (int i = 0; i < whole; i += LANES)
+            rmsnormBackwardVector(dinp, dw, dout, inp, weight, row, i, s, gnMean, all);
+        if (whole < C) rmsnormBackwardVector(dinp, dw, dout, inp, weight, row, whole, s, gnMean, inRow(whole, C));
+    }
+
+    /** sum + (weight · dout) (inp · s) over the vector at i of the row (lanes off the mask add 0). */
+    private static FloatVector gradientTimesNormalized(
+            FloatVector sum,
+            MemorySegment dout,
+            MemorySegment inp,
+            MemorySegment weight,
+            long row,
+            int i,
+            float s,
+            VectorMask<Float> mask) {
+        var n = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask)
+                .mul(s);
+        var w = FloatVector.fromMemorySegment(SPECIES, weight, i * 4L, ORDER, mask);
+        var g = w.mul(FloatVector.fromMemorySegment(SPECIES, dout, (row + i) * 4L, ORDER, mask));
+        return g.fma(n, sum);
+    }
+
+    /** The vector at i of the row: dw += n · dout, dinp += s (g - n · mean(g n)), n = inp · s, g = weight · dout. */
+    private static void rmsnormBackwardVector(
+            MemorySegment dinp,
+            float[] dw,
+            MemorySegment dout,
+            MemorySegment inp,
+            MemorySegment weight,
+            long row,
+            int i,
+            float s,
+            float gnMean,
+            VectorMask<Float> mask) {
+        var n = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask)
+                .mul(s);
+        var d = FloatVector.fromMemorySegment(SPECIES, dout, (row + i) * 4L, ORDER, mask);
+        n.fma(d, FloatVector.fromArray(SPECIES, dw, i)).intoArray(dw, i);
+        var g = FloatVector.fromMemorySegment(SPECIES, weight, i * 4L, ORDER, mask)
+                .mul(d);
+        var dx = g.sub(n.mul(gnMean)).mul(s); // rstd * (g - n * mean(g n))
+        FloatVector.fromMemorySegment(SPECIES, dinp, (row + i) * 4L, ORDER, mask)
+                .add(dx)
+                .intoMemorySegment(dinp, (row + i) * 4L, ORDER, mask);
     }
 
     // lane 2i swapped with lane 2i+1: a vector of interleaved pairs (x0, x1) becomes (x1, x0)
