@@ -655,9 +655,8 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
         return meanLoss;
     }
 
-    /** Sets every parameter gradient to zero (call before the first micro-batch of a step). */
     /**
-     * Sets every parameter gradient to zero, lazily, as PyTorch's {@code zero_grad(set_to_none=True)}: the next
+     * Sets every parameter gradient to zero (call before the first micro-batch of a step), lazily, as PyTorch's {@code zero_grad(set_to_none=True)}: the next
      * backward writes the matmul gradients instead of adding to them and zeroes only the rest (as GPT-2's).
      */
     @Override

@@ -1,5 +1,7 @@
 package dev.llmc4j.cpu;
 
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;
@@ -39,6 +41,8 @@ public final class VectorMath {
         return SPECIES.indexInRange(i, n);
     }
 
+    private static final ByteOrder ORDER = ByteOrder.nativeOrder();
+
     // for transpose: the lanes of two rows r and r + s that make the new rows, for each bit s of a lane number
     private static final float[] SWAP_LOW = swapLanes(false), SWAP_HIGH = swapLanes(true);
 
@@ -51,12 +55,26 @@ public final class VectorMath {
     }
 
     /**
-     * Transposes a square block of LANES x LANES floats in place, block[r * LANES + i] <-> block[i * LANES + r], in
-     * vector registers: round by round, each round swaps one bit of the row number with the same bit of the lane
-     * number, for every pair of rows r, r + s that differ in that bit, with two two-row lane selections (at 512 bits:
-     * 4 rounds of 16 selections for 256 floats, where one float at a time takes 256 loads and stores at strides).
+     * block[i * LANES + r] = src[from + r * stride + i] for r, i < LANES (float indices): LANES rows of LANES floats
+     * read as vectors, then {@link #transpose}d. Row j of the block is then column j of the rows, ready to be stored
+     * as one vector. Every transposing copy of the kernels goes through it (the forward's inp and tile, attention's
+     * keys and values), the ragged edges one float at a time.
      */
-    public static void transpose(float[] block) {
+    static void loadTransposed(float[] block, MemorySegment src, long from, long stride) {
+        for (int r = 0; r < LANES; r++)
+            FloatVector.fromMemorySegment(SPECIES, src, 4 * (from + r * stride), ORDER)
+                    .intoArray(block, r * LANES);
+        transpose(block);
+    }
+
+    /**
+     * Transposes a square block of LANES x LANES floats in place, block[r * LANES + i] <-> block[i * LANES + r]:
+     * round by round, each round swaps one bit of the row number with the same bit of the lane number, for every
+     * pair of rows r, r + s that differ in that bit, with two two-row lane selections (`selectFrom`; at 512 bits 4
+     * rounds of 16 selections for 256 floats, each round's rows loaded from and stored back to the block, in L1),
+     * where one float at a time takes 256 loads and stores at strides.
+     */
+    static void transpose(float[] block) {
         for (int s = LANES / 2; s >= 1; s >>= 1) {
             var low = FloatVector.fromArray(SPECIES, SWAP_LOW, s * LANES);
             var high = FloatVector.fromArray(SPECIES, SWAP_HIGH, s * LANES);

@@ -77,7 +77,7 @@ public final class VectorMatmul implements Matmul {
 
     /**
      * packed[packedIndex(k, n)] = inp[first + n, k] for kStart <= k < kEnd, n < nb, and 0 for the last panel's
-     * padding columns: W x W blocks transposed in registers ({@link VectorMath#transpose}), the ragged rest one by one.
+     * padding columns: W x W blocks ({@link VectorMath#loadTransposed}), the ragged rest one by one.
      */
     private static void packTransposed(
             float[] packed, MemorySegment inp, long first, int nb, int C, int kStart, int kEnd) {
@@ -85,10 +85,8 @@ public final class VectorMatmul implements Matmul {
         int kFull = kStart + (kEnd - kStart) / W * W, nFull = nb / W * W;
         for (int k = kStart; k < kFull; k += W)
             for (int n = 0; n < nFull; n += W) {
-                for (int i = 0; i < W; i++) // rows n + i of inp, W channels from k
-                FloatVector.fromMemorySegment(S, inp, 4 * ((first + n + i) * C + k), ORDER)
-                            .intoArray(block, i * W);
-                VectorMath.transpose(block); // row j: channel k + j of W positions from n, in one panel (W divides NR)
+                // row j: channel k + j of W positions from n, in one panel (W divides NR)
+                VectorMath.loadTransposed(block, inp, (first + n) * C + k, C);
                 for (int j = 0; j < W; j++)
                     FloatVector.fromArray(S, block, j * W).intoArray(packed, packedIndex(k + j, n, C, nb));
             }
@@ -121,26 +119,30 @@ public final class VectorMatmul implements Matmul {
         for (long m0 = mStart; m0 < mEnd; m0 += MB) {
             int mb = (int) Math.min(MB, mEnd - m0);
             gemmPacked(panels, tile, nb, weight, m0 * C, C, 1, packed, mb, nb, C, false); // tile = weight · inpᵀ
-            writeTransposed(out, tile, bias, first, nb, m0, mb, OC);
+            writeTransposed(out, tile, panels.block, bias, first, nb, m0, mb, OC);
             if (epilogue != null) epilogue.apply(first, first + nb, m0, m0 + mb);
         }
     }
 
     /**
      * out[first + n, m0 + m] = tile[m, n] + bias[m0 + m] for n < nb, m < mb (+ 0 without a bias): W x W blocks
-     * transposed in registers ({@link VectorMath#transpose}), the ragged rest one by one.
+     * ({@link VectorMath#loadTransposed}), the ragged rest one by one.
      */
     private static void writeTransposed(
-            MemorySegment out, MemorySegment tile, MemorySegment bias, long first, int nb, long m0, int mb, int OC) {
-        float[] block = Panels.local().block;
+            MemorySegment out,
+            MemorySegment tile,
+            float[] block,
+            MemorySegment bias,
+            long first,
+            int nb,
+            long m0,
+            int mb,
+            int OC) {
         int mFull = mb / W * W, nFull = nb / W * W;
         for (int m = 0; m < mFull; m += W) {
             var b = bias == null ? FloatVector.zero(S) : FloatVector.fromMemorySegment(S, bias, 4 * (m0 + m), ORDER);
             for (int n = 0; n < nFull; n += W) {
-                for (int i = 0; i < W; i++) // rows m + i of the tile, W positions from n
-                FloatVector.fromMemorySegment(S, tile, 4L * ((m + i) * nb + n), ORDER)
-                            .intoArray(block, i * W);
-                VectorMath.transpose(block); // row j: position n + j, W outputs from m
+                VectorMath.loadTransposed(block, tile, (long) m * nb + n, nb); // row j: position n + j, W outputs
                 for (int j = 0; j < W; j++)
                     FloatVector.fromArray(S, block, j * W)
                             .add(b)
@@ -255,11 +257,11 @@ public final class VectorMatmul implements Matmul {
         Panels panels = Panels.local();
         for (int n0 = 0; n0 < N; n0 += columnsAtOnce) {
             int nc = Math.min(columnsAtOnce, N - n0);
+            MemorySegment cBlock = c.asSlice(4L * n0);
             for (int k0 = 0; k0 < K; k0 += rowsAtOnce) {
                 int kc = Math.min(rowsAtOnce, K - k0);
                 float[] packed = panels.b(packedSize(kc, nc));
                 packB(packed, b, n0 + k0 * ldb, ldb, kc, nc);
-                MemorySegment cBlock = c.asSlice(4L * n0);
                 long aBlock = aOffset + k0 * aColStride;
                 boolean add = accumulate || k0 > 0;
                 gemmPacked(panels, cBlock, ldc, a, aBlock, aRowStride, aColStride, packed, M, nc, kc, add);
@@ -575,7 +577,7 @@ public final class VectorMatmul implements Matmul {
         private static final ThreadLocal<Panels> LOCAL = ThreadLocal.withInitial(Panels::new);
         private float[] a = new float[0], b = new float[0], shared = new float[0];
         final float[] tile = new float[MR * NR];
-        final float[] block = new float[W * W]; // a square block for VectorMath.transpose
+        final float[] block = new float[W * W]; // a square block for VectorMath.loadTransposed
 
         static Panels local() {
             return LOCAL.get();

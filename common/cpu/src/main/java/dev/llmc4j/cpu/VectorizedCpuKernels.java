@@ -346,10 +346,22 @@ public class VectorizedCpuKernels implements CpuKernels {
         }
     }
 
-    /** dst (n, rows) = the transpose of rows consecutive vectors of n floats at src[from + r * stride]. */
+    /**
+     * dst (n, rows) = the transpose of rows consecutive vectors of n floats at src[from + r * stride]: LANES x LANES
+     * blocks ({@link VectorMath#loadTransposed}), the ragged edges one by one.
+     */
     private static void transpose(MemorySegment dst, MemorySegment src, long from, long stride, int rows, int n) {
+        float[] block = VectorMatmul.Panels.local().block;
+        int rowsFull = rows - rows % LANES, nFull = n - n % LANES;
+        for (int r = 0; r < rowsFull; r += LANES)
+            for (int i = 0; i < nFull; i += LANES) {
+                VectorMath.loadTransposed(block, src, from + r * stride + i, stride); // row j: element i + j
+                for (int j = 0; j < LANES; j++)
+                    FloatVector.fromArray(SPECIES, block, j * LANES)
+                            .intoMemorySegment(dst, 4 * ((long) (i + j) * rows + r), ORDER);
+            }
         for (int r = 0; r < rows; r++)
-            for (int i = 0; i < n; i++)
+            for (int i = r < rowsFull ? nFull : 0; i < n; i++)
                 dst.setAtIndex(JAVA_FLOAT, (long) i * rows + r, src.getAtIndex(JAVA_FLOAT, from + r * stride + i));
     }
 
