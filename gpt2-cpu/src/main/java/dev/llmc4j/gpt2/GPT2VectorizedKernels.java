@@ -12,6 +12,7 @@ import dev.llmc4j.cpu.VectorizedCpuKernels;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 
 /**
  * {@link GPT2Kernels#VECTORIZED}: the shared vectorized layers ({@link VectorizedCpuKernels}) plus the fast versions
@@ -88,7 +89,11 @@ final class GPT2VectorizedKernels extends VectorizedCpuKernels implements GPT2Ke
         });
     }
 
-    /** Row bt of the layernorm: mean, then the variance about it (two passes, as the plain loop), then the output. */
+    /**
+     * Row bt of the layernorm: mean, then the variance about it (two passes, as the plain loop), then the output.
+     * Each loop runs over whole vectors and then once, masked, over a ragged end (see {@link #layernormBackwardRow}
+     * for what a mask on every vector cost).
+     */
     private static void layernormRow(
             MemorySegment out,
             MemorySegment mean,
@@ -99,14 +104,22 @@ final class GPT2VectorizedKernels extends VectorizedCpuKernels implements GPT2Ke
             long bt,
             int C) {
         long row = bt * C;
+        int whole = C - C % LANES;
         var sum = FloatVector.zero(SPECIES);
-        for (int i = 0; i < C; i += LANES)
-            sum = sum.add(FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, inRow(i, C)));
+        for (int i = 0; i < whole; i += LANES)
+            sum = sum.add(FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER));
+        if (whole < C) // masked: the lanes past the row add 0
+        sum = sum.add(FloatVector.fromMemorySegment(SPECIES, inp, (row + whole) * 4L, ORDER, inRow(whole, C)));
         float m = VectorMath.sum(sum) / C;
         var variance = FloatVector.zero(SPECIES);
-        for (int i = 0; i < C; i += LANES) {
-            var mask = inRow(i, C);
-            var shifted = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask)
+        for (int i = 0; i < whole; i += LANES) {
+            var shifted = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER)
+                    .sub(m);
+            variance = shifted.fma(shifted, variance);
+        }
+        if (whole < C) {
+            var mask = inRow(whole, C);
+            var shifted = FloatVector.fromMemorySegment(SPECIES, inp, (row + whole) * 4L, ORDER, mask)
                     .sub(m, mask); // masked: the lanes past the row stay 0
             variance = shifted.fma(shifted, variance);
         }
@@ -129,16 +142,27 @@ final class GPT2VectorizedKernels extends VectorizedCpuKernels implements GPT2Ke
             float m,
             float s,
             int C) {
-        for (int i = 0; i < C; i += LANES) {
-            var mask = inRow(i, C);
-            var normalized = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask)
+        int whole = C - C % LANES;
+        for (int i = 0; i < whole; i += LANES) {
+            var normalized = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER)
                     .sub(m)
                     .mul(s);
             normalized
                     .fma(
-                            FloatVector.fromMemorySegment(SPECIES, weight, (i) * 4L, ORDER, mask),
-                            FloatVector.fromMemorySegment(SPECIES, bias, (i) * 4L, ORDER, mask))
-                    .intoMemorySegment(out, (row + i) * 4L, ORDER, mask);
+                            FloatVector.fromMemorySegment(SPECIES, weight, i * 4L, ORDER),
+                            FloatVector.fromMemorySegment(SPECIES, bias, i * 4L, ORDER))
+                    .intoMemorySegment(out, (row + i) * 4L, ORDER);
+        }
+        if (whole < C) {
+            var mask = inRow(whole, C);
+            var normalized = FloatVector.fromMemorySegment(SPECIES, inp, (row + whole) * 4L, ORDER, mask)
+                    .sub(m)
+                    .mul(s);
+            normalized
+                    .fma(
+                            FloatVector.fromMemorySegment(SPECIES, weight, whole * 4L, ORDER, mask),
+                            FloatVector.fromMemorySegment(SPECIES, bias, whole * 4L, ORDER, mask))
+                    .intoMemorySegment(out, (row + whole) * 4L, ORDER, mask);
         }
     }
 
@@ -195,7 +219,11 @@ final class GPT2VectorizedKernels extends VectorizedCpuKernels implements GPT2Ke
     /**
      * Row bt of the layernorm backward: dinp's row, and its share of dweight and dbias added into this thread's
      * partial sums dw and db. A method of its own, so the parallel loop around it stays small enough for C1 (which
-     * gave up on the whole, "out of virtual registers", leaving it to the interpreter after each deoptimization).
+     * gave up on the whole, "out of virtual registers", leaving it to the interpreter after each deoptimization);
+     * each pass a method of its own, called on whole vectors and then once, masked, on a ragged end. (With a mask on
+     * every vector, C2's code for this row trapped and was thrown away again and again, 4 times in a 6-step d12
+     * run; each time the rows ran in the interpreter until C2 compiled them again, at about 4 ms a call instead of
+     * 0.05.)
      */
     private static void layernormBackwardRow(
             MemorySegment dinp,
@@ -211,34 +239,69 @@ final class GPT2VectorizedKernels extends VectorizedCpuKernels implements GPT2Ke
         long row = bt * C;
         float m = mean.getAtIndex(JAVA_FLOAT, bt);
         float s = rstd.getAtIndex(JAVA_FLOAT, bt);
+        int whole = C - C % LANES;
+        var all = SPECIES.maskAll(true);
         var gSum = FloatVector.zero(SPECIES);
+        for (int i = 0; i < whole; i += LANES) gSum = gSum.add(weightTimesGradient(dout, weight, row, i, all));
+        if (whole < C) gSum = gSum.add(weightTimesGradient(dout, weight, row, whole, inRow(whole, C)));
         var gnSum = FloatVector.zero(SPECIES);
-        for (int i = 0; i < C; i += LANES) {
-            var mask = inRow(i, C);
-            var n = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask)
-                    .sub(m)
-                    .mul(s);
-            var g = FloatVector.fromMemorySegment(SPECIES, weight, (i) * 4L, ORDER, mask)
-                    .mul(FloatVector.fromMemorySegment(SPECIES, dout, (row + i) * 4L, ORDER, mask));
-            gSum = gSum.add(g);
-            gnSum = g.fma(n, gnSum);
+        for (int i = 0; i < whole; i += LANES)
+            gnSum = weightTimesGradient(dout, weight, row, i, all).fma(normalized(inp, row, i, m, s, all), gnSum);
+        if (whole < C) {
+            var mask = inRow(whole, C); // lanes off the mask: g = 0, so g n adds 0
+            gnSum = weightTimesGradient(dout, weight, row, whole, mask)
+                    .fma(normalized(inp, row, whole, m, s, mask), gnSum);
         }
         float gMean = VectorMath.sum(gSum) / C, gnMean = VectorMath.sum(gnSum) / C;
-        for (int i = 0; i < C; i += LANES) {
-            var mask = inRow(i, C);
-            var n = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask)
-                    .sub(m)
-                    .mul(s);
-            var d = FloatVector.fromMemorySegment(SPECIES, dout, (row + i) * 4L, ORDER, mask);
-            FloatVector.fromArray(SPECIES, db, i).add(d).intoArray(db, i);
-            n.fma(d, FloatVector.fromArray(SPECIES, dw, i)).intoArray(dw, i);
-            var g = FloatVector.fromMemorySegment(SPECIES, weight, (i) * 4L, ORDER, mask)
-                    .mul(d);
-            var dx = g.sub(gMean).sub(n.mul(gnMean)).mul(s);
-            FloatVector.fromMemorySegment(SPECIES, dinp, (row + i) * 4L, ORDER, mask)
-                    .add(dx)
-                    .intoMemorySegment(dinp, (row + i) * 4L, ORDER, mask);
-        }
+        for (int i = 0; i < whole; i += LANES)
+            layernormBackwardVector(dinp, dw, db, dout, inp, weight, row, i, m, s, gMean, gnMean, all);
+        if (whole < C)
+            layernormBackwardVector(dinp, dw, db, dout, inp, weight, row, whole, m, s, gMean, gnMean, inRow(whole, C));
+    }
+
+    /** g = weight · dout over the vector at i of the row (0 off the mask). */
+    private static FloatVector weightTimesGradient(
+            MemorySegment dout, MemorySegment weight, long row, int i, VectorMask<Float> mask) {
+        return FloatVector.fromMemorySegment(SPECIES, weight, i * 4L, ORDER, mask)
+                .mul(FloatVector.fromMemorySegment(SPECIES, dout, (row + i) * 4L, ORDER, mask));
+    }
+
+    /** n = (inp - m) · s over the vector at i of the row. */
+    private static FloatVector normalized(
+            MemorySegment inp, long row, int i, float m, float s, VectorMask<Float> mask) {
+        return FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask)
+                .sub(m)
+                .mul(s);
+    }
+
+    /**
+     * The vector at i of the row: db += dout, dw += n · dout, dinp += s (g - mean(g) - n · mean(g n)), with n the
+     * normalized input and g = weight · dout.
+     */
+    private static void layernormBackwardVector(
+            MemorySegment dinp,
+            float[] dw,
+            float[] db,
+            MemorySegment dout,
+            MemorySegment inp,
+            MemorySegment weight,
+            long row,
+            int i,
+            float m,
+            float s,
+            float gMean,
+            float gnMean,
+            VectorMask<Float> mask) {
+        var n = normalized(inp, row, i, m, s, mask);
+        var d = FloatVector.fromMemorySegment(SPECIES, dout, (row + i) * 4L, ORDER, mask);
+        FloatVector.fromArray(SPECIES, db, i).add(d).intoArray(db, i);
+        n.fma(d, FloatVector.fromArray(SPECIES, dw, i)).intoArray(dw, i);
+        var g = FloatVector.fromMemorySegment(SPECIES, weight, i * 4L, ORDER, mask)
+                .mul(d);
+        var dx = g.sub(gMean).sub(n.mul(gnMean)).mul(s);
+        FloatVector.fromMemorySegment(SPECIES, dinp, (row + i) * 4L, ORDER, mask)
+                .add(dx)
+                .intoMemorySegment(dinp, (row + i) * 4L, ORDER, mask);
     }
 
     @Override
