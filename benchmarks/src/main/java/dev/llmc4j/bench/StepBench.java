@@ -209,6 +209,7 @@ public final class StepBench {
         int steps = args.length > 3 ? Integer.parseInt(args[3]) : 10;
         int warmup = args.length > 4 ? Integer.parseInt(args[4]) : 3;
         int recompute = args.length > 5 ? Integer.parseInt(args[5]) : 0;
+        var compilations = new CompilationFailureWatch(); // from the start: C1 compiles the kernels in the warm-up
         var bench = new StepBench(args[0], B, T, recompute);
         switch (bench.model) {
             case GPT2 gpt2 -> {
@@ -244,6 +245,9 @@ public final class StepBench {
                 for (int k = 0; k < 3; k++) times[k][s] = t[k];
             }
             System.out.println(DeoptimizationWatch.summary(watch.stop()));
+        }
+        try (compilations) {
+            System.out.println(CompilationFailureWatch.summary(compilations.stop()));
         }
         double[] total = new double[steps];
         for (int s = 0; s < steps; s++) total[s] = times[0][s] + times[1][s] + times[2][s];
