@@ -21,8 +21,8 @@ import jdk.incubator.vector.VectorSpecies;
  * The micro-kernel keeps a tile of 6 rows x 4 vectors of C in 24 registers (6 x 2 on CPUs with 16 vector
  * registers, AVX2: {@link #kernel6x2}): each step over k loads 4 vectors of
  * B and broadcasts 6 scalars of A to feed 24 independent FMAs. Both operands are first copied into heap arrays in
- * the order the kernel reads them (packed panels, zero-padded to whole tiles), in cache-sized blocks: a KB x NR
- * panel of B stays in L1-L2 while MC rows of A pass over it. The threads of {@link Parallel} each own a contiguous
+ * the order the kernel reads them (packed panels, zero-padded to whole tiles), in cache-sized blocks: a panel of
+ * B (a block of k x NR) stays in L1-L2 while MC rows of A pass over it. The threads of {@link Parallel} each own a contiguous
  * range of the output, so no two write the same floats. The backward can overwrite dweight and dbias instead of adding
  * to them (BLAS's beta = 0): the first backward of a step then needs no zeroed gradients, and never reads them.
  */
@@ -35,7 +35,12 @@ public final class VectorMatmul implements Matmul {
     // it has 16 (AVX2, 256-bit lanes and narrower): 6 x 4 tiles there would keep 24 sums in 16 registers, spilling
     private static final int VECTORS = W >= 16 ? 4 : 2;
     private static final int NR = VECTORS * W;
-    private static final int KB = 256; // k per block: the KB x NR panel of B (64 KiB at 512 bits) stays near, in L1-L2
+    // k per block: the kb x NR panel of B (64 KiB at 512 bits for 256 rows) stays near, in L1-L2, while A passes
+    private static final int KB = 256; // the forward's
+    // gemm's (the backward's and attention's): half as many passes adding tiles into C where K is long (the output
+    // layer's dinp, K = the vocabulary), and one block where dweight's K is 512 positions: Llama 3's backward 4% faster
+    // alternating in one JVM (d12's 2%), the forward slower with it
+    private static final int GEMM_KB = 512;
     private static final int MC = 144; // rows of A packed at once (a multiple of MR): 144 KiB, kept in L2
     private static final int PACKED_B = 1 << 20; // floats of B packed at once (4 MiB, kept in L3)
     private static final int MB = 96; // forward: outputs per tile of outᵀ (a multiple of MR)
@@ -88,12 +93,12 @@ public final class VectorMatmul implements Matmul {
                 // row j: channel k + j of W positions from n, in one panel (W divides NR)
                 VectorMath.loadTransposed(block, inp, (first + n) * C + k, C);
                 for (int j = 0; j < W; j++)
-                    FloatVector.fromArray(S, block, j * W).intoArray(packed, packedIndex(k + j, n, C, nb));
+                    FloatVector.fromArray(S, block, j * W).intoArray(packed, packedIndex(k + j, n, C, nb, KB));
             }
         for (int k = kStart; k < kEnd; k++)
             for (int n = k < kFull ? nFull : 0; n < nb; n++)
-                packed[packedIndex(k, n, C, nb)] = inp.getAtIndex(FLOAT, (first + n) * C + k);
-        for (int k = kStart; k < kEnd; k++) for (int n = nb; n % NR != 0; n++) packed[packedIndex(k, n, C, nb)] = 0;
+                packed[packedIndex(k, n, C, nb, KB)] = inp.getAtIndex(FLOAT, (first + n) * C + k);
+        for (int k = kStart; k < kEnd; k++) for (int n = nb; n % NR != 0; n++) packed[packedIndex(k, n, C, nb, KB)] = 0;
     }
 
     /**
@@ -118,7 +123,7 @@ public final class VectorMatmul implements Matmul {
         Panels panels = Panels.local();
         for (long m0 = mStart; m0 < mEnd; m0 += MB) {
             int mb = (int) Math.min(MB, mEnd - m0);
-            gemmPacked(panels, tile, nb, weight, m0 * C, C, 1, packed, mb, nb, C, false); // tile = weight · inpᵀ
+            gemmPacked(panels, tile, nb, weight, m0 * C, C, 1, packed, mb, nb, C, KB, false); // tile = weight · inpᵀ
             writeTransposed(out, tile, panels.block, bias, first, nb, m0, mb, OC);
             if (epilogue != null) epilogue.apply(first, first + nb, m0, m0 + mb);
         }
@@ -233,11 +238,11 @@ public final class VectorMatmul implements Matmul {
      *
      * <p>Blocked as BLAS libraries do: B is copied into a heap array in panels of NR columns ({@link #packB}, zero
      * past N), as many rows and columns at once as fit in {@link #PACKED_B} floats (all N columns where they fit
-     * KB rows, so that each block of A is copied once, however long K is: the vocabulary's 50,304 in the output
+     * GEMM_KB rows, so that each block of A is copied once, however long K is: the vocabulary's 50,304 in the output
      * layer's dinp), and {@link #gemmPacked} multiplies A by them. The copies cost one read per element of B, and
      * buy the micro-kernel contiguous reads from a Java array, whatever the strides, and no ragged edges: a partial
      * tile is computed whole on the zero padding and only its valid part added to C. The sums over k run in blocks
-     * of KB in order whatever the chunks, so the result does not depend on them.
+     * of GEMM_KB in order whatever the chunks, so the result does not depend on them.
      */
     static void gemm(
             MemorySegment c,
@@ -252,8 +257,8 @@ public final class VectorMatmul implements Matmul {
             int N,
             int K,
             boolean accumulate) {
-        int columnsAtOnce = Math.min(roundUp(N), PACKED_B / KB / NR * NR);
-        int rowsAtOnce = PACKED_B / columnsAtOnce / KB * KB;
+        int columnsAtOnce = Math.min(roundUp(N), PACKED_B / GEMM_KB / NR * NR);
+        int rowsAtOnce = PACKED_B / columnsAtOnce / GEMM_KB * GEMM_KB;
         Panels panels = Panels.local();
         for (int n0 = 0; n0 < N; n0 += columnsAtOnce) {
             int nc = Math.min(columnsAtOnce, N - n0);
@@ -261,20 +266,20 @@ public final class VectorMatmul implements Matmul {
             for (int k0 = 0; k0 < K; k0 += rowsAtOnce) {
                 int kc = Math.min(rowsAtOnce, K - k0);
                 float[] packed = panels.b(packedSize(kc, nc));
-                packB(packed, b, n0 + k0 * ldb, ldb, kc, nc);
+                packB(packed, b, n0 + k0 * ldb, ldb, kc, nc, GEMM_KB);
                 long aBlock = aOffset + k0 * aColStride;
                 boolean add = accumulate || k0 > 0;
-                gemmPacked(panels, cBlock, ldc, a, aBlock, aRowStride, aColStride, packed, M, nc, kc, add);
+                gemmPacked(panels, cBlock, ldc, a, aBlock, aRowStride, aColStride, packed, M, nc, kc, GEMM_KB, add);
             }
         }
     }
 
     /**
-     * Where B[k, n] (K x N) lives in its packed copy: K in blocks of KB rows; in each block, the panels of NR
+     * Where B[k, n] (K x N) lives in its packed copy: K in blocks of kBlock rows; in each block, the panels of NR
      * columns one after the other, each kb rows of NR floats. A panel (kb x NR) is what the micro-kernel sweeps.
      */
-    private static int packedIndex(int k, int n, int K, int N) {
-        int k0 = k - k % KB, kb = Math.min(KB, K - k0);
+    private static int packedIndex(int k, int n, int K, int N, int kBlock) {
+        int k0 = k - k % kBlock, kb = Math.min(kBlock, K - k0);
         return k0 * roundUp(N) + ((n / NR) * kb + k - k0) * NR + n % NR;
     }
 
@@ -288,17 +293,17 @@ public final class VectorMatmul implements Matmul {
 
     /**
      * Copies B[k, n] = b[n0 + k*ldb + n] (k < K, n < N, rows contiguous) into panels, as {@link #packedIndex}: panel
-     * after panel, so that the copy writes one contiguous run (a panel's KB rows of NR floats) while it reads NR
+     * after panel, so that the copy writes one contiguous run (a panel's kBlock rows of NR floats) while it reads NR
      * floats from each row. (Row after row instead, writing each row's NR floats into every panel in turn, kept as
      * many streams of writes apart by a panel's 64 KiB each: twice as slow, 11.4 vs 6.2 ms for the output layer's
      * 154 MB of weights.)
      */
-    private static void packB(float[] packed, MemorySegment b, long n0, long ldb, int K, int N) {
+    private static void packB(float[] packed, MemorySegment b, long n0, long ldb, int K, int N, int kBlock) {
         int fullPanels = N / NR, rest = N % NR;
-        for (int k0 = 0; k0 < K; k0 += KB) {
-            int kEnd = Math.min(K, k0 + KB);
+        for (int k0 = 0; k0 < K; k0 += kBlock) {
+            int kEnd = Math.min(K, k0 + kBlock);
             for (int j = 0; j < fullPanels; j++) { // in vectors: cheaper than a bulk copy's call for 64 floats
-                int to = packedIndex(k0, j * NR, K, N);
+                int to = packedIndex(k0, j * NR, K, N, kBlock);
                 for (int k = k0; k < kEnd; k++, to += NR) {
                     long from = 4 * (n0 + k * ldb + (long) j * NR);
                     for (int v = 0; v < NR; v += W)
@@ -307,7 +312,7 @@ public final class VectorMatmul implements Matmul {
                 }
             }
             if (rest > 0) {
-                int to = packedIndex(k0, fullPanels * NR, K, N);
+                int to = packedIndex(k0, fullPanels * NR, K, N, kBlock);
                 for (int k = k0; k < kEnd; k++, to += NR) {
                     MemorySegment.copy(b, FLOAT, 4 * (n0 + k * ldb + (long) fullPanels * NR), packed, to, rest);
                     Arrays.fill(packed, to + rest, to + NR, 0f);
@@ -317,7 +322,8 @@ public final class VectorMatmul implements Matmul {
     }
 
     /**
-     * C (+)= A · B with B already in panels (K x N, {@link #packedIndex}). A is copied block by block (MC rows x KB)
+     * C (+)= A · B with B already in panels (K x N, {@link #packedIndex} in blocks of kBlock rows). A is copied block
+     * by block (MC rows x kBlock)
      * into a heap array ({@link #packA}), rows past M zero so every panel has MR rows; then each A panel (MR rows)
      * meets each B panel in the micro-kernel, the B panel staying in L1-L2 while the A panels pass. Without
      * accumulate the first block over k stores its tiles in C ({@link #storeTile}) and the next ones add to them.
@@ -334,10 +340,11 @@ public final class VectorMatmul implements Matmul {
             int M,
             int N,
             int K,
+            int kBlock,
             boolean accumulate) {
         int bPanels = (N + NR - 1) / NR;
-        for (int k0 = 0; k0 < K; k0 += KB) {
-            int kb = Math.min(KB, K - k0), bBlock = k0 * roundUp(N);
+        for (int k0 = 0; k0 < K; k0 += kBlock) {
+            int kb = Math.min(kBlock, K - k0), bBlock = k0 * roundUp(N);
             boolean add = accumulate || k0 > 0;
             for (int m0 = 0; m0 < M; m0 += MC) {
                 int mc = Math.min(MC, M - m0), aPanels = (mc + MR - 1) / MR;

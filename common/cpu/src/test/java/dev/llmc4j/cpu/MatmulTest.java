@@ -40,7 +40,8 @@ public class MatmulTest {
         "256,768,20",
         "263,257,67",
         "7,1031,130",
-        "300,70,521" // several k blocks (256), a leftover row of the 2-row tile
+        "300,70,521", // several k blocks (the forward's 256, the backward's 512 over OC), a leftover row of the tile
+        "600,40,30" // dweight over two k blocks of positions (512 + 88)
     })
     void vectorEqualsBaseline(int BT, int C, int OC) {
         try (var arena = Arena.ofShared()) {
@@ -128,17 +129,17 @@ public class MatmulTest {
     /**
      * The GEMM under every fast matmul and attention, against a triple loop, for each way A can lie in memory: rows
      * contiguous, transposed (columns contiguous), or strided both ways; B's rows longer than N. Ragged sizes cover
-     * partial tiles, several k blocks (256), several A blocks (144 rows) and a K too long for one packed chunk of B
+     * partial tiles, several k blocks (512), several A blocks (144 rows) and a K too long for one packed chunk of B
      * (20,000 x 70). Each case also overwrites C (accumulate false) from NaN.
      */
     @ParameterizedTest(name = "M={0} N={1} K={2} A={3}")
     @CsvSource({
         "1,1,1,rows",
         "7,65,3,rows",
-        "150,70,300,rows",
+        "150,70,700,rows",
         "13,129,257,transposed",
         "150,64,40,transposed",
-        "151,70,300,transposed", // a second A block of 7 rows: its last panel padded, in both k blocks
+        "151,70,600,transposed", // a second A block of 7 rows: its last panel padded, in both k blocks
         "6,64,256,strided",
         "31,100,513,strided",
         "5,70,20000,rows"
