@@ -44,7 +44,9 @@ public final class VectorMatmul implements Matmul {
     private static final int MC = 144; // rows of A packed at once (a multiple of MR): 144 KiB, kept in L2
     private static final int PACKED_B = 1 << 20; // floats of B packed at once (4 MiB, kept in L3)
     private static final int MB = 96; // forward: outputs per tile of outᵀ (a multiple of MR)
-    private static final int NB = 256; // forward: columns (positions) per packed block of inpᵀ
+    // forward: columns (positions) per packed block of inpᵀ; each block reads all of the weight again (512 against
+    // 256, alternating in one JVM: d12 B=1 T=1024's forward 1,237 vs 1,313 ms median, Llama 3's 146 vs 150)
+    private static final int NB = 512;
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
 
