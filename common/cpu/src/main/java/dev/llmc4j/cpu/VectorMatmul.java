@@ -22,9 +22,10 @@ import jdk.incubator.vector.VectorSpecies;
  * registers, AVX2: {@link #kernel6x2}): each step over k loads 4 vectors of
  * B and broadcasts 6 scalars of A to feed 24 independent FMAs. Both operands are first copied into heap arrays in
  * the order the kernel reads them (packed panels, zero-padded to whole tiles), in cache-sized blocks: a panel of
- * B (a block of k x NR) stays in L1-L2 while MC rows of A pass over it. The threads of {@link Parallel} each own a contiguous
- * range of the output, so no two write the same floats. The backward can overwrite dweight and dbias instead of adding
- * to them (BLAS's beta = 0): the first backward of a step then needs no zeroed gradients, and never reads them.
+ * B (a block of k x NR) stays in L1-L2 while MC rows of A pass over it. The threads of {@link Parallel} each own a
+ * contiguous range of the output, so no two write the same floats. The backward can overwrite dweight and dbias
+ * instead of adding to them (BLAS's beta = 0): the first backward of a step then needs no zeroed gradients, and
+ * never reads them.
  */
 public final class VectorMatmul implements Matmul {
 
@@ -297,8 +298,8 @@ public final class VectorMatmul implements Matmul {
      * Copies B[k, n] = b[n0 + k*ldb + n] (k < K, n < N, rows contiguous) into panels, as {@link #packedIndex}: panel
      * after panel, so that the copy writes one contiguous run (a panel's kBlock rows of NR floats) while it reads NR
      * floats from each row. (Row after row instead, writing each row's NR floats into every panel in turn, kept as
-     * many streams of writes apart by a panel's 64 KiB each: twice as slow, 11.4 vs 6.2 ms for the output layer's
-     * 154 MB of weights.)
+     * many streams of writes a panel apart: twice as slow, 11.4 vs 6.2 ms for the output layer's 154 MB of weights,
+     * with panels of 256 rows, 64 KiB.)
      */
     private static void packB(float[] packed, MemorySegment b, long n0, long ldb, int K, int N, int kBlock) {
         int fullPanels = N / NR, rest = N % NR;
