@@ -121,6 +121,7 @@ class StepBenchTest {
      */
     @Test
     void c1CompilesEveryKernelTheStepsRun() throws Exception {
+        var failures = new StringBuilder();
         for (String model : new String[] {"d6", "llama3:L2,C64,NH4,NKV2,V512,MO16,MAXT64"}) {
             var command = new java.util.ArrayList<String>(List.of(
                     Path.of(System.getProperty("java.home"), "bin", "java").toString(),
@@ -138,8 +139,10 @@ class StepBenchTest {
             var process = new ProcessBuilder(command).redirectErrorStream(true).start();
             String output = new String(process.getInputStream().readAllBytes());
             assertEquals(0, process.waitFor(), output);
-            assertTrue(output.contains("JIT: C1 compiled every method of the project it tried"), output);
+            if (!output.contains("JIT: C1 compiled every method of the project it tried"))
+                failures.append(model).append(":\n").append(output);
         }
+        assertTrue(failures.isEmpty(), failures.toString());
         assertEquals(
                 "JIT: C1 gave up on 1 of the project's methods (boxed vector calls until C2 compiles them): a.B.c",
                 CompilationFailureWatch.summary(java.util.Set.of("a.B.c")));

@@ -12,7 +12,6 @@ import dev.llmc4j.cpu.VectorizedCpuKernels;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
 
 /**
  * {@link GPT2Kernels#VECTORIZED}: the shared vectorized layers ({@link VectorizedCpuKernels}) plus the fast versions
@@ -219,10 +218,12 @@ final class GPT2VectorizedKernels extends VectorizedCpuKernels implements GPT2Ke
     /**
      * Row bt of the layernorm backward: dinp's row, and its share of dweight and dbias added into this thread's
      * partial sums dw and db. A method of its own, so the parallel loop around it stays small enough for C1 (which
-     * gave up on the whole, "out of virtual registers", leaving it to the interpreter after each deoptimization);
-     * each pass a method of its own, called on whole vectors and then once, masked, on a ragged end. (Written out in
-     * one method with a mask on every vector, the row was too big for C1 too, and C2's code for it trapped and was
-     * thrown away 4 times in a 6-step d12 run; meanwhile a call, 256 rows of 768, took 4 to 5.6 ms instead of 0.2.)
+     * gave up on the whole, "out of virtual registers", leaving it to the interpreter after each deoptimization),
+     * and each pass a method of its own, whole vectors unmasked and one masked vector on a ragged end. (Written out
+     * in one method with a mask on every vector, the row was too big for C1 too, and C2's code for it trapped and
+     * was thrown away 4 times in a 6-step d12 run; meanwhile a call, 256 rows of 768, took 4 to 5.6 ms instead of
+     * 0.2.) No vector crosses a method boundary: a per-vector helper that C2 compiled on its own first was then not
+     * inlined into the row ("already compiled into a big method"), and every call boxed its vectors.
      */
     private static void layernormBackwardRow(
             MemorySegment dinp,
@@ -238,46 +239,56 @@ final class GPT2VectorizedKernels extends VectorizedCpuKernels implements GPT2Ke
         long row = bt * C;
         float m = mean.getAtIndex(JAVA_FLOAT, bt);
         float s = rstd.getAtIndex(JAVA_FLOAT, bt);
+        float gMean = sumOfWeightTimesGradient(dout, weight, row, C) / C;
+        float gnMean = sumOfGradientTimesNormalized(dout, inp, weight, row, C, m, s) / C;
+        addLayernormGradients(dinp, dw, db, dout, inp, weight, row, C, m, s, gMean, gnMean);
+    }
+
+    /** Σ weight · dout over the row. */
+    private static float sumOfWeightTimesGradient(MemorySegment dout, MemorySegment weight, long row, int C) {
         int whole = C - C % LANES;
-        var all = SPECIES.maskAll(true);
-        var gSum = FloatVector.zero(SPECIES);
-        for (int i = 0; i < whole; i += LANES) gSum = gSum.add(weightTimesGradient(dout, weight, row, i, all));
-        if (whole < C) gSum = gSum.add(weightTimesGradient(dout, weight, row, whole, inRow(whole, C)));
-        var gnSum = FloatVector.zero(SPECIES);
+        var sum = FloatVector.zero(SPECIES);
         for (int i = 0; i < whole; i += LANES)
-            gnSum = weightTimesGradient(dout, weight, row, i, all).fma(normalized(inp, row, i, m, s, all), gnSum);
+            sum = sum.add(FloatVector.fromMemorySegment(SPECIES, weight, i * 4L, ORDER)
+                    .mul(FloatVector.fromMemorySegment(SPECIES, dout, (row + i) * 4L, ORDER)));
+        if (whole < C) {
+            var mask = inRow(whole, C); // lanes off the mask load 0
+            sum = sum.add(FloatVector.fromMemorySegment(SPECIES, weight, whole * 4L, ORDER, mask)
+                    .mul(FloatVector.fromMemorySegment(SPECIES, dout, (row + whole) * 4L, ORDER, mask)));
+        }
+        return VectorMath.sum(sum);
+    }
+
+    /** Σ (weight · dout) n over the row, n = (inp - m) · s the normalized input. */
+    private static float sumOfGradientTimesNormalized(
+            MemorySegment dout, MemorySegment inp, MemorySegment weight, long row, int C, float m, float s) {
+        int whole = C - C % LANES;
+        var sum = FloatVector.zero(SPECIES);
+        for (int i = 0; i < whole; i += LANES) {
+            var g = FloatVector.fromMemorySegment(SPECIES, weight, i * 4L, ORDER)
+                    .mul(FloatVector.fromMemorySegment(SPECIES, dout, (row + i) * 4L, ORDER));
+            var n = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER)
+                    .sub(m)
+                    .mul(s);
+            sum = g.fma(n, sum);
+        }
         if (whole < C) {
             var mask = inRow(whole, C); // lanes off the mask: g = 0, so g n adds 0
-            gnSum = weightTimesGradient(dout, weight, row, whole, mask)
-                    .fma(normalized(inp, row, whole, m, s, mask), gnSum);
+            var g = FloatVector.fromMemorySegment(SPECIES, weight, whole * 4L, ORDER, mask)
+                    .mul(FloatVector.fromMemorySegment(SPECIES, dout, (row + whole) * 4L, ORDER, mask));
+            var n = FloatVector.fromMemorySegment(SPECIES, inp, (row + whole) * 4L, ORDER, mask)
+                    .sub(m)
+                    .mul(s);
+            sum = g.fma(n, sum);
         }
-        float gMean = VectorMath.sum(gSum) / C, gnMean = VectorMath.sum(gnSum) / C;
-        for (int i = 0; i < whole; i += LANES)
-            layernormBackwardVector(dinp, dw, db, dout, inp, weight, row, i, m, s, gMean, gnMean, all);
-        if (whole < C)
-            layernormBackwardVector(dinp, dw, db, dout, inp, weight, row, whole, m, s, gMean, gnMean, inRow(whole, C));
-    }
-
-    /** g = weight · dout over the vector at i of the row (0 off the mask). */
-    private static FloatVector weightTimesGradient(
-            MemorySegment dout, MemorySegment weight, long row, int i, VectorMask<Float> mask) {
-        return FloatVector.fromMemorySegment(SPECIES, weight, i * 4L, ORDER, mask)
-                .mul(FloatVector.fromMemorySegment(SPECIES, dout, (row + i) * 4L, ORDER, mask));
-    }
-
-    /** n = (inp - m) · s over the vector at i of the row. */
-    private static FloatVector normalized(
-            MemorySegment inp, long row, int i, float m, float s, VectorMask<Float> mask) {
-        return FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask)
-                .sub(m)
-                .mul(s);
+        return VectorMath.sum(sum);
     }
 
     /**
-     * The vector at i of the row: db += dout, dw += n · dout, dinp += s (g - mean(g) - n · mean(g n)), with n the
-     * normalized input and g = weight · dout.
+     * Over the row: db += dout, dw += n · dout, dinp += s (g - mean(g) - n · mean(g n)), with n the normalized input
+     * and g = weight · dout. dw and db are padded to whole vectors: their lanes past C add 0.
      */
-    private static void layernormBackwardVector(
+    private static void addLayernormGradients(
             MemorySegment dinp,
             float[] dw,
             float[] db,
@@ -285,22 +296,60 @@ final class GPT2VectorizedKernels extends VectorizedCpuKernels implements GPT2Ke
             MemorySegment inp,
             MemorySegment weight,
             long row,
-            int i,
+            int C,
             float m,
             float s,
             float gMean,
-            float gnMean,
-            VectorMask<Float> mask) {
-        var n = normalized(inp, row, i, m, s, mask);
-        var d = FloatVector.fromMemorySegment(SPECIES, dout, (row + i) * 4L, ORDER, mask);
-        FloatVector.fromArray(SPECIES, db, i).add(d).intoArray(db, i);
-        n.fma(d, FloatVector.fromArray(SPECIES, dw, i)).intoArray(dw, i);
-        var g = FloatVector.fromMemorySegment(SPECIES, weight, i * 4L, ORDER, mask)
+            float gnMean) {
+        int whole = C - C % LANES;
+        for (int i = 0; i < whole; i += LANES) {
+            var n = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER)
+                    .sub(m)
+                    .mul(s);
+            var d = FloatVector.fromMemorySegment(SPECIES, dout, (row + i) * 4L, ORDER);
+            FloatVector.fromArray(SPECIES, db, i).add(d).intoArray(db, i);
+            n.fma(d, FloatVector.fromArray(SPECIES, dw, i)).intoArray(dw, i);
+            var g = FloatVector.fromMemorySegment(SPECIES, weight, i * 4L, ORDER)
+                    .mul(d);
+            var dx = g.sub(gMean).sub(n.mul(gnMean)).mul(s);
+            FloatVector.fromMemorySegment(SPECIES, dinp, (row + i) * 4L, ORDER)
+                    .add(dx)
+                    .intoMemorySegment(dinp, (row + i) * 4L, ORDER);
+        }
+        if (whole < C) addLayernormGradientsTail(dinp, dw, db, dout, inp, weight, row, whole, C, m, s, gMean, gnMean);
+    }
+
+    /**
+     * {@link #addLayernormGradients} on the ragged end, floats [whole, C) of the row, one masked vector: a method
+     * of its own, as C1 gave up on the pass with it written out beside the loop ("out of virtual registers").
+     */
+    private static void addLayernormGradientsTail(
+            MemorySegment dinp,
+            float[] dw,
+            float[] db,
+            MemorySegment dout,
+            MemorySegment inp,
+            MemorySegment weight,
+            long row,
+            int whole,
+            int C,
+            float m,
+            float s,
+            float gMean,
+            float gnMean) {
+        var mask = inRow(whole, C);
+        var n = FloatVector.fromMemorySegment(SPECIES, inp, (row + whole) * 4L, ORDER, mask)
+                .sub(m)
+                .mul(s);
+        var d = FloatVector.fromMemorySegment(SPECIES, dout, (row + whole) * 4L, ORDER, mask);
+        FloatVector.fromArray(SPECIES, db, whole).add(d).intoArray(db, whole);
+        n.fma(d, FloatVector.fromArray(SPECIES, dw, whole)).intoArray(dw, whole);
+        var g = FloatVector.fromMemorySegment(SPECIES, weight, whole * 4L, ORDER, mask)
                 .mul(d);
         var dx = g.sub(gMean).sub(n.mul(gnMean)).mul(s);
-        FloatVector.fromMemorySegment(SPECIES, dinp, (row + i) * 4L, ORDER, mask)
+        FloatVector.fromMemorySegment(SPECIES, dinp, (row + whole) * 4L, ORDER, mask)
                 .add(dx)
-                .intoMemorySegment(dinp, (row + i) * 4L, ORDER, mask);
+                .intoMemorySegment(dinp, (row + whole) * 4L, ORDER, mask);
     }
 
     @Override

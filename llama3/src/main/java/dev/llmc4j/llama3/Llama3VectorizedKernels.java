@@ -12,7 +12,6 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import java.util.List;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorShuffle;
 
 /**
@@ -113,9 +112,12 @@ final class Llama3VectorizedKernels extends VectorizedCpuKernels implements Llam
 
     /**
      * Row bt of the RMSNorm backward: dinp's row, and its share of dweight added into this thread's partial sums
-     * dw. A method of its own so the parallel loop stays small enough for C1 (see GPT-2's layernormBackwardRow);
-     * each pass a method of its own, called on whole vectors and then once, masked, on a ragged end (see
-     * {@link #rmsnormRow}: a mask on every vector trapped here too, 4 times in a 6-step run).
+     * dw. A method of its own so the parallel loop stays small enough for C1 (see GPT-2's layernormBackwardRow), and
+     * each pass a method of its own, whole vectors unmasked and one masked vector on a ragged end (see
+     * {@link #rmsnormRow}: a mask on every vector trapped here too, 4 times in a 6-step run). No vector crosses a
+     * method boundary: C2 compiled a per-vector helper on its own first and then would not inline it into the row
+     * ("already compiled into a big method"), and every call boxed its vectors (0.45 ms a call in a step against
+     * 0.11).
      */
     private static void rmsnormBackwardRow(
             MemorySegment dinp,
@@ -128,57 +130,87 @@ final class Llama3VectorizedKernels extends VectorizedCpuKernels implements Llam
             int C) {
         long row = bt * C;
         float s = rstd.getAtIndex(JAVA_FLOAT, bt);
+        float gnMean = sumOfGradientTimesNormalized(dout, inp, weight, row, C, s) / C;
+        addRmsnormGradients(dinp, dw, dout, inp, weight, row, C, s, gnMean);
+    }
+
+    /** Σ (weight · dout) (inp · s) over the row. */
+    private static float sumOfGradientTimesNormalized(
+            MemorySegment dout, MemorySegment inp, MemorySegment weight, long row, int C, float s) {
         int whole = C - C % LANES;
-        var all = SPECIES.maskAll(true);
-        var gnSum = FloatVector.zero(SPECIES);
-        for (int i = 0; i < whole; i += LANES)
-            gnSum = gradientTimesNormalized(gnSum, dout, inp, weight, row, i, s, all);
-        if (whole < C) gnSum = gradientTimesNormalized(gnSum, dout, inp, weight, row, whole, s, inRow(whole, C));
-        float gnMean = VectorMath.sum(gnSum) / C;
-        for (int i = 0; i < whole; i += LANES)
-            rmsnormBackwardVector(dinp, dw, dout, inp, weight, row, i, s, gnMean, all);
-        if (whole < C) rmsnormBackwardVector(dinp, dw, dout, inp, weight, row, whole, s, gnMean, inRow(whole, C));
+        var sum = FloatVector.zero(SPECIES);
+        for (int i = 0; i < whole; i += LANES) {
+            var n = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER)
+                    .mul(s);
+            var g = FloatVector.fromMemorySegment(SPECIES, weight, i * 4L, ORDER)
+                    .mul(FloatVector.fromMemorySegment(SPECIES, dout, (row + i) * 4L, ORDER));
+            sum = g.fma(n, sum);
+        }
+        if (whole < C) { // lanes off the mask: g = 0, so g n adds 0
+            var mask = inRow(whole, C);
+            var n = FloatVector.fromMemorySegment(SPECIES, inp, (row + whole) * 4L, ORDER, mask)
+                    .mul(s);
+            var g = FloatVector.fromMemorySegment(SPECIES, weight, whole * 4L, ORDER, mask)
+                    .mul(FloatVector.fromMemorySegment(SPECIES, dout, (row + whole) * 4L, ORDER, mask));
+            sum = g.fma(n, sum);
+        }
+        return VectorMath.sum(sum);
     }
 
-    /** sum + (weight · dout) (inp · s) over the vector at i of the row (lanes off the mask add 0). */
-    private static FloatVector gradientTimesNormalized(
-            FloatVector sum,
-            MemorySegment dout,
-            MemorySegment inp,
-            MemorySegment weight,
-            long row,
-            int i,
-            float s,
-            VectorMask<Float> mask) {
-        var n = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask)
-                .mul(s);
-        var w = FloatVector.fromMemorySegment(SPECIES, weight, i * 4L, ORDER, mask);
-        var g = w.mul(FloatVector.fromMemorySegment(SPECIES, dout, (row + i) * 4L, ORDER, mask));
-        return g.fma(n, sum);
-    }
-
-    /** The vector at i of the row: dw += n · dout, dinp += s (g - n · mean(g n)), n = inp · s, g = weight · dout. */
-    private static void rmsnormBackwardVector(
+    /** Over the row: dw += n · dout, dinp += s (g - n · mean(g n)), n = inp · s, g = weight · dout. */
+    private static void addRmsnormGradients(
             MemorySegment dinp,
             float[] dw,
             MemorySegment dout,
             MemorySegment inp,
             MemorySegment weight,
             long row,
-            int i,
+            int C,
             float s,
-            float gnMean,
-            VectorMask<Float> mask) {
-        var n = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER, mask)
+            float gnMean) {
+        int whole = C - C % LANES;
+        for (int i = 0; i < whole; i += LANES) {
+            var n = FloatVector.fromMemorySegment(SPECIES, inp, (row + i) * 4L, ORDER)
+                    .mul(s);
+            var d = FloatVector.fromMemorySegment(SPECIES, dout, (row + i) * 4L, ORDER);
+            n.fma(d, FloatVector.fromArray(SPECIES, dw, i)).intoArray(dw, i);
+            var g = FloatVector.fromMemorySegment(SPECIES, weight, i * 4L, ORDER)
+                    .mul(d);
+            var dx = g.sub(n.mul(gnMean)).mul(s); // rstd * (g - n * mean(g n))
+            FloatVector.fromMemorySegment(SPECIES, dinp, (row + i) * 4L, ORDER)
+                    .add(dx)
+                    .intoMemorySegment(dinp, (row + i) * 4L, ORDER);
+        }
+        if (whole < C) addRmsnormGradientsTail(dinp, dw, dout, inp, weight, row, whole, C, s, gnMean);
+    }
+
+    /**
+     * {@link #addRmsnormGradients} on the ragged end, floats [whole, C) of the row, one masked vector (dw is padded
+     * to whole vectors: its lanes past C add n · 0): a method of its own, as C1 gave up on the pass with it written
+     * out beside the loop ("out of virtual registers").
+     */
+    private static void addRmsnormGradientsTail(
+            MemorySegment dinp,
+            float[] dw,
+            MemorySegment dout,
+            MemorySegment inp,
+            MemorySegment weight,
+            long row,
+            int whole,
+            int C,
+            float s,
+            float gnMean) {
+        var mask = inRow(whole, C);
+        var n = FloatVector.fromMemorySegment(SPECIES, inp, (row + whole) * 4L, ORDER, mask)
                 .mul(s);
-        var d = FloatVector.fromMemorySegment(SPECIES, dout, (row + i) * 4L, ORDER, mask);
-        n.fma(d, FloatVector.fromArray(SPECIES, dw, i)).intoArray(dw, i);
-        var g = FloatVector.fromMemorySegment(SPECIES, weight, i * 4L, ORDER, mask)
+        var d = FloatVector.fromMemorySegment(SPECIES, dout, (row + whole) * 4L, ORDER, mask);
+        n.fma(d, FloatVector.fromArray(SPECIES, dw, whole)).intoArray(dw, whole);
+        var g = FloatVector.fromMemorySegment(SPECIES, weight, whole * 4L, ORDER, mask)
                 .mul(d);
-        var dx = g.sub(n.mul(gnMean)).mul(s); // rstd * (g - n * mean(g n))
-        FloatVector.fromMemorySegment(SPECIES, dinp, (row + i) * 4L, ORDER, mask)
+        var dx = g.sub(n.mul(gnMean)).mul(s);
+        FloatVector.fromMemorySegment(SPECIES, dinp, (row + whole) * 4L, ORDER, mask)
                 .add(dx)
-                .intoMemorySegment(dinp, (row + i) * 4L, ORDER, mask);
+                .intoMemorySegment(dinp, (row + whole) * 4L, ORDER, mask);
     }
 
     // lane 2i swapped with lane 2i+1: a vector of interleaved pairs (x0, x1) becomes (x1, x0)
@@ -297,19 +329,16 @@ final class Llama3VectorizedKernels extends VectorizedCpuKernels implements Llam
                     .intoMemorySegment(dfch, gateAt, ORDER);
         }
         if (whole < H)
-            swigluBackwardVector(
-                    dfch, fch, dout, up + 4L * whole, gate + 4L * whole, row + 4L * whole, inRow(whole, H));
+            swigluBackwardTail(dfch, fch, dout, up + 4L * whole, gate + 4L * whole, row + 4L * whole, H - whole);
     }
 
-    /** {@link #swigluBackwardRow} on the mask's lanes of one vector: upAt, gateAt in fch and dfch, doutAt in dout. */
-    private static void swigluBackwardVector(
-            MemorySegment dfch,
-            MemorySegment fch,
-            MemorySegment dout,
-            long upAt,
-            long gateAt,
-            long doutAt,
-            VectorMask<Float> mask) {
+    /**
+     * {@link #swigluBackwardRow} on the first {@code lanes} lanes of one vector: upAt, gateAt in fch and dfch, doutAt
+     * in dout (byte offsets). It takes no vector or mask: if C2 does not inline it, nothing is boxed at the call.
+     */
+    private static void swigluBackwardTail(
+            MemorySegment dfch, MemorySegment fch, MemorySegment dout, long upAt, long gateAt, long doutAt, int lanes) {
+        var mask = SPECIES.indexInRange(0, lanes);
         var g = FloatVector.fromMemorySegment(SPECIES, fch, gateAt, ORDER, mask);
         var u = FloatVector.fromMemorySegment(SPECIES, fch, upAt, ORDER, mask);
         var d = FloatVector.fromMemorySegment(SPECIES, dout, doutAt, ORDER, mask);

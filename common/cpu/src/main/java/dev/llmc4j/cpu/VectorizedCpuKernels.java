@@ -7,7 +7,6 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 
 /**
@@ -470,11 +469,12 @@ public class VectorizedCpuKernels implements CpuKernels {
 
     /**
      * One row of the softmax backward: datt[row + t2] += the row of dout · Vᵀ (found in p), dpreatt[row + t2] +=
-     * att (datt - Σ att datt), and p's row becomes dpreatt · scale for t2 < n and zero from n to T. Whole vectors
-     * unmasked, then one masked vector for a ragged end (see {@link #scaleRow}) in a method of its own: with both
-     * ragged ends written out here too, the row was too big for C1 ("out of virtual registers"), so until C2
-     * compiled it, and after any trap in C2's code, its vector calls ran boxed. (Whole vectors through the same
-     * methods with an all-true mask: T=1024 attention backward 32 ms instead of 21.)
+     * att (datt - Σ att datt), and p's row becomes dpreatt · scale for t2 < n and zero from n to T. Each pass a
+     * method of its own, whole vectors unmasked and one masked vector for a ragged end (see {@link #scaleRow}):
+     * written out in one method, the row was too big for C1 ("out of virtual registers"), so until C2 compiled it,
+     * and after any trap in C2's code, its vector calls ran boxed. No vector crosses a method boundary, so a pass
+     * that C2 does not inline boxes nothing at its call. (Whole vectors through a per-vector method with an
+     * all-true mask instead: T=1024 attention backward 32 ms against 21.)
      */
     private static void softmaxBackwardRow(
             MemorySegment datt,
@@ -486,7 +486,15 @@ public class VectorizedCpuKernels implements CpuKernels {
             int n,
             int T,
             float scale) {
-        var weighted = FloatVector.zero(SPECIES); // Σ att * datt over the row
+        float rowWeighted = addValueGradients(datt, att, row, p, pRow, n);
+        addSoftmaxGradients(dpreatt, att, datt, row, p, pRow, n, rowWeighted, scale);
+        p.asSlice(4 * (pRow + n), 4L * (T - n)).fill((byte) 0);
+    }
+
+    /** The first pass: datt[row + t2] += p[pRow + t2] for t2 < n; returns Σ att · datt over them. */
+    private static float addValueGradients(
+            MemorySegment datt, MemorySegment att, long row, MemorySegment p, long pRow, int n) {
+        var weighted = FloatVector.zero(SPECIES);
         int whole = n - n % LANES;
         for (int t2 = 0; t2 < whole; t2 += LANES) {
             var d = FloatVector.fromMemorySegment(SPECIES, datt, 4 * (row + t2), ORDER)
@@ -495,10 +503,29 @@ public class VectorizedCpuKernels implements CpuKernels {
             weighted = FloatVector.fromMemorySegment(SPECIES, att, 4 * (row + t2), ORDER)
                     .fma(d, weighted);
         }
-        if (whole < n)
-            weighted =
-                    addValueGradient(weighted, datt, att, row + whole, p, pRow + whole, SPECIES.indexInRange(whole, n));
-        float rowWeighted = VectorMath.sum(weighted);
+        if (whole < n) {
+            var mask = SPECIES.indexInRange(whole, n);
+            var d = FloatVector.fromMemorySegment(SPECIES, datt, 4 * (row + whole), ORDER, mask)
+                    .add(FloatVector.fromMemorySegment(SPECIES, p, 4 * (pRow + whole), ORDER, mask));
+            d.intoMemorySegment(datt, 4 * (row + whole), ORDER, mask);
+            weighted = FloatVector.fromMemorySegment(SPECIES, att, 4 * (row + whole), ORDER, mask)
+                    .fma(d, weighted);
+        }
+        return VectorMath.sum(weighted);
+    }
+
+    /** The second pass: dpreatt += att (datt - rowWeighted) for t2 < n, and p's row = that dpreatt · scale. */
+    private static void addSoftmaxGradients(
+            MemorySegment dpreatt,
+            MemorySegment att,
+            MemorySegment datt,
+            long row,
+            MemorySegment p,
+            long pRow,
+            int n,
+            float rowWeighted,
+            float scale) {
+        int whole = n - n % LANES;
         for (int t2 = 0; t2 < whole; t2 += LANES) {
             var a = FloatVector.fromMemorySegment(SPECIES, att, 4 * (row + t2), ORDER);
             var d = FloatVector.fromMemorySegment(SPECIES, datt, 4 * (row + t2), ORDER);
@@ -507,52 +534,15 @@ public class VectorizedCpuKernels implements CpuKernels {
             dp.intoMemorySegment(dpreatt, 4 * (row + t2), ORDER);
             dp.mul(scale).intoMemorySegment(p, 4 * (pRow + t2), ORDER);
         }
-        if (whole < n)
-            softmaxGradient(
-                    dpreatt,
-                    att,
-                    datt,
-                    row + whole,
-                    p,
-                    pRow + whole,
-                    rowWeighted,
-                    scale,
-                    SPECIES.indexInRange(whole, n));
-        p.asSlice(4 * (pRow + n), 4L * (T - n)).fill((byte) 0);
-    }
-
-    /** The first pass on a ragged end: datt[at] += p[pAt] on the mask's lanes; returns weighted + att · datt. */
-    private static FloatVector addValueGradient(
-            FloatVector weighted,
-            MemorySegment datt,
-            MemorySegment att,
-            long at,
-            MemorySegment p,
-            long pAt,
-            VectorMask<Float> mask) {
-        var d = FloatVector.fromMemorySegment(SPECIES, datt, 4 * at, ORDER, mask)
-                .add(FloatVector.fromMemorySegment(SPECIES, p, 4 * pAt, ORDER, mask));
-        d.intoMemorySegment(datt, 4 * at, ORDER, mask);
-        return FloatVector.fromMemorySegment(SPECIES, att, 4 * at, ORDER, mask).fma(d, weighted);
-    }
-
-    /** The second pass on a ragged end: dpreatt[at] += att (datt - rowWeighted), p[pAt] = that dpreatt · scale. */
-    private static void softmaxGradient(
-            MemorySegment dpreatt,
-            MemorySegment att,
-            MemorySegment datt,
-            long at,
-            MemorySegment p,
-            long pAt,
-            float rowWeighted,
-            float scale,
-            VectorMask<Float> mask) {
-        var a = FloatVector.fromMemorySegment(SPECIES, att, 4 * at, ORDER, mask);
-        var d = FloatVector.fromMemorySegment(SPECIES, datt, 4 * at, ORDER, mask);
-        var dp = FloatVector.fromMemorySegment(SPECIES, dpreatt, 4 * at, ORDER, mask)
-                .add(a.mul(d.sub(rowWeighted)));
-        dp.intoMemorySegment(dpreatt, 4 * at, ORDER, mask);
-        dp.mul(scale).intoMemorySegment(p, 4 * pAt, ORDER, mask);
+        if (whole < n) {
+            var mask = SPECIES.indexInRange(whole, n);
+            var a = FloatVector.fromMemorySegment(SPECIES, att, 4 * (row + whole), ORDER, mask);
+            var d = FloatVector.fromMemorySegment(SPECIES, datt, 4 * (row + whole), ORDER, mask);
+            var dp = FloatVector.fromMemorySegment(SPECIES, dpreatt, 4 * (row + whole), ORDER, mask)
+                    .add(a.mul(d.sub(rowWeighted)));
+            dp.intoMemorySegment(dpreatt, 4 * (row + whole), ORDER, mask);
+            dp.mul(scale).intoMemorySegment(p, 4 * (pRow + whole), ORDER, mask);
+        }
     }
 
     /**
