@@ -13,6 +13,7 @@ import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import jdk.jfr.Recording;
 import org.junit.jupiter.api.Test;
 
@@ -123,7 +124,7 @@ class StepBenchTest {
     void c1CompilesEveryKernelTheStepsRun() throws Exception {
         var failures = new StringBuilder();
         for (String model : new String[] {"d6", "llama3:L2,C64,NH4,NKV2,V512,MO16,MAXT64"}) {
-            var command = new java.util.ArrayList<String>(List.of(
+            var command = List.of(
                     Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                     "--add-modules",
                     "jdk.incubator.vector",
@@ -135,7 +136,7 @@ class StepBenchTest {
                     "2",
                     "64",
                     "4",
-                    "4"));
+                    "4");
             var process = new ProcessBuilder(command).redirectErrorStream(true).start();
             String output = new String(process.getInputStream().readAllBytes());
             assertEquals(0, process.waitFor(), output);
@@ -145,6 +146,6 @@ class StepBenchTest {
         assertTrue(failures.isEmpty(), failures.toString());
         assertEquals(
                 "JIT: C1 gave up on 1 of the project's methods (boxed vector calls until C2 compiles them): a.B.c",
-                CompilationFailureWatch.summary(java.util.Set.of("a.B.c")));
+                CompilationFailureWatch.summary(Set.of("a.B.c")));
     }
 }

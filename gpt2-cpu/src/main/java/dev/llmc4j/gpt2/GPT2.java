@@ -675,7 +675,7 @@ public final class GPT2 implements CpuTrainableModel, Inspectable {
         // every activation gradient starts from zero but the last two: the probabilities' is never read nor written
         // (the fused softmax + cross-entropy backward goes from the losses straight to the logits; B T V floats, the
         // size of the logits), and the losses' is set below
-        Floats.zero(activationGradientMemory.asSlice(0, d.probs().address() - activationGradientMemory.address()));
+        Floats.zeroBefore(activationGradientMemory, d.probs());
         // after zeroGrad, each matmul writes its weight's gradient (the output layer's writes wte's before the
         // encoder adds to it) and only the other tensors start from zero
         boolean accumulate = !gradientsCleared;

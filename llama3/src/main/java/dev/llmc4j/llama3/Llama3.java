@@ -656,8 +656,9 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
     }
 
     /**
-     * Sets every parameter gradient to zero (call before the first micro-batch of a step), lazily, as PyTorch's {@code zero_grad(set_to_none=True)}: the next
-     * backward writes the matmul gradients instead of adding to them and zeroes only the rest (as GPT-2's).
+     * Sets every parameter gradient to zero (call before the first micro-batch of a step), lazily, as PyTorch's
+     * {@code zero_grad(set_to_none=True)}: the next backward writes the matmul gradients instead of adding to them
+     * and zeroes only the rest (as GPT-2's).
      */
     @Override
     public void zeroGrad() {
@@ -687,7 +688,7 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
         // every activation gradient starts from zero but the last two: the probabilities' is never read nor written
         // (the fused softmax + cross-entropy backward goes from the losses straight to the logits; B T V floats, the
         // size of the logits), and the losses' is set below
-        Floats.zero(activationGradientMemory.asSlice(0, d.probs().address() - activationGradientMemory.address()));
+        Floats.zeroBefore(activationGradientMemory, d.probs());
         // after zeroGrad, each matmul writes its weight's gradient and only the other tensors start from zero
         boolean accumulate = !gradientsCleared;
         if (gradientsCleared) for (var tensor : g.addedToOnly()) Floats.zero(tensor);

@@ -48,6 +48,11 @@ public final class Floats {
         });
     }
 
+    /** Zeroes memory from its start up to where tensor, a slice of it, begins ({@link #zero}). */
+    public static void zeroBefore(MemorySegment memory, MemorySegment tensor) {
+        zero(memory.asSlice(0, tensor.address() - memory.address()));
+    }
+
     /** Slices consecutive tensors of the given sizes (in floats) out of one buffer. */
     public static MemorySegment[] sliceAll(MemorySegment memory, long[] sizes) {
         var tensors = new MemorySegment[sizes.length];

@@ -408,10 +408,12 @@ public class VectorizedCpuKernels implements CpuKernels {
                     long headRows = (b * NH + h) * T * T; // att[b, h, 0, 0]
                     for (int t0 = 0; t0 < T; t0 += QUERY_BLOCK) {
                         int queries = Math.min(QUERY_BLOCK, T - t0), keys = t0 + queries;
-                        // dout · Vᵀ goes into P's rows first; each row then becomes P in place
+                        // dout · Vᵀ goes into P's rows first (written, not added: no zeroing first; each row's
+                        // softmax backward reads only its t + 1 keys < keys, then zeroes the rest of the row); each
+                        // row then becomes P in place
                         MemorySegment block = scaled.asSlice((long) t0 * T * Float.BYTES);
-                        block.asSlice(0, (long) queries * T * Float.BYTES).fill((byte) 0);
-                        VectorMatmul.gemm(block, T, dout, doutBase + t0 * C, C, 1, valuesT, T, queries, keys, hs, true);
+                        VectorMatmul.gemm(
+                                block, T, dout, doutBase + t0 * C, C, 1, valuesT, T, queries, keys, hs, false);
                         for (int q = 0; q < queries; q++) {
                             int t = t0 + q;
                             long row = headRows + (long) t * T;

@@ -172,9 +172,10 @@ public class MatmulTest {
             var b = random(arena, (long) K * ldb, random);
             var c = random(arena, (long) M * ldc, random);
             var expected = arena.allocate(c.byteSize(), 64).copyFrom(c);
-            if (!accumulate) // C's values between rows (n >= N) stay; the rest is NaN, and must never be read
-            for (long m = 0; m < M; m++)
+            if (!accumulate) { // C's values between rows (n >= N) stay; the rest is NaN, and must never be read
+                for (long m = 0; m < M; m++)
                     for (long n = 0; n < N; n++) c.setAtIndex(ValueLayout.JAVA_FLOAT, m * ldc + n, Float.NaN);
+            }
             for (long m = 0; m < M; m++)
                 for (long n = 0; n < N; n++) {
                     double sum = accumulate ? expected.getAtIndex(ValueLayout.JAVA_FLOAT, m * ldc + n) : 0;
