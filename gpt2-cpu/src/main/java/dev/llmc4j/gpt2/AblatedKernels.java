@@ -293,6 +293,25 @@ final class AblatedKernels implements GPT2Kernels {
     }
 
     @Override
+    public void softmaxCrossEntropyForward(
+            MemorySegment losses, MemorySegment maxAndSum, MemorySegment logits, int[] targets, int BT, int V, int Vp) {
+        base.softmaxCrossEntropyForward(losses, maxAndSum, logits, targets, BT, V, Vp);
+    }
+
+    @Override
+    public void softmaxCrossEntropyBackward(
+            MemorySegment dlogits,
+            MemorySegment dlosses,
+            MemorySegment logits,
+            MemorySegment maxAndSum,
+            int[] targets,
+            int BT,
+            int V,
+            int Vp) {
+        base.softmaxCrossEntropyBackward(dlogits, dlosses, logits, maxAndSum, targets, BT, V, Vp);
+    }
+
+    @Override
     public void adamwUpdate(
             MemorySegment params,
             MemorySegment grads,

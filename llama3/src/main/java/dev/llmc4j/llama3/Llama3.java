@@ -317,7 +317,7 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
             MemorySegment lnf, // (B, T, C)
             MemorySegment lnfRstd, // (B, T)
             MemorySegment logits, // (B, T, V)
-            MemorySegment probs, // (B, T, V)
+            MemorySegment maxAndSum, // (B, T, 2) each row's max logit and Σ exp(logit - max): the softmax, unwritten
             MemorySegment losses) { // (B, T)
 
         static long[] sizes(Llama3Config config, int B, int T) {
@@ -343,7 +343,7 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
                 BT * C,
                 BT,
                 BT * V,
-                BT * V,
+                BT * 2,
                 BT
             };
         }
@@ -642,13 +642,14 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
         }
         k.rmsnormForward(a.lnf, a.lnfRstd, layer(a.residual3, L - 1, btc), p.lnfw, BT, C, eps);
         k.matmulForward(a.logits, a.lnf, p.lmHead, null, BT, C, V);
-        k.softmaxForward(a.probs, a.logits, BT, V, V);
 
         if (targets == null) {
             meanLoss = -1;
             return meanLoss;
         }
-        k.crossentropyForward(a.losses, a.probs, targets, BT, V);
+        // the loss straight from the logits: the (B, T, V) probabilities are never written, the backward recomputes
+        // them from each row's max and sum
+        k.softmaxCrossEntropyForward(a.losses, a.maxAndSum, a.logits, targets, BT, V, V);
         float sum = 0;
         for (int i = 0; i < BT; i++) sum += get(a.losses, i);
         meanLoss = sum / BT;
@@ -685,10 +686,9 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
         var g = grads;
         var a = acts;
         var d = gradActs;
-        // every activation gradient starts from zero but the last two: the probabilities' is never read nor written
-        // (the fused softmax + cross-entropy backward goes from the losses straight to the logits; B T V floats, the
-        // size of the logits), and the losses' is set below
-        Floats.zeroBefore(activationGradientMemory, d.probs());
+        // every activation gradient starts from zero but the last three: the logits' is written (not added to) by the
+        // softmax + cross-entropy backward, maxAndSum's is never used and the losses' is set below
+        Floats.zeroBefore(activationGradientMemory, d.logits());
         // after zeroGrad, each matmul writes its weight's gradient and only the other tensors start from zero
         boolean accumulate = !gradientsCleared;
         if (gradientsCleared) for (var tensor : g.addedToOnly()) Floats.zero(tensor);
@@ -697,7 +697,7 @@ public final class Llama3 implements CpuTrainableModel, Inspectable {
         float dloss = 1.0f / (BT * (float) microSteps);
         for (int i = 0; i < BT; i++) set(d.losses, i, dloss);
 
-        k.crossentropySoftmaxBackward(d.logits, d.losses, a.probs, targets, BT, V, V);
+        k.softmaxCrossEntropyBackward(d.logits, d.losses, a.logits, a.maxAndSum, targets, BT, V, V);
         k.matmulBackward(d.lnf, g.lmHead, null, d.logits, a.lnf, p.lmHead, BT, C, V, accumulate);
         k.rmsnormBackward(
                 layer(d.residual3, L - 1, btc),

@@ -151,6 +151,25 @@ public interface CpuKernels {
         SoftmaxCrossEntropy.crossentropySoftmaxBackward(dlogits, dlosses, probs, targets, BT, V, Vp);
     }
 
+    /** losses (BT) = -log softmax(logits)[target], maxAndSum (BT, 2) each row's max and Σ exp(logit - max). */
+    default void softmaxCrossEntropyForward(
+            MemorySegment losses, MemorySegment maxAndSum, MemorySegment logits, int[] targets, int BT, int V, int Vp) {
+        SoftmaxCrossEntropy.softmaxCrossEntropyForward(losses, maxAndSum, logits, targets, BT, V, Vp);
+    }
+
+    /** dlogits (BT, Vp) = (softmax(logits) - onehot(target)) * dloss, from the forward's maxAndSum: overwritten. */
+    default void softmaxCrossEntropyBackward(
+            MemorySegment dlogits,
+            MemorySegment dlosses,
+            MemorySegment logits,
+            MemorySegment maxAndSum,
+            int[] targets,
+            int BT,
+            int V,
+            int Vp) {
+        SoftmaxCrossEntropy.softmaxCrossEntropyBackward(dlogits, dlosses, logits, maxAndSum, targets, BT, V, Vp);
+    }
+
     // ------------------------------------------------------------------------------------------------------------
     // AdamW over floats [offset, offset + count) of params, with moments m and v of the same layout.
 

@@ -13,10 +13,15 @@ import jdk.incubator.vector.VectorSpecies;
  * with B's rows contiguous in n, computed by one register-tiled micro-kernel ({@link #kernel}).
  *
  * <pre>
- *   forward  outᵀ (OC, BT) = weight (OC, C) · inpᵀ (C, BT)     M=OC  N=BT  K=C   (inpᵀ packed once per call)
+ *   forward  out (BT, OC) = inp (BT, C) · weightᵀ (C, OC)      M=BT  N=OC  K=C   (weightᵀ packed as it goes)
+ *       or   outᵀ (OC, BT) = weight (OC, C) · inpᵀ (C, BT)     M=OC  N=BT  K=C   (inpᵀ packed once per call)
  *   dinp     dinp (BT, C) += dout (BT, OC) · weight (OC, C)    M=BT  N=C   K=OC
  *   dweight  dweight (OC, C) += doutᵀ (OC, BT) · inp (BT, C)   M=OC  N=C   K=BT
  * </pre>
+ *
+ * The forward's B must be contiguous in n, and neither weight nor inp is contiguous in the right direction: one of
+ * them is transposed. The first way transposes the weight while packing it and writes out row by row; the second
+ * transposes the few positions of a small batch, and then the result, tile by tile ({@link #forward} picks).
  *
  * The micro-kernel keeps a tile of 6 rows x 4 vectors of C in 24 registers (6 x 2 on CPUs with 16 vector
  * registers, AVX2: {@link #kernel6x2}): each step over k loads 4 vectors of
@@ -57,9 +62,119 @@ public final class VectorMatmul implements Matmul {
         forward(out, inp, weight, bias, BT, C, OC, null);
     }
 
-    /** As {@link #forward}; each thread runs epilogue (if not null) on each block of out it has just written. */
+    /**
+     * As {@link #forward}; each thread runs epilogue (if not null) on each block of out it has just written. Of the
+     * two ways, the one that moves fewer floats through a transpose: the weight (OC x C) once, or inp and the result
+     * (BT x C + BT x OC). Llama 3's output layer at B=4 T=128 (512 positions, C 512, 32k outputs) takes 52 ms the
+     * first way and 59 ms the second (alternating in one JVM); GPT-2's at B=4 T=64 (256 positions, C 768, 50k
+     * outputs) 64 ms the second way and 70 ms the first, where the weight is three times the result.
+     */
     @Override
     public void forward(
+            MemorySegment out,
+            MemorySegment inp,
+            MemorySegment weight,
+            MemorySegment bias,
+            int BT,
+            int C,
+            int OC,
+            Epilogue epilogue) {
+        if ((long) OC * C <= (long) BT * (C + OC)) {
+            // threads split the outputs: each packs its own rows of the weight, transposed, as B panels
+            Parallel.forRange(
+                    OC,
+                    NR,
+                    (start, end) ->
+                            forwardWeightRows(out, inp, weight, bias, BT, C, OC, (int) start, (int) end, epilogue));
+        } else {
+            forwardTransposingPositions(out, inp, weight, bias, BT, C, OC, epilogue);
+        }
+    }
+
+    /**
+     * One thread's share of the first way: out[:, start:end] = inp · weight[start:end]ᵀ + bias[start:end]. As many
+     * weight rows as fit {@link #PACKED_B} floats at a time are packed transposed (the whole of K, so that each
+     * block of out is written once), then MC positions at a time: gemmPacked writes their block of out from its
+     * register tiles, the bias is added and the epilogue run while the block is in cache.
+     */
+    private static void forwardWeightRows(
+            MemorySegment out,
+            MemorySegment inp,
+            MemorySegment weight,
+            MemorySegment bias,
+            int BT,
+            int C,
+            int OC,
+            int start,
+            int end,
+            Epilogue epilogue) {
+        int columnsAtOnce = Math.max(NR, PACKED_B / C / NR * NR);
+        Panels panels = Panels.local();
+        for (int n0 = start; n0 < end; n0 += columnsAtOnce) {
+            int nc = Math.min(columnsAtOnce, end - n0);
+            float[] packed = panels.b(packedSize(C, nc));
+            packTransposed(
+                    packed, panels.block, weight, (long) n0 * C, C, C, nc, GEMM_KB); // B[k, n] = weight[n0 + n, k]
+            for (int m0 = 0; m0 < BT; m0 += MC) {
+                int mc = Math.min(MC, BT - m0);
+                long block = (long) m0 * OC + n0;
+                gemmPacked(
+                        panels,
+                        out.asSlice(4 * block),
+                        OC,
+                        inp,
+                        (long) m0 * C,
+                        C,
+                        1,
+                        packed,
+                        mc,
+                        nc,
+                        C,
+                        GEMM_KB,
+                        false);
+                if (bias != null) addBias(out, block, OC, bias, n0, mc, nc);
+                if (epilogue != null) epilogue.apply(m0, m0 + mc, n0, n0 + nc);
+            }
+        }
+    }
+
+    /**
+     * packed[packedIndex(k, n)] = b[from + n*ldb + k] for k < K, n < N (B is bᵀ: N rows of K floats, transposed into
+     * panels of kBlock rows) and 0 for the last panel's padding columns: W x W blocks
+     * ({@link VectorMath#loadTransposed}), the ragged rest one by one.
+     */
+    private static void packTransposed(
+            float[] packed, float[] block, MemorySegment b, long from, long ldb, int K, int N, int kBlock) {
+        int kFull = K / W * W, nFull = N / W * W;
+        for (int n = 0; n < nFull; n += W)
+            for (int k = 0; k < kFull; k += W) {
+                VectorMath.loadTransposed(block, b, from + n * ldb + k, ldb); // row j: k + j of W columns from n
+                for (int j = 0; j < W; j++)
+                    FloatVector.fromArray(S, block, j * W).intoArray(packed, packedIndex(k + j, n, K, N, kBlock));
+            }
+        for (int k = 0; k < K; k++)
+            for (int n = k < kFull ? nFull : 0; n < N; n++)
+                packed[packedIndex(k, n, K, N, kBlock)] = b.getAtIndex(FLOAT, from + n * ldb + k);
+        for (int k = 0; k < K; k++) for (int n = N; n % NR != 0; n++) packed[packedIndex(k, n, K, N, kBlock)] = 0;
+    }
+
+    /** out[m, n0 + n] += bias[n0 + n] for m < rows, n < columns, out's block at float index block (row stride OC). */
+    private static void addBias(
+            MemorySegment out, long block, int OC, MemorySegment bias, int n0, int rows, int columns) {
+        int whole = columns / W * W;
+        for (long m = 0; m < rows; m++) {
+            long row = block + m * OC;
+            for (int n = 0; n < whole; n += W)
+                FloatVector.fromMemorySegment(S, out, 4 * (row + n), ORDER)
+                        .add(FloatVector.fromMemorySegment(S, bias, 4L * (n0 + n), ORDER))
+                        .intoMemorySegment(out, 4 * (row + n), ORDER);
+            for (int n = whole; n < columns; n++)
+                out.setAtIndex(FLOAT, row + n, out.getAtIndex(FLOAT, row + n) + bias.getAtIndex(FLOAT, n0 + n));
+        }
+    }
+
+    /** The second way: outᵀ = weight · inpᵀ, NB positions at a time, each tile written back transposed. */
+    private static void forwardTransposingPositions(
             MemorySegment out,
             MemorySegment inp,
             MemorySegment weight,
@@ -74,7 +189,8 @@ public final class VectorMatmul implements Matmul {
         for (int n0 = 0; n0 < BT; n0 += NB) {
             int nb = Math.min(NB, BT - n0);
             long first = n0;
-            Parallel.forRange(C, W, (start, end) -> packTransposed(packed, inp, first, nb, C, (int) start, (int) end));
+            Parallel.forRange(
+                    C, W, (start, end) -> packPositionsTransposed(packed, inp, first, nb, C, (int) start, (int) end));
             Parallel.forRange(
                     OC,
                     MR,
@@ -87,7 +203,7 @@ public final class VectorMatmul implements Matmul {
      * packed[packedIndex(k, n)] = inp[first + n, k] for kStart <= k < kEnd, n < nb, and 0 for the last panel's
      * padding columns: W x W blocks ({@link VectorMath#loadTransposed}), the ragged rest one by one.
      */
-    private static void packTransposed(
+    private static void packPositionsTransposed(
             float[] packed, MemorySegment inp, long first, int nb, int C, int kStart, int kEnd) {
         float[] block = Panels.local().block;
         int kFull = kStart + (kEnd - kStart) / W * W, nFull = nb / W * W;
@@ -147,16 +263,19 @@ public final class VectorMatmul implements Matmul {
             int mb,
             int OC) {
         int mFull = mb / W * W, nFull = nb / W * W;
-        for (int m = 0; m < mFull; m += W) {
-            var b = bias == null ? FloatVector.zero(S) : FloatVector.fromMemorySegment(S, bias, 4 * (m0 + m), ORDER);
-            for (int n = 0; n < nFull; n += W) {
+        // W positions at a time, all their outputs: each row of out gets mb floats in a row (the other order, W
+        // outputs of every position in turn, took the output layer 4 ms more of 55)
+        for (int n = 0; n < nFull; n += W)
+            for (int m = 0; m < mFull; m += W) {
+                var b = bias == null
+                        ? FloatVector.zero(S)
+                        : FloatVector.fromMemorySegment(S, bias, 4 * (m0 + m), ORDER);
                 VectorMath.loadTransposed(block, tile, (long) m * nb + n, nb); // row j: position n + j, W outputs
                 for (int j = 0; j < W; j++)
                     FloatVector.fromArray(S, block, j * W)
                             .add(b)
                             .intoMemorySegment(out, 4 * ((first + n + j) * OC + m0 + m), ORDER);
             }
-        }
         for (long n = 0; n < nb; n++) {
             long row = (first + n) * OC + m0;
             for (long m = n < nFull ? mFull : 0; m < mb; m++) {

@@ -63,18 +63,108 @@ public class VectorizedCpuKernels implements CpuKernels {
     /** probs' row bt = softmax of logits' first V values, 0 past V (exponentials and scaling as attention's rows). */
     private static void softmaxRow(MemorySegment probs, MemorySegment logits, long bt, int V, int Vp) {
         long row = bt * Vp;
-        int whole = V - V % LANES;
-        var max = FloatVector.broadcast(SPECIES, -10000.0f);
-        for (int i = 0; i < whole; i += LANES)
-            max = max.max(FloatVector.fromMemorySegment(SPECIES, logits, 4 * (row + i), ORDER));
-        if (whole < V) {
-            var tail = SPECIES.indexInRange(whole, V);
-            max = max.max(FloatVector.fromMemorySegment(SPECIES, logits, 4 * (row + whole), ORDER, tail)
-                    .blend(-10000.0f, tail.not()));
-        }
-        float total = expRow(probs, row, logits, V, max.reduceLanes(VectorOperators.MAX));
+        float total = expRow(probs, row, logits, V, rowMax(logits, row, V));
         multiplyRow(probs, row, 1 / total, V);
         for (int i = V; i < Vp; i++) probs.setAtIndex(JAVA_FLOAT, row + i, 0);
+    }
+
+    /**
+     * The largest of x[row + i] for i < n (float indices), at least -10000 (as the baseline). Four running maxima, so
+     * that the loop is not one chain of dependent max instructions: 0.07 ns a float instead of 0.25 on a 32k row in
+     * L2. (The max of the same floats in any order: the same result.)
+     */
+    private static float rowMax(MemorySegment x, long row, int n) {
+        int whole = n - n % LANES, quads = n - n % (4 * LANES);
+        var max0 = FloatVector.broadcast(SPECIES, -10000.0f);
+        var max1 = max0;
+        var max2 = max0;
+        var max3 = max0;
+        for (int i = 0; i < quads; i += 4 * LANES) {
+            max0 = max0.max(FloatVector.fromMemorySegment(SPECIES, x, 4 * (row + i), ORDER));
+            max1 = max1.max(FloatVector.fromMemorySegment(SPECIES, x, 4 * (row + i + LANES), ORDER));
+            max2 = max2.max(FloatVector.fromMemorySegment(SPECIES, x, 4 * (row + i + 2 * LANES), ORDER));
+            max3 = max3.max(FloatVector.fromMemorySegment(SPECIES, x, 4 * (row + i + 3 * LANES), ORDER));
+        }
+        for (int i = quads; i < whole; i += LANES)
+            max0 = max0.max(FloatVector.fromMemorySegment(SPECIES, x, 4 * (row + i), ORDER));
+        if (whole < n) {
+            var tail = SPECIES.indexInRange(whole, n);
+            max0 = max0.max(FloatVector.fromMemorySegment(SPECIES, x, 4 * (row + whole), ORDER, tail)
+                    .blend(-10000.0f, tail.not()));
+        }
+        return max0.max(max1).max(max2.max(max3)).reduceLanes(VectorOperators.MAX);
+    }
+
+    /** Each row's max (four running maxima), then the sum of its exponentials, none of them stored. */
+    @Override
+    public void softmaxCrossEntropyForward(
+            MemorySegment losses, MemorySegment maxAndSum, MemorySegment logits, int[] targets, int BT, int V, int Vp) {
+        Parallel.forRange(BT, (start, end) -> {
+            for (long bt = start; bt < end; bt++) {
+                long row = bt * Vp;
+                float max = rowMax(logits, row, V), sum = sumOfExp(logits, row, V, max);
+                maxAndSum.setAtIndex(JAVA_FLOAT, 2 * bt, max);
+                maxAndSum.setAtIndex(JAVA_FLOAT, 2 * bt + 1, sum);
+                float logit = logits.getAtIndex(JAVA_FLOAT, row + targets[(int) bt]);
+                losses.setAtIndex(JAVA_FLOAT, bt, (float) Math.log(sum) - (logit - max));
+            }
+        });
+    }
+
+    /** Σ exp(x[row + i] - max) for i < n (float indices), as {@link #expRow} sums them, none stored. */
+    private static float sumOfExp(MemorySegment x, long row, int n, float max) {
+        var sum = FloatVector.zero(SPECIES);
+        int whole = n - n % LANES;
+        for (int i = 0; i < whole; i += LANES)
+            sum = sum.add(VectorMath.exp(FloatVector.fromMemorySegment(SPECIES, x, 4 * (row + i), ORDER)
+                    .sub(max)));
+        if (whole < n) {
+            var mask = SPECIES.indexInRange(whole, n);
+            var e = VectorMath.exp(FloatVector.fromMemorySegment(SPECIES, x, 4 * (row + whole), ORDER, mask)
+                    .sub(max));
+            sum = sum.add(e, mask);
+        }
+        return VectorMath.sum(sum);
+    }
+
+    /** dlogits = exp(logit - max) * (dloss / sum), then dloss off the target: row by row, overwritten. */
+    @Override
+    public void softmaxCrossEntropyBackward(
+            MemorySegment dlogits,
+            MemorySegment dlosses,
+            MemorySegment logits,
+            MemorySegment maxAndSum,
+            int[] targets,
+            int BT,
+            int V,
+            int Vp) {
+        Parallel.forRange(BT, (start, end) -> {
+            for (long bt = start; bt < end; bt++) {
+                long row = bt * Vp;
+                float dloss = dlosses.getAtIndex(JAVA_FLOAT, bt), max = maxAndSum.getAtIndex(JAVA_FLOAT, 2 * bt);
+                writeScaledExpRow(dlogits, logits, row, V, max, dloss / maxAndSum.getAtIndex(JAVA_FLOAT, 2 * bt + 1));
+                for (int i = V; i < Vp; i++) dlogits.setAtIndex(JAVA_FLOAT, row + i, 0);
+                long target = row + targets[(int) bt];
+                dlogits.setAtIndex(JAVA_FLOAT, target, dlogits.getAtIndex(JAVA_FLOAT, target) - dloss);
+            }
+        });
+    }
+
+    /** d[row + i] = exp(x[row + i] - max) * scale for i < n (float indices): whole vectors, then one masked. */
+    private static void writeScaledExpRow(MemorySegment d, MemorySegment x, long row, int n, float max, float scale) {
+        int whole = n - n % LANES;
+        for (int i = 0; i < whole; i += LANES)
+            VectorMath.exp(FloatVector.fromMemorySegment(SPECIES, x, 4 * (row + i), ORDER)
+                            .sub(max))
+                    .mul(scale)
+                    .intoMemorySegment(d, 4 * (row + i), ORDER);
+        if (whole < n) {
+            var mask = SPECIES.indexInRange(whole, n);
+            VectorMath.exp(FloatVector.fromMemorySegment(SPECIES, x, 4 * (row + whole), ORDER, mask)
+                            .sub(max))
+                    .mul(scale)
+                    .intoMemorySegment(d, 4 * (row + whole), ORDER, mask);
+        }
     }
 
     /** dlogits += (probs - onehot(target)) * dloss, row by row (whole vectors unmasked, as softmaxForward). */

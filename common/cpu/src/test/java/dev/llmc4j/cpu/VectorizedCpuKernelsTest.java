@@ -83,6 +83,51 @@ public class VectorizedCpuKernelsTest {
         }
     }
 
+    /**
+     * Softmax and cross-entropy without the probabilities (each row's max and sum kept, the backward recomputing
+     * them) equal both the baseline's and the softmax-then-cross-entropy kernels' (losses, and dlogits written over a
+     * nonzero start).
+     */
+    @ParameterizedTest(name = "BT={0} V={1} Vp={2}")
+    @CsvSource({"1,2,2", "3,5,8", "4,37,40", "5,100,128", "2,1000,1003", "3,32768,32768"})
+    void softmaxCrossEntropyInOnePass(int BT, int V, int Vp) {
+        try (var arena = Arena.ofShared()) {
+            var random = new Random(V);
+            var logits = random(arena, (long) BT * Vp, random);
+            var losses = random(arena, BT, random);
+            var maxAndSum = random(arena, 2L * BT, random);
+            var dlogits = random(arena, (long) BT * Vp, random);
+            var dlosses = random(arena, BT, random);
+            int[] targets = random.ints(BT, 0, V).toArray();
+            assertSame(
+                    BASELINE,
+                    VECTORIZED,
+                    new MemorySegment[] {losses, maxAndSum, logits},
+                    (k, b) -> k.softmaxCrossEntropyForward(b[0], b[1], b[2], targets, BT, V, Vp),
+                    1e-5, // sums of V exponentials: the baseline's one running sum drifts as √V (2.4e-6 at 32k)
+                    "softmax + crossentropy");
+            SoftmaxCrossEntropy.softmaxCrossEntropyForward(losses, maxAndSum, logits, targets, BT, V, Vp);
+            assertSame(
+                    BASELINE,
+                    VECTORIZED,
+                    new MemorySegment[] {dlogits, dlosses, logits, maxAndSum},
+                    (k, b) -> k.softmaxCrossEntropyBackward(b[0], b[1], b[2], b[3], targets, BT, V, Vp),
+                    1e-6,
+                    "softmax + crossentropy backward");
+
+            // the same as through the probabilities
+            var probs = arena.allocate((long) BT * Vp * Float.BYTES, 64);
+            var lossesViaProbs = arena.allocate((long) BT * Float.BYTES, 64);
+            var dlogitsViaProbs = arena.allocate((long) BT * Vp * Float.BYTES, 64); // zero: that backward adds
+            SoftmaxCrossEntropy.softmaxForward(probs, logits, BT, V, Vp);
+            SoftmaxCrossEntropy.crossentropyForward(lossesViaProbs, probs, targets, BT, Vp);
+            SoftmaxCrossEntropy.crossentropySoftmaxBackward(dlogitsViaProbs, dlosses, probs, targets, BT, V, Vp);
+            SoftmaxCrossEntropy.softmaxCrossEntropyBackward(dlogits, dlosses, logits, maxAndSum, targets, BT, V, Vp);
+            assertTrue(relativeError(losses, lossesViaProbs, BT) < 1e-6, "losses");
+            assertTrue(relativeError(dlogits, dlogitsViaProbs, (long) BT * Vp) < 1e-6, "dlogits");
+        }
+    }
+
     @ParameterizedTest(name = "offset={0} count={1}")
     @CsvSource({"0,1", "3,17", "5,100", "0,1000", "16,33"})
     void adamw(int offset, int count) {
