@@ -42,15 +42,16 @@ public final class VectorMatmul implements Matmul {
     private static final int VECTORS = W >= 16 ? 4 : 2;
     private static final int NR = VECTORS * W;
     // k per block: the kb x NR panel of B (64 KiB at 512 bits for 256 rows) stays near, in L1-L2, while A passes
-    private static final int KB = 256; // the forward's
-    // gemm's (the backward's and attention's): half as many passes adding tiles into C where K is long (the output
-    // layer's dinp, K = the vocabulary), and one block where dweight's K is 512 positions: Llama 3's backward 4% faster
-    // alternating in one JVM (d12's 2%), the forward slower with it
+    private static final int KB = 256; // the forward's when it transposes positions (the other way: GEMM_KB)
+    // gemm's (the backward's and attention's) and the forward's that packs the weight transposed: half as many passes
+    // adding tiles into C where K is long (the output layer's dinp, K = the vocabulary), and one block where dweight's
+    // K is 512 positions: Llama 3's backward 4% faster alternating in one JVM (d12's 2%), the positions' forward
+    // slower with it; Llama 3's output layer backward 110 ms against 115 with 768 or 1,024
     private static final int GEMM_KB = 512;
     private static final int MC = 144; // rows of A packed at once (a multiple of MR): 144 KiB, kept in L2
     private static final int PACKED_B = 1 << 20; // floats of B packed at once (4 MiB, kept in L3)
-    private static final int MB = 96; // forward: outputs per tile of outᵀ (a multiple of MR)
-    // forward: columns (positions) per packed block of inpᵀ; each block reads all of the weight again (512 against
+    private static final int MB = 96; // forward, positions transposed: outputs per tile of outᵀ (a multiple of MR)
+    // the same: columns (positions) per packed block of inpᵀ; each block reads all of the weight again (512 against
     // 256, alternating in one JVM: d12 B=1 T=1024's forward 1,237 vs 1,313 ms median, Llama 3's 146 vs 150)
     private static final int NB = 512;
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
