@@ -100,7 +100,8 @@ public final class VectorMath {
      * e^x lane by lane: x = n ln2 + r with n = round(x log2 e) and |r| <= ln2/2, e^r by a degree-6 polynomial, times
      * 2^n from the exponent bits. n comes from one FMA that adds {@link #ROUNDING} (whose sum also holds n in its low
      * bits, for 2^n) and one subtraction: 17 vector operations in all where truncating, converting back and stepping
-     * down below 0 took 23 (the same n but at exact halves; a 32k softmax row 25% faster).
+     * down below 0 took 21 (the same n but at exact halves). One thread over a 32k row in L2: 0.32 ns a float against
+     * 0.46 to 0.61.
      */
     public static FloatVector exp(FloatVector x) {
         x = x.max(-87.3f).min(88.3f);
