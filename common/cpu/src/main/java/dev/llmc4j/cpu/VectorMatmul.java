@@ -67,8 +67,9 @@ public final class VectorMatmul implements Matmul {
      * As {@link #forward}; each thread runs epilogue (if not null) on each block of out it has just written. Of the
      * two ways, the one that moves fewer floats through a transpose: the weight (OC x C) once, or inp and the result
      * (BT x C + BT x OC). Llama 3's output layer at B=4 T=128 (512 positions, C 512, 32k outputs) takes 52 ms the
-     * first way and 59 ms the second (alternating in one JVM); GPT-2's at B=4 T=64 (256 positions, C 768, 50k
-     * outputs) 64 ms the second way and 70 ms the first, where the weight is three times the result.
+     * first way and 54 ms the second (59 before its write-back wrote each row's outputs in a row), alternating in
+     * one JVM; GPT-2's at B=4 T=64 (256 positions, C 768, 50k outputs) 70 ms the first way and 64 ms the second
+     * (before that reordering), the weight there three times the result.
      */
     @Override
     public void forward(
@@ -114,8 +115,7 @@ public final class VectorMatmul implements Matmul {
         for (int n0 = start; n0 < end; n0 += columnsAtOnce) {
             int nc = Math.min(columnsAtOnce, end - n0);
             float[] packed = panels.b(packedSize(C, nc));
-            packTransposed(
-                    packed, panels.block, weight, (long) n0 * C, C, C, nc, GEMM_KB); // B[k, n] = weight[n0 + n, k]
+            packTransposed(packed, weight, (long) n0 * C, C, C, nc, GEMM_KB, 0, C); // B[k, n] = weight[n0 + n, k]
             for (int m0 = 0; m0 < BT; m0 += MC) {
                 int mc = Math.min(MC, BT - m0);
                 long block = (long) m0 * OC + n0;
@@ -140,23 +140,26 @@ public final class VectorMatmul implements Matmul {
     }
 
     /**
-     * packed[packedIndex(k, n)] = b[from + n*ldb + k] for k < K, n < N (B is bᵀ: N rows of K floats, transposed into
-     * panels of kBlock rows) and 0 for the last panel's padding columns: W x W blocks
-     * ({@link VectorMath#loadTransposed}), the ragged rest one by one.
+     * packed[packedIndex(k, n)] = b[from + n*ldb + k] for kStart <= k < kEnd, n < N, and 0 in the last panel's padding
+     * columns: B is bᵀ, b holding N rows of K floats (the weight's rows, or positions of inp), transposed into panels
+     * of kBlock rows. W x W blocks ({@link VectorMath#loadTransposed}), the ragged rest one by one. Threads may pack
+     * disjoint ranges of k into one array.
      */
     private static void packTransposed(
-            float[] packed, float[] block, MemorySegment b, long from, long ldb, int K, int N, int kBlock) {
-        int kFull = K / W * W, nFull = N / W * W;
+            float[] packed, MemorySegment b, long from, long ldb, int K, int N, int kBlock, int kStart, int kEnd) {
+        float[] block = Panels.local().block;
+        int kFull = kStart + (kEnd - kStart) / W * W, nFull = N / W * W;
         for (int n = 0; n < nFull; n += W)
-            for (int k = 0; k < kFull; k += W) {
+            for (int k = kStart; k < kFull; k += W) {
                 VectorMath.loadTransposed(block, b, from + n * ldb + k, ldb); // row j: k + j of W columns from n
                 for (int j = 0; j < W; j++)
                     FloatVector.fromArray(S, block, j * W).intoArray(packed, packedIndex(k + j, n, K, N, kBlock));
             }
-        for (int k = 0; k < K; k++)
+        for (int k = kStart; k < kEnd; k++)
             for (int n = k < kFull ? nFull : 0; n < N; n++)
                 packed[packedIndex(k, n, K, N, kBlock)] = b.getAtIndex(FLOAT, from + n * ldb + k);
-        for (int k = 0; k < K; k++) for (int n = N; n % NR != 0; n++) packed[packedIndex(k, n, K, N, kBlock)] = 0;
+        for (int k = kStart; k < kEnd; k++)
+            for (int n = N; n % NR != 0; n++) packed[packedIndex(k, n, K, N, kBlock)] = 0;
     }
 
     /** out[m, n0 + n] += bias[n0 + n] for m < rows, n < columns, out's block at float index block (row stride OC). */
@@ -191,34 +194,13 @@ public final class VectorMatmul implements Matmul {
             int nb = Math.min(NB, BT - n0);
             long first = n0;
             Parallel.forRange(
-                    C, W, (start, end) -> packPositionsTransposed(packed, inp, first, nb, C, (int) start, (int) end));
+                    C, W, (start, end) -> packTransposed(packed, inp, first * C, C, C, nb, KB, (int) start, (int) end));
             Parallel.forRange(
                     OC,
                     MR,
                     (mStart, mEnd) ->
                             forwardOutputs(out, weight, bias, packed, first, nb, C, OC, mStart, mEnd, epilogue));
         }
-    }
-
-    /**
-     * packed[packedIndex(k, n)] = inp[first + n, k] for kStart <= k < kEnd, n < nb, and 0 for the last panel's
-     * padding columns: W x W blocks ({@link VectorMath#loadTransposed}), the ragged rest one by one.
-     */
-    private static void packPositionsTransposed(
-            float[] packed, MemorySegment inp, long first, int nb, int C, int kStart, int kEnd) {
-        float[] block = Panels.local().block;
-        int kFull = kStart + (kEnd - kStart) / W * W, nFull = nb / W * W;
-        for (int k = kStart; k < kFull; k += W)
-            for (int n = 0; n < nFull; n += W) {
-                // row j: channel k + j of W positions from n, in one panel (W divides NR)
-                VectorMath.loadTransposed(block, inp, (first + n) * C + k, C);
-                for (int j = 0; j < W; j++)
-                    FloatVector.fromArray(S, block, j * W).intoArray(packed, packedIndex(k + j, n, C, nb, KB));
-            }
-        for (int k = kStart; k < kEnd; k++)
-            for (int n = k < kFull ? nFull : 0; n < nb; n++)
-                packed[packedIndex(k, n, C, nb, KB)] = inp.getAtIndex(FLOAT, (first + n) * C + k);
-        for (int k = kStart; k < kEnd; k++) for (int n = nb; n % NR != 0; n++) packed[packedIndex(k, n, C, nb, KB)] = 0;
     }
 
     /**
